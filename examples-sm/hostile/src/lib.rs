@@ -1,0 +1,68 @@
+//! Hostile service manager for the host's tests: every event misbehaves the
+//! way its `behaviour` option says, so one module covers every fault:
+//!
+//! - `loop`: spins forever (the deadline must stop it);
+//! - `memory-bomb`: allocates until the memory cap stops it;
+//! - `panic`: panics (a trap, not an error answer);
+//! - `recursion`: recurses until the wasm stack overflows;
+//! - `huge-reply`: answers an 8 MiB state document;
+//! - `error`: answers an ordinary error (the control case).
+
+use std::hint::black_box;
+
+use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, StateRequest, VnfConfigure, VnfPlacement};
+use sm_sdk::{ManagerError, ServiceManager};
+
+/// The misbehaving manager.
+#[derive(Debug, Default)]
+pub struct Hostile;
+
+/// Size of the `huge-reply` answer.
+pub const HUGE_REPLY_BYTES: usize = 8 << 20;
+
+fn misbehave() -> Result<serde_json::Value, ManagerError> {
+    match sm_sdk::option("behaviour").as_deref() {
+        Some("loop") => {
+            let mut counter = 0u64;
+            loop {
+                counter = black_box(counter.wrapping_add(1));
+            }
+        }
+        Some("memory-bomb") => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                black_box(&hoard);
+            }
+        }
+        Some("panic") => panic!("hostile manager panics on purpose"),
+        Some("recursion") => Ok(serde_json::json!(recurse(black_box(0)))),
+        Some("huge-reply") => Ok(serde_json::Value::String("x".repeat(HUGE_REPLY_BYTES))),
+        Some("error") => Err(ManagerError::failed("hostile manager answers an error on purpose")),
+        other => Err(ManagerError::failed(format!("unknown behaviour option {other:?}"))),
+    }
+}
+
+#[allow(unconditional_recursion, reason = "overflowing the stack is the point")]
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth; 16]);
+    recurse(black_box(depth + 1)) + frame[3]
+}
+
+impl ServiceManager for Hostile {
+    const HANDLES: &'static [SsmEvent] = &SsmEvent::ALL;
+
+    fn placement(&self, _: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+        misbehave().map(|_| Vec::new())
+    }
+
+    fn configure(&self, _: ConfigureRequest) -> Result<Vec<VnfConfigure>, ManagerError> {
+        misbehave().map(|_| Vec::new())
+    }
+
+    fn state(&self, _: StateRequest) -> Result<serde_json::Value, ManagerError> {
+        misbehave()
+    }
+}
+
+sm_sdk::export_service_manager!(Hostile);

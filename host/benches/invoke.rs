@@ -1,0 +1,291 @@
+//! Benchmark of the host (release build): `cargo bench -p wasmano-host --bench invoke`.
+//!
+//! - every example event on its bundled 5GTANGO payload, request already in
+//!   memory, fresh instance per call, side by side with the same manager
+//!   called natively (no sandbox) in the same run;
+//! - cold compile and cached load of each example;
+//! - 10,000 invocations spread over every core;
+//! - resident memory per in-flight instance.
+//!
+//! Prints a Markdown table; the README quotes it.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sm_sdk::fsm::FsmEvent;
+use sm_sdk::ssm::SsmEvent;
+use sm_sdk::{Document, FunctionManager, KeyValue, ServiceManager};
+use wasmano_host::{Event, Host, HostConfig, Limits, Request, WasmManager};
+
+use support::{guests, payload};
+
+const ITERATIONS: usize = 5_000;
+const WARMUP: usize = 200;
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let at = |quantile: f64| samples[((samples.len() - 1) as f64 * quantile).round() as usize];
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn measure(iterations: usize, mut run: impl FnMut()) -> Stats {
+    for _ in 0..WARMUP.min(iterations) {
+        run();
+    }
+    let samples = (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            run();
+            started.elapsed()
+        })
+        .collect();
+    stats(samples)
+}
+
+fn micros(duration: Duration) -> String {
+    format!("{:.1} µs", duration.as_secs_f64() * 1e6)
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+fn manager(host: &Host, path: &Path, options: Vec<KeyValue>, limits: Limits) -> WasmManager {
+    let module = host.load_file(path, None).expect("load");
+    WasmManager::new(host, module, "bench", options, limits).expect("manager")
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("rss field");
+    pages * 4096
+}
+
+fn main() {
+    let guests = guests();
+    let host = Host::new(HostConfig::default()).expect("host");
+    let state_option = vec![KeyValue::new("state_entries", "sessions=3")];
+
+    println!("## Invocations (fresh instance per call, {ITERATIONS} iterations)\n");
+    println!("| event | payload | wasm p50 | wasm p99 | native p50 | native p99 |");
+    println!("|---|---|---|---|---|---|");
+    type Native = Box<dyn Fn(&Value)>;
+    let ssm = |event| Event::Ssm(event);
+    let fsm = |event| Event::Fsm(event);
+    let cases: Vec<(&str, Event, &Path, &str, Native)> = vec![
+        (
+            "ssm placement",
+            ssm(SsmEvent::Placement),
+            &guests.placement,
+            "tng-sdk-sm/ssm/placement_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::ssm::PlacementRequest::from_document(Document::from_value(content)).unwrap();
+                std::hint::black_box(sm_placement::MostFreeCores.placement(request).unwrap());
+            }),
+        ),
+        (
+            "ssm configure",
+            ssm(SsmEvent::Configure),
+            &guests.configure,
+            "tng-sdk-sm/ssm/configure_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::ssm::ConfigureRequest::from_document(Document::from_value(content)).unwrap();
+                std::hint::black_box(sm_configure::PeerAddresses.configure(request).unwrap());
+            }),
+        ),
+        (
+            "ssm state",
+            ssm(SsmEvent::State),
+            &guests.state,
+            "tng-sdk-sm/ssm/state_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::ssm::StateRequest::from_document(Document::from_value(content)).unwrap();
+                std::hint::black_box(sm_state::VersionedState.state(request).unwrap());
+            }),
+        ),
+        (
+            "fsm start",
+            fsm(FsmEvent::Start),
+            &guests.vnf_manager,
+            "tng-sdk-sm/fsm/start_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::fsm::LifecycleRequest::from_document(Document::from_value(content)).unwrap();
+                std::hint::black_box(sm_vnf_manager::VnfManager.start(request).unwrap());
+            }),
+        ),
+        (
+            "fsm stop",
+            fsm(FsmEvent::Stop),
+            &guests.vnf_manager,
+            "tng-sdk-sm/fsm/stop_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::fsm::LifecycleRequest::from_document(Document::from_value(content)).unwrap();
+                sm_vnf_manager::VnfManager.stop(request).unwrap();
+            }),
+        ),
+        (
+            "fsm configure",
+            fsm(FsmEvent::Configure),
+            &guests.vnf_manager,
+            "tng-sdk-sm/fsm/configure_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::fsm::ConfigureRequest::from_document(Document::from_value(content)).unwrap();
+                std::hint::black_box(sm_vnf_manager::VnfManager.configure(request).unwrap());
+            }),
+        ),
+        (
+            "fsm state extract",
+            fsm(FsmEvent::State),
+            &guests.vnf_manager,
+            "tng-sdk-sm/fsm/state_event_extract.yml",
+            Box::new(|content| {
+                let request = sm_sdk::fsm::StateRequest::from_document(Document::from_value(content)).unwrap();
+                std::hint::black_box(sm_vnf_manager::VnfManager.state(request).unwrap());
+            }),
+        ),
+        (
+            "fsm state inject",
+            fsm(FsmEvent::State),
+            &guests.vnf_manager,
+            "tng-sdk-sm/fsm/state_event_inject.yml",
+            Box::new(|content| {
+                let request = sm_sdk::fsm::StateRequest::from_document(Document::from_value(content)).unwrap();
+                std::hint::black_box(sm_vnf_manager::VnfManager.state(request).unwrap());
+            }),
+        ),
+    ];
+    for (name, event, module, file, native) in &cases {
+        let content = payload(file);
+        let request = Request::new(*event, &content).expect("request");
+        let wasm = manager(&host, module, state_option.clone(), Limits::default());
+        let sandboxed = measure(ITERATIONS, || {
+            std::hint::black_box(wasm.invoke_blocking(&request).expect("reply"));
+        });
+        let direct = measure(ITERATIONS, || native(&content));
+        let size = std::fs::metadata(support::payloads_dir().join(file))
+            .map(|meta| meta.len())
+            .unwrap_or(0);
+        println!(
+            "| {name} | {file} ({} KB YAML) | {} | {} | {} | {} |",
+            size / 1024,
+            micros(sandboxed.p50),
+            micros(sandboxed.p99),
+            micros(direct.p50),
+            micros(direct.p99)
+        );
+    }
+
+    println!("\n## Loading\n");
+    println!("| module | size | cold compile p50 | cached load p50 |");
+    println!("|---|---|---|---|");
+    let cache = std::env::temp_dir().join(format!("wasmano-bench-cache-{}", std::process::id()));
+    let cached_host = Host::new(HostConfig {
+        cache_dir: Some(cache.clone()),
+        max_instances: 8,
+        ..HostConfig::default()
+    })
+    .expect("host");
+    for (name, path) in [
+        ("placement", &guests.placement),
+        ("configure", &guests.configure),
+        ("state", &guests.state),
+        ("vnf-manager", &guests.vnf_manager),
+    ] {
+        let bytes = std::fs::read(path).expect("module");
+        let cold = measure(20, || {
+            std::hint::black_box(host.load_bytes(&bytes, None).expect("compile"));
+        });
+        cached_host.load_bytes(&bytes, None).expect("fill the cache");
+        let cached = measure(200, || {
+            let module = cached_host.load_bytes(&bytes, None).expect("cached load");
+            assert_eq!(module.origin(), wasmano_host::Origin::Cached);
+        });
+        println!(
+            "| {name} | {} KB | {} | {} |",
+            bytes.len() / 1024,
+            millis(cold.p50),
+            millis(cached.p50)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let total = 10_000;
+    let placement = manager(&host, &guests.placement, Vec::new(), Limits::default());
+    let request = Request::new(
+        Event::Ssm(SsmEvent::Placement),
+        &payload("tng-sdk-sm/ssm/placement_event.yml"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let errors: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                let (placement, request) = (&placement, &request);
+                let share = total / threads + usize::from(worker < total % threads);
+                scope.spawn(move || {
+                    (0..share)
+                        .filter(|_| placement.invoke_blocking(request).is_err())
+                        .count()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().expect("worker")).sum()
+    });
+    let elapsed = started.elapsed();
+    println!("\n## Parallel\n");
+    println!(
+        "{total} placement invocations on {threads} threads: {errors} errors, {:.0} invocations/s",
+        total as f64 / elapsed.as_secs_f64()
+    );
+
+    // In-flight instances: each parses a placement request like the real
+    // manager, then spins until its deadline, so all are alive at once.
+    let in_flight = 64;
+    let holding = manager(
+        &host,
+        &guests.hostile,
+        vec![KeyValue::new("behaviour", "loop")],
+        Limits {
+            deadline: Duration::from_millis(1500),
+            ..Limits::default()
+        },
+    );
+    let hold_request = Request::new(
+        Event::Ssm(SsmEvent::Placement),
+        &payload("tng-sdk-sm/ssm/placement_event.yml"),
+    )
+    .unwrap();
+    let _ = holding.invoke_blocking(&hold_request);
+    let baseline = rss_bytes();
+    let peak = std::thread::scope(|scope| {
+        for _ in 0..in_flight {
+            scope.spawn(|| holding.invoke_blocking(&hold_request));
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        rss_bytes()
+    });
+    println!(
+        "\n## Memory\n\n{in_flight} instances in flight: {:.0} KiB resident each (thread stack included)",
+        peak.saturating_sub(baseline) as f64 / in_flight as f64 / 1024.0
+    );
+}

@@ -1,0 +1,131 @@
+//! The [`Host`]: one wasmtime engine, configured once for every manager, with
+//! its linker, its epoch ticker and its precompiled-component cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::ssm;
+use crate::module::{self, LoadError, LoadedModule};
+use crate::sandbox::Sandbox;
+
+/// How often the epoch advances: the granularity of invocation deadlines.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// How a [`Host`] is set up.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where precompiled components are kept between runs; `None` compiles
+    /// every load.
+    pub cache_dir: Option<PathBuf>,
+    /// How many instances may be live at once (the pooling allocator's size).
+    pub max_instances: u32,
+    /// The largest memory cap a manager may be given.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            max_instances: 256,
+            max_memory_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Loads and runs specific managers. Cheap to clone; clones share the engine.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+pub(crate) struct HostInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<Sandbox>,
+    pub(crate) config: HostConfig,
+    /// Bounds the instances in flight through the async path to the pool size.
+    pub(crate) permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// Creates a host: engine, linker (WASI granting nothing, plus the
+    /// contract's `host` interface) and the epoch ticker.
+    pub fn new(config: HostConfig) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 8)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 8)
+            .max_memory_size(config.max_memory_bytes);
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true)
+            .wasm_component_model(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+        ssm::wasmano::sm::host::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |sandbox| sandbox)
+            .map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+        ssm::wasmano::sm::types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |sandbox| sandbox)
+            .map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+
+        start_epoch_ticker(&engine)
+            .map_err(|error| LoadError::Engine(format!("cannot start the epoch ticker: {error}")))?;
+        let permits = Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize));
+        Ok(Self {
+            inner: Arc::new(HostInner {
+                engine,
+                linker,
+                config,
+                permits,
+            }),
+        })
+    }
+
+    /// Loads a component from a file, checking its sha256 when one is given.
+    pub fn load_file(&self, path: &Path, sha256: Option<&str>) -> Result<LoadedModule, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_bytes(&bytes, sha256)
+    }
+
+    /// Loads a component from bytes, checking its sha256 when one is given.
+    pub fn load_bytes(&self, bytes: &[u8], sha256: Option<&str>) -> Result<LoadedModule, LoadError> {
+        module::load(&self.inner, bytes, sha256)
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<HostInner> {
+        &self.inner
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine
+/// lives; the thread ends once the last clone of the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("wasmano-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+}

@@ -1,0 +1,355 @@
+//! One invocation: a fresh store and instance, the call, and the sorting of
+//! what came back into a [`Reply`] or an [`InvocationError`].
+//!
+//! The guest's own answers (an error message, "not handled") are kept apart
+//! from sandbox [`Fault`]s (deadline, memory cap, trap, oversized or invalid
+//! reply) all the way up: the orchestrator and the CLI treat them differently.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sm_sdk::KeyValue;
+use sm_sdk::fsm::{FsmEvent, StateReply};
+use sm_sdk::ssm::{SsmEvent, VnfConfigure, VnfPlacement};
+use wasmtime::{Store, Trap};
+
+use crate::bindings::{fsm_exports, ssm_exports, wit_types};
+use crate::engine::{EPOCH_TICK, HostInner};
+use crate::event::{Event, Payload, Reply, Request};
+use crate::manager::Limits;
+use crate::module::PreInstance;
+use crate::sandbox::{Identity, Sandbox};
+
+/// Why an invocation produced no reply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("manager {manager}, {event}: {cause}")]
+pub struct InvocationError {
+    /// The manager's id.
+    pub manager: String,
+    /// The event invoked.
+    pub event: Event,
+    /// What happened.
+    pub cause: Cause,
+}
+
+/// What ended an invocation without a reply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Cause {
+    /// The manager handled the event and answered with an error.
+    #[error("the manager answered an error: {0}")]
+    Answered(String),
+    /// The manager does not handle this event.
+    #[error("the manager does not handle this event")]
+    NotHandled,
+    /// The sandbox stopped the manager or refused its reply.
+    #[error("sandbox fault: {0}")]
+    Fault(Fault),
+}
+
+/// A sandbox fault: the manager misbehaved, whatever it meant to answer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Fault {
+    /// The invocation ran past its deadline.
+    #[error("deadline of {} ms exceeded", .deadline.as_millis())]
+    Timeout {
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The guest tried to grow its memory past the cap.
+    #[error("memory cap of {limit_bytes} bytes exceeded")]
+    MemoryLimit {
+        /// The cap.
+        limit_bytes: usize,
+    },
+    /// The guest trapped (a panic shows as `unreachable`).
+    #[error("trap: {kind}")]
+    Trap {
+        /// The trap's kind, as wasmtime names it.
+        kind: String,
+    },
+    /// The reply is larger than the cap.
+    #[error("reply of {size_bytes} bytes exceeds the cap of {limit_bytes} bytes")]
+    ReplyTooLarge {
+        /// The reply's size.
+        size_bytes: usize,
+        /// The cap.
+        limit_bytes: usize,
+    },
+    /// The reply does not have the contract's shape (e.g. a document that is
+    /// not JSON).
+    #[error("invalid reply: {0}")]
+    InvalidReply(String),
+    /// The instance could not be created.
+    #[error("cannot instantiate: {0}")]
+    Instantiation(String),
+}
+
+/// Runs one request in a fresh instance of `pre`.
+pub(crate) fn invoke(
+    host: &HostInner,
+    pre: &PreInstance,
+    identity: &Arc<Identity>,
+    limits: &Limits,
+    request: &Request,
+) -> Result<Reply, InvocationError> {
+    let error = |cause| InvocationError {
+        manager: identity.id.clone(),
+        event: request.event,
+        cause,
+    };
+    let mut store = new_store(host, identity, limits);
+    let outcome = call(&mut store, pre, request);
+    store.data().flush_output();
+    let answer = outcome.map_err(|failure| error(Cause::Fault(classify(&store, &failure, limits))))?;
+    let reply = answer.map_err(|answer| {
+        error(match answer {
+            wit_types::ManagerError::NotHandled => Cause::NotHandled,
+            wit_types::ManagerError::Failed(message) => Cause::Answered(message),
+        })
+    })?;
+    let size_bytes = reply.size_bytes();
+    if size_bytes > limits.reply_bytes {
+        return Err(error(Cause::Fault(Fault::ReplyTooLarge {
+            size_bytes,
+            limit_bytes: limits.reply_bytes,
+        })));
+    }
+    reply
+        .into_reply()
+        .map_err(|message| error(Cause::Fault(Fault::InvalidReply(message))))
+}
+
+/// Asks a fresh instance which events the module handles (its `handles`
+/// export), under the same limits as an event.
+pub(crate) fn handled_events(
+    host: &HostInner,
+    pre: &PreInstance,
+    identity: &Arc<Identity>,
+    limits: &Limits,
+) -> Result<Vec<Event>, Fault> {
+    let mut store = new_store(host, identity, limits);
+    let outcome = match pre {
+        PreInstance::Service(pre) => pre
+            .instantiate(&mut store)
+            .map_err(CallError::Instantiate)
+            .and_then(|instance| {
+                let events = instance
+                    .wasmano_sm_service_manager()
+                    .call_handles(&mut store)
+                    .map_err(CallError::Run)?;
+                Ok(events.into_iter().map(|event| Event::Ssm(ssm_event(event))).collect())
+            }),
+        PreInstance::Function(pre) => {
+            pre.instantiate(&mut store)
+                .map_err(CallError::Instantiate)
+                .and_then(|instance| {
+                    let events = instance
+                        .wasmano_sm_function_manager()
+                        .call_handles(&mut store)
+                        .map_err(CallError::Run)?;
+                    Ok(events.into_iter().map(|event| Event::Fsm(fsm_event(event))).collect())
+                })
+        }
+    };
+    store.data().flush_output();
+    outcome.map_err(|failure| classify(&store, &failure, limits))
+}
+
+fn ssm_event(event: ssm_exports::SsmEvent) -> SsmEvent {
+    match event {
+        ssm_exports::SsmEvent::Placement => SsmEvent::Placement,
+        ssm_exports::SsmEvent::Configure => SsmEvent::Configure,
+        ssm_exports::SsmEvent::State => SsmEvent::State,
+    }
+}
+
+fn fsm_event(event: fsm_exports::FsmEvent) -> FsmEvent {
+    match event {
+        fsm_exports::FsmEvent::Start => FsmEvent::Start,
+        fsm_exports::FsmEvent::Stop => FsmEvent::Stop,
+        fsm_exports::FsmEvent::Configure => FsmEvent::Configure,
+        fsm_exports::FsmEvent::State => FsmEvent::State,
+    }
+}
+
+/// A store for one invocation: sandbox, memory cap, deadline.
+fn new_store(host: &HostInner, identity: &Arc<Identity>, limits: &Limits) -> Store<Sandbox> {
+    let mut store = Store::new(&host.engine, Sandbox::new(Arc::clone(identity), limits.memory_bytes));
+    store.limiter(|sandbox| &mut sandbox.limiter);
+    store.set_epoch_deadline(deadline_ticks(limits.deadline));
+    store.epoch_deadline_trap();
+    store
+}
+
+/// Enough ticks that the deadline is never cut short by a partly elapsed tick.
+fn deadline_ticks(deadline: Duration) -> u64 {
+    let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+/// A guest's answer, before its documents are checked.
+enum RawReply {
+    Placement(Vec<ssm_exports::VnfPlacement>),
+    Configure(Vec<ssm_exports::VnfConfigure>),
+    State(String),
+    Started(Vec<wit_types::KeyValue>),
+    Stopped,
+    Configured(Vec<wit_types::KeyValue>),
+    FunctionState(fsm_exports::StateReply),
+}
+
+type Answer = Result<RawReply, wit_types::ManagerError>;
+
+/// Where a call failed: creating the instance, or running the event.
+enum CallError {
+    Instantiate(wasmtime::Error),
+    Run(wasmtime::Error),
+}
+
+fn call(store: &mut Store<Sandbox>, pre: &PreInstance, request: &Request) -> Result<Answer, CallError> {
+    // A request for the other kind of manager is not handled by this one.
+    let not_handled = Ok(Err(wit_types::ManagerError::NotHandled));
+    match (pre, request.event) {
+        (PreInstance::Service(pre), Event::Ssm(event)) => {
+            let instance = pre.instantiate(&mut *store).map_err(CallError::Instantiate)?;
+            let guest = instance.wasmano_sm_service_manager();
+            let answer = match (event, &request.payload) {
+                (SsmEvent::Placement, Payload::Placement(request)) => guest
+                    .call_placement(&mut *store, request)
+                    .map(|answer| answer.map(RawReply::Placement)),
+                (SsmEvent::Configure, Payload::Document(content)) => guest
+                    .call_configure(&mut *store, content)
+                    .map(|answer| answer.map(RawReply::Configure)),
+                (SsmEvent::State, Payload::Document(content)) => guest
+                    .call_state(&mut *store, content)
+                    .map(|answer| answer.map(RawReply::State)),
+                _ => return not_handled,
+            };
+            answer.map_err(CallError::Run)
+        }
+        (PreInstance::Function(pre), Event::Fsm(event)) => {
+            let Payload::Document(content) = &request.payload else {
+                return not_handled;
+            };
+            let instance = pre.instantiate(&mut *store).map_err(CallError::Instantiate)?;
+            let guest = instance.wasmano_sm_function_manager();
+            let answer = match event {
+                FsmEvent::Start => guest
+                    .call_start(&mut *store, content)
+                    .map(|answer| answer.map(RawReply::Started)),
+                FsmEvent::Stop => guest
+                    .call_stop(&mut *store, content)
+                    .map(|answer| answer.map(|()| RawReply::Stopped)),
+                FsmEvent::Configure => guest
+                    .call_configure(&mut *store, content)
+                    .map(|answer| answer.map(RawReply::Configured)),
+                FsmEvent::State => guest
+                    .call_state(&mut *store, content)
+                    .map(|answer| answer.map(RawReply::FunctionState)),
+            };
+            answer.map_err(CallError::Run)
+        }
+        _ => not_handled,
+    }
+}
+
+fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Fault {
+    if store.data().limiter.refused {
+        return Fault::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+        };
+    }
+    let error = match error {
+        CallError::Instantiate(error) => return Fault::Instantiation(format!("{error:#}")),
+        CallError::Run(error) => error,
+    };
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Fault::Timeout {
+            deadline: limits.deadline,
+        },
+        Some(Trap::UnreachableCodeReached) => Fault::Trap {
+            kind: "unreachable code reached (the guest panicked)".into(),
+        },
+        Some(trap) => Fault::Trap { kind: trap.to_string() },
+        None => Fault::Trap {
+            kind: format!("{error:#}"),
+        },
+    }
+}
+
+fn envs(list: Vec<wit_types::KeyValue>) -> Vec<KeyValue> {
+    list.into_iter()
+        .map(|pair| KeyValue::new(pair.key, pair.value))
+        .collect()
+}
+
+fn document(text: &str, what: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|error| format!("{what} is not a JSON document: {error}"))
+}
+
+impl RawReply {
+    fn size_bytes(&self) -> usize {
+        let pairs = |list: &[wit_types::KeyValue]| list.iter().map(|pair| pair.key.len() + pair.value.len()).sum();
+        match self {
+            Self::Placement(mapping) => mapping.iter().map(|entry| entry.vnf.len() + entry.vim.len()).sum(),
+            Self::Configure(decisions) => decisions
+                .iter()
+                .map(|decision| decision.id.len() + 1 + decision.payload.as_ref().map_or(0, String::len))
+                .sum(),
+            Self::State(text) => text.len(),
+            Self::Started(list) | Self::Configured(list) => pairs(list),
+            Self::Stopped => 0,
+            Self::FunctionState(fsm_exports::StateReply::Extracted(text)) => text.len(),
+            Self::FunctionState(fsm_exports::StateReply::Injected) => 0,
+        }
+    }
+
+    fn into_reply(self) -> Result<Reply, String> {
+        Ok(match self {
+            Self::Placement(mapping) => Reply::Placement(
+                mapping
+                    .into_iter()
+                    .map(|entry| VnfPlacement {
+                        vnf: entry.vnf,
+                        vim: entry.vim,
+                    })
+                    .collect(),
+            ),
+            Self::Configure(decisions) => Reply::Configure(
+                decisions
+                    .into_iter()
+                    .map(|decision| {
+                        let payload = decision
+                            .payload
+                            .map(|payload| document(&payload, &format!("the payload for VNF {}", decision.id)))
+                            .transpose()?;
+                        Ok(VnfConfigure {
+                            id: decision.id,
+                            trigger: decision.trigger,
+                            payload,
+                        })
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+            Self::State(text) => Reply::State(document(&text, "the state content")?),
+            Self::Started(list) => Reply::Started(envs(list)),
+            Self::Stopped => Reply::Stopped,
+            Self::Configured(list) => Reply::Configured(envs(list)),
+            Self::FunctionState(fsm_exports::StateReply::Extracted(text)) => {
+                Reply::FunctionState(StateReply::Extracted(document(&text, "the extracted state")?))
+            }
+            Self::FunctionState(fsm_exports::StateReply::Injected) => Reply::FunctionState(StateReply::Injected),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_rounds_up_and_adds_a_tick() {
+        assert_eq!(deadline_ticks(Duration::from_millis(100)), 101);
+        assert_eq!(deadline_ticks(Duration::from_micros(1500)), 3);
+    }
+}

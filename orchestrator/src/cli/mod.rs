@@ -1,0 +1,84 @@
+//! Command-line arguments, dispatch, and the exit-code contract.
+
+mod scaffold;
+mod sm;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, shared by every command (sysexits where one fits).
+pub mod exit {
+    /// The manager answered an error.
+    pub const MANAGER_ERROR: u8 = 1;
+    /// The sandbox stopped the manager (timeout, memory, trap, bad reply).
+    pub const SANDBOX_FAULT: u8 = 2;
+    /// The module does not handle the event.
+    pub const NOT_HANDLED: u8 = 3;
+    /// Bad usage: unknown event, bad flag values.
+    pub const USAGE: u8 = 64;
+    /// Bad data: malformed payload, digest mismatch, not a valid component.
+    pub const DATA: u8 = 65;
+    /// A file that does not exist.
+    pub const NO_INPUT: u8 = 66;
+    /// Something this machine could not do (engine setup, cache).
+    pub const SOFTWARE: u8 = 70;
+    /// An output file or directory could not be created.
+    pub const CANT_CREATE: u8 = 73;
+}
+
+/// A failed command: what to print and which code to exit with.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub code: u8,
+    /// One line saying why.
+    pub message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// wasmano: network-service orchestration with WebAssembly specific managers.
+#[derive(Debug, Parser)]
+#[command(name = "wasmano", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Develop and test specific managers.
+    #[command(subcommand)]
+    Sm(SmCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SmCommand {
+    /// Run one event on a manager module and print its 5GTANGO reply as YAML.
+    Test(sm::TestArgs),
+    /// Print a module's kind, contract version, events, sha256 and size.
+    Inspect {
+        /// The component (.wasm).
+        module: PathBuf,
+    },
+    /// Create a manager crate that builds to a component.
+    New(scaffold::NewArgs),
+}
+
+/// Runs a command.
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    match args.command {
+        Command::Sm(SmCommand::Test(test)) => sm::test(test),
+        Command::Sm(SmCommand::Inspect { module }) => sm::inspect(&module),
+        Command::Sm(SmCommand::New(new)) => scaffold::new(new),
+    }
+}

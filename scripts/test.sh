@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints (native and wasm32), every test,
+# and the docs. Installs the wasm32-wasip2 target when it is missing.
+# Set WASMANO_CORPUS to a 5GTANGO corpus directory to also check it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+ensure_wasm_target
+
+echo "== rustfmt" >&2
+cargo fmt --all --check
+echo "== clippy (native)" >&2
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+echo "== clippy (guests, wasm32-wasip2)" >&2
+cargo clippy --quiet --target wasm32-wasip2 --profile guest --target-dir target/guests \
+    -p sm-sdk -p sm-placement -p sm-configure -p sm-state -p sm-vnf-manager -p sm-hostile -p sm-hostile-contract \
+    -- -D warnings
+echo "== tests" >&2
+cargo test --workspace
+echo "== docs" >&2
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps

@@ -1,0 +1,306 @@
+//! Write wasmano specific managers in Rust.
+//!
+//! A specific manager customises a network service's lifecycle: a
+//! service-specific manager ([`ServiceManager`]) decides placement, which VNFs
+//! to configure and how state moves during migration; a function-specific
+//! manager ([`FunctionManager`]) starts, stops, configures a VNF and extracts
+//! or injects its state. Each event is a method taking a typed request (parsed
+//! from the 5GTANGO payload, raw document kept) and returning a typed reply or
+//! a [`ManagerError`]. Events a manager does not handle answer
+//! [`ManagerError::NotHandled`] by default.
+//!
+//! Build a manager crate as a `cdylib` for `wasm32-wasip2` and export its type
+//! with [`export_service_manager!`] or [`export_function_manager!`]; the host
+//! runs every event in a fresh, sandboxed instance. The same type is a plain
+//! Rust value natively, so `cargo test` exercises it without WebAssembly.
+//!
+//! ```
+//! use sm_sdk::ssm::{PlacementRequest, SsmEvent, VnfPlacement};
+//! use sm_sdk::{Document, ManagerError, ServiceManager};
+//!
+//! /// Puts every VNF on the first VIM of the topology.
+//! #[derive(Default)]
+//! struct FirstVim;
+//!
+//! impl ServiceManager for FirstVim {
+//!     const HANDLES: &'static [SsmEvent] = &[SsmEvent::Placement];
+//!
+//!     fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+//!         let vim = request.vims.first().ok_or_else(|| ManagerError::failed("no VIM"))?;
+//!         let placements = request.vnfds.iter().map(|vnfd| VnfPlacement {
+//!             vnf: vnfd.instance_id().unwrap_or_default().to_owned(),
+//!             vim: vim.uuid.clone(),
+//!         });
+//!         Ok(placements.collect())
+//!     }
+//! }
+//!
+//! sm_sdk::export_service_manager!(FirstVim);
+//!
+//! // Natively, the manager is an ordinary value:
+//! let content = r#"{
+//!     "vnfds": [{"instance_uuid": "vnf-1"}],
+//!     "topology": {"vims": {"vim_list": [{"vim_uuid": "vim-a", "type": "vm"}]}}
+//! }"#;
+//! let request = PlacementRequest::from_document(Document::from_json(content)).unwrap();
+//! let mapping = FirstVim.placement(request).unwrap();
+//! assert_eq!(mapping, [VnfPlacement { vnf: "vnf-1".into(), vim: "vim-a".into() }]);
+//! ```
+#![deny(missing_docs)]
+
+pub mod descriptor;
+mod document;
+pub mod fsm;
+pub mod log;
+pub mod ssm;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod __private;
+
+use std::fmt;
+
+pub use document::Document;
+
+use fsm::{FsmEvent, LifecycleRequest, StateReply};
+use ssm::{PlacementRequest, SsmEvent, VnfConfigure, VnfPlacement};
+
+/// The version of the WIT contract (`wit/sm.wit`) this SDK builds against.
+pub const CONTRACT_VERSION: &str = "1.0.0";
+
+/// Why a manager did not produce a reply. Both are normal answers: a manager
+/// that traps, loops or exhausts its memory is a sandbox fault, which the host
+/// reports apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagerError {
+    /// The manager does not handle this event.
+    NotHandled,
+    /// The manager handled the event and answers with an error.
+    Failed(String),
+}
+
+impl ManagerError {
+    /// An error answer with this message.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::Failed(message.into())
+    }
+}
+
+impl fmt::Display for ManagerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotHandled => f.write_str("event not handled by this manager"),
+            Self::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for ManagerError {}
+
+impl From<RequestError> for ManagerError {
+    fn from(error: RequestError) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
+
+/// A request whose content does not have the 5GTANGO shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// The event or field that could not be read.
+    pub what: String,
+    /// What was wrong with it.
+    pub message: String,
+}
+
+impl RequestError {
+    pub(crate) fn new(what: &str, error: impl fmt::Display) -> Self {
+        Self {
+            what: what.to_owned(),
+            message: error.to_string(),
+        }
+    }
+
+    pub(crate) fn missing(field: &str) -> Self {
+        Self::new(field, "missing field")
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {} request: {}", self.what, self.message)
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// A key/value pair: an env variable in replies, an option in descriptors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    /// Key.
+    pub key: String,
+    /// Value.
+    pub value: String,
+}
+
+impl KeyValue {
+    /// A pair.
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// A service-specific manager. A fresh value (`Default`) serves each event.
+pub trait ServiceManager: Default {
+    /// The events this manager handles; the others answer
+    /// [`ManagerError::NotHandled`] without calling the method.
+    const HANDLES: &'static [SsmEvent];
+
+    /// Decide on which VIM each VNF runs.
+    fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+
+    /// Decide which VNFs get an FSM configure event, and with what payload.
+    fn configure(&self, request: ssm::ConfigureRequest) -> Result<Vec<VnfConfigure>, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+
+    /// Transform the state extracted from a migrating VNF; the reply is the
+    /// state to inject into its replacement.
+    fn state(&self, request: ssm::StateRequest) -> Result<serde_json::Value, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+}
+
+/// A function-specific manager. A fresh value (`Default`) serves each event.
+pub trait FunctionManager: Default {
+    /// The events this manager handles; the others answer
+    /// [`ManagerError::NotHandled`] without calling the method.
+    const HANDLES: &'static [FsmEvent];
+
+    /// The VNF was deployed; the reply's envs go into container VNFs.
+    fn start(&self, request: LifecycleRequest) -> Result<Vec<KeyValue>, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+
+    /// The VNF is about to be removed.
+    fn stop(&self, request: LifecycleRequest) -> Result<(), ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+
+    /// Configure the VNF; the reply's envs go into container VNFs.
+    fn configure(&self, request: fsm::ConfigureRequest) -> Result<Vec<KeyValue>, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+
+    /// Extract the VNF's state, or inject state into it.
+    fn state(&self, request: fsm::StateRequest) -> Result<StateReply, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+}
+
+/// The `options` this manager was declared with in its descriptor, in order.
+///
+/// Natively (in unit tests) these are the ones given to [`set_test_options`].
+pub fn options() -> Vec<KeyValue> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        __private::options()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        TEST_OPTIONS.with(|options| options.borrow().clone())
+    }
+}
+
+/// The value of the first option with this key.
+pub fn option(key: &str) -> Option<String> {
+    options()
+        .into_iter()
+        .find(|option| option.key == key)
+        .map(|option| option.value)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+thread_local! {
+    static TEST_OPTIONS: std::cell::RefCell<Vec<KeyValue>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Sets the options [`options`] returns on this thread, for native tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn set_test_options(options: Vec<KeyValue>) {
+    TEST_OPTIONS.with(|current| *current.borrow_mut() = options);
+}
+
+/// Exports a [`ServiceManager`] type as this component's service manager.
+/// Natively it expands to nothing, so the crate's unit tests stay plain Rust.
+#[macro_export]
+macro_rules! export_service_manager {
+    ($manager:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::__private::ssm as glue;
+            struct Export;
+            impl glue::Guest for Export {
+                fn handles() -> ::std::vec::Vec<glue::WitSsmEvent> {
+                    glue::handles::<$manager>()
+                }
+                fn placement(
+                    request: glue::WitPlacementRequest,
+                ) -> glue::WitResult<::std::vec::Vec<glue::WitVnfPlacement>> {
+                    glue::placement::<$manager>(request)
+                }
+                fn configure(
+                    content: ::std::string::String,
+                ) -> glue::WitResult<::std::vec::Vec<glue::WitVnfConfigure>> {
+                    glue::configure::<$manager>(content)
+                }
+                fn state(content: ::std::string::String) -> glue::WitResult<::std::string::String> {
+                    glue::state::<$manager>(content)
+                }
+            }
+    $crate::__private::ssm_bindings::export_ssm!(Export with_types_in $crate::__private::ssm_bindings);
+        };
+    };
+}
+
+/// Exports a [`FunctionManager`] type as this component's function manager.
+/// Natively it expands to nothing, so the crate's unit tests stay plain Rust.
+#[macro_export]
+macro_rules! export_function_manager {
+    ($manager:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::__private::fsm as glue;
+            struct Export;
+            impl glue::Guest for Export {
+                fn handles() -> ::std::vec::Vec<glue::WitFsmEvent> {
+                    glue::handles::<$manager>()
+                }
+                fn start(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<glue::WitKeyValue>> {
+                    glue::start::<$manager>(content)
+                }
+                fn stop(content: ::std::string::String) -> glue::WitResult<()> {
+                    glue::stop::<$manager>(content)
+                }
+                fn configure(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<glue::WitKeyValue>> {
+                    glue::configure::<$manager>(content)
+                }
+                fn state(content: ::std::string::String) -> glue::WitResult<glue::WitStateReply> {
+                    glue::state::<$manager>(content)
+                }
+            }
+    $crate::__private::fsm_bindings::export_fsm!(Export with_types_in $crate::__private::fsm_bindings);
+        };
+    };
+}

@@ -1,0 +1,327 @@
+//! The `wasmano sm` harness as a user runs it: the real binary, real guests,
+//! the bundled 5GTANGO payloads, and every exit code of its contract.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{guests, payloads_dir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmano");
+
+fn wasmano(args: &[&str]) -> Output {
+    let cache = support::workspace_root().join("target/harness-cache");
+    Command::new(BIN)
+        .args(args)
+        .env("WASMANO_CACHE_DIR", cache)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run wasmano")
+}
+
+fn sm_test(module: &Path, event: Option<&str>, payload: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sm",
+        "test",
+        "--module",
+        module.to_str().unwrap(),
+        "--payload",
+        payload.to_str().unwrap(),
+    ];
+    if let Some(event) = event {
+        args.extend(["--event", event]);
+    }
+    args.extend(extra);
+    wasmano(&args)
+}
+
+fn corpus(relative: &str) -> std::path::PathBuf {
+    payloads_dir().join(relative)
+}
+
+fn stdout_yaml(output: &Output) -> serde_json::Value {
+    serde_saphyr::from_str(&String::from_utf8_lossy(&output.stdout)).expect("stdout is YAML")
+}
+
+/// The one line a failing run prints last on stderr.
+fn last_stderr_line(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_reply_prints_as_5gtango_yaml_and_exits_0() {
+    let output = sm_test(
+        &guests().placement,
+        Some("placement"),
+        &corpus("tng-sdk-sm/ssm/placement_event.yml"),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", last_stderr_line(&output));
+    let reply = stdout_yaml(&output);
+    assert_eq!(reply["status"], "COMPLETED");
+    assert_eq!(reply["error"], serde_json::Value::Null);
+    assert_eq!(
+        reply["mapping"]["beee663b-10b5-43c3-b2db-1aa149256e60"]["vim"],
+        "11111111-2222-3333-4444-555555555555"
+    );
+}
+
+#[test]
+fn the_event_can_come_from_a_full_envelope() {
+    // The tng-sdk-sm configure payload carries `ssm_type: configure` beside its content.
+    let output = sm_test(
+        &guests().configure,
+        None,
+        &corpus("tng-sdk-sm/ssm/configure_event.yml"),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", last_stderr_line(&output));
+    assert_eq!(stdout_yaml(&output)["vnf"][0]["configure"]["trigger"], true);
+
+    // An FSM envelope nests its content under `content`.
+    let dir = tempfile::tempdir().unwrap();
+    let envelope = dir.path().join("envelope.yml");
+    let start = std::fs::read_to_string(corpus("tng-sdk-sm/fsm/start_event.yml")).unwrap();
+    let nested: String = start.lines().skip(1).map(|line| format!("  {line}\n")).collect();
+    std::fs::write(&envelope, format!("fsm_type: start\ncontent:\n{nested}")).unwrap();
+    let output = sm_test(&guests().vnf_manager, None, &envelope, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", last_stderr_line(&output));
+    assert_eq!(stdout_yaml(&output)["envs"][0]["key"], "VNF_ID");
+}
+
+#[test]
+fn a_manager_error_exits_1_with_the_5gtango_error_reply() {
+    let output = sm_test(
+        &guests().hostile,
+        Some("state"),
+        &corpus("tng-sdk-sm/ssm/state_event.yml"),
+        &["--option", "behaviour=error"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let reply = stdout_yaml(&output);
+    assert_eq!(reply["status"], "ERROR");
+    assert_eq!(reply["error"], "hostile manager answers an error on purpose");
+    assert!(last_stderr_line(&output).contains("answered an error"));
+}
+
+#[test]
+fn a_sandbox_fault_exits_2() {
+    let output = sm_test(
+        &guests().hostile,
+        Some("state"),
+        &corpus("tng-sdk-sm/ssm/state_event.yml"),
+        &["--option", "behaviour=loop", "--timeout-ms", "20"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        last_stderr_line(&output).contains("deadline of 20 ms exceeded"),
+        "{}",
+        last_stderr_line(&output)
+    );
+    let output = sm_test(
+        &guests().hostile,
+        Some("state"),
+        &corpus("tng-sdk-sm/ssm/state_event.yml"),
+        &["--option", "behaviour=memory-bomb", "--memory-mb", "8"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        last_stderr_line(&output).contains("memory cap"),
+        "{}",
+        last_stderr_line(&output)
+    );
+}
+
+#[test]
+fn an_unhandled_event_exits_3() {
+    let output = sm_test(
+        &guests().placement,
+        Some("configure"),
+        &corpus("tng-sdk-sm/ssm/configure_event.yml"),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(last_stderr_line(&output).contains("does not handle"));
+}
+
+#[test]
+fn bad_usage_exits_64() {
+    // `task` is a 5GTANGO SSM event wasmano's contract does not have.
+    let output = sm_test(&guests().placement, None, &corpus("tng-sdk-sm/ssm/task_event.yml"), &[]);
+    assert_eq!(output.status.code(), Some(64));
+    assert!(
+        last_stderr_line(&output).contains("unknown event \"task\""),
+        "{}",
+        last_stderr_line(&output)
+    );
+
+    let placement = corpus("tng-sdk-sm/ssm/placement_event.yml");
+    for extra in [
+        &["--timeout-ms", "0"][..],
+        &["--option", "no-equals-sign"],
+        &["--memory-mb", "100000"],
+    ] {
+        let output = sm_test(&guests().placement, Some("placement"), &placement, extra);
+        assert_eq!(
+            output.status.code(),
+            Some(64),
+            "{extra:?}: {}",
+            last_stderr_line(&output)
+        );
+    }
+    let output = sm_test(&guests().placement, Some("start"), &placement, &[]);
+    assert_eq!(output.status.code(), Some(64));
+    let output = sm_test(
+        &guests().configure,
+        Some("placement"),
+        &corpus("tng-sdk-sm/ssm/configure_event.yml"),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(64), "the envelope names configure");
+}
+
+#[test]
+fn bad_data_exits_65() {
+    let dir = tempfile::tempdir().unwrap();
+    let malformed = dir.path().join("malformed.yml");
+    std::fs::write(&malformed, "nsd: [unclosed\n  - {").unwrap();
+    let output = sm_test(&guests().placement, Some("placement"), &malformed, &[]);
+    assert_eq!(output.status.code(), Some(65));
+    assert!(
+        last_stderr_line(&output).contains("malformed.yml: malformed payload"),
+        "{}",
+        last_stderr_line(&output)
+    );
+
+    let placement = corpus("tng-sdk-sm/ssm/placement_event.yml");
+    let zeros = "0".repeat(64);
+    let output = sm_test(
+        &guests().placement,
+        Some("placement"),
+        &placement,
+        &["--sha256", &zeros],
+    );
+    assert_eq!(output.status.code(), Some(65));
+    assert!(last_stderr_line(&output).contains("sha256 mismatch"));
+
+    let not_wasm = dir.path().join("not.wasm");
+    std::fs::write(&not_wasm, b"definitely not a component").unwrap();
+    let output = sm_test(&not_wasm, Some("placement"), &placement, &[]);
+    assert_eq!(output.status.code(), Some(65));
+    assert!(last_stderr_line(&output).contains("not a valid WebAssembly component"));
+
+    let output = sm_test(&guests().hostile_contract, Some("placement"), &placement, &[]);
+    assert_eq!(output.status.code(), Some(65));
+    assert!(last_stderr_line(&output).contains("wasmano:sm@2.0.0"));
+}
+
+#[test]
+fn a_missing_file_exits_66() {
+    let placement = corpus("tng-sdk-sm/ssm/placement_event.yml");
+    let output = sm_test(
+        Path::new("/nonexistent/manager.wasm"),
+        Some("placement"),
+        &placement,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(66));
+    let output = sm_test(
+        &guests().placement,
+        Some("placement"),
+        Path::new("/nonexistent/payload.yml"),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(66));
+    assert!(last_stderr_line(&output).contains("/nonexistent/payload.yml"));
+}
+
+#[test]
+fn inspect_reports_kind_version_events_digest_and_size() {
+    let output = wasmano(&["sm", "inspect", guests().vnf_manager.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", last_stderr_line(&output));
+    let summary = stdout_yaml(&output);
+    let bytes = std::fs::read(&guests().vnf_manager).unwrap();
+    assert_eq!(summary["kind"], "fsm");
+    assert_eq!(summary["contract"], "wasmano:sm@1.0.0");
+    assert_eq!(
+        summary["events"],
+        serde_json::json!(["start", "stop", "configure", "state"])
+    );
+    assert_eq!(summary["size"], bytes.len());
+    assert_eq!(summary["sha256"].as_str().unwrap().len(), 64);
+}
+
+/// `sm new` for both kinds: the crate's native test passes and it builds to a
+/// component the harness can inspect.
+#[test]
+fn scaffolded_managers_test_and_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let target_dir = support::workspace_root().join("target/scaffold");
+    let cargo = option_env!("CARGO").unwrap_or("cargo");
+    for (kind, name, event) in [("ssm", "my-placement", "placement"), ("fsm", "my-vnf", "start")] {
+        let output = wasmano(&["sm", "new", name, "--kind", kind, "--dir", dir.path().to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(0), "{}", last_stderr_line(&output));
+        let crate_dir = dir.path().join(name);
+        let test = Command::new(cargo)
+            .arg("test")
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .current_dir(&crate_dir)
+            .output()
+            .unwrap();
+        assert!(
+            test.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&test.stderr)
+        );
+        assert!(String::from_utf8_lossy(&test.stdout).contains("test result: ok. 1 passed"));
+        let build = Command::new(cargo)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(&target_dir)
+            .current_dir(&crate_dir)
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let module = target_dir.join(format!("wasm32-wasip2/release/{}.wasm", name.replace('-', "_")));
+        let output = wasmano(&["sm", "inspect", module.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(0), "{}", last_stderr_line(&output));
+        let summary = stdout_yaml(&output);
+        assert_eq!(summary["kind"], kind);
+        assert_eq!(summary["events"], serde_json::json!([event]));
+    }
+    let again = wasmano(&[
+        "sm",
+        "new",
+        "my-vnf",
+        "--kind",
+        "fsm",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        again.status.code(),
+        Some(73),
+        "an existing directory is never overwritten"
+    );
+    let bad = wasmano(&[
+        "sm",
+        "new",
+        "Bad Name",
+        "--kind",
+        "fsm",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(64));
+}

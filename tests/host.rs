@@ -1,0 +1,434 @@
+//! The host against real compiled guests: every example on the bundled
+//! 5GTANGO payloads, every hostile guest, digests, the precompiled cache,
+//! contract versions, and concurrency.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sm_sdk::KeyValue;
+use sm_sdk::fsm::{FsmEvent, StateReply};
+use sm_sdk::ssm::{SsmEvent, VnfPlacement};
+use wasmano_host::{
+    Cause, Event, Fault, Host, HostConfig, Limits, LoadError, ManagerKind, Origin, Reply, Request, SpecificManager,
+    WasmManager,
+};
+
+use support::{guests, payload};
+
+/// One host for the whole test binary, as the orchestrator has one.
+fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| Host::new(HostConfig::default()).expect("host"))
+}
+
+fn manager(path: &std::path::Path, options: &[(&str, &str)], limits: Limits) -> WasmManager {
+    let module = host().load_file(path, None).expect("load");
+    let options = options.iter().map(|(key, value)| KeyValue::new(*key, *value)).collect();
+    WasmManager::new(host(), module, "test-manager", options, limits).expect("manager")
+}
+
+fn ssm(event: SsmEvent, content: &serde_json::Value) -> Request {
+    Request::new(Event::Ssm(event), content).expect("request")
+}
+
+fn fsm(event: FsmEvent, content: &serde_json::Value) -> Request {
+    Request::new(Event::Fsm(event), content).expect("request")
+}
+
+#[test]
+fn placement_example_places_the_corpus_vnf_on_a_vm_vim() {
+    let manager = manager(&guests().placement, &[], Limits::default());
+    let reply = manager
+        .invoke_blocking(&ssm(
+            SsmEvent::Placement,
+            &payload("tng-sdk-sm/ssm/placement_event.yml"),
+        ))
+        .unwrap();
+    // Two vm VIMs with 30 free cores each and a container VIM with 40: the VNF
+    // is a VM, so the first of the two equal vm VIMs wins.
+    assert_eq!(
+        reply,
+        Reply::Placement(vec![VnfPlacement {
+            vnf: "beee663b-10b5-43c3-b2db-1aa149256e60".into(),
+            vim: "11111111-2222-3333-4444-555555555555".into(),
+        }])
+    );
+}
+
+#[test]
+fn configure_example_decides_per_vnf_on_every_corpus_configure_payload() {
+    let manager = manager(&guests().configure, &[], Limits::default());
+    let triggers = |file: &str| -> Vec<(String, bool)> {
+        let reply = manager
+            .invoke_blocking(&ssm(SsmEvent::Configure, &payload(file)))
+            .unwrap();
+        let Reply::Configure(decisions) = reply else {
+            panic!("{file}: expected a configure reply")
+        };
+        assert!(
+            decisions
+                .iter()
+                .all(|decision| decision.trigger == decision.payload.is_some()),
+            "{file}"
+        );
+        decisions
+            .into_iter()
+            .map(|decision| (decision.id, decision.trigger))
+            .collect()
+    };
+    let cirros = "171b793b-a075-4b00-a947-887be5b5f1b1".to_owned();
+    let msf = "aa1b793b-a075-4b00-a947-887be5b5f1aa".to_owned();
+    assert_eq!(triggers("tng-sdk-sm/ssm/configure_event.yml"), [(cirros.clone(), true)]);
+    // At instantiation only the VNF whose FSM declares configure is triggered
+    // (msf-vnf1 comes without a descriptor); on reconfigure every VNF is.
+    assert_eq!(
+        triggers("industrial-pilot/ssm_configure_event_initialisation.yml"),
+        [(msf.clone(), false), (cirros.clone(), true)]
+    );
+    assert_eq!(
+        triggers("industrial-pilot/ssm_configure_event_reconfiguration.yml"),
+        [(msf, true), (cirros, true)]
+    );
+}
+
+#[test]
+fn state_example_transforms_the_corpus_state() {
+    let manager = manager(&guests().state, &[], Limits::default());
+    let reply = manager
+        .invoke_blocking(&ssm(SsmEvent::State, &payload("tng-sdk-sm/ssm/state_event.yml")))
+        .unwrap();
+    assert_eq!(
+        reply,
+        Reply::State(
+            json!({"format": 2, "previous_address": "10.120.0.206", "entries": ["add some state"], "migrations": 1})
+        )
+    );
+}
+
+#[test]
+fn function_manager_example_handles_every_corpus_fsm_event() {
+    let manager = manager(
+        &guests().vnf_manager,
+        &[("state_entries", "sessions=3")],
+        Limits::default(),
+    );
+    let started = manager
+        .invoke_blocking(&fsm(FsmEvent::Start, &payload("tng-sdk-sm/fsm/start_event.yml")))
+        .unwrap();
+    assert_eq!(
+        started,
+        Reply::Started(vec![
+            KeyValue::new("VNF_ID", "171b793b-a075-4b00-a947-887be5b5f1b1"),
+            KeyValue::new("VNF_NAME", "testvnf"),
+            KeyValue::new("VNF_ADDRESS", "10.120.0.206"),
+        ])
+    );
+    let stopped = manager
+        .invoke_blocking(&fsm(FsmEvent::Stop, &payload("tng-sdk-sm/fsm/stop_event.yml")))
+        .unwrap();
+    assert_eq!(stopped, Reply::Stopped);
+    for file in [
+        "tng-sdk-sm/fsm/configure_event.yml",
+        "industrial-pilot/fsm_configure_event.yml",
+    ] {
+        let reply = manager
+            .invoke_blocking(&fsm(FsmEvent::Configure, &payload(file)))
+            .unwrap();
+        let Reply::Configured(envs) = reply else {
+            panic!("{file}: expected envs")
+        };
+        assert_eq!(envs[0].key, "PEERS", "{file}");
+    }
+    let extracted = manager
+        .invoke_blocking(&fsm(
+            FsmEvent::State,
+            &payload("tng-sdk-sm/fsm/state_event_extract.yml"),
+        ))
+        .unwrap();
+    // The option reached the guest through the host's `options` import.
+    assert_eq!(
+        extracted,
+        Reply::FunctionState(StateReply::Extracted(json!("10.120.0.206\nsessions=3")))
+    );
+    let injected = manager
+        .invoke_blocking(&fsm(FsmEvent::State, &payload("tng-sdk-sm/fsm/state_event_inject.yml")))
+        .unwrap();
+    assert_eq!(injected, Reply::FunctionState(StateReply::Injected));
+}
+
+#[test]
+fn an_event_the_module_does_not_handle_is_not_handled() {
+    let placement = manager(&guests().placement, &[], Limits::default());
+    let error = placement
+        .invoke_blocking(&ssm(SsmEvent::State, &json!({"state": "x"})))
+        .unwrap_err();
+    assert_eq!(error.cause, Cause::NotHandled);
+    // An FSM event sent to an SSM is not handled either.
+    let error = placement
+        .invoke_blocking(&fsm(FsmEvent::Start, &json!({})))
+        .unwrap_err();
+    assert_eq!(error.cause, Cause::NotHandled);
+}
+
+#[test]
+fn handled_events_come_from_the_module() {
+    let events = manager(&guests().vnf_manager, &[], Limits::default())
+        .handled_events()
+        .unwrap();
+    assert_eq!(events, FsmEvent::ALL.map(Event::Fsm));
+    let events = manager(&guests().placement, &[], Limits::default())
+        .handled_events()
+        .unwrap();
+    assert_eq!(events, [Event::Ssm(SsmEvent::Placement)]);
+}
+
+/// Runs the hostile guest with one behaviour and returns the cause and how long it took.
+fn hostile(behaviour: &str, limits: Limits) -> (Cause, Duration) {
+    let manager = manager(&guests().hostile, &[("behaviour", behaviour)], limits);
+    let request = ssm(SsmEvent::State, &json!({"state": "anything"}));
+    let started = Instant::now();
+    let error = manager
+        .invoke_blocking(&request)
+        .expect_err("a hostile guest must not reply");
+    (error.cause, started.elapsed())
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_its_deadline() {
+    let limits = Limits {
+        deadline: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let (cause, elapsed) = hostile("loop", limits);
+    assert_eq!(
+        cause,
+        Cause::Fault(Fault::Timeout {
+            deadline: limits.deadline
+        })
+    );
+    assert!(elapsed >= limits.deadline, "stopped early: {elapsed:?}");
+    assert!(
+        elapsed < limits.deadline + Duration::from_millis(250),
+        "stopped late: {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_cap() {
+    let limits = Limits {
+        memory_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    let (cause, elapsed) = hostile("memory-bomb", limits);
+    assert_eq!(cause, Cause::Fault(Fault::MemoryLimit { limit_bytes: 16 << 20 }));
+    assert!(elapsed < limits.deadline + Duration::from_millis(250), "{elapsed:?}");
+}
+
+#[test]
+fn a_panic_is_a_trap_not_an_error_answer() {
+    let (cause, _) = hostile("panic", Limits::default());
+    let Cause::Fault(Fault::Trap { kind }) = cause else {
+        panic!("expected a trap, got {cause:?}")
+    };
+    assert!(kind.contains("panicked"), "{kind}");
+}
+
+#[test]
+fn deep_recursion_traps_on_the_exhausted_stack() {
+    let (cause, _) = hostile("recursion", Limits::default());
+    let Cause::Fault(Fault::Trap { kind }) = cause else {
+        panic!("expected a trap, got {cause:?}")
+    };
+    // Rust guests keep large frames in linear memory (a shadow stack below
+    // the data), so overflowing it shows as an out-of-bounds access.
+    assert!(
+        kind.contains("stack overflow") || kind.contains("out of bounds"),
+        "{kind}"
+    );
+}
+
+#[test]
+fn an_oversized_reply_is_refused() {
+    let (cause, _) = hostile("huge-reply", Limits::default());
+    let Cause::Fault(Fault::ReplyTooLarge {
+        size_bytes,
+        limit_bytes,
+    }) = cause
+    else {
+        panic!("got {cause:?}")
+    };
+    assert!(size_bytes > 8 << 20);
+    assert_eq!(limit_bytes, Limits::default().reply_bytes);
+}
+
+#[test]
+fn an_error_answer_is_not_a_fault() {
+    let (cause, _) = hostile("error", Limits::default());
+    assert_eq!(
+        cause,
+        Cause::Answered("hostile manager answers an error on purpose".into())
+    );
+}
+
+#[test]
+fn the_host_keeps_serving_after_every_kind_of_fault() {
+    let limits = Limits {
+        deadline: Duration::from_millis(30),
+        memory_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    for behaviour in ["loop", "memory-bomb", "panic", "recursion", "huge-reply"] {
+        let (cause, _) = hostile(behaviour, limits);
+        assert!(matches!(cause, Cause::Fault(_)), "{behaviour}: {cause:?}");
+    }
+    let placement = manager(&guests().placement, &[], Limits::default());
+    let request = ssm(SsmEvent::Placement, &payload("tng-sdk-sm/ssm/placement_event.yml"));
+    for _ in 0..50 {
+        assert!(matches!(placement.invoke_blocking(&request), Ok(Reply::Placement(_))));
+    }
+}
+
+#[test]
+fn invocations_run_in_parallel_while_a_neighbour_loops() {
+    let placement = manager(&guests().placement, &[], Limits::default());
+    let request = ssm(SsmEvent::Placement, &payload("tng-sdk-sm/ssm/placement_event.yml"));
+    let looping = manager(
+        &guests().hostile,
+        &[("behaviour", "loop")],
+        Limits {
+            deadline: Duration::from_millis(200),
+            ..Limits::default()
+        },
+    );
+    std::thread::scope(|scope| {
+        let neighbour = scope.spawn(|| looping.invoke_blocking(&ssm(SsmEvent::State, &json!({"state": 1}))));
+        let workers: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| (0..100).filter(|_| placement.invoke_blocking(&request).is_ok()).count()))
+            .collect();
+        for worker in workers {
+            assert_eq!(worker.join().unwrap(), 100);
+        }
+        let neighbour = neighbour.join().unwrap().unwrap_err();
+        assert!(matches!(neighbour.cause, Cause::Fault(Fault::Timeout { .. })));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_specific_manager_interface_runs_many_invocations() {
+    let manager: std::sync::Arc<dyn SpecificManager> =
+        std::sync::Arc::new(manager(&guests().placement, &[], Limits::default()));
+    assert_eq!(manager.kind(), ManagerKind::Service);
+    let request = ssm(SsmEvent::Placement, &payload("tng-sdk-sm/ssm/placement_event.yml"));
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let manager = std::sync::Arc::clone(&manager);
+            let request = request.clone();
+            tokio::spawn(async move { manager.invoke(request).await })
+        })
+        .collect();
+    for call in calls {
+        assert!(matches!(call.await.unwrap(), Ok(Reply::Placement(_))));
+    }
+}
+
+#[test]
+fn a_pinned_digest_must_match() {
+    let bytes = std::fs::read(&guests().placement).unwrap();
+    let module = host().load_bytes(&bytes, None).unwrap();
+    let digest = module.sha256().to_owned();
+    assert!(host().load_bytes(&bytes, Some(&digest.to_uppercase())).is_ok());
+    let mut wrong = digest.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
+    let wrong = String::from_utf8(wrong).unwrap();
+    match host().load_bytes(&bytes, Some(&wrong)) {
+        Err(LoadError::DigestMismatch { expected, actual }) => {
+            assert_eq!(expected, wrong);
+            assert_eq!(actual, digest);
+        }
+        other => panic!("expected a digest mismatch, got {other:?}"),
+    }
+    assert!(matches!(
+        host().load_bytes(&bytes, Some("abc")),
+        Err(LoadError::InvalidDigest(_))
+    ));
+}
+
+#[test]
+fn a_second_load_reads_the_precompiled_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        max_instances: 8,
+        ..HostConfig::default()
+    };
+    let bytes = std::fs::read(&guests().state).unwrap();
+    let first = Host::new(config.clone()).unwrap().load_bytes(&bytes, None).unwrap();
+    assert_eq!(first.origin(), Origin::Compiled);
+    let second_host = Host::new(config).unwrap();
+    let second = second_host.load_bytes(&bytes, None).unwrap();
+    assert_eq!(second.origin(), Origin::Cached);
+    // The cached module runs like the compiled one.
+    let manager = WasmManager::new(&second_host, second, "cached", Vec::new(), Limits::default()).unwrap();
+    assert!(
+        manager
+            .invoke_blocking(&ssm(SsmEvent::State, &json!({"state": "10.0.0.1"})))
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        max_instances: 8,
+        ..HostConfig::default()
+    };
+    let bytes = std::fs::read(&guests().state).unwrap();
+    let host = Host::new(config).unwrap();
+    host.load_bytes(&bytes, None).unwrap();
+    for entry in std::fs::read_dir(cache.path()).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not an artifact").unwrap();
+    }
+    assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Compiled);
+    assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Cached);
+}
+
+#[test]
+fn a_module_built_against_another_contract_version_is_refused() {
+    match host().load_file(&guests().hostile_contract, None) {
+        Err(error @ LoadError::ContractMismatch { .. }) => {
+            let message = error.to_string();
+            assert!(
+                message.contains("wasmano:sm@2.0.0") && message.contains("wasmano:sm@1.0.0"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a contract mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn bytes_that_are_not_a_component_are_refused() {
+    assert!(matches!(
+        host().load_bytes(b"\0asm garbage", None),
+        Err(LoadError::NotAComponent(_))
+    ));
+    let missing = host().load_file(std::path::Path::new("/nonexistent/manager.wasm"), None);
+    assert!(matches!(missing, Err(LoadError::Read { .. })));
+}
+
+#[test]
+fn limits_above_the_host_maximum_are_refused() {
+    let module = host().load_file(&guests().state, None).unwrap();
+    let limits = Limits {
+        memory_bytes: 1 << 40,
+        ..Limits::default()
+    };
+    assert!(WasmManager::new(host(), module, "greedy", Vec::new(), limits).is_err());
+}
