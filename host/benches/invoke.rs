@@ -17,7 +17,6 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use sm_sdk::fsm::FsmEvent;
 use sm_sdk::ssm::SsmEvent;
 use sm_sdk::{Document, FunctionManager, KeyValue, ServiceManager};
@@ -88,7 +87,7 @@ fn main() {
     println!("## Invocations (fresh instance per call, {ITERATIONS} iterations)\n");
     println!("| event | payload | wasm p50 | wasm p99 | native p50 | native p99 |");
     println!("|---|---|---|---|---|---|");
-    type Native = Box<dyn Fn(&Value)>;
+    type Native = Box<dyn Fn(&str)>;
     let ssm = |event| Event::Ssm(event);
     let fsm = |event| Event::Fsm(event);
     let cases: Vec<(&str, Event, &Path, &str, Native)> = vec![
@@ -98,7 +97,7 @@ fn main() {
             &guests.placement,
             "tng-sdk-sm/ssm/placement_event.yml",
             Box::new(|content| {
-                let request = sm_sdk::ssm::PlacementRequest::from_document(Document::from_value(content)).unwrap();
+                let request = sm_sdk::ssm::PlacementRequest::from_document(Document::from_json(content)).unwrap();
                 std::hint::black_box(sm_placement::MostFreeCores.placement(request).unwrap());
             }),
         ),
@@ -108,7 +107,7 @@ fn main() {
             &guests.configure,
             "tng-sdk-sm/ssm/configure_event.yml",
             Box::new(|content| {
-                let request = sm_sdk::ssm::ConfigureRequest::from_document(Document::from_value(content)).unwrap();
+                let request = sm_sdk::ssm::ConfigureRequest::from_document(Document::from_json(content)).unwrap();
                 std::hint::black_box(sm_configure::PeerAddresses.configure(request).unwrap());
             }),
         ),
@@ -118,7 +117,7 @@ fn main() {
             &guests.state,
             "tng-sdk-sm/ssm/state_event.yml",
             Box::new(|content| {
-                let request = sm_sdk::ssm::StateRequest::from_document(Document::from_value(content)).unwrap();
+                let request = sm_sdk::ssm::StateRequest::from_document(Document::from_json(content)).unwrap();
                 std::hint::black_box(sm_state::VersionedState.state(request).unwrap());
             }),
         ),
@@ -128,7 +127,7 @@ fn main() {
             &guests.vnf_manager,
             "tng-sdk-sm/fsm/start_event.yml",
             Box::new(|content| {
-                let request = sm_sdk::fsm::LifecycleRequest::from_document(Document::from_value(content)).unwrap();
+                let request = sm_sdk::fsm::LifecycleRequest::from_document(Document::from_json(content)).unwrap();
                 std::hint::black_box(sm_vnf_manager::VnfManager.start(request).unwrap());
             }),
         ),
@@ -138,7 +137,7 @@ fn main() {
             &guests.vnf_manager,
             "tng-sdk-sm/fsm/stop_event.yml",
             Box::new(|content| {
-                let request = sm_sdk::fsm::LifecycleRequest::from_document(Document::from_value(content)).unwrap();
+                let request = sm_sdk::fsm::LifecycleRequest::from_document(Document::from_json(content)).unwrap();
                 sm_vnf_manager::VnfManager.stop(request).unwrap();
             }),
         ),
@@ -148,7 +147,7 @@ fn main() {
             &guests.vnf_manager,
             "tng-sdk-sm/fsm/configure_event.yml",
             Box::new(|content| {
-                let request = sm_sdk::fsm::ConfigureRequest::from_document(Document::from_value(content)).unwrap();
+                let request = sm_sdk::fsm::ConfigureRequest::from_document(Document::from_json(content)).unwrap();
                 std::hint::black_box(sm_vnf_manager::VnfManager.configure(request).unwrap());
             }),
         ),
@@ -158,7 +157,7 @@ fn main() {
             &guests.vnf_manager,
             "tng-sdk-sm/fsm/state_event_extract.yml",
             Box::new(|content| {
-                let request = sm_sdk::fsm::StateRequest::from_document(Document::from_value(content)).unwrap();
+                let request = sm_sdk::fsm::StateRequest::from_document(Document::from_json(content)).unwrap();
                 std::hint::black_box(sm_vnf_manager::VnfManager.state(request).unwrap());
             }),
         ),
@@ -168,7 +167,7 @@ fn main() {
             &guests.vnf_manager,
             "tng-sdk-sm/fsm/state_event_inject.yml",
             Box::new(|content| {
-                let request = sm_sdk::fsm::StateRequest::from_document(Document::from_value(content)).unwrap();
+                let request = sm_sdk::fsm::StateRequest::from_document(Document::from_json(content)).unwrap();
                 std::hint::black_box(sm_vnf_manager::VnfManager.state(request).unwrap());
             }),
         ),
@@ -180,7 +179,8 @@ fn main() {
         let sandboxed = measure(ITERATIONS, || {
             std::hint::black_box(wasm.invoke_blocking(&request).expect("reply"));
         });
-        let direct = measure(ITERATIONS, || native(&content));
+        let json = content.to_string();
+        let direct = measure(ITERATIONS, || native(&json));
         let size = std::fs::metadata(support::payloads_dir().join(file))
             .map(|meta| meta.len())
             .unwrap_or(0);

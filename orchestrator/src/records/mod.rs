@@ -1,0 +1,287 @@
+//! NS and VNF records and the journal of workflow steps: what the
+//! orchestrator remembers about running services.
+//!
+//! Records carry the tng-schema fields (BRIEF §5): `id`,
+//! `descriptor_reference`, `descriptor_version`, `status` and `version`,
+//! incremented by the store on every update. The [`RecordStore`] trait is the
+//! only way in; [`SqliteStore`] is the embedded, durable default, and its SQL
+//! sticks to what PostgreSQL also speaks, so a shared store for several
+//! orchestrator instances can implement the same trait without touching
+//! callers.
+
+mod sqlite;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use sqlite::SqliteStore;
+
+/// The lifecycle status of a service or VNF (tng-schema's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    /// Running as intended.
+    #[serde(rename = "normal operation")]
+    NormalOperation,
+    /// Running, but not fully.
+    #[serde(rename = "degraded operation")]
+    DegradedOperation,
+    /// Not running (yet, or any more).
+    #[serde(rename = "offline")]
+    Offline,
+    /// A workflow failed.
+    #[serde(rename = "failed")]
+    Failed,
+    /// A workflow is changing it.
+    #[serde(rename = "updating")]
+    Updating,
+    /// Removed.
+    #[serde(rename = "terminated")]
+    Terminated,
+}
+
+impl Status {
+    /// The tng-schema text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NormalOperation => "normal operation",
+            Self::DegradedOperation => "degraded operation",
+            Self::Offline => "offline",
+            Self::Failed => "failed",
+            Self::Updating => "updating",
+            Self::Terminated => "terminated",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A network service record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NsRecord {
+    /// The service instance id.
+    pub id: String,
+    /// The NSD this service instantiates (its catalogue reference).
+    pub descriptor_reference: String,
+    /// The NSD's version.
+    pub descriptor_version: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Incremented by the store on every update; 1 when created.
+    pub version: u64,
+    /// The service's VNF records, by id.
+    pub network_functions: Vec<String>,
+}
+
+/// A VNF record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VnfRecord {
+    /// The VNF instance id.
+    pub id: String,
+    /// The service instance it belongs to.
+    pub service_id: String,
+    /// The VNF's id inside the NSD (`vnf_id`).
+    pub vnf_id: String,
+    /// The VNFD this VNF instantiates.
+    pub descriptor_reference: String,
+    /// The VNFD's version.
+    pub descriptor_version: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Incremented by the store on every update; 1 when created.
+    pub version: u64,
+    /// The deployed units and where they run.
+    pub deployment_units: Vec<UnitInstance>,
+}
+
+/// One deployed unit (VDU or CDU instance) of a VNF.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitInstance {
+    /// The unit's id in the VNFD.
+    pub unit_id: String,
+    /// The VIM it runs on.
+    pub vim_id: String,
+    /// The infrastructure's handle on it (container id, ...).
+    pub instance_ref: String,
+    /// Its connection points and their addresses.
+    pub addresses: Vec<CpAddress>,
+}
+
+/// The address of one connection point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpAddress {
+    /// Connection point id.
+    pub cp: String,
+    /// IP address.
+    pub address: String,
+}
+
+impl NsRecord {
+    /// The record in tng-schema's NSR shape.
+    pub fn to_tango(&self) -> Value {
+        json!({
+            "id": self.id,
+            "descriptor_reference": self.descriptor_reference,
+            "descriptor_version": self.descriptor_version,
+            "status": self.status.as_str(),
+            "version": self.version.to_string(),
+            "network_functions": self.network_functions.iter().map(|id| json!({ "vnfr_id": id })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl VnfRecord {
+    /// The record in tng-schema's VNFR shape: one `virtual_deployment_units`
+    /// entry per unit, with its instance, VIM and connection point addresses.
+    pub fn to_tango(&self) -> Value {
+        let units: Vec<Value> = self
+            .deployment_units
+            .iter()
+            .map(|unit| {
+                let connection_points: Vec<Value> = unit
+                    .addresses
+                    .iter()
+                    .map(|cp| json!({ "id": cp.cp, "interface": { "address": cp.address } }))
+                    .collect();
+                json!({
+                    "id": unit.unit_id,
+                    "number_of_instances": 1,
+                    "vnfc_instance": [{
+                        "id": "0",
+                        "vc_id": unit.instance_ref,
+                        "vim_id": unit.vim_id,
+                        "connection_points": connection_points,
+                    }],
+                })
+            })
+            .collect();
+        json!({
+            "id": self.id,
+            "name": self.vnf_id,
+            "descriptor_reference": self.descriptor_reference,
+            "descriptor_version": self.descriptor_version,
+            "status": self.status.as_str(),
+            "version": self.version.to_string(),
+            "virtual_deployment_units": units,
+        })
+    }
+}
+
+/// How a journaled step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepOutcome {
+    /// The step did its work.
+    Succeeded,
+    /// The step failed; the entry's `error` says why.
+    Failed,
+    /// The step undid earlier work after a failure.
+    RolledBack,
+}
+
+impl StepOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::RolledBack => "rolled back",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Succeeded, Self::Failed, Self::RolledBack]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == text)
+    }
+}
+
+/// One step of a workflow, as it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    /// The service instance.
+    pub service_id: String,
+    /// The workflow (instantiate, scale-out, ...).
+    pub workflow: String,
+    /// The step's name.
+    pub step: String,
+    /// The manager that ran, when the step ran a hook.
+    pub manager: Option<String>,
+    /// The event it ran, when the step ran a hook.
+    pub event: Option<String>,
+    /// When the step started.
+    pub started_at: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// How it ended.
+    pub outcome: StepOutcome,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No record with this id.
+    #[error("no {kind} record with id {id}")]
+    NotFound {
+        /// NS or VNF.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// A record with this id exists already.
+    #[error("a {kind} record with id {id} exists already")]
+    Exists {
+        /// NS or VNF.
+        kind: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// Someone else updated the record since it was read.
+    #[error("{kind} record {id} changed concurrently (expected version {expected})")]
+    Conflict {
+        /// NS or VNF.
+        kind: &'static str,
+        /// The id.
+        id: String,
+        /// The version the update was based on.
+        expected: u64,
+    },
+    /// The database failed.
+    #[error("record store: {0}")]
+    Backend(String),
+}
+
+/// A boxed future, so that [`RecordStore`] stays object-safe.
+pub type StoreFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Where records and the journal live.
+pub trait RecordStore: Send + Sync {
+    /// Stores a new service record (its version becomes 1).
+    fn create_ns(&self, record: NsRecord) -> StoreFuture<'_, NsRecord>;
+    /// Replaces a service record, which must still be at `record.version`;
+    /// returns it with its version incremented.
+    fn update_ns(&self, record: NsRecord) -> StoreFuture<'_, NsRecord>;
+    /// Reads a service record.
+    fn ns(&self, id: &str) -> StoreFuture<'_, NsRecord>;
+    /// Every service record.
+    fn all_ns(&self) -> StoreFuture<'_, Vec<NsRecord>>;
+    /// Stores a new VNF record (its version becomes 1).
+    fn create_vnf(&self, record: VnfRecord) -> StoreFuture<'_, VnfRecord>;
+    /// Replaces a VNF record, which must still be at `record.version`;
+    /// returns it with its version incremented.
+    fn update_vnf(&self, record: VnfRecord) -> StoreFuture<'_, VnfRecord>;
+    /// Reads a VNF record.
+    fn vnf(&self, id: &str) -> StoreFuture<'_, VnfRecord>;
+    /// The VNF records of a service.
+    fn vnfs_of(&self, service_id: &str) -> StoreFuture<'_, Vec<VnfRecord>>;
+    /// Appends a step to a service's journal.
+    fn journal(&self, entry: JournalEntry) -> StoreFuture<'_, ()>;
+    /// A service's journal, in order.
+    fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
+}

@@ -1,0 +1,501 @@
+//! The embedded record store: one SQLite file in the data directory, WAL
+//! mode, durable across restarts.
+//!
+//! Records are stored as JSON bodies beside the columns queries filter on;
+//! updates are compare-and-set on `version` (`UPDATE ... WHERE version = ?`),
+//! so concurrent writers cannot lose each other's changes. The SQL is plain
+//! enough for PostgreSQL (`TEXT`, `BIGINT`, standard `INSERT`/`UPDATE`,
+//! `ON CONFLICT` nowhere needed); only the placeholder syntax would differ.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{JournalEntry, NsRecord, RecordStore, StepOutcome, StoreError, StoreFuture, VnfRecord};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ns_records (
+    id TEXT PRIMARY KEY,
+    version BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vnf_records (
+    id TEXT PRIMARY KEY,
+    service_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vnf_records_by_service ON vnf_records (service_id);
+CREATE TABLE IF NOT EXISTS journal (
+    service_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    workflow TEXT NOT NULL,
+    step TEXT NOT NULL,
+    manager TEXT,
+    event TEXT,
+    started_at_us BIGINT NOT NULL,
+    duration_us BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    PRIMARY KEY (service_id, seq)
+);
+";
+
+/// The SQLite record store. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in this file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| backend(format!("{}: {error}", parent.display())))?;
+        }
+        let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
+        // WAL with synchronous=NORMAL: a commit survives a process crash; the
+        // last commits may be lost only on power loss.
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .and_then(|()| connection.execute_batch(SCHEMA))
+            .map_err(backend)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs a blocking database operation off the async executor.
+    fn run<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        let connection = Arc::clone(&self.connection);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut connection = connection.lock().map_err(|_| backend("connection lock poisoned"))?;
+                operation(&mut connection)
+            })
+            .await
+            .map_err(backend)?
+        })
+    }
+}
+
+fn to_body(record: &impl Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(backend)
+}
+
+fn from_body<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|error| backend(format!("unreadable record: {error}")))
+}
+
+/// The columns and kind name of one record table.
+struct Table {
+    kind: &'static str,
+    insert: &'static str,
+    update: &'static str,
+    select: &'static str,
+}
+
+const NS: Table = Table {
+    kind: "NS",
+    insert: "INSERT INTO ns_records (id, version, status, body) VALUES (?1, ?2, ?3, ?4)",
+    update: "UPDATE ns_records SET version = ?2, status = ?3, body = ?4 WHERE id = ?1 AND version = ?5",
+    select: "SELECT body FROM ns_records WHERE id = ?1",
+};
+
+const VNF: Table = Table {
+    kind: "VNF",
+    insert: "INSERT INTO vnf_records (id, version, status, body, service_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+    update: "UPDATE vnf_records SET version = ?2, status = ?3, body = ?4 WHERE id = ?1 AND version = ?5",
+    select: "SELECT body FROM vnf_records WHERE id = ?1",
+};
+
+fn exists(connection: &Connection, table: &Table, id: &str) -> Result<bool, StoreError> {
+    connection
+        .query_row(table.select, [id], |_| Ok(()))
+        .optional()
+        .map(|row| row.is_some())
+        .map_err(backend)
+}
+
+fn read<T: DeserializeOwned>(connection: &Connection, table: &Table, id: &str) -> Result<T, StoreError> {
+    let body: Option<String> = connection
+        .query_row(table.select, [id], |row| row.get(0))
+        .optional()
+        .map_err(backend)?;
+    let body = body.ok_or_else(|| StoreError::NotFound {
+        kind: table.kind,
+        id: id.to_owned(),
+    })?;
+    from_body(&body)
+}
+
+fn list<T: DeserializeOwned>(
+    connection: &Connection,
+    sql: &str,
+    key: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+    let bodies = statement
+        .query_map(key, |row| row.get::<_, String>(0))
+        .map_err(backend)?;
+    bodies.map(|body| from_body(&body.map_err(backend)?)).collect()
+}
+
+/// Compare-and-set update: fails with a conflict when the stored version is
+/// not the one the caller read.
+fn update(
+    connection: &Connection,
+    table: &Table,
+    id: &str,
+    read_version: u64,
+    status: &str,
+    body: &str,
+) -> Result<(), StoreError> {
+    let new_version = read_version + 1;
+    let changed = connection
+        .execute(
+            table.update,
+            params![id, new_version as i64, status, body, read_version as i64],
+        )
+        .map_err(backend)?;
+    match changed {
+        1 => Ok(()),
+        _ if exists(connection, table, id)? => Err(StoreError::Conflict {
+            kind: table.kind,
+            id: id.to_owned(),
+            expected: read_version,
+        }),
+        _ => Err(StoreError::NotFound {
+            kind: table.kind,
+            id: id.to_owned(),
+        }),
+    }
+}
+
+fn micros_since_epoch(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
+}
+
+impl RecordStore for SqliteStore {
+    fn create_ns(&self, mut record: NsRecord) -> StoreFuture<'_, NsRecord> {
+        self.run(move |connection| {
+            record.version = 1;
+            if exists(connection, &NS, &record.id)? {
+                return Err(StoreError::Exists {
+                    kind: NS.kind,
+                    id: record.id,
+                });
+            }
+            let body = to_body(&record)?;
+            connection
+                .execute(NS.insert, params![record.id, 1i64, record.status.as_str(), body])
+                .map_err(backend)?;
+            Ok(record)
+        })
+    }
+
+    fn update_ns(&self, mut record: NsRecord) -> StoreFuture<'_, NsRecord> {
+        self.run(move |connection| {
+            let read_version = record.version;
+            record.version += 1;
+            update(
+                connection,
+                &NS,
+                &record.id,
+                read_version,
+                record.status.as_str(),
+                &to_body(&record)?,
+            )?;
+            Ok(record)
+        })
+    }
+
+    fn ns(&self, id: &str) -> StoreFuture<'_, NsRecord> {
+        let id = id.to_owned();
+        self.run(move |connection| read(connection, &NS, &id))
+    }
+
+    fn all_ns(&self) -> StoreFuture<'_, Vec<NsRecord>> {
+        self.run(|connection| list(connection, "SELECT body FROM ns_records ORDER BY id", &[]))
+    }
+
+    fn create_vnf(&self, mut record: VnfRecord) -> StoreFuture<'_, VnfRecord> {
+        self.run(move |connection| {
+            record.version = 1;
+            if exists(connection, &VNF, &record.id)? {
+                return Err(StoreError::Exists {
+                    kind: VNF.kind,
+                    id: record.id,
+                });
+            }
+            let body = to_body(&record)?;
+            connection
+                .execute(
+                    VNF.insert,
+                    params![record.id, 1i64, record.status.as_str(), body, record.service_id],
+                )
+                .map_err(backend)?;
+            Ok(record)
+        })
+    }
+
+    fn update_vnf(&self, mut record: VnfRecord) -> StoreFuture<'_, VnfRecord> {
+        self.run(move |connection| {
+            let read_version = record.version;
+            record.version += 1;
+            update(
+                connection,
+                &VNF,
+                &record.id,
+                read_version,
+                record.status.as_str(),
+                &to_body(&record)?,
+            )?;
+            Ok(record)
+        })
+    }
+
+    fn vnf(&self, id: &str) -> StoreFuture<'_, VnfRecord> {
+        let id = id.to_owned();
+        self.run(move |connection| read(connection, &VNF, &id))
+    }
+
+    fn vnfs_of(&self, service_id: &str) -> StoreFuture<'_, Vec<VnfRecord>> {
+        let service_id = service_id.to_owned();
+        self.run(move |connection| {
+            list(
+                connection,
+                "SELECT body FROM vnf_records WHERE service_id = ?1 ORDER BY id",
+                &[&service_id],
+            )
+        })
+    }
+
+    fn journal(&self, entry: JournalEntry) -> StoreFuture<'_, ()> {
+        self.run(move |connection| {
+            let transaction = connection.transaction().map_err(backend)?;
+            let seq: i64 = transaction
+                .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1", [&entry.service_id], |row| {
+                    row.get(0)
+                })
+                .map_err(backend)?;
+            transaction
+                .execute(
+                    "INSERT INTO journal (service_id, seq, workflow, step, manager, event, started_at_us, duration_us, outcome, error) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        entry.service_id,
+                        seq,
+                        entry.workflow,
+                        entry.step,
+                        entry.manager,
+                        entry.event,
+                        micros_since_epoch(entry.started_at),
+                        i64::try_from(entry.duration.as_micros()).unwrap_or(i64::MAX),
+                        entry.outcome.as_str(),
+                        entry.error,
+                    ],
+                )
+                .map_err(backend)?;
+            transaction.commit().map_err(backend)
+        })
+    }
+
+    fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
+        let service_id = service_id.to_owned();
+        self.run(move |connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT workflow, step, manager, event, started_at_us, duration_us, outcome, error \
+                     FROM journal WHERE service_id = ?1 ORDER BY seq",
+                )
+                .map_err(backend)?;
+            let rows = statement
+                .query_map([&service_id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, i64>(5)?,
+                        row.get::<_, String>(6)?,
+                        row.get::<_, Option<String>>(7)?,
+                    ))
+                })
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (workflow, step, manager, event, started_us, duration_us, outcome, error) = row.map_err(backend)?;
+                Ok(JournalEntry {
+                    service_id: service_id.clone(),
+                    workflow,
+                    step,
+                    manager,
+                    event,
+                    started_at: UNIX_EPOCH + Duration::from_micros(u64::try_from(started_us).unwrap_or(0)),
+                    duration: Duration::from_micros(u64::try_from(duration_us).unwrap_or(0)),
+                    outcome: StepOutcome::parse(&outcome)
+                        .ok_or_else(|| backend(format!("unknown outcome {outcome:?}")))?,
+                    error,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{CpAddress, Status, UnitInstance};
+
+    fn ns(id: &str) -> NsRecord {
+        NsRecord {
+            id: id.into(),
+            descriptor_reference: "nsd-1".into(),
+            descriptor_version: "0.1".into(),
+            status: Status::Offline,
+            version: 0,
+            network_functions: vec!["vnf-1".into()],
+        }
+    }
+
+    fn vnf(id: &str, service_id: &str) -> VnfRecord {
+        VnfRecord {
+            id: id.into(),
+            service_id: service_id.into(),
+            vnf_id: "web".into(),
+            descriptor_reference: "vnfd-1".into(),
+            descriptor_version: "0.1".into(),
+            status: Status::Offline,
+            version: 0,
+            deployment_units: vec![UnitInstance {
+                unit_id: "vdu01".into(),
+                vim_id: "vim-a".into(),
+                instance_ref: "c-1".into(),
+                addresses: vec![CpAddress {
+                    cp: "eth0".into(),
+                    address: "10.0.0.1".into(),
+                }],
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn records_survive_a_restart_and_their_versions_increase() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.sqlite");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let created = store.create_ns(ns("ns-1")).await.unwrap();
+            assert_eq!(created.version, 1);
+            let updated = store
+                .update_ns(NsRecord {
+                    status: Status::NormalOperation,
+                    ..created
+                })
+                .await
+                .unwrap();
+            assert_eq!(updated.version, 2);
+            store.create_vnf(vnf("vnf-1", "ns-1")).await.unwrap();
+        }
+        let reopened = SqliteStore::open(&path).unwrap();
+        let record = reopened.ns("ns-1").await.unwrap();
+        assert_eq!((record.status, record.version), (Status::NormalOperation, 2));
+        let again = reopened
+            .update_ns(NsRecord {
+                status: Status::Terminated,
+                ..record
+            })
+            .await
+            .unwrap();
+        assert_eq!(again.version, 3);
+        assert_eq!(
+            reopened.vnfs_of("ns-1").await.unwrap(),
+            [VnfRecord {
+                version: 1,
+                ..vnf("vnf-1", "ns-1")
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_update_is_a_conflict_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let created = store.create_vnf(vnf("vnf-1", "ns-1")).await.unwrap();
+        store
+            .update_vnf(VnfRecord {
+                status: Status::NormalOperation,
+                ..created.clone()
+            })
+            .await
+            .unwrap();
+        let stale = store
+            .update_vnf(VnfRecord {
+                status: Status::Failed,
+                ..created
+            })
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { expected: 1, .. })),
+            "{stale:?}"
+        );
+        assert_eq!(store.vnf("vnf-1").await.unwrap().status, Status::NormalOperation);
+        assert!(matches!(
+            store.create_vnf(vnf("vnf-1", "ns-1")).await,
+            Err(StoreError::Exists { .. })
+        ));
+        assert!(matches!(store.ns("missing").await, Err(StoreError::NotFound { .. })));
+    }
+
+    #[tokio::test]
+    async fn the_journal_keeps_steps_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        for (step, outcome) in [("placement", StepOutcome::Succeeded), ("deploy", StepOutcome::Failed)] {
+            store
+                .journal(JournalEntry {
+                    service_id: "ns-1".into(),
+                    workflow: "instantiate".into(),
+                    step: step.into(),
+                    manager: Some("placement-ssm".into()),
+                    event: Some("placement".into()),
+                    started_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                    duration: Duration::from_micros(42),
+                    outcome,
+                    error: (outcome == StepOutcome::Failed).then(|| "no VIM".into()),
+                })
+                .await
+                .unwrap();
+        }
+        let journal = store.journal_of("ns-1").await.unwrap();
+        assert_eq!(
+            journal.iter().map(|entry| entry.step.as_str()).collect::<Vec<_>>(),
+            ["placement", "deploy"]
+        );
+        assert_eq!(journal[1].error.as_deref(), Some("no VIM"));
+        assert_eq!(journal[0].duration, Duration::from_micros(42));
+        assert!(store.journal_of("other").await.unwrap().is_empty());
+    }
+}
