@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints (native and wasm32), every test,
-# and the docs. Installs the wasm32-wasip2 target when it is missing.
+# and the docs. Installs the wasm32-wasip2 target when it is missing, and
+# Docker (started in the background) for the tests that run containers.
 # Set WASMANO_CORPUS to a 5GTANGO corpus directory to also check it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ cargo clippy --quiet --target wasm32-wasip2 --profile guest --target-dir target/
     -p sm-sdk -p sm-placement -p sm-configure -p sm-state -p sm-vnf-manager -p sm-hostile -p sm-hostile-contract \
     -- -D warnings
 echo "== tests" >&2
+ensure_docker
 cargo test --workspace
 echo "== docs" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps

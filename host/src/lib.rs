@@ -27,4 +27,4 @@ pub use engine::{Host, HostConfig};
 pub use event::{Event, Reply, Request, RequestError, tango_error};
 pub use invoke::{Cause, Fault, InvocationError};
 pub use manager::{BoxFuture, Limits, LimitsError, SpecificManager, WasmManager};
-pub use module::{LoadError, LoadedModule, Origin};
+pub use module::{LoadError, LoadedModule, Origin, sha256_hex};

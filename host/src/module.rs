@@ -140,8 +140,8 @@ impl LoadedModule {
     }
 }
 
-/// Hex sha256 of some bytes.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+/// The lowercase hex sha256 of some bytes, as modules are pinned by.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

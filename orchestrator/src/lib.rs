@@ -2,4 +2,11 @@
 //! what it remembers (records), and how it decides where VNFs run
 //! (placement). The `wasmano` binary's command line sits on top of it.
 
+pub mod catalogue;
+pub mod descriptor;
+pub mod infrastructure;
+pub mod package;
+pub mod placement;
 pub mod records;
+pub mod service;
+pub mod workflow;

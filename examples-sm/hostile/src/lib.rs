@@ -6,7 +6,8 @@
 //! - `panic`: panics (a trap, not an error answer);
 //! - `recursion`: recurses until the wasm stack overflows;
 //! - `huge-reply`: answers an 8 MiB state document;
-//! - `error`: answers an ordinary error (the control case).
+//! - `error`: answers an ordinary error (the control case);
+//! - `bad-mapping`: placement puts every VNF on a VIM that does not exist.
 
 use std::hint::black_box;
 
@@ -52,7 +53,14 @@ fn recurse(depth: u64) -> u64 {
 impl ServiceManager for Hostile {
     const HANDLES: &'static [SsmEvent] = &SsmEvent::ALL;
 
-    fn placement(&self, _: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+    fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+        if sm_sdk::option("behaviour").as_deref() == Some("bad-mapping") {
+            let nowhere = |vnfd: &sm_sdk::descriptor::Vnfd| VnfPlacement {
+                vnf: vnfd.instance_id().unwrap_or_default().to_owned(),
+                vim: "no-such-vim".to_owned(),
+            };
+            return Ok(request.vnfds.iter().map(nowhere).collect());
+        }
         misbehave().map(|_| Vec::new())
     }
 

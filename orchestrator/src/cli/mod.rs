@@ -1,7 +1,10 @@
 //! Command-line arguments, dispatch, and the exit-code contract.
 
+mod catalogue;
+mod demo;
 mod scaffold;
 mod sm;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +62,14 @@ enum Command {
     /// Develop and test specific managers.
     #[command(subcommand)]
     Sm(SmCommand),
+    /// Check NSD and VNFD files; print one line per problem.
+    Validate(validate::ValidateArgs),
+    /// Check a package and store it in the catalogue.
+    Onboard(catalogue::OnboardArgs),
+    /// List what is onboarded.
+    Catalogue(catalogue::DataDir),
+    /// Run the bundled service (or one from --nsd) through its whole lifecycle.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,5 +91,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         Command::Sm(SmCommand::Test(test)) => sm::test(test),
         Command::Sm(SmCommand::Inspect { module }) => sm::inspect(&module),
         Command::Sm(SmCommand::New(new)) => scaffold::new(new),
+        Command::Validate(validate) => Ok(validate::validate(validate)),
+        Command::Onboard(onboard) => catalogue::onboard_command(onboard),
+        Command::Catalogue(data_dir) => catalogue::catalogue_command(&data_dir),
+        Command::Demo(demo) => demo::demo(demo),
     }
 }

@@ -280,8 +280,8 @@ pub trait RecordStore: Send + Sync {
     fn vnf(&self, id: &str) -> StoreFuture<'_, VnfRecord>;
     /// The VNF records of a service.
     fn vnfs_of(&self, service_id: &str) -> StoreFuture<'_, Vec<VnfRecord>>;
-    /// Appends a step to a service's journal.
-    fn journal(&self, entry: JournalEntry) -> StoreFuture<'_, ()>;
+    /// Appends steps to their services' journals, in one transaction.
+    fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()>;
     /// A service's journal, in order.
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
 }

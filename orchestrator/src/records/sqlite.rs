@@ -291,32 +291,36 @@ impl RecordStore for SqliteStore {
         })
     }
 
-    fn journal(&self, entry: JournalEntry) -> StoreFuture<'_, ()> {
+    fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()> {
         self.run(move |connection| {
             let transaction = connection.transaction().map_err(backend)?;
-            let seq: i64 = transaction
-                .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1", [&entry.service_id], |row| {
-                    row.get(0)
-                })
-                .map_err(backend)?;
-            transaction
-                .execute(
-                    "INSERT INTO journal (service_id, seq, workflow, step, manager, event, started_at_us, duration_us, outcome, error) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        entry.service_id,
-                        seq,
-                        entry.workflow,
-                        entry.step,
-                        entry.manager,
-                        entry.event,
-                        micros_since_epoch(entry.started_at),
-                        i64::try_from(entry.duration.as_micros()).unwrap_or(i64::MAX),
-                        entry.outcome.as_str(),
-                        entry.error,
-                    ],
-                )
-                .map_err(backend)?;
+            for entry in entries {
+                let seq: i64 = transaction
+                    .query_row(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1",
+                        [&entry.service_id],
+                        |row| row.get(0),
+                    )
+                    .map_err(backend)?;
+                transaction
+                    .execute(
+                        "INSERT INTO journal (service_id, seq, workflow, step, manager, event, started_at_us, duration_us, outcome, error) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![
+                            entry.service_id,
+                            seq,
+                            entry.workflow,
+                            entry.step,
+                            entry.manager,
+                            entry.event,
+                            micros_since_epoch(entry.started_at),
+                            i64::try_from(entry.duration.as_micros()).unwrap_or(i64::MAX),
+                            entry.outcome.as_str(),
+                            entry.error,
+                        ],
+                    )
+                    .map_err(backend)?;
+            }
             transaction.commit().map_err(backend)
         })
     }
@@ -475,7 +479,7 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
         for (step, outcome) in [("placement", StepOutcome::Succeeded), ("deploy", StepOutcome::Failed)] {
             store
-                .journal(JournalEntry {
+                .journal(vec![JournalEntry {
                     service_id: "ns-1".into(),
                     workflow: "instantiate".into(),
                     step: step.into(),
@@ -485,7 +489,7 @@ mod tests {
                     duration: Duration::from_micros(42),
                     outcome,
                     error: (outcome == StepOutcome::Failed).then(|| "no VIM".into()),
-                })
+                }])
                 .await
                 .unwrap();
         }

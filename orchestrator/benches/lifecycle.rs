@@ -1,0 +1,230 @@
+//! Benchmark of the workflow engine (release build):
+//! `cargo bench -p wasmano --bench lifecycle`.
+//!
+//! Full lifecycles (instantiate then terminate) of a 3-VNF service whose
+//! placement, configure and state managers and whose FSMs are the example
+//! WebAssembly managers, on emulated VIMs, with records in a durable SQLite
+//! file: lifecycles per second, p50/p99 instantiate latency, and where the
+//! time goes (hooks, record store, infrastructure, engine), from the steps
+//! the workflows journaled. Then 1,000 services instantiated concurrently.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sm_sdk::KeyValue;
+use sm_sdk::descriptor::VimKind;
+use sm_sdk::fsm::FsmEvent;
+use sm_sdk::ssm::SsmEvent;
+use wasmano::infrastructure::emulated::EmulatedInfrastructure;
+use wasmano::infrastructure::{Infrastructure, VimConfig};
+use wasmano::placement::PlacementOptions;
+use wasmano::records::{RecordStore, SqliteStore};
+use wasmano::workflow::{ManagerBinding, Orchestrator, ServiceTemplate, UnitTemplate, VnfTemplate, WorkflowReport};
+use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
+
+const LIFECYCLES: usize = 2_000;
+const CONCURRENT: usize = 1_000;
+
+fn manager(host: &Host, path: &std::path::Path, id: &str) -> Arc<dyn SpecificManager> {
+    let module = host.load_file(path, None).expect("module");
+    let options = vec![KeyValue::new("state_entries", "sessions=7")];
+    Arc::new(WasmManager::new(host, module, id, options, Limits::default()).expect("manager"))
+}
+
+fn template(host: &Host) -> Arc<ServiceTemplate> {
+    let guests = support::guests();
+    let fsm = manager(host, &guests.vnf_manager, "fsm");
+    let vnf = |vnf_id: &str, kind: VimKind, cores: f64, memory_mb: f64| {
+        let units_key = if kind == VimKind::Container {
+            "cloudnative_deployment_units"
+        } else {
+            "virtual_deployment_units"
+        };
+        VnfTemplate {
+            vnf_id: vnf_id.into(),
+            vnfd_reference: format!("eu.wasmano/{vnf_id}/1.0"),
+            vnfd_version: "1.0".into(),
+            vnfd: json!({"name": vnf_id, "vendor": "eu.wasmano", "version": "1.0",
+                units_key: [{"id": "unit01", "resource_requirements": {
+                    "cpu": {"vcpus": cores}, "memory": {"size": memory_mb, "size_unit": "MB"}}}],
+                "function_specific_managers": [{"id": "fsm", "options": [{"key": "type", "value": "configure"}]}]}),
+            units: vec![UnitTemplate {
+                unit_id: "unit01".into(),
+                kind,
+                image: None,
+                cores,
+                memory_mb,
+                connection_points: vec!["eth0".into()],
+            }],
+            required_labels: BTreeSet::new(),
+            fsms: vec![ManagerBinding {
+                manager: Arc::clone(&fsm),
+                events: FsmEvent::ALL.to_vec(),
+            }],
+        }
+    };
+    Arc::new(ServiceTemplate {
+        nsd_reference: "eu.wasmano/bench/1.0".into(),
+        nsd_version: "1.0".into(),
+        nsd: json!({"name": "bench", "vendor": "eu.wasmano", "version": "1.0"}),
+        vnfs: vec![
+            vnf("web", VimKind::Container, 1.0, 1_000.0),
+            vnf("cache", VimKind::Container, 1.0, 1_000.0),
+            vnf("db", VimKind::Vm, 2.0, 4_000.0),
+        ],
+        ssms: vec![
+            ManagerBinding {
+                manager: manager(host, &guests.placement, "placement"),
+                events: vec![SsmEvent::Placement],
+            },
+            ManagerBinding {
+                manager: manager(host, &guests.configure, "configure"),
+                events: vec![SsmEvent::Configure],
+            },
+            ManagerBinding {
+                manager: manager(host, &guests.state, "state"),
+                events: vec![SsmEvent::State],
+            },
+        ],
+    })
+}
+
+/// Enough emulated VIMs for every unit of `services` services at once
+/// (the emulated address plan holds 255 units per VIM).
+fn vims(services: usize) -> Vec<VimConfig> {
+    let per_kind = (services * 2).div_ceil(250).max(1);
+    let vim = |id: String, kind| VimConfig {
+        id,
+        kind,
+        cores: 1e6,
+        memory_mb: 1e9,
+        labels: BTreeSet::new(),
+    };
+    (0..per_kind)
+        .flat_map(|index| {
+            [
+                vim(format!("edge-{index}"), VimKind::Container),
+                vim(format!("core-{index}"), VimKind::Vm),
+            ]
+        })
+        .collect()
+}
+
+fn orchestrator(services: usize, data: &std::path::Path) -> Arc<Orchestrator> {
+    let infrastructure: Arc<dyn Infrastructure> = Arc::new(EmulatedInfrastructure::new(vims(services)).expect("vims"));
+    let store: Arc<dyn RecordStore> = Arc::new(SqliteStore::open(&data.join("records.sqlite")).expect("store"));
+    Arc::new(Orchestrator::new(infrastructure, store, PlacementOptions::default()))
+}
+
+#[derive(Default)]
+struct Shares {
+    hooks: Duration,
+    store: Duration,
+    infrastructure: Duration,
+    total: Duration,
+}
+
+impl Shares {
+    fn add(&mut self, report: &WorkflowReport, elapsed: Duration) {
+        for step in &report.steps {
+            let name = step.step.as_str();
+            if step.event.is_some() {
+                self.hooks += step.duration;
+            } else if name.contains("NSR") || name.contains("VNFR") {
+                self.store += step.duration;
+            } else if ["deploy", "remove", "topology", "inject envs"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+            {
+                self.infrastructure += step.duration;
+            }
+        }
+        self.total += elapsed;
+    }
+
+    fn percent(&self, part: Duration) -> f64 {
+        100.0 * part.as_secs_f64() / self.total.as_secs_f64()
+    }
+}
+
+fn percentile(sorted: &[Duration], quantile: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * quantile).round() as usize]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let host = Host::new(HostConfig::default()).expect("host");
+    let template = template(&host);
+
+    let data = tempfile::tempdir().expect("data dir");
+    let sequential = orchestrator(4, data.path());
+    let mut instantiate = Vec::with_capacity(LIFECYCLES);
+    let mut shares = Shares::default();
+    let started = Instant::now();
+    runtime.block_on(async {
+        for _ in 0..LIFECYCLES {
+            let began = Instant::now();
+            let service = sequential
+                .instantiate(Arc::clone(&template))
+                .await
+                .expect("instantiate");
+            let instantiated = began.elapsed();
+            instantiate.push(instantiated);
+            shares.add(&service, instantiated);
+            let began = Instant::now();
+            let terminated = sequential.terminate(&service.service_id).await.expect("terminate");
+            shares.add(&terminated, began.elapsed());
+        }
+    });
+    let elapsed = started.elapsed();
+    instantiate.sort();
+    println!("## Lifecycles (instantiate + terminate, 3 VNFs, 8 + 3 hooks, durable SQLite records)\n");
+    println!(
+        "| lifecycles | lifecycles/s | instantiate p50 | instantiate p99 | hooks | store | infrastructure | engine |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let engine =
+        100.0 - shares.percent(shares.hooks) - shares.percent(shares.store) - shares.percent(shares.infrastructure);
+    println!(
+        "| {LIFECYCLES} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
+        LIFECYCLES as f64 / elapsed.as_secs_f64(),
+        percentile(&instantiate, 0.5).as_secs_f64() * 1e3,
+        percentile(&instantiate, 0.99).as_secs_f64() * 1e3,
+        shares.percent(shares.hooks),
+        shares.percent(shares.store),
+        shares.percent(shares.infrastructure),
+        engine,
+    );
+
+    let data = tempfile::tempdir().expect("data dir");
+    let concurrent = orchestrator(CONCURRENT, data.path());
+    let started = Instant::now();
+    let failures = runtime.block_on(async {
+        let tasks: Vec<_> = (0..CONCURRENT)
+            .map(|_| {
+                let (orchestrator, template) = (Arc::clone(&concurrent), Arc::clone(&template));
+                tokio::spawn(async move { orchestrator.instantiate(template).await })
+            })
+            .collect();
+        let mut failures = 0;
+        for task in tasks {
+            if !matches!(task.await, Ok(Ok(_))) {
+                failures += 1;
+            }
+        }
+        failures
+    });
+    println!(
+        "\n{CONCURRENT} services instantiated concurrently: {failures} errors, {:.2} s, {} services running",
+        started.elapsed().as_secs_f64(),
+        concurrent.service_ids().len()
+    );
+}

@@ -1,0 +1,104 @@
+//! Descriptors as wasmano onboards them: 5GTANGO network service (NSD) and
+//! function (VNFD) descriptors in tng-schema's format, read from YAML that
+//! may be hostile, checked, and typed.
+//!
+//! Reading a file ([`load_file`], [`parse`]) yields a [`Descriptor`] or every
+//! [`Problem`] in it at once, each with its field path and, when known, its
+//! line. Checks that need several files (an NSD against its VNFDs) are in
+//! [`check_service`]. Specific managers may be WebAssembly modules or legacy
+//! containers; [`manager`](ManagerSource) documents the YAML of both.
+
+mod manager;
+mod model;
+mod problem;
+mod validate;
+mod yaml;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+pub use manager::{
+    EVENT_OPTION_KEY, MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef, Sha256Digest, WasmLimits,
+};
+pub use model::{
+    ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
+    ResourceRequirements, VirtualLink, Vnfd,
+};
+pub use problem::{Issue, Problem};
+pub use validate::check_service;
+pub use yaml::MAX_DESCRIPTOR_BYTES;
+
+/// A checked descriptor.
+#[derive(Debug, Clone)]
+pub enum Descriptor {
+    /// A network service descriptor.
+    Service(Nsd),
+    /// A virtual network function descriptor.
+    Function(Vnfd),
+}
+
+impl Descriptor {
+    /// The descriptor's `vendor/name/version`.
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Self::Service(nsd) => &nsd.identity,
+            Self::Function(vnfd) => &vnfd.identity,
+        }
+    }
+
+    /// `NSD` or `VNFD`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Service(_) => "NSD",
+            Self::Function(_) => "VNFD",
+        }
+    }
+}
+
+/// Why a descriptor file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be opened or read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The file was read but is not a valid descriptor.
+    #[error("{}: not a valid descriptor ({} problems)", path.display(), problems.len())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Everything wrong with it, in line order.
+        problems: Vec<Problem>,
+    },
+}
+
+/// Reads and checks a descriptor file, reading no more than
+/// [`MAX_DESCRIPTOR_BYTES`] of it.
+pub fn load_file(path: &Path) -> Result<Descriptor, LoadError> {
+    let read_error = |source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    let one_byte_too_many = MAX_DESCRIPTOR_BYTES as u64 + 1;
+    file.take(one_byte_too_many)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    parse(&bytes).map_err(|problems| LoadError::Invalid {
+        path: path.to_owned(),
+        problems,
+    })
+}
+
+/// Reads and checks a descriptor held in memory.
+pub fn parse(bytes: &[u8]) -> Result<Descriptor, Vec<Problem>> {
+    let root = yaml::parse(bytes).map_err(|problem| vec![problem])?;
+    validate::read_descriptor(&root)
+}

@@ -1,0 +1,183 @@
+//! The typed view of 5GTANGO descriptors (tng-schema NSD and VNFD) the
+//! orchestrator works with. Only fields wasmano reasons about are typed;
+//! every other field of a descriptor, list item or manager entry is kept in
+//! its `other` map as written, so nothing a descriptor says is lost.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+use sm_sdk::descriptor::{self as guest, Demand, Memory};
+
+use super::manager::Manager;
+
+/// A descriptor's identity: `vendor/name/version`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// Vendor, e.g. `eu.5gtango`.
+    pub vendor: String,
+    /// Name.
+    pub name: String,
+    /// Version (numbers written unquoted are spelled as text).
+    pub version: String,
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.vendor, self.name, self.version)
+    }
+}
+
+/// A network service descriptor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nsd {
+    /// `vendor`, `name`, `version`.
+    pub identity: Identity,
+    /// The VNFs the service is made of.
+    pub network_functions: Vec<NetworkFunction>,
+    /// The service's own connection points.
+    pub connection_points: Vec<ConnectionPoint>,
+    /// Links between service and VNF connection points.
+    pub virtual_links: Vec<VirtualLink>,
+    /// The service's specific managers.
+    pub service_specific_managers: Vec<Manager>,
+    /// Every other top-level field.
+    pub other: Map<String, Value>,
+}
+
+impl Nsd {
+    /// The network function with this `vnf_id`.
+    pub fn network_function(&self, vnf_id: &str) -> Option<&NetworkFunction> {
+        self.network_functions.iter().find(|function| function.vnf_id == vnf_id)
+    }
+}
+
+/// One VNF of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkFunction {
+    /// The VNF's id inside the service.
+    pub vnf_id: String,
+    /// The VNFD it instantiates (`vnf_vendor`, `vnf_name`, `vnf_version`).
+    pub vnfd: Identity,
+    /// Every other field.
+    pub other: Map<String, Value>,
+}
+
+/// A connection point of a service, VNF or deployment unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionPoint {
+    /// Id, unique among its siblings.
+    pub id: String,
+    /// Every other field (`interface`, `type`, `port`, ...).
+    pub other: Map<String, Value>,
+}
+
+/// A virtual link joining connection points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualLink {
+    /// Id, unique in the descriptor.
+    pub id: String,
+    /// The joined connection points: in an NSD a service cp or `vnf_id:cp`,
+    /// in a VNFD a VNF cp or `unit:cp`.
+    pub connection_points_reference: Vec<String>,
+    /// Every other field (`connectivity_type`, `dhcp`, ...).
+    pub other: Map<String, Value>,
+}
+
+/// A virtual network function descriptor.
+#[derive(Debug, Clone)]
+pub struct Vnfd {
+    /// `vendor`, `name`, `version`.
+    pub identity: Identity,
+    /// Virtual machine units.
+    pub virtual_deployment_units: Vec<DeploymentUnit>,
+    /// Container units.
+    pub cloudnative_deployment_units: Vec<DeploymentUnit>,
+    /// The VNF's external connection points.
+    pub connection_points: Vec<ConnectionPoint>,
+    /// Links between VNF and unit connection points.
+    pub virtual_links: Vec<VirtualLink>,
+    /// The VNF's specific managers.
+    pub function_specific_managers: Vec<Manager>,
+    /// Every other top-level field.
+    pub other: Map<String, Value>,
+}
+
+impl Vnfd {
+    /// Whether the VNF has this external connection point.
+    pub fn has_connection_point(&self, id: &str) -> bool {
+        self.connection_points.iter().any(|point| point.id == id)
+    }
+
+    /// What the VNF needs from a VIM, computed as managers compute it
+    /// (see [`sm_sdk::descriptor::Vnfd::demand`]).
+    pub fn demand(&self) -> Result<Demand, String> {
+        let units = |units: &[DeploymentUnit]| units.iter().map(DeploymentUnit::guest_view).collect();
+        guest::Vnfd {
+            virtual_deployment_units: units(&self.virtual_deployment_units),
+            cloudnative_deployment_units: units(&self.cloudnative_deployment_units),
+            ..guest::Vnfd::default()
+        }
+        .demand()
+    }
+}
+
+/// A deployment unit: a VDU (virtual machine) or CDU (container).
+#[derive(Debug, Clone)]
+pub struct DeploymentUnit {
+    /// Id, unique among the VNFD's units.
+    pub id: String,
+    /// The unit's connection points.
+    pub connection_points: Vec<ConnectionPoint>,
+    /// What the unit needs, when the descriptor says.
+    pub resource_requirements: Option<ResourceRequirements>,
+    /// Every other field (`vm_image`, `image`, `monitoring_parameters`, ...).
+    pub other: Map<String, Value>,
+}
+
+impl DeploymentUnit {
+    /// Whether the unit has this connection point.
+    pub fn has_connection_point(&self, id: &str) -> bool {
+        self.connection_points.iter().any(|point| point.id == id)
+    }
+
+    fn guest_view(&self) -> guest::DeploymentUnit {
+        guest::DeploymentUnit {
+            id: self.id.clone(),
+            resource_requirements: self.resource_requirements.as_ref().map(|requirements| {
+                guest::ResourceRequirements {
+                    cpu: requirements.cpu.as_ref().map(|cpu| guest::Cpu { vcpus: cpu.vcpus }),
+                    memory: requirements.memory.as_ref().map(|memory| memory.amount.clone()),
+                }
+            }),
+        }
+    }
+}
+
+/// CPU and memory a unit needs, and the rest of `resource_requirements`.
+#[derive(Debug, Clone)]
+pub struct ResourceRequirements {
+    /// `cpu`, when given.
+    pub cpu: Option<CpuRequirement>,
+    /// `memory`, when given.
+    pub memory: Option<MemoryRequirement>,
+    /// Every other field (`storage`, `network`, ...).
+    pub other: Map<String, Value>,
+}
+
+/// A CPU requirement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CpuRequirement {
+    /// Virtual CPUs, positive.
+    pub vcpus: f64,
+    /// Every other field (`cpu_model`, ...).
+    pub other: Map<String, Value>,
+}
+
+/// A memory requirement.
+#[derive(Debug, Clone)]
+pub struct MemoryRequirement {
+    /// `size` (positive) and `size_unit` (a unit tng-schema defines; MB when absent).
+    pub amount: Memory,
+    /// Every other field (`large_pages_required`, ...).
+    pub other: Map<String, Value>,
+}

@@ -1,0 +1,166 @@
+//! What can be wrong with a descriptor, and where: every check reports a
+//! [`Problem`] (field path, line, [`Issue`]) instead of stopping, so that one
+//! run shows everything to fix.
+
+use std::fmt;
+
+/// One problem found in a descriptor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// The field, e.g. `virtual_links[2].connection_points_reference[1]`;
+    /// empty when the problem is with the document as a whole.
+    pub path: String,
+    /// 1-based line of the offending node, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub issue: Issue,
+}
+
+impl fmt::Display for Problem {
+    /// `path: message`, or just the message for the whole document.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.issue)
+        } else {
+            write!(f, "{}: {}", self.path, self.issue)
+        }
+    }
+}
+
+/// What is wrong with a field (or the document).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Issue {
+    /// Not YAML, or YAML the parsing budgets refuse.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The file is larger than any descriptor may be.
+    #[error("refused: the file is larger than {limit} bytes, the most a descriptor may have")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A mapping that is neither an NSD nor a VNFD.
+    #[error(
+        "neither an NSD nor a VNFD: expected network_functions, virtual_deployment_units or \
+         cloudnative_deployment_units, or a descriptor_schema naming one"
+    )]
+    NotADescriptor,
+    /// A required field is absent or null.
+    #[error("is required")]
+    Missing,
+    /// A field holds the wrong kind of value.
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        /// What the field must hold.
+        expected: &'static str,
+        /// What it holds.
+        found: &'static str,
+    },
+    /// A required string is empty.
+    #[error("must not be empty")]
+    Empty,
+    /// An id used twice in the same list.
+    #[error("duplicate id {id:?}, already declared at {first}")]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// The path of its first declaration.
+        first: String,
+    },
+    /// An NSD link names a `vnf_id` the NSD does not declare.
+    #[error("{vnf_id:?} is not a declared network function (network_functions[].vnf_id)")]
+    UnknownNetworkFunction {
+        /// The `vnf_id` part of the reference.
+        vnf_id: String,
+    },
+    /// An NSD link reference that is neither a service cp nor `vnf_id:cp`.
+    #[error("{reference:?} is neither a service connection point nor vnf_id:cp")]
+    UnknownServicePoint {
+        /// The reference.
+        reference: String,
+    },
+    /// A VNFD link names a unit the VNFD does not declare.
+    #[error("{unit:?} is not a declared deployment unit (virtual_ or cloudnative_deployment_units[].id)")]
+    UnknownUnit {
+        /// The unit part of the reference.
+        unit: String,
+    },
+    /// A VNFD link names a connection point its unit does not have.
+    #[error("deployment unit {unit:?} has no connection point {cp:?}")]
+    UnknownUnitPoint {
+        /// The unit.
+        unit: String,
+        /// The connection point.
+        cp: String,
+    },
+    /// A VNFD link reference that is neither a VNF cp nor `unit:cp`.
+    #[error("{reference:?} is neither a VNF connection point nor unit:cp")]
+    UnknownFunctionPoint {
+        /// The reference.
+        reference: String,
+    },
+    /// A resource amount or limit that is zero or negative.
+    #[error("must be positive, found {value}")]
+    NotPositive {
+        /// The value found.
+        value: f64,
+    },
+    /// A memory unit tng-schema does not define.
+    #[error("unknown memory unit {unit:?} (expected B, kB, KB, KiB, MB, MiB, GB, GiB, TB or TiB)")]
+    UnknownMemoryUnit {
+        /// The unit found.
+        unit: String,
+    },
+    /// An `options` entry `key: type` naming no 5GTANGO event of this manager kind.
+    #[error("{event:?} is not a 5GTANGO {kind} event (known: {known})")]
+    UnknownEvent {
+        /// `SSM` or `FSM`.
+        kind: &'static str,
+        /// The value found.
+        event: String,
+        /// The events of that kind.
+        known: String,
+    },
+    /// A WebAssembly manager declaring an event the wasmano contract lacks.
+    #[error("a WebAssembly {kind} cannot handle {event:?}: the wasmano contract offers {offered}")]
+    UnsupportedWasmEvent {
+        /// `SSM` or `FSM`.
+        kind: &'static str,
+        /// The event.
+        event: String,
+        /// The events the contract has for that kind.
+        offered: String,
+    },
+    /// A manager with both `image` and `wasm`.
+    #[error("declares both image (a container) and wasm (a WebAssembly module); keep one")]
+    BothImageAndWasm,
+    /// A manager with neither `image` nor `wasm`.
+    #[error("declares neither image (a container) nor wasm (a WebAssembly module)")]
+    NoManagerSource,
+    /// A `sha256` that is not 64 hex digits.
+    #[error("must be 64 hexadecimal digits")]
+    BadSha256,
+    /// A `module` that is neither a relative path inside the package nor an https URL.
+    #[error("must be a relative path inside the package (no `..`) or an https:// URL")]
+    BadModuleReference,
+    /// A wasm memory limit above what wasmano grants.
+    #[error("must be at most {max} (MiB)")]
+    MemoryLimitTooLarge {
+        /// The most a manager may have, in MiB.
+        max: u32,
+    },
+    /// A network function whose VNFD is not among those given.
+    #[error("no VNFD {vnfd} among the function descriptors given")]
+    MissingVnfd {
+        /// `vendor/name/version` of the VNFD looked for.
+        vnfd: String,
+    },
+    /// An NSD link naming a connection point the VNF's VNFD does not have.
+    #[error("VNFD {vnfd} has no connection point {cp:?}")]
+    NoSuchVnfPoint {
+        /// `vendor/name/version` of the VNFD.
+        vnfd: String,
+        /// The connection point.
+        cp: String,
+    },
+}

@@ -1,0 +1,937 @@
+//! Reading a parsed YAML tree into the model, checking as it goes.
+//!
+//! One pass over the tree both builds the typed descriptor and checks it,
+//! because the tree still knows the line of every node: types and required
+//! fields, unique ids, links that name declared connection points, positive
+//! resources, manager sources and events. Every problem is collected; the
+//! descriptor is returned only when there are none. [`check_service`] then
+//! checks an NSD against its VNFDs, which no single file can.
+
+use std::collections::{HashMap, HashSet};
+use std::num::{NonZeroU32, NonZeroU64};
+
+use serde_json::{Map, Value};
+use sm_sdk::descriptor::Memory;
+use wasmano_host::{Event, ManagerKind};
+
+use super::Descriptor;
+use super::manager::{MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef, Sha256Digest, WasmLimits};
+use super::model::{
+    ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
+    ResourceRequirements, VirtualLink, Vnfd,
+};
+use super::problem::{Issue, Problem};
+use super::yaml::{Content, Node};
+
+/// The events 5GTANGO's service-specific managers handle.
+const SERVICE_EVENTS: [&str; 5] = ["task", "placement", "configure", "state", "monitor"];
+/// The events 5GTANGO's function-specific managers handle.
+const FUNCTION_EVENTS: [&str; 5] = ["start", "stop", "configure", "state", "scale"];
+
+/// Reads a descriptor from its YAML tree, or says everything wrong with it,
+/// in line order.
+pub(crate) fn read_descriptor(root: &Node) -> Result<Descriptor, Vec<Problem>> {
+    let mut reader = Reader::default();
+    let descriptor = reader.descriptor(root);
+    let mut problems = reader.problems;
+    match descriptor {
+        Some(descriptor) if problems.is_empty() => Ok(descriptor),
+        _ => {
+            problems.sort_by_key(|problem| problem.line.unwrap_or(usize::MAX));
+            Err(problems)
+        }
+    }
+}
+
+/// Checks a service against its functions' descriptors: every network
+/// function has its VNFD among `vnfds`, and every `vnf_id:cp` a virtual link
+/// names is a connection point of that VNFD. The model does not keep lines,
+/// so these problems have none.
+pub fn check_service(nsd: &Nsd, vnfds: &[Vnfd]) -> Vec<Problem> {
+    let vnfd_of = |function: &NetworkFunction| vnfds.iter().find(|vnfd| vnfd.identity == function.vnfd);
+    let mut problems = Vec::new();
+    for (index, function) in nsd.network_functions.iter().enumerate() {
+        if vnfd_of(function).is_none() {
+            problems.push(Problem {
+                path: format!("network_functions[{index}]"),
+                line: None,
+                issue: Issue::MissingVnfd {
+                    vnfd: function.vnfd.to_string(),
+                },
+            });
+        }
+    }
+    for (link_index, link) in nsd.virtual_links.iter().enumerate() {
+        for (index, reference) in link.connection_points_reference.iter().enumerate() {
+            if nsd.connection_points.iter().any(|point| point.id == *reference) {
+                continue;
+            }
+            let Some((vnf_id, cp)) = reference.split_once(':') else {
+                continue;
+            };
+            let Some(vnfd) = nsd.network_function(vnf_id).and_then(vnfd_of) else {
+                continue;
+            };
+            if !vnfd.has_connection_point(cp) {
+                problems.push(Problem {
+                    path: format!("virtual_links[{link_index}].connection_points_reference[{index}]"),
+                    line: None,
+                    issue: Issue::NoSuchVnfPoint {
+                        vnfd: vnfd.identity.to_string(),
+                        cp: cp.to_owned(),
+                    },
+                });
+            }
+        }
+    }
+    problems
+}
+
+/// Ids declared so far in one list, with the path of each first declaration.
+type Declared = HashMap<String, String>;
+
+/// The entries of one mapping, remembering which ones the model took.
+struct Fields<'a> {
+    entries: &'a [(String, Node)],
+    taken: Vec<bool>,
+    path: String,
+    line: Option<usize>,
+}
+
+impl<'a> Fields<'a> {
+    /// The value of `key`, null counting as absent, without taking it.
+    fn peek(&self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(name, node)| name == key && node.content != Content::Null)
+            .map(|(_, node)| node)
+    }
+
+    /// The value of `key`, null counting as absent; it leaves `other`.
+    fn take(&mut self, key: &str) -> Option<&'a Node> {
+        let index = self.entries.iter().position(|(name, _)| name == key)?;
+        self.taken[index] = true;
+        let node = &self.entries[index].1;
+        (node.content != Content::Null).then_some(node)
+    }
+
+    /// The path of a field of this mapping.
+    fn path_of(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// The entries the model did not take, as written.
+    fn into_other(self) -> Map<String, Value> {
+        self.entries
+            .iter()
+            .zip(self.taken)
+            .filter(|(_, taken)| !taken)
+            .map(|((key, node), _)| (key.clone(), node.to_json()))
+            .collect()
+    }
+}
+
+/// Which descriptor a document is.
+enum DescriptorKind {
+    Service,
+    Function,
+}
+
+#[derive(Default)]
+struct Reader {
+    problems: Vec<Problem>,
+}
+
+impl Reader {
+    fn report(&mut self, path: &str, line: Option<usize>, issue: Issue) {
+        self.problems.push(Problem {
+            path: path.to_owned(),
+            line,
+            issue,
+        });
+    }
+
+    fn wrong_type(&mut self, node: &Node, path: &str, expected: &'static str) {
+        let found = node.type_name();
+        self.report(path, node.line, Issue::WrongType { expected, found });
+    }
+
+    fn descriptor(&mut self, root: &Node) -> Option<Descriptor> {
+        let fields = self.mapping(root, "")?;
+        match descriptor_kind(&fields) {
+            Some(DescriptorKind::Service) => self.nsd(fields).map(Descriptor::Service),
+            Some(DescriptorKind::Function) => self.vnfd(fields).map(Descriptor::Function),
+            None => {
+                self.report("", None, Issue::NotADescriptor);
+                None
+            }
+        }
+    }
+
+    fn nsd(&mut self, mut fields: Fields<'_>) -> Option<Nsd> {
+        let identity = self.identity(&mut fields, ["vendor", "name", "version"]);
+        let mut function_ids = Declared::new();
+        let network_functions = self
+            .list(&mut fields, "network_functions")
+            .into_iter()
+            .filter_map(|(path, node)| self.network_function(node, &path, &mut function_ids))
+            .collect();
+        let mut point_ids = Declared::new();
+        let connection_points = self.connection_points(&mut fields, &mut point_ids);
+        let resolve = |reference: &str| {
+            if point_ids.contains_key(reference) {
+                return None;
+            }
+            match reference.split_once(':') {
+                Some((vnf_id, _)) if function_ids.contains_key(vnf_id) => None,
+                Some((vnf_id, _)) => Some(Issue::UnknownNetworkFunction {
+                    vnf_id: vnf_id.to_owned(),
+                }),
+                None => Some(Issue::UnknownServicePoint {
+                    reference: reference.to_owned(),
+                }),
+            }
+        };
+        let virtual_links = self.virtual_links(&mut fields, resolve);
+        let service_specific_managers = self.managers(&mut fields, "service_specific_managers", ManagerKind::Service);
+        Some(Nsd {
+            identity: identity?,
+            network_functions,
+            connection_points,
+            virtual_links,
+            service_specific_managers,
+            other: fields.into_other(),
+        })
+    }
+
+    fn vnfd(&mut self, mut fields: Fields<'_>) -> Option<Vnfd> {
+        let identity = self.identity(&mut fields, ["vendor", "name", "version"]);
+        let mut unit_ids = Declared::new();
+        let mut unit_points = HashMap::new();
+        let mut units = |reader: &mut Self, fields: &mut Fields<'_>, key: &str| -> Vec<DeploymentUnit> {
+            reader
+                .list(fields, key)
+                .into_iter()
+                .filter_map(|(path, node)| reader.deployment_unit(node, &path, &mut unit_ids, &mut unit_points))
+                .collect()
+        };
+        let virtual_deployment_units = units(self, &mut fields, "virtual_deployment_units");
+        let cloudnative_deployment_units = units(self, &mut fields, "cloudnative_deployment_units");
+        let mut point_ids = Declared::new();
+        let connection_points = self.connection_points(&mut fields, &mut point_ids);
+        let resolve = |reference: &str| {
+            if point_ids.contains_key(reference) {
+                return None;
+            }
+            let Some((unit, cp)) = reference.split_once(':') else {
+                return Some(Issue::UnknownFunctionPoint {
+                    reference: reference.to_owned(),
+                });
+            };
+            match unit_points.get(unit) {
+                None => Some(Issue::UnknownUnit { unit: unit.to_owned() }),
+                // SONATA's early descriptors name unit cps `unit:cp` in full.
+                Some(points) if points.contains(cp) || points.contains(reference) => None,
+                Some(_) => Some(Issue::UnknownUnitPoint {
+                    unit: unit.to_owned(),
+                    cp: cp.to_owned(),
+                }),
+            }
+        };
+        let virtual_links = self.virtual_links(&mut fields, resolve);
+        let function_specific_managers =
+            self.managers(&mut fields, "function_specific_managers", ManagerKind::Function);
+        Some(Vnfd {
+            identity: identity?,
+            virtual_deployment_units,
+            cloudnative_deployment_units,
+            connection_points,
+            virtual_links,
+            function_specific_managers,
+            other: fields.into_other(),
+        })
+    }
+
+    fn network_function(&mut self, node: &Node, path: &str, ids: &mut Declared) -> Option<NetworkFunction> {
+        let mut fields = self.mapping(node, path)?;
+        let vnf_id = self.id(&mut fields, "vnf_id", ids);
+        let vnfd = self.identity(&mut fields, ["vnf_vendor", "vnf_name", "vnf_version"]);
+        Some(NetworkFunction {
+            vnf_id: vnf_id?,
+            vnfd: vnfd?,
+            other: fields.into_other(),
+        })
+    }
+
+    fn connection_points(&mut self, fields: &mut Fields<'_>, ids: &mut Declared) -> Vec<ConnectionPoint> {
+        self.list(fields, "connection_points")
+            .into_iter()
+            .filter_map(|(path, node)| {
+                let mut fields = self.mapping(node, &path)?;
+                let id = self.id(&mut fields, "id", ids)?;
+                Some(ConnectionPoint {
+                    id,
+                    other: fields.into_other(),
+                })
+            })
+            .collect()
+    }
+
+    fn virtual_links(&mut self, fields: &mut Fields<'_>, resolve: impl Fn(&str) -> Option<Issue>) -> Vec<VirtualLink> {
+        let mut ids = Declared::new();
+        self.list(fields, "virtual_links")
+            .into_iter()
+            .filter_map(|(path, node)| {
+                let mut fields = self.mapping(node, &path)?;
+                let id = self.id(&mut fields, "id", &mut ids);
+                if fields.peek("connection_points_reference").is_none() {
+                    self.report(
+                        &fields.path_of("connection_points_reference"),
+                        fields.line,
+                        Issue::Missing,
+                    );
+                }
+                let references: Vec<String> = self
+                    .list(&mut fields, "connection_points_reference")
+                    .into_iter()
+                    .filter_map(|(path, node)| {
+                        let reference = self.text(node, &path)?;
+                        if let Some(issue) = resolve(&reference) {
+                            self.report(&path, node.line, issue);
+                        }
+                        Some(reference)
+                    })
+                    .collect();
+                Some(VirtualLink {
+                    id: id?,
+                    connection_points_reference: references,
+                    other: fields.into_other(),
+                })
+            })
+            .collect()
+    }
+
+    fn deployment_unit(
+        &mut self,
+        node: &Node,
+        path: &str,
+        ids: &mut Declared,
+        unit_points: &mut HashMap<String, HashSet<String>>,
+    ) -> Option<DeploymentUnit> {
+        let mut fields = self.mapping(node, path)?;
+        let id = self.id(&mut fields, "id", ids);
+        let mut point_ids = Declared::new();
+        let connection_points = self.connection_points(&mut fields, &mut point_ids);
+        if let Some(id) = &id {
+            unit_points.entry(id.clone()).or_default().extend(point_ids.into_keys());
+        }
+        let resource_requirements = fields
+            .take("resource_requirements")
+            .and_then(|node| self.resource_requirements(node, &format!("{path}.resource_requirements")));
+        Some(DeploymentUnit {
+            id: id?,
+            connection_points,
+            resource_requirements,
+            other: fields.into_other(),
+        })
+    }
+
+    fn resource_requirements(&mut self, node: &Node, path: &str) -> Option<ResourceRequirements> {
+        let mut fields = self.mapping(node, path)?;
+        let cpu = fields.take("cpu").and_then(|node| {
+            let mut fields = self.mapping(node, &format!("{path}.cpu"))?;
+            let vcpus = self.positive(&mut fields, "vcpus")?;
+            Some(CpuRequirement {
+                vcpus,
+                other: fields.into_other(),
+            })
+        });
+        let memory = fields.take("memory").and_then(|node| {
+            let mut fields = self.mapping(node, &format!("{path}.memory"))?;
+            let size = self.positive(&mut fields, "size");
+            let unit_node = fields.peek("size_unit");
+            let size_unit = self.optional_text(&mut fields, "size_unit");
+            let amount = Memory { size: size?, size_unit };
+            if amount.megabytes().is_none() {
+                let unit = amount.size_unit.clone().unwrap_or_default();
+                self.report(
+                    &fields.path_of("size_unit"),
+                    unit_node.and_then(|node| node.line),
+                    Issue::UnknownMemoryUnit { unit },
+                );
+                return None;
+            }
+            Some(MemoryRequirement {
+                amount,
+                other: fields.into_other(),
+            })
+        });
+        Some(ResourceRequirements {
+            cpu,
+            memory,
+            other: fields.into_other(),
+        })
+    }
+
+    fn managers(&mut self, fields: &mut Fields<'_>, key: &str, kind: ManagerKind) -> Vec<Manager> {
+        let mut ids = Declared::new();
+        self.list(fields, key)
+            .into_iter()
+            .filter_map(|(path, node)| self.manager(node, &path, kind, &mut ids))
+            .collect()
+    }
+
+    fn manager(&mut self, node: &Node, path: &str, kind: ManagerKind, ids: &mut Declared) -> Option<Manager> {
+        let mut fields = self.mapping(node, path)?;
+        let id = self.id(&mut fields, "id", ids);
+        let description = self.optional_text(&mut fields, "description");
+        let image = fields.take("image");
+        let wasm = fields.take("wasm");
+        let source = match (image, wasm) {
+            (Some(_), Some(_)) => {
+                self.report(path, node.line, Issue::BothImageAndWasm);
+                None
+            }
+            (None, None) => {
+                self.report(path, node.line, Issue::NoManagerSource);
+                None
+            }
+            (Some(image), None) => self
+                .text(image, &fields.path_of("image"))
+                .map(|image| ManagerSource::Container { image }),
+            (None, Some(wasm)) => self.wasm_source(wasm, &fields.path_of("wasm")),
+        };
+        let is_wasm = wasm.is_some() && image.is_none();
+        let options = self
+            .list(&mut fields, "options")
+            .into_iter()
+            .filter_map(|(path, node)| self.manager_option(node, &path, kind, is_wasm))
+            .collect();
+        Some(Manager {
+            id: id?,
+            description,
+            options,
+            source: source?,
+            other: fields.into_other(),
+        })
+    }
+
+    fn manager_option(&mut self, node: &Node, path: &str, kind: ManagerKind, is_wasm: bool) -> Option<ManagerOption> {
+        let mut fields = self.mapping(node, path)?;
+        let key = self.required_text(&mut fields, "key");
+        let value_line = fields.peek("value").and_then(|node| node.line);
+        let value = self.required_text(&mut fields, "value");
+        if let (Some(key), Some(event)) = (&key, &value)
+            && key == super::manager::EVENT_OPTION_KEY
+            && let Some(issue) = event_issue(kind, event, is_wasm)
+        {
+            self.report(&fields.path_of("value"), value_line, issue);
+        }
+        Some(ManagerOption {
+            key: key?,
+            value: value?,
+        })
+    }
+
+    fn wasm_source(&mut self, node: &Node, path: &str) -> Option<ManagerSource> {
+        let mut fields = self.mapping(node, path)?;
+        let module = self.parsed(&mut fields, "module", |text| {
+            ModuleRef::parse(text).ok_or(Issue::BadModuleReference)
+        });
+        let sha256 = self.parsed(&mut fields, "sha256", |text| {
+            Sha256Digest::parse(text).ok_or(Issue::BadSha256)
+        });
+        let limits = match fields.take("limits") {
+            None => Some(WasmLimits::default()),
+            Some(node) => self.wasm_limits(node, &fields.path_of("limits")),
+        };
+        Some(ManagerSource::Wasm {
+            module: module?,
+            sha256: sha256?,
+            limits: limits?,
+        })
+    }
+
+    fn wasm_limits(&mut self, node: &Node, path: &str) -> Option<WasmLimits> {
+        let mut fields = self.mapping(node, path)?;
+        let deadline_ms = self.optional_count(&mut fields, "deadline_ms");
+        let memory_line = fields.peek("memory_mb").and_then(|node| node.line);
+        let memory_mb = self.optional_count(&mut fields, "memory_mb");
+        let memory_mb = match memory_mb {
+            Ok(Some(megabytes)) if megabytes > u64::from(MAX_WASM_MEMORY_MB) => {
+                let max = MAX_WASM_MEMORY_MB;
+                self.report(
+                    &fields.path_of("memory_mb"),
+                    memory_line,
+                    Issue::MemoryLimitTooLarge { max },
+                );
+                Err(())
+            }
+            other => other,
+        };
+        Some(WasmLimits {
+            deadline_ms: deadline_ms.ok()?.and_then(NonZeroU64::new),
+            memory_mb: memory_mb
+                .ok()?
+                .and_then(|megabytes| u32::try_from(megabytes).ok())
+                .and_then(NonZeroU32::new),
+        })
+    }
+
+    fn identity(&mut self, fields: &mut Fields<'_>, [vendor, name, version]: [&str; 3]) -> Option<Identity> {
+        let vendor = self.required_text(fields, vendor);
+        let name = self.required_text(fields, name);
+        let version = self.required_text(fields, version);
+        Some(Identity {
+            vendor: vendor?,
+            name: name?,
+            version: version?,
+        })
+    }
+
+    /// A required id, reported when it repeats one already declared.
+    fn id(&mut self, fields: &mut Fields<'_>, key: &str, declared: &mut Declared) -> Option<String> {
+        let line = fields.peek(key).and_then(|node| node.line);
+        let id = self.required_text(fields, key)?;
+        let path = fields.path_of(key);
+        match declared.get(&id) {
+            Some(first) => {
+                let first = first.clone();
+                self.report(&path, line, Issue::DuplicateId { id: id.clone(), first });
+            }
+            None => {
+                declared.insert(id.clone(), path);
+            }
+        }
+        Some(id)
+    }
+
+    fn mapping<'a>(&mut self, node: &'a Node, path: &str) -> Option<Fields<'a>> {
+        match &node.content {
+            Content::Map(entries) => Some(Fields {
+                entries,
+                taken: vec![false; entries.len()],
+                path: path.to_owned(),
+                line: node.line,
+            }),
+            _ => {
+                self.wrong_type(node, path, "a mapping");
+                None
+            }
+        }
+    }
+
+    /// The items of a list field with their paths; an absent field is empty.
+    fn list<'a>(&mut self, fields: &mut Fields<'a>, key: &str) -> Vec<(String, &'a Node)> {
+        let path = fields.path_of(key);
+        match fields.take(key) {
+            None => Vec::new(),
+            Some(Node {
+                content: Content::List(items),
+                ..
+            }) => items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| (format!("{path}[{index}]"), item))
+                .collect(),
+            Some(node) => {
+                self.wrong_type(node, &path, "a list");
+                Vec::new()
+            }
+        }
+    }
+
+    fn required_text(&mut self, fields: &mut Fields<'_>, key: &str) -> Option<String> {
+        let path = fields.path_of(key);
+        match fields.take(key) {
+            Some(node) => self.text(node, &path),
+            None => {
+                self.report(&path, fields.line, Issue::Missing);
+                None
+            }
+        }
+    }
+
+    fn optional_text(&mut self, fields: &mut Fields<'_>, key: &str) -> Option<String> {
+        let path = fields.path_of(key);
+        fields.take(key).and_then(|node| self.text(node, &path))
+    }
+
+    /// A non-empty scalar as text (numbers and booleans spelled out).
+    fn text(&mut self, node: &Node, path: &str) -> Option<String> {
+        match node.scalar_text() {
+            Some(text) if text.is_empty() => {
+                self.report(path, node.line, Issue::Empty);
+                None
+            }
+            Some(text) => Some(text),
+            None if node.content == Content::Null => {
+                self.report(path, node.line, Issue::Missing);
+                None
+            }
+            None => {
+                self.wrong_type(node, path, "a string");
+                None
+            }
+        }
+    }
+
+    /// A required text field that `parse` turns into a value.
+    fn parsed<T>(
+        &mut self,
+        fields: &mut Fields<'_>,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, Issue>,
+    ) -> Option<T> {
+        let line = fields.peek(key).and_then(|node| node.line);
+        let text = self.required_text(fields, key)?;
+        parse(&text)
+            .map_err(|issue| self.report(&fields.path_of(key), line, issue))
+            .ok()
+    }
+
+    /// A required number that must be positive.
+    fn positive(&mut self, fields: &mut Fields<'_>, key: &str) -> Option<f64> {
+        let path = fields.path_of(key);
+        let Some(node) = fields.take(key) else {
+            self.report(&path, fields.line, Issue::Missing);
+            return None;
+        };
+        let value = match node.content {
+            Content::Integer(number) => number as f64,
+            Content::Float(number) => number,
+            _ => {
+                self.wrong_type(node, &path, "a number");
+                return None;
+            }
+        };
+        if value > 0.0 {
+            Some(value)
+        } else {
+            self.report(&path, node.line, Issue::NotPositive { value });
+            None
+        }
+    }
+
+    /// An optional positive whole number: `Ok(None)` when absent, `Err` when
+    /// reported as wrong.
+    fn optional_count(&mut self, fields: &mut Fields<'_>, key: &str) -> Result<Option<u64>, ()> {
+        let path = fields.path_of(key);
+        let Some(node) = fields.take(key) else {
+            return Ok(None);
+        };
+        match node.content {
+            Content::Integer(number) if number > 0 => Ok(number.try_into().ok()),
+            Content::Integer(number) => {
+                self.report(&path, node.line, Issue::NotPositive { value: number as f64 });
+                Err(())
+            }
+            _ => {
+                self.wrong_type(node, &path, "a whole number");
+                Err(())
+            }
+        }
+    }
+}
+
+/// What a document declares itself to be: its `descriptor_schema` when that
+/// names tng-schema's service or function descriptor, else the sections only
+/// one of them has.
+fn descriptor_kind(fields: &Fields<'_>) -> Option<DescriptorKind> {
+    let schema = fields
+        .peek("descriptor_schema")
+        .and_then(Node::scalar_text)
+        .unwrap_or_default();
+    if schema.contains("service-descriptor") {
+        Some(DescriptorKind::Service)
+    } else if schema.contains("function-descriptor") {
+        Some(DescriptorKind::Function)
+    } else if fields.peek("network_functions").is_some() {
+        Some(DescriptorKind::Service)
+    } else if fields.peek("virtual_deployment_units").is_some() || fields.peek("cloudnative_deployment_units").is_some()
+    {
+        Some(DescriptorKind::Function)
+    } else {
+        None
+    }
+}
+
+/// What is wrong with a manager declaring `event`, if anything: it must be a
+/// 5GTANGO event of its kind, and for a WebAssembly manager one of the
+/// wasmano contract.
+fn event_issue(kind: ManagerKind, event: &str, is_wasm: bool) -> Option<Issue> {
+    let (label, known) = match kind {
+        ManagerKind::Service => ("SSM", SERVICE_EVENTS),
+        ManagerKind::Function => ("FSM", FUNCTION_EVENTS),
+    };
+    if !known.contains(&event) {
+        return Some(Issue::UnknownEvent {
+            kind: label,
+            event: event.to_owned(),
+            known: known.join(", "),
+        });
+    }
+    (is_wasm && Event::parse(kind, event).is_none()).then(|| Issue::UnsupportedWasmEvent {
+        kind: label,
+        event: event.to_owned(),
+        offered: Event::all(kind)
+            .iter()
+            .map(|event| event.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descriptor::parse;
+
+    const NSD: &str = r#"
+descriptor_schema: "https://raw.githubusercontent.com/sonata-nfv/tng-schema/master/service-descriptor/nsd-schema.yml"
+vendor: eu.5gtango
+name: demo
+version: 0.9
+author: someone
+network_functions:
+  - {vnf_id: vnf1, vnf_vendor: eu.5gtango, vnf_name: demo-vnf, vnf_version: "0.9"}
+connection_points:
+  - {id: "ns:input", type: external}
+virtual_links:
+  - id: input
+    connectivity_type: E-Line
+    connection_points_reference: ["ns:input", "vnf1:input"]
+service_specific_managers:
+  - id: placement
+    wasm:
+      module: sm/placement.wasm
+      sha256: "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+      limits: {deadline_ms: 200, memory_mb: 64}
+    options:
+      - {key: type, value: placement}
+  - id: config
+    image: tsoenen/config-ssm
+    options:
+      - {key: type, value: task}
+"#;
+
+    const VNFD: &str = r#"
+vendor: eu.5gtango
+name: demo-vnf
+version: "0.9"
+virtual_deployment_units:
+  - id: vdu01
+    resource_requirements:
+      cpu: {vcpus: 2}
+      memory: {size: 1, size_unit: GB}
+      storage: {size: 10}
+    connection_points:
+      - {id: "vdu01:eth0"}
+      - {id: eth1}
+connection_points:
+  - {id: input}
+virtual_links:
+  - {id: a, connection_points_reference: ["vdu01:eth0", input]}
+  - {id: b, connection_points_reference: ["vdu01:eth1", input]}
+"#;
+
+    fn nsd(text: &str) -> Nsd {
+        match parse(text.as_bytes()) {
+            Ok(Descriptor::Service(nsd)) => nsd,
+            other => panic!("not a valid NSD: {other:?}"),
+        }
+    }
+
+    fn vnfd(text: &str) -> Vnfd {
+        match parse(text.as_bytes()) {
+            Ok(Descriptor::Function(vnfd)) => vnfd,
+            other => panic!("not a valid VNFD: {other:?}"),
+        }
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        let problems = parse(text.as_bytes()).unwrap_err();
+        problems
+            .iter()
+            .map(|problem| {
+                format!(
+                    "{}: {problem}",
+                    problem.line.map_or("?".to_owned(), |line| line.to_string())
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_nsd_is_typed_and_keeps_what_it_does_not_type() {
+        let nsd = nsd(NSD);
+        assert_eq!(nsd.identity.to_string(), "eu.5gtango/demo/0.9");
+        assert_eq!(nsd.other["author"], "someone");
+        assert_eq!(nsd.virtual_links[0].other["connectivity_type"], "E-Line");
+        assert_eq!(nsd.network_functions[0].vnfd.name, "demo-vnf");
+        let [wasm, container] = &nsd.service_specific_managers[..] else {
+            panic!("two managers")
+        };
+        let ManagerSource::Wasm { module, sha256, limits } = &wasm.source else {
+            panic!("a wasm manager")
+        };
+        assert_eq!(*module, ModuleRef::Package("sm/placement.wasm".into()));
+        assert_eq!(
+            sha256.as_str(),
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        );
+        assert_eq!(limits.deadline_ms.map(NonZeroU64::get), Some(200));
+        assert_eq!(limits.memory_mb.map(NonZeroU32::get), Some(64));
+        assert!(wasm.declares("placement"));
+        assert_eq!(
+            container.source,
+            ManagerSource::Container {
+                image: "tsoenen/config-ssm".into()
+            }
+        );
+        assert_eq!(container.declared_events().collect::<Vec<_>>(), ["task"]);
+    }
+
+    #[test]
+    fn a_vnfd_accepts_sonatas_full_unit_cp_names_and_computes_its_demand() {
+        let vnfd = vnfd(VNFD);
+        let unit = &vnfd.virtual_deployment_units[0];
+        assert!(unit.has_connection_point("vdu01:eth0"));
+        let requirements = unit.resource_requirements.as_ref().unwrap();
+        assert_eq!(requirements.other["storage"]["size"], 10);
+        let demand = vnfd.demand().unwrap();
+        assert_eq!(
+            (demand.cores, demand.memory_mb, demand.kind),
+            (2.0, 1000.0, sm_sdk::descriptor::VimKind::Vm)
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_in_line_order() {
+        let text = r#"
+vendor: v
+version: 1
+virtual_deployment_units:
+  - id: u
+    resource_requirements:
+      cpu: {vcpus: 0}
+      memory: {size: -1, size_unit: GB}
+    connection_points: [{id: a}, {id: a}]
+  - id: u
+    resource_requirements:
+      memory: {size: 1, size_unit: parsecs}
+connection_points: [{id: x}]
+virtual_links:
+  - {id: l, connection_points_reference: [x, "u:b", "w:a", y]}
+  - {id: l}
+function_specific_managers:
+  - {id: m, image: i, options: [{key: type, value: launch}]}
+"#;
+        assert_eq!(
+            problems(text),
+            [
+                "2: name: is required",
+                "7: virtual_deployment_units[0].resource_requirements.cpu.vcpus: must be positive, found 0",
+                "8: virtual_deployment_units[0].resource_requirements.memory.size: must be positive, found -1",
+                "9: virtual_deployment_units[0].connection_points[1].id: duplicate id \"a\", already declared at \
+                 virtual_deployment_units[0].connection_points[0].id",
+                "10: virtual_deployment_units[1].id: duplicate id \"u\", already declared at virtual_deployment_units[0].id",
+                "12: virtual_deployment_units[1].resource_requirements.memory.size_unit: unknown memory unit \"parsecs\" \
+                 (expected B, kB, KB, KiB, MB, MiB, GB, GiB, TB or TiB)",
+                "15: virtual_links[0].connection_points_reference[1]: deployment unit \"u\" has no connection point \"b\"",
+                "15: virtual_links[0].connection_points_reference[2]: \"w\" is not a declared deployment unit \
+                 (virtual_ or cloudnative_deployment_units[].id)",
+                "15: virtual_links[0].connection_points_reference[3]: \"y\" is neither a VNF connection point nor unit:cp",
+                "16: virtual_links[1].id: duplicate id \"l\", already declared at virtual_links[0].id",
+                "16: virtual_links[1].connection_points_reference: is required",
+                "18: function_specific_managers[0].options[0].value: \"launch\" is not a 5GTANGO FSM event \
+                 (known: start, stop, configure, state, scale)",
+            ]
+        );
+    }
+
+    #[test]
+    fn wasm_managers_are_checked_against_the_contract() {
+        let manager = |body: &str| {
+            format!("vendor: v\nname: n\nversion: '1'\nnetwork_functions: []\nservice_specific_managers:\n  - {body}\n")
+        };
+        let digest = "a".repeat(64);
+        assert_eq!(
+            problems(&manager(&format!(
+                "{{id: m, wasm: {{module: m.wasm, sha256: '{digest}'}}, options: [{{key: type, value: task}}]}}"
+            ))),
+            [
+                "6: service_specific_managers[0].options[0].value: a WebAssembly SSM cannot handle \"task\": \
+              the wasmano contract offers placement, configure, state"
+            ]
+        );
+        assert_eq!(
+            problems(&manager(
+                "{id: m, wasm: {module: /abs.wasm, sha256: xyz, limits: {deadline_ms: 0, memory_mb: 512}}}"
+            )),
+            [
+                "6: service_specific_managers[0].wasm.module: must be a relative path inside the package (no `..`) \
+                 or an https:// URL",
+                "6: service_specific_managers[0].wasm.sha256: must be 64 hexadecimal digits",
+                "6: service_specific_managers[0].wasm.limits.deadline_ms: must be positive, found 0",
+                "6: service_specific_managers[0].wasm.limits.memory_mb: must be at most 256 (MiB)",
+            ]
+        );
+        assert_eq!(
+            problems(&manager("{id: m, wasm: {module: m.wasm}}")),
+            ["6: service_specific_managers[0].wasm.sha256: is required"]
+        );
+        assert_eq!(
+            problems(&manager(&format!(
+                "{{id: m, image: i, wasm: {{module: m.wasm, sha256: '{digest}'}}}}"
+            ))),
+            [
+                "6: service_specific_managers[0]: declares both image (a container) and wasm (a WebAssembly module); keep one"
+            ]
+        );
+        assert_eq!(
+            problems(&manager("{id: m}")),
+            ["6: service_specific_managers[0]: declares neither image (a container) nor wasm (a WebAssembly module)"]
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_non_descriptors_are_named() {
+        assert_eq!(
+            problems("vendor: v\nname: [n]\nversion: '1'\nnetwork_functions: {a: 1}\n"),
+            [
+                "2: name: expected a string, found a list",
+                "4: network_functions: expected a list, found a mapping"
+            ]
+        );
+        assert_eq!(problems("- a\n"), ["1: expected a mapping, found a list"]);
+        let not_a_descriptor = problems("package: {name: x}\n");
+        assert_eq!(not_a_descriptor.len(), 1);
+        assert!(not_a_descriptor[0].starts_with("?: neither an NSD nor a VNFD"));
+    }
+
+    #[test]
+    fn a_service_is_checked_against_its_functions() {
+        let nsd = nsd(NSD);
+        let vnfd = vnfd(VNFD);
+        assert_eq!(check_service(&nsd, std::slice::from_ref(&vnfd)), []);
+        let mut renamed = vnfd.clone();
+        renamed.connection_points[0].id = "in".into();
+        let problems = check_service(&nsd, &[renamed]);
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "virtual_links[0].connection_points_reference[1]: VNFD eu.5gtango/demo-vnf/0.9 has no connection point \"input\""
+            ]
+        );
+        let problems = check_service(&nsd, &[]);
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["network_functions[0]: no VNFD eu.5gtango/demo-vnf/0.9 among the function descriptors given"]
+        );
+    }
+}

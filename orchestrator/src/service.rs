@@ -1,0 +1,289 @@
+//! From descriptors to a [`ServiceTemplate`] the workflows run: deployment
+//! units typed from the VNFDs, and every WebAssembly manager loaded (through
+//! the host's precompiled cache) and bound to the events it declared.
+//!
+//! Templates come from the catalogue (onboarded services) or straight from
+//! descriptor files (the demo's external-service mode), where legacy
+//! container managers (`image`) can be mapped onto WebAssembly modules given
+//! by the operator.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sm_sdk::KeyValue;
+use sm_sdk::descriptor::VimKind;
+use sm_sdk::fsm::FsmEvent;
+use sm_sdk::ssm::SsmEvent;
+use wasmano_host::{Event, Host, Limits, ManagerKind, SpecificManager, WasmManager};
+
+use crate::catalogue::{Catalogue, EntryKind};
+use crate::descriptor::{self, DeploymentUnit, Descriptor, Manager, ManagerSource, Nsd, Vnfd};
+use crate::package::catalogue_identity;
+use crate::workflow::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
+
+/// Why a service could not be resolved into a template.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// A descriptor is missing or invalid.
+    #[error("{0}")]
+    Descriptor(String),
+    /// A manager could not be loaded.
+    #[error("manager {manager}: {message}")]
+    Manager {
+        /// The manager's id.
+        manager: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Where the modules of a service's managers come from.
+#[derive(Debug)]
+pub enum ModuleSource<'a> {
+    /// Onboarded modules, by digest.
+    Catalogue(&'a Catalogue),
+    /// Module files by manager id; a legacy container manager listed here
+    /// runs as that module instead.
+    Files(&'a BTreeMap<String, PathBuf>),
+}
+
+/// A descriptor's document as managers receive it.
+pub fn document(bytes: &[u8]) -> Result<Value, ResolveError> {
+    serde_saphyr::from_slice(bytes).map_err(|error| ResolveError::Descriptor(error.to_string()))
+}
+
+/// An onboarded VNFD, checked.
+pub fn onboarded_vnfd(catalogue: &Catalogue, identity: &descriptor::Identity) -> Result<Vnfd, String> {
+    let bytes = catalogue
+        .read(EntryKind::Vnfd, &catalogue_identity(identity))
+        .map_err(|error| error.to_string())?;
+    match descriptor::parse(&bytes) {
+        Ok(Descriptor::Function(vnfd)) => Ok(vnfd),
+        Ok(Descriptor::Service(_)) => Err(format!("{identity} is stored as a VNFD but is an NSD")),
+        Err(problems) => Err(format!("{identity} no longer validates: {}", problems[0])),
+    }
+}
+
+/// The template of an onboarded service.
+pub fn from_catalogue(
+    catalogue: &Catalogue,
+    host: &Host,
+    nsd: &descriptor::Identity,
+) -> Result<ServiceTemplate, ResolveError> {
+    let bytes = catalogue
+        .read(EntryKind::Nsd, &catalogue_identity(nsd))
+        .map_err(|error| ResolveError::Descriptor(error.to_string()))?;
+    let Ok(Descriptor::Service(parsed)) = descriptor::parse(&bytes) else {
+        return Err(ResolveError::Descriptor(format!(
+            "{nsd} in the catalogue is not a valid NSD"
+        )));
+    };
+    let mut vnfds = Vec::new();
+    for function in &parsed.network_functions {
+        let vnfd_bytes = catalogue
+            .read(EntryKind::Vnfd, &catalogue_identity(&function.vnfd))
+            .map_err(|error| ResolveError::Descriptor(error.to_string()))?;
+        let vnfd = onboarded_vnfd(catalogue, &function.vnfd).map_err(ResolveError::Descriptor)?;
+        vnfds.push((vnfd, document(&vnfd_bytes)?));
+    }
+    build(
+        host,
+        &parsed,
+        document(&bytes)?,
+        &vnfds,
+        &ModuleSource::Catalogue(catalogue),
+    )
+}
+
+/// A template from parsed descriptors and their documents. `vnfds` must
+/// hold a VNFD for every network function of the NSD.
+pub fn build(
+    host: &Host,
+    nsd: &Nsd,
+    nsd_document: Value,
+    vnfds: &[(Vnfd, Value)],
+    modules: &ModuleSource,
+) -> Result<ServiceTemplate, ResolveError> {
+    let mut ssms = Vec::new();
+    for manager in &nsd.service_specific_managers {
+        if let Some((manager, events)) = load_manager(host, manager, ManagerKind::Service, modules)? {
+            let events = events.into_iter().filter_map(|event| {
+                if let Event::Ssm(event) = event {
+                    Some(event)
+                } else {
+                    None
+                }
+            });
+            ssms.push(ManagerBinding::<SsmEvent> {
+                manager,
+                events: events.collect(),
+            });
+        }
+    }
+    let mut vnfs = Vec::new();
+    for function in &nsd.network_functions {
+        let (vnfd, document) = vnfds
+            .iter()
+            .find(|(vnfd, _)| vnfd.identity == function.vnfd)
+            .ok_or_else(|| ResolveError::Descriptor(format!("VNF {}: no VNFD {}", function.vnf_id, function.vnfd)))?;
+        let mut fsms = Vec::new();
+        for manager in &vnfd.function_specific_managers {
+            if let Some((manager, events)) = load_manager(host, manager, ManagerKind::Function, modules)? {
+                let events = events.into_iter().filter_map(|event| {
+                    if let Event::Fsm(event) = event {
+                        Some(event)
+                    } else {
+                        None
+                    }
+                });
+                fsms.push(ManagerBinding::<FsmEvent> {
+                    manager,
+                    events: events.collect(),
+                });
+            }
+        }
+        let units = vnfd
+            .virtual_deployment_units
+            .iter()
+            .map(|unit| unit_template(unit, VimKind::Vm, "vm_image"))
+            .chain(
+                vnfd.cloudnative_deployment_units
+                    .iter()
+                    .map(|unit| unit_template(unit, VimKind::Container, "image")),
+            )
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ResolveError::Descriptor(format!("VNFD {}: {message}", vnfd.identity)))?;
+        vnfs.push(VnfTemplate {
+            vnf_id: function.vnf_id.clone(),
+            vnfd_reference: vnfd.identity.to_string(),
+            vnfd_version: vnfd.identity.version.clone(),
+            vnfd: document.clone(),
+            units,
+            required_labels: BTreeSet::new(),
+            fsms,
+        });
+    }
+    Ok(ServiceTemplate {
+        nsd_reference: nsd.identity.to_string(),
+        nsd_version: nsd.identity.version.clone(),
+        nsd: nsd_document,
+        vnfs,
+        ssms,
+    })
+}
+
+fn unit_template(unit: &DeploymentUnit, kind: VimKind, image_key: &str) -> Result<UnitTemplate, String> {
+    let requirements = unit.resource_requirements.as_ref();
+    let memory_mb = match requirements.and_then(|requirements| requirements.memory.as_ref()) {
+        Some(memory) => memory
+            .amount
+            .megabytes()
+            .ok_or_else(|| format!("unit {}: unknown memory unit", unit.id))?,
+        None => 0.0,
+    };
+    Ok(UnitTemplate {
+        unit_id: unit.id.clone(),
+        kind,
+        image: unit.other.get(image_key).and_then(Value::as_str).map(str::to_owned),
+        cores: requirements
+            .and_then(|requirements| requirements.cpu.as_ref())
+            .map_or(0.0, |cpu| cpu.vcpus),
+        memory_mb,
+        connection_points: unit.connection_points.iter().map(|point| point.id.clone()).collect(),
+    })
+}
+
+/// A manager ready to run, and the events it is bound to.
+type LoadedManager = (Arc<dyn SpecificManager>, Vec<Event>);
+
+/// Loads a manager's module and binds it to the events it declared and
+/// handles. A declared event the module does not handle is left unbound
+/// (and logged): onboarding refuses such modules, so this only happens when
+/// an operator maps a legacy manager onto a module by hand. `None` for a
+/// legacy container manager no module was given for.
+fn load_manager(
+    host: &Host,
+    manager: &Manager,
+    kind: ManagerKind,
+    modules: &ModuleSource,
+) -> Result<Option<LoadedManager>, ResolveError> {
+    let failure = |message: String| ResolveError::Manager {
+        manager: manager.id.clone(),
+        message,
+    };
+    let (bytes, sha256, limits) = match (&manager.source, modules) {
+        (ManagerSource::Wasm { sha256, limits, .. }, ModuleSource::Catalogue(catalogue)) => {
+            let identity = crate::catalogue::Identity {
+                vendor: String::new(),
+                name: sha256.to_string(),
+                version: String::new(),
+            };
+            let bytes = catalogue
+                .read(EntryKind::Module, &identity)
+                .map_err(|error| failure(error.to_string()))?;
+            (bytes, Some(sha256.to_string()), *limits)
+        }
+        (source, ModuleSource::Files(files)) => {
+            let Some(path) = files.get(&manager.id) else {
+                return match source {
+                    ManagerSource::Container { image } => {
+                        tracing::warn!(manager = %manager.id, "legacy container manager {image} has no module mapped: its events use the defaults");
+                        Ok(None)
+                    }
+                    ManagerSource::Wasm { module, .. } => Err(failure(format!("no file given for module {module}"))),
+                };
+            };
+            let bytes = std::fs::read(path).map_err(|error| failure(format!("{}: {error}", path.display())))?;
+            let (sha256, limits) = match source {
+                ManagerSource::Wasm { sha256, limits, .. } => (Some(sha256.to_string()), *limits),
+                ManagerSource::Container { .. } => (None, Default::default()),
+            };
+            (bytes, sha256, limits)
+        }
+        (ManagerSource::Container { image }, ModuleSource::Catalogue(_)) => {
+            return Err(failure(format!(
+                "legacy container manager {image}: running container managers over the bus is not supported yet"
+            )));
+        }
+    };
+    let module = host
+        .load_bytes(&bytes, sha256.as_deref())
+        .map_err(|error| failure(error.to_string()))?;
+    if module.kind() != kind {
+        return Err(failure(format!(
+            "the module is a {} module, a {kind} is needed",
+            module.kind()
+        )));
+    }
+    let defaults = Limits::default();
+    let limits = Limits {
+        deadline: limits
+            .deadline_ms
+            .map_or(defaults.deadline, |ms| Duration::from_millis(ms.get())),
+        memory_bytes: limits
+            .memory_mb
+            .map_or(defaults.memory_bytes, |mb| mb.get() as usize * (1 << 20)),
+        ..defaults
+    };
+    let options = manager
+        .options
+        .iter()
+        .map(|option| KeyValue::new(&option.key, &option.value))
+        .collect();
+    let wasm =
+        WasmManager::new(host, module, &manager.id, options, limits).map_err(|error| failure(error.to_string()))?;
+    let handled = wasm.handled_events().map_err(|fault| failure(fault.to_string()))?;
+    let mut events = Vec::new();
+    for declared in manager.declared_events() {
+        match handled.iter().find(|event| event.name() == declared) {
+            Some(event) => events.push(*event),
+            None => {
+                tracing::warn!(manager = %manager.id, "declared event {declared} is not handled by its module: left to the defaults")
+            }
+        }
+    }
+    Ok(Some((Arc::new(wasm), events)))
+}

@@ -1,0 +1,1144 @@
+//! The lifecycle workflows: instantiate, scale out, scale in, migrate,
+//! reconfigure and terminate a service, calling its specific managers at the
+//! points 5GTANGO's SLM did (BRIEF §2).
+//!
+//! A workflow is a sequence of named steps run through [`Run::step`], which
+//! times each one and journals it (which manager ran, which event, how long,
+//! how it ended); failure policy lives apart, in each workflow's `undo`: a
+//! failed instantiation removes everything it deployed and marks its records
+//! failed, a failed scale or migration removes what it added and leaves the
+//! service as it was. A service runs one workflow at a time; a second request
+//! is refused with [`WorkflowError::Busy`].
+
+mod payload;
+mod template;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde_json::Value;
+use sm_sdk::KeyValue;
+use sm_sdk::descriptor::VimKind;
+use sm_sdk::fsm::{FsmEvent, StateReply};
+use sm_sdk::ssm::{SsmEvent, VnfConfigure, VnfPlacement};
+use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
+
+use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, UnitSpec, VimStatus};
+use crate::placement::{self, LabelledVim, PlacementOptions, VnfToPlace};
+use crate::records::{JournalEntry, NsRecord, RecordStore, Status, StepOutcome, StoreError, UnitInstance, VnfRecord};
+
+use template::manager_for;
+pub use template::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
+
+/// The workflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workflow {
+    /// Deploy a service.
+    Instantiate,
+    /// Add an instance of one of its VNFs.
+    ScaleOut,
+    /// Remove one of its VNF instances.
+    ScaleIn,
+    /// Move a VNF instance to another VIM, carrying its state.
+    Migrate,
+    /// Configure its VNFs again.
+    Reconfigure,
+    /// Remove the service.
+    Terminate,
+}
+
+impl Workflow {
+    /// The workflow's name, as journaled and as configure events carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Instantiate => "instantiation",
+            Self::ScaleOut => "scale_out",
+            Self::ScaleIn => "scale_in",
+            Self::Migrate => "migration",
+            Self::Reconfigure => "reconfigure",
+            Self::Terminate => "termination",
+        }
+    }
+}
+
+impl fmt::Display for Workflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a workflow did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// Another workflow is running on the service.
+    #[error("service {service}: cannot start {workflow}, {running} is running")]
+    Busy {
+        /// The service.
+        service: String,
+        /// The workflow asked for.
+        workflow: Workflow,
+        /// The workflow running.
+        running: Workflow,
+    },
+    /// No such service.
+    #[error("unknown service {0}")]
+    UnknownService(String),
+    /// The request does not make sense for this service.
+    #[error("service {service}, {workflow}: {reason}")]
+    Rejected {
+        /// The service.
+        service: String,
+        /// The workflow.
+        workflow: Workflow,
+        /// Why.
+        reason: String,
+    },
+    /// A step failed; the workflow was undone.
+    #[error("service {service}, {workflow}, step {step:?}{}: {cause}", manager.as_ref().map(|m| format!(" (manager {m})")).unwrap_or_default())]
+    Step {
+        /// The service.
+        service: String,
+        /// The workflow.
+        workflow: Workflow,
+        /// The step that failed.
+        step: String,
+        /// The manager that ran, when the step ran a hook.
+        manager: Option<String>,
+        /// What went wrong (boxed: it can be large, and errors travel far).
+        cause: Box<StepFailure>,
+    },
+}
+
+/// What went wrong in a step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepFailure {
+    /// A manager answered an error, does not handle a declared event, or the
+    /// sandbox stopped it.
+    #[error(transparent)]
+    Hook(#[from] InvocationError),
+    /// A manager answered something the workflow cannot use.
+    #[error("unusable reply: {0}")]
+    Reply(String),
+    /// No placement, or a placement manager's mapping was refused.
+    #[error(transparent)]
+    Placement(#[from] placement::PlacementError),
+    /// A placement manager's mapping was refused.
+    #[error("mapping refused: {0}")]
+    Mapping(#[from] placement::MappingError),
+    /// The infrastructure failed.
+    #[error(transparent)]
+    Infrastructure(#[from] InfraError),
+    /// The record store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a completed workflow did.
+#[derive(Debug, Clone)]
+pub struct WorkflowReport {
+    /// The service.
+    pub service_id: String,
+    /// The workflow.
+    pub workflow: Workflow,
+    /// Its steps, in order, as journaled.
+    pub steps: Vec<JournalEntry>,
+    /// The service record afterwards.
+    pub nsr: NsRecord,
+    /// The VNF records afterwards (terminated ones included).
+    pub vnfrs: Vec<VnfRecord>,
+}
+
+/// A running VNF instance.
+#[derive(Debug, Clone)]
+struct VnfInstance {
+    /// Index of its template in the service template.
+    template: usize,
+    record: VnfRecord,
+    units: Vec<DeployedUnit>,
+}
+
+impl VnfInstance {
+    fn vim_id(&self) -> Option<&str> {
+        self.units.first().map(|unit| unit.vim_id.as_str())
+    }
+}
+
+/// A service the orchestrator runs.
+#[derive(Debug, Clone)]
+struct ServiceState {
+    template: Arc<ServiceTemplate>,
+    nsr: NsRecord,
+    vnfs: Vec<VnfInstance>,
+}
+
+/// Runs workflows over an infrastructure and a record store.
+pub struct Orchestrator {
+    infrastructure: Arc<dyn Infrastructure>,
+    store: Arc<dyn RecordStore>,
+    placement: PlacementOptions,
+    services: Mutex<HashMap<String, ServiceState>>,
+    busy: Arc<Mutex<HashMap<String, Workflow>>>,
+}
+
+impl fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("placement", &self.placement)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks a service busy for as long as it lives.
+struct BusyGuard {
+    busy: Arc<Mutex<HashMap<String, Workflow>>>,
+    service: String,
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.busy.lock() {
+            busy.remove(&self.service);
+        }
+    }
+}
+
+/// One workflow run: its identity and the steps journaled so far.
+struct Run {
+    service: String,
+    workflow: Workflow,
+    steps: Vec<JournalEntry>,
+}
+
+impl Run {
+    fn new(service: &str, workflow: Workflow) -> Self {
+        Self {
+            service: service.to_owned(),
+            workflow,
+            steps: Vec::new(),
+        }
+    }
+
+    fn failure(&self, step: &str, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
+        WorkflowError::Step {
+            service: self.service.clone(),
+            workflow: self.workflow,
+            step: step.to_owned(),
+            manager: manager.map(str::to_owned),
+            cause: Box::new(cause),
+        }
+    }
+
+    fn record(
+        &mut self,
+        step: &str,
+        hook: Option<(&str, Event)>,
+        started: (SystemTime, Instant),
+        outcome: StepOutcome,
+        error: Option<String>,
+    ) {
+        self.steps.push(JournalEntry {
+            service_id: self.service.clone(),
+            workflow: self.workflow.name().to_owned(),
+            step: step.to_owned(),
+            manager: hook.map(|(manager, _)| manager.to_owned()),
+            event: hook.map(|(_, event)| event.name().to_owned()),
+            started_at: started.0,
+            duration: started.1.elapsed(),
+            outcome,
+            error,
+        });
+    }
+
+    /// Runs one step, journaling its timing and outcome.
+    async fn step<T, E: Into<StepFailure>>(
+        &mut self,
+        step: &str,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, WorkflowError> {
+        let started = (SystemTime::now(), Instant::now());
+        match work.await {
+            Ok(value) => {
+                self.record(step, None, started, StepOutcome::Succeeded, None);
+                Ok(value)
+            }
+            Err(error) => {
+                let cause = error.into();
+                self.record(step, None, started, StepOutcome::Failed, Some(cause.to_string()));
+                Err(self.failure(step, None, cause))
+            }
+        }
+    }
+
+    /// Runs one hook as a step.
+    async fn hook(
+        &mut self,
+        step: &str,
+        manager: &Arc<dyn SpecificManager>,
+        event: Event,
+        content: &Value,
+    ) -> Result<Reply, WorkflowError> {
+        let started = (SystemTime::now(), Instant::now());
+        let hook = Some((manager.id(), event));
+        let outcome = match Request::new(event, content) {
+            Ok(request) => manager.invoke(request).await.map_err(StepFailure::Hook),
+            Err(error) => Err(StepFailure::Reply(format!("cannot build the {event} request: {error}"))),
+        };
+        match outcome {
+            Ok(reply) => {
+                self.record(step, hook, started, StepOutcome::Succeeded, None);
+                Ok(reply)
+            }
+            Err(cause) => {
+                self.record(step, hook, started, StepOutcome::Failed, Some(cause.to_string()));
+                Err(self.failure(step, Some(manager.id()), cause))
+            }
+        }
+    }
+
+    /// Journals an undo action (best effort: undo must go on past failures).
+    fn undone(&mut self, step: &str, started: (SystemTime, Instant), error: Option<String>) {
+        let outcome = if error.is_some() {
+            StepOutcome::Failed
+        } else {
+            StepOutcome::RolledBack
+        };
+        self.record(step, None, started, outcome, error);
+    }
+}
+
+fn now() -> (SystemTime, Instant) {
+    (SystemTime::now(), Instant::now())
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Orchestrator {
+    /// An orchestrator deploying on `infrastructure`, remembering in `store`,
+    /// placing by `placement` when a service has no placement manager.
+    pub fn new(
+        infrastructure: Arc<dyn Infrastructure>,
+        store: Arc<dyn RecordStore>,
+        placement: PlacementOptions,
+    ) -> Self {
+        Self {
+            infrastructure,
+            store,
+            placement,
+            services: Mutex::new(HashMap::new()),
+            busy: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The services running, by id.
+    pub fn service_ids(&self) -> Vec<String> {
+        self.services
+            .lock()
+            .map(|services| services.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn claim(&self, service: &str, workflow: Workflow) -> Result<BusyGuard, WorkflowError> {
+        let mut busy = self
+            .busy
+            .lock()
+            .map_err(|_| WorkflowError::UnknownService(service.to_owned()))?;
+        if let Some(running) = busy.get(service) {
+            return Err(WorkflowError::Busy {
+                service: service.to_owned(),
+                workflow,
+                running: *running,
+            });
+        }
+        busy.insert(service.to_owned(), workflow);
+        Ok(BusyGuard {
+            busy: Arc::clone(&self.busy),
+            service: service.to_owned(),
+        })
+    }
+
+    fn take(&self, service: &str) -> Result<ServiceState, WorkflowError> {
+        let services = self
+            .services
+            .lock()
+            .map_err(|_| WorkflowError::UnknownService(service.to_owned()))?;
+        services
+            .get(service)
+            .cloned()
+            .ok_or_else(|| WorkflowError::UnknownService(service.to_owned()))
+    }
+
+    fn put(&self, service: &str, state: ServiceState) {
+        if let Ok(mut services) = self.services.lock() {
+            services.insert(service.to_owned(), state);
+        }
+    }
+
+    fn forget(&self, service: &str) {
+        if let Ok(mut services) = self.services.lock() {
+            services.remove(service);
+        }
+    }
+
+    /// Journals the run and reports it.
+    async fn finish(&self, run: Run, state: &ServiceState) -> Result<WorkflowReport, WorkflowError> {
+        let report = WorkflowReport {
+            service_id: run.service.clone(),
+            workflow: run.workflow,
+            steps: run.steps.clone(),
+            nsr: state.nsr.clone(),
+            vnfrs: state.vnfs.iter().map(|vnf| vnf.record.clone()).collect(),
+        };
+        self.journal(run).await?;
+        Ok(report)
+    }
+
+    async fn journal(&self, run: Run) -> Result<(), WorkflowError> {
+        let (service, workflow) = (run.service.clone(), run.workflow);
+        self.store
+            .journal(run.steps)
+            .await
+            .map_err(|error| WorkflowError::Step {
+                service,
+                workflow,
+                step: "journal".into(),
+                manager: None,
+                cause: Box::new(StepFailure::Store(error)),
+            })
+    }
+
+    /// Journals a failed run and hands back its error.
+    async fn fail(&self, run: Run, error: WorkflowError) -> WorkflowError {
+        match self.journal(run).await {
+            Ok(()) => error,
+            Err(journal_error) => {
+                tracing::error!("{journal_error}");
+                error
+            }
+        }
+    }
+
+    /// Instantiates a service: records, topology, placement, deployment, FSM
+    /// start (envs into containers), configure, NSR in normal operation. On
+    /// failure everything deployed is removed and the records say failed.
+    pub async fn instantiate(&self, template: Arc<ServiceTemplate>) -> Result<WorkflowReport, WorkflowError> {
+        let service_id = new_id();
+        let _busy = self.claim(&service_id, Workflow::Instantiate)?;
+        let mut run = Run::new(&service_id, Workflow::Instantiate);
+        let nsr = NsRecord {
+            id: service_id.clone(),
+            descriptor_reference: template.nsd_reference.clone(),
+            descriptor_version: template.nsd_version.clone(),
+            status: Status::Offline,
+            version: 0,
+            network_functions: Vec::new(),
+        };
+        let nsr = match run.step("store NSR", self.store.create_ns(nsr)).await {
+            Ok(nsr) => nsr,
+            Err(error) => return Err(self.fail(run, error).await),
+        };
+        let mut state = ServiceState {
+            template,
+            nsr,
+            vnfs: Vec::new(),
+        };
+        let instances: Vec<usize> = (0..state.template.vnfs.len()).collect();
+        let outcome = async {
+            self.add_vnfs(&mut run, &mut state, &instances).await?;
+            self.configure(&mut run, &mut state, false).await?;
+            self.settle(&mut run, &mut state).await
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                self.put(&service_id, state.clone());
+                self.finish(run, &state).await
+            }
+            Err(error) => {
+                let added: Vec<VnfInstance> = std::mem::take(&mut state.vnfs);
+                self.remove_vnfs(&mut run, added, Status::Failed).await;
+                let started = now();
+                let failed = NsRecord {
+                    status: Status::Failed,
+                    ..state.nsr.clone()
+                };
+                let undo_error = self.store.update_ns(failed).await.err().map(|error| error.to_string());
+                run.undone("mark NSR failed", started, undo_error);
+                Err(self.fail(run, error).await)
+            }
+        }
+    }
+
+    /// Adds one instance of the VNF `vnf_id` to a running service: placement,
+    /// deployment, FSM start, NSR update, then configure when the service has
+    /// a configure manager. On failure the new instance is removed.
+    pub async fn scale_out(&self, service_id: &str, vnf_id: &str) -> Result<WorkflowReport, WorkflowError> {
+        let _busy = self.claim(service_id, Workflow::ScaleOut)?;
+        let mut state = self.take(service_id)?;
+        let Some(index) = state.template.vnfs.iter().position(|vnf| vnf.vnf_id == vnf_id) else {
+            return Err(WorkflowError::Rejected {
+                service: service_id.to_owned(),
+                workflow: Workflow::ScaleOut,
+                reason: format!("the service has no VNF {vnf_id:?}"),
+            });
+        };
+        let mut run = Run::new(service_id, Workflow::ScaleOut);
+        let before = state.clone();
+        let outcome = async {
+            self.add_vnfs(&mut run, &mut state, &[index]).await?;
+            self.update_nsr(&mut run, &mut state).await?;
+            if manager_for(&state.template.ssms, SsmEvent::Configure).is_some() {
+                self.configure(&mut run, &mut state, false).await?;
+            }
+            self.settle(&mut run, &mut state).await
+        }
+        .await;
+        self.conclude(run, service_id, state, before, outcome).await
+    }
+
+    /// Removes a VNF instance from a running service and updates its NSR.
+    pub async fn scale_in(&self, service_id: &str, vnf_instance_id: &str) -> Result<WorkflowReport, WorkflowError> {
+        let _busy = self.claim(service_id, Workflow::ScaleIn)?;
+        let mut state = self.take(service_id)?;
+        let position = self.instance_position(&state, service_id, vnf_instance_id, Workflow::ScaleIn)?;
+        let mut run = Run::new(service_id, Workflow::ScaleIn);
+        let removed = state.vnfs.remove(position);
+        let outcome = async {
+            self.remove_vnf(&mut run, removed).await?;
+            self.update_nsr(&mut run, &mut state).await
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                self.put(service_id, state.clone());
+                self.finish(run, &state).await
+            }
+            Err(error) => {
+                // The instance may be partly removed: keep the service
+                // without it, as the operator asked, and report the failure.
+                self.put(service_id, state);
+                Err(self.fail(run, error).await)
+            }
+        }
+    }
+
+    /// Moves a VNF instance to another VIM: a new instance is deployed and
+    /// started there; when the service has a state manager, the old
+    /// instance's state is extracted, transformed and injected into the new
+    /// one; the old instance is removed. A target equal to the current VIM is
+    /// refused. On failure the new instance is removed and the old one stays.
+    pub async fn migrate(
+        &self,
+        service_id: &str,
+        vnf_instance_id: &str,
+        target_vim: &str,
+    ) -> Result<WorkflowReport, WorkflowError> {
+        let _busy = self.claim(service_id, Workflow::Migrate)?;
+        let mut state = self.take(service_id)?;
+        let position = self.instance_position(&state, service_id, vnf_instance_id, Workflow::Migrate)?;
+        if state.vnfs[position].vim_id() == Some(target_vim) {
+            return Err(WorkflowError::Rejected {
+                service: service_id.to_owned(),
+                workflow: Workflow::Migrate,
+                reason: format!("VNF {vnf_instance_id} already runs on VIM {target_vim}"),
+            });
+        }
+        let mut run = Run::new(service_id, Workflow::Migrate);
+        let before = state.clone();
+        let outcome = async {
+            let template = state.vnfs[position].template;
+            let vnf = &state.template.vnfs[template];
+            let mut new = self
+                .deploy_vnf(&mut run, &state, template, &new_id(), target_vim)
+                .await?;
+            state.vnfs.push(new.clone());
+            let new_position = state.vnfs.len() - 1;
+            self.start_vnf(&mut run, &state.template, &mut new).await?;
+            state.vnfs[new_position] = new.clone();
+            if let Some(ssm) = manager_for(&state.template.ssms, SsmEvent::State).cloned() {
+                let fsm = manager_for(&vnf.fsms, FsmEvent::State).cloned().ok_or_else(|| {
+                    run.failure(
+                        "fsm state extract",
+                        None,
+                        StepFailure::Reply(format!("VNF {} declares no FSM for the state event", vnf.vnf_id)),
+                    )
+                })?;
+                let old = &state.vnfs[position];
+                let step = format!("fsm state extract {}", vnf.vnf_id);
+                let extracted = run
+                    .hook(
+                        &step,
+                        &fsm,
+                        Event::Fsm(FsmEvent::State),
+                        &payload::state_extract(&old.record),
+                    )
+                    .await?;
+                let Reply::FunctionState(StateReply::Extracted(extracted)) = extracted else {
+                    return Err(run.failure(
+                        &step,
+                        Some(fsm.id()),
+                        StepFailure::Reply("extract answered no state".into()),
+                    ));
+                };
+                let transformed = run
+                    .hook(
+                        "ssm state",
+                        &ssm,
+                        Event::Ssm(SsmEvent::State),
+                        &payload::ssm_state(&extracted),
+                    )
+                    .await?;
+                let Reply::State(transformed) = transformed else {
+                    return Err(run.failure(
+                        "ssm state",
+                        Some(ssm.id()),
+                        StepFailure::Reply("state answered no content".into()),
+                    ));
+                };
+                let step = format!("fsm state inject {}", vnf.vnf_id);
+                run.hook(
+                    &step,
+                    &fsm,
+                    Event::Fsm(FsmEvent::State),
+                    &payload::state_inject(&new.record, &transformed),
+                )
+                .await?;
+            }
+            let old = state.vnfs.remove(position);
+            self.remove_vnf(&mut run, old).await?;
+            self.update_nsr(&mut run, &mut state).await?;
+            self.settle(&mut run, &mut state).await
+        }
+        .await;
+        self.conclude(run, service_id, state, before, outcome).await
+    }
+
+    /// Configures the service's VNFs again (configure manager, then FSM
+    /// configure; without a configure manager every FSM declaring configure
+    /// gets the default payload).
+    pub async fn reconfigure(&self, service_id: &str) -> Result<WorkflowReport, WorkflowError> {
+        let _busy = self.claim(service_id, Workflow::Reconfigure)?;
+        let mut state = self.take(service_id)?;
+        let mut run = Run::new(service_id, Workflow::Reconfigure);
+        let before = state.clone();
+        let outcome = async {
+            self.configure(&mut run, &mut state, true).await?;
+            self.update_nsr(&mut run, &mut state).await
+        }
+        .await;
+        self.conclude(run, service_id, state, before, outcome).await
+    }
+
+    /// Terminates a service: FSM stop on every VNF, removal, records
+    /// terminated. A failing stop hook fails the workflow before anything is
+    /// removed.
+    pub async fn terminate(&self, service_id: &str) -> Result<WorkflowReport, WorkflowError> {
+        let _busy = self.claim(service_id, Workflow::Terminate)?;
+        let mut state = self.take(service_id)?;
+        let mut run = Run::new(service_id, Workflow::Terminate);
+        let outcome = async {
+            for vnf in &state.vnfs {
+                let template = &state.template.vnfs[vnf.template];
+                if let Some(fsm) = manager_for(&template.fsms, FsmEvent::Stop) {
+                    let step = format!("fsm stop {}", template.vnf_id);
+                    run.hook(
+                        &step,
+                        fsm,
+                        Event::Fsm(FsmEvent::Stop),
+                        &payload::lifecycle(template, &vnf.record),
+                    )
+                    .await?;
+                }
+            }
+            for vnf in std::mem::take(&mut state.vnfs) {
+                let terminated = self.remove_vnf(&mut run, vnf).await?;
+                state.vnfs.push(terminated);
+            }
+            let terminated = NsRecord {
+                status: Status::Terminated,
+                ..state.nsr.clone()
+            };
+            state.nsr = run.step("NSR terminated", self.store.update_ns(terminated)).await?;
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                self.forget(service_id);
+                self.finish(run, &state).await
+            }
+            Err(error) => {
+                self.put(service_id, state);
+                Err(self.fail(run, error).await)
+            }
+        }
+    }
+
+    /// Puts the service back after a scale, migrate or reconfigure: the new
+    /// state on success; on failure, instances added by the run are removed
+    /// and the state from before the request is restored.
+    async fn conclude(
+        &self,
+        mut run: Run,
+        service_id: &str,
+        state: ServiceState,
+        before: ServiceState,
+        outcome: Result<(), WorkflowError>,
+    ) -> Result<WorkflowReport, WorkflowError> {
+        match outcome {
+            Ok(()) => {
+                self.put(service_id, state.clone());
+                self.finish(run, &state).await
+            }
+            Err(error) => {
+                let kept: HashSet<&str> = before.vnfs.iter().map(|vnf| vnf.record.id.as_str()).collect();
+                let added: Vec<VnfInstance> = state
+                    .vnfs
+                    .iter()
+                    .filter(|vnf| !kept.contains(vnf.record.id.as_str()))
+                    .cloned()
+                    .collect();
+                self.remove_vnfs(&mut run, added, Status::Failed).await;
+                let mut before = before;
+                if state.nsr.version != before.nsr.version {
+                    let started = now();
+                    let restored = NsRecord {
+                        version: state.nsr.version,
+                        ..before.nsr.clone()
+                    };
+                    match self.store.update_ns(restored).await {
+                        Ok(nsr) => {
+                            before.nsr = nsr;
+                            run.undone("restore NSR", started, None);
+                        }
+                        Err(undo) => run.undone("restore NSR", started, Some(undo.to_string())),
+                    }
+                }
+                self.put(service_id, before);
+                Err(self.fail(run, error).await)
+            }
+        }
+    }
+
+    fn instance_position(
+        &self,
+        state: &ServiceState,
+        service_id: &str,
+        vnf_instance_id: &str,
+        workflow: Workflow,
+    ) -> Result<usize, WorkflowError> {
+        state
+            .vnfs
+            .iter()
+            .position(|vnf| vnf.record.id == vnf_instance_id)
+            .ok_or_else(|| WorkflowError::Rejected {
+                service: service_id.to_owned(),
+                workflow,
+                reason: format!("the service has no VNF instance {vnf_instance_id}"),
+            })
+    }
+
+    /// Topology, placement, deployment and FSM start of new instances of the
+    /// given templates.
+    async fn add_vnfs(
+        &self,
+        run: &mut Run,
+        state: &mut ServiceState,
+        templates: &[usize],
+    ) -> Result<(), WorkflowError> {
+        let vims = run.step("topology", self.infrastructure.vims()).await?;
+        let instances: Vec<(String, usize)> = templates.iter().map(|index| (new_id(), *index)).collect();
+        let mapping = self.place(run, state, &instances, &vims).await?;
+        for ((instance_id, template), vim) in instances.iter().zip(&mapping) {
+            let instance = self.deploy_vnf(run, state, *template, instance_id, vim).await?;
+            state.vnfs.push(instance);
+        }
+        let first_new = state.vnfs.len() - instances.len();
+        for position in first_new..state.vnfs.len() {
+            let mut instance = state.vnfs[position].clone();
+            self.start_vnf(run, &state.template, &mut instance).await?;
+            state.vnfs[position] = instance;
+        }
+        Ok(())
+    }
+
+    /// Decides a VIM per new instance: the placement manager when the service
+    /// declares one (its mapping validated), the default algorithm otherwise.
+    async fn place(
+        &self,
+        run: &mut Run,
+        state: &ServiceState,
+        instances: &[(String, usize)],
+        vims: &[VimStatus],
+    ) -> Result<Vec<String>, WorkflowError> {
+        let template = &state.template;
+        let vnfs: Vec<VnfToPlace> = instances
+            .iter()
+            .map(|(id, index)| VnfToPlace {
+                id: id.clone(),
+                demand: template.vnfs[*index].demand(),
+                required_labels: template.vnfs[*index].required_labels.clone(),
+            })
+            .collect();
+        let placement_vims: Vec<LabelledVim> = vims.iter().map(labelled).collect();
+        let mapping: Vec<VnfPlacement> = match manager_for(&template.ssms, SsmEvent::Placement) {
+            Some(manager) => {
+                let with_templates: Vec<(String, &VnfTemplate)> = instances
+                    .iter()
+                    .map(|(id, index)| (id.clone(), &template.vnfs[*index]))
+                    .collect();
+                let content = payload::placement(&run.service, template, &with_templates, vims);
+                let reply = run
+                    .hook("ssm placement", manager, Event::Ssm(SsmEvent::Placement), &content)
+                    .await?;
+                let Reply::Placement(mapping) = reply else {
+                    return Err(run.failure(
+                        "ssm placement",
+                        Some(manager.id()),
+                        StepFailure::Reply("not a mapping".into()),
+                    ));
+                };
+                let check = placement::validate_mapping(&mapping, &vnfs, &placement_vims);
+                run.step("validate mapping", std::future::ready(check)).await?;
+                mapping
+            }
+            None => {
+                let placed = placement::place(&vnfs, &placement_vims, &self.placement);
+                run.step("default placement", std::future::ready(placed)).await?
+            }
+        };
+        instances
+            .iter()
+            .map(|(id, _)| {
+                mapping
+                    .iter()
+                    .find(|placed| &placed.vnf == id)
+                    .map(|placed| placed.vim.clone())
+                    .ok_or_else(|| {
+                        run.failure(
+                            "placement",
+                            None,
+                            StepFailure::Reply(format!("VNF instance {id} was not placed")),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Deploys every unit of a new instance on a VIM and stores its VNFR.
+    async fn deploy_vnf(
+        &self,
+        run: &mut Run,
+        state: &ServiceState,
+        template: usize,
+        instance_id: &str,
+        vim: &str,
+    ) -> Result<VnfInstance, WorkflowError> {
+        let vnf = &state.template.vnfs[template];
+        let mut units = Vec::with_capacity(vnf.units.len());
+        let step = format!("deploy {} on {vim}", vnf.vnf_id);
+        for unit in &vnf.units {
+            let spec = UnitSpec {
+                service_id: run.service.clone(),
+                vnf_instance_id: instance_id.to_owned(),
+                vnf_id: vnf.vnf_id.clone(),
+                unit_id: unit.unit_id.clone(),
+                kind: unit.kind,
+                image: unit.image.clone(),
+                cores: unit.cores,
+                memory_mb: unit.memory_mb,
+                connection_points: unit.connection_points.clone(),
+                envs: Vec::new(),
+            };
+            match run.step(&step, self.infrastructure.deploy(vim, spec)).await {
+                Ok(deployed) => units.push(deployed),
+                Err(error) => {
+                    // Units of this VNF deployed before the failure go too.
+                    for deployed in units {
+                        let started = now();
+                        let undo = self
+                            .infrastructure
+                            .remove(deployed)
+                            .await
+                            .err()
+                            .map(|error| error.to_string());
+                        run.undone(&format!("remove {} (partly deployed)", vnf.vnf_id), started, undo);
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        let record = VnfRecord {
+            id: instance_id.to_owned(),
+            service_id: run.service.clone(),
+            vnf_id: vnf.vnf_id.clone(),
+            descriptor_reference: vnf.vnfd_reference.clone(),
+            descriptor_version: vnf.vnfd_version.clone(),
+            status: Status::Offline,
+            version: 0,
+            deployment_units: units.iter().map(unit_instance).collect(),
+        };
+        let instance = VnfInstance {
+            template,
+            record: record.clone(),
+            units,
+        };
+        match run
+            .step(&format!("store VNFR {}", vnf.vnf_id), self.store.create_vnf(record))
+            .await
+        {
+            Ok(record) => Ok(VnfInstance { record, ..instance }),
+            Err(error) => {
+                self.remove_vnfs(run, vec![instance], Status::Failed).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// FSM start, when declared; its envs go into the container units.
+    async fn start_vnf(
+        &self,
+        run: &mut Run,
+        template: &ServiceTemplate,
+        instance: &mut VnfInstance,
+    ) -> Result<(), WorkflowError> {
+        let vnf = &template.vnfs[instance.template];
+        let Some(fsm) = manager_for(&vnf.fsms, FsmEvent::Start) else {
+            return Ok(());
+        };
+        let step = format!("fsm start {}", vnf.vnf_id);
+        let reply = run
+            .hook(
+                &step,
+                fsm,
+                Event::Fsm(FsmEvent::Start),
+                &payload::lifecycle(vnf, &instance.record),
+            )
+            .await?;
+        let Reply::Started(envs) = reply else {
+            return Err(run.failure(
+                &step,
+                Some(fsm.id()),
+                StepFailure::Reply("start answered no envs".into()),
+            ));
+        };
+        self.inject_envs(run, instance, envs).await
+    }
+
+    /// Gives a VNF's container units these envs and records where they are now.
+    async fn inject_envs(
+        &self,
+        run: &mut Run,
+        instance: &mut VnfInstance,
+        envs: Vec<KeyValue>,
+    ) -> Result<(), WorkflowError> {
+        if envs.is_empty() || instance.units.iter().all(|unit| unit.spec.kind != VimKind::Container) {
+            return Ok(());
+        }
+        let step = format!("inject envs {}", instance.record.vnf_id);
+        for unit in &mut instance.units {
+            if unit.spec.kind == VimKind::Container {
+                *unit = run
+                    .step(&step, self.infrastructure.set_envs(unit.clone(), envs.clone()))
+                    .await?;
+            }
+        }
+        instance.record.deployment_units = instance.units.iter().map(unit_instance).collect();
+        let updated = run
+            .step(
+                &format!("store VNFR {}", instance.record.vnf_id),
+                self.store.update_vnf(instance.record.clone()),
+            )
+            .await?;
+        instance.record = updated;
+        Ok(())
+    }
+
+    /// The configure manager decides which FSM configure events fire and
+    /// with which payload; without one, only a reconfigure sends every FSM
+    /// declaring configure the default payload.
+    async fn configure(
+        &self,
+        run: &mut Run,
+        state: &mut ServiceState,
+        reconfiguring: bool,
+    ) -> Result<(), WorkflowError> {
+        let template = Arc::clone(&state.template);
+        let decisions: Vec<VnfConfigure> = match manager_for(&template.ssms, SsmEvent::Configure) {
+            Some(manager) => {
+                let vnfs: Vec<(&VnfTemplate, &VnfRecord)> = state
+                    .vnfs
+                    .iter()
+                    .map(|vnf| (&template.vnfs[vnf.template], &vnf.record))
+                    .collect();
+                let content = payload::ssm_configure(run.workflow.name(), &template, &state.nsr, &vnfs);
+                match run
+                    .hook("ssm configure", manager, Event::Ssm(SsmEvent::Configure), &content)
+                    .await?
+                {
+                    Reply::Configure(decisions) => decisions,
+                    _ => {
+                        return Err(run.failure(
+                            "ssm configure",
+                            Some(manager.id()),
+                            StepFailure::Reply("not a configure reply".into()),
+                        ));
+                    }
+                }
+            }
+            None if reconfiguring => state
+                .vnfs
+                .iter()
+                .map(|vnf| VnfConfigure {
+                    id: vnf.record.id.clone(),
+                    trigger: true,
+                    payload: None,
+                })
+                .collect(),
+            None => return Ok(()),
+        };
+        let records: Vec<VnfRecord> = state.vnfs.iter().map(|vnf| vnf.record.clone()).collect();
+        for decision in decisions.into_iter().filter(|decision| decision.trigger) {
+            let Some(position) = state.vnfs.iter().position(|vnf| vnf.record.id == decision.id) else {
+                return Err(run.failure(
+                    "ssm configure",
+                    None,
+                    StepFailure::Reply(format!(
+                        "the configure manager named unknown VNF instance {}",
+                        decision.id
+                    )),
+                ));
+            };
+            let vnf = &template.vnfs[state.vnfs[position].template];
+            let Some(fsm) = manager_for(&vnf.fsms, FsmEvent::Configure) else {
+                continue;
+            };
+            let content = decision
+                .payload
+                .unwrap_or_else(|| payload::fsm_configure(&state.nsr, &records.iter().collect::<Vec<_>>()));
+            let step = format!("fsm configure {}", vnf.vnf_id);
+            let reply = run.hook(&step, fsm, Event::Fsm(FsmEvent::Configure), &content).await?;
+            let Reply::Configured(envs) = reply else {
+                return Err(run.failure(
+                    &step,
+                    Some(fsm.id()),
+                    StepFailure::Reply("configure answered no envs".into()),
+                ));
+            };
+            let mut instance = state.vnfs[position].clone();
+            self.inject_envs(run, &mut instance, envs).await?;
+            state.vnfs[position] = instance;
+        }
+        Ok(())
+    }
+
+    /// Brings every VNF record and the NSR to normal operation.
+    async fn settle(&self, run: &mut Run, state: &mut ServiceState) -> Result<(), WorkflowError> {
+        for vnf in &mut state.vnfs {
+            if vnf.record.status != Status::NormalOperation {
+                let running = VnfRecord {
+                    status: Status::NormalOperation,
+                    ..vnf.record.clone()
+                };
+                vnf.record = run
+                    .step(
+                        &format!("VNFR {} in operation", vnf.record.vnf_id),
+                        self.store.update_vnf(running),
+                    )
+                    .await?;
+            }
+        }
+        let network_functions = state.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect();
+        let running = NsRecord {
+            status: Status::NormalOperation,
+            network_functions,
+            ..state.nsr.clone()
+        };
+        state.nsr = run.step("NSR in operation", self.store.update_ns(running)).await?;
+        Ok(())
+    }
+
+    /// Stores the NSR with the service's current VNFs.
+    async fn update_nsr(&self, run: &mut Run, state: &mut ServiceState) -> Result<(), WorkflowError> {
+        let network_functions = state.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect();
+        let updated = NsRecord {
+            network_functions,
+            ..state.nsr.clone()
+        };
+        state.nsr = run.step("update NSR", self.store.update_ns(updated)).await?;
+        Ok(())
+    }
+
+    /// Removes an instance's units and marks its record terminated.
+    async fn remove_vnf(&self, run: &mut Run, instance: VnfInstance) -> Result<VnfInstance, WorkflowError> {
+        let step = format!("remove {}", instance.record.vnf_id);
+        for unit in &instance.units {
+            run.step(&step, self.infrastructure.remove(unit.clone())).await?;
+        }
+        let terminated = VnfRecord {
+            status: Status::Terminated,
+            ..instance.record.clone()
+        };
+        let record = run
+            .step(
+                &format!("VNFR {} terminated", instance.record.vnf_id),
+                self.store.update_vnf(terminated),
+            )
+            .await?;
+        Ok(VnfInstance { record, ..instance })
+    }
+
+    /// Undo: removes instances, going on past failures, and marks their
+    /// records with `status`.
+    async fn remove_vnfs(&self, run: &mut Run, instances: Vec<VnfInstance>, status: Status) {
+        for instance in instances {
+            for unit in instance.units {
+                let started = now();
+                let undo = self
+                    .infrastructure
+                    .remove(unit)
+                    .await
+                    .err()
+                    .map(|error| error.to_string());
+                run.undone(&format!("remove {}", instance.record.vnf_id), started, undo);
+            }
+            if instance.record.version > 0 {
+                let started = now();
+                let step = format!("VNFR {} {status}", instance.record.vnf_id);
+                let marked = VnfRecord {
+                    status,
+                    ..instance.record
+                };
+                let undo = self.store.update_vnf(marked).await.err().map(|error| error.to_string());
+                run.undone(&step, started, undo);
+            }
+        }
+    }
+}
+
+/// A VIM as placement sees it.
+fn labelled(status: &VimStatus) -> LabelledVim {
+    LabelledVim {
+        vim: sm_sdk::ssm::Vim {
+            uuid: status.config.id.clone(),
+            kind: status.config.kind,
+            core_total: status.config.cores,
+            core_used: status.cores_used,
+            memory_total: status.config.memory_mb,
+            memory_used: status.memory_used_mb,
+        },
+        labels: status.config.labels.clone(),
+    }
+}
+
+fn unit_instance(unit: &DeployedUnit) -> UnitInstance {
+    UnitInstance {
+        unit_id: unit.spec.unit_id.clone(),
+        vim_id: unit.vim_id.clone(),
+        instance_ref: unit.instance_ref.clone(),
+        addresses: unit.addresses.clone(),
+    }
+}

@@ -1,0 +1,244 @@
+//! `wasmano validate` as a user runs it, on the real binary: the bundled
+//! valid descriptors pass, every broken case under `tests/descriptors/invalid`
+//! fails with exactly the lines in its `.expected` file, hostile inputs are
+//! refused quickly, and (when `WASMANO_CORPUS` points at the 5GTANGO corpus)
+//! every corpus descriptor loads, with only its known defects reported.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use wasmano::descriptor::{self, Descriptor, check_service};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmano");
+
+/// `sysexits` codes of the validate contract.
+const DATA: i32 = 65;
+const NO_INPUT: i32 = 66;
+
+fn fixtures(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/descriptors")
+        .join(kind)
+}
+
+/// Runs `wasmano validate` in `dir` on files named relative to it.
+fn validate(dir: &Path, files: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .arg("validate")
+        .args(files)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run wasmano")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn yaml_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".yml") || name.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn bundled_valid_descriptors_pass_with_one_line_each() {
+    let dir = fixtures("valid");
+    let files = yaml_files(&dir);
+    assert_eq!(files.len(), 4, "{files:?}");
+    let output = validate(&dir, &files.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(
+        text(&output.stdout),
+        "tng-sdk-sm_examples_vnfd7.yml: ok (VNFD eu.5gtango/cnf7-no-sm/0.7)\n\
+         tng-tests_NSID1V_nsd.yaml: ok (NSD eu.5gtango/test-nsid1v/0.1)\n\
+         tng-tests_NSID1V_vnfd1.yaml: ok (VNFD eu.5gtango/testvnf/0.1)\n\
+         wasm-managers_nsd.yml: ok (NSD eu.wasmano/wasm-managed/0.1)\n"
+    );
+}
+
+#[test]
+fn every_invalid_case_reports_exactly_its_expected_lines() {
+    let dir = fixtures("invalid");
+    let cases = yaml_files(&dir);
+    assert!(cases.len() >= 10, "{cases:?}");
+    for case in cases {
+        let expected = fs::read_to_string(dir.join(case.replace(".yml", ".expected"))).unwrap();
+        let output = validate(&dir, &[&case]);
+        assert_eq!(output.status.code(), Some(DATA), "{case}");
+        assert_eq!(text(&output.stdout), "", "{case}");
+        assert_eq!(text(&output.stderr), expected, "{case}");
+    }
+}
+
+#[test]
+fn a_missing_file_exits_66_after_checking_the_others() {
+    let dir = fixtures("valid");
+    let output = validate(
+        &dir,
+        &[
+            "tng-tests_NSID1V_nsd.yaml",
+            "no-such-file.yml",
+            "../invalid/malformed.yml",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(NO_INPUT));
+    assert_eq!(
+        text(&output.stdout),
+        "tng-tests_NSID1V_nsd.yaml: ok (NSD eu.5gtango/test-nsid1v/0.1)\n"
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("no-such-file.yml: No such file or directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\n../invalid/malformed.yml:4: unclosed bracket"),
+        "{stderr}"
+    );
+}
+
+/// Writes a hostile file, validates it, and returns the single line said
+/// about it, checking the refusal was quick.
+fn refusal(name: &str, contents: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(name), contents).unwrap();
+    let started = Instant::now();
+    let output = validate(dir.path(), &[name]);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "{name} took {elapsed:?}");
+    assert_eq!(output.status.code(), Some(DATA), "{name}");
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn hundred_thousand_deep_nesting_is_refused_quickly() {
+    assert_eq!(
+        refusal("deep-block.yml", "- ".repeat(100_000).as_bytes()),
+        "deep-block.yml:1: refused: nested deeper than 32 levels\n"
+    );
+    assert!(refusal("deep-flow.yml", "[".repeat(100_000).as_bytes()).starts_with("deep-flow.yml:1: "));
+}
+
+#[test]
+fn a_50_mb_file_is_refused_without_reading_it_all() {
+    let line = "# padding padding padding padding padding padding padding padding padding\n";
+    let big = line.repeat(50 * 1024 * 1024 / line.len());
+    assert_eq!(
+        refusal("big.yml", big.as_bytes()),
+        "big.yml: refused: the file is larger than 1048576 bytes, the most a descriptor may have\n"
+    );
+}
+
+#[test]
+fn the_bundled_service_matches_its_function_descriptor() {
+    let dir = fixtures("valid");
+    let Descriptor::Service(nsd) = descriptor::load_file(&dir.join("tng-tests_NSID1V_nsd.yaml")).unwrap() else {
+        panic!("an NSD")
+    };
+    let Descriptor::Function(vnfd) = descriptor::load_file(&dir.join("tng-tests_NSID1V_vnfd1.yaml")).unwrap() else {
+        panic!("a VNFD")
+    };
+    assert_eq!(check_service(&nsd, &[vnfd]), []);
+}
+
+/// The corpus's defects, found by hand and confirmed: these descriptors
+/// load (they parse and are recognised) but are not valid.
+const KNOWN_CORPUS_DEFECTS: &[(&str, &[&str])] = &[
+    // A link to `cdu01`; the unit is `cndu01`.
+    (
+        "plain/tng-schema_cnf-vnfd.yml",
+        &[
+            "88: virtual_links[0].connection_points_reference[1]: \"cdu01\" is not a declared deployment unit",
+            "93: virtual_links[1].connection_points_reference[1]: \"cdu01\" is not a declared deployment unit",
+        ],
+    ),
+    // The mgmt link names `vnf2`; the service has only `vnf1`.
+    (
+        "plain/tng-schema_default-nsd.yml",
+        &["72: virtual_links[0].connection_points_reference[1]: \"vnf2\" is not a declared network function"],
+    ),
+    (
+        "plain/tng-schema_multi-flavour-nsd.yml",
+        &["72: virtual_links[0].connection_points_reference[1]: \"vnf2\" is not a declared network function"],
+    ),
+    // SMR test fixtures for update and termination repeat SSM ids on purpose.
+    (
+        "with-sm/son-mano-framework_smr-test_nsdt_terminate.yml",
+        &[
+            "57: service_specific_managers[2].id: duplicate id \"sonssmservice1placement1\"",
+            "64: service_specific_managers[3].id: duplicate id \"sonssmservice1dumb1\"",
+        ],
+    ),
+    (
+        "with-sm/son-mano-framework_smr-test_nsdu_update.yml",
+        &["57: service_specific_managers[2].id: duplicate id \"sonssmservice1dumb1\""],
+    ),
+    // The option's `value:` slipped to column 0, making it a top-level key.
+    (
+        "with-sm/tng-schema_haproxy-vnfd.yml",
+        &["152: function_specific_managers[0].options[0].value: is required"],
+    ),
+    // `scale` is an FSM event; this SSM declares it.
+    (
+        "with-sm/tng-tests_NSSQHA_ns-squid-haproxy.yaml",
+        &["58: service_specific_managers[0].options[2].value: \"scale\" is not a 5GTANGO SSM event"],
+    ),
+];
+
+#[test]
+fn every_corpus_descriptor_loads_and_only_known_defects_are_reported() {
+    let Some(corpus) = std::env::var_os("WASMANO_CORPUS").map(PathBuf::from) else {
+        eprintln!("WASMANO_CORPUS is not set: the 5GTANGO corpus is not checked");
+        return;
+    };
+    let root = corpus.join("descriptors");
+    let mut checked = 0;
+    for kind in ["plain", "with-sm"] {
+        for name in yaml_files(&root.join(kind)) {
+            let relative = format!("{kind}/{name}");
+            if relative == "with-sm/tng-tests_NSID1V_project.yml" {
+                // A tng-sdk project file, not a descriptor: refused as such.
+                let problems = descriptor::parse(&fs::read(root.join(&relative)).unwrap()).unwrap_err();
+                assert!(
+                    problems[0].to_string().starts_with("neither an NSD nor a VNFD"),
+                    "{problems:?}"
+                );
+                continue;
+            }
+            checked += 1;
+            let known = KNOWN_CORPUS_DEFECTS
+                .iter()
+                .find(|(file, _)| *file == relative)
+                .map_or(&[][..], |(_, defects)| *defects);
+            let output = validate(&root, &[&relative]);
+            let stderr = text(&output.stderr);
+            if known.is_empty() {
+                assert_eq!(output.status.code(), Some(0), "{relative}: {stderr}");
+                continue;
+            }
+            assert_eq!(output.status.code(), Some(DATA), "{relative}");
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(lines.len(), known.len(), "{relative}: {stderr}");
+            for (line, defect) in lines.iter().zip(known) {
+                assert!(
+                    line.starts_with(&format!("{relative}:{defect}")),
+                    "{relative}: {line:?} vs {defect:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(checked, 29);
+}

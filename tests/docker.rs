@@ -1,0 +1,353 @@
+//! The Docker adapter against a real daemon: containers are created with the
+//! unit's image, envs and labels, recreated by `set_envs`, removed without a
+//! trace, and refused when the VIM's capacity or kind does not allow them.
+//!
+//! The daemon must be running (`scripts/test.sh` starts it); if it is not,
+//! these tests fail and say how to start it. The image they run,
+//! `wasmano/test-vnf:latest`, is built here from the static busybox binary
+//! of Debian's `busybox-static` when the daemon does not have it yet.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Once};
+
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::ContainerInspectResponse;
+use sm_sdk::KeyValue;
+use sm_sdk::descriptor::VimKind;
+use wasmano::infrastructure::docker::{
+    DockerInfrastructure, LABEL_SERVICE, LABEL_UNIT, LABEL_VIM, LABEL_VNF, LABEL_VNF_ID, container_name,
+};
+use wasmano::infrastructure::emulated::CapacityLedger;
+use wasmano::infrastructure::{DeployedUnit, InfraError, Infrastructure, UnitSpec, VimConfig};
+
+const IMAGE: &str = "wasmano/test-vnf:latest";
+
+const HOW_TO_START: &str = "the Docker tests need a running daemon: run `bash -c 'source scripts/common.sh && \
+     ensure_docker'` as root from the repository (scripts/test.sh does), or install docker.io and start `dockerd &`";
+
+/// Builds the test image once per run if the daemon does not have it.
+fn ensure_image() {
+    static BUILT: Once = Once::new();
+    BUILT.call_once(|| {
+        let present = Command::new("docker")
+            .args(["image", "inspect", IMAGE])
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run the docker CLI ({error}); {HOW_TO_START}"));
+        if present.status.success() {
+            return;
+        }
+        let busybox = Path::new("/bin/busybox");
+        assert!(
+            busybox.exists(),
+            "building {IMAGE} needs a static busybox at /bin/busybox: apt-get install busybox-static"
+        );
+        let root = tempfile::tempdir().unwrap();
+        let bin = root.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::copy(busybox, bin.join("busybox")).unwrap();
+        for applet in ["sh", "sleep", "env"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let script = format!(
+            r#"tar -C '{}' -c . | docker import --change 'CMD ["/bin/busybox","sleep","3600"]' - {IMAGE}"#,
+            root.path().display()
+        );
+        let imported = Command::new("sh").args(["-c", &script]).output().unwrap();
+        assert!(
+            imported.status.success(),
+            "building {IMAGE} failed: {}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+    });
+}
+
+/// The daemon, for inspecting what the adapter did.
+async fn daemon() -> Docker {
+    Docker::connect_with_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap()
+}
+
+/// The adapter serving container VIMs `(id, cores, memory_mb)` on the daemon.
+async fn connect(vims: &[(&str, f64, f64)]) -> Arc<DockerInfrastructure> {
+    let vims = vims
+        .iter()
+        .map(|(id, cores, memory_mb)| VimConfig {
+            id: (*id).to_string(),
+            kind: VimKind::Container,
+            cores: *cores,
+            memory_mb: *memory_mb,
+            labels: BTreeSet::new(),
+        })
+        .collect();
+    let infra = DockerInfrastructure::connect(CapacityLedger::new(vims).unwrap())
+        .await
+        .unwrap_or_else(|error| panic!("{error}\n{HOW_TO_START}"));
+    ensure_image();
+    Arc::new(infra)
+}
+
+/// A service id of this test run; dropping it force-removes whatever is
+/// still labelled with it, so a failed test leaves nothing running.
+struct Service(String);
+
+impl Service {
+    fn new(test: &str) -> Self {
+        Self(format!("test-{}-{test}", std::process::id()))
+    }
+
+    fn unit(&self, vnf_instance: &str, unit_id: &str, cores: f64, envs: &[(&str, &str)]) -> UnitSpec {
+        UnitSpec {
+            service_id: self.0.clone(),
+            vnf_instance_id: vnf_instance.into(),
+            vnf_id: format!("{vnf_instance}-id"),
+            unit_id: unit_id.into(),
+            kind: VimKind::Container,
+            image: Some(IMAGE.into()),
+            cores,
+            memory_mb: 64.0,
+            connection_points: vec!["mgmt".into(), "input".into()],
+            envs: envs.iter().map(|(key, value)| KeyValue::new(*key, *value)).collect(),
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let filter = format!("label={LABEL_SERVICE}={}", self.0);
+        if let Ok(listed) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() {
+            let ids = String::from_utf8_lossy(&listed.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>();
+            if !ids.is_empty() {
+                let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+            }
+        }
+    }
+}
+
+async fn inspect(docker: &Docker, id: &str) -> ContainerInspectResponse {
+    docker.inspect_container(id, None).await.unwrap()
+}
+
+fn env(inspected: &ContainerInspectResponse) -> BTreeSet<String> {
+    inspected
+        .config
+        .as_ref()
+        .unwrap()
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn labels(inspected: &ContainerInspectResponse) -> HashMap<String, String> {
+    inspected.config.as_ref().unwrap().labels.clone().unwrap()
+}
+
+fn running(inspected: &ContainerInspectResponse) -> bool {
+    inspected.state.as_ref().unwrap().running == Some(true)
+}
+
+/// The cores and memory in use on the VIM.
+async fn used(infra: &DockerInfrastructure, vim_id: &str) -> (f64, f64) {
+    let vims = infra.vims().await.unwrap();
+    let vim = vims.iter().find(|vim| vim.config.id == vim_id).unwrap();
+    (vim.cores_used, vim.memory_used_mb)
+}
+
+fn assert_at_container_address(unit: &DeployedUnit, inspected: &ContainerInspectResponse) {
+    let networks = inspected.network_settings.as_ref().unwrap().networks.as_ref().unwrap();
+    let ip = networks
+        .values()
+        .find_map(|network| network.ip_address.clone())
+        .unwrap();
+    assert!(!ip.is_empty());
+    let cps: Vec<_> = unit
+        .addresses
+        .iter()
+        .map(|cp| (cp.cp.as_str(), cp.address.as_str()))
+        .collect();
+    assert_eq!(cps, [("mgmt", ip.as_str()), ("input", ip.as_str())]);
+}
+
+#[tokio::test]
+async fn containers_are_deployed_recreated_and_removed() {
+    let infra = connect(&[("docker-a", 4.0, 4096.0)]).await;
+    let docker = daemon().await;
+    let service = Service::new("lifecycle");
+
+    let spec = service.unit("vnf-a", "cdu0", 1.0, &[("MODE", "a"), ("SHARED", "x")]);
+    let a = infra.deploy("docker-a", spec.clone()).await.unwrap();
+    let b = infra
+        .deploy("docker-a", service.unit("vnf-b", "cdu0", 0.5, &[]))
+        .await
+        .unwrap();
+    assert_eq!(used(&infra, "docker-a").await, (1.5, 128.0));
+
+    let inspected = inspect(&docker, &a.instance_ref).await;
+    assert!(running(&inspected), "{:?}", inspected.state);
+    assert_eq!(
+        inspected.name.as_deref(),
+        Some(format!("/{}", container_name(&spec)).as_str())
+    );
+    let env_a = env(&inspected);
+    assert!(env_a.contains("MODE=a") && env_a.contains("SHARED=x"), "{env_a:?}");
+    let labels_a = labels(&inspected);
+    for (label, value) in [
+        (LABEL_SERVICE, service.0.as_str()),
+        (LABEL_VNF, "vnf-a"),
+        (LABEL_VNF_ID, "vnf-a-id"),
+        (LABEL_UNIT, "cdu0"),
+        (LABEL_VIM, "docker-a"),
+    ] {
+        assert_eq!(labels_a.get(label).map(String::as_str), Some(value), "label {label}");
+    }
+    assert_at_container_address(&a, &inspected);
+    let inspected_b = inspect(&docker, &b.instance_ref).await;
+    assert!(running(&inspected_b));
+    assert_ne!(a.addresses[0].address, b.addresses[0].address);
+
+    // set_envs replaces the container: new id, old one gone, envs merged.
+    let a2 = infra
+        .set_envs(
+            a.clone(),
+            vec![KeyValue::new("MODE", "b"), KeyValue::new("PEER", "10.0.0.7")],
+        )
+        .await
+        .unwrap();
+    assert_ne!(a2.instance_ref, a.instance_ref);
+    assert!(matches!(
+        docker.inspect_container(&a.instance_ref, None).await,
+        Err(DockerError::DockerResponseServerError { status_code: 404, .. })
+    ));
+    let inspected = inspect(&docker, &a2.instance_ref).await;
+    assert!(running(&inspected));
+    let env_a2 = env(&inspected);
+    assert!(
+        env_a2.contains("MODE=b") && env_a2.contains("SHARED=x") && env_a2.contains("PEER=10.0.0.7"),
+        "{env_a2:?}"
+    );
+    assert!(!env_a2.contains("MODE=a"));
+    assert_eq!(a2.spec.envs.len(), 3);
+    assert_eq!(labels(&inspected), labels_a);
+    assert_at_container_address(&a2, &inspected);
+    assert_eq!(
+        used(&infra, "docker-a").await,
+        (1.5, 128.0),
+        "recreating keeps the reservation"
+    );
+
+    let listed = infra.service_containers(&service.0).await.unwrap();
+    let mut ids: Vec<_> = listed.iter().map(|container| container.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected = vec![a2.instance_ref.as_str(), b.instance_ref.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    assert!(
+        listed.iter().all(|container| container.state == "running"),
+        "{listed:?}"
+    );
+
+    infra.remove(a2.clone()).await.unwrap();
+    infra.remove(b).await.unwrap();
+    assert!(infra.service_containers(&service.0).await.unwrap().is_empty());
+    assert_eq!(used(&infra, "docker-a").await, (0.0, 0.0));
+    // Removing again, or through the stale handle, is fine and frees nothing twice.
+    infra.remove(a2.clone()).await.unwrap();
+    infra.remove(a).await.unwrap();
+    assert_eq!(used(&infra, "docker-a").await, (0.0, 0.0));
+    assert!(
+        infra.set_envs(a2, Vec::new()).await.is_err(),
+        "a removed unit cannot be recreated"
+    );
+    assert!(infra.service_containers(&service.0).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn capacity_and_kind_are_enforced() {
+    let infra = connect(&[("small", 1.0, 1024.0), ("other", 8.0, 8192.0)]).await;
+    let service = Service::new("refusals");
+
+    let mut vm = service.unit("vnf-vm", "vdu0", 0.5, &[]);
+    vm.kind = VimKind::Vm;
+    let error = infra.deploy("small", vm).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            InfraError::KindMismatch {
+                unit_kind: VimKind::Vm,
+                vim_kind: VimKind::Container,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = infra
+        .deploy("nowhere", service.unit("vnf-x", "cdu0", 0.5, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error, InfraError::UnknownVim("nowhere".into()));
+    let mut imageless = service.unit("vnf-x", "cdu0", 0.5, &[]);
+    imageless.image = None;
+    let error = infra.deploy("small", imageless).await.unwrap_err();
+    assert!(
+        matches!(&error, InfraError::Backend(message) if message.contains("no image")),
+        "{error}"
+    );
+    let mut missing_image = service.unit("vnf-x", "cdu0", 0.5, &[]);
+    missing_image.image = Some("wasmano/no-such-image:latest".into());
+    assert!(matches!(
+        infra.deploy("small", missing_image).await,
+        Err(InfraError::Backend(_))
+    ));
+    assert_eq!(
+        used(&infra, "small").await,
+        (0.0, 0.0),
+        "refused deploys reserve nothing"
+    );
+    assert!(infra.service_containers(&service.0).await.unwrap().is_empty());
+
+    // Six concurrent deploys of half a core race for one core: two win.
+    let tasks: Vec<_> = (0..6)
+        .map(|n| {
+            let infra = Arc::clone(&infra);
+            let spec = service.unit(&format!("vnf-{n}"), "cdu0", 0.5, &[]);
+            tokio::spawn(async move { infra.deploy("small", spec).await })
+        })
+        .collect();
+    let mut deployed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => deployed += 1,
+            Err(error) => assert!(matches!(error, InfraError::Capacity { .. }), "{error}"),
+        }
+    }
+    assert_eq!(deployed, 2);
+    assert_eq!(used(&infra, "small").await, (1.0, 128.0));
+    assert_eq!(infra.service_containers(&service.0).await.unwrap().len(), 2);
+    let error = infra
+        .deploy("small", service.unit("vnf-late", "cdu0", 0.25, &[]))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, InfraError::Capacity { .. }), "{error}");
+    // The same daemon serves the other VIM independently.
+    infra
+        .deploy("other", service.unit("vnf-elsewhere", "cdu0", 2.0, &[]))
+        .await
+        .unwrap();
+
+    assert_eq!(infra.remove_service(&service.0).await.unwrap(), 3);
+    assert!(infra.service_containers(&service.0).await.unwrap().is_empty());
+    assert_eq!(used(&infra, "small").await, (0.0, 0.0));
+    assert_eq!(used(&infra, "other").await, (0.0, 0.0));
+}

@@ -1,0 +1,425 @@
+//! The lifecycle workflows with real example managers through the real host,
+//! on emulated infrastructure with a durable SQLite store: the hook order of
+//! each workflow (BRIEF §2), rollback with hostile managers, busy services,
+//! and many services in parallel.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::json;
+use sm_sdk::KeyValue;
+use sm_sdk::descriptor::VimKind;
+use sm_sdk::fsm::FsmEvent;
+use sm_sdk::ssm::SsmEvent;
+use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims};
+use wasmano::infrastructure::{Infrastructure, VimConfig};
+use wasmano::placement::PlacementOptions;
+use wasmano::records::{RecordStore, SqliteStore, Status};
+use wasmano::workflow::{
+    ManagerBinding, Orchestrator, ServiceTemplate, UnitTemplate, VnfTemplate, WorkflowError, WorkflowReport,
+};
+use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
+
+use support::guests;
+
+fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| Host::new(HostConfig::default()).unwrap())
+}
+
+fn manager(path: &std::path::Path, id: &str, options: &[(&str, &str)], limits: Limits) -> Arc<dyn SpecificManager> {
+    let module = host().load_file(path, None).unwrap();
+    let options = options.iter().map(|(key, value)| KeyValue::new(*key, *value)).collect();
+    Arc::new(WasmManager::new(host(), module, id, options, limits).unwrap())
+}
+
+fn vnf(vnf_id: &str, kind: VimKind, cores: f64, memory_mb: f64) -> VnfTemplate {
+    let fsm = manager(
+        &guests().vnf_manager,
+        &format!("{vnf_id}-fsm"),
+        &[("state_entries", "sessions=7")],
+        Limits::default(),
+    );
+    let units_key = match kind {
+        VimKind::Container => "cloudnative_deployment_units",
+        VimKind::Vm => "virtual_deployment_units",
+    };
+    VnfTemplate {
+        vnf_id: vnf_id.into(),
+        vnfd_reference: format!("eu.wasmano/{vnf_id}-vnf/1.0"),
+        vnfd_version: "1.0".into(),
+        vnfd: json!({"name": format!("{vnf_id}-vnf"), "vendor": "eu.wasmano", "version": "1.0",
+            units_key: [{"id": "unit01", "resource_requirements": {
+                "cpu": {"vcpus": cores}, "memory": {"size": memory_mb, "size_unit": "MB"}}}],
+            "function_specific_managers": [{"id": "fsm", "options": [
+                {"key": "type", "value": "start"}, {"key": "type", "value": "configure"}]}]}),
+        units: vec![UnitTemplate {
+            unit_id: "unit01".into(),
+            kind,
+            image: Some(format!("wasmano/demo-{vnf_id}:1.0")),
+            cores,
+            memory_mb,
+            connection_points: vec!["eth0".into()],
+        }],
+        required_labels: BTreeSet::new(),
+        fsms: vec![ManagerBinding {
+            manager: fsm,
+            events: FsmEvent::ALL.to_vec(),
+        }],
+    }
+}
+
+/// The demo's shape: two container VNFs and a VM, with the example
+/// placement, configure and state managers.
+fn template(ssms: Vec<ManagerBinding<SsmEvent>>) -> Arc<ServiceTemplate> {
+    Arc::new(ServiceTemplate {
+        nsd_reference: "eu.wasmano/demo-web-service/1.0".into(),
+        nsd_version: "1.0".into(),
+        nsd: json!({"name": "demo-web-service", "vendor": "eu.wasmano", "version": "1.0"}),
+        vnfs: vec![
+            vnf("web", VimKind::Container, 2.0, 2_000.0),
+            vnf("cache", VimKind::Container, 1.0, 4_000.0),
+            vnf("db", VimKind::Vm, 4.0, 8_000.0),
+        ],
+        ssms,
+    })
+}
+
+fn example_ssms() -> Vec<ManagerBinding<SsmEvent>> {
+    vec![
+        ManagerBinding {
+            manager: manager(&guests().placement, "placement", &[], Limits::default()),
+            events: vec![SsmEvent::Placement],
+        },
+        ManagerBinding {
+            manager: manager(&guests().configure, "configure", &[], Limits::default()),
+            events: vec![SsmEvent::Configure],
+        },
+        ManagerBinding {
+            manager: manager(&guests().state, "state", &[], Limits::default()),
+            events: vec![SsmEvent::State],
+        },
+    ]
+}
+
+struct Setup {
+    orchestrator: Arc<Orchestrator>,
+    infrastructure: Arc<EmulatedInfrastructure>,
+    store: Arc<SqliteStore>,
+    _data: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    setup_on(default_vims())
+}
+
+fn setup_on(vims: Vec<VimConfig>) -> Setup {
+    let data = tempfile::tempdir().unwrap();
+    let infrastructure = Arc::new(EmulatedInfrastructure::new(vims).unwrap());
+    let store = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
+    let orchestrator = Arc::new(Orchestrator::new(
+        Arc::clone(&infrastructure) as Arc<dyn Infrastructure>,
+        Arc::clone(&store) as Arc<dyn RecordStore>,
+        PlacementOptions::default(),
+    ));
+    Setup {
+        orchestrator,
+        infrastructure,
+        store,
+        _data: data,
+    }
+}
+
+/// The hooks a workflow ran, as `event step` strings, in order.
+fn hooks(report: &WorkflowReport) -> Vec<String> {
+    report
+        .steps
+        .iter()
+        .filter(|step| step.event.is_some())
+        .map(|step| step.step.clone())
+        .collect()
+}
+
+async fn used_capacity(infrastructure: &EmulatedInfrastructure) -> (f64, f64) {
+    let vims = infrastructure.vims().await.unwrap();
+    (
+        vims.iter().map(|vim| vim.cores_used).sum(),
+        vims.iter().map(|vim| vim.memory_used_mb).sum(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instantiate_runs_placement_start_and_configure_hooks_in_5gtango_order() {
+    let setup = setup();
+    let report = setup.orchestrator.instantiate(template(example_ssms())).await.unwrap();
+    assert_eq!(
+        hooks(&report),
+        [
+            "ssm placement",
+            "fsm start web",
+            "fsm start cache",
+            "fsm start db",
+            "ssm configure",
+            "fsm configure web",
+            "fsm configure cache",
+            "fsm configure db",
+        ]
+    );
+    assert_eq!(report.nsr.status, Status::NormalOperation);
+    assert!(report.vnfrs.iter().all(|vnfr| vnfr.status == Status::NormalOperation));
+    // The placement manager put the VM on the VM VIM with most free cores.
+    let db = report.vnfrs.iter().find(|vnfr| vnfr.vnf_id == "db").unwrap();
+    assert_eq!(db.deployment_units[0].vim_id, "core-eu-central");
+    assert_eq!(used_capacity(&setup.infrastructure).await, (7.0, 14_000.0));
+    let stored = setup.store.ns(&report.service_id).await.unwrap();
+    assert_eq!(stored, report.nsr);
+    let journal = setup.store.journal_of(&report.service_id).await.unwrap();
+    assert_eq!(journal.len(), report.steps.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workflow_calls_its_hooks_in_5gtango_order() {
+    let setup = setup();
+    let orchestrator = &setup.orchestrator;
+    let service = orchestrator.instantiate(template(example_ssms())).await.unwrap();
+    let id = service.service_id.clone();
+
+    let scaled = orchestrator.scale_out(&id, "web").await.unwrap();
+    let configures: Vec<&str> = vec![
+        "fsm configure web",
+        "fsm configure cache",
+        "fsm configure db",
+        "fsm configure web",
+    ];
+    let mut expected = vec!["ssm placement", "fsm start web", "ssm configure"];
+    expected.extend(configures);
+    assert_eq!(hooks(&scaled), expected);
+    assert_eq!(scaled.nsr.network_functions.len(), 4);
+
+    let db = scaled.vnfrs.iter().find(|vnfr| vnfr.vnf_id == "db").unwrap().clone();
+    let migrated = orchestrator.migrate(&id, &db.id, "core-us-west").await.unwrap();
+    assert_eq!(
+        hooks(&migrated),
+        [
+            "fsm start db",
+            "fsm state extract db",
+            "ssm state",
+            "fsm state inject db"
+        ]
+    );
+    let moved = migrated.vnfrs.iter().find(|vnfr| vnfr.vnf_id == "db").unwrap();
+    assert_eq!(moved.deployment_units[0].vim_id, "core-us-west");
+    assert_ne!(moved.id, db.id);
+    assert_eq!(setup.store.vnf(&db.id).await.unwrap().status, Status::Terminated);
+
+    let same_vim = orchestrator.migrate(&id, &moved.id, "core-us-west").await;
+    assert!(matches!(same_vim, Err(WorkflowError::Rejected { .. })), "{same_vim:?}");
+
+    let reconfigured = orchestrator.reconfigure(&id).await.unwrap();
+    assert_eq!(hooks(&reconfigured)[0], "ssm configure");
+    assert_eq!(hooks(&reconfigured).len(), 5);
+
+    let extra_web = scaled
+        .vnfrs
+        .iter()
+        .rfind(|vnfr| vnfr.vnf_id == "web")
+        .unwrap()
+        .id
+        .clone();
+    let scaled_in = orchestrator.scale_in(&id, &extra_web).await.unwrap();
+    assert!(hooks(&scaled_in).is_empty());
+    assert_eq!(scaled_in.nsr.network_functions.len(), 3);
+
+    let terminated = orchestrator.terminate(&id).await.unwrap();
+    assert_eq!(hooks(&terminated), ["fsm stop web", "fsm stop cache", "fsm stop db"]);
+    assert_eq!(terminated.nsr.status, Status::Terminated);
+    assert!(terminated.vnfrs.iter().all(|vnfr| vnfr.status == Status::Terminated));
+    assert_eq!(used_capacity(&setup.infrastructure).await, (0.0, 0.0));
+    // Every update bumped the NSR's version.
+    assert!(terminated.nsr.version >= 6, "version {}", terminated.nsr.version);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_instantiation_leaves_no_vnf_and_no_reserved_capacity() {
+    let quick = Limits {
+        deadline: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    for behaviour in ["loop", "panic", "error", "memory-bomb"] {
+        let setup = setup();
+        // The hostile manager configures: it fails after every VNF was deployed and started.
+        let mut ssms = example_ssms();
+        ssms[1] = ManagerBinding {
+            manager: manager(
+                &guests().hostile,
+                "hostile-configure",
+                &[("behaviour", behaviour)],
+                quick,
+            ),
+            events: vec![SsmEvent::Configure],
+        };
+        let error = setup.orchestrator.instantiate(template(ssms)).await.unwrap_err();
+        let WorkflowError::Step {
+            step, manager, service, ..
+        } = &error
+        else {
+            panic!("{behaviour}: {error}")
+        };
+        assert_eq!(
+            (step.as_str(), manager.as_deref()),
+            ("ssm configure", Some("hostile-configure")),
+            "{behaviour}"
+        );
+        assert_eq!(
+            used_capacity(&setup.infrastructure).await,
+            (0.0, 0.0),
+            "{behaviour}: capacity left reserved"
+        );
+        assert_eq!(setup.store.ns(service).await.unwrap().status, Status::Failed);
+        let vnfrs = setup.store.vnfs_of(service).await.unwrap();
+        assert_eq!(vnfrs.len(), 3);
+        assert!(vnfrs.iter().all(|vnfr| vnfr.status == Status::Failed), "{behaviour}");
+        assert!(setup.orchestrator.service_ids().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_infeasible_mapping_is_refused_before_anything_is_deployed() {
+    let setup = setup();
+    let mut ssms = example_ssms();
+    ssms[0] = ManagerBinding {
+        manager: manager(
+            &guests().hostile,
+            "bad-placement",
+            &[("behaviour", "bad-mapping")],
+            Limits::default(),
+        ),
+        events: vec![SsmEvent::Placement],
+    };
+    let error = setup.orchestrator.instantiate(template(ssms)).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("validate mapping") && message.contains("no-such-vim"),
+        "{message}"
+    );
+    assert_eq!(used_capacity(&setup.infrastructure).await, (0.0, 0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scale_out_leaves_the_service_as_it_was() {
+    let setup = setup();
+    let service = setup.orchestrator.instantiate(template(example_ssms())).await.unwrap();
+    let before = used_capacity(&setup.infrastructure).await;
+    // db needs 4 cores on a VM VIM: after enough scale-outs none is left.
+    let mut last = Ok(service.clone());
+    for _ in 0..20 {
+        last = setup.orchestrator.scale_out(&service.service_id, "db").await;
+        if last.is_err() {
+            break;
+        }
+    }
+    let error = last.unwrap_err();
+    assert!(
+        error.to_string().contains("Unable to perform placement") || error.to_string().contains("cannot host"),
+        "{error}"
+    );
+    let nsr = setup.store.ns(&service.service_id).await.unwrap();
+    assert_eq!(nsr.status, Status::NormalOperation);
+    // Scaling in every extra db brings the capacity back to what it was.
+    for vnf in nsr.network_functions.iter() {
+        let record = setup.store.vnf(vnf).await.unwrap();
+        if record.vnf_id == "db" && !service.vnfrs.iter().any(|original| original.id == record.id) {
+            setup
+                .orchestrator
+                .scale_in(&service.service_id, &record.id)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(used_capacity(&setup.infrastructure).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_service_refuses_a_second_workflow() {
+    let setup = setup();
+    let mut ssms = example_ssms();
+    // A state manager that loops for its whole 300 ms deadline keeps the migration busy.
+    ssms[2] = ManagerBinding {
+        manager: manager(
+            &guests().hostile,
+            "slow-state",
+            &[("behaviour", "loop")],
+            Limits {
+                deadline: Duration::from_millis(300),
+                ..Limits::default()
+            },
+        ),
+        events: vec![SsmEvent::State],
+    };
+    let service = setup.orchestrator.instantiate(template(ssms)).await.unwrap();
+    let id = service.service_id.clone();
+    let web = service
+        .vnfrs
+        .iter()
+        .find(|vnfr| vnfr.vnf_id == "web")
+        .unwrap()
+        .id
+        .clone();
+    let orchestrator = Arc::clone(&setup.orchestrator);
+    let migration = tokio::spawn({
+        let (id, web) = (id.clone(), web.clone());
+        async move { orchestrator.migrate(&id, &web, "edge-us-west").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = setup.orchestrator.reconfigure(&id).await;
+    assert!(matches!(refused, Err(WorkflowError::Busy { .. })), "{refused:?}");
+    // The migration fails on its state manager and leaves the service as it was.
+    assert!(migration.await.unwrap().is_err());
+    let nsr = setup.store.ns(&id).await.unwrap();
+    assert!(nsr.network_functions.contains(&web));
+    assert!(
+        setup.orchestrator.reconfigure(&id).await.is_ok(),
+        "free again once the migration ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_services_run_in_parallel() {
+    let vim = |id: &str, kind| VimConfig {
+        id: id.into(),
+        kind,
+        cores: 1_000.0,
+        memory_mb: 1e7,
+        labels: BTreeSet::new(),
+    };
+    let setup = setup_on(vec![vim("edge", VimKind::Container), vim("core", VimKind::Vm)]);
+    let template = template(example_ssms());
+    let services = 40;
+    let instantiations: Vec<_> = (0..services)
+        .map(|_| {
+            let (orchestrator, template) = (Arc::clone(&setup.orchestrator), Arc::clone(&template));
+            tokio::spawn(async move { orchestrator.instantiate(template).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for instantiation in instantiations {
+        ids.push(instantiation.await.unwrap().unwrap().service_id);
+    }
+    assert_eq!(setup.orchestrator.service_ids().len(), services);
+    let terminations: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let orchestrator = Arc::clone(&setup.orchestrator);
+            tokio::spawn(async move { orchestrator.terminate(&id).await })
+        })
+        .collect();
+    for termination in terminations {
+        assert_eq!(termination.await.unwrap().unwrap().nsr.status, Status::Terminated);
+    }
+    assert_eq!(used_capacity(&setup.infrastructure).await, (0.0, 0.0));
+}
