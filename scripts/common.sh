@@ -18,13 +18,6 @@ ensure_wasm_target() {
     fi
 }
 
-# Builds the example managers (and the hostile test guests) as components.
-build_guests() {
-    cargo build --quiet --target wasm32-wasip2 --profile guest --target-dir target/guests \
-        -p sm-placement -p sm-configure -p sm-state -p sm-vnf-manager -p sm-hostile -p sm-hostile-contract
-}
-GUESTS=target/guests/wasm32-wasip2/guest
-
 # Makes a Docker daemon answer: installs docker.io and busybox-static (the
 # Docker tests build their image from its binary) when missing, starts dockerd
 # in the background with its log in target/dockerd.log, and waits for it.

@@ -191,11 +191,6 @@ const KNOWN_CORPUS_DEFECTS: &[(&str, &[&str])] = &[
         "with-sm/tng-schema_haproxy-vnfd.yml",
         &["152: function_specific_managers[0].options[0].value: is required"],
     ),
-    // `scale` is an FSM event; this SSM declares it.
-    (
-        "with-sm/tng-tests_NSSQHA_ns-squid-haproxy.yaml",
-        &["58: service_specific_managers[0].options[2].value: \"scale\" is not a 5GTANGO SSM event"],
-    ),
 ];
 
 #[test]

@@ -63,7 +63,8 @@ fn topology(numbers: &mut Numbers) -> Vec<LabelledVim> {
                     memory_total,
                     memory_used: (memory_total * numbers.between(0, 40) / 100.0).floor(),
                 },
-                labels: BTreeSet::from([region_label(REGIONS[position % REGIONS.len()])]),
+                // Every region has VIMs of both kinds.
+                labels: BTreeSet::from([region_label(REGIONS[position / 3 % REGIONS.len()])]),
             }
         })
         .collect()
@@ -120,8 +121,8 @@ fn main() {
             strategy,
             ..PlacementOptions::default()
         };
-        let mapping = place(&vnfs, &vims, &options).expect("the benchmark service fits its topology");
-        validate_mapping(&mapping, &vnfs, &vims).expect("placement answers valid mappings");
+        let mapping = place(&vnfs, &vims, &options).unwrap_or_else(|error| panic!("{error}"));
+        validate_mapping(&mapping, &vnfs, &vims).unwrap_or_else(|error| panic!("{error}"));
         for _ in 0..WARM_UP {
             std::hint::black_box(place(&vnfs, &vims, &options).ok());
         }

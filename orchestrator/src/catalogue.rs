@@ -47,7 +47,7 @@ impl EntryKind {
 
 impl fmt::Display for EntryKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -285,14 +285,14 @@ impl Catalogue {
         self.blobs.join(sha256)
     }
 
-    /// Every entry, sorted by kind and identity.
+    /// Every entry: NSDs, VNFDs, then modules, each sorted by identity.
     pub fn list(&self) -> Result<Vec<Entry>, CatalogueError> {
         let index = self
             .index
             .lock()
             .map_err(|_| self.storage_error("index lock poisoned"))?;
         let mut statement = index
-            .prepare("SELECT kind, vendor, name, version, sha256, size FROM entries ORDER BY kind DESC, vendor, name, version")
+            .prepare("SELECT kind, vendor, name, version, sha256, size FROM entries")
             .map_err(|error| self.storage_error(error))?;
         let rows = statement
             .query_map([], |row| {
@@ -308,18 +308,21 @@ impl Catalogue {
                 ))
             })
             .map_err(|error| self.storage_error(error))?;
-        rows.map(|row| {
-            let (kind, identity, sha256, size) = row.map_err(|error| self.storage_error(error))?;
-            let kind =
-                EntryKind::parse(&kind).ok_or_else(|| self.storage_error(format!("unknown entry kind {kind:?}")))?;
-            Ok(Entry {
-                kind,
-                identity,
-                sha256,
-                size: u64::try_from(size).unwrap_or(0),
+        let mut entries = rows
+            .map(|row| {
+                let (kind, identity, sha256, size) = row.map_err(|error| self.storage_error(error))?;
+                let kind = EntryKind::parse(&kind)
+                    .ok_or_else(|| self.storage_error(format!("unknown entry kind {kind:?}")))?;
+                Ok(Entry {
+                    kind,
+                    identity,
+                    sha256,
+                    size: u64::try_from(size).unwrap_or(0),
+                })
             })
-        })
-        .collect()
+            .collect::<Result<Vec<_>, CatalogueError>>()?;
+        entries.sort_by(|a, b| (a.kind, &a.identity).cmp(&(b.kind, &b.identity)));
+        Ok(entries)
     }
 
     /// The bytes of an onboarded entry.

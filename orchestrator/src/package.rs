@@ -192,7 +192,7 @@ impl Package {
         }
         Ok(Self {
             source: path.to_owned(),
-            files,
+            files: strip_common_root(files),
         })
     }
 
@@ -202,6 +202,25 @@ impl Package {
             .iter()
             .filter(|(path, _)| matches!(path.extension().and_then(|ext| ext.to_str()), Some("yml" | "yaml")))
     }
+}
+
+/// An archive of a directory holds that directory as its only top-level
+/// entry: the package root is inside it.
+fn strip_common_root(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
+    let first = |path: &PathBuf| path.components().next().map(|part| part.as_os_str().to_owned());
+    let Some(root) = files.keys().next().and_then(first) else {
+        return files;
+    };
+    let shared = files
+        .keys()
+        .all(|path| path.components().count() > 1 && first(path).as_ref() == Some(&root));
+    if !shared {
+        return files;
+    }
+    files
+        .into_iter()
+        .map(|(path, bytes)| (path.strip_prefix(&root).map(Path::to_path_buf).unwrap_or(path), bytes))
+        .collect()
 }
 
 /// A manager entry whose module must be checked, and where it was declared.
@@ -230,6 +249,9 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
         }
     }
     let root = Path::new(".");
+    if nsds.is_empty() && !problems.is_empty() {
+        return Err(problems);
+    }
     let [(nsd_file, nsd, nsd_bytes)] = nsds.as_slice() else {
         let files: Vec<String> = nsds.iter().map(|(file, ..)| file.display().to_string()).collect();
         problems.push(OnboardingProblem::new(
@@ -344,6 +366,33 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
         nsd: catalogue_identity(&nsd.identity),
         stored,
     })
+}
+
+/// Pins a descriptor's WebAssembly modules: sets `wasm.sha256` of every
+/// manager entry to the digest of the module file it names under
+/// `package_dir`, and returns the descriptor as YAML. Vendors run this when
+/// they assemble a package; onboarding then holds the package to it.
+pub fn pin_module_digests(descriptor: &str, package_dir: &Path) -> Result<String, String> {
+    let mut document: serde_json::Value = serde_saphyr::from_str(descriptor).map_err(|error| error.to_string())?;
+    for list in ["service_specific_managers", "function_specific_managers"] {
+        let Some(serde_json::Value::Array(managers)) = document.get_mut(list) else {
+            continue;
+        };
+        for manager in managers {
+            let Some(wasm) = manager.get_mut("wasm").and_then(serde_json::Value::as_object_mut) else {
+                continue;
+            };
+            let Some(module) = wasm.get("module").and_then(serde_json::Value::as_str) else {
+                continue;
+            };
+            let bytes = std::fs::read(package_dir.join(module)).map_err(|error| format!("{module}: {error}"))?;
+            wasm.insert(
+                "sha256".into(),
+                serde_json::Value::String(wasmano_host::sha256_hex(&bytes)),
+            );
+        }
+    }
+    serde_saphyr::to_string(&document).map_err(|error| error.to_string())
 }
 
 /// The catalogue's identity of a descriptor.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
-use wasmano::catalogue::Catalogue;
+use wasmano::catalogue::{Catalogue, EntryKind};
 use wasmano::package::{Package, PackageError, onboard};
 use wasmano_host::{Host, HostConfig};
 
@@ -114,13 +114,13 @@ pub fn catalogue_command(data_dir: &DataDir) -> Result<ExitCode, Failure> {
         eprintln!("the catalogue is empty");
     }
     for entry in entries {
-        println!(
-            "{:<6} {:<50} {} {:>8} B",
-            entry.kind,
-            entry.identity.to_string(),
-            entry.sha256,
-            entry.size
-        );
+        // A module's identity is its digest: print it once.
+        let identity = if entry.kind == EntryKind::Module {
+            String::new()
+        } else {
+            entry.identity.to_string()
+        };
+        println!("{:<6} {identity:<44} {} {:>8} B", entry.kind, entry.sha256, entry.size);
     }
     Ok(ExitCode::SUCCESS)
 }

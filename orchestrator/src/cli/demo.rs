@@ -20,7 +20,7 @@ use serde_json::Value;
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
-use wasmano::package::{Package, catalogue_identity, onboard};
+use wasmano::package::{Package, catalogue_identity, onboard, pin_module_digests};
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{RecordStore, SqliteStore};
 use wasmano::service::{self, ModuleSource};
@@ -152,7 +152,10 @@ fn bundled_service(data_dir: &Path, host: &Host) -> Result<ServiceTemplate, Fail
         let source = entry
             .map_err(|error| Failure::new(exit::NO_INPUT, error.to_string()))?
             .path();
-        let pinned = pin_digests(&source, &package_dir)?;
+        let text = std::fs::read_to_string(&source)
+            .map_err(|error| Failure::new(exit::NO_INPUT, format!("{}: {error}", source.display())))?;
+        let pinned = pin_module_digests(&text, &package_dir)
+            .map_err(|error| Failure::new(exit::DATA, format!("{}: {error}", source.display())))?;
         let name = source
             .file_name()
             .ok_or_else(|| Failure::new(exit::NO_INPUT, "a descriptor without a name"))?;
@@ -182,32 +185,6 @@ fn bundled_service(data_dir: &Path, host: &Host) -> Result<ServiceTemplate, Fail
         version: report.nsd.version,
     };
     service::from_catalogue(&catalogue, host, &nsd).map_err(|error| Failure::new(exit::DATA, error.to_string()))
-}
-
-/// Sets `wasm.sha256` of every manager entry of a descriptor to the digest
-/// of the module it names in the package.
-fn pin_digests(source: &Path, package_dir: &Path) -> Result<String, Failure> {
-    let text = std::fs::read_to_string(source)
-        .map_err(|error| Failure::new(exit::NO_INPUT, format!("{}: {error}", source.display())))?;
-    let mut document: Value = serde_saphyr::from_str(&text)
-        .map_err(|error| Failure::new(exit::DATA, format!("{}: {error}", source.display())))?;
-    for list in ["service_specific_managers", "function_specific_managers"] {
-        let Some(Value::Array(managers)) = document.get_mut(list) else {
-            continue;
-        };
-        for manager in managers {
-            let Some(wasm) = manager.get_mut("wasm").and_then(Value::as_object_mut) else {
-                continue;
-            };
-            let Some(module) = wasm.get("module").and_then(Value::as_str) else {
-                continue;
-            };
-            let bytes = std::fs::read(package_dir.join(module))
-                .map_err(|error| Failure::new(exit::SOFTWARE, format!("{module}: {error}")))?;
-            wasm.insert("sha256".into(), Value::String(wasmano_host::sha256_hex(&bytes)));
-        }
-    }
-    serde_saphyr::to_string(&document).map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))
 }
 
 /// A service from descriptor files, its legacy managers mapped onto modules.

@@ -1,39 +1,7 @@
 //! Specific managers as descriptors declare them: the 5GTANGO entry
 //! (`id`, `description`, `options`) with either a container image (the
-//! legacy form) or a WebAssembly module (wasmano's form).
-//!
-//! An SSM (in an NSD's `service_specific_managers`) or FSM (in a VNFD's
-//! `function_specific_managers`) in either form:
-//!
-//! ```yaml
-//! service_specific_managers:
-//!   # WebAssembly: a component run in wasmano's sandbox.
-//!   - id: "placement"
-//!     description: "Puts every VNF on the VIM with the most free cores."
-//!     wasm:
-//!       module: "sm/placement.wasm"         # inside the package, or an https:// URL
-//!       sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-//!       limits:                             # optional
-//!         deadline_ms: 200                  # per invocation; positive
-//!         memory_mb: 64                     # positive, at most 256
-//!     options:
-//!       - {key: "type", value: "placement"}
-//!       - {key: "type", value: "state"}
-//!   # Container: the legacy 5GTANGO form, run over the message bus.
-//!   - id: "config"
-//!     description: "SSM to do some dummy config"
-//!     image: "tsoenen/config-ssm"
-//!     options:
-//!       - {key: "type", value: "task"}
-//!       - {key: "type", value: "configure"}
-//! ```
-//!
-//! An entry has exactly one of `image` and `wasm`. `options` entries with
-//! `key: type` list the events the manager handles: for an SSM `task`,
-//! `placement`, `configure`, `state`, `monitor`; for an FSM `start`, `stop`,
-//! `configure`, `state`, `scale`. A WebAssembly manager may only declare the
-//! events of the wasmano contract: SSM `placement`, `configure`, `state`;
-//! FSM `start`, `stop`, `configure`, `state`.
+//! legacy form) or a WebAssembly module (wasmano's form). The YAML of both
+//! is on [`ManagerSource`].
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -88,6 +56,39 @@ pub struct ManagerOption {
 }
 
 /// What runs a manager.
+///
+/// An SSM (in an NSD's `service_specific_managers`) or FSM (in a VNFD's
+/// `function_specific_managers`) in either form:
+///
+/// ```yaml
+/// service_specific_managers:
+///   # WebAssembly: a component run in wasmano's sandbox.
+///   - id: "placement"
+///     description: "Puts every VNF on the VIM with the most free cores."
+///     wasm:
+///       module: "sm/placement.wasm"         # inside the package, or an https:// URL
+///       sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+///       limits:                             # optional
+///         deadline_ms: 200                  # per invocation; positive
+///         memory_mb: 64                     # positive, at most 256
+///     options:
+///       - {key: "type", value: "placement"}
+///       - {key: "type", value: "state"}
+///   # Container: the legacy 5GTANGO form, run over the message bus.
+///   - id: "config"
+///     description: "SSM to do some dummy config"
+///     image: "tsoenen/config-ssm"
+///     options:
+///       - {key: "type", value: "task"}
+///       - {key: "type", value: "configure"}
+/// ```
+///
+/// An entry has exactly one of `image` and `wasm`. `options` entries with
+/// `key: type` list the events the manager handles: for an SSM `task`,
+/// `placement`, `configure`, `state`, `monitor`; for an FSM `start`, `stop`,
+/// `configure`, `state`, `scale`. A WebAssembly manager may only declare the
+/// events of the wasmano contract: SSM `placement`, `configure`, `state`;
+/// FSM `start`, `stop`, `configure`, `state`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ManagerSource {
     /// A WebAssembly component run in wasmano's sandbox.

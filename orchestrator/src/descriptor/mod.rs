@@ -6,7 +6,7 @@
 //! [`Problem`] in it at once, each with its field path and, when known, its
 //! line. Checks that need several files (an NSD against its VNFDs) are in
 //! [`check_service`]. Specific managers may be WebAssembly modules or legacy
-//! containers; [`manager`](ManagerSource) documents the YAML of both.
+//! containers; [`ManagerSource`] shows the YAML of both.
 
 mod manager;
 mod model;

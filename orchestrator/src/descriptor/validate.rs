@@ -15,7 +15,9 @@ use sm_sdk::descriptor::Memory;
 use wasmano_host::{Event, ManagerKind};
 
 use super::Descriptor;
-use super::manager::{MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef, Sha256Digest, WasmLimits};
+use super::manager::{
+    EVENT_OPTION_KEY, MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef, Sha256Digest, WasmLimits,
+};
 use super::model::{
     ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
     ResourceRequirements, VirtualLink, Vnfd,
@@ -23,10 +25,12 @@ use super::model::{
 use super::problem::{Issue, Problem};
 use super::yaml::{Content, Node};
 
-/// The events 5GTANGO's service-specific managers handle.
-const SERVICE_EVENTS: [&str; 5] = ["task", "placement", "configure", "state", "monitor"];
+/// The events 5GTANGO's service-specific managers handle (`scale` marks an
+/// SSM that takes part in scaling, as 5GTANGO's SLM asks "does the SSM
+/// handle scaling?").
+const SERVICE_EVENTS: &[&str] = &["task", "placement", "configure", "state", "monitor", "scale"];
 /// The events 5GTANGO's function-specific managers handle.
-const FUNCTION_EVENTS: [&str; 5] = ["start", "stop", "configure", "state", "scale"];
+const FUNCTION_EVENTS: &[&str] = &["start", "stop", "configure", "state", "scale"];
 
 /// Reads a descriptor from its YAML tree, or says everything wrong with it,
 /// in line order.
@@ -426,7 +430,7 @@ impl Reader {
         let value_line = fields.peek("value").and_then(|node| node.line);
         let value = self.required_text(&mut fields, "value");
         if let (Some(key), Some(event)) = (&key, &value)
-            && key == super::manager::EVENT_OPTION_KEY
+            && key == EVENT_OPTION_KEY
             && let Some(issue) = event_issue(kind, event, is_wasm)
         {
             self.report(&fields.path_of("value"), value_line, issue);

@@ -1,0 +1,281 @@
+//! Packages and onboarding on real descriptors and real compiled modules:
+//! the bundled example package onboards once (twice is a no-op), and a
+//! package with any problem stores nothing and names every problem; the
+//! `wasmano onboard`, `catalogue` and `demo` commands end to end.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wasmano::catalogue::{Catalogue, EntryKind};
+use wasmano::package::{Package, onboard, pin_module_digests};
+use wasmano_host::{Host, HostConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmano");
+
+/// The bundled package, assembled in `dir` with its modules and pinned digests.
+fn example_package(dir: &Path) -> PathBuf {
+    let guests = support::guests();
+    let package = dir.join("package");
+    std::fs::create_dir_all(package.join("modules")).unwrap();
+    for module in [&guests.placement, &guests.configure, &guests.state, &guests.vnf_manager] {
+        std::fs::copy(module, package.join("modules").join(module.file_name().unwrap())).unwrap();
+    }
+    let sources = support::workspace_root().join("examples-sm/package");
+    for entry in std::fs::read_dir(sources).unwrap() {
+        let source = entry.unwrap().path();
+        let pinned = pin_module_digests(&std::fs::read_to_string(&source).unwrap(), &package).unwrap();
+        std::fs::write(package.join(source.file_name().unwrap()), pinned).unwrap();
+    }
+    package
+}
+
+fn host(data: &Path) -> Host {
+    Host::new(HostConfig {
+        cache_dir: Some(data.join("cache")),
+        max_instances: 8,
+        ..HostConfig::default()
+    })
+    .unwrap()
+}
+
+fn onboard_dir(package: &Path, data: &Path) -> Result<wasmano::package::OnboardReport, Vec<String>> {
+    let catalogue = Catalogue::open(data).unwrap();
+    onboard(&Package::read(package).unwrap(), &catalogue, &host(data))
+        .map_err(|problems| problems.iter().map(ToString::to_string).collect())
+}
+
+fn entries(data: &Path) -> usize {
+    Catalogue::open(data).unwrap().list().unwrap().len()
+}
+
+#[test]
+fn the_example_package_onboards_once_and_twice_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    let data = dir.path().join("data");
+    let first = onboard_dir(&package, &data).unwrap();
+    assert_eq!(first.nsd.to_string(), "eu.wasmano/demo-web-service/1.0");
+    let kinds: Vec<EntryKind> = first.stored.added.iter().map(|entry| entry.kind).collect();
+    assert_eq!(kinds.iter().filter(|kind| **kind == EntryKind::Module).count(), 4);
+    assert_eq!(kinds.iter().filter(|kind| **kind == EntryKind::Vnfd).count(), 3);
+    let second = onboard_dir(&package, &data).unwrap();
+    assert!(second.stored.added.is_empty());
+    assert_eq!(second.stored.unchanged.len(), first.stored.added.len());
+    assert_eq!(entries(&data), 8);
+}
+
+#[test]
+fn a_wrong_digest_or_a_missing_module_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    let nsd = package.join("nsd.yml");
+    let text = std::fs::read_to_string(&nsd).unwrap();
+    // Point the state manager at a digest its module does not have, and
+    // remove the configure manager's module.
+    let state_digest = wasmano_host::sha256_hex(&std::fs::read(package.join("modules/sm_state.wasm")).unwrap());
+    std::fs::write(&nsd, text.replace(&state_digest, &"f".repeat(64))).unwrap();
+    std::fs::remove_file(package.join("modules/sm_configure.wasm")).unwrap();
+    let data = dir.path().join("data");
+    let problems = onboard_dir(&package, &data).unwrap_err();
+    assert!(
+        problems.iter().any(
+            |problem| problem.contains("nsd.yml: service_specific_managers[2].wasm.module")
+                && problem.contains("sha256 mismatch")
+        ),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("modules/sm_configure.wasm is not in the package")),
+        "{problems:#?}"
+    );
+    assert_eq!(entries(&data), 0, "a failed onboarding stores nothing");
+}
+
+#[test]
+fn a_module_of_the_wrong_kind_or_missing_events_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    let nsd = package.join("nsd.yml");
+    let text = std::fs::read_to_string(&nsd).unwrap();
+    // The placement entry now names the FSM module.
+    let fsm_digest = wasmano_host::sha256_hex(&std::fs::read(package.join("modules/sm_vnf_manager.wasm")).unwrap());
+    let placement_digest = wasmano_host::sha256_hex(&std::fs::read(package.join("modules/sm_placement.wasm")).unwrap());
+    let text = text
+        .replace("modules/sm_placement.wasm", "modules/sm_vnf_manager.wasm")
+        .replace(&placement_digest, &fsm_digest);
+    // The state entry now names the configure module, which does not handle state.
+    let configure_digest = wasmano_host::sha256_hex(&std::fs::read(package.join("modules/sm_configure.wasm")).unwrap());
+    let state_digest = wasmano_host::sha256_hex(&std::fs::read(package.join("modules/sm_state.wasm")).unwrap());
+    let text = text
+        .replace("modules/sm_state.wasm", "modules/sm_configure.wasm")
+        .replace(&state_digest, &configure_digest);
+    std::fs::write(&nsd, text).unwrap();
+    let data = dir.path().join("data");
+    let problems = onboard_dir(&package, &data).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("is a fsm module, this entry needs a ssm")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("does not handle the declared event(s) state")),
+        "{problems:#?}"
+    );
+    assert_eq!(entries(&data), 0);
+}
+
+#[test]
+fn changed_content_under_an_onboarded_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    let data = dir.path().join("data");
+    onboard_dir(&package, &data).unwrap();
+    let vnfd = package.join("web-vnfd.yml");
+    let text = std::fs::read_to_string(&vnfd).unwrap();
+    std::fs::write(&vnfd, text.replace("nginx-like web front end", "another front end")).unwrap();
+    let problems = onboard_dir(&package, &data).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("eu.wasmano/web-vnf/1.0 is already onboarded")),
+        "{problems:#?}"
+    );
+    assert_eq!(entries(&data), 8);
+}
+
+fn wasmano(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+#[test]
+fn onboard_and_catalogue_commands_report_and_exit_distinctly() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+
+    // A .tar.gz of the package onboards like the directory.
+    let archive = dir.path().join("package.tar.gz");
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&archive).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    builder.append_dir_all("demo", &package).unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+    let output = wasmano(&["onboard", archive.to_str().unwrap(), "--data-dir", data_arg]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("eu.wasmano/demo-web-service/1.0: onboarded"));
+
+    let again = wasmano(&["onboard", package.to_str().unwrap(), "--data-dir", data_arg]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already onboarded, nothing changed"));
+
+    let listing = wasmano(&["catalogue", "--data-dir", data_arg]);
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert_eq!(listing.lines().count(), 8, "{listing}");
+    assert!(
+        listing.starts_with("nsd    eu.wasmano/demo-web-service/1.0"),
+        "{listing}"
+    );
+
+    let missing = wasmano(&["onboard", "/nonexistent/package", "--data-dir", data_arg]);
+    assert_eq!(missing.status.code(), Some(66));
+    std::fs::remove_file(package.join("modules/sm_state.wasm")).unwrap();
+    let broken = wasmano(&[
+        "onboard",
+        package.to_str().unwrap(),
+        "--data-dir",
+        dir.path().join("other").to_str().unwrap(),
+    ]);
+    assert_eq!(broken.status.code(), Some(65));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains("sm_state.wasm is not in the package") && stderr.contains("nothing was stored"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_runs_the_bundled_service_through_its_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = wasmano(&["demo", "--data-dir", dir.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for workflow in [
+        "instantiation",
+        "scale_out",
+        "migration",
+        "reconfigure",
+        "scale_in",
+        "termination",
+    ] {
+        assert!(
+            stdout.contains(&format!("== {workflow} of service")),
+            "{workflow} missing:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("hook state on state"),
+        "the migration carried state through the state manager"
+    );
+    assert!(stdout.contains("status: terminated"));
+}
+
+/// A real 5GTANGO service from the corpus, its container managers mapped
+/// onto the example modules. Runs when `WASMANO_CORPUS` is set (.ci/run sets it).
+#[test]
+fn the_demo_runs_the_corpus_nsid1v_service() {
+    let Some(corpus) = std::env::var_os("WASMANO_CORPUS").map(PathBuf::from) else {
+        eprintln!("WASMANO_CORPUS is not set: the NSID1V run happens in .ci/run");
+        return;
+    };
+    let guests = support::guests();
+    let descriptors = corpus.join("descriptors/with-sm");
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("config={}", guests.configure.display());
+    let cirros = format!("cirros={}", guests.vnf_manager.display());
+    let output = wasmano(&[
+        "demo",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--nsd",
+        descriptors.join("tng-tests_NSID1V_nsd.yaml").to_str().unwrap(),
+        "--vnfd",
+        descriptors.join("tng-tests_NSID1V_vnfd1.yaml").to_str().unwrap(),
+        "--manager",
+        &config,
+        "--manager",
+        &cirros,
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("hook start on cirros") && stdout.contains("hook configure on config"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("status: terminated"));
+}
