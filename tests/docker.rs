@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
+mod support;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
@@ -350,4 +352,125 @@ async fn capacity_and_kind_are_enforced() {
     assert!(infra.service_containers(&service.0).await.unwrap().is_empty());
     assert_eq!(used(&infra, "small").await, (0.0, 0.0));
     assert_eq!(used(&infra, "other").await, (0.0, 0.0));
+}
+
+/// The workflows on real containers: FSM start and configure envs reach the
+/// containers, migration recreates the VNF on the other VIM, termination and
+/// a failed instantiation leave no container behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_run_real_containers_with_the_managers_envs() {
+    use serde_json::json;
+    use sm_sdk::fsm::FsmEvent;
+    use sm_sdk::ssm::SsmEvent;
+    use wasmano::placement::PlacementOptions;
+    use wasmano::records::{RecordStore, SqliteStore};
+    use wasmano::workflow::{ManagerBinding, Orchestrator, ServiceTemplate, UnitTemplate, VnfTemplate, WorkflowError};
+    use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
+
+    let infra = connect(&[("docker-a", 4.0, 2048.0), ("docker-b", 4.0, 2048.0)]).await;
+    let data = tempfile::tempdir().unwrap();
+    let store: Arc<dyn RecordStore> = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
+    let orchestrator = Orchestrator::new(
+        Arc::clone(&infra) as Arc<dyn Infrastructure>,
+        store,
+        PlacementOptions::default(),
+    );
+    let host = Host::new(HostConfig {
+        max_instances: 16,
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let guests = support::guests();
+    let load = |path: &Path, id: &str, options: &[(&str, &str)]| -> Arc<dyn SpecificManager> {
+        let module = host.load_file(path, None).unwrap();
+        let options = options.iter().map(|(key, value)| KeyValue::new(*key, *value)).collect();
+        Arc::new(WasmManager::new(&host, module, id, options, Limits::default()).unwrap())
+    };
+    let fsm = load(&guests.vnf_manager, "fsm", &[]);
+    let vnf = |vnf_id: &str| VnfTemplate {
+        vnf_id: vnf_id.into(),
+        vnfd_reference: format!("eu.wasmano/{vnf_id}/1.0"),
+        vnfd_version: "1.0".into(),
+        vnfd: json!({"name": vnf_id, "function_specific_managers": [{"id": "fsm", "options": [
+            {"key": "type", "value": "configure"}]}]}),
+        units: vec![UnitTemplate {
+            unit_id: "cdu01".into(),
+            kind: VimKind::Container,
+            image: Some(IMAGE.into()),
+            cores: 1.0,
+            memory_mb: 64.0,
+            connection_points: vec!["eth0".into()],
+        }],
+        required_labels: BTreeSet::new(),
+        fsms: vec![ManagerBinding {
+            manager: Arc::clone(&fsm),
+            events: FsmEvent::ALL.to_vec(),
+        }],
+    };
+    let template = |configure: Arc<dyn SpecificManager>| {
+        Arc::new(ServiceTemplate {
+            nsd_reference: "eu.wasmano/docker-demo/1.0".into(),
+            nsd_version: "1.0".into(),
+            nsd: json!({"name": "docker-demo"}),
+            vnfs: vec![vnf("web"), vnf("cache")],
+            ssms: vec![ManagerBinding {
+                manager: configure,
+                events: vec![SsmEvent::Configure],
+            }],
+        })
+    };
+    let docker = daemon().await;
+
+    let service = orchestrator
+        .instantiate(template(load(&guests.configure, "configure", &[])))
+        .await
+        .unwrap();
+    let id = service.service_id.clone();
+    let containers = infra.service_containers(&id).await.unwrap();
+    assert_eq!(containers.len(), 2);
+    for vnfr in &service.vnfrs {
+        let instance = &vnfr.deployment_units[0].instance_ref;
+        let inspected = inspect(&docker, instance).await;
+        assert!(running(&inspected));
+        let envs = env(&inspected);
+        assert!(
+            envs.contains(&format!("VNF_ID={}", vnfr.id)),
+            "FSM start envs: {envs:?}"
+        );
+        assert!(
+            envs.iter().any(|env| env.starts_with("PEERS=")),
+            "FSM configure envs: {envs:?}"
+        );
+        assert_eq!(labels(&inspected)[LABEL_SERVICE], id);
+    }
+
+    let web = service.vnfrs.iter().find(|vnfr| vnfr.vnf_id == "web").unwrap();
+    let from = web.deployment_units[0].vim_id.clone();
+    let to = if from == "docker-a" { "docker-b" } else { "docker-a" };
+    let migrated = orchestrator.migrate(&id, &web.id, to).await.unwrap();
+    let moved = migrated.vnfrs.iter().find(|vnfr| vnfr.vnf_id == "web").unwrap();
+    let inspected = inspect(&docker, &moved.deployment_units[0].instance_ref).await;
+    assert_eq!(labels(&inspected)[LABEL_VIM], to);
+    assert_eq!(
+        infra.service_containers(&id).await.unwrap().len(),
+        2,
+        "the old web container is gone"
+    );
+
+    orchestrator.terminate(&id).await.unwrap();
+    assert!(infra.service_containers(&id).await.unwrap().is_empty());
+
+    let error = orchestrator
+        .instantiate(template(load(&guests.hostile, "hostile", &[("behaviour", "error")])))
+        .await
+        .unwrap_err();
+    let WorkflowError::Step { service, .. } = &error else {
+        panic!("{error}")
+    };
+    assert!(
+        infra.service_containers(service).await.unwrap().is_empty(),
+        "rollback removed the containers"
+    );
+    assert_eq!(used(&infra, "docker-a").await, (0.0, 0.0));
+    assert_eq!(used(&infra, "docker-b").await, (0.0, 0.0));
 }

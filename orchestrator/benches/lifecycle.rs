@@ -97,7 +97,7 @@ fn template(host: &Host) -> Arc<ServiceTemplate> {
 /// Enough emulated VIMs for every unit of `services` services at once
 /// (the emulated address plan holds 255 units per VIM).
 fn vims(services: usize) -> Vec<VimConfig> {
-    let per_kind = (services * 2).div_ceil(250).max(1);
+    let per_kind = (services * 2).div_ceil(200).max(1);
     let vim = |id: String, kind| VimConfig {
         id,
         kind,
@@ -216,8 +216,18 @@ fn main() {
             .collect();
         let mut failures = 0;
         for task in tasks {
-            if !matches!(task.await, Ok(Ok(_))) {
-                failures += 1;
+            match task.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    if failures == 0 {
+                        eprintln!("first failure: {error}");
+                    }
+                    failures += 1;
+                }
+                Err(join) => {
+                    eprintln!("task failed: {join}");
+                    failures += 1;
+                }
             }
         }
         failures

@@ -282,6 +282,9 @@ struct EmulatedState {
     next_serial: u64,
     /// The address slot (third octet) each live unit holds on its VIM.
     slots: HashMap<String, (usize, u8)>,
+    /// The slots held on each VIM, by VIM index: finding a free one costs a
+    /// lookup per candidate, not a scan of every live unit.
+    held_slots: Vec<BTreeSet<u8>>,
 }
 
 /// VIMs that only account: deploying reserves capacity and hands out fake
@@ -305,11 +308,13 @@ impl EmulatedInfrastructure {
                 vims.len()
             )));
         }
+        let held_slots = vec![BTreeSet::new(); vims.len()];
         Ok(Self {
             state: Mutex::new(EmulatedState {
                 ledger: CapacityLedger::new(vims)?,
                 next_serial: 1,
                 slots: HashMap::new(),
+                held_slots,
             }),
         })
     }
@@ -337,7 +342,7 @@ impl EmulatedInfrastructure {
         let state = &mut *state;
         let instance_ref = format!("emulated:{vim_id}:{}", state.next_serial);
         let vim = state.ledger.reserve(&instance_ref, vim_id, &unit)?;
-        let Some(slot) = (1..=u8::MAX).find(|slot| !state.slots.values().any(|held| *held == (vim, *slot))) else {
+        let Some(slot) = (1..=u8::MAX).find(|slot| !state.held_slots[vim].contains(slot)) else {
             state.ledger.release(&instance_ref);
             return Err(InfraError::Backend(format!(
                 "VIM {vim_id} already hosts {} units, as many as emulated addresses go",
@@ -346,6 +351,7 @@ impl EmulatedInfrastructure {
         };
         state.next_serial += 1;
         state.slots.insert(instance_ref.clone(), (vim, slot));
+        state.held_slots[vim].insert(slot);
         let addresses = unit
             .connection_points
             .iter()
@@ -392,7 +398,9 @@ impl Infrastructure for EmulatedInfrastructure {
     fn remove(&self, unit: DeployedUnit) -> InfraFuture<'_, ()> {
         let mut state = self.state();
         state.ledger.release(&unit.instance_ref);
-        state.slots.remove(&unit.instance_ref);
+        if let Some((vim, slot)) = state.slots.remove(&unit.instance_ref) {
+            state.held_slots[vim].remove(&slot);
+        }
         drop(state);
         Box::pin(async { Ok(()) })
     }

@@ -81,19 +81,26 @@ impl SqliteStore {
         })
     }
 
-    /// Runs a blocking database operation off the async executor.
+    /// Runs a database operation: on a multi-threaded runtime in place (the
+    /// worker hands its other tasks over meanwhile), elsewhere on the
+    /// blocking pool.
     fn run<T: Send + 'static>(
         &self,
         operation: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'_, T> {
         let connection = Arc::clone(&self.connection);
+        let execute = move || {
+            let mut connection = connection.lock().map_err(|_| backend("connection lock poisoned"))?;
+            operation(&mut connection)
+        };
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let mut connection = connection.lock().map_err(|_| backend("connection lock poisoned"))?;
-                operation(&mut connection)
-            })
-            .await
-            .map_err(backend)?
+            let multi_threaded = tokio::runtime::Handle::try_current()
+                .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            if multi_threaded {
+                tokio::task::block_in_place(execute)
+            } else {
+                tokio::task::spawn_blocking(execute).await.map_err(backend)?
+            }
         })
     }
 }

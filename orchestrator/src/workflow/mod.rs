@@ -180,6 +180,10 @@ pub struct Orchestrator {
     placement: PlacementOptions,
     services: Mutex<HashMap<String, ServiceState>>,
     busy: Arc<Mutex<HashMap<String, Workflow>>>,
+    /// Held from reading the topology until the placed units are deployed,
+    /// so that concurrent workflows never place on capacity another one is
+    /// about to take.
+    placing: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for Orchestrator {
@@ -330,6 +334,7 @@ impl Orchestrator {
             placement,
             services: Mutex::new(HashMap::new()),
             busy: Arc::new(Mutex::new(HashMap::new())),
+            placing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -551,9 +556,11 @@ impl Orchestrator {
         let outcome = async {
             let template = state.vnfs[position].template;
             let vnf = &state.template.vnfs[template];
+            let placing = self.placing.lock().await;
             let mut new = self
                 .deploy_vnf(&mut run, &state, template, &new_id(), target_vim)
                 .await?;
+            drop(placing);
             state.vnfs.push(new.clone());
             let new_position = state.vnfs.len() - 1;
             self.start_vnf(&mut run, &state.template, &mut new).await?;
@@ -749,6 +756,7 @@ impl Orchestrator {
         state: &mut ServiceState,
         templates: &[usize],
     ) -> Result<(), WorkflowError> {
+        let placing = self.placing.lock().await;
         let vims = run.step("topology", self.infrastructure.vims()).await?;
         let instances: Vec<(String, usize)> = templates.iter().map(|index| (new_id(), *index)).collect();
         let mapping = self.place(run, state, &instances, &vims).await?;
@@ -756,6 +764,7 @@ impl Orchestrator {
             let instance = self.deploy_vnf(run, state, *template, instance_id, vim).await?;
             state.vnfs.push(instance);
         }
+        drop(placing);
         let first_new = state.vnfs.len() - instances.len();
         for position in first_new..state.vnfs.len() {
             let mut instance = state.vnfs[position].clone();
