@@ -219,6 +219,34 @@ fn an_infinite_loop_is_stopped_at_its_deadline() {
 }
 
 #[test]
+fn a_guest_that_sleeps_is_stopped_at_once() {
+    let (cause, elapsed) = hostile("sleep", Limits::default());
+    let Cause::Fault(Fault::Trap { kind }) = cause else {
+        panic!("expected a trap, got {cause:?}")
+    };
+    assert!(kind.contains("tried to wait"), "{kind}");
+    assert!(elapsed < Limits::default().deadline, "{elapsed:?}");
+}
+
+#[test]
+fn a_log_flood_is_cut_off_and_the_event_completes() {
+    let manager = manager(&guests().hostile, &[("behaviour", "log-flood")], Limits::default());
+    let reply = manager.invoke_blocking(&ssm(SsmEvent::State, &json!({"state": "x"})));
+    assert_eq!(reply, Ok(Reply::State(serde_json::Value::Null)));
+}
+
+#[test]
+fn limits_above_the_host_deadline_maximum_are_refused() {
+    let module = host().load_file(&guests().state, None).unwrap();
+    let limits = Limits {
+        deadline: Duration::from_secs(3600),
+        ..Limits::default()
+    };
+    let error = WasmManager::new(host(), module, "patient", Vec::new(), limits).unwrap_err();
+    assert!(error.to_string().contains("above this host's maximum"), "{error}");
+}
+
+#[test]
 fn a_memory_bomb_hits_the_memory_cap() {
     let limits = Limits {
         memory_bytes: 16 << 20,
@@ -282,7 +310,7 @@ fn the_host_keeps_serving_after_every_kind_of_fault() {
         memory_bytes: 16 << 20,
         ..Limits::default()
     };
-    for behaviour in ["loop", "memory-bomb", "panic", "recursion", "huge-reply"] {
+    for behaviour in ["loop", "memory-bomb", "panic", "recursion", "huge-reply", "sleep"] {
         let (cause, _) = hostile(behaviour, limits);
         assert!(matches!(cause, Cause::Fault(_)), "{behaviour}: {cause:?}");
     }

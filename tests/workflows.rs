@@ -423,3 +423,103 @@ async fn many_services_run_in_parallel() {
     }
     assert_eq!(used_capacity(&setup.infrastructure).await, (0.0, 0.0));
 }
+
+/// Emulated VIMs whose `set_envs` or `remove` fail on demand: a test double
+/// for infrastructure failures in the middle of a workflow.
+struct Flaky {
+    inner: EmulatedInfrastructure,
+    fail_set_envs: std::sync::atomic::AtomicBool,
+    fail_removes: std::sync::atomic::AtomicUsize,
+}
+
+impl Infrastructure for Flaky {
+    fn vims(&self) -> wasmano::infrastructure::InfraFuture<'_, Vec<wasmano::infrastructure::VimStatus>> {
+        self.inner.vims()
+    }
+
+    fn deploy(
+        &self,
+        vim_id: &str,
+        unit: wasmano::infrastructure::UnitSpec,
+    ) -> wasmano::infrastructure::InfraFuture<'_, wasmano::infrastructure::DeployedUnit> {
+        self.inner.deploy(vim_id, unit)
+    }
+
+    fn set_envs(
+        &self,
+        unit: wasmano::infrastructure::DeployedUnit,
+        envs: Vec<KeyValue>,
+    ) -> wasmano::infrastructure::InfraFuture<'_, wasmano::infrastructure::DeployedUnit> {
+        if self.fail_set_envs.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(wasmano::infrastructure::InfraError::Backend("set_envs refused".into())) });
+        }
+        self.inner.set_envs(unit, envs)
+    }
+
+    fn remove(&self, unit: wasmano::infrastructure::DeployedUnit) -> wasmano::infrastructure::InfraFuture<'_, ()> {
+        let failing = self.fail_removes.load(std::sync::atomic::Ordering::SeqCst);
+        if failing > 0 {
+            self.fail_removes
+                .store(failing - 1, std::sync::atomic::Ordering::SeqCst);
+            return Box::pin(async { Err(wasmano::infrastructure::InfraError::Backend("remove refused".into())) });
+        }
+        self.inner.remove(unit)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_after_deployment_undo_what_the_request_added_and_removals_can_be_retried() {
+    let data = tempfile::tempdir().unwrap();
+    let flaky = Arc::new(Flaky {
+        inner: EmulatedInfrastructure::new(default_vims()).unwrap(),
+        fail_set_envs: false.into(),
+        fail_removes: 0.into(),
+    });
+    let store = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
+    let orchestrator = Orchestrator::new(
+        Arc::clone(&flaky) as Arc<dyn Infrastructure>,
+        Arc::clone(&store) as Arc<dyn RecordStore>,
+        PlacementOptions::default(),
+    );
+    let capacity = || async {
+        let vims = flaky.inner.vims().await.unwrap();
+        (
+            vims.iter().map(|vim| vim.cores_used).sum::<f64>(),
+            vims.iter().map(|vim| vim.memory_used_mb).sum::<f64>(),
+        )
+    };
+    let service = orchestrator.instantiate(template(example_ssms())).await.unwrap();
+    let id = service.service_id.clone();
+    let before = capacity().await;
+
+    // Scale-out fails injecting the new web's envs, after it was deployed and started.
+    flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
+    let error = orchestrator.scale_out(&id, "web").await.unwrap_err();
+    assert!(error.to_string().contains("set_envs refused"), "{error}");
+    flaky.fail_set_envs.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(capacity().await, before, "the new instance was removed");
+    let nsr = store.ns(&id).await.unwrap();
+    assert_eq!(
+        (nsr.network_functions.clone(), nsr.status),
+        (service.nsr.network_functions.clone(), Status::NormalOperation)
+    );
+    let journal = store.journal_of(&id).await.unwrap();
+    assert!(
+        journal
+            .iter()
+            .any(|step| step.workflow == "scale_out" && step.outcome == wasmano::records::StepOutcome::RolledBack)
+    );
+
+    // The service still works: the failed request left it consistent.
+    let reconfigured = orchestrator.reconfigure(&id).await.unwrap();
+    assert_eq!(reconfigured.vnfrs.len(), 3);
+
+    // A termination whose removal fails keeps the VNFs not yet removed...
+    flaky.fail_removes.store(1, std::sync::atomic::Ordering::SeqCst);
+    let partial = orchestrator.terminate(&id).await;
+    assert!(partial.is_err());
+    // ...and a second termination finishes the job.
+    let terminated = orchestrator.terminate(&id).await.unwrap();
+    assert_eq!(terminated.nsr.status, Status::Terminated);
+    assert_eq!(capacity().await, (0.0, 0.0));
+}

@@ -25,6 +25,8 @@ pub struct HostConfig {
     pub max_instances: u32,
     /// The largest memory cap a manager may be given.
     pub max_memory_bytes: usize,
+    /// The longest deadline a manager may be given.
+    pub max_deadline: Duration,
 }
 
 impl Default for HostConfig {
@@ -33,6 +35,7 @@ impl Default for HostConfig {
             cache_dir: None,
             max_instances: 256,
             max_memory_bytes: 256 << 20,
+            max_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -89,6 +92,7 @@ impl Host {
             .map_err(|error| LoadError::Engine(format!("{error:#}")))?;
         ssm::wasmano::sm::types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |sandbox| sandbox)
             .map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+        forbid_blocking(&mut linker).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
 
         start_epoch_ticker(&engine)
             .map_err(|error| LoadError::Engine(format!("cannot start the epoch ticker: {error}")))?;
@@ -121,6 +125,39 @@ impl Host {
         &self.inner
     }
 }
+
+/// The WASI version whose `wasi:io/poll` this host links (wasmtime-wasi 48).
+const WASI_POLL: &str = "wasi:io/poll@0.2.12";
+
+/// Replaces WASI's blocking waits (`poll`, `pollable.block`) with traps.
+///
+/// Epoch interruption only stops a guest while it runs wasm; a guest waiting
+/// on a timer in the host (`std::thread::sleep`) would outlive its deadline.
+/// Managers have nothing to wait for (no sockets, no stdin, clocks frozen at
+/// zero), so waiting is refused outright.
+fn forbid_blocking(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+    linker.allow_shadowing(true);
+    let mut poll = linker.instance(WASI_POLL)?;
+    poll.func_wrap(
+        "poll",
+        |_store, (_pollables,): (Vec<Resource<DynPollable>>,)| -> wasmtime::Result<(Vec<u32>,)> {
+            Err(wasmtime::format_err!("{BLOCKING_REFUSED}"))
+        },
+    )?;
+    poll.func_wrap(
+        "[method]pollable.block",
+        |_store, (_pollable,): (Resource<DynPollable>,)| -> wasmtime::Result<()> {
+            Err(wasmtime::format_err!("{BLOCKING_REFUSED}"))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Why a guest that waits (sleeps, polls) is stopped.
+pub(crate) const BLOCKING_REFUSED: &str = "the manager tried to wait (sleep or poll), which managers may not do";
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine
 /// lives; the thread ends once the last clone of the engine is dropped.

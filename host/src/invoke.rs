@@ -288,13 +288,23 @@ fn document(text: &str, what: &str) -> Result<serde_json::Value, String> {
 }
 
 impl RawReply {
+    /// What the reply costs the host: its strings, plus a fixed overhead per
+    /// list element so that a million empty entries are not free.
     fn size_bytes(&self) -> usize {
-        let pairs = |list: &[wit_types::KeyValue]| list.iter().map(|pair| pair.key.len() + pair.value.len()).sum();
+        const PER_ELEMENT: usize = 32;
+        let pairs = |list: &[wit_types::KeyValue]| {
+            list.iter()
+                .map(|pair| PER_ELEMENT + pair.key.len() + pair.value.len())
+                .sum()
+        };
         match self {
-            Self::Placement(mapping) => mapping.iter().map(|entry| entry.vnf.len() + entry.vim.len()).sum(),
+            Self::Placement(mapping) => mapping
+                .iter()
+                .map(|entry| PER_ELEMENT + entry.vnf.len() + entry.vim.len())
+                .sum(),
             Self::Configure(decisions) => decisions
                 .iter()
-                .map(|decision| decision.id.len() + 1 + decision.payload.as_ref().map_or(0, String::len))
+                .map(|decision| PER_ELEMENT + decision.id.len() + decision.payload.as_ref().map_or(0, String::len))
                 .sum(),
             Self::State(text) => text.len(),
             Self::Started(list) | Self::Configured(list) => pairs(list),

@@ -65,6 +65,14 @@ pub enum LimitsError {
         /// The host's maximum.
         maximum: usize,
     },
+    /// The deadline is above the host's maximum.
+    #[error("deadline of {} ms is above this host's maximum of {} ms", requested.as_millis(), maximum.as_millis())]
+    DeadlineAboveMaximum {
+        /// The deadline asked for.
+        requested: Duration,
+        /// The host's maximum.
+        maximum: Duration,
+    },
     /// A zero deadline, memory cap or reply cap.
     #[error("limits must be positive: {0}")]
     Zero(&'static str),
@@ -102,6 +110,13 @@ impl WasmManager {
         if limits.memory_bytes > maximum {
             return Err(LimitsError::MemoryAboveMaximum {
                 requested: limits.memory_bytes,
+                maximum,
+            });
+        }
+        let maximum = host.inner().config.max_deadline;
+        if limits.deadline > maximum {
+            return Err(LimitsError::DeadlineAboveMaximum {
+                requested: limits.deadline,
                 maximum,
             });
         }

@@ -5,8 +5,9 @@
 //! `<cache_dir>/<sha256>-<engine hash>.cwasm`, so a second load of the same
 //! bytes on the same engine configuration skips compilation. Artifacts are
 //! written atomically (temporary file, then rename); one that fails to load
-//! is recompiled and replaced. The cache directory must be writable by the
-//! orchestrator only: loading an artifact trusts it as native code.
+//! is recompiled and replaced. Loading an artifact trusts it as native code,
+//! so the cache directory is created private (0700) and not used at all when
+//! another user owns it or others can write to it.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -198,12 +199,16 @@ fn compile_or_read_cache(host: &HostInner, bytes: &[u8], sha256: &str) -> Result
     let Some(cache_dir) = &host.config.cache_dir else {
         return Ok((compile(host, bytes)?, Origin::Compiled));
     };
+    if let Err(problem) = ensure_private_dir(cache_dir) {
+        tracing::warn!("not using the module cache: {problem}");
+        return Ok((compile(host, bytes)?, Origin::Compiled));
+    }
     let artifact = artifact_path(host, cache_dir, sha256);
     if artifact.exists() {
         // SAFETY: the artifact was written by `store_artifact` below from a
         // component this engine compiled, under a name that pins both the
-        // source digest and the engine configuration; the cache directory is
-        // the orchestrator's own (see the module docs).
+        // source digest and the engine configuration, in a directory that
+        // `ensure_private_dir` just checked only this user can write to.
         match unsafe { Component::deserialize_file(&host.engine, &artifact) } {
             Ok(component) => return Ok((component, Origin::Cached)),
             Err(error) => {
@@ -222,17 +227,59 @@ fn compile(host: &HostInner, bytes: &[u8]) -> Result<Component, LoadError> {
     Component::new(&host.engine, bytes).map_err(|error| LoadError::NotAComponent(format!("{error:#}")))
 }
 
+/// Feeds what a `Hash` implementation writes into sha256, giving a key that
+/// is stable across Rust versions (unlike `DefaultHasher`).
+struct StableHasher(Sha256);
+
+impl Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        u64::from_le_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ])
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
 fn artifact_path(host: &HostInner, cache_dir: &Path, sha256: &str) -> PathBuf {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut hasher = StableHasher(Sha256::new());
     host.engine.precompile_compatibility_hash().hash(&mut hasher);
     cache_dir.join(format!("{sha256}-{:016x}.cwasm", hasher.finish()))
 }
 
+/// Creates the cache directory readable and writable by this user only, and
+/// refuses one that others could write to: its artifacts run as native code.
+fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|error| error.to_string())?;
+    let metadata = std::fs::metadata(dir).map_err(|error| error.to_string())?;
+    // /proc/self belongs to the process's effective user.
+    let uid = std::fs::metadata("/proc/self")
+        .map_err(|error| error.to_string())?
+        .uid();
+    if metadata.uid() != uid || metadata.permissions().mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by others or not owned by this user; refusing it",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 fn store_artifact(component: &Component, cache_dir: &Path, artifact: &Path) -> Result<(), String> {
+    static NEXT_TEMPORARY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let serialized = component.serialize().map_err(|error| format!("{error:#}"))?;
-    let temporary = artifact.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::create_dir_all(cache_dir)
-        .and_then(|()| std::fs::write(&temporary, serialized))
+    ensure_private_dir(cache_dir)?;
+    let unique = NEXT_TEMPORARY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = artifact.with_extension(format!("tmp{}-{unique}", std::process::id()));
+    std::fs::write(&temporary, serialized)
         .and_then(|()| std::fs::rename(&temporary, artifact))
         .map_err(|error| error.to_string())
 }

@@ -17,6 +17,24 @@ use crate::bindings::{wit_host, wit_types};
 /// How much a guest may write to stdout and to stderr per invocation.
 pub(crate) const OUTPUT_CAPACITY: usize = 64 << 10;
 
+/// How much a guest may log through the `host` interface per invocation;
+/// past it, log lines are dropped (and the drop is logged once).
+pub(crate) const LOG_BUDGET: usize = 64 << 10;
+
+/// A guest's text made safe for the operator's logs and terminal: control
+/// characters (ANSI escapes, newlines) are escaped.
+fn sanitized(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 /// Who a manager is, as its logs and options show it.
 #[derive(Debug)]
 pub(crate) struct Identity {
@@ -30,6 +48,8 @@ pub(crate) struct Sandbox {
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     identity: Arc<Identity>,
+    /// Bytes the guest may still log.
+    log_budget: usize,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
@@ -55,6 +75,7 @@ impl Sandbox {
                 refused: false,
             },
             identity,
+            log_budget: LOG_BUDGET,
             stdout,
             stderr,
         }
@@ -66,7 +87,7 @@ impl Sandbox {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let contents = pipe.contents();
             for line in String::from_utf8_lossy(&contents).lines() {
-                tracing::info!(manager = %self.identity.id, stream, "{line}");
+                tracing::info!(manager = %self.identity.id, stream, "{}", sanitized(line));
             }
         }
     }
@@ -86,6 +107,15 @@ impl wit_types::Host for Sandbox {}
 impl wit_host::Host for Sandbox {
     fn log(&mut self, level: wit_host::Level, message: String) {
         let manager = &self.identity.id;
+        let budget_before = self.log_budget;
+        self.log_budget = self.log_budget.saturating_sub(message.len());
+        if self.log_budget == 0 {
+            if budget_before > 0 {
+                tracing::warn!(manager = %manager, "log budget of {LOG_BUDGET} bytes spent: further lines dropped");
+            }
+            return;
+        }
+        let message = sanitized(&message);
         match level {
             wit_host::Level::Trace => tracing::trace!(manager = %manager, "{message}"),
             wit_host::Level::Debug => tracing::debug!(manager = %manager, "{message}"),

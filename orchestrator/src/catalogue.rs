@@ -52,7 +52,7 @@ impl fmt::Display for EntryKind {
 }
 
 /// Who an entry is: vendor, name and version for descriptors; for modules,
-/// the file name they were onboarded under and their digest as version.
+/// their sha256 as name, with empty vendor and version (content-addressed).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Identity {
     /// Vendor (empty for modules).

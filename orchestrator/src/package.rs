@@ -139,12 +139,23 @@ impl Package {
                 for entry in entries {
                     let entry = entry.map_err(|error| unreadable(error.to_string()))?;
                     let file = entry.path();
-                    if file.is_dir() {
+                    // Not following links: a package holds its own files only,
+                    // never a link out of it or a device to read forever.
+                    let kind = entry.file_type().map_err(|error| unreadable(error.to_string()))?;
+                    if kind.is_dir() {
                         pending.push(file);
                         continue;
                     }
-                    let bytes =
-                        std::fs::read(&file).map_err(|error| unreadable(format!("{}: {error}", file.display())))?;
+                    if !kind.is_file() {
+                        return Err(unreadable(format!(
+                            "{} is not a regular file (links are not followed)",
+                            file.display()
+                        )));
+                    }
+                    let mut bytes = Vec::new();
+                    std::fs::File::open(&file)
+                        .and_then(|opened| opened.take(MAX_PACKAGE_BYTES + 1).read_to_end(&mut bytes))
+                        .map_err(|error| unreadable(format!("{}: {error}", file.display())))?;
                     let relative = file
                         .strip_prefix(path)
                         .map_err(|error| unreadable(error.to_string()))?
@@ -385,7 +396,10 @@ pub fn pin_module_digests(descriptor: &str, package_dir: &Path) -> Result<String
             let Some(module) = wasm.get("module").and_then(serde_json::Value::as_str) else {
                 continue;
             };
-            let bytes = std::fs::read(package_dir.join(module)).map_err(|error| format!("{module}: {error}"))?;
+            let Some(ModuleRef::Package(path)) = ModuleRef::parse(module) else {
+                return Err(format!("{module}: not a path inside the package"));
+            };
+            let bytes = std::fs::read(package_dir.join(&path)).map_err(|error| format!("{module}: {error}"))?;
             wasm.insert(
                 "sha256".into(),
                 serde_json::Value::String(wasmano_host::sha256_hex(&bytes)),

@@ -52,7 +52,7 @@ pub enum ModuleSource<'a> {
 
 /// A descriptor's document as managers receive it.
 pub fn document(bytes: &[u8]) -> Result<Value, ResolveError> {
-    serde_saphyr::from_slice(bytes).map_err(|error| ResolveError::Descriptor(error.to_string()))
+    descriptor::document(bytes).map_err(|problem| ResolveError::Descriptor(problem.to_string()))
 }
 
 /// An onboarded VNFD, checked.

@@ -6,6 +6,8 @@
 //! - `panic`: panics (a trap, not an error answer);
 //! - `recursion`: recurses until the wasm stack overflows;
 //! - `huge-reply`: answers an 8 MiB state document;
+//! - `sleep`: sleeps for an hour (a wait in the host, not in wasm);
+//! - `log-flood`: logs a megabyte, line after line;
 //! - `error`: answers an ordinary error (the control case);
 //! - `bad-mapping`: placement puts every VNF on a VIM that does not exist.
 
@@ -37,6 +39,16 @@ fn misbehave() -> Result<serde_json::Value, ManagerError> {
             }
         }
         Some("panic") => panic!("hostile manager panics on purpose"),
+        Some("sleep") => {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            Ok(serde_json::Value::Null)
+        }
+        Some("log-flood") => {
+            for line in 0..16_384 {
+                sm_sdk::info!("{line:064}");
+            }
+            Ok(serde_json::Value::Null)
+        }
         Some("recursion") => Ok(serde_json::json!(recurse(black_box(0)))),
         Some("huge-reply") => Ok(serde_json::Value::String("x".repeat(HUGE_REPLY_BYTES))),
         Some("error") => Err(ManagerError::failed("hostile manager answers an error on purpose")),

@@ -12,6 +12,10 @@ use serde_json::{Map, Value};
 /// The most memory a WebAssembly manager may ask for, in MiB.
 pub const MAX_WASM_MEMORY_MB: u32 = 256;
 
+/// The longest deadline a WebAssembly manager may ask for, in milliseconds
+/// (the host's default maximum).
+pub const MAX_WASM_DEADLINE_MS: u64 = 10_000;
+
 /// A specific manager declared in a descriptor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manager {

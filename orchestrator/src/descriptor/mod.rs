@@ -19,7 +19,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 pub use manager::{
-    EVENT_OPTION_KEY, MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef, Sha256Digest, WasmLimits,
+    EVENT_OPTION_KEY, MAX_WASM_DEADLINE_MS, MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef,
+    Sha256Digest, WasmLimits,
 };
 pub use model::{
     ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
@@ -95,6 +96,12 @@ pub fn load_file(path: &Path) -> Result<Descriptor, LoadError> {
         path: path.to_owned(),
         problems,
     })
+}
+
+/// A descriptor as a JSON document (as managers receive it), parsed with the
+/// same budgets as [`parse`].
+pub fn document(bytes: &[u8]) -> Result<serde_json::Value, Problem> {
+    yaml::parse(bytes).map(|root| root.to_json())
 }
 
 /// Reads and checks a descriptor held in memory.

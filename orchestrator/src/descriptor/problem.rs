@@ -149,6 +149,12 @@ pub enum Issue {
         /// The most a manager may have, in MiB.
         max: u32,
     },
+    /// A wasm deadline above what wasmano grants.
+    #[error("must be at most {max} (ms)")]
+    DeadlineTooLong {
+        /// The longest deadline a manager may have, in milliseconds.
+        max: u64,
+    },
     /// A network function whose VNFD is not among those given.
     #[error("no VNFD {vnfd} among the function descriptors given")]
     MissingVnfd {

@@ -16,7 +16,8 @@ use wasmano_host::{Event, ManagerKind};
 
 use super::Descriptor;
 use super::manager::{
-    EVENT_OPTION_KEY, MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef, Sha256Digest, WasmLimits,
+    EVENT_OPTION_KEY, MAX_WASM_DEADLINE_MS, MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef,
+    Sha256Digest, WasmLimits,
 };
 use super::model::{
     ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
@@ -462,7 +463,19 @@ impl Reader {
 
     fn wasm_limits(&mut self, node: &Node, path: &str) -> Option<WasmLimits> {
         let mut fields = self.mapping(node, path)?;
-        let deadline_ms = self.optional_count(&mut fields, "deadline_ms");
+        let deadline_line = fields.peek("deadline_ms").and_then(|node| node.line);
+        let deadline_ms = match self.optional_count(&mut fields, "deadline_ms") {
+            Ok(Some(milliseconds)) if milliseconds > MAX_WASM_DEADLINE_MS => {
+                let max = MAX_WASM_DEADLINE_MS;
+                self.report(
+                    &fields.path_of("deadline_ms"),
+                    deadline_line,
+                    Issue::DeadlineTooLong { max },
+                );
+                Err(())
+            }
+            other => other,
+        };
         let memory_line = fields.peek("memory_mb").and_then(|node| node.line);
         let memory_mb = self.optional_count(&mut fields, "memory_mb");
         let memory_mb = match memory_mb {

@@ -2,20 +2,22 @@
 //! reconfigure and terminate a service, calling its specific managers at the
 //! points 5GTANGO's SLM did (BRIEF §2).
 //!
-//! A workflow is a sequence of named steps run through [`Run::step`], which
-//! times each one and journals it (which manager ran, which event, how long,
-//! how it ended); failure policy lives apart, in each workflow's `undo`: a
-//! failed instantiation removes everything it deployed and marks its records
-//! failed, a failed scale or migration removes what it added and leaves the
-//! service as it was. A service runs one workflow at a time; a second request
-//! is refused with [`WorkflowError::Busy`].
+//! A workflow is a sequence of named steps run through `Run::step` and
+//! `Run::hook`, which time each one and journal it (which manager ran, which
+//! event, how long, how it ended). Failure policy lives apart from the steps:
+//! a failed instantiation removes everything it deployed and marks its
+//! records failed; a failed scale-out, reconfigure or migration (before its
+//! commit point, the NSR naming the new instance) removes the instances it
+//! added and restores the NSR's list (`conclude`); removals keep what could
+//! not be removed in the service, to be retried. A service runs one workflow
+//! at a time; a second request is refused with [`WorkflowError::Busy`].
 
 mod payload;
 mod template;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use serde_json::Value;
@@ -121,7 +123,10 @@ pub enum StepFailure {
     /// A manager answered something the workflow cannot use.
     #[error("unusable reply: {0}")]
     Reply(String),
-    /// No placement, or a placement manager's mapping was refused.
+    /// The content of a hook could not be turned into a request.
+    #[error("cannot build the request: {0}")]
+    Request(String),
+    /// The default placement found no feasible placement.
     #[error(transparent)]
     Placement(#[from] placement::PlacementError),
     /// A placement manager's mapping was refused.
@@ -202,9 +207,10 @@ struct BusyGuard {
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        if let Ok(mut busy) = self.busy.lock() {
-            busy.remove(&self.service);
-        }
+        self.busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.service);
     }
 }
 
@@ -224,7 +230,20 @@ impl Run {
         }
     }
 
-    fn failure(&self, step: &str, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
+    /// The error of a failed step, journaled as such.
+    fn failure(&mut self, step: &str, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
+        self.record(
+            step,
+            manager.map(|manager| (manager, None)),
+            now(),
+            StepOutcome::Failed,
+            Some(cause.to_string()),
+        );
+        self.error(step, manager, cause)
+    }
+
+    /// The error of a step already journaled.
+    fn error(&self, step: &str, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
         WorkflowError::Step {
             service: self.service.clone(),
             workflow: self.workflow,
@@ -237,7 +256,7 @@ impl Run {
     fn record(
         &mut self,
         step: &str,
-        hook: Option<(&str, Event)>,
+        hook: Option<(&str, Option<Event>)>,
         started: (SystemTime, Instant),
         outcome: StepOutcome,
         error: Option<String>,
@@ -247,7 +266,7 @@ impl Run {
             workflow: self.workflow.name().to_owned(),
             step: step.to_owned(),
             manager: hook.map(|(manager, _)| manager.to_owned()),
-            event: hook.map(|(_, event)| event.name().to_owned()),
+            event: hook.and_then(|(_, event)| event).map(|event| event.name().to_owned()),
             started_at: started.0,
             duration: started.1.elapsed(),
             outcome,
@@ -270,7 +289,7 @@ impl Run {
             Err(error) => {
                 let cause = error.into();
                 self.record(step, None, started, StepOutcome::Failed, Some(cause.to_string()));
-                Err(self.failure(step, None, cause))
+                Err(self.error(step, None, cause))
             }
         }
     }
@@ -284,10 +303,10 @@ impl Run {
         content: &Value,
     ) -> Result<Reply, WorkflowError> {
         let started = (SystemTime::now(), Instant::now());
-        let hook = Some((manager.id(), event));
+        let hook = Some((manager.id(), Some(event)));
         let outcome = match Request::new(event, content) {
             Ok(request) => manager.invoke(request).await.map_err(StepFailure::Hook),
-            Err(error) => Err(StepFailure::Reply(format!("cannot build the {event} request: {error}"))),
+            Err(error) => Err(StepFailure::Request(format!("{event}: {error}"))),
         };
         match outcome {
             Ok(reply) => {
@@ -296,7 +315,7 @@ impl Run {
             }
             Err(cause) => {
                 self.record(step, hook, started, StepOutcome::Failed, Some(cause.to_string()));
-                Err(self.failure(step, Some(manager.id()), cause))
+                Err(self.error(step, Some(manager.id()), cause))
             }
         }
     }
@@ -342,15 +361,16 @@ impl Orchestrator {
     pub fn service_ids(&self) -> Vec<String> {
         self.services
             .lock()
-            .map(|services| services.keys().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
     }
 
     fn claim(&self, service: &str, workflow: Workflow) -> Result<BusyGuard, WorkflowError> {
-        let mut busy = self
-            .busy
-            .lock()
-            .map_err(|_| WorkflowError::UnknownService(service.to_owned()))?;
+        // The maps are only ever changed whole under their lock, so a
+        // poisoned lock still guards consistent data.
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(running) = busy.get(service) {
             return Err(WorkflowError::Busy {
                 service: service.to_owned(),
@@ -366,10 +386,7 @@ impl Orchestrator {
     }
 
     fn take(&self, service: &str) -> Result<ServiceState, WorkflowError> {
-        let services = self
-            .services
-            .lock()
-            .map_err(|_| WorkflowError::UnknownService(service.to_owned()))?;
+        let services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
         services
             .get(service)
             .cloned()
@@ -377,15 +394,17 @@ impl Orchestrator {
     }
 
     fn put(&self, service: &str, state: ServiceState) {
-        if let Ok(mut services) = self.services.lock() {
-            services.insert(service.to_owned(), state);
-        }
+        self.services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(service.to_owned(), state);
     }
 
     fn forget(&self, service: &str) {
-        if let Ok(mut services) = self.services.lock() {
-            services.remove(service);
-        }
+        self.services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(service);
     }
 
     /// Journals the run and reports it.
@@ -397,7 +416,11 @@ impl Orchestrator {
             nsr: state.nsr.clone(),
             vnfrs: state.vnfs.iter().map(|vnf| vnf.record.clone()).collect(),
         };
-        self.journal(run).await?;
+        // The workflow is done; a journal that cannot be written is logged,
+        // not turned into a failure of work that already happened.
+        if let Err(error) = self.journal(run).await {
+            tracing::error!("{error}");
+        }
         Ok(report)
     }
 
@@ -510,9 +533,11 @@ impl Orchestrator {
         let mut state = self.take(service_id)?;
         let position = self.instance_position(&state, service_id, vnf_instance_id, Workflow::ScaleIn)?;
         let mut run = Run::new(service_id, Workflow::ScaleIn);
-        let removed = state.vnfs.remove(position);
         let outcome = async {
-            self.remove_vnf(&mut run, removed).await?;
+            // The instance leaves the service only once it is removed; a
+            // failed removal keeps it, to be retried (removal is idempotent).
+            self.remove_vnf(&mut run, state.vnfs[position].clone()).await?;
+            state.vnfs.remove(position);
             self.update_nsr(&mut run, &mut state).await
         }
         .await;
@@ -522,8 +547,6 @@ impl Orchestrator {
                 self.finish(run, &state).await
             }
             Err(error) => {
-                // The instance may be partly removed: keep the service
-                // without it, as the operator asked, and report the failure.
                 self.put(service_id, state);
                 Err(self.fail(run, error).await)
             }
@@ -557,14 +580,32 @@ impl Orchestrator {
             let template = state.vnfs[position].template;
             let vnf = &state.template.vnfs[template];
             let placing = self.placing.lock().await;
-            let mut new = self
-                .deploy_vnf(&mut run, &state, template, &new_id(), target_vim)
-                .await?;
+            // The target must qualify as placement would require: kind,
+            // labels, capacity, not blacklisted.
+            let new_id = new_id();
+            let vims = run.step("topology", self.infrastructure.vims()).await?;
+            let offered: Vec<LabelledVim> = vims
+                .iter()
+                .filter(|vim| !self.placement.blacklist.contains(&vim.config.id))
+                .map(labelled)
+                .collect();
+            let moving = VnfToPlace {
+                id: new_id.clone(),
+                demand: vnf.demand(),
+                required_labels: vnf.required_labels.clone(),
+            };
+            let target = [VnfPlacement {
+                vnf: new_id.clone(),
+                vim: target_vim.to_owned(),
+            }];
+            let check = placement::validate_mapping(&target, &[moving], &offered);
+            run.step("validate target", std::future::ready(check)).await?;
+            let new = self.deploy_vnf(&mut run, &state, template, &new_id, target_vim).await?;
             drop(placing);
-            state.vnfs.push(new.clone());
+            state.vnfs.push(new);
             let new_position = state.vnfs.len() - 1;
-            self.start_vnf(&mut run, &state.template, &mut new).await?;
-            state.vnfs[new_position] = new.clone();
+            self.start_vnf(&mut run, &state.template, &mut state.vnfs[new_position])
+                .await?;
             if let Some(ssm) = manager_for(&state.template.ssms, SsmEvent::State).cloned() {
                 let fsm = manager_for(&vnf.fsms, FsmEvent::State).cloned().ok_or_else(|| {
                     run.failure(
@@ -610,17 +651,48 @@ impl Orchestrator {
                     &step,
                     &fsm,
                     Event::Fsm(FsmEvent::State),
-                    &payload::state_inject(&new.record, &transformed),
+                    &payload::state_inject(&state.vnfs[new_position].record, &transformed),
                 )
                 .await?;
             }
-            let old = state.vnfs.remove(position);
+            // The commit point: the NSR names the new instance instead of
+            // the old one. Before it, a failure removes the new instance.
+            let old_id = state.vnfs[position].record.id.clone();
+            let network_functions = state
+                .vnfs
+                .iter()
+                .map(|vnf| vnf.record.id.clone())
+                .filter(|id| *id != old_id)
+                .collect();
+            let updated = NsRecord {
+                network_functions,
+                ..state.nsr.clone()
+            };
+            state.nsr = run.step("update NSR", self.store.update_ns(updated)).await?;
+            Ok(())
+        }
+        .await;
+        if outcome.is_err() {
+            return self.conclude(run, service_id, state, before, outcome).await;
+        }
+        // After the commit, a failure is reported, not undone: the new
+        // instance serves, and the old one is out of the service's records.
+        let old = state.vnfs.remove(position);
+        let finished = async {
             self.remove_vnf(&mut run, old).await?;
-            self.update_nsr(&mut run, &mut state).await?;
             self.settle(&mut run, &mut state).await
         }
         .await;
-        self.conclude(run, service_id, state, before, outcome).await
+        match finished {
+            Ok(()) => {
+                self.put(service_id, state.clone());
+                self.finish(run, &state).await
+            }
+            Err(error) => {
+                self.put(service_id, state);
+                Err(self.fail(run, error).await)
+            }
+        }
     }
 
     /// Configures the service's VNFs again (configure manager, then FSM
@@ -660,10 +732,14 @@ impl Orchestrator {
                     .await?;
                 }
             }
-            for vnf in std::mem::take(&mut state.vnfs) {
-                let terminated = self.remove_vnf(&mut run, vnf).await?;
-                state.vnfs.push(terminated);
+            // Each VNF leaves the service once removed; a failure keeps the
+            // rest in it, to be terminated again.
+            let mut terminated = Vec::with_capacity(state.vnfs.len());
+            while !state.vnfs.is_empty() {
+                terminated.push(self.remove_vnf(&mut run, state.vnfs[0].clone()).await?);
+                state.vnfs.remove(0);
             }
+            state.vnfs = terminated;
             let terminated = NsRecord {
                 status: Status::Terminated,
                 ..state.nsr.clone()
@@ -701,30 +777,35 @@ impl Orchestrator {
                 self.finish(run, &state).await
             }
             Err(error) => {
-                let kept: HashSet<&str> = before.vnfs.iter().map(|vnf| vnf.record.id.as_str()).collect();
-                let added: Vec<VnfInstance> = state
-                    .vnfs
-                    .iter()
-                    .filter(|vnf| !kept.contains(vnf.record.id.as_str()))
-                    .cloned()
-                    .collect();
+                // Instances the run added go; the others stay as they are now
+                // (their units and records may have changed, e.g. recreated
+                // with new envs), and the NSR lists what it listed before.
+                let kept: HashSet<String> = before.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect();
+                let (vnfs, added): (Vec<VnfInstance>, Vec<VnfInstance>) =
+                    state.vnfs.into_iter().partition(|vnf| kept.contains(&vnf.record.id));
                 self.remove_vnfs(&mut run, added, Status::Failed).await;
-                let mut before = before;
-                if state.nsr.version != before.nsr.version {
+                let mut restored = ServiceState {
+                    template: state.template,
+                    nsr: state.nsr,
+                    vnfs,
+                };
+                let listed = (&restored.nsr.network_functions, restored.nsr.status);
+                if listed != (&before.nsr.network_functions, before.nsr.status) {
                     let started = now();
-                    let restored = NsRecord {
-                        version: state.nsr.version,
-                        ..before.nsr.clone()
+                    let nsr = NsRecord {
+                        network_functions: before.nsr.network_functions.clone(),
+                        status: before.nsr.status,
+                        ..restored.nsr.clone()
                     };
-                    match self.store.update_ns(restored).await {
+                    match self.store.update_ns(nsr).await {
                         Ok(nsr) => {
-                            before.nsr = nsr;
+                            restored.nsr = nsr;
                             run.undone("restore NSR", started, None);
                         }
                         Err(undo) => run.undone("restore NSR", started, Some(undo.to_string())),
                     }
                 }
-                self.put(service_id, before);
+                self.put(service_id, restored);
                 Err(self.fail(run, error).await)
             }
         }
@@ -767,9 +848,7 @@ impl Orchestrator {
         drop(placing);
         let first_new = state.vnfs.len() - instances.len();
         for position in first_new..state.vnfs.len() {
-            let mut instance = state.vnfs[position].clone();
-            self.start_vnf(run, &state.template, &mut instance).await?;
-            state.vnfs[position] = instance;
+            self.start_vnf(run, &state.template, &mut state.vnfs[position]).await?;
         }
         Ok(())
     }
@@ -792,7 +871,13 @@ impl Orchestrator {
                 required_labels: template.vnfs[*index].required_labels.clone(),
             })
             .collect();
-        let placement_vims: Vec<LabelledVim> = vims.iter().map(labelled).collect();
+        // Blacklisted VIMs are not offered: a manager's mapping using one is
+        // refused like one naming an unknown VIM.
+        let placement_vims: Vec<LabelledVim> = vims
+            .iter()
+            .filter(|vim| !self.placement.blacklist.contains(&vim.config.id))
+            .map(labelled)
+            .collect();
         let mapping: Vec<VnfPlacement> = match manager_for(&template.ssms, SsmEvent::Placement) {
             Some(manager) => {
                 let with_templates: Vec<(String, &VnfTemplate)> = instances
@@ -1037,9 +1122,7 @@ impl Orchestrator {
                     StepFailure::Reply("configure answered no envs".into()),
                 ));
             };
-            let mut instance = state.vnfs[position].clone();
-            self.inject_envs(run, &mut instance, envs).await?;
-            state.vnfs[position] = instance;
+            self.inject_envs(run, &mut state.vnfs[position], envs).await?;
         }
         Ok(())
     }
