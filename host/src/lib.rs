@@ -14,6 +14,7 @@
 //! whatever runs the manager.
 
 mod bindings;
+mod blocking;
 mod contract;
 mod engine;
 mod event;
@@ -22,6 +23,7 @@ mod manager;
 mod module;
 mod sandbox;
 
+pub use blocking::run_blocking;
 pub use contract::{HOST_CONTRACT_VERSION, ManagerKind, Version};
 pub use engine::{Host, HostConfig};
 pub use event::{Event, Reply, Request, RequestError, tango_error};

@@ -190,22 +190,18 @@ impl SpecificManager for WasmManager {
     fn invoke(&self, request: Request) -> BoxFuture<'_, Result<Reply, InvocationError>> {
         Box::pin(async move {
             let event = request.event;
-            let _permit = Arc::clone(&self.host.permits).acquire_owned().await;
-            // An invocation is short and bounded by its deadline: on a
-            // multi-threaded runtime it runs on this worker, which hands its
-            // other tasks over meanwhile; elsewhere on the blocking pool.
-            let multi_threaded = tokio::runtime::Handle::try_current()
-                .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            if multi_threaded {
-                return tokio::task::block_in_place(|| self.invoke_blocking(&request));
-            }
+            let permit = Arc::clone(&self.host.permits).acquire_owned().await;
             let manager = self.clone();
-            let outcome = tokio::task::spawn_blocking(move || manager.invoke_blocking(&request)).await;
-            outcome.unwrap_or_else(|join_error| {
+            let outcome = crate::run_blocking(move || {
+                let _permit = permit;
+                manager.invoke_blocking(&request)
+            })
+            .await;
+            outcome.unwrap_or_else(|| {
                 Err(self.error(
                     event,
                     Cause::Fault(Fault::Trap {
-                        kind: format!("invocation thread failed: {join_error}"),
+                        kind: "the invocation thread panicked".into(),
                     }),
                 ))
             })

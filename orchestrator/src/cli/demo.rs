@@ -59,11 +59,19 @@ const EXAMPLES: [(&str, &str); 4] = [
 
 pub fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
     let data_dir = match args.data_dir.resolve_explicit() {
-        Some(dir) => dir,
-        None => std::env::temp_dir().join(format!("wasmano-demo-{}", std::process::id())),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|error| Failure::new(exit::CANT_CREATE, format!("{}: {error}", dir.display())))?;
+            dir
+        }
+        // A new directory of our own: never one someone prepared in advance.
+        None => {
+            let dir = std::env::temp_dir().join(format!("wasmano-demo-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir(&dir)
+                .map_err(|error| Failure::new(exit::CANT_CREATE, format!("{}: {error}", dir.display())))?;
+            dir
+        }
     };
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|error| Failure::new(exit::CANT_CREATE, format!("{}: {error}", data_dir.display())))?;
     eprintln!("data directory: {}", data_dir.display());
     let host = host_in(&data_dir)?;
     let template = match &args.nsd {

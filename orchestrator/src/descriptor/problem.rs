@@ -149,6 +149,11 @@ pub enum Issue {
         /// The most a manager may have, in MiB.
         max: u32,
     },
+    /// A VNFD with both VM and container units: a VNF runs on one VIM, of one kind.
+    #[error(
+        "a VNF runs on one VIM of one kind: it cannot have both virtual_deployment_units and cloudnative_deployment_units"
+    )]
+    MixedUnits,
     /// A wasm deadline above what wasmano grants.
     #[error("must be at most {max} (ms)")]
     DeadlineTooLong {

@@ -225,7 +225,15 @@ impl Reader {
                 .collect()
         };
         let virtual_deployment_units = units(self, &mut fields, "virtual_deployment_units");
+        let cloudnative_line = fields.peek("cloudnative_deployment_units").and_then(|node| node.line);
         let cloudnative_deployment_units = units(self, &mut fields, "cloudnative_deployment_units");
+        if !virtual_deployment_units.is_empty() && !cloudnative_deployment_units.is_empty() {
+            self.report(
+                &fields.path_of("cloudnative_deployment_units"),
+                cloudnative_line,
+                Issue::MixedUnits,
+            );
+        }
         let mut point_ids = Declared::new();
         let connection_points = self.connection_points(&mut fields, &mut point_ids);
         let resolve = |reference: &str| {

@@ -81,26 +81,19 @@ impl SqliteStore {
         })
     }
 
-    /// Runs a database operation: on a multi-threaded runtime in place (the
-    /// worker hands its other tasks over meanwhile), elsewhere on the
-    /// blocking pool.
+    /// Runs a database operation without stalling other tasks.
     fn run<T: Send + 'static>(
         &self,
         operation: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'_, T> {
         let connection = Arc::clone(&self.connection);
-        let execute = move || {
-            let mut connection = connection.lock().map_err(|_| backend("connection lock poisoned"))?;
-            operation(&mut connection)
-        };
         Box::pin(async move {
-            let multi_threaded = tokio::runtime::Handle::try_current()
-                .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            if multi_threaded {
-                tokio::task::block_in_place(execute)
-            } else {
-                tokio::task::spawn_blocking(execute).await.map_err(backend)?
-            }
+            wasmano_host::run_blocking(move || {
+                let mut connection = connection.lock().map_err(|_| backend("connection lock poisoned"))?;
+                operation(&mut connection)
+            })
+            .await
+            .unwrap_or_else(|| Err(backend("the database thread panicked")))
         })
     }
 }
