@@ -51,25 +51,14 @@ impl fmt::Display for EntryKind {
     }
 }
 
-/// Who an entry is: vendor, name and version for descriptors; for modules,
-/// their sha256 as name, with empty vendor and version (content-addressed).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Identity {
-    /// Vendor (empty for modules).
-    pub vendor: String,
-    /// Name.
-    pub name: String,
-    /// Version.
-    pub version: String,
-}
+pub use crate::descriptor::Identity;
 
-impl fmt::Display for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.vendor.is_empty() {
-            write!(f, "{}", self.name)
-        } else {
-            write!(f, "{}/{}/{}", self.vendor, self.name, self.version)
-        }
+/// The catalogue identity of a module: its digest.
+pub fn module_identity(sha256: &str) -> Identity {
+    Identity {
+        vendor: String::new(),
+        name: sha256.to_owned(),
+        version: String::new(),
     }
 }
 

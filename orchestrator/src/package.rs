@@ -332,11 +332,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
         match check_module(package, host, module_use) {
             Ok(Some(bytes)) => entries.push(NewEntry {
                 kind: EntryKind::Module,
-                identity: catalogue::Identity {
-                    vendor: String::new(),
-                    name: wasmano_host::sha256_hex(&bytes),
-                    version: String::new(),
-                },
+                identity: catalogue::module_identity(&wasmano_host::sha256_hex(&bytes)),
                 bytes,
             }),
             Ok(None) => {}
@@ -346,7 +342,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
 
     let descriptor_entry = |kind, identity: &descriptor::Identity, bytes: &[u8]| NewEntry {
         kind,
-        identity: catalogue_identity(identity),
+        identity: identity.clone(),
         bytes: bytes.to_vec(),
     };
     entries.push(descriptor_entry(EntryKind::Nsd, &nsd.identity, nsd_bytes));
@@ -374,7 +370,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
             .collect::<Vec<_>>()
     })?;
     Ok(OnboardReport {
-        nsd: catalogue_identity(&nsd.identity),
+        nsd: nsd.identity.clone(),
         stored,
     })
 }
@@ -407,15 +403,6 @@ pub fn pin_module_digests(descriptor: &str, package_dir: &Path) -> Result<String
         }
     }
     serde_saphyr::to_string(&document).map_err(|error| error.to_string())
-}
-
-/// The catalogue's identity of a descriptor.
-pub fn catalogue_identity(identity: &descriptor::Identity) -> catalogue::Identity {
-    catalogue::Identity {
-        vendor: identity.vendor.clone(),
-        name: identity.name.clone(),
-        version: identity.version.clone(),
-    }
 }
 
 /// Checks one manager entry's module: in the package, pinned digest, a

@@ -21,7 +21,6 @@ use wasmano_host::{Event, Host, Limits, ManagerKind, SpecificManager, WasmManage
 
 use crate::catalogue::{Catalogue, EntryKind};
 use crate::descriptor::{self, DeploymentUnit, Descriptor, Manager, ManagerSource, Nsd, Vnfd};
-use crate::package::catalogue_identity;
 use crate::workflow::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
 
 /// Why a service could not be resolved into a template.
@@ -58,7 +57,7 @@ pub fn document(bytes: &[u8]) -> Result<Value, ResolveError> {
 /// An onboarded VNFD, checked.
 pub fn onboarded_vnfd(catalogue: &Catalogue, identity: &descriptor::Identity) -> Result<Vnfd, String> {
     let bytes = catalogue
-        .read(EntryKind::Vnfd, &catalogue_identity(identity))
+        .read(EntryKind::Vnfd, identity)
         .map_err(|error| error.to_string())?;
     match descriptor::parse(&bytes) {
         Ok(Descriptor::Function(vnfd)) => Ok(vnfd),
@@ -74,7 +73,7 @@ pub fn from_catalogue(
     nsd: &descriptor::Identity,
 ) -> Result<ServiceTemplate, ResolveError> {
     let bytes = catalogue
-        .read(EntryKind::Nsd, &catalogue_identity(nsd))
+        .read(EntryKind::Nsd, nsd)
         .map_err(|error| ResolveError::Descriptor(error.to_string()))?;
     let Ok(Descriptor::Service(parsed)) = descriptor::parse(&bytes) else {
         return Err(ResolveError::Descriptor(format!(
@@ -84,7 +83,7 @@ pub fn from_catalogue(
     let mut vnfds = Vec::new();
     for function in &parsed.network_functions {
         let vnfd_bytes = catalogue
-            .read(EntryKind::Vnfd, &catalogue_identity(&function.vnfd))
+            .read(EntryKind::Vnfd, &function.vnfd)
             .map_err(|error| ResolveError::Descriptor(error.to_string()))?;
         let vnfd = onboarded_vnfd(catalogue, &function.vnfd).map_err(ResolveError::Descriptor)?;
         vnfds.push((vnfd, document(&vnfd_bytes)?));
@@ -216,11 +215,7 @@ fn load_manager(
     };
     let (bytes, sha256, limits) = match (&manager.source, modules) {
         (ManagerSource::Wasm { sha256, limits, .. }, ModuleSource::Catalogue(catalogue)) => {
-            let identity = crate::catalogue::Identity {
-                vendor: String::new(),
-                name: sha256.to_string(),
-                version: String::new(),
-            };
+            let identity = crate::catalogue::module_identity(sha256.as_str());
             let bytes = catalogue
                 .read(EntryKind::Module, &identity)
                 .map_err(|error| failure(error.to_string()))?;

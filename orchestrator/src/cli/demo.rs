@@ -20,7 +20,7 @@ use serde_json::Value;
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
-use wasmano::package::{Package, catalogue_identity, onboard, pin_module_digests};
+use wasmano::package::{Package, onboard, pin_module_digests};
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{RecordStore, SqliteStore};
 use wasmano::service::{self, ModuleSource};
@@ -187,12 +187,7 @@ fn bundled_service(data_dir: &Path, host: &Host) -> Result<ServiceTemplate, Fail
         report.stored.unchanged.len(),
         started.elapsed().as_secs_f64() * 1e3
     );
-    let nsd = descriptor::Identity {
-        vendor: report.nsd.vendor,
-        name: report.nsd.name,
-        version: report.nsd.version,
-    };
-    service::from_catalogue(&catalogue, host, &nsd).map_err(|error| Failure::new(exit::DATA, error.to_string()))
+    service::from_catalogue(&catalogue, host, &report.nsd).map_err(|error| Failure::new(exit::DATA, error.to_string()))
 }
 
 /// A service from descriptor files, its legacy managers mapped onto modules.
@@ -239,10 +234,7 @@ fn external_service(
         &functions.iter().map(|(vnfd, _)| vnfd.clone()).collect::<Vec<_>>(),
     );
     if let Some(problem) = problems.first() {
-        return Err(Failure::new(
-            exit::DATA,
-            format!("{}: {problem}", catalogue_identity(&nsd.identity)),
-        ));
+        return Err(Failure::new(exit::DATA, format!("{}: {problem}", nsd.identity)));
     }
     service::build(host, &nsd, nsd_document, &functions, &ModuleSource::Files(&modules))
         .map_err(|error| Failure::new(exit::DATA, error.to_string()))

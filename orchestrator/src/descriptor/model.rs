@@ -10,8 +10,9 @@ use sm_sdk::descriptor::{self as guest, Demand, Memory};
 
 use super::manager::Manager;
 
-/// A descriptor's identity: `vendor/name/version`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A descriptor's identity: `vendor/name/version`. The catalogue also names
+/// modules with it: their sha256 as name, vendor and version empty.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Identity {
     /// Vendor, e.g. `eu.5gtango`.
     pub vendor: String,
