@@ -44,6 +44,10 @@ pub enum Cause {
     /// The sandbox stopped the manager or refused its reply.
     #[error("sandbox fault: {0}")]
     Fault(Fault),
+    /// The host could not run the invocation (e.g. no instance slot free):
+    /// not the manager's doing.
+    #[error("the host could not run the invocation: {0}")]
+    Host(String),
 }
 
 /// A sandbox fault: the manager misbehaved, whatever it meant to answer.
@@ -79,9 +83,6 @@ pub enum Fault {
     /// not JSON).
     #[error("invalid reply: {0}")]
     InvalidReply(String),
-    /// The instance could not be created.
-    #[error("cannot instantiate: {0}")]
-    Instantiation(String),
 }
 
 /// Runs one request in a fresh instance of `pre`.
@@ -100,7 +101,7 @@ pub(crate) fn invoke(
     let mut store = new_store(host, identity, limits);
     let outcome = call(&mut store, pre, request);
     store.data().flush_output();
-    let answer = outcome.map_err(|failure| error(Cause::Fault(classify(&store, &failure, limits))))?;
+    let answer = outcome.map_err(|failure| error(classify(&store, &failure, limits)))?;
     let reply = answer.map_err(|answer| {
         error(match answer {
             wit_types::ManagerError::NotHandled => Cause::NotHandled,
@@ -126,7 +127,7 @@ pub(crate) fn handled_events(
     pre: &PreInstance,
     identity: &Arc<Identity>,
     limits: &Limits,
-) -> Result<Vec<Event>, Fault> {
+) -> Result<Vec<Event>, Cause> {
     let mut store = new_store(host, identity, limits);
     let outcome = match pre {
         PreInstance::Service(pre) => pre
@@ -253,17 +254,18 @@ fn call(store: &mut Store<Sandbox>, pre: &PreInstance, request: &Request) -> Res
     }
 }
 
-fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Fault {
+/// Whose doing a failed call was: the guest's (a fault) or the host's.
+fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Cause {
     if store.data().limiter.refused {
-        return Fault::MemoryLimit {
+        return Cause::Fault(Fault::MemoryLimit {
             limit_bytes: limits.memory_bytes,
-        };
+        });
     }
     let error = match error {
-        CallError::Instantiate(error) => return Fault::Instantiation(format!("{error:#}")),
+        CallError::Instantiate(error) => return Cause::Host(format!("cannot instantiate: {error:#}")),
         CallError::Run(error) => error,
     };
-    match error.downcast_ref::<Trap>() {
+    Cause::Fault(match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => Fault::Timeout {
             deadline: limits.deadline,
         },
@@ -274,7 +276,7 @@ fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Fault
         None => Fault::Trap {
             kind: format!("{error:#}"),
         },
-    }
+    })
 }
 
 fn envs(list: Vec<wit_types::KeyValue>) -> Vec<KeyValue> {

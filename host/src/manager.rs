@@ -13,7 +13,7 @@ use crate::bindings::wit_types;
 use crate::contract::ManagerKind;
 use crate::engine::{Host, HostInner};
 use crate::event::{Event, Reply, Request};
-use crate::invoke::{self, Cause, Fault, InvocationError};
+use crate::invoke::{self, Cause, InvocationError};
 use crate::module::LoadedModule;
 use crate::sandbox::Identity;
 
@@ -165,7 +165,7 @@ impl WasmManager {
 
     /// The events the module says it handles (its `handles` export), asked
     /// of a fresh instance like any event.
-    pub fn handled_events(&self) -> Result<Vec<Event>, Fault> {
+    pub fn handled_events(&self) -> Result<Vec<Event>, Cause> {
         invoke::handled_events(&self.host, &self.module.pre, &self.identity, &self.limits)
     }
 
@@ -197,14 +197,7 @@ impl SpecificManager for WasmManager {
                 manager.invoke_blocking(&request)
             })
             .await;
-            outcome.unwrap_or_else(|| {
-                Err(self.error(
-                    event,
-                    Cause::Fault(Fault::Trap {
-                        kind: "the invocation thread panicked".into(),
-                    }),
-                ))
-            })
+            outcome.unwrap_or_else(|| Err(self.error(event, Cause::Host("the invocation thread panicked".into()))))
         })
     }
 }

@@ -455,7 +455,7 @@ fn check_module(package: &Package, host: &Host, module_use: &ModuleUse) -> Resul
         .map_err(|error| problem(error.to_string()))?;
     let handled = probe
         .handled_events()
-        .map_err(|fault| problem(format!("{}: {fault}", path.display())))?;
+        .map_err(|cause| problem(format!("{}: {cause}", path.display())))?;
     let missing: Vec<&str> = manager
         .declared_events()
         .filter(|event| !handled.iter().any(|handled| handled.name() == *event))

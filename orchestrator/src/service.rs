@@ -270,7 +270,7 @@ fn load_manager(
         .collect();
     let wasm =
         WasmManager::new(host, module, &manager.id, options, limits).map_err(|error| failure(error.to_string()))?;
-    let handled = wasm.handled_events().map_err(|fault| failure(fault.to_string()))?;
+    let handled = wasm.handled_events().map_err(|cause| failure(cause.to_string()))?;
     let mut events = Vec::new();
     for declared in manager.declared_events() {
         match handled.iter().find(|event| event.name() == declared) {

@@ -72,6 +72,7 @@ pub fn test(args: TestArgs) -> Result<ExitCode, Failure> {
             }
             Cause::NotHandled => Err(Failure::new(exit::NOT_HANDLED, error.to_string())),
             Cause::Fault(_) => Err(Failure::new(exit::SANDBOX_FAULT, error.to_string())),
+            Cause::Host(_) => Err(Failure::new(exit::SOFTWARE, error.to_string())),
         },
     }
 }
@@ -81,10 +82,15 @@ pub fn inspect(path: &Path) -> Result<ExitCode, Failure> {
     let module = load(&host, path, None)?;
     let manager = WasmManager::new(&host, module, path.display().to_string(), Vec::new(), Limits::default())
         .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
-    let events = manager.handled_events().map_err(|fault| {
+    let events = manager.handled_events().map_err(|cause| {
+        let code = if matches!(cause, Cause::Host(_)) {
+            exit::SOFTWARE
+        } else {
+            exit::SANDBOX_FAULT
+        };
         Failure::new(
-            exit::SANDBOX_FAULT,
-            format!("{}: asking which events it handles: {fault}", path.display()),
+            code,
+            format!("{}: asking which events it handles: {cause}", path.display()),
         )
     })?;
     let module = manager.module();
