@@ -541,16 +541,7 @@ impl Orchestrator {
             self.update_nsr(&mut run, &mut state).await
         }
         .await;
-        match outcome {
-            Ok(()) => {
-                self.put(service_id, state.clone());
-                self.finish(run, &state).await
-            }
-            Err(error) => {
-                self.put(service_id, state);
-                Err(self.fail(run, error).await)
-            }
-        }
+        self.keep(run, service_id, state, outcome).await
     }
 
     /// Moves a VNF instance to another VIM: a new instance is deployed and
@@ -683,16 +674,7 @@ impl Orchestrator {
             self.settle(&mut run, &mut state).await
         }
         .await;
-        match finished {
-            Ok(()) => {
-                self.put(service_id, state.clone());
-                self.finish(run, &state).await
-            }
-            Err(error) => {
-                self.put(service_id, state);
-                Err(self.fail(run, error).await)
-            }
-        }
+        self.keep(run, service_id, state, finished).await
     }
 
     /// Configures the service's VNFs again (configure manager, then FSM
@@ -760,6 +742,22 @@ impl Orchestrator {
         }
     }
 
+    /// Keeps the service as the run left it and reports the run: its report
+    /// when it succeeded, its journaled error otherwise.
+    async fn keep(
+        &self,
+        run: Run,
+        service_id: &str,
+        state: ServiceState,
+        outcome: Result<(), WorkflowError>,
+    ) -> Result<WorkflowReport, WorkflowError> {
+        self.put(service_id, state.clone());
+        match outcome {
+            Ok(()) => self.finish(run, &state).await,
+            Err(error) => Err(self.fail(run, error).await),
+        }
+    }
+
     /// Puts the service back after a scale, migrate or reconfigure: the new
     /// state on success; on failure, instances added by the run are removed
     /// and the state from before the request is restored.
@@ -772,10 +770,7 @@ impl Orchestrator {
         outcome: Result<(), WorkflowError>,
     ) -> Result<WorkflowReport, WorkflowError> {
         match outcome {
-            Ok(()) => {
-                self.put(service_id, state.clone());
-                self.finish(run, &state).await
-            }
+            Ok(()) => self.keep(run, service_id, state, Ok(())).await,
             Err(error) => {
                 // Instances the run added go; the others stay as they are now
                 // (their units and records may have changed, e.g. recreated
