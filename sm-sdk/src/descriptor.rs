@@ -171,7 +171,7 @@ impl Memory {
 }
 
 /// Which kind of infrastructure a VNF needs or a VIM offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VimKind {
     /// Virtual machines (VDUs).

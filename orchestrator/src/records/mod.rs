@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sm_sdk::descriptor::VimKind;
 
 pub use sqlite::SqliteStore;
 
@@ -105,6 +106,8 @@ pub struct VnfRecord {
 pub struct UnitInstance {
     /// The unit's id in the VNFD.
     pub unit_id: String,
+    /// A VDU (virtual machine) or a CDU (container).
+    pub kind: VimKind,
     /// The VIM it runs on.
     pub vim_id: String,
     /// The infrastructure's handle on it (container id, ...).
@@ -137,12 +140,30 @@ impl NsRecord {
 }
 
 impl VnfRecord {
-    /// The record in tng-schema's VNFR shape: one `virtual_deployment_units`
-    /// entry per unit, with its instance, VIM and connection point addresses.
+    /// The record in tng-schema's VNFR shape: a `virtual_deployment_units`
+    /// entry per VDU, with its instance, VIM and connection point addresses,
+    /// and a `cloudnative_deployment_units` entry per CDU, with its VIM and
+    /// its address as `load_balancer_ip` (as 5GTANGO's CNF FSMs read it).
     pub fn to_tango(&self) -> Value {
-        let units: Vec<Value> = self
+        let cdus: Vec<Value> = self
             .deployment_units
             .iter()
+            .filter(|unit| unit.kind == VimKind::Container)
+            .map(|unit| {
+                let address = unit.addresses.first().map(|cp| cp.address.as_str());
+                json!({
+                    "id": unit.unit_id,
+                    "vim_id": unit.vim_id,
+                    "number_of_instances": 1,
+                    "connection_points": unit.addresses.iter().map(|cp| json!({ "id": cp.cp })).collect::<Vec<_>>(),
+                    "load_balancer_ip": { "floating_ip": address, "internal_ip": address },
+                })
+            })
+            .collect();
+        let vdus: Vec<Value> = self
+            .deployment_units
+            .iter()
+            .filter(|unit| unit.kind == VimKind::Vm)
             .map(|unit| {
                 let connection_points: Vec<Value> = unit
                     .addresses
@@ -168,7 +189,8 @@ impl VnfRecord {
             "descriptor_version": self.descriptor_version,
             "status": self.status.as_str(),
             "version": self.version.to_string(),
-            "virtual_deployment_units": units,
+            "virtual_deployment_units": vdus,
+            "cloudnative_deployment_units": cdus,
         })
     }
 }
@@ -284,4 +306,49 @@ pub trait RecordStore: Send + Sync {
     fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()>;
     /// A service's journal, in order.
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vnfrs_put_vdus_and_cdus_where_tng_schema_and_managers_expect_them() {
+        let unit = |unit_id: &str, kind, address: &str| UnitInstance {
+            unit_id: unit_id.into(),
+            kind,
+            vim_id: "vim-a".into(),
+            instance_ref: format!("ref-{unit_id}"),
+            addresses: vec![CpAddress {
+                cp: "eth0".into(),
+                address: address.into(),
+            }],
+        };
+        let record = VnfRecord {
+            id: "vnf-1".into(),
+            service_id: "ns-1".into(),
+            vnf_id: "web".into(),
+            descriptor_reference: "eu.wasmano/web/1.0".into(),
+            descriptor_version: "1.0".into(),
+            status: Status::NormalOperation,
+            version: 3,
+            deployment_units: vec![
+                unit("vdu01", VimKind::Vm, "10.0.0.1"),
+                unit("cdu01", VimKind::Container, "10.1.0.1"),
+            ],
+        };
+        let tango = record.to_tango();
+        assert_eq!(
+            tango["virtual_deployment_units"][0]["vnfc_instance"][0]["vim_id"],
+            "vim-a"
+        );
+        assert_eq!(
+            tango["cloudnative_deployment_units"][0]["load_balancer_ip"]["floating_ip"],
+            "10.1.0.1"
+        );
+        // Managers read the record through the SDK's view, addresses from both kinds.
+        let seen: sm_sdk::descriptor::Vnfr = serde_json::from_value(tango).unwrap();
+        assert_eq!(seen.addresses(), ["10.0.0.1", "10.1.0.1", "10.1.0.1"]);
+        assert_eq!(seen.version.as_deref(), Some("3"));
+    }
 }

@@ -1224,6 +1224,7 @@ fn labelled(status: &VimStatus) -> LabelledVim {
 fn unit_instance(unit: &DeployedUnit) -> UnitInstance {
     UnitInstance {
         unit_id: unit.spec.unit_id.clone(),
+        kind: unit.spec.kind,
         vim_id: unit.vim_id.clone(),
         instance_ref: unit.instance_ref.clone(),
         addresses: unit.addresses.clone(),
