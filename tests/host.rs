@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
+#[path = "support/components.rs"]
+mod components;
 mod support;
 
 use std::sync::OnceLock;
@@ -18,6 +20,7 @@ use wasmano_host::{
     WasmManager,
 };
 
+use components::Hostility;
 use support::{guests, payload};
 
 /// One host for the whole test binary, as the orchestrator has one.
@@ -281,17 +284,157 @@ fn deep_recursion_traps_on_the_exhausted_stack() {
 }
 
 #[test]
-fn an_oversized_reply_is_refused() {
+fn an_oversized_reply_is_refused_while_it_is_copied() {
     let (cause, _) = hostile("huge-reply", Limits::default());
-    let Cause::Fault(Fault::ReplyTooLarge {
-        size_bytes,
-        limit_bytes,
-    }) = cause
-    else {
-        panic!("got {cause:?}")
+    assert_eq!(
+        cause,
+        Cause::Fault(Fault::ReplyTooLarge {
+            limit_bytes: Limits::default().reply_bytes
+        })
+    );
+}
+
+/// Loads a hand-written hostile component.
+fn hostile_component(hostility: Hostility, limits: Limits) -> WasmManager {
+    let module = host()
+        .load_bytes(&components::hostile_component(hostility), None)
+        .unwrap_or_else(|error| panic!("{hostility:?}: {error}"));
+    WasmManager::new(host(), module, format!("{hostility:?}"), Vec::new(), limits).unwrap()
+}
+
+/// The cause of a hand-written hostile component's failure on `event`.
+fn hostile_component_cause(hostility: Hostility, event: SsmEvent, limits: Limits) -> Cause {
+    let content = match event {
+        SsmEvent::Placement => payload("tng-sdk-sm/ssm/placement_event.yml"),
+        _ => json!({"state": "anything"}),
     };
-    assert!(size_bytes > 8 << 20);
-    assert_eq!(limit_bytes, Limits::default().reply_bytes);
+    hostile_component(hostility, limits)
+        .invoke_blocking(&ssm(event, &content))
+        .expect_err("a hostile component must not reply")
+        .cause
+}
+
+#[test]
+fn aliased_strings_are_stopped_at_the_reply_cap_not_copied_100_times() {
+    let limits = Limits::default();
+    let cause = hostile_component_cause(Hostility::AliasedStrings, SsmEvent::Placement, limits);
+    assert_eq!(
+        cause,
+        Cause::Fault(Fault::ReplyTooLarge {
+            limit_bytes: limits.reply_bytes
+        })
+    );
+}
+
+#[test]
+fn a_million_element_list_is_refused_before_it_is_allocated() {
+    let limits = Limits::default();
+    let cause = hostile_component_cause(Hostility::MillionEntries, SsmEvent::Placement, limits);
+    assert_eq!(
+        cause,
+        Cause::Fault(Fault::ReplyTooLarge {
+            limit_bytes: limits.reply_bytes
+        })
+    );
+}
+
+#[test]
+fn an_error_message_over_4_kib_is_a_fault() {
+    let cause = hostile_component_cause(Hostility::LongErrorMessage, SsmEvent::State, Limits::default());
+    assert_eq!(cause, Cause::Fault(Fault::ErrorMessageTooLarge { size_bytes: 8192 }));
+}
+
+#[test]
+fn an_error_message_reaches_the_operator_without_escapes() {
+    let cause = hostile_component_cause(Hostility::EscapesInErrorMessage, SsmEvent::State, Limits::default());
+    let Cause::Answered(message) = cause else {
+        panic!("expected an answered error, got {cause:?}")
+    };
+    assert!(!message.chars().any(char::is_control), "{message:?}");
+    assert!(
+        message.contains("red") && message.contains("forged log line"),
+        "{message:?}"
+    );
+}
+
+#[test]
+fn a_log_line_over_the_cap_is_a_fault() {
+    let limits = Limits::default();
+    let cause = hostile_component_cause(Hostility::HugeLogLine, SsmEvent::State, limits);
+    assert_eq!(
+        cause,
+        Cause::Fault(Fault::ReplyTooLarge {
+            limit_bytes: limits.reply_bytes
+        })
+    );
+}
+
+#[test]
+fn a_start_function_that_loops_is_stopped_at_the_deadline() {
+    let limits = Limits {
+        deadline: Duration::from_millis(30),
+        ..Limits::default()
+    };
+    let cause = hostile_component_cause(Hostility::LoopAtStart, SsmEvent::State, limits);
+    assert_eq!(
+        cause,
+        Cause::Fault(Fault::Timeout {
+            deadline: limits.deadline
+        })
+    );
+}
+
+#[test]
+fn a_start_function_that_traps_is_the_managers_fault() {
+    let cause = hostile_component_cause(Hostility::TrapAtStart, SsmEvent::State, Limits::default());
+    assert!(matches!(cause, Cause::Fault(Fault::Trap { .. })), "{cause:?}");
+}
+
+#[test]
+fn memories_and_tables_share_one_budget() {
+    // 1022 pages (63.9 MiB) fit a 64 MiB cap on their own, and so does a
+    // table of 20,000 elements: together they do not.
+    let limits = Limits::default();
+    let cause = hostile_component_cause(Hostility::MemoryPlusTable, SsmEvent::State, limits);
+    assert_eq!(
+        cause,
+        Cause::Fault(Fault::MemoryLimit {
+            limit_bytes: limits.memory_bytes
+        })
+    );
+    let roomier = Limits {
+        memory_bytes: 65 << 20,
+        ..limits
+    };
+    let manager = hostile_component(Hostility::MemoryPlusTable, roomier);
+    assert!(
+        manager
+            .invoke_blocking(&ssm(SsmEvent::State, &json!({"state": 1})))
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_module_with_more_memories_than_the_sandbox_grants_is_refused_at_load() {
+    let error = host()
+        .load_bytes(&components::hostile_component(Hostility::TwoMemories), None)
+        .expect_err("two memories in one module");
+    assert!(error.to_string().contains("memories count of 2"), "{error}");
+}
+
+#[test]
+fn random_numbers_are_reproducible_from_the_requests_seed() {
+    let manager = manager(&guests().hostile, &[("behaviour", "random")], Limits::default());
+    let request = ssm(SsmEvent::State, &json!({"state": 1}));
+    let draw = |request: &Request| manager.invoke_blocking(request).expect("the random behaviour answers");
+    let seeded = request.clone().with_seed(7);
+    assert_eq!(draw(&seeded), draw(&seeded.clone()));
+    assert_eq!(draw(&request), draw(&request));
+    assert_ne!(draw(&seeded), draw(&request.clone().with_seed(8)));
+    assert_ne!(
+        ssm(SsmEvent::State, &json!({})).seed(),
+        ssm(SsmEvent::State, &json!({})).seed()
+    );
 }
 
 #[test]
@@ -430,6 +573,107 @@ fn a_corrupt_cache_entry_is_recompiled() {
     }
     assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Compiled);
     assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Cached);
+}
+
+/// A host with a private cache in a fresh directory, and the state example's bytes.
+fn cached_host() -> (tempfile::TempDir, Host, Vec<u8>) {
+    let cache = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        max_instances: 8,
+        ..HostConfig::default()
+    };
+    let host = Host::new(config).unwrap();
+    let bytes = std::fs::read(&guests().state).unwrap();
+    assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Compiled);
+    (cache, host, bytes)
+}
+
+/// The cache's artifacts (`.cwasm` files).
+fn artifacts(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "cwasm"))
+        .collect()
+}
+
+#[test]
+fn a_tampered_artifact_is_recompiled_never_run() {
+    let (cache, host, bytes) = cached_host();
+    let [artifact] = artifacts(cache.path()).try_into().unwrap();
+    // A flipped byte deep in the code section: wasmtime's own header checks
+    // would not notice it; the recorded digest does.
+    let mut tampered = std::fs::read(&artifact).unwrap();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0xff;
+    std::fs::write(&artifact, &tampered).unwrap();
+    assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Compiled);
+    assert_ne!(std::fs::read(&artifact).unwrap(), tampered, "the artifact is replaced");
+    assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Cached);
+}
+
+#[test]
+fn an_artifact_without_its_digest_is_recompiled() {
+    let (cache, host, bytes) = cached_host();
+    let [artifact] = artifacts(cache.path()).try_into().unwrap();
+    std::fs::remove_file(artifact.with_extension("cwasm.sha256")).unwrap();
+    assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Compiled);
+}
+
+#[test]
+fn a_link_in_place_of_an_artifact_is_not_followed() {
+    let (cache, host, bytes) = cached_host();
+    let [artifact] = artifacts(cache.path()).try_into().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let moved = elsewhere.path().join("artifact.cwasm");
+    std::fs::rename(&artifact, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &artifact).unwrap();
+    assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Compiled);
+}
+
+#[test]
+fn verifying_a_module_leaves_the_cache_untouched() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = Host::new(HostConfig {
+        cache_dir: Some(cache.path().join("cache")),
+        max_instances: 8,
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let bytes = std::fs::read(&guests().state).unwrap();
+    host.verify_bytes(&bytes, None).unwrap();
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_module_over_the_size_cap_is_refused_before_compiling() {
+    let host = Host::new(HostConfig {
+        max_instances: 8,
+        max_module_bytes: 1024,
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let bytes = std::fs::read(&guests().state).unwrap();
+    assert!(matches!(
+        host.load_bytes(&bytes, None),
+        Err(LoadError::TooLarge { limit_bytes: 1024, .. })
+    ));
+}
+
+#[test]
+fn compiling_past_the_budget_is_refused() {
+    let host = Host::new(HostConfig {
+        max_instances: 8,
+        compile_budget: Duration::from_micros(1),
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let bytes = std::fs::read(&guests().placement).unwrap();
+    assert!(matches!(
+        host.load_bytes(&bytes, None),
+        Err(LoadError::CompileTimeout { .. })
+    ));
 }
 
 #[test]

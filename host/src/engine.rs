@@ -5,15 +5,30 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, Resource};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::p2::DynPollable;
 
 use crate::bindings::ssm;
-use crate::module::{self, LoadError, LoadedModule};
+use crate::module::{self, CacheUse, LoadError, LoadedModule};
 use crate::sandbox::Sandbox;
 
 /// How often the epoch advances: the granularity of invocation deadlines.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The default largest component: Rust managers are a few hundred KB,
+/// Python ones (componentize-py) about 20 MB.
+pub const MAX_MODULE_BYTES: usize = 64 << 20;
+
+/// How many core instances, memories and tables one component may hold.
+/// The SDK's managers need 4, 1 and 2 (the component's own module plus the
+/// adapter shims); componentize-py's need more. Beyond these a component
+/// could take a large share of the pool's slots, starving other managers.
+pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// See [`MAX_CORE_INSTANCES_PER_COMPONENT`].
+pub const MAX_MEMORIES_PER_COMPONENT: u32 = 2;
+/// See [`MAX_CORE_INSTANCES_PER_COMPONENT`].
+pub const MAX_TABLES_PER_COMPONENT: u32 = 8;
 
 /// How a [`Host`] is set up.
 #[derive(Debug, Clone)]
@@ -27,6 +42,10 @@ pub struct HostConfig {
     pub max_memory_bytes: usize,
     /// The longest deadline a manager may be given.
     pub max_deadline: Duration,
+    /// The largest component accepted, checked before compiling.
+    pub max_module_bytes: usize,
+    /// How long compiling one component may take before it is refused.
+    pub compile_budget: Duration,
 }
 
 impl Default for HostConfig {
@@ -36,6 +55,8 @@ impl Default for HostConfig {
             max_instances: 256,
             max_memory_bytes: 256 << 20,
             max_deadline: Duration::from_secs(10),
+            max_module_bytes: MAX_MODULE_BYTES,
+            compile_budget: Duration::from_secs(30),
         }
     }
 }
@@ -71,9 +92,12 @@ impl Host {
         // halves the cost of a small invocation (see the host benchmark).
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 8)
-            .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 8)
+            .total_core_instances(config.max_instances * MAX_CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(config.max_instances * MAX_MEMORIES_PER_COMPONENT)
+            .total_tables(config.max_instances * MAX_TABLES_PER_COMPONENT)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
             .max_memory_size(config.max_memory_bytes)
             .linear_memory_keep_resident(1 << 20)
             .table_keep_resident(1 << 16);
@@ -92,7 +116,7 @@ impl Host {
             .map_err(|error| LoadError::Engine(format!("{error:#}")))?;
         ssm::wasmano::sm::types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |sandbox| sandbox)
             .map_err(|error| LoadError::Engine(format!("{error:#}")))?;
-        forbid_blocking(&mut linker).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
+        forbid_blocking(&mut linker, WASI_POLL).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
 
         start_epoch_ticker(&engine)
             .map_err(|error| LoadError::Engine(format!("cannot start the epoch ticker: {error}")))?;
@@ -117,8 +141,16 @@ impl Host {
     }
 
     /// Loads a component from bytes, checking its sha256 when one is given.
+    /// Reads and fills the precompiled cache, if the host has one.
     pub fn load_bytes(&self, bytes: &[u8], sha256: Option<&str>) -> Result<LoadedModule, LoadError> {
-        module::load(&self.inner, bytes, sha256)
+        module::load(&self.inner, bytes, sha256, CacheUse::ReadWrite)
+    }
+
+    /// Checks and loads a component exactly as [`Host::load_bytes`] does,
+    /// without touching the precompiled cache: what onboarding uses, so that
+    /// a refused package leaves nothing behind.
+    pub fn verify_bytes(&self, bytes: &[u8], sha256: Option<&str>) -> Result<LoadedModule, LoadError> {
+        module::load(&self.inner, bytes, sha256, CacheUse::None)
     }
 
     pub(crate) fn inner(&self) -> &Arc<HostInner> {
@@ -126,7 +158,10 @@ impl Host {
     }
 }
 
-/// The WASI version whose `wasi:io/poll` this host links (wasmtime-wasi 48).
+/// The WASI interface whose waits the host replaces: the version of
+/// `wasi:io/poll` that wasmtime-wasi 48 links. [`forbid_blocking`] checks at
+/// start that wasmtime-wasi really defines it, so an upgrade that moves the
+/// version stops the host from starting instead of leaving waits live.
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 
 /// Replaces WASI's blocking waits (`poll`, `pollable.block`) with traps.
@@ -135,17 +170,19 @@ const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 /// on a timer in the host (`std::thread::sleep`) would outlive its deadline.
 /// Managers have nothing to wait for (no sockets, no stdin, clocks frozen at
 /// zero), so waiting is refused outright.
-fn forbid_blocking(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
-    use wasmtime::component::Resource;
-    use wasmtime_wasi::p2::DynPollable;
+fn forbid_blocking(linker: &mut Linker<Sandbox>, interface: &str) -> wasmtime::Result<()> {
+    // Defining `poll` without shadowing must fail: it proves that the name
+    // below is the interface wasmtime-wasi linked, not a new one of our own.
+    linker.allow_shadowing(false);
+    let unshadowed = linker.instance(interface)?.func_wrap("poll", refuse_poll);
+    if unshadowed.is_ok() {
+        return Err(wasmtime::format_err!(
+            "the wait shim replaces {interface}, which wasmtime-wasi does not link: update WASI_POLL to its version"
+        ));
+    }
     linker.allow_shadowing(true);
-    let mut poll = linker.instance(WASI_POLL)?;
-    poll.func_wrap(
-        "poll",
-        |_store, (_pollables,): (Vec<Resource<DynPollable>>,)| -> wasmtime::Result<(Vec<u32>,)> {
-            Err(wasmtime::format_err!("{BLOCKING_REFUSED}"))
-        },
-    )?;
+    let mut poll = linker.instance(interface)?;
+    poll.func_wrap("poll", refuse_poll)?;
     poll.func_wrap(
         "[method]pollable.block",
         |_store, (_pollable,): (Resource<DynPollable>,)| -> wasmtime::Result<()> {
@@ -154,6 +191,14 @@ fn forbid_blocking(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// `wasi:io/poll.poll`, refused.
+fn refuse_poll(
+    _store: wasmtime::StoreContextMut<'_, Sandbox>,
+    _pollables: (Vec<Resource<DynPollable>>,),
+) -> wasmtime::Result<(Vec<u32>,)> {
+    Err(wasmtime::format_err!("{BLOCKING_REFUSED}"))
 }
 
 /// Why a guest that waits (sleeps, polls) is stopped.
@@ -173,4 +218,19 @@ fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
             }
         })
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_shim_refuses_an_interface_wasmtime_wasi_does_not_link() {
+        let engine = Engine::default();
+        let mut linker = Linker::<Sandbox>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        let error = forbid_blocking(&mut linker, "wasi:io/poll@0.2.999").unwrap_err();
+        assert!(error.to_string().contains("does not link"), "{error}");
+        assert!(forbid_blocking(&mut linker, WASI_POLL).is_ok());
+    }
 }

@@ -67,10 +67,16 @@ impl fmt::Display for Event {
 }
 
 /// An event with its content, ready to be invoked any number of times.
+///
+/// A request carries the seed of the random numbers its guest sees: each
+/// new request draws a fresh one, and invoking the same request (or one
+/// given the same seed with [`Request::with_seed`]) on the same module
+/// reproduces the call.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub(crate) event: Event,
     pub(crate) payload: Payload,
+    pub(crate) seed: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -99,12 +105,29 @@ impl Request {
             }
             _ => Payload::Document(content.to_string()),
         };
-        Ok(Self { event, payload })
+        Ok(Self {
+            event,
+            payload,
+            seed: rand::random(),
+        })
+    }
+
+    /// The same request with its random numbers drawn from `seed`.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
 
     /// The event this request is for.
     pub fn event(&self) -> Event {
         self.event
+    }
+
+    /// The seed of the guest's random numbers: what to journal with the
+    /// call so that it can be replayed.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 }
 

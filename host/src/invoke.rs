@@ -2,8 +2,17 @@
 //! what came back into a [`Reply`] or an [`InvocationError`].
 //!
 //! The guest's own answers (an error message, "not handled") are kept apart
-//! from sandbox [`Fault`]s (deadline, memory cap, trap, oversized or invalid
-//! reply) all the way up: the orchestrator and the CLI treat them differently.
+//! from sandbox [`Fault`]s (deadline, memory budget, trap, oversized or
+//! invalid reply) all the way up: the orchestrator and the CLI treat them
+//! differently. A fault while the instance is created (a start function that
+//! traps or loops) is the manager's fault like any other; only the host
+//! running out of pool slots is the host's.
+//!
+//! Nothing a guest hands over is copied before it is bounded: wasmtime's
+//! hostcall fuel is set to the reply cap, so lifting a reply (or any one
+//! guest-to-host call, such as a log line) stops as soon as its strings and
+//! list elements add up to more than the cap, whatever the guest's lengths
+//! claim and however its strings alias each other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +27,7 @@ use crate::engine::{EPOCH_TICK, HostInner};
 use crate::event::{Event, Payload, Reply, Request};
 use crate::manager::Limits;
 use crate::module::PreInstance;
-use crate::sandbox::{Identity, Sandbox};
+use crate::sandbox::{Identity, MAX_RESOURCES, Sandbox, sanitized};
 
 /// Why an invocation produced no reply.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -71,19 +80,31 @@ pub enum Fault {
         /// The trap's kind, as wasmtime names it.
         kind: String,
     },
-    /// The reply is larger than the cap.
-    #[error("reply of {size_bytes} bytes exceeds the cap of {limit_bytes} bytes")]
+    /// The reply, or one other transfer from the guest (a log line, a WASI
+    /// write), is larger than the cap: copying it stopped at the cap.
+    #[error("the manager handed over more than the cap of {limit_bytes} bytes at once (a reply or a log line)")]
     ReplyTooLarge {
-        /// The reply's size.
-        size_bytes: usize,
         /// The cap.
         limit_bytes: usize,
     },
+    /// The manager's error message is longer than [`MAX_ERROR_MESSAGE_BYTES`].
+    #[error("error message of {size_bytes} bytes exceeds the cap of {MAX_ERROR_MESSAGE_BYTES} bytes")]
+    ErrorMessageTooLarge {
+        /// The message's size.
+        size_bytes: usize,
+    },
+    /// The component needs more than the sandbox grants one instance (core
+    /// instances, memories, tables, host resources).
+    #[error("beyond the sandbox's limits: {0}")]
+    SandboxLimit(String),
     /// The reply does not have the contract's shape (e.g. a document that is
     /// not JSON).
     #[error("invalid reply: {0}")]
     InvalidReply(String),
 }
+
+/// The longest error message a manager may answer; longer is a fault.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 4 << 10;
 
 /// Runs one request in a fresh instance of `pre`.
 pub(crate) fn invoke(
@@ -98,23 +119,21 @@ pub(crate) fn invoke(
         event: request.event,
         cause,
     };
-    let mut store = new_store(host, identity, limits);
+    let mut store = new_store(host, identity, limits, request.seed);
     let outcome = call(&mut store, pre, request);
     store.data().flush_output();
     let answer = outcome.map_err(|failure| error(classify(&store, &failure, limits)))?;
     let reply = answer.map_err(|answer| {
         error(match answer {
             wit_types::ManagerError::NotHandled => Cause::NotHandled,
-            wit_types::ManagerError::Failed(message) => Cause::Answered(message),
+            wit_types::ManagerError::Failed(message) if message.len() > MAX_ERROR_MESSAGE_BYTES => {
+                Cause::Fault(Fault::ErrorMessageTooLarge {
+                    size_bytes: message.len(),
+                })
+            }
+            wit_types::ManagerError::Failed(message) => Cause::Answered(sanitized(&message)),
         })
     })?;
-    let size_bytes = reply.size_bytes();
-    if size_bytes > limits.reply_bytes {
-        return Err(error(Cause::Fault(Fault::ReplyTooLarge {
-            size_bytes,
-            limit_bytes: limits.reply_bytes,
-        })));
-    }
     reply
         .into_reply()
         .map_err(|message| error(Cause::Fault(Fault::InvalidReply(message))))
@@ -128,7 +147,7 @@ pub(crate) fn handled_events(
     identity: &Arc<Identity>,
     limits: &Limits,
 ) -> Result<Vec<Event>, Cause> {
-    let mut store = new_store(host, identity, limits);
+    let mut store = new_store(host, identity, limits, 0);
     let outcome = match pre {
         PreInstance::Service(pre) => pre
             .instantiate(&mut store)
@@ -173,10 +192,16 @@ fn fsm_event(event: fsm_exports::FsmEvent) -> FsmEvent {
     }
 }
 
-/// A store for one invocation: sandbox, memory cap, deadline.
-fn new_store(host: &HostInner, identity: &Arc<Identity>, limits: &Limits) -> Store<Sandbox> {
-    let mut store = Store::new(&host.engine, Sandbox::new(Arc::clone(identity), limits.memory_bytes));
+/// A store for one invocation: sandbox (random seeded with `seed`), memory
+/// budget, transfer cap, handle cap, deadline.
+fn new_store(host: &HostInner, identity: &Arc<Identity>, limits: &Limits, seed: u64) -> Store<Sandbox> {
+    let mut store = Store::new(
+        &host.engine,
+        Sandbox::new(Arc::clone(identity), limits.memory_bytes, seed),
+    );
     store.limiter(|sandbox| &mut sandbox.limiter);
+    store.set_hostcall_fuel(limits.reply_bytes);
+    store.set_max_component_handles(MAX_RESOURCES);
     store.set_epoch_deadline(deadline_ticks(limits.deadline));
     store.epoch_deadline_trap();
     store
@@ -254,6 +279,11 @@ fn call(store: &mut Store<Sandbox>, pre: &PreInstance, request: &Request) -> Res
     }
 }
 
+/// What wasmtime says when a transfer from the guest ran out of hostcall
+/// fuel. Its error type is private, so the message is matched; a host test
+/// (an aliasing guest) fails if an upgrade changes it.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// Whose doing a failed call was: the guest's (a fault) or the host's.
 fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Cause {
     if store.data().limiter.refused {
@@ -261,11 +291,15 @@ fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Cause
             limit_bytes: limits.memory_bytes,
         });
     }
-    let error = match error {
-        CallError::Instantiate(error) => return Cause::Host(format!("cannot instantiate: {error:#}")),
-        CallError::Run(error) => error,
+    let (error, instantiating) = match error {
+        CallError::Instantiate(error) => (error, true),
+        CallError::Run(error) => (error, false),
     };
-    Cause::Fault(match error.downcast_ref::<Trap>() {
+    if let Some(exhausted) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return Cause::Host(format!("no instance slot free: {exhausted}"));
+    }
+    let trap = error.downcast_ref::<Trap>();
+    Cause::Fault(match trap {
         Some(Trap::Interrupt) => Fault::Timeout {
             deadline: limits.deadline,
         },
@@ -273,8 +307,21 @@ fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Cause
             kind: "unreachable code reached (the guest panicked)".into(),
         },
         Some(trap) => Fault::Trap { kind: trap.to_string() },
+        None if error
+            .chain()
+            .any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED)) =>
+        {
+            Fault::ReplyTooLarge {
+                limit_bytes: limits.reply_bytes,
+            }
+        }
+        // Without a trap, instantiation fails on what the pool refuses this
+        // one component (too many memories, tables, core instances).
+        None if instantiating => Fault::SandboxLimit(sanitized(&format!("{error:#}"))),
+        // A guest-supplied text (names in a backtrace, a WASI error) may
+        // carry escapes: never let it reach a terminal raw.
         None => Fault::Trap {
-            kind: format!("{error:#}"),
+            kind: sanitized(&format!("{error:#}")),
         },
     })
 }
@@ -290,32 +337,6 @@ fn document(text: &str, what: &str) -> Result<serde_json::Value, String> {
 }
 
 impl RawReply {
-    /// What the reply costs the host: its strings, plus a fixed overhead per
-    /// list element so that a million empty entries are not free.
-    fn size_bytes(&self) -> usize {
-        const PER_ELEMENT: usize = 32;
-        let pairs = |list: &[wit_types::KeyValue]| {
-            list.iter()
-                .map(|pair| PER_ELEMENT + pair.key.len() + pair.value.len())
-                .sum()
-        };
-        match self {
-            Self::Placement(mapping) => mapping
-                .iter()
-                .map(|entry| PER_ELEMENT + entry.vnf.len() + entry.vim.len())
-                .sum(),
-            Self::Configure(decisions) => decisions
-                .iter()
-                .map(|decision| PER_ELEMENT + decision.id.len() + decision.payload.as_ref().map_or(0, String::len))
-                .sum(),
-            Self::State(text) => text.len(),
-            Self::Started(list) | Self::Configured(list) => pairs(list),
-            Self::Stopped => 0,
-            Self::FunctionState(fsm_exports::StateReply::Extracted(text)) => text.len(),
-            Self::FunctionState(fsm_exports::StateReply::Injected) => 0,
-        }
-    }
-
     fn into_reply(self) -> Result<Reply, String> {
         Ok(match self {
             Self::Placement(mapping) => Reply::Placement(

@@ -40,7 +40,9 @@ pub struct Limits {
     pub deadline: Duration,
     /// Linear memory the guest may grow to.
     pub memory_bytes: usize,
-    /// The largest reply accepted (the sum of its strings).
+    /// The most the guest may hand over at once: a whole reply (its strings
+    /// plus a fixed cost per list element, as wasmtime's hostcall fuel
+    /// counts), or one log line. Copying stops at the cap.
     pub reply_bytes: usize,
 }
 

@@ -1,13 +1,20 @@
 //! Loading a module: digest check, compile-once cache, contract check and
 //! pre-instantiation.
 //!
+//! A component larger than the host's cap is refused before it is compiled,
+//! and compiling runs under a time budget.
+//!
 //! The cache keeps `wasmtime`'s precompiled artifact of each component under
 //! `<cache_dir>/<sha256>-<engine hash>.cwasm`, so a second load of the same
-//! bytes on the same engine configuration skips compilation. Artifacts are
-//! written atomically (temporary file, then rename); one that fails to load
-//! is recompiled and replaced. Loading an artifact trusts it as native code,
-//! so the cache directory is created private (0700) and not used at all when
-//! another user owns it or others can write to it.
+//! bytes on the same engine configuration skips compilation. Loading an
+//! artifact trusts it as native code, so: the cache directory is created
+//! private (0700) and not used at all when it is a link, another user owns
+//! it or others can write to it; each artifact's own sha256 is written
+//! beside it (`.cwasm.sha256`) when it is stored and checked against the
+//! bytes read before they are deserialized; links are never followed; and an
+//! artifact that is missing its digest, does not match it or fails to load
+//! is recompiled and replaced, never run. Artifacts and digests are written
+//! atomically (temporary file, then rename).
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -65,9 +72,32 @@ pub enum LoadError {
     /// do not have the contract's types.
     #[error("the module does not fit the wasmano:sm contract: {0}")]
     Incompatible(String),
+    /// The component is larger than the host accepts.
+    #[error("the module is {size_bytes} bytes, above this host's cap of {limit_bytes} bytes")]
+    TooLarge {
+        /// The module's size.
+        size_bytes: usize,
+        /// The cap.
+        limit_bytes: usize,
+    },
+    /// Compiling the component took longer than the host's budget.
+    #[error("compiling the module took longer than the budget of {} ms", .budget.as_millis())]
+    CompileTimeout {
+        /// The budget.
+        budget: Duration,
+    },
     /// The engine could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
+}
+
+/// Whether a load may use the precompiled cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CacheUse {
+    /// Read artifacts from it and store new ones.
+    ReadWrite,
+    /// Neither read nor write it.
+    None,
 }
 
 /// Where a loaded module's compiled code came from.
@@ -146,7 +176,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-pub(crate) fn load(host: &HostInner, bytes: &[u8], expected: Option<&str>) -> Result<LoadedModule, LoadError> {
+pub(crate) fn load(
+    host: &HostInner,
+    bytes: &[u8],
+    expected: Option<&str>,
+    cache: CacheUse,
+) -> Result<LoadedModule, LoadError> {
+    let limit_bytes = host.config.max_module_bytes;
+    if bytes.len() > limit_bytes {
+        return Err(LoadError::TooLarge {
+            size_bytes: bytes.len(),
+            limit_bytes,
+        });
+    }
     let sha256 = sha256_hex(bytes);
     if let Some(expected) = expected {
         if expected.len() != 64 || !expected.bytes().all(|byte| byte.is_ascii_hexdigit()) {
@@ -160,7 +202,10 @@ pub(crate) fn load(host: &HostInner, bytes: &[u8], expected: Option<&str>) -> Re
         }
     }
     let started = Instant::now();
-    let (component, origin) = compile_or_read_cache(host, bytes, &sha256)?;
+    let (component, origin) = match cache {
+        CacheUse::ReadWrite => compile_or_read_cache(host, bytes, &sha256)?,
+        CacheUse::None => (compile(host, bytes)?, Origin::Compiled),
+    };
     let load_time = started.elapsed();
 
     let component_type = component.component_type();
@@ -204,17 +249,24 @@ fn compile_or_read_cache(host: &HostInner, bytes: &[u8], sha256: &str) -> Result
         return Ok((compile(host, bytes)?, Origin::Compiled));
     }
     let artifact = artifact_path(host, cache_dir, sha256);
-    if artifact.exists() {
-        // SAFETY: the artifact was written by `store_artifact` below from a
-        // component this engine compiled, under a name that pins both the
-        // source digest and the engine configuration, in a directory that
-        // `ensure_private_dir` just checked only this user can write to.
-        match unsafe { Component::deserialize_file(&host.engine, &artifact) } {
-            Ok(component) => return Ok((component, Origin::Cached)),
-            Err(error) => {
-                tracing::warn!(artifact = %artifact.display(), "recompiling, cached artifact unusable: {error:#}")
+    match read_verified_artifact(&artifact) {
+        Ok(Some(serialized)) => {
+            // SAFETY: these bytes are exactly the ones `store_artifact` wrote
+            // from a component this engine compiled: their sha256 matches the
+            // digest written beside them, under a name that pins the source
+            // digest and the engine configuration, in a directory that
+            // `ensure_private_dir` just checked only this user can write to,
+            // read without following links. wasmtime also checks the
+            // artifact's header against this engine before using it.
+            match unsafe { Component::deserialize(&host.engine, &serialized) } {
+                Ok(component) => return Ok((component, Origin::Cached)),
+                Err(error) => {
+                    tracing::warn!(artifact = %artifact.display(), "recompiling, cached artifact unusable: {error:#}")
+                }
             }
         }
+        Ok(None) => {}
+        Err(problem) => tracing::warn!(artifact = %artifact.display(), "recompiling: {problem}"),
     }
     let component = compile(host, bytes)?;
     if let Err(error) = store_artifact(&component, cache_dir, &artifact) {
@@ -223,8 +275,65 @@ fn compile_or_read_cache(host: &HostInner, bytes: &[u8], sha256: &str) -> Result
     Ok((component, Origin::Compiled))
 }
 
+/// Where an artifact's own sha256 is kept.
+fn digest_path(artifact: &Path) -> PathBuf {
+    artifact.with_extension("cwasm.sha256")
+}
+
+/// Reads a regular file without following a link at its path.
+fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The artifact's bytes when it exists and matches the digest recorded
+/// beside it; `Ok(None)` when there is no artifact yet.
+fn read_verified_artifact(artifact: &Path) -> Result<Option<Vec<u8>>, String> {
+    let serialized = match read_no_follow(artifact) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("cannot read the cached artifact: {error}")),
+    };
+    let recorded = read_no_follow(&digest_path(artifact))
+        .map_err(|error| format!("cannot read the cached artifact's digest: {error}"))?;
+    if recorded.trim_ascii() != sha256_hex(&serialized).as_bytes() {
+        return Err("the cached artifact does not match its recorded digest".into());
+    }
+    Ok(Some(serialized))
+}
+
+/// Compiles on a thread of its own, waiting at most the host's compile
+/// budget. A compilation past its budget cannot be interrupted: its thread
+/// finishes in the background and its result is dropped.
 fn compile(host: &HostInner, bytes: &[u8]) -> Result<Component, LoadError> {
-    Component::new(&host.engine, bytes).map_err(|error| LoadError::NotAComponent(format!("{error:#}")))
+    let budget = host.config.compile_budget;
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let engine = host.engine.clone();
+    let bytes = bytes.to_vec();
+    std::thread::Builder::new()
+        .name("wasmano-compile".into())
+        .spawn(move || {
+            // The receiver is gone when the budget ran out: nobody waits.
+            let _ = sender.send(Component::new(&engine, &bytes));
+        })
+        .map_err(|error| LoadError::Engine(format!("cannot start a compilation thread: {error}")))?;
+    match receiver.recv_timeout(budget) {
+        Ok(compiled) => compiled.map_err(|error| LoadError::NotAComponent(format!("{error:#}"))),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(LoadError::CompileTimeout { budget }),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(LoadError::Engine("the compilation thread panicked".into()))
+        }
+    }
 }
 
 /// Feeds what a `Hash` implementation writes into sha256, giving a key that
@@ -259,7 +368,10 @@ fn ensure_private_dir(dir: &Path) -> Result<(), String> {
         .mode(0o700)
         .create(dir)
         .map_err(|error| error.to_string())?;
-    let metadata = std::fs::metadata(dir).map_err(|error| error.to_string())?;
+    let metadata = std::fs::symlink_metadata(dir).map_err(|error| error.to_string())?;
+    if !metadata.is_dir() {
+        return Err(format!("{} is a link or not a directory; refusing it", dir.display()));
+    }
     // /proc/self belongs to the process's effective user.
     let uid = std::fs::metadata("/proc/self")
         .map_err(|error| error.to_string())?
@@ -278,8 +390,14 @@ fn store_artifact(component: &Component, cache_dir: &Path, artifact: &Path) -> R
     let serialized = component.serialize().map_err(|error| format!("{error:#}"))?;
     ensure_private_dir(cache_dir)?;
     let unique = NEXT_TEMPORARY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temporary = artifact.with_extension(format!("tmp{}-{unique}", std::process::id()));
-    std::fs::write(&temporary, serialized)
-        .and_then(|()| std::fs::rename(&temporary, artifact))
-        .map_err(|error| error.to_string())
+    let write_atomically = |path: &Path, bytes: &[u8]| {
+        let temporary = path.with_extension(format!("tmp{}-{unique}", std::process::id()));
+        std::fs::write(&temporary, bytes)
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(|error| error.to_string())
+    };
+    // The digest first: an artifact is never beside a stale digest that a
+    // crash between the two writes could leave matching.
+    write_atomically(&digest_path(artifact), sha256_hex(&serialized).as_bytes())?;
+    write_atomically(artifact, &serialized)
 }

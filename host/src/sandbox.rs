@@ -1,12 +1,17 @@
 //! What one invocation's store holds, and the only capabilities a guest gets:
 //! a WASI context that grants nothing (no files, network, environment or
-//! arguments; clocks frozen at zero; stdout and stderr captured), the
-//! contract's `host` interface (logging, options) and a memory limiter that
+//! arguments; clocks frozen at zero; random numbers from a generator seeded
+//! per invocation, so a call is reproducible from its seed; stdout and
+//! stderr captured), the contract's `host` interface (logging, options), a
+//! resource table of bounded size, and one memory budget for the whole
+//! invocation, summed over every memory and table of the component, that
 //! records when it refused to grow.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -21,9 +26,16 @@ pub(crate) const OUTPUT_CAPACITY: usize = 64 << 10;
 /// past it, log lines are dropped (and the drop is logged once).
 pub(crate) const LOG_BUDGET: usize = 64 << 10;
 
+/// How many host resources (WASI streams, pollables, ...) a guest may hold
+/// at once. The SDK's managers hold a handful.
+pub(crate) const MAX_RESOURCES: usize = 1_000;
+
+/// What one table element costs against the memory budget.
+const TABLE_ELEMENT_BYTES: usize = size_of::<usize>();
+
 /// A guest's text made safe for the operator's logs and terminal: control
 /// characters (ANSI escapes, newlines) are escaped.
-fn sanitized(text: &str) -> String {
+pub(crate) fn sanitized(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             if c.is_control() {
@@ -55,23 +67,33 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
-    pub(crate) fn new(identity: Arc<Identity>, memory_limit: usize) -> Self {
+    /// A sandbox whose random numbers all derive from `seed`.
+    pub(crate) fn new(identity: Arc<Identity>, memory_limit: usize, seed: u64) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let mut seeds = StdRng::seed_from_u64(seed);
+        let insecure_seed =
+            u128::from(rand::Rng::next_u64(&mut seeds)) << 64 | u128::from(rand::Rng::next_u64(&mut seeds));
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
+            .secure_random(StdRng::from_rng(&mut seeds))
+            .insecure_random(StdRng::from_rng(&mut seeds))
+            .insecure_random_seed(insecure_seed)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Self {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter {
                 limit: memory_limit,
+                used: 0,
                 refused: false,
             },
             identity,
@@ -130,24 +152,44 @@ impl wit_host::Host for Sandbox {
     }
 }
 
-/// Caps linear memory and remembers whether it refused a growth, so that an
-/// over-limit guest is reported as such rather than as a generic trap.
+/// One budget for everything a component's instance allocates: every linear
+/// memory and every table (at [`TABLE_ELEMENT_BYTES`] an element), from
+/// their initial sizes on, summed. Remembers whether it refused, so that an
+/// over-budget guest is reported as such rather than as a generic trap.
 pub(crate) struct MemoryLimiter {
     limit: usize,
+    /// Bytes granted so far, over all memories and tables.
+    used: usize,
     pub(crate) refused: bool,
 }
 
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+impl MemoryLimiter {
+    /// Grants growing one memory or table from `current` to `desired`
+    /// bytes if the sum stays within the budget.
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.refused = true;
-            return Err(format_err!("memory limit of {} bytes reached", self.limit));
+            return Err(format_err!(
+                "memory budget of {} bytes for the invocation reached",
+                self.limit
+            ));
         }
+        self.used = total;
         Ok(true)
     }
+}
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(current, desired)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        )
     }
 }
 

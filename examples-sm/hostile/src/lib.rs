@@ -9,7 +9,14 @@
 //! - `sleep`: sleeps for an hour (a wait in the host, not in wasm);
 //! - `log-flood`: logs a megabyte, line after line;
 //! - `error`: answers an ordinary error (the control case);
-//! - `bad-mapping`: placement puts every VNF on a VIM that does not exist.
+//! - `random`: answers a number drawn from WASI random (through the standard
+//!   library's hash keys), to show what the host seeds;
+//! - `bad-mapping`: placement puts every VNF on a VIM that does not exist;
+//! - `place-nothing`: placement answers an empty mapping;
+//! - `first-vim`: placement puts every VNF on the first VIM of the topology,
+//!   whatever its kind and free capacity;
+//! - `configure-unknown`: configure triggers a VNF instance the request does
+//!   not have.
 
 use std::hint::black_box;
 
@@ -52,6 +59,10 @@ fn misbehave() -> Result<serde_json::Value, ManagerError> {
         Some("recursion") => Ok(serde_json::json!(recurse(black_box(0)))),
         Some("huge-reply") => Ok(serde_json::Value::String("x".repeat(HUGE_REPLY_BYTES))),
         Some("error") => Err(ManagerError::failed("hostile manager answers an error on purpose")),
+        Some("random") => {
+            use std::hash::BuildHasher;
+            Ok(serde_json::json!(std::hash::RandomState::new().hash_one(0u8)))
+        }
         other => Err(ManagerError::failed(format!("unknown behaviour option {other:?}"))),
     }
 }
@@ -66,17 +77,38 @@ impl ServiceManager for Hostile {
     const HANDLES: &'static [SsmEvent] = &SsmEvent::ALL;
 
     fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
-        if sm_sdk::option("behaviour").as_deref() == Some("bad-mapping") {
-            let nowhere = |vnfd: &sm_sdk::descriptor::Vnfd| VnfPlacement {
-                vnf: vnfd.instance_id().unwrap_or_default().to_owned(),
-                vim: "no-such-vim".to_owned(),
-            };
-            return Ok(request.vnfds.iter().map(nowhere).collect());
+        let everything_on = |vim: &str| -> Vec<VnfPlacement> {
+            request
+                .vnfds
+                .iter()
+                .map(|vnfd| VnfPlacement {
+                    vnf: vnfd.instance_id().unwrap_or_default().to_owned(),
+                    vim: vim.to_owned(),
+                })
+                .collect()
+        };
+        match sm_sdk::option("behaviour").as_deref() {
+            Some("bad-mapping") => Ok(everything_on("no-such-vim")),
+            Some("place-nothing") => Ok(Vec::new()),
+            Some("first-vim") => {
+                let first = request
+                    .vims
+                    .first()
+                    .ok_or_else(|| ManagerError::failed("the topology has no VIM"))?;
+                Ok(everything_on(&first.uuid))
+            }
+            _ => misbehave().map(|_| Vec::new()),
         }
-        misbehave().map(|_| Vec::new())
     }
 
     fn configure(&self, _: ConfigureRequest) -> Result<Vec<VnfConfigure>, ManagerError> {
+        if sm_sdk::option("behaviour").as_deref() == Some("configure-unknown") {
+            return Ok(vec![VnfConfigure {
+                id: "no-such-vnf-instance".to_owned(),
+                trigger: true,
+                payload: None,
+            }]);
+        }
         misbehave().map(|_| Vec::new())
     }
 
