@@ -7,11 +7,18 @@
 
 mod support;
 
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use wasmano::catalogue::{Catalogue, EntryKind};
-use wasmano::package::{Package, onboard, pin_module_digests};
+use wasmano::package::{
+    MAX_DESCRIPTOR_BYTES, MAX_ENTRY_METADATA_BYTES, MAX_MODULE_BYTES, MAX_PACKAGE_BYTES, Package, onboard,
+    pin_module_digests,
+};
 use wasmano_host::{Host, HostConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmano");
@@ -165,12 +172,7 @@ fn onboard_and_catalogue_commands_report_and_exit_distinctly() {
 
     // A .tar.gz of the package onboards like the directory.
     let archive = dir.path().join("package.tar.gz");
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        std::fs::File::create(&archive).unwrap(),
-        flate2::Compression::fast(),
-    ));
-    builder.append_dir_all("demo", &package).unwrap();
-    builder.into_inner().unwrap().finish().unwrap();
+    write_tar_gz(&archive, |builder| builder.append_dir_all("demo", &package).unwrap());
     let output = wasmano(&["onboard", archive.to_str().unwrap(), "--data-dir", data_arg]);
     assert_eq!(
         output.status.code(),
@@ -278,4 +280,222 @@ fn the_demo_runs_the_corpus_nsid1v_service() {
         "{stdout}"
     );
     assert!(stdout.contains("status: terminated"));
+}
+
+/// A `.tar.gz` written by streaming entries through a gzip encoder into a
+/// file: nothing is held in memory whole.
+fn write_tar_gz(path: &Path, fill: impl FnOnce(&mut tar::Builder<GzEncoder<File>>)) {
+    let mut builder = tar::Builder::new(GzEncoder::new(File::create(path).unwrap(), Compression::best()));
+    fill(&mut builder);
+    builder.into_inner().unwrap().finish().unwrap();
+}
+
+/// Appends an entry of `size` zero bytes, streamed.
+fn append_zeros(builder: &mut tar::Builder<GzEncoder<File>>, path: &str, kind: tar::EntryType, size: u64) {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_size(size);
+    builder
+        .append_data(&mut header, path, io::repeat(0).take(size))
+        .unwrap();
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_on_its_header_before_it_is_inflated() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("bomb.tar.gz");
+    write_tar_gz(&archive, |builder| {
+        append_zeros(
+            builder,
+            "bomb/filler.bin",
+            tar::EntryType::Regular,
+            MAX_PACKAGE_BYTES + (1 << 20),
+        );
+    });
+    let packed = std::fs::metadata(&archive).unwrap().len();
+    assert!(packed < 1 << 20, "a bomb: small packed, not {packed} bytes");
+    let error = Package::read(&archive).unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!("{}: ", archive.display()))
+            && error.contains("bomb/filler.bin")
+            && error.contains(&format!(
+                "the package may still hold ({MAX_PACKAGE_BYTES} bytes in all)"
+            )),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_gzip_bomb_in_tar_metadata_is_refused_while_it_inflates() {
+    // A PAX record, which the tar reader holds in memory whole before it
+    // yields the entry it describes: only the meter on the inflated stream
+    // sees it.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("bomb.tar.gz");
+    write_tar_gz(&archive, |builder| {
+        append_zeros(
+            builder,
+            "bomb/pax",
+            tar::EntryType::XHeader,
+            MAX_PACKAGE_BYTES + (1 << 20),
+        );
+        append_zeros(builder, "bomb/nsd.yml", tar::EntryType::Regular, 1);
+    });
+    let packed = std::fs::metadata(&archive).unwrap().len();
+    assert!(packed < 1 << 20, "a bomb: small packed, not {packed} bytes");
+    let error = Package::read(&archive).unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!("{}: ", archive.display()))
+            && error.contains(&format!("more than {MAX_ENTRY_METADATA_BYTES} bytes of tar headers")),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_oversize_module_or_descriptor_is_refused_before_it_is_read() {
+    // Sparse files: as large as the cap plus one byte, costing nothing.
+    let grow = |file: &Path, size: u64| File::options().write(true).open(file).unwrap().set_len(size).unwrap();
+    let refusal = |package: &Path| Package::read(package).unwrap_err().to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    grow(&package.join("modules/sm_state.wasm"), MAX_MODULE_BYTES + 1);
+    let error = refusal(&package);
+    assert!(
+        error.contains(&format!(
+            "modules/sm_state.wasm is {} bytes, more than the {MAX_MODULE_BYTES} bytes a module may hold",
+            MAX_MODULE_BYTES + 1
+        )),
+        "{error}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    grow(&package.join("nsd.yml"), MAX_DESCRIPTOR_BYTES + 1);
+    let error = refusal(&package);
+    assert!(
+        error.contains(&format!(
+            "nsd.yml is {} bytes, more than the {MAX_DESCRIPTOR_BYTES} bytes a descriptor may hold",
+            MAX_DESCRIPTOR_BYTES + 1
+        )),
+        "{error}"
+    );
+
+    // In an archive, the entry's header gives the size.
+    let archive = dir.path().join("big.tar.gz");
+    write_tar_gz(&archive, |builder| {
+        append_zeros(
+            builder,
+            "big/modules/big.wasm",
+            tar::EntryType::Regular,
+            MAX_MODULE_BYTES + 1,
+        );
+    });
+    let error = refusal(&archive);
+    assert!(
+        error.starts_with(&format!("{}: ", archive.display()))
+            && error.contains(&format!("big/modules/big.wasm is {} bytes", MAX_MODULE_BYTES + 1))
+            && error.contains(&format!("the {MAX_MODULE_BYTES} bytes a module may hold")),
+        "{error}"
+    );
+}
+
+/// One entry of a directory tree, compared byte for byte; printed by digest.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct TreeEntry {
+    path: PathBuf,
+    kind: &'static str,
+    /// A file's content, a link's target.
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for TreeEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digest = wasmano_host::sha256_hex(&self.bytes);
+        write!(
+            f,
+            "{} {} ({} bytes, sha256 {digest})",
+            self.kind,
+            self.path.display(),
+            self.bytes.len()
+        )
+    }
+}
+
+/// Everything under `root`, links not followed, sorted by path.
+fn tree(root: &Path) -> Vec<TreeEntry> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let kind = std::fs::symlink_metadata(&path).unwrap().file_type();
+            let (kind, bytes) = if kind.is_dir() {
+                pending.push(path.clone());
+                ("dir", Vec::new())
+            } else if kind.is_file() {
+                ("file", std::fs::read(&path).unwrap())
+            } else if kind.is_symlink() {
+                (
+                    "symlink",
+                    std::fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes(),
+                )
+            } else {
+                ("other", Vec::new())
+            };
+            let path = path.strip_prefix(root).unwrap().to_owned();
+            found.push(TreeEntry { path, kind, bytes });
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn a_refused_package_leaves_the_data_directory_byte_for_byte_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let listing = wasmano(&["catalogue", "--data-dir", data_arg]);
+    assert_eq!(listing.status.code(), Some(0), "an empty catalogue");
+    let before = tree(&data);
+    let refuse = |package: &Path, reason: &str| {
+        let output = wasmano(&["onboard", package.to_str().unwrap(), "--data-dir", data_arg]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(65), "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
+        assert_eq!(tree(&data), before, "{stderr}");
+    };
+
+    // An archive whose state module is a link; its other three modules are valid.
+    let state = package.join("modules/sm_state.wasm");
+    let outside = dir.path().join("sm_state.wasm");
+    std::fs::rename(&state, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &state).unwrap();
+    let archive = dir.path().join("linked.tar.gz");
+    write_tar_gz(&archive, |builder| {
+        builder.follow_symlinks(false);
+        builder.append_dir_all("demo", &package).unwrap();
+    });
+    refuse(
+        &archive,
+        "archive entry demo/modules/sm_state.wasm is not a regular file but a Symlink",
+    );
+    std::fs::remove_file(&state).unwrap();
+    std::fs::rename(&outside, &state).unwrap();
+
+    // The same package, its state module pinned to another digest.
+    let nsd = package.join("nsd.yml");
+    let pinned = std::fs::read_to_string(&nsd).unwrap();
+    let state_digest = wasmano_host::sha256_hex(&std::fs::read(&state).unwrap());
+    std::fs::write(&nsd, pinned.replace(&state_digest, &"f".repeat(64))).unwrap();
+    refuse(&package, "sha256 mismatch");
+
+    // The comparison sees what onboarding writes.
+    std::fs::write(&nsd, pinned).unwrap();
+    let onboarded = wasmano(&["onboard", package.to_str().unwrap(), "--data-dir", data_arg]);
+    assert_eq!(onboarded.status.code(), Some(0));
+    assert_ne!(tree(&data), before);
 }

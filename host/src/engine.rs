@@ -147,10 +147,11 @@ impl Host {
     }
 
     /// Checks and loads a component exactly as [`Host::load_bytes`] does,
-    /// without touching the precompiled cache: what onboarding uses, so that
-    /// a refused package leaves nothing behind.
+    /// reading verified artifacts from the precompiled cache but never
+    /// writing to it: what onboarding uses, so that a refused package leaves
+    /// nothing behind.
     pub fn verify_bytes(&self, bytes: &[u8], sha256: Option<&str>) -> Result<LoadedModule, LoadError> {
-        module::load(&self.inner, bytes, sha256, CacheUse::None)
+        module::load(&self.inner, bytes, sha256, CacheUse::ReadOnly)
     }
 
     pub(crate) fn inner(&self) -> &Arc<HostInner> {

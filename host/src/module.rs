@@ -96,8 +96,8 @@ pub enum LoadError {
 pub(crate) enum CacheUse {
     /// Read artifacts from it and store new ones.
     ReadWrite,
-    /// Neither read nor write it.
-    None,
+    /// Read verified artifacts from it, never write to it.
+    ReadOnly,
 }
 
 /// Where a loaded module's compiled code came from.
@@ -202,10 +202,7 @@ pub(crate) fn load(
         }
     }
     let started = Instant::now();
-    let (component, origin) = match cache {
-        CacheUse::ReadWrite => compile_or_read_cache(host, bytes, &sha256)?,
-        CacheUse::None => (compile(host, bytes)?, Origin::Compiled),
-    };
+    let (component, origin) = compile_or_read_cache(host, bytes, &sha256, cache)?;
     let load_time = started.elapsed();
 
     let component_type = component.component_type();
@@ -240,10 +237,18 @@ pub(crate) fn load(
     })
 }
 
-fn compile_or_read_cache(host: &HostInner, bytes: &[u8], sha256: &str) -> Result<(Component, Origin), LoadError> {
+fn compile_or_read_cache(
+    host: &HostInner,
+    bytes: &[u8],
+    sha256: &str,
+    cache: CacheUse,
+) -> Result<(Component, Origin), LoadError> {
     let Some(cache_dir) = &host.config.cache_dir else {
         return Ok((compile(host, bytes)?, Origin::Compiled));
     };
+    if cache == CacheUse::ReadOnly && !cache_dir.exists() {
+        return Ok((compile(host, bytes)?, Origin::Compiled));
+    }
     if let Err(problem) = ensure_private_dir(cache_dir) {
         tracing::warn!("not using the module cache: {problem}");
         return Ok((compile(host, bytes)?, Origin::Compiled));
@@ -269,6 +274,9 @@ fn compile_or_read_cache(host: &HostInner, bytes: &[u8], sha256: &str) -> Result
         Err(problem) => tracing::warn!(artifact = %artifact.display(), "recompiling: {problem}"),
     }
     let component = compile(host, bytes)?;
+    if cache == CacheUse::ReadOnly {
+        return Ok((component, Origin::Compiled));
+    }
     if let Err(error) = store_artifact(&component, cache_dir, &artifact) {
         tracing::warn!(artifact = %artifact.display(), "cannot cache the compiled module: {error}");
     }

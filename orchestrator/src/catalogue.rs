@@ -4,18 +4,21 @@
 //! Blobs (descriptor texts, module bytes) live under
 //! `<data dir>/catalogue/blobs/<sha256>`; an index (SQLite,
 //! `catalogue.sqlite`) maps each descriptor's identity (kind, vendor, name,
-//! version) and each module to its blob. Storing a package writes its blobs
-//! first (idempotent, atomic renames) and then all index rows in one
-//! transaction, so a failed onboarding leaves no entry behind, and onboarding
-//! the same package twice changes nothing. A descriptor whose identity is
+//! version) and each module to its blob. Storing a package takes the index's
+//! write lock, writes its blobs (idempotent, atomic renames) and then all
+//! index rows in one transaction; a store that fails removes the blobs it
+//! wrote, so a failed onboarding leaves the data directory as it was, and
+//! onboarding the same package twice changes nothing. A descriptor whose identity is
 //! already onboarded with other content is refused: a change needs a new
 //! version, which is kept beside the old one.
 
 use std::fmt;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use wasmano_host::sha256_hex;
 
 /// What a catalogue entry is.
@@ -204,6 +207,10 @@ impl Catalogue {
             .index
             .lock()
             .map_err(|_| vec![self.storage_error("index lock poisoned")])?;
+        self.check_in(&index, entries)
+    }
+
+    fn check_in(&self, index: &Connection, entries: &[NewEntry]) -> Result<StoreReport, Vec<CatalogueError>> {
         let mut report = StoreReport::default();
         let mut problems = Vec::new();
         for entry in entries {
@@ -214,7 +221,7 @@ impl Catalogue {
                 sha256: sha256.clone(),
                 size: entry.bytes.len() as u64,
             };
-            match Self::lookup(&index, entry.kind, &entry.identity) {
+            match Self::lookup(index, entry.kind, &entry.identity) {
                 Ok(None) => report.added.push(stored),
                 Ok(Some((existing, _))) if existing == sha256 => report.unchanged.push(stored),
                 Ok(Some((existing, _))) => problems.push(CatalogueError::Changed {
@@ -229,17 +236,48 @@ impl Catalogue {
     }
 
     /// Stores entries: all or nothing, and a no-op for those already there.
+    ///
+    /// The index's write lock is taken first, so that no other writer (in
+    /// this process or another) checks, writes or removes blobs meanwhile.
+    /// A store that fails removes the blobs it wrote before it lets the lock
+    /// go, leaving the data directory as it found it.
     pub fn store(&self, entries: &[NewEntry]) -> Result<StoreReport, Vec<CatalogueError>> {
-        let report = self.check(entries)?;
-        for entry in entries {
-            self.write_blob(&entry.bytes).map_err(|error| vec![error])?;
-        }
         let mut index = self
             .index
             .lock()
             .map_err(|_| vec![self.storage_error("index lock poisoned")])?;
-        let transaction = index.transaction().map_err(|error| vec![self.storage_error(error)])?;
-        for entry in &report.added {
+        let transaction = index
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| vec![self.storage_error(error)])?;
+        let report = self.check_in(&transaction, entries)?;
+        let mut written = Vec::new();
+        let stored = self
+            .write_blobs(entries, &mut written)
+            .and_then(|()| self.insert(&transaction, &report.added));
+        if let Err(error) = stored {
+            // Removed while the write lock is held: no other writer can have
+            // found them and relied on them. Dropping the transaction then
+            // rolls back the rows.
+            return Err(self.remove_blobs(error, &written));
+        }
+        if let Err(error) = transaction.commit() {
+            return Err(self.remove_blobs(self.storage_error(error), &written));
+        }
+        Ok(report)
+    }
+
+    /// Writes the blobs not stored yet, recording each one written.
+    fn write_blobs(&self, entries: &[NewEntry], written: &mut Vec<PathBuf>) -> Result<(), CatalogueError> {
+        for entry in entries {
+            if let Some(path) = self.write_blob(&entry.bytes)? {
+                written.push(path);
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&self, transaction: &Transaction<'_>, added: &[Entry]) -> Result<(), CatalogueError> {
+        for entry in added {
             transaction
                 .execute(
                     "INSERT INTO entries (kind, vendor, name, version, sha256, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -252,21 +290,46 @@ impl Catalogue {
                         i64::try_from(entry.size).unwrap_or(i64::MAX)
                     ],
                 )
-                .map_err(|error| vec![self.storage_error(error)])?;
+                .map_err(|error| self.storage_error(error))?;
         }
-        transaction.commit().map_err(|error| vec![self.storage_error(error)])?;
-        Ok(report)
+        Ok(())
     }
 
-    fn write_blob(&self, bytes: &[u8]) -> Result<(), CatalogueError> {
+    /// Removes the blobs a failed store wrote: the error that failed it,
+    /// then any blob that could not be removed.
+    fn remove_blobs(&self, failure: CatalogueError, written: &[PathBuf]) -> Vec<CatalogueError> {
+        let mut errors = vec![failure];
+        for blob in written {
+            if let Err(error) = std::fs::remove_file(blob) {
+                errors.push(self.storage_error(format!(
+                    "{}: cannot remove this blob of the failed store: {error}",
+                    blob.display()
+                )));
+            }
+        }
+        errors
+    }
+
+    /// Writes a blob unless it is stored already; returns its path when this
+    /// call wrote it. The bytes go to a temporary file renamed into place,
+    /// removed again when writing or renaming fails.
+    fn write_blob(&self, bytes: &[u8]) -> Result<Option<PathBuf>, CatalogueError> {
         let path = self.blob_path(&sha256_hex(bytes));
         if path.exists() {
-            return Ok(());
+            return Ok(None);
         }
         let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&temporary, bytes)
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .map_err(|error| self.storage_error(format!("{}: {error}", path.display())))
+        let mut file = File::create(&temporary)
+            .map_err(|error| self.storage_error(format!("{}: {error}", temporary.display())))?;
+        let stored = file.write_all(bytes).and_then(|()| std::fs::rename(&temporary, &path));
+        if let Err(error) = stored {
+            let cleanup = match std::fs::remove_file(&temporary) {
+                Ok(()) => String::new(),
+                Err(cleanup) => format!("; and {}: {cleanup}", temporary.display()),
+            };
+            return Err(self.storage_error(format!("{}: {error}{cleanup}", path.display())));
+        }
+        Ok(Some(path))
     }
 
     /// Where the blob with this digest is stored.
@@ -348,6 +411,20 @@ mod tests {
         }
     }
 
+    /// Every file and directory in the blob store, with the files' bytes.
+    fn blob_store(catalogue: &Catalogue) -> Vec<(std::ffi::OsString, Option<Vec<u8>>)> {
+        let mut found: Vec<_> = std::fs::read_dir(&catalogue.blobs)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let bytes = path.is_file().then(|| std::fs::read(&path).unwrap());
+                (path.file_name().unwrap().to_owned(), bytes)
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
     #[test]
     fn storing_twice_is_a_no_op_and_new_versions_sit_beside_old_ones() {
         let dir = tempfile::tempdir().unwrap();
@@ -385,5 +462,53 @@ mod tests {
             1,
             "the valid 2.0 entry of the refused set is not stored"
         );
+    }
+
+    #[test]
+    fn a_store_refused_by_the_index_removes_the_blobs_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalogue = Catalogue::open(dir.path()).unwrap();
+        catalogue.store(&[nsd("1.0", "a")]).unwrap();
+        // Every later row is refused, after the store has written its blobs.
+        Connection::open(dir.path().join("catalogue/catalogue.sqlite"))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .unwrap();
+        let before = blob_store(&catalogue);
+        let errors = catalogue
+            .store(&[nsd("1.0", "a"), nsd("2.0", "b"), nsd("3.0", "c")])
+            .unwrap_err();
+        assert!(
+            matches!(errors.as_slice(), [error] if error.to_string().contains("refused by the test")),
+            "{errors:?}"
+        );
+        assert_eq!(
+            blob_store(&catalogue),
+            before,
+            "the blobs of b and c are removed, a's kept"
+        );
+        assert_eq!(catalogue.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_store_that_cannot_write_a_blob_removes_the_blobs_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalogue = Catalogue::open(dir.path()).unwrap();
+        let (first, second) = (nsd("1.0", "a"), nsd("2.0", "b"));
+        // A directory where the second blob's temporary file goes.
+        let blocked = catalogue
+            .blob_path(&sha256_hex(&second.bytes))
+            .with_extension(format!("tmp{}", std::process::id()));
+        std::fs::create_dir(&blocked).unwrap();
+        let before = blob_store(&catalogue);
+        let errors = catalogue.store(&[first, second]).unwrap_err();
+        assert!(
+            matches!(errors.as_slice(), [error] if error.to_string().contains(&blocked.display().to_string())),
+            "{errors:?}"
+        );
+        assert_eq!(blob_store(&catalogue), before, "the first blob is removed again");
+        assert!(catalogue.list().unwrap().is_empty());
     }
 }

@@ -1,18 +1,27 @@
 //! Packages and onboarding.
 //!
 //! A package is a directory, or a `.tar.gz` of one, holding one NSD, its
-//! VNFDs and the WebAssembly modules their managers reference. Onboarding
-//! checks everything before storing anything: every descriptor is valid, the
-//! NSD's VNFs resolve to VNFDs (in the package or already onboarded), every
-//! module is in the package with its pinned digest, compiles (once, through
-//! the host's precompiled cache) to a manager of the right kind that handles
-//! the events its entry declares, and no descriptor changes content under a
-//! version already onboarded. Any failure stores nothing and reports every
-//! problem found.
+//! VNFDs and the WebAssembly modules their managers reference. Reading one
+//! is bounded before anything is held in memory: each module and descriptor
+//! by its own cap and the whole package by [`MAX_PACKAGE_BYTES`], checked on
+//! the size the file system or the archive header gives before a file is
+//! read; an archive's inflated bytes are counted as they stream out of the
+//! gzip decoder, so a gzip bomb is refused as soon as it inflates past what a
+//! package may hold.
+//!
+//! Onboarding checks everything before storing anything: every descriptor is
+//! valid, the NSD's VNFs resolve to VNFDs (in the package or already
+//! onboarded), every module is in the package with its pinned digest,
+//! compiles (without touching the host's precompiled cache) to a manager of
+//! the right kind that handles the events its entry declares, and no
+//! descriptor changes content under a version already onboarded. Any failure
+//! leaves the data directory as it was and reports every problem found.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use sm_sdk::KeyValue;
@@ -21,10 +30,24 @@ use wasmano_host::{Host, Limits, ManagerKind, WasmManager};
 use crate::catalogue::{self, Catalogue, EntryKind, NewEntry, StoreReport};
 use crate::descriptor::{self, Descriptor, Manager, ManagerSource, ModuleRef, Nsd, Problem, Vnfd};
 
-/// The most a package may hold, unpacked.
+/// The most a package may hold, unpacked; a `.tar.gz` may also inflate to no
+/// more than this, headers included.
 pub const MAX_PACKAGE_BYTES: u64 = 512 << 20;
 /// The most files a package may hold.
 pub const MAX_PACKAGE_FILES: usize = 10_000;
+/// The largest module (a `.wasm` file) a package may hold, checked before
+/// the file is read: the host's default cap on a component (Rust managers
+/// are a few hundred KB, Python ones about 20 MB).
+pub const MAX_MODULE_BYTES: u64 = wasmano_host::MAX_MODULE_BYTES as u64;
+/// The largest descriptor (a `.yml` or `.yaml` file) a package may hold,
+/// checked before the file is read: the most the descriptor parser accepts
+/// ([`descriptor::MAX_DESCRIPTOR_BYTES`]).
+pub const MAX_DESCRIPTOR_BYTES: u64 = descriptor::MAX_DESCRIPTOR_BYTES as u64;
+/// The most a `.tar.gz` may inflate to between one entry's data and the
+/// next: padding, a header and its long-name and PAX records, which the tar
+/// reader holds in memory whole. Also the most a directory entry or a PAX
+/// global header may hold.
+pub const MAX_ENTRY_METADATA_BYTES: u64 = 64 << 10;
 
 /// A package's files, by path relative to its root.
 #[derive(Debug, Clone)]
@@ -108,102 +131,27 @@ pub struct OnboardReport {
 }
 
 impl Package {
-    /// Reads a package directory or `.tar.gz` archive, refusing paths that
-    /// leave the package and anything beyond [`MAX_PACKAGE_BYTES`] or
-    /// [`MAX_PACKAGE_FILES`].
+    /// Reads a package directory or `.tar.gz` archive, refusing links,
+    /// paths that leave the package, a module over [`MAX_MODULE_BYTES`], a
+    /// descriptor over [`MAX_DESCRIPTOR_BYTES`] (both before reading them)
+    /// and anything beyond [`MAX_PACKAGE_BYTES`] or [`MAX_PACKAGE_FILES`].
     pub fn read(path: &Path) -> Result<Self, PackageError> {
         if !path.exists() {
             return Err(PackageError::Missing(path.to_owned()));
         }
-        let unreadable = |message: String| PackageError::Unreadable {
+        let mut contents = Contents::default();
+        let read = if path.is_dir() {
+            read_directory(path, &mut contents)
+        } else {
+            read_archive(path, &mut contents)
+        };
+        read.map_err(|message| PackageError::Unreadable {
             path: path.to_owned(),
             message,
-        };
-        let mut files = BTreeMap::new();
-        let mut total = 0u64;
-        let mut add = |relative: PathBuf, bytes: Vec<u8>| -> Result<(), String> {
-            total += bytes.len() as u64;
-            if total > MAX_PACKAGE_BYTES || files.len() >= MAX_PACKAGE_FILES {
-                return Err(format!(
-                    "larger than {MAX_PACKAGE_BYTES} bytes or {MAX_PACKAGE_FILES} files"
-                ));
-            }
-            files.insert(relative, bytes);
-            Ok(())
-        };
-        if path.is_dir() {
-            let mut pending = vec![path.to_owned()];
-            while let Some(dir) = pending.pop() {
-                let entries =
-                    std::fs::read_dir(&dir).map_err(|error| unreadable(format!("{}: {error}", dir.display())))?;
-                for entry in entries {
-                    let entry = entry.map_err(|error| unreadable(error.to_string()))?;
-                    let file = entry.path();
-                    // Not following links: a package holds its own files only,
-                    // never a link out of it or a device to read forever.
-                    let kind = entry.file_type().map_err(|error| unreadable(error.to_string()))?;
-                    if kind.is_dir() {
-                        pending.push(file);
-                        continue;
-                    }
-                    if !kind.is_file() {
-                        return Err(unreadable(format!(
-                            "{} is not a regular file (links are not followed)",
-                            file.display()
-                        )));
-                    }
-                    let mut bytes = Vec::new();
-                    std::fs::File::open(&file)
-                        .and_then(|opened| opened.take(MAX_PACKAGE_BYTES + 1).read_to_end(&mut bytes))
-                        .map_err(|error| unreadable(format!("{}: {error}", file.display())))?;
-                    let relative = file
-                        .strip_prefix(path)
-                        .map_err(|error| unreadable(error.to_string()))?
-                        .to_owned();
-                    add(relative, bytes).map_err(unreadable)?;
-                }
-            }
-        } else {
-            let archive = std::fs::File::open(path).map_err(|error| unreadable(error.to_string()))?;
-            let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(archive));
-            let entries = archive
-                .entries()
-                .map_err(|error| unreadable(format!("not a .tar.gz package: {error}")))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|error| unreadable(format!("not a .tar.gz package: {error}")))?;
-                if !entry.header().entry_type().is_file() {
-                    continue;
-                }
-                let relative = entry
-                    .path()
-                    .map_err(|error| unreadable(error.to_string()))?
-                    .into_owned();
-                let inside = relative
-                    .components()
-                    .all(|part| matches!(part, Component::Normal(_) | Component::CurDir));
-                if !inside {
-                    return Err(unreadable(format!(
-                        "archive entry {} leaves the package",
-                        relative.display()
-                    )));
-                }
-                let mut bytes = Vec::new();
-                // Never inflate more than the whole package may hold.
-                entry
-                    .by_ref()
-                    .take(MAX_PACKAGE_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|error| unreadable(error.to_string()))?;
-                let relative: PathBuf = relative
-                    .components()
-                    .filter(|part| matches!(part, Component::Normal(_)))
-                    .collect();
-                add(relative, bytes).map_err(unreadable)?;
-            }
-        }
+        })?;
         Ok(Self {
             source: path.to_owned(),
-            files: strip_common_root(files),
+            files: strip_common_root(contents.files),
         })
     }
 
@@ -211,7 +159,257 @@ impl Package {
     fn descriptor_files(&self) -> impl Iterator<Item = (&PathBuf, &Vec<u8>)> {
         self.files
             .iter()
-            .filter(|(path, _)| matches!(path.extension().and_then(|ext| ext.to_str()), Some("yml" | "yaml")))
+            .filter(|(path, _)| FileKind::of(path) == FileKind::Descriptor)
+    }
+}
+
+/// What a package file is to onboarding, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    /// A descriptor: `.yml` or `.yaml`.
+    Descriptor,
+    /// A WebAssembly module: `.wasm`.
+    Module,
+    /// Anything else, bounded by the package's total only.
+    Other,
+}
+
+impl FileKind {
+    fn of(path: &Path) -> Self {
+        match path.extension().and_then(|ext| ext.to_str()) {
+            Some("yml" | "yaml") => Self::Descriptor,
+            Some("wasm") => Self::Module,
+            _ => Self::Other,
+        }
+    }
+
+    /// The most one file of this kind may hold, and what to call it in a
+    /// refusal.
+    fn cap(self) -> Option<(u64, &'static str)> {
+        match self {
+            Self::Descriptor => Some((MAX_DESCRIPTOR_BYTES, "descriptor")),
+            Self::Module => Some((MAX_MODULE_BYTES, "module")),
+            Self::Other => None,
+        }
+    }
+}
+
+/// The files of a package being read, kept within its caps.
+#[derive(Debug, Default)]
+struct Contents {
+    files: BTreeMap<PathBuf, Vec<u8>>,
+    bytes: u64,
+}
+
+impl Contents {
+    /// Admits a file before any of it is read, on the size the file system
+    /// or the archive header gives: refuses it when it is over its kind's
+    /// cap or would take the package past [`MAX_PACKAGE_BYTES`] or
+    /// [`MAX_PACKAGE_FILES`]. Returns how many bytes to read at most: one
+    /// more than the file may hold, so that one that grew is caught.
+    fn admit(&self, file: &Path, size: u64) -> Result<u64, String> {
+        if self.files.len() >= MAX_PACKAGE_FILES {
+            return Err(format!(
+                "more than {MAX_PACKAGE_FILES} files, the most a package may hold"
+            ));
+        }
+        let remaining = MAX_PACKAGE_BYTES - self.bytes;
+        let mut allowed = remaining;
+        if let Some((cap, what)) = FileKind::of(file).cap() {
+            if size > cap {
+                return Err(format!(
+                    "{} is {size} bytes, more than the {cap} bytes a {what} may hold",
+                    file.display()
+                ));
+            }
+            allowed = allowed.min(cap);
+        }
+        if size > remaining {
+            return Err(format!(
+                "{} is {size} bytes, more than the {remaining} bytes the package may still hold \
+                 ({MAX_PACKAGE_BYTES} bytes in all)",
+                file.display()
+            ));
+        }
+        Ok(allowed + 1)
+    }
+
+    /// Keeps a file read under the bound [`Contents::admit`] gave, checking
+    /// the size it turned out to have.
+    fn insert(&mut self, file: PathBuf, bytes: Vec<u8>) -> Result<(), String> {
+        let size = bytes.len() as u64;
+        self.admit(&file, size)?;
+        self.bytes += size;
+        self.files.insert(file, bytes);
+        Ok(())
+    }
+}
+
+/// Reads a package directory's regular files, refusing links and anything
+/// else that is not a regular file.
+fn read_directory(root: &Path, contents: &mut Contents) -> Result<(), String> {
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let unlistable = |error: io::Error| format!("{}: {error}", dir.display());
+        for entry in std::fs::read_dir(&dir).map_err(unlistable)? {
+            let entry = entry.map_err(unlistable)?;
+            let file = entry.path();
+            let relative = file.strip_prefix(root).map_err(|error| error.to_string())?.to_owned();
+            // Not following links: a package holds its own files only,
+            // never a link out of it or a device to read forever.
+            let kind = entry.file_type().map_err(unlistable)?;
+            if kind.is_dir() {
+                pending.push(file);
+                continue;
+            }
+            if !kind.is_file() {
+                return Err(format!(
+                    "{} is not a regular file (links are not followed)",
+                    relative.display()
+                ));
+            }
+            let unreadable = |error: io::Error| format!("{}: {error}", relative.display());
+            let opened = File::open(&file).map_err(unreadable)?;
+            let size = opened.metadata().map_err(unreadable)?.len();
+            let bound = contents.admit(&relative, size)?;
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            opened.take(bound).read_to_end(&mut bytes).map_err(unreadable)?;
+            contents.insert(relative, bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a `.tar.gz` package's regular files, refusing links, special files
+/// and paths that leave the package. Every size is checked on the entry's
+/// header before its data is read, and the inflated stream is metered
+/// ([`InflationMeter`]).
+fn read_archive(path: &Path, contents: &mut Contents) -> Result<(), String> {
+    let gauge = InflationGauge::default();
+    let file = File::open(path).map_err(|error| error.to_string())?;
+    let mut archive = tar::Archive::new(InflationMeter {
+        inflating: flate2::read::GzDecoder::new(file),
+        gauge: &gauge,
+    });
+    let mut entries = archive.entries().map_err(|error| gauge.explain(&error))?;
+    // Each header (with its long-name and PAX records) is inflated under
+    // the allowance for metadata, each entry's data under the package's.
+    let headers = std::iter::from_fn(|| {
+        gauge.expect_headers();
+        entries.next()
+    });
+    for entry in headers {
+        let mut entry = entry.map_err(|error| gauge.explain(&error))?;
+        gauge.expect_data();
+        let name = entry
+            .path()
+            .map_err(|error| format!("archive entry with an unusable path: {error}"))?
+            .into_owned();
+        let kind = entry.header().entry_type();
+        let size = entry.size();
+        if kind.is_dir() || kind.is_pax_global_extensions() {
+            if size > MAX_ENTRY_METADATA_BYTES {
+                return Err(format!(
+                    "archive entry {} ({kind:?}) holds {size} bytes, more than the {MAX_ENTRY_METADATA_BYTES} bytes one may hold",
+                    name.display()
+                ));
+            }
+            io::copy(&mut entry, &mut io::sink()).map_err(|error| gauge.explain(&error))?;
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(format!(
+                "archive entry {} is not a regular file but a {kind:?} (links are not followed)",
+                name.display()
+            ));
+        }
+        let inside = name
+            .components()
+            .all(|part| matches!(part, Component::Normal(_) | Component::CurDir));
+        if !inside {
+            return Err(format!("archive entry {} leaves the package", name.display()));
+        }
+        let bound = contents.admit(&name, size)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        entry
+            .by_ref()
+            .take(bound)
+            .read_to_end(&mut bytes)
+            .map_err(|error| gauge.explain(&error))?;
+        let relative: PathBuf = name
+            .components()
+            .filter(|part| matches!(part, Component::Normal(_)))
+            .collect();
+        contents.insert(relative, bytes)?;
+    }
+    Ok(())
+}
+
+/// How much of a `.tar.gz` has been inflated, which limit applies to what
+/// comes next, and whether a limit was passed: shared between the
+/// [`InflationMeter`], which counts, and the reader of the archive, which
+/// says what is being read and explains a refusal.
+#[derive(Debug, Default)]
+struct InflationGauge {
+    inflated: Cell<u64>,
+    limit: Cell<u64>,
+    exceeded: Cell<bool>,
+}
+
+impl InflationGauge {
+    /// What comes next is padding, the next header and its long-name and PAX
+    /// records, which the tar reader holds in memory whole: at most
+    /// [`MAX_ENTRY_METADATA_BYTES`] of them.
+    fn expect_headers(&self) {
+        let limit = self.inflated.get().saturating_add(MAX_ENTRY_METADATA_BYTES);
+        self.limit.set(limit.min(MAX_PACKAGE_BYTES));
+    }
+
+    /// What comes next is an entry's data, whose size its header gave and
+    /// the reader checked: the archive's total is the limit.
+    fn expect_data(&self) {
+        self.limit.set(MAX_PACKAGE_BYTES);
+    }
+
+    /// An error reading the archive, in the operator's terms.
+    fn explain(&self, error: &io::Error) -> String {
+        if !self.exceeded.get() {
+            format!("not a .tar.gz package: {error}")
+        } else if self.inflated.get() > MAX_PACKAGE_BYTES {
+            format!(
+                "refused: the archive inflates to more than {MAX_PACKAGE_BYTES} bytes, the most a package may hold (a gzip bomb?)"
+            )
+        } else {
+            format!(
+                "refused: more than {MAX_ENTRY_METADATA_BYTES} bytes of tar headers, long names and PAX records before one entry's data (a gzip bomb?)"
+            )
+        }
+    }
+}
+
+/// Counts the bytes a gzip stream inflates to as they leave the decoder and
+/// fails the read that passes the gauge's limit: a gzip bomb is refused
+/// after inflating one byte more than it may, and nothing is kept here.
+struct InflationMeter<'gauge, R> {
+    inflating: R,
+    gauge: &'gauge InflationGauge,
+}
+
+impl<R: Read> Read for InflationMeter<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let inflated = self.gauge.inflated.get();
+        let limit = self.gauge.limit.get();
+        // One byte past the limit is enough to know it is passed.
+        let room = usize::try_from(limit.saturating_sub(inflated).saturating_add(1)).unwrap_or(usize::MAX);
+        let length = buffer.len().min(room);
+        let read = self.inflating.read(&mut buffer[..length])?;
+        let inflated = inflated + read as u64;
+        self.gauge.inflated.set(inflated);
+        if inflated > limit {
+            self.gauge.exceeded.set(true);
+            return Err(io::Error::other("the archive inflates past its limit"));
+        }
+        Ok(read)
     }
 }
 
@@ -406,8 +604,8 @@ pub fn pin_module_digests(descriptor: &str, package_dir: &Path) -> Result<String
 }
 
 /// Checks one manager entry's module: in the package, pinned digest, a
-/// component of the right kind handling the declared events. Container
-/// managers have no module (`None`).
+/// component of the right kind handling the declared events, checked
+/// without writing anything. Container managers have no module (`None`).
 fn check_module(package: &Package, host: &Host, module_use: &ModuleUse) -> Result<Option<Vec<u8>>, OnboardingProblem> {
     let ModuleUse {
         file,
@@ -436,8 +634,10 @@ fn check_module(package: &Package, host: &Host, module_use: &ModuleUse) -> Resul
         .files
         .get(&normalized)
         .ok_or_else(|| problem(format!("{} is not in the package", path.display())))?;
+    // Verified, not loaded: a refused package must leave no compiled
+    // artifact in the precompiled cache. The cache fills on first use.
     let loaded = host
-        .load_bytes(bytes, Some(sha256.as_str()))
+        .verify_bytes(bytes, Some(sha256.as_str()))
         .map_err(|error| problem(format!("{}: {error}", path.display())))?;
     if loaded.kind() != *kind {
         return Err(problem(format!(
