@@ -1,11 +1,15 @@
 //! The Docker adapter against a real daemon: containers are created with the
 //! unit's image, envs and labels, recreated by `set_envs`, removed without a
-//! trace, and refused when the VIM's capacity or kind does not allow them.
+//! trace, and refused when the VIM's capacity or kind does not allow them;
+//! each is confined (CPU, memory and pids caps, no capabilities,
+//! no-new-privileges) on its service's own network, which no other service
+//! reaches and which goes with the service's last container.
 //!
 //! The daemon must be running (`scripts/test.sh` starts it); if it is not,
 //! these tests fail and say how to start it. The image they run,
-//! `wasmano/test-vnf:latest`, is built here from the static busybox binary
-//! of Debian's `busybox-static` when the daemon does not have it yet.
+//! `wasmano/test-vnf:2`, is built here from the static busybox binary of
+//! Debian's `busybox-static` when the daemon does not have it yet (the tag
+//! changes whenever its applets do).
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
@@ -13,21 +17,23 @@ mod support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
-use bollard::models::ContainerInspectResponse;
+use bollard::models::{ContainerInspectResponse, NetworkCreateRequest, NetworkInspect};
 use sm_sdk::KeyValue;
 use sm_sdk::descriptor::VimKind;
 use wasmano::infrastructure::docker::{
-    DockerInfrastructure, LABEL_SERVICE, LABEL_UNIT, LABEL_VIM, LABEL_VNF, LABEL_VNF_ID, container_name,
+    DEFAULT_CPUS, DEFAULT_MEMORY_MB, DockerInfrastructure, LABEL_SERVICE, LABEL_UNIT, LABEL_VIM, LABEL_VNF,
+    LABEL_VNF_ID, PIDS_LIMIT, container_name, network_name,
 };
 use wasmano::infrastructure::emulated::CapacityLedger;
 use wasmano::infrastructure::{DeployedUnit, InfraError, Infrastructure, UnitSpec, VimConfig};
 
-const IMAGE: &str = "wasmano/test-vnf:latest";
+const IMAGE: &str = "wasmano/test-vnf:2";
 
 const HOW_TO_START: &str = "the Docker tests need a running daemon: run `bash -c 'source scripts/common.sh && \
      ensure_docker'` as root from the repository (scripts/test.sh does), or install docker.io and start `dockerd &`";
@@ -52,7 +58,7 @@ fn ensure_image() {
         let bin = root.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         std::fs::copy(busybox, bin.join("busybox")).unwrap();
-        for applet in ["sh", "sleep", "env"] {
+        for applet in ["sh", "sleep", "env", "nc", "true"] {
             std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
         }
         let script = format!(
@@ -96,8 +102,9 @@ async fn connect(vims: &[(&str, f64, f64)]) -> Arc<DockerInfrastructure> {
     Arc::new(infra)
 }
 
-/// A service id of this test run; dropping it force-removes whatever is
-/// still labelled with it, so a failed test leaves nothing running.
+/// A service id of this test run; dropping it force-removes the containers
+/// and networks still labelled with it, so a failed test leaves nothing
+/// running.
 struct Service(String);
 
 impl Service {
@@ -124,14 +131,26 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         let filter = format!("label={LABEL_SERVICE}={}", self.0);
-        if let Ok(listed) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() {
-            let ids = String::from_utf8_lossy(&listed.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect::<Vec<_>>();
-            if !ids.is_empty() {
-                let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
-            }
+        let labelled = |list: &[&str]| -> Vec<String> {
+            Command::new("docker")
+                .args(list)
+                .args(["-q", "--filter", &filter])
+                .output()
+                .map(|listed| {
+                    String::from_utf8_lossy(&listed.stdout)
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let containers = labelled(&["ps", "-a"]);
+        if !containers.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&containers).output();
+        }
+        let networks = labelled(&["network", "ls"]);
+        if !networks.is_empty() {
+            let _ = Command::new("docker").args(["network", "rm"]).args(&networks).output();
         }
     }
 }
@@ -158,6 +177,51 @@ fn labels(inspected: &ContainerInspectResponse) -> HashMap<String, String> {
 
 fn running(inspected: &ContainerInspectResponse) -> bool {
     inspected.state.as_ref().unwrap().running == Some(true)
+}
+
+/// The service's network as the daemon has it, or `None` once it is gone.
+async fn service_network(docker: &Docker, service_id: &str) -> Option<NetworkInspect> {
+    match docker.inspect_network(&network_name(service_id), None).await {
+        Ok(network) => Some(network),
+        Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => None,
+        Err(error) => panic!("inspecting the network of {service_id}: {error}"),
+    }
+}
+
+/// The networks the container is attached to, by name, with their ids.
+fn attached_networks(inspected: &ContainerInspectResponse) -> Vec<(String, String)> {
+    let networks = inspected.network_settings.as_ref().unwrap().networks.as_ref().unwrap();
+    let mut attached: Vec<_> = networks
+        .iter()
+        .map(|(name, endpoint)| (name.clone(), endpoint.network_id.clone().unwrap_or_default()))
+        .collect();
+    attached.sort();
+    attached
+}
+
+/// Runs a command in a running container.
+fn exec(container: &str, command: &[&str]) -> Output {
+    Command::new("docker")
+        .arg("exec")
+        .arg(container)
+        .args(command)
+        .output()
+        .unwrap()
+}
+
+/// Whether a TCP connection from the container to `address:7000` opens
+/// within two seconds.
+fn connects(from: &str, address: &str) -> bool {
+    exec(from, &["nc", "-w", "2", address, "7000"]).status.success()
+}
+
+/// A network made by hand, removed when dropped.
+struct HandMadeNetwork(String);
+
+impl Drop for HandMadeNetwork {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["network", "rm", &self.0]).output();
+    }
 }
 
 /// The cores and memory in use on the VIM.
@@ -442,6 +506,11 @@ async fn workflows_run_real_containers_with_the_managers_envs() {
             "FSM configure envs: {envs:?}"
         );
         assert_eq!(labels(&inspected)[LABEL_SERVICE], id);
+        assert_eq!(
+            inspected.host_config.as_ref().unwrap().network_mode.as_deref(),
+            Some(network_name(&id).as_str()),
+            "the VNFs share their service's network"
+        );
     }
 
     let web = service.vnfrs.iter().find(|vnfr| vnfr.vnf_id == "web").unwrap();
@@ -459,6 +528,10 @@ async fn workflows_run_real_containers_with_the_managers_envs() {
 
     orchestrator.terminate(&id).await.unwrap();
     assert!(infra.service_containers(&id).await.unwrap().is_empty());
+    assert!(
+        service_network(&docker, &id).await.is_none(),
+        "termination removed the network"
+    );
 
     let error = orchestrator
         .instantiate(template(load(&guests.hostile, "hostile", &[("behaviour", "error")])))
@@ -471,6 +544,228 @@ async fn workflows_run_real_containers_with_the_managers_envs() {
         infra.service_containers(service).await.unwrap().is_empty(),
         "rollback removed the containers"
     );
+    assert!(
+        service_network(&docker, service).await.is_none(),
+        "rollback removed the network"
+    );
     assert_eq!(used(&infra, "docker-a").await, (0.0, 0.0));
     assert_eq!(used(&infra, "docker-b").await, (0.0, 0.0));
+}
+
+/// Every container runs under its unit's CPU and memory (or the documented
+/// defaults), a pids limit, no capabilities and no-new-privileges, on its
+/// service's network; the kernel really applies the privileges, and a
+/// recreated container is confined the same.
+#[tokio::test]
+async fn containers_are_confined_by_their_units_requirements() {
+    let infra = connect(&[("docker-a", 64.0, 8192.0)]).await;
+    let docker = daemon().await;
+    let service = Service::new("confined");
+    let daemon_cpus = docker.info().await.unwrap().ncpu.unwrap();
+
+    let declared = infra
+        .deploy("docker-a", service.unit("vnf-a", "cdu0", 0.5, &[]))
+        .await
+        .unwrap();
+    let mut bare = service.unit("vnf-b", "cdu0", 0.0, &[]);
+    bare.memory_mb = 0.0;
+    let undeclared = infra.deploy("docker-a", bare).await.unwrap();
+    // More cores than the daemon has: capped at the daemon's CPUs, which it accepts.
+    let greedy = infra
+        .deploy("docker-a", service.unit("vnf-c", "cdu0", daemon_cpus as f64 + 1.0, &[]))
+        .await
+        .unwrap();
+    let recreated = infra
+        .set_envs(declared.clone(), vec![KeyValue::new("MODE", "b")])
+        .await
+        .unwrap();
+
+    let default_nano_cpus = (DEFAULT_CPUS * 1e9) as i64;
+    let default_memory = (DEFAULT_MEMORY_MB * 1e6) as i64;
+    // `declared` itself is gone: `recreated` replaced it.
+    for (unit, nano_cpus, memory) in [
+        (&recreated, 500_000_000, 64_000_000),
+        (&undeclared, default_nano_cpus, default_memory),
+        (&greedy, daemon_cpus * 1_000_000_000, 64_000_000),
+    ] {
+        let inspected = inspect(&docker, &unit.instance_ref).await;
+        assert!(running(&inspected), "{:?}", inspected.state);
+        let host = inspected.host_config.clone().unwrap();
+        let vnf = &unit.spec.vnf_instance_id;
+        assert_eq!(host.nano_cpus, Some(nano_cpus), "{vnf}: NanoCpus");
+        assert_eq!(host.memory, Some(memory), "{vnf}: Memory");
+        assert_eq!(host.pids_limit, Some(PIDS_LIMIT), "{vnf}: PidsLimit");
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]), "{vnf}: CapDrop");
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges".to_string()]),
+            "{vnf}: SecurityOpt"
+        );
+        assert_eq!(
+            host.network_mode.as_deref(),
+            Some(network_name(&service.0).as_str()),
+            "{vnf}: NetworkMode"
+        );
+
+        let status = exec(
+            &unit.instance_ref,
+            &[
+                "sh",
+                "-c",
+                "while read -r line; do echo \"$line\"; done < /proc/self/status",
+            ],
+        );
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        let fields: HashMap<String, String> = String::from_utf8_lossy(&status.stdout)
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(key, value)| (key.to_string(), value.trim().to_string()))
+            .collect();
+        for capabilities in ["CapEff", "CapPrm", "CapBnd"] {
+            assert_eq!(fields[capabilities], "0000000000000000", "{vnf}: {capabilities}");
+        }
+        assert_eq!(fields["NoNewPrivs"], "1", "{vnf}: NoNewPrivs");
+    }
+
+    assert_eq!(infra.remove_service(&service.0).await.unwrap(), 3);
+    assert!(service_network(&docker, &service.0).await.is_none());
+}
+
+/// Each service gets its own labelled network, reused when it exists;
+/// containers of one service reach each other and not those of another; a
+/// service's network goes with its last container, whichever way it goes,
+/// and a network of the same name that is not the service's is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_service_has_its_own_network_until_its_last_unit_goes() {
+    let infra = connect(&[("docker-a", 8.0, 8192.0)]).await;
+    let docker = daemon().await;
+    let first = Service::new("network-first");
+    let second = Service::new("network-second");
+
+    // A network the first service left behind (say, the orchestrator was
+    // killed) is joined, not duplicated.
+    let left_behind = docker
+        .create_network(NetworkCreateRequest {
+            name: network_name(&first.0),
+            labels: Some(HashMap::from([(LABEL_SERVICE.to_string(), first.0.clone())])),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let a = infra
+        .deploy("docker-a", first.unit("vnf-a", "cdu0", 0.25, &[]))
+        .await
+        .unwrap();
+    let b = infra
+        .deploy("docker-a", first.unit("vnf-b", "cdu0", 0.25, &[]))
+        .await
+        .unwrap();
+    let c = infra
+        .deploy("docker-a", second.unit("vnf-c", "cdu0", 0.25, &[]))
+        .await
+        .unwrap();
+
+    let first_network = service_network(&docker, &first.0).await.unwrap();
+    let second_network = service_network(&docker, &second.0).await.unwrap();
+    assert_eq!(first_network.id.as_deref(), Some(left_behind.as_str()));
+    assert_ne!(first_network.id, second_network.id);
+    assert_eq!(second_network.driver.as_deref(), Some("bridge"));
+    assert_eq!(
+        second_network.labels.as_ref().unwrap().get(LABEL_SERVICE),
+        Some(&second.0)
+    );
+    let labelled = |service: &str| {
+        let filter = format!("label={LABEL_SERVICE}={service}");
+        let listed = Command::new("docker")
+            .args(["network", "ls", "-q", "--filter", &filter])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&listed.stdout).split_whitespace().count()
+    };
+    assert_eq!(labelled(&first.0), 1, "one network per service");
+    for (unit, network) in [(&a, &first_network), (&b, &first_network), (&c, &second_network)] {
+        let inspected = inspect(&docker, &unit.instance_ref).await;
+        assert_eq!(
+            attached_networks(&inspected),
+            [(network.name.clone().unwrap(), network.id.clone().unwrap())],
+            "{} is on its service's network only",
+            unit.spec.vnf_instance_id
+        );
+    }
+
+    // a listens; b (same service) reaches it, c (other service) does not.
+    let listening = Command::new("docker")
+        .args([
+            "exec",
+            "-d",
+            &a.instance_ref,
+            "nc",
+            "-ll",
+            "-p",
+            "7000",
+            "-e",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        listening.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listening.stderr)
+    );
+    let a_address = a.addresses[0].address.clone();
+    let mut reached = false;
+    for _ in 0..20 {
+        reached = connects(&b.instance_ref, &a_address);
+        if reached {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(reached, "a container reaches another of its service");
+    assert!(
+        !connects(&c.instance_ref, &a_address),
+        "a container of another service reaches {a_address}"
+    );
+
+    // The network stays while a unit of the service is left, and goes with the last.
+    infra.remove(a).await.unwrap();
+    assert!(service_network(&docker, &first.0).await.is_some());
+    infra.remove(b.clone()).await.unwrap();
+    assert!(service_network(&docker, &first.0).await.is_none());
+    infra.remove(b).await.unwrap();
+    assert!(service_network(&docker, &second.0).await.is_some());
+    assert_eq!(infra.remove_service(&second.0).await.unwrap(), 1);
+    assert!(service_network(&docker, &second.0).await.is_none());
+
+    // A deploy that fails leaves no network behind.
+    let failing = Service::new("network-failing");
+    let mut missing_image = failing.unit("vnf-x", "cdu0", 0.25, &[]);
+    missing_image.image = Some("wasmano/no-such-image:latest".into());
+    assert!(infra.deploy("docker-a", missing_image).await.is_err());
+    assert!(service_network(&docker, &failing.0).await.is_none());
+
+    // A network of the service's name that is not labelled with it is neither
+    // joined nor removed.
+    let foreign = Service::new("network-foreign");
+    let _hand_made = HandMadeNetwork(network_name(&foreign.0));
+    docker
+        .create_network(NetworkCreateRequest {
+            name: network_name(&foreign.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let error = infra
+        .deploy("docker-a", foreign.unit("vnf-y", "cdu0", 0.25, &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, InfraError::Backend(message) if message.contains("is not service")),
+        "{error}"
+    );
+    assert!(infra.service_containers(&foreign.0).await.unwrap().is_empty());
+    assert!(service_network(&docker, &foreign.0).await.is_some());
+    assert_eq!(used(&infra, "docker-a").await, (0.0, 0.0));
 }

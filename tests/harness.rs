@@ -222,6 +222,138 @@ fn bad_data_exits_65() {
     assert!(last_stderr_line(&output).contains("wasmano:sm@2.0.0"));
 }
 
+/// A copy of a bundled payload, changed by `edit`, written as JSON (which is
+/// YAML) into `dir`.
+fn edited_payload(dir: &Path, relative: &str, edit: impl FnOnce(&mut serde_json::Value)) -> std::path::PathBuf {
+    let mut payload: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(corpus(relative)).unwrap()).unwrap();
+    edit(&mut payload);
+    let path = dir.join(relative.replace('/', "-"));
+    std::fs::write(&path, serde_json::to_string(&payload).unwrap()).unwrap();
+    path
+}
+
+/// Placement answers the orchestrator's mapping check refuses exit 4 with
+/// the check's own reason, the answer still printed; a sound answer from
+/// the same manager exits 0.
+#[test]
+fn a_placement_the_orchestrator_would_refuse_exits_4() {
+    let placement = corpus("tng-sdk-sm/ssm/placement_event.yml");
+    let vnf = "beee663b-10b5-43c3-b2db-1aa149256e60";
+    let run = |behaviour: &str, payload: &Path| {
+        sm_test(
+            &guests().hostile,
+            Some("placement"),
+            payload,
+            &["--option", &format!("behaviour={behaviour}")],
+        )
+    };
+
+    let output = run("first-vim", &placement);
+    assert_eq!(output.status.code(), Some(0), "{}", last_stderr_line(&output));
+    assert_eq!(
+        stdout_yaml(&output)["mapping"][vnf]["vim"],
+        "11111111-2222-3333-4444-555555555555"
+    );
+
+    let output = run("bad-mapping", &placement);
+    assert_eq!(output.status.code(), Some(4), "{}", last_stderr_line(&output));
+    assert_eq!(
+        stdout_yaml(&output)["mapping"][vnf]["vim"],
+        "no-such-vim",
+        "the answer is printed"
+    );
+    assert!(
+        last_stderr_line(&output).contains(&format!("puts VNF {vnf} on unknown VIM no-such-vim")),
+        "{}",
+        last_stderr_line(&output)
+    );
+
+    let output = run("place-nothing", &placement);
+    assert_eq!(output.status.code(), Some(4), "{}", last_stderr_line(&output));
+    assert!(
+        last_stderr_line(&output).contains(&format!("leaves VNF {vnf} unplaced")),
+        "{}",
+        last_stderr_line(&output)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let first_vim = |edit: fn(&mut serde_json::Value)| {
+        edited_payload(dir.path(), "tng-sdk-sm/ssm/placement_event.yml", |payload| {
+            edit(&mut payload["topology"]["vims"]["vim_list"][0]);
+        })
+    };
+    let containers_first = first_vim(|vim| vim["type"] = "container".into());
+    let output = run("first-vim", &containers_first);
+    assert_eq!(output.status.code(), Some(4), "{}", last_stderr_line(&output));
+    assert!(
+        last_stderr_line(&output).contains("a container VIM"),
+        "{}",
+        last_stderr_line(&output)
+    );
+    let full_first = first_vim(|vim| vim["core_used"] = vim["core_total"].clone());
+    let output = run("first-vim", &full_first);
+    assert_eq!(output.status.code(), Some(4), "{}", last_stderr_line(&output));
+    assert!(
+        last_stderr_line(&output).contains("overloads VIM 11111111-2222-3333-4444-555555555555"),
+        "{}",
+        last_stderr_line(&output)
+    );
+}
+
+/// A configure answer that triggers a VNF the request does not have exits 4;
+/// the example configure manager's answers to the bundled payloads exit 0.
+#[test]
+fn a_configure_reply_naming_an_unknown_vnf_exits_4() {
+    let configure = corpus("tng-sdk-sm/ssm/configure_event.yml");
+    let output = sm_test(
+        &guests().hostile,
+        Some("configure"),
+        &configure,
+        &["--option", "behaviour=configure-unknown"],
+    );
+    assert_eq!(output.status.code(), Some(4), "{}", last_stderr_line(&output));
+    assert!(
+        last_stderr_line(&output).contains("triggers unknown VNF instance no-such-vnf-instance"),
+        "{}",
+        last_stderr_line(&output)
+    );
+
+    for payload in [
+        "tng-sdk-sm/ssm/configure_event.yml",
+        "industrial-pilot/ssm_configure_event_initialisation.yml",
+        "industrial-pilot/ssm_configure_event_reconfiguration.yml",
+    ] {
+        let output = sm_test(&guests().configure, Some("configure"), &corpus(payload), &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{payload}: {}",
+            last_stderr_line(&output)
+        );
+    }
+}
+
+/// A placement payload whose VNFD has no id could not come from the
+/// orchestrator, and no mapping could place it: bad data, before the
+/// manager runs.
+#[test]
+fn a_placement_payload_with_an_anonymous_vnf_exits_65() {
+    let dir = tempfile::tempdir().unwrap();
+    let anonymous = edited_payload(dir.path(), "tng-sdk-sm/ssm/placement_event.yml", |payload| {
+        let vnfd = payload["vnfds"][0].as_object_mut().unwrap();
+        vnfd.remove("instance_uuid");
+        vnfd.remove("uuid");
+    });
+    let output = sm_test(&guests().placement, Some("placement"), &anonymous, &[]);
+    assert_eq!(output.status.code(), Some(65), "{}", last_stderr_line(&output));
+    assert!(
+        last_stderr_line(&output).contains("vnfds[0] has neither instance_uuid nor uuid"),
+        "{}",
+        last_stderr_line(&output)
+    );
+}
+
 #[test]
 fn a_missing_file_exits_66() {
     let placement = corpus("tng-sdk-sm/ssm/placement_event.yml");

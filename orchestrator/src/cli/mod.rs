@@ -19,6 +19,11 @@ pub mod exit {
     pub const SANDBOX_FAULT: u8 = 2;
     /// The module does not handle the event.
     pub const NOT_HANDLED: u8 = 3;
+    /// The manager answered a reply the orchestrator would refuse: a
+    /// placement mapping that fails its check (a VNF unplaced or placed
+    /// twice, an unknown VIM, a VIM of the wrong kind or without the
+    /// capacity), a configure decision triggering an unknown VNF.
+    pub const REFUSED_REPLY: u8 = 4;
     /// Bad usage: unknown event, bad flag values.
     pub const USAGE: u8 = 64;
     /// Bad data: malformed payload, digest mismatch, not a valid component.

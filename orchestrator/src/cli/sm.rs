@@ -1,15 +1,27 @@
 //! `wasmano sm test` and `wasmano sm inspect`: run a manager module the way
 //! the orchestrator would, from a 5GTANGO payload file.
+//!
+//! A reply is checked as the orchestrator checks it before acting on it: a
+//! placement mapping by the same [`validate_mapping`] the workflows run
+//! (every VNF of the request placed once, on a VIM of its topology, of the
+//! VNF's kind, with the capacity free), and a configure reply's triggered
+//! decisions for naming VNFs of the request. A 5GTANGO payload carries no
+//! Domino labels, so a mapping is checked without them. A reply the
+//! orchestrator would refuse is still printed, and the command fails with
+//! [`exit::REFUSED_REPLY`] and one line saying why.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use serde_json::Value;
-use sm_sdk::KeyValue;
+use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfConfigure};
+use sm_sdk::{Document, KeyValue};
+use wasmano::placement::{LabelledVim, VnfToPlace, validate_mapping};
 use wasmano_host::{
-    Cause, Event, Host, HostConfig, Limits, LoadError, LoadedModule, Request, WasmManager, tango_error,
+    Cause, Event, Host, HostConfig, Limits, LoadError, LoadedModule, Reply, Request, WasmManager, tango_error,
 };
 
 use super::{Failure, exit};
@@ -56,13 +68,20 @@ pub fn test(args: TestArgs) -> Result<ExitCode, Failure> {
     let host = host()?;
     let module = load(&host, &args.module, args.sha256.as_deref())?;
     let (event, content) = resolve_event(&module, args.event.as_deref(), payload, &args.payload)?;
-    let request = Request::new(event, &content)
-        .map_err(|error| Failure::new(exit::DATA, format!("{}: {error}", args.payload.display())))?;
+    let bad_payload = |message: String| Failure::new(exit::DATA, format!("{}: {message}", args.payload.display()));
+    let request = Request::new(event, &content).map_err(|error| bad_payload(error.to_string()))?;
+    let acceptance = Acceptance::of(event, &content).map_err(bad_payload)?;
     let manager = WasmManager::new(&host, module, args.id, options, limits)
         .map_err(|error| Failure::new(exit::USAGE, error.to_string()))?;
     match manager.invoke_blocking(&request) {
         Ok(reply) => {
             print!("{}", to_yaml(&reply.to_tango())?);
+            acceptance.check(&reply).map_err(|why| {
+                Failure::new(
+                    exit::REFUSED_REPLY,
+                    format!("the orchestrator would refuse this reply: {why}"),
+                )
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => match &error.cause {
@@ -103,6 +122,94 @@ pub fn inspect(path: &Path) -> Result<ExitCode, Failure> {
     });
     print!("{}", to_yaml(&summary)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the orchestrator accepts in reply to a request, read from the
+/// request's content before the manager runs.
+#[derive(Debug)]
+enum Acceptance {
+    /// A mapping that places these VNFs on these VIMs.
+    Placement {
+        vnfs: Vec<VnfToPlace>,
+        vims: Vec<LabelledVim>,
+    },
+    /// Decisions whose triggered ones name these VNF instances.
+    Configure { vnf_ids: BTreeSet<String> },
+    /// Anything the host already accepted.
+    Any,
+}
+
+impl Acceptance {
+    /// Reads the VNFs and VIMs of a placement, the VNF instances of a
+    /// configure; a content the orchestrator could not have sent is an
+    /// error naming the problem.
+    fn of(event: Event, content: &Value) -> Result<Self, String> {
+        let document = Document::from_value(content);
+        match event {
+            Event::Ssm(SsmEvent::Placement) => {
+                let request = PlacementRequest::from_document(document).map_err(|error| error.to_string())?;
+                let vnfs = request
+                    .vnfds
+                    .iter()
+                    .enumerate()
+                    .map(|(position, vnfd)| {
+                        let id = vnfd.instance_id().ok_or_else(|| {
+                            format!("vnfds[{position}] has neither instance_uuid nor uuid, so no mapping can place it")
+                        })?;
+                        let demand = vnfd.demand().map_err(|error| format!("vnfds[{position}]: {error}"))?;
+                        Ok(VnfToPlace {
+                            id: id.to_owned(),
+                            demand,
+                            required_labels: BTreeSet::new(),
+                        })
+                    })
+                    .collect::<Result<_, String>>()?;
+                let vims = request
+                    .vims
+                    .into_iter()
+                    .map(|vim| LabelledVim {
+                        vim,
+                        labels: BTreeSet::new(),
+                    })
+                    .collect();
+                Ok(Self::Placement { vnfs, vims })
+            }
+            Event::Ssm(SsmEvent::Configure) => {
+                let request = ConfigureRequest::from_document(document).map_err(|error| error.to_string())?;
+                let vnf_ids = request
+                    .functions
+                    .iter()
+                    .filter_map(|function| function.instance_id().map(str::to_owned))
+                    .collect();
+                Ok(Self::Configure { vnf_ids })
+            }
+            _ => Ok(Self::Any),
+        }
+    }
+
+    /// Why the orchestrator would refuse the reply, if it would.
+    fn check(&self, reply: &Reply) -> Result<(), String> {
+        match (self, reply) {
+            (Self::Placement { vnfs, vims }, Reply::Placement(mapping)) => {
+                validate_mapping(mapping, vnfs, vims).map_err(|error| error.to_string())
+            }
+            (Self::Configure { vnf_ids }, Reply::Configure(decisions)) => unknown_target(decisions, vnf_ids)
+                .map_or(Ok(()), |id| {
+                    Err(format!("the configure reply triggers unknown VNF instance {id}"))
+                }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The first decision that triggers a VNF instance not among `vnf_ids`: the
+/// orchestrator fails the workflow on it. Decisions that trigger nothing are
+/// not acted on, so their ids are not checked.
+fn unknown_target<'a>(decisions: &'a [VnfConfigure], vnf_ids: &BTreeSet<String>) -> Option<&'a str> {
+    decisions
+        .iter()
+        .find(|decision| decision.trigger && !vnf_ids.contains(&decision.id))
+        .map(|decision| decision.id.as_str())
 }
 
 fn limits(timeout_ms: u64, memory_mb: usize) -> Result<Limits, Failure> {

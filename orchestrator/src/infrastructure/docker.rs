@@ -2,19 +2,43 @@
 //!
 //! Each deployment unit becomes one container: the unit's image and envs,
 //! labels naming its service, VNF instance, VNF and unit (`wasmano.*`), and a
-//! name derived from them, started on the daemon's default network; every
-//! connection point gets the container's address there. The daemon's
-//! capacity is what the VIMs are configured with and is accounted for by the
-//! same [`CapacityLedger`] as the emulated VIMs; one daemon can stand for
-//! several VIMs. Containers are found again by label, so a rollback (or a
-//! test) can remove everything wasmano started for a service.
+//! name derived from them. The daemon's capacity is what the VIMs are
+//! configured with and is accounted for by the same [`CapacityLedger`] as the
+//! emulated VIMs; one daemon can stand for several VIMs. Containers are found
+//! again by label, so a rollback (or a test) can remove everything wasmano
+//! started for a service.
+//!
+//! Every container is confined:
+//!
+//! - **CPU and memory** are capped at what the unit's resource requirements
+//!   declare (`cpu.vcpus`, `memory.size` in `size_unit`). A unit that declares
+//!   none gets [`DEFAULT_CPUS`] and [`DEFAULT_MEMORY_MB`]; these are limits,
+//!   not reservations, so the ledger still counts only what was declared. The
+//!   CPU cap is at least Docker's floor of 0.01 CPU and at most the daemon's
+//!   CPUs (the daemon refuses more); the memory cap is at least
+//!   [`MIN_MEMORY_BYTES`] (the daemon refuses less), and swap is not granted
+//!   on top of it.
+//! - **Processes**: at most [`PIDS_LIMIT`], so a fork bomb stays inside.
+//! - **Privileges**: every capability dropped (`cap_drop: ALL`) and
+//!   `no-new-privileges`, so no set-uid binary gives any back.
+//! - **Network**: one user-defined bridge network per service
+//!   ([`network_name`], labelled with the service like its containers),
+//!   created when the service's first unit is deployed, reused when it
+//!   exists, and removed when the service's last container goes (by
+//!   [`Infrastructure::remove`], [`DockerInfrastructure::remove_service`], or
+//!   a deploy that failed). Containers of one service reach each other on it;
+//!   the daemon's isolation rules keep other services' containers from
+//!   reaching them. Every connection point gets the container's address on
+//!   it. Each network takes a subnet from the daemon's address pools
+//!   (`default-address-pools`), which bounds how many services one daemon can
+//!   run at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse};
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -36,6 +60,24 @@ pub const LABEL_UNIT: &str = "wasmano.unit";
 /// Label holding the VIM the unit was deployed on.
 pub const LABEL_VIM: &str = "wasmano.vim";
 
+/// CPUs a container may use when its unit declares no `cpu.vcpus`.
+pub const DEFAULT_CPUS: f64 = 1.0;
+/// Memory a container may use, in MB, when its unit declares no `memory`.
+pub const DEFAULT_MEMORY_MB: f64 = 256.0;
+/// The least memory cap the daemon accepts (6 MiB); a unit declaring less
+/// gets this much.
+pub const MIN_MEMORY_BYTES: i64 = 6 << 20;
+/// Processes (and threads) a container may run at once: plenty for a VNF,
+/// few enough that a fork bomb exhausts its own budget, not the host's.
+pub const PIDS_LIMIT: i64 = 1024;
+
+/// The least CPU cap the daemon accepts: 0.01 CPU, in billionths.
+const MIN_NANO_CPUS: i64 = 10_000_000;
+/// Billionths of a CPU per CPU, the unit of Docker's `NanoCpus`.
+const NANO_CPUS_PER_CPU: f64 = 1e9;
+/// Bytes per MB, as tng-schema counts (10^6).
+const BYTES_PER_MB: f64 = 1e6;
+
 /// A container wasmano created, as the daemon lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceContainer {
@@ -51,9 +93,17 @@ pub struct ServiceContainer {
 #[derive(Debug)]
 pub struct DockerInfrastructure {
     docker: Docker,
+    /// The daemon's CPUs, in billionths: no container's CPU cap exceeds it.
+    daemon_nano_cpus: i64,
     /// Reservations are keyed by container name, which stays the same when
     /// `set_envs` recreates a container.
     ledger: Mutex<CapacityLedger>,
+    /// Held while a service network is looked up or created and the
+    /// container joining it is created, and while a network is checked for
+    /// containers and removed: a network is never removed under a container
+    /// about to join it, and never created twice (the daemon allows
+    /// duplicate names).
+    network_changes: tokio::sync::Mutex<()>,
 }
 
 impl DockerInfrastructure {
@@ -72,9 +122,12 @@ impl DockerInfrastructure {
             |error: DockerError| InfraError::Backend(format!("cannot reach the Docker daemon at {host}: {error}"));
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        let daemon_cpus = docker.info().await.map_err(unreachable)?.ncpu.unwrap_or(1).max(1);
         Ok(Self {
             docker,
+            daemon_nano_cpus: daemon_cpus.saturating_mul(1_000_000_000),
             ledger: Mutex::new(ledger),
+            network_changes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -104,15 +157,63 @@ impl DockerInfrastructure {
             .collect())
     }
 
-    /// Removes every container wasmano created for the service and gives
-    /// their capacity back; returns how many there were.
+    /// Removes every container wasmano created for the service, gives their
+    /// capacity back and removes the service's network; returns how many
+    /// containers there were.
     pub async fn remove_service(&self, service_id: &str) -> Result<usize, InfraError> {
         let containers = self.service_containers(service_id).await?;
         for container in &containers {
             self.remove_container(&container.id).await?;
             self.ledger().release(&container.name);
         }
+        self.remove_network_if_unused(service_id).await?;
         Ok(containers.len())
+    }
+
+    /// The service's network, created if it does not exist yet. Called with
+    /// `network_changes` held.
+    async fn ensure_network(&self, service_id: &str) -> Result<String, InfraError> {
+        let name = network_name(service_id);
+        match self.docker.inspect_network(&name, None).await {
+            Ok(network) => {
+                check_network_owner(&name, network.labels.as_ref(), service_id)?;
+                Ok(name)
+            }
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
+                let request = NetworkCreateRequest {
+                    name: name.clone(),
+                    driver: Some("bridge".into()),
+                    labels: Some(HashMap::from([(LABEL_SERVICE.to_string(), service_id.to_string())])),
+                    ..Default::default()
+                };
+                self.docker
+                    .create_network(request)
+                    .await
+                    .map_err(|error| backend(&format!("creating network {name}"), error))?;
+                Ok(name)
+            }
+            Err(error) => Err(backend(&format!("inspecting network {name}"), error)),
+        }
+    }
+
+    /// Removes the service's network when no container of the service is
+    /// left; a network that is already gone is fine.
+    async fn remove_network_if_unused(&self, service_id: &str) -> Result<(), InfraError> {
+        let _changing = self.network_changes.lock().await;
+        if !self.service_containers(service_id).await?.is_empty() {
+            return Ok(());
+        }
+        let name = network_name(service_id);
+        let network = match self.docker.inspect_network(&name, None).await {
+            Ok(network) => network,
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
+            Err(error) => return Err(backend(&format!("inspecting network {name}"), error)),
+        };
+        check_network_owner(&name, network.labels.as_ref(), service_id)?;
+        match self.docker.remove_network(&name).await {
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) | Ok(()) => Ok(()),
+            Err(error) => Err(backend(&format!("removing network {name}"), error)),
+        }
     }
 
     fn ledger(&self) -> MutexGuard<'_, CapacityLedger> {
@@ -134,6 +235,9 @@ impl DockerInfrastructure {
             (LABEL_UNIT.to_string(), unit.unit_id.clone()),
             (LABEL_VIM.to_string(), vim_id.to_string()),
         ]);
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        let changing = self.network_changes.lock().await;
+        let network = self.ensure_network(&unit.service_id).await?;
         let body = ContainerCreateBody {
             image: Some(image),
             env: Some(
@@ -143,15 +247,16 @@ impl DockerInfrastructure {
                     .collect(),
             ),
             labels: Some(labels),
+            host_config: Some(confinement(unit, network, self.daemon_nano_cpus)),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::default().name(name).build();
         let id = self
             .docker
             .create_container(Some(options), body)
             .await
             .map_err(|error| backend(&format!("creating container {name}"), error))?
             .id;
+        drop(changing);
         match self.start(&id, name).await {
             Ok(address) => Ok((id, address)),
             Err(error) => {
@@ -203,6 +308,9 @@ impl Infrastructure for DockerInfrastructure {
                 Ok(running) => running,
                 Err(error) => {
                     self.ledger().release(&name);
+                    if let Err(cleanup) = self.remove_network_if_unused(&unit.service_id).await {
+                        tracing::warn!(service = %unit.service_id, error = %cleanup, "cannot remove the network of a service whose deploy failed");
+                    }
                     return Err(error);
                 }
             };
@@ -243,7 +351,7 @@ impl Infrastructure for DockerInfrastructure {
         Box::pin(async move {
             self.remove_container(&unit.instance_ref).await?;
             self.ledger().release(&container_name(&unit.spec));
-            Ok(())
+            self.remove_network_if_unused(&unit.spec.service_id).await
         })
     }
 }
@@ -251,8 +359,20 @@ impl Infrastructure for DockerInfrastructure {
 /// `wasmano-<service>-<vnf instance>-<unit>`, with any character Docker
 /// does not allow in names replaced by `-`.
 pub fn container_name(unit: &UnitSpec) -> String {
-    format!("wasmano-{}-{}-{}", unit.service_id, unit.vnf_instance_id, unit.unit_id)
-        .chars()
+    docker_safe(&format!(
+        "wasmano-{}-{}-{}",
+        unit.service_id, unit.vnf_instance_id, unit.unit_id
+    ))
+}
+
+/// `wasmano-<service>`, the service's network, with any character Docker
+/// does not allow in names replaced by `-`.
+pub fn network_name(service_id: &str) -> String {
+    docker_safe(&format!("wasmano-{service_id}"))
+}
+
+fn docker_safe(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
                 c
@@ -261,6 +381,48 @@ pub fn container_name(unit: &UnitSpec) -> String {
             }
         })
         .collect()
+}
+
+/// A network of the service's name that is not labelled with the service
+/// (another service whose id maps to the same name, or a network wasmano did
+/// not create) is neither joined nor removed.
+fn check_network_owner(
+    name: &str,
+    labels: Option<&HashMap<String, String>>,
+    service_id: &str,
+) -> Result<(), InfraError> {
+    match labels.and_then(|labels| labels.get(LABEL_SERVICE)) {
+        Some(owner) if owner == service_id => Ok(()),
+        owner => Err(InfraError::Backend(format!(
+            "network {name} exists but is not service {service_id}'s (its {LABEL_SERVICE} label is {owner:?})"
+        ))),
+    }
+}
+
+/// How the unit's container is confined (see the module documentation): its
+/// CPU and memory caps, pids limit, privileges and the service's network.
+fn confinement(unit: &UnitSpec, network: String, daemon_nano_cpus: i64) -> HostConfig {
+    let cpus = if unit.cores > 0.0 { unit.cores } else { DEFAULT_CPUS };
+    let memory_mb = if unit.memory_mb > 0.0 {
+        unit.memory_mb
+    } else {
+        DEFAULT_MEMORY_MB
+    };
+    // `as` saturates, and the clamps keep the caps within what the daemon
+    // accepts whatever the declared amounts.
+    let nano_cpus =
+        ((cpus * NANO_CPUS_PER_CPU).round() as i64).clamp(MIN_NANO_CPUS, daemon_nano_cpus.max(MIN_NANO_CPUS));
+    let memory = ((memory_mb * BYTES_PER_MB).round() as i64).max(MIN_MEMORY_BYTES);
+    HostConfig {
+        nano_cpus: Some(nano_cpus),
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        pids_limit: Some(PIDS_LIMIT),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        network_mode: Some(network),
+        ..Default::default()
+    }
 }
 
 /// The container's address: on the first network (by name) that gave it one.
@@ -309,6 +471,50 @@ mod tests {
             envs: Vec::new(),
         };
         assert_eq!(container_name(&unit), "wasmano-ns-1-6a1b-ff-cdu-0-x");
+    }
+
+    fn unit(cores: f64, memory_mb: f64) -> UnitSpec {
+        UnitSpec {
+            service_id: "ns".into(),
+            vnf_instance_id: "vnf".into(),
+            vnf_id: "vnf0".into(),
+            unit_id: "cdu0".into(),
+            kind: VimKind::Container,
+            image: None,
+            cores,
+            memory_mb,
+            connection_points: Vec::new(),
+            envs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn containers_are_capped_at_their_requirements_or_the_defaults() {
+        let two_cpus = 2_000_000_000;
+        let declared = confinement(&unit(0.5, 64.0), "wasmano-ns".into(), two_cpus);
+        assert_eq!(declared.nano_cpus, Some(500_000_000));
+        assert_eq!(declared.memory, Some(64_000_000));
+        assert_eq!(declared.memory_swap, declared.memory, "no swap on top");
+        assert_eq!(declared.pids_limit, Some(PIDS_LIMIT));
+        assert_eq!(declared.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(declared.security_opt, Some(vec!["no-new-privileges".to_string()]));
+        assert_eq!(declared.network_mode.as_deref(), Some("wasmano-ns"));
+
+        let undeclared = confinement(&unit(0.0, 0.0), "n".into(), two_cpus);
+        assert_eq!(undeclared.nano_cpus, Some(1_000_000_000));
+        assert_eq!(undeclared.memory, Some(256_000_000));
+
+        let extreme = confinement(&unit(64.0, 0.001), "n".into(), two_cpus);
+        assert_eq!(extreme.nano_cpus, Some(two_cpus), "at most the daemon's CPUs");
+        assert_eq!(extreme.memory, Some(MIN_MEMORY_BYTES), "at least the daemon's floor");
+        let tiny = confinement(&unit(0.001, f64::INFINITY), "n".into(), two_cpus);
+        assert_eq!(tiny.nano_cpus, Some(MIN_NANO_CPUS));
+        assert_eq!(tiny.memory, Some(i64::MAX));
+    }
+
+    #[test]
+    fn network_names_are_docker_safe() {
+        assert_eq!(network_name("ns 1/x"), "wasmano-ns-1-x");
     }
 
     #[tokio::test]
