@@ -326,10 +326,21 @@ fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Cause
     })
 }
 
-fn envs(list: Vec<wit_types::KeyValue>) -> Vec<KeyValue> {
+/// Envs as the orchestrator applies them; a key must be a plain name.
+fn envs(list: Vec<wit_types::KeyValue>) -> Result<Vec<KeyValue>, String> {
     list.into_iter()
-        .map(|pair| KeyValue::new(pair.key, pair.value))
+        .map(|pair| Ok(KeyValue::new(identifier(pair.key, "an env key")?, pair.value)))
         .collect()
+}
+
+/// An identifier from a reply (a VNF, a VIM, an env key): it ends up in
+/// records, logs and messages, so a control character in it (a terminal
+/// escape, a forged line) makes the reply invalid.
+fn identifier(text: String, what: &str) -> Result<String, String> {
+    if text.chars().any(char::is_control) {
+        return Err(format!("{what} holds control characters: {:?}", sanitized(&text)));
+    }
+    Ok(text)
 }
 
 fn document(text: &str, what: &str) -> Result<serde_json::Value, String> {
@@ -342,22 +353,25 @@ impl RawReply {
             Self::Placement(mapping) => Reply::Placement(
                 mapping
                     .into_iter()
-                    .map(|entry| VnfPlacement {
-                        vnf: entry.vnf,
-                        vim: entry.vim,
+                    .map(|entry| {
+                        Ok(VnfPlacement {
+                            vnf: identifier(entry.vnf, "a placed VNF's id")?,
+                            vim: identifier(entry.vim, "a VIM's id")?,
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, String>>()?,
             ),
             Self::Configure(decisions) => Reply::Configure(
                 decisions
                     .into_iter()
                     .map(|decision| {
+                        let id = identifier(decision.id, "a configured VNF's id")?;
                         let payload = decision
                             .payload
-                            .map(|payload| document(&payload, &format!("the payload for VNF {}", decision.id)))
+                            .map(|payload| document(&payload, &format!("the payload for VNF {id}")))
                             .transpose()?;
                         Ok(VnfConfigure {
-                            id: decision.id,
+                            id,
                             trigger: decision.trigger,
                             payload,
                         })
@@ -365,9 +379,9 @@ impl RawReply {
                     .collect::<Result<_, String>>()?,
             ),
             Self::State(text) => Reply::State(document(&text, "the state content")?),
-            Self::Started(list) => Reply::Started(envs(list)),
+            Self::Started(list) => Reply::Started(envs(list)?),
             Self::Stopped => Reply::Stopped,
-            Self::Configured(list) => Reply::Configured(envs(list)),
+            Self::Configured(list) => Reply::Configured(envs(list)?),
             Self::FunctionState(fsm_exports::StateReply::Extracted(text)) => {
                 Reply::FunctionState(StateReply::Extracted(document(&text, "the extracted state")?))
             }

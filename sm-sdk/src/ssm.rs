@@ -96,34 +96,65 @@ pub struct PlacementRequest {
     pub raw: Document,
 }
 
+/// What a placement request's content holds; `Topology` is the typed
+/// topology, or [`serde::de::IgnoredAny`] when the VIMs arrive typed already.
 #[derive(Deserialize)]
-struct PlacementContent {
+#[serde(bound(deserialize = "Topology: Deserialize<'de>"))]
+struct PlacementContent<Topology> {
     #[serde(default, rename = "uuid", deserialize_with = "string_or_number")]
     service_id: Option<String>,
     #[serde(default)]
     nsd: Nsd,
     #[serde(default)]
     vnfds: Vec<Vnfd>,
+    #[serde(default)]
+    topology: Option<Topology>,
+}
+
+/// `topology.vims.vim_list`, each level optional.
+#[derive(Deserialize)]
+struct PlacementTopology {
+    #[serde(default)]
+    vims: Option<TopologyVims>,
+}
+
+#[derive(Deserialize)]
+struct TopologyVims {
+    #[serde(default)]
+    vim_list: Option<Vec<Vim>>,
 }
 
 impl PlacementRequest {
-    /// Builds a request from its content, reading the VIMs from its topology.
+    /// Builds a request from its content, reading the VIMs from its topology,
+    /// in one parse of the text.
     pub fn from_document(raw: Document) -> Result<Self, RequestError> {
-        let value = raw.value().map_err(|error| RequestError::new("placement", error))?;
-        let vims = topology_vims(&value)?;
-        Self::with_vims(raw, vims)
+        let mut content: PlacementContent<PlacementTopology> =
+            raw.parse().map_err(|error| RequestError::new("placement", error))?;
+        let vims = content
+            .topology
+            .take()
+            .and_then(|topology| topology.vims)
+            .and_then(|vims| vims.vim_list)
+            .unwrap_or_default();
+        Ok(Self::from_content(raw, content, vims))
     }
 
-    /// Builds a request from its content and a VIM list already typed.
+    /// Builds a request from its content and a VIM list already typed (the
+    /// topology in the text is skipped, not parsed again).
     pub fn with_vims(raw: Document, vims: Vec<Vim>) -> Result<Self, RequestError> {
-        let content: PlacementContent = raw.parse().map_err(|error| RequestError::new("placement", error))?;
-        Ok(Self {
+        let content: PlacementContent<serde::de::IgnoredAny> =
+            raw.parse().map_err(|error| RequestError::new("placement", error))?;
+        Ok(Self::from_content(raw, content, vims))
+    }
+
+    fn from_content<Topology>(raw: Document, content: PlacementContent<Topology>, vims: Vec<Vim>) -> Self {
+        Self {
             service_id: content.service_id,
             nsd: content.nsd,
             vnfds: content.vnfds,
             vims,
             raw,
-        })
+        }
     }
 }
 
@@ -239,5 +270,30 @@ impl StateRequest {
             .map(serde_json::Value::take)
             .ok_or_else(|| RequestError::missing("state"))?;
         Ok(Self { state, raw })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_placement_document_gives_its_vims_in_one_parse() {
+        let text =
+            r#"{"uuid": 7, "topology": {"vims": {"vim_list": [{"vim_uuid": "a", "type": "vm", "core_total": 4}]}}}"#;
+        let request = PlacementRequest::from_document(Document::from_json(text)).unwrap();
+        assert_eq!(request.service_id.as_deref(), Some("7"));
+        assert_eq!(request.vims.len(), 1);
+        assert_eq!(request.vims[0].uuid, "a");
+        for empty in [
+            r#"{}"#,
+            r#"{"topology": null}"#,
+            r#"{"topology": {"vims": {"vim_list": null}}}"#,
+        ] {
+            let request = PlacementRequest::from_document(Document::from_json(empty)).unwrap();
+            assert!(request.vims.is_empty(), "{empty}");
+        }
+        let typed = PlacementRequest::with_vims(Document::from_json(text), Vec::new()).unwrap();
+        assert!(typed.vims.is_empty(), "typed VIMs win over the text's");
     }
 }

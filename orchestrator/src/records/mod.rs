@@ -235,6 +235,9 @@ pub struct JournalEntry {
     pub manager: Option<String>,
     /// The event it ran, when the step ran a hook.
     pub event: Option<String>,
+    /// The seed of the random numbers the hook's guest saw, when the step
+    /// ran a hook: with the request, what replays the call.
+    pub seed: Option<u64>,
     /// When the step started.
     pub started_at: SystemTime,
     /// How long it took.

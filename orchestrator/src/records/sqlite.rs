@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS journal (
     step TEXT NOT NULL,
     manager TEXT,
     event TEXT,
+    seed BIGINT,
     started_at_us BIGINT NOT NULL,
     duration_us BIGINT NOT NULL,
     outcome TEXT NOT NULL,
@@ -46,6 +47,19 @@ CREATE TABLE IF NOT EXISTS journal (
     PRIMARY KEY (service_id, seq)
 );
 ";
+
+/// Adds the journal's `seed` column to a store created before it existed.
+fn add_journal_seed(connection: &Connection) -> rusqlite::Result<()> {
+    let has_seed: bool = connection.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('journal') WHERE name = 'seed'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_seed {
+        connection.execute_batch("ALTER TABLE journal ADD COLUMN seed BIGINT")?;
+    }
+    Ok(())
+}
 
 /// The SQLite record store. Cheap to clone; clones share the connection.
 #[derive(Clone)]
@@ -75,6 +89,7 @@ impl SqliteStore {
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
             .and_then(|()| connection.execute_batch(SCHEMA))
+            .and_then(|()| add_journal_seed(&connection))
             .map_err(backend)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
@@ -304,8 +319,8 @@ impl RecordStore for SqliteStore {
                     .map_err(backend)?;
                 transaction
                     .execute(
-                        "INSERT INTO journal (service_id, seq, workflow, step, manager, event, started_at_us, duration_us, outcome, error) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        "INSERT INTO journal (service_id, seq, workflow, step, manager, event, seed, started_at_us, duration_us, outcome, error) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                         params![
                             entry.service_id,
                             seq,
@@ -313,6 +328,8 @@ impl RecordStore for SqliteStore {
                             entry.step,
                             entry.manager,
                             entry.event,
+                            // SQLite integers are signed: the seed's bits are kept.
+                            entry.seed.map(|seed| seed as i64),
                             micros_since_epoch(entry.started_at),
                             i64::try_from(entry.duration.as_micros()).unwrap_or(i64::MAX),
                             entry.outcome.as_str(),
@@ -330,7 +347,7 @@ impl RecordStore for SqliteStore {
         self.run(move |connection| {
             let mut statement = connection
                 .prepare_cached(
-                    "SELECT workflow, step, manager, event, started_at_us, duration_us, outcome, error \
+                    "SELECT workflow, step, manager, event, started_at_us, duration_us, outcome, error, seed \
                      FROM journal WHERE service_id = ?1 ORDER BY seq",
                 )
                 .map_err(backend)?;
@@ -345,17 +362,20 @@ impl RecordStore for SqliteStore {
                         row.get::<_, i64>(5)?,
                         row.get::<_, String>(6)?,
                         row.get::<_, Option<String>>(7)?,
+                        row.get::<_, Option<i64>>(8)?,
                     ))
                 })
                 .map_err(backend)?;
             rows.map(|row| {
-                let (workflow, step, manager, event, started_us, duration_us, outcome, error) = row.map_err(backend)?;
+                let (workflow, step, manager, event, started_us, duration_us, outcome, error, seed) =
+                    row.map_err(backend)?;
                 Ok(JournalEntry {
                     service_id: service_id.clone(),
                     workflow,
                     step,
                     manager,
                     event,
+                    seed: seed.map(|seed| seed as u64),
                     started_at: UNIX_EPOCH + Duration::from_micros(u64::try_from(started_us).unwrap_or(0)),
                     duration: Duration::from_micros(u64::try_from(duration_us).unwrap_or(0)),
                     outcome: StepOutcome::parse(&outcome)
@@ -486,6 +506,7 @@ mod tests {
                     step: step.into(),
                     manager: Some("placement-ssm".into()),
                     event: Some("placement".into()),
+                    seed: Some(u64::MAX - 1),
                     started_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
                     duration: Duration::from_micros(42),
                     outcome,
@@ -501,6 +522,7 @@ mod tests {
         );
         assert_eq!(journal[1].error.as_deref(), Some("no VIM"));
         assert_eq!(journal[0].duration, Duration::from_micros(42));
+        assert_eq!(journal[0].seed, Some(u64::MAX - 1), "a seed keeps all its bits");
         assert!(store.journal_of("other").await.unwrap().is_empty());
     }
 }

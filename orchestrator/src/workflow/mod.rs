@@ -214,6 +214,15 @@ impl Drop for BusyGuard {
     }
 }
 
+/// The manager side of a journaled step.
+struct HookCall<'a> {
+    manager: &'a str,
+    /// The event, when the step invoked the manager.
+    event: Option<Event>,
+    /// The request's random seed, once the request was built.
+    seed: Option<u64>,
+}
+
 /// One workflow run: its identity and the steps journaled so far.
 struct Run {
     service: String,
@@ -234,7 +243,11 @@ impl Run {
     fn failure(&mut self, step: &str, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
         self.record(
             step,
-            manager.map(|manager| (manager, None)),
+            manager.map(|manager| HookCall {
+                manager,
+                event: None,
+                seed: None,
+            }),
             now(),
             StepOutcome::Failed,
             Some(cause.to_string()),
@@ -256,7 +269,7 @@ impl Run {
     fn record(
         &mut self,
         step: &str,
-        hook: Option<(&str, Option<Event>)>,
+        hook: Option<HookCall<'_>>,
         started: (SystemTime, Instant),
         outcome: StepOutcome,
         error: Option<String>,
@@ -265,8 +278,12 @@ impl Run {
             service_id: self.service.clone(),
             workflow: self.workflow.name().to_owned(),
             step: step.to_owned(),
-            manager: hook.map(|(manager, _)| manager.to_owned()),
-            event: hook.and_then(|(_, event)| event).map(|event| event.name().to_owned()),
+            manager: hook.as_ref().map(|call| call.manager.to_owned()),
+            event: hook
+                .as_ref()
+                .and_then(|call| call.event)
+                .map(|event| event.name().to_owned()),
+            seed: hook.and_then(|call| call.seed),
             started_at: started.0,
             duration: started.1.elapsed(),
             outcome,
@@ -303,18 +320,25 @@ impl Run {
         content: &Value,
     ) -> Result<Reply, WorkflowError> {
         let started = (SystemTime::now(), Instant::now());
-        let hook = Some((manager.id(), Some(event)));
+        let mut call = HookCall {
+            manager: manager.id(),
+            event: Some(event),
+            seed: None,
+        };
         let outcome = match Request::new(event, content) {
-            Ok(request) => manager.invoke(request).await.map_err(StepFailure::Hook),
+            Ok(request) => {
+                call.seed = Some(request.seed());
+                manager.invoke(request).await.map_err(StepFailure::Hook)
+            }
             Err(error) => Err(StepFailure::Request(format!("{event}: {error}"))),
         };
         match outcome {
             Ok(reply) => {
-                self.record(step, hook, started, StepOutcome::Succeeded, None);
+                self.record(step, Some(call), started, StepOutcome::Succeeded, None);
                 Ok(reply)
             }
             Err(cause) => {
-                self.record(step, hook, started, StepOutcome::Failed, Some(cause.to_string()));
+                self.record(step, Some(call), started, StepOutcome::Failed, Some(cause.to_string()));
                 Err(self.error(step, Some(manager.id()), cause))
             }
         }
