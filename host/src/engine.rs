@@ -205,15 +205,24 @@ fn refuse_poll(
 /// Why a guest that waits (sleeps, polls) is stopped.
 pub(crate) const BLOCKING_REFUSED: &str = "the manager tried to wait (sleep or poll), which managers may not do";
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine
-/// lives; the thread ends once the last clone of the engine is dropped.
+/// Advances the engine's epoch once per [`EPOCH_TICK`] of real time for as
+/// long as the engine lives; the thread ends once the last clone of the
+/// engine is dropped. A sleep that overruns (a busy machine) is caught up
+/// with as many ticks as whole ticks passed, so deadlines follow the clock
+/// rather than the number of times the thread was scheduled.
 fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
     let engine = engine.weak();
     std::thread::Builder::new()
         .name("wasmano-epoch".into())
         .spawn(move || {
+            let started = std::time::Instant::now();
+            let mut ticks: u128 = 0;
             while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
+                let due = started.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
+                while ticks < due {
+                    engine.increment_epoch();
+                    ticks += 1;
+                }
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);
             }
