@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use sm_sdk::descriptor::{Demand, VimKind};
-use sm_sdk::ssm::{Vim, VnfPlacement};
+use sm_sdk::ssm::{PlacementRequest, Vim, VnfPlacement};
 
 /// The search nodes (tentative assignments) [`place`] explores before giving
 /// up, unless [`PlacementOptions::node_budget`] says otherwise.
@@ -440,6 +440,42 @@ pub fn place(vnfs: &[VnfToPlace], vims: &[LabelledVim], options: &PlacementOptio
             total: vnfs.len(),
         }),
     }
+}
+
+/// What a 5GTANGO placement request asks, as [`validate_mapping`] reads it:
+/// each VNF instance with its demand, and each VIM of the topology. A
+/// 5GTANGO request carries no policy labels, so none are required or held.
+///
+/// # Errors
+///
+/// A VNF without an instance id (no mapping could name it) or whose demand
+/// cannot be read, naming its position in `vnfds`.
+pub fn requested_placement(request: PlacementRequest) -> Result<(Vec<VnfToPlace>, Vec<LabelledVim>), String> {
+    let vnfs = request
+        .vnfds
+        .iter()
+        .enumerate()
+        .map(|(position, vnfd)| {
+            let id = vnfd.instance_id().ok_or_else(|| {
+                format!("vnfds[{position}] has neither instance_uuid nor uuid, so no mapping can place it")
+            })?;
+            let demand = vnfd.demand().map_err(|error| format!("vnfds[{position}]: {error}"))?;
+            Ok(VnfToPlace {
+                id: id.to_owned(),
+                demand,
+                required_labels: BTreeSet::new(),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let vims = request
+        .vims
+        .into_iter()
+        .map(|vim| LabelledVim {
+            vim,
+            labels: BTreeSet::new(),
+        })
+        .collect();
+    Ok((vnfs, vims))
 }
 
 /// Checks a mapping answered by a placement manager: every VNF placed exactly

@@ -7,7 +7,6 @@
 //! `examples-sm/package`, `tests/descriptors`) and, when it is given, from a
 //! 5GTANGO corpus directory.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -18,7 +17,7 @@ use sm_sdk::fsm::StateReply;
 use sm_sdk::ssm::{PlacementRequest, VnfConfigure, VnfPlacement, topology_vims};
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::package::Package;
-use wasmano::placement::{LabelledVim, PlacementOptions, VnfToPlace, place, validate_mapping};
+use wasmano::placement::{LabelledVim, PlacementOptions, VnfToPlace, place, requested_placement, validate_mapping};
 use wasmano_host::{Event, ManagerKind, Reply, Request};
 
 use crate::mutate::{self, Rng};
@@ -221,12 +220,9 @@ fn reply_seeds(payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
     seeds
 }
 
+/// A mapping in 5GTANGO's reply shape, as the host renders it.
 fn tango_mapping(mapping: &[VnfPlacement]) -> Value {
-    mapping
-        .iter()
-        .map(|placement| (placement.vnf.clone(), json!({ "vim": placement.vim })))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+    Reply::Placement(mapping.to_vec()).to_tango()["mapping"].take()
 }
 
 /// The VNFs and VIMs of a placement content, read as `wasmano sm test`
@@ -234,26 +230,7 @@ fn tango_mapping(mapping: &[VnfPlacement]) -> Value {
 /// could have sent.
 fn placement_problem(content: &Value) -> Option<(Vec<VnfToPlace>, Vec<LabelledVim>)> {
     let request = PlacementRequest::from_document(Document::from_value(content)).ok()?;
-    let vnfs = request
-        .vnfds
-        .iter()
-        .map(|vnfd| {
-            Some(VnfToPlace {
-                id: vnfd.instance_id()?.to_owned(),
-                demand: vnfd.demand().ok()?,
-                required_labels: BTreeSet::new(),
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let vims = request
-        .vims
-        .into_iter()
-        .map(|vim| LabelledVim {
-            vim,
-            labels: BTreeSet::new(),
-        })
-        .collect();
-    Some((vnfs, vims))
+    requested_placement(request).ok()
 }
 
 /// What a target needs between executions.

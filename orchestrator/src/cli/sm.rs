@@ -19,7 +19,7 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfConfigure};
 use sm_sdk::{Document, KeyValue};
-use wasmano::placement::{LabelledVim, VnfToPlace, validate_mapping};
+use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_mapping};
 use wasmano_host::{
     Cause, Event, Host, HostConfig, Limits, LoadError, LoadedModule, Reply, Request, WasmManager, tango_error,
 };
@@ -148,30 +148,7 @@ impl Acceptance {
         match event {
             Event::Ssm(SsmEvent::Placement) => {
                 let request = PlacementRequest::from_document(document).map_err(|error| error.to_string())?;
-                let vnfs = request
-                    .vnfds
-                    .iter()
-                    .enumerate()
-                    .map(|(position, vnfd)| {
-                        let id = vnfd.instance_id().ok_or_else(|| {
-                            format!("vnfds[{position}] has neither instance_uuid nor uuid, so no mapping can place it")
-                        })?;
-                        let demand = vnfd.demand().map_err(|error| format!("vnfds[{position}]: {error}"))?;
-                        Ok(VnfToPlace {
-                            id: id.to_owned(),
-                            demand,
-                            required_labels: BTreeSet::new(),
-                        })
-                    })
-                    .collect::<Result<_, String>>()?;
-                let vims = request
-                    .vims
-                    .into_iter()
-                    .map(|vim| LabelledVim {
-                        vim,
-                        labels: BTreeSet::new(),
-                    })
-                    .collect();
+                let (vnfs, vims) = requested_placement(request)?;
                 Ok(Self::Placement { vnfs, vims })
             }
             Event::Ssm(SsmEvent::Configure) => {
