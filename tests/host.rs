@@ -423,6 +423,14 @@ fn a_module_with_more_memories_than_the_sandbox_grants_is_refused_at_load() {
 }
 
 #[test]
+fn a_guest_cannot_hoard_host_resources() {
+    // 2,000 live stdout streams: within wasmtime's defaults (a million table
+    // entries, 100,000 handles), past the sandbox's 1,000.
+    let cause = hostile_component_cause(Hostility::HoardHandles, SsmEvent::State, Limits::default());
+    assert!(matches!(cause, Cause::Fault(Fault::Trap { .. })), "{cause:?}");
+}
+
+#[test]
 fn random_numbers_are_reproducible_from_the_requests_seed() {
     let manager = manager(&guests().hostile, &[("behaviour", "random")], Limits::default());
     let request = ssm(SsmEvent::State, &json!({"state": 1}));
@@ -617,7 +625,7 @@ fn a_tampered_artifact_is_recompiled_never_run() {
 fn an_artifact_without_its_digest_is_recompiled() {
     let (cache, host, bytes) = cached_host();
     let [artifact] = artifacts(cache.path()).try_into().unwrap();
-    std::fs::remove_file(artifact.with_extension("cwasm.sha256")).unwrap();
+    std::fs::remove_file(artifact.with_extension("cwasm.blake3")).unwrap();
     assert_eq!(host.load_bytes(&bytes, None).unwrap().origin(), Origin::Compiled);
 }
 

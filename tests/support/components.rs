@@ -34,7 +34,27 @@ pub enum Hostility {
     MemoryPlusTable,
     /// One core module with two memories.
     TwoMemories,
+    /// State asks WASI for 2,000 stdout streams and keeps every handle.
+    HoardHandles,
 }
+
+/// The WASI interfaces the handle hoarder imports, as small as the
+/// component needs them (the host links their 0.2.x successors), and the
+/// world that adds them to a service manager's.
+const HOARDER_WIT: [(&str, &str); 3] = [
+    (
+        "wasi-io.wit",
+        "package wasi:io@0.2.0; interface streams { resource output-stream; }",
+    ),
+    (
+        "wasi-cli.wit",
+        "package wasi:cli@0.2.0; interface stdout { use wasi:io/streams@0.2.0.{output-stream}; get-stdout: func() -> output-stream; }",
+    ),
+    (
+        "hoarder.wit",
+        "package wasmano:hostile; world hoarder { include wasmano:sm/service-manager-module@1.0.0; import wasi:cli/stdout@0.2.0; }",
+    ),
+];
 
 /// The component's bytes.
 pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
@@ -120,6 +140,21 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
             OK_EMPTY_PLACEMENT,
             OK_EMPTY_STATE,
         ),
+        Hostility::HoardHandles => (
+            "(import \"wasi:cli/stdout@0.2.0\" \"get-stdout\" (func $get_stdout (result i32))) (memory (export \"memory\") 2)",
+            "",
+            OK_EMPTY_PLACEMENT,
+            r#"(local $i i32)
+               (loop $hoard
+                 (drop (call $get_stdout))
+                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $hoard (i32.lt_u (local.get $i) (i32.const 2000))))
+               (i32.store (i32.const 0) (i32.const 0))
+               (i32.store (i32.const 4) (i32.const 1024))
+               (i32.store (i32.const 8) (i32.const 2))
+               (i32.store (i32.const 1024) (i32.const 0x7d7b))
+               (i32.const 0)"#,
+        ),
     };
     let wat = format!(
         r#"(module
@@ -151,9 +186,18 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
     let mut module = wat::parse_str(&wat).unwrap_or_else(|error| panic!("hostile WAT {hostility:?}: {error}"));
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve.push_dir(workspace_root().join("wit")).expect("wit/ parses");
-    let world = resolve
-        .select_world(&[package], Some("service-manager-module"))
-        .expect("the service-manager-module world");
+    let world = match hostility {
+        Hostility::HoardHandles => {
+            let hoarder = HOARDER_WIT
+                .iter()
+                .map(|(path, text)| resolve.push_str(path, text).expect("the hoarder's WIT parses"))
+                .last()
+                .expect("the hoarder's world");
+            resolve.select_world(&[hoarder], Some("hoarder"))
+        }
+        _ => resolve.select_world(&[package], Some("service-manager-module")),
+    }
+    .expect("the component's world");
     wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8, false)
         .expect("embedding the WIT metadata");
     wit_component::ComponentEncoder::default()
