@@ -505,6 +505,14 @@ fn cases(host: &Host) -> Vec<Case> {
             Expected::Trap(&["unreachable"]),
         ),
         (
+            "hoarded handles",
+            Hostility::HoardHandles,
+            defaults,
+            state,
+            &anything,
+            Expected::Trap(&["no free keys"]),
+        ),
+        (
             "memory+table",
             Hostility::MemoryPlusTable,
             defaults,
