@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod support;
+#[path = "support/package.rs"]
+mod support_package;
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -14,30 +16,25 @@ use std::process::{Command, Output};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use support_package::write_bundled_package;
 use wasmano::catalogue::{Catalogue, EntryKind};
 use wasmano::package::{
     MAX_DESCRIPTOR_BYTES, MAX_ENTRY_METADATA_BYTES, MAX_MODULE_BYTES, MAX_PACKAGE_BYTES, Package, onboard,
-    pin_module_digests,
 };
-use wasmano_host::{Host, HostConfig};
+use wasmano_host::{Host, HostConfig, Origin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmano");
 
 /// The bundled package, assembled in `dir` with its modules and pinned digests.
 fn example_package(dir: &Path) -> PathBuf {
     let guests = support::guests();
-    let package = dir.join("package");
-    std::fs::create_dir_all(package.join("modules")).unwrap();
-    for module in [&guests.placement, &guests.configure, &guests.state, &guests.vnf_manager] {
-        std::fs::copy(module, package.join("modules").join(module.file_name().unwrap())).unwrap();
-    }
-    let sources = support::workspace_root().join("examples-sm/package");
-    for entry in std::fs::read_dir(sources).unwrap() {
-        let source = entry.unwrap().path();
-        let pinned = pin_module_digests(&std::fs::read_to_string(&source).unwrap(), &package).unwrap();
-        std::fs::write(package.join(source.file_name().unwrap()), pinned).unwrap();
-    }
-    package
+    let modules = [
+        guests.placement.as_path(),
+        &guests.configure,
+        &guests.state,
+        &guests.vnf_manager,
+    ];
+    write_bundled_package(&dir.join("package"), &modules, |_, text| text)
 }
 
 fn host(data: &Path) -> Host {
@@ -73,6 +70,19 @@ fn the_example_package_onboards_once_and_twice_is_a_no_op() {
     assert!(second.stored.added.is_empty());
     assert_eq!(second.stored.unchanged.len(), first.stored.added.len());
     assert_eq!(entries(&data), 8);
+}
+
+#[test]
+fn an_onboarded_module_runs_from_the_cache_without_compiling_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    let data = dir.path().join("data");
+    onboard_dir(&package, &data).unwrap();
+    let host = host(&data);
+    for module in std::fs::read_dir(package.join("modules")).unwrap() {
+        let loaded = host.load_file(&module.unwrap().path(), None).unwrap();
+        assert_eq!(loaded.origin(), Origin::Cached);
+    }
 }
 
 #[test]

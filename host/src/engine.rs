@@ -154,6 +154,18 @@ impl Host {
         module::load(&self.inner, bytes, sha256, CacheUse::ReadOnly)
     }
 
+    /// Stores a module checked with [`Host::verify_bytes`] in the
+    /// precompiled cache, once what it was checked for is committed, so that
+    /// its next load reads the cache instead of compiling again.
+    ///
+    /// # Errors
+    ///
+    /// Why the cache could not be written (it is an optimisation: callers
+    /// may log this and go on).
+    pub fn store_compiled(&self, module: &LoadedModule) -> Result<(), String> {
+        module::store_compiled(&self.inner, module)
+    }
+
     pub(crate) fn inner(&self) -> &Arc<HostInner> {
         &self.inner
     }

@@ -119,6 +119,9 @@ pub struct LoadedModule {
     size: usize,
     origin: Origin,
     load_time: Duration,
+    /// The compiled component, kept so that a module checked without the
+    /// cache can be stored in it later ([`store_compiled`]).
+    component: Component,
     pub(crate) pre: PreInstance,
 }
 
@@ -234,8 +237,24 @@ pub(crate) fn load(
         size: bytes.len(),
         origin,
         load_time,
+        component,
         pre,
     })
+}
+
+/// Stores a loaded module's compiled code in the host's precompiled cache,
+/// unless a verified artifact is there already; a host without a cache
+/// stores nothing.
+pub(crate) fn store_compiled(host: &HostInner, module: &LoadedModule) -> Result<(), String> {
+    let Some(cache_dir) = &host.config.cache_dir else {
+        return Ok(());
+    };
+    ensure_private_dir(cache_dir)?;
+    let artifact = artifact_path(host, cache_dir, &module.sha256);
+    if matches!(read_verified_artifact(&artifact), Ok(Some(_))) {
+        return Ok(());
+    }
+    store_artifact(&module.component, cache_dir, &artifact)
 }
 
 fn compile_or_read_cache(

@@ -12,8 +12,8 @@
 //! Onboarding checks everything before storing anything: every descriptor is
 //! valid, the NSD's VNFs resolve to VNFDs (in the package or already
 //! onboarded), every module is in the package with its pinned digest,
-//! compiles (without touching the host's precompiled cache) to a manager of
-//! the right kind that handles the events its entry declares, and no
+//! compiles (without writing the host's precompiled cache until the package
+//! is stored) to a manager of the right kind that handles the events its entry declares, and no
 //! descriptor changes content under a version already onboarded. Any failure
 //! leaves the data directory as it was and reports every problem found.
 
@@ -25,7 +25,7 @@ use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use sm_sdk::KeyValue;
-use wasmano_host::{Host, Limits, ManagerKind, WasmManager};
+use wasmano_host::{Host, Limits, LoadedModule, ManagerKind, WasmManager};
 
 use crate::catalogue::{self, Catalogue, EntryKind, NewEntry, StoreReport};
 use crate::descriptor::{self, Descriptor, Manager, ManagerSource, ModuleRef, Nsd, Problem, Vnfd};
@@ -526,13 +526,17 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
         );
     }
     let mut entries = Vec::new();
+    let mut compiled = Vec::new();
     for module_use in &uses {
         match check_module(package, host, module_use) {
-            Ok(Some(bytes)) => entries.push(NewEntry {
-                kind: EntryKind::Module,
-                identity: catalogue::module_identity(&wasmano_host::sha256_hex(&bytes)),
-                bytes,
-            }),
+            Ok(Some((bytes, loaded))) => {
+                entries.push(NewEntry {
+                    kind: EntryKind::Module,
+                    identity: catalogue::module_identity(loaded.sha256()),
+                    bytes,
+                });
+                compiled.push(loaded);
+            }
             Ok(None) => {}
             Err(problem) => problems.push(problem),
         }
@@ -567,6 +571,13 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
             .map(|error| OnboardingProblem::new(root, "", error.to_string()))
             .collect::<Vec<_>>()
     })?;
+    // Committed: the modules' compiled code may now go to the cache, so
+    // that running them does not compile them again.
+    for module in &compiled {
+        if let Err(error) = host.store_compiled(module) {
+            tracing::warn!(module = module.sha256(), "cannot cache the compiled module: {error}");
+        }
+    }
     Ok(OnboardReport {
         nsd: nsd.identity.clone(),
         stored,
@@ -605,8 +616,13 @@ pub fn pin_module_digests(descriptor: &str, package_dir: &Path) -> Result<String
 
 /// Checks one manager entry's module: in the package, pinned digest, a
 /// component of the right kind handling the declared events, checked
-/// without writing anything. Container managers have no module (`None`).
-fn check_module(package: &Package, host: &Host, module_use: &ModuleUse) -> Result<Option<Vec<u8>>, OnboardingProblem> {
+/// without writing anything. Returns its bytes and its compiled form;
+/// container managers have no module (`None`).
+fn check_module(
+    package: &Package,
+    host: &Host,
+    module_use: &ModuleUse,
+) -> Result<Option<(Vec<u8>, LoadedModule)>, OnboardingProblem> {
     let ModuleUse {
         file,
         field,
@@ -635,7 +651,7 @@ fn check_module(package: &Package, host: &Host, module_use: &ModuleUse) -> Resul
         .get(&normalized)
         .ok_or_else(|| problem(format!("{} is not in the package", path.display())))?;
     // Verified, not loaded: a refused package must leave no compiled
-    // artifact in the precompiled cache. The cache fills on first use.
+    // artifact in the precompiled cache; `onboard` stores it once committed.
     let loaded = host
         .verify_bytes(bytes, Some(sha256.as_str()))
         .map_err(|error| problem(format!("{}: {error}", path.display())))?;
@@ -651,7 +667,7 @@ fn check_module(package: &Package, host: &Host, module_use: &ModuleUse) -> Resul
         .iter()
         .map(|option| KeyValue::new(&option.key, &option.value))
         .collect();
-    let probe = WasmManager::new(host, loaded, &manager.id, options, Limits::default())
+    let probe = WasmManager::new(host, loaded.clone(), &manager.id, options, Limits::default())
         .map_err(|error| problem(error.to_string()))?;
     let handled = probe
         .handled_events()
@@ -667,5 +683,5 @@ fn check_module(package: &Package, host: &Host, module_use: &ModuleUse) -> Resul
             missing.join(", ")
         )));
     }
-    Ok(Some(bytes.clone()))
+    Ok(Some((bytes.clone(), loaded)))
 }
