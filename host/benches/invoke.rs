@@ -188,7 +188,9 @@ fn main() {
         let floor = measure(ITERATIONS, || {
             std::hint::black_box(wasm.handled_events().expect("handles"));
         });
-        let direct = measure(ITERATIONS, || native(&content.to_string()));
+        let direct = measure(ITERATIONS, || {
+            native(&serde_json::to_string(&content).expect("a JSON value serializes"))
+        });
         println!(
             "| {name} | {file} ({:.1} KB) | {} | {} | {} | {:.2}× | {} | {} |",
             content.to_string().len() as f64 / 1024.0,

@@ -7,11 +7,15 @@
 //! file: lifecycles per second, p50/p99 instantiate latency, and where the
 //! time goes: hooks and infrastructure from the steps the workflows
 //! journaled, the record store timed around every call into it (records
-//! and the journal's own write), the engine the rest. Then 1,000 services
-//! instantiated concurrently.
+//! and the journal's own write), the engine the rest. Measured twice: on a
+//! template built in code, and on the bundled example package onboarded
+//! into a catalogue and resolved from it (the way `wasmano demo` runs it).
+//! Then 1,000 services instantiated concurrently.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
+#[path = "../../tests/support/package.rs"]
+mod support_package;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -23,10 +27,14 @@ use sm_sdk::KeyValue;
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::fsm::FsmEvent;
 use sm_sdk::ssm::SsmEvent;
+use support_package::write_bundled_package;
+use wasmano::catalogue::Catalogue;
 use wasmano::infrastructure::emulated::EmulatedInfrastructure;
 use wasmano::infrastructure::{Infrastructure, VimConfig};
+use wasmano::package::{Package, onboard};
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{JournalEntry, NsRecord, RecordStore, SqliteStore, StoreFuture, VnfRecord};
+use wasmano::service;
 use wasmano::workflow::{ManagerBinding, Orchestrator, ServiceTemplate, UnitTemplate, VnfTemplate, WorkflowReport};
 use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
 
@@ -219,55 +227,112 @@ fn percentile(sorted: &[Duration], quantile: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * quantile).round() as usize]
 }
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let host = Host::new(HostConfig::default()).expect("host");
-    let template = template(&host);
+/// One row of the lifecycle table.
+struct LifecycleRun {
+    lifecycles_per_second: f64,
+    instantiate_p50: Duration,
+    instantiate_p99: Duration,
+    hooks: f64,
+    store: f64,
+    infrastructure: f64,
+}
 
+/// Runs [`LIFECYCLES`] lifecycles of `template` one after another on a fresh
+/// orchestrator.
+fn run_lifecycles(runtime: &tokio::runtime::Runtime, template: &Arc<ServiceTemplate>) -> LifecycleRun {
     let data = tempfile::tempdir().expect("data dir");
-    let (sequential, sequential_store) = orchestrator(4, data.path());
+    let (orchestrator, store) = orchestrator(4, data.path());
     let mut instantiate = Vec::with_capacity(LIFECYCLES);
     let mut shares = Shares::default();
     let started = Instant::now();
     runtime.block_on(async {
         for _ in 0..LIFECYCLES {
             let began = Instant::now();
-            let service = sequential
-                .instantiate(Arc::clone(&template))
+            let service = orchestrator
+                .instantiate(Arc::clone(template))
                 .await
                 .expect("instantiate");
             let instantiated = began.elapsed();
             instantiate.push(instantiated);
             shares.add(&service, instantiated);
             let began = Instant::now();
-            let terminated = sequential.terminate(&service.service_id).await.expect("terminate");
+            let terminated = orchestrator.terminate(&service.service_id).await.expect("terminate");
             shares.add(&terminated, began.elapsed());
         }
     });
     let elapsed = started.elapsed();
     instantiate.sort();
-    println!("## Lifecycles (instantiate + terminate, 3 VNFs, 8 + 3 hooks, durable SQLite records)\n");
+    LifecycleRun {
+        lifecycles_per_second: LIFECYCLES as f64 / elapsed.as_secs_f64(),
+        instantiate_p50: percentile(&instantiate, 0.5),
+        instantiate_p99: percentile(&instantiate, 0.99),
+        hooks: shares.percent(shares.hooks),
+        store: shares.percent(store.spent()),
+        infrastructure: shares.percent(shares.infrastructure),
+    }
+}
+
+/// The bundled example package onboarded into a fresh catalogue and its
+/// service resolved from it, as `wasmano demo` does; with the time each took.
+fn onboarded_template(host: &Host, dir: &std::path::Path) -> (Arc<ServiceTemplate>, Duration, Duration) {
+    let guests = support::guests();
+    let modules = [
+        guests.placement.as_path(),
+        &guests.configure,
+        &guests.state,
+        &guests.vnf_manager,
+    ];
+    let root = write_bundled_package(&dir.join("package"), &modules, |_, text| text);
+    let package = Package::read(&root).expect("read package");
+    let catalogue = Catalogue::open(&dir.join("data")).expect("catalogue");
+    let started = Instant::now();
+    let report = onboard(&package, &catalogue, host).expect("onboard");
+    let onboarding = started.elapsed();
+    let started = Instant::now();
+    let template = service::from_catalogue(&catalogue, host, &report.nsd).expect("resolve");
+    (Arc::new(template), onboarding, started.elapsed())
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let host = Host::new(HostConfig::default()).expect("host");
+    let package_dir = tempfile::tempdir().expect("package dir");
+    let (onboarded, onboarding, resolving) = onboarded_template(&host, package_dir.path());
+    let runs = [
+        ("template built in code", run_lifecycles(&runtime, &template(&host))),
+        (
+            "bundled package, onboarded and resolved from the catalogue",
+            run_lifecycles(&runtime, &onboarded),
+        ),
+    ];
+    println!("## Lifecycles (instantiate + terminate, 3 VNFs, durable SQLite records, {LIFECYCLES} each)\n");
     println!(
-        "| lifecycles | lifecycles/s | instantiate p50 | instantiate p99 | hooks | store | infrastructure | engine |"
+        "| service | lifecycles/s | instantiate p50 | instantiate p99 | hooks | store | infrastructure | engine |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let store = shares.percent(sequential_store.spent());
-    let engine = 100.0 - shares.percent(shares.hooks) - store - shares.percent(shares.infrastructure);
+    for (service, run) in &runs {
+        println!(
+            "| {service} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
+            run.lifecycles_per_second,
+            run.instantiate_p50.as_secs_f64() * 1e3,
+            run.instantiate_p99.as_secs_f64() * 1e3,
+            run.hooks,
+            run.store,
+            run.infrastructure,
+            100.0 - run.hooks - run.store - run.infrastructure,
+        );
+    }
     println!(
-        "| {LIFECYCLES} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
-        LIFECYCLES as f64 / elapsed.as_secs_f64(),
-        percentile(&instantiate, 0.5).as_secs_f64() * 1e3,
-        percentile(&instantiate, 0.99).as_secs_f64() * 1e3,
-        shares.percent(shares.hooks),
-        store,
-        shares.percent(shares.infrastructure),
-        engine,
+        "\nOnboarding the bundled package (4 descriptors, 4 modules compiled): {:.1} ms; resolving its service from the catalogue: {:.1} ms.",
+        onboarding.as_secs_f64() * 1e3,
+        resolving.as_secs_f64() * 1e3
     );
 
     let data = tempfile::tempdir().expect("data dir");
+    let template = template(&host);
     let (concurrent, _) = orchestrator(CONCURRENT, data.path());
     let started = Instant::now();
     let failures = runtime.block_on(async {

@@ -3,46 +3,63 @@
 //!
 //! The bundled example package plus a fifth module (five WebAssembly
 //! managers, four descriptors): onboarding it into an empty catalogue with
-//! a cold precompiled cache (every module compiled), with a warm cache, and
-//! again into a catalogue that already holds it (a no-op).
+//! a cold precompiled cache (every module compiled), with a warm cache (filled
+//! the way a running orchestrator fills it: by loading the modules to run
+//! them; onboarding itself reads the cache but never writes it), and again
+//! into a catalogue that already holds it (a no-op).
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
+#[path = "../../tests/support/package.rs"]
+mod support_package;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wasmano::catalogue::Catalogue;
-use wasmano::package::{Package, onboard, pin_module_digests};
+use wasmano::package::{Package, onboard};
 use wasmano_host::{Host, HostConfig};
 
-fn package(dir: &Path) -> Package {
+use support_package::write_bundled_package;
+
+/// The package's modules.
+fn modules() -> [&'static Path; 5] {
     let guests = support::guests();
-    let root = dir.join("package");
-    std::fs::create_dir_all(root.join("modules")).expect("package dir");
-    for module in [
+    [
         &guests.placement,
         &guests.configure,
         &guests.state,
         &guests.vnf_manager,
         &guests.hostile,
-    ] {
-        std::fs::copy(module, root.join("modules").join(module.file_name().expect("name"))).expect("copy module");
+    ]
+}
+
+/// Fills a precompiled cache with the package's modules.
+fn fill_cache(cache: &Path) {
+    let host = Host::new(HostConfig {
+        cache_dir: Some(cache.to_owned()),
+        max_instances: 8,
+        ..HostConfig::default()
+    })
+    .expect("host");
+    for module in modules() {
+        host.load_file(module, None).expect("load module");
     }
-    for entry in std::fs::read_dir(support::workspace_root().join("examples-sm/package")).expect("descriptors") {
-        let source = entry.expect("entry").path();
-        let mut text = std::fs::read_to_string(&source).expect("descriptor");
-        if source.file_name().is_some_and(|name| name == "nsd.yml") {
+}
+
+fn package(dir: &Path) -> Package {
+    let root = write_bundled_package(&dir.join("package"), &modules(), |name, text| {
+        if name == "nsd.yml" {
             // A fifth manager, declared for no event: onboarded, never called.
-            text = text.replacen(
+            text.replacen(
                 "service_specific_managers:\n",
                 "service_specific_managers:\n  - id: \"audit\"\n    wasm:\n      module: \"modules/sm_hostile.wasm\"\n",
                 1,
-            );
+            )
+        } else {
+            text
         }
-        let pinned = pin_module_digests(&text, &root).expect("pin");
-        std::fs::write(root.join(source.file_name().expect("name")), pinned).expect("write");
-    }
+    });
     Package::read(&root).expect("read package")
 }
 
@@ -80,7 +97,7 @@ fn main() {
         })
         .collect();
     let warm_cache = path("warm-cache".into());
-    onboard_once(&package, &warm_cache, &path("warm-data-fill".into()));
+    fill_cache(&warm_cache);
     let warm: Vec<Duration> = (0..20)
         .map(|run| onboard_once(&package, &warm_cache, &path(format!("warm-data-{run}"))))
         .collect();
