@@ -298,8 +298,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let host = Host::new(HostConfig::default()).expect("host");
     let package_dir = tempfile::tempdir().expect("package dir");
+    // A precompiled cache, as `wasmano` keeps in its data directory:
+    // onboarding fills it once the package is stored, resolving reads it.
+    let host = Host::new(HostConfig {
+        cache_dir: Some(package_dir.path().join("cache")),
+        ..HostConfig::default()
+    })
+    .expect("host");
     let (onboarded, onboarding, resolving) = onboarded_template(&host, package_dir.path());
     let runs = [
         ("template built in code", run_lifecycles(&runtime, &template(&host))),

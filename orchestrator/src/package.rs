@@ -18,7 +18,7 @@
 //! leaves the data directory as it was and reports every problem found.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
@@ -526,17 +526,14 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
         );
     }
     let mut entries = Vec::new();
-    let mut compiled = Vec::new();
+    let mut verified = VerifiedModules::new();
     for module_use in &uses {
-        match check_module(package, host, module_use) {
-            Ok(Some((bytes, loaded))) => {
-                entries.push(NewEntry {
-                    kind: EntryKind::Module,
-                    identity: catalogue::module_identity(loaded.sha256()),
-                    bytes,
-                });
-                compiled.push(loaded);
-            }
+        match check_module(package, host, module_use, &mut verified) {
+            Ok(Some((bytes, loaded))) => entries.push(NewEntry {
+                kind: EntryKind::Module,
+                identity: catalogue::module_identity(loaded.sha256()),
+                bytes,
+            }),
             Ok(None) => {}
             Err(problem) => problems.push(problem),
         }
@@ -573,7 +570,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
     })?;
     // Committed: the modules' compiled code may now go to the cache, so
     // that running them does not compile them again.
-    for module in &compiled {
+    for module in verified.values() {
         if let Err(error) = host.store_compiled(module) {
             tracing::warn!(module = module.sha256(), "cannot cache the compiled module: {error}");
         }
@@ -614,6 +611,11 @@ pub fn pin_module_digests(descriptor: &str, package_dir: &Path) -> Result<String
     serde_saphyr::to_string(&document).map_err(|error| error.to_string())
 }
 
+/// The modules one onboarding has compiled, by package path and pinned
+/// digest: a module that several entries use (one FSM for many VNFDs) is
+/// compiled once.
+type VerifiedModules = HashMap<(PathBuf, String), LoadedModule>;
+
 /// Checks one manager entry's module: in the package, pinned digest, a
 /// component of the right kind handling the declared events, checked
 /// without writing anything. Returns its bytes and its compiled form;
@@ -622,6 +624,7 @@ fn check_module(
     package: &Package,
     host: &Host,
     module_use: &ModuleUse,
+    verified: &mut VerifiedModules,
 ) -> Result<Option<(Vec<u8>, LoadedModule)>, OnboardingProblem> {
     let ModuleUse {
         file,
@@ -652,9 +655,17 @@ fn check_module(
         .ok_or_else(|| problem(format!("{} is not in the package", path.display())))?;
     // Verified, not loaded: a refused package must leave no compiled
     // artifact in the precompiled cache; `onboard` stores it once committed.
-    let loaded = host
-        .verify_bytes(bytes, Some(sha256.as_str()))
-        .map_err(|error| problem(format!("{}: {error}", path.display())))?;
+    let key = (normalized, sha256.as_str().to_ascii_lowercase());
+    let loaded = match verified.get(&key) {
+        Some(loaded) => loaded.clone(),
+        None => {
+            let loaded = host
+                .verify_bytes(bytes, Some(sha256.as_str()))
+                .map_err(|error| problem(format!("{}: {error}", path.display())))?;
+            verified.insert(key, loaded.clone());
+            loaded
+        }
+    };
     if loaded.kind() != *kind {
         return Err(problem(format!(
             "{} is a {} module, this entry needs a {kind}",
