@@ -27,14 +27,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_wasmano");
 
 /// The bundled package, assembled in `dir` with its modules and pinned digests.
 fn example_package(dir: &Path) -> PathBuf {
-    let guests = support::guests();
-    let modules = [
-        guests.placement.as_path(),
-        &guests.configure,
-        &guests.state,
-        &guests.vnf_manager,
-    ];
-    write_bundled_package(&dir.join("package"), &modules, |_, text| text)
+    write_bundled_package(&dir.join("package"), &support::guests().examples(), |_, text| text)
 }
 
 fn host(data: &Path) -> Host {

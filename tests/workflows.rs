@@ -465,6 +465,10 @@ impl Infrastructure for Flaky {
         }
         self.inner.remove(unit)
     }
+
+    fn adopt(&self, units: Vec<wasmano::infrastructure::DeployedUnit>) -> wasmano::infrastructure::InfraFuture<'_, ()> {
+        self.inner.adopt(units)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,6 +193,9 @@ impl RecordStore for TimedStore {
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         self.timed(self.inner.journal_of(service_id))
     }
+    fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
+        self.timed(self.inner.journal_of_operation(operation_id))
+    }
 }
 
 #[derive(Default)]
@@ -275,14 +278,7 @@ fn run_lifecycles(runtime: &tokio::runtime::Runtime, template: &Arc<ServiceTempl
 /// The bundled example package onboarded into a fresh catalogue and its
 /// service resolved from it, as `wasmano demo` does; with the time each took.
 fn onboarded_template(host: &Host, dir: &std::path::Path) -> (Arc<ServiceTemplate>, Duration, Duration) {
-    let guests = support::guests();
-    let modules = [
-        guests.placement.as_path(),
-        &guests.configure,
-        &guests.state,
-        &guests.vnf_manager,
-    ];
-    let root = write_bundled_package(&dir.join("package"), &modules, |_, text| text);
+    let root = write_bundled_package(&dir.join("package"), &support::guests().examples(), |_, text| text);
     let package = Package::read(&root).expect("read package");
     let catalogue = Catalogue::open(&dir.join("data")).expect("catalogue");
     let started = Instant::now();

@@ -27,7 +27,7 @@ use std::path::{Component, Path, PathBuf};
 use sm_sdk::KeyValue;
 use wasmano_host::{Host, Limits, LoadedModule, ManagerKind, WasmManager};
 
-use crate::catalogue::{self, Catalogue, EntryKind, NewEntry, StoreReport};
+use crate::catalogue::{self, Catalogue, CatalogueError, EntryKind, NewEntry, StoreReport};
 use crate::descriptor::{self, Descriptor, Manager, ManagerSource, ModuleRef, Nsd, Problem, Vnfd};
 
 /// The most a package may hold, unpacked; a `.tar.gz` may also inflate to no
@@ -85,6 +85,9 @@ pub struct OnboardingProblem {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// Whether the problem is an identity onboarded with other content
+    /// (the package itself may be valid).
+    pub identity_clash: bool,
 }
 
 impl fmt::Display for OnboardingProblem {
@@ -108,6 +111,7 @@ impl OnboardingProblem {
             line: None,
             path: path.into(),
             message: message.into(),
+            identity_clash: false,
         }
     }
 
@@ -117,6 +121,7 @@ impl OnboardingProblem {
             line: problem.line,
             path: problem.path,
             message: problem.issue.to_string(),
+            identity_clash: false,
         }
     }
 }
@@ -553,11 +558,10 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
     entries.sort_by(|a, b| (a.kind, &a.identity).cmp(&(b.kind, &b.identity)));
     entries.dedup_by(|a, b| a.kind == b.kind && a.identity == b.identity);
     if let Err(conflicts) = catalogue.check(&entries) {
-        problems.extend(
-            conflicts
-                .into_iter()
-                .map(|conflict| OnboardingProblem::new(root, "", conflict.to_string())),
-        );
+        problems.extend(conflicts.into_iter().map(|conflict| OnboardingProblem {
+            identity_clash: matches!(conflict, CatalogueError::Changed { .. }),
+            ..OnboardingProblem::new(root, "", conflict.to_string())
+        }));
     }
     if !problems.is_empty() {
         return Err(problems);

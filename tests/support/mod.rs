@@ -19,6 +19,13 @@ pub struct Guests {
     pub hostile_contract: PathBuf,
 }
 
+impl Guests {
+    /// The example managers the bundled package (`examples-sm/package`) names.
+    pub fn examples(&self) -> [&Path; 4] {
+        [&self.placement, &self.configure, &self.state, &self.vnf_manager]
+    }
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

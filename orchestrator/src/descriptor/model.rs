@@ -22,6 +22,22 @@ pub struct Identity {
     pub version: String,
 }
 
+impl std::str::FromStr for Identity {
+    type Err = String;
+
+    /// Reads `vendor/name/version`: three non-empty parts.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split('/').collect::<Vec<_>>().as_slice() {
+            [vendor, name, version] if !vendor.is_empty() && !name.is_empty() && !version.is_empty() => Ok(Self {
+                vendor: (*vendor).to_owned(),
+                name: (*name).to_owned(),
+                version: (*version).to_owned(),
+            }),
+            _ => Err(format!("{text:?} is not a descriptor id (vendor/name/version)")),
+        }
+    }
+}
+
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.vendor, self.name, self.version)

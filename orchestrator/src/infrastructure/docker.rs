@@ -347,6 +347,21 @@ impl Infrastructure for DockerInfrastructure {
         })
     }
 
+    /// Reserves the units' capacity again; their containers are the
+    /// previous process's, found by name.
+    fn adopt(&self, units: Vec<DeployedUnit>) -> InfraFuture<'_, ()> {
+        let mut ledger = self.ledger();
+        let adopted = units.iter().try_for_each(|unit| {
+            let name = container_name(&unit.spec);
+            if !ledger.holds(&name) {
+                ledger.reserve(&name, &unit.vim_id, &unit.spec)?;
+            }
+            Ok(())
+        });
+        drop(ledger);
+        Box::pin(async move { adopted })
+    }
+
     fn remove(&self, unit: DeployedUnit) -> InfraFuture<'_, ()> {
         Box::pin(async move {
             self.remove_container(&unit.instance_ref).await?;

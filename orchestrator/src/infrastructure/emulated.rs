@@ -370,7 +370,47 @@ impl EmulatedInfrastructure {
     }
 }
 
+impl EmulatedInfrastructure {
+    /// Takes over a unit deployed by an earlier process: its reservation,
+    /// its address slot (read back from its first address) and its serial.
+    fn adopt_now(&self, unit: &DeployedUnit) -> Result<(), InfraError> {
+        let mut state = self.state();
+        let state = &mut *state;
+        if state.ledger.holds(&unit.instance_ref) {
+            return Ok(());
+        }
+        let serial = unit
+            .instance_ref
+            .strip_prefix(&format!("emulated:{}:", unit.vim_id))
+            .and_then(|serial| serial.parse::<u64>().ok())
+            .ok_or_else(|| {
+                InfraError::Backend(format!(
+                    "{} is not a unit of emulated VIM {}",
+                    unit.instance_ref, unit.vim_id
+                ))
+            })?;
+        let vim = state.ledger.reserve(&unit.instance_ref, &unit.vim_id, &unit.spec)?;
+        let slot = unit
+            .addresses
+            .first()
+            .and_then(|first| first.address.split('.').nth(2))
+            .and_then(|octet| octet.parse::<u8>().ok())
+            .filter(|slot| *slot > 0 && !state.held_slots[vim].contains(slot));
+        if let Some(slot) = slot {
+            state.slots.insert(unit.instance_ref.clone(), (vim, slot));
+            state.held_slots[vim].insert(slot);
+        }
+        state.next_serial = state.next_serial.max(serial + 1);
+        Ok(())
+    }
+}
+
 impl Infrastructure for EmulatedInfrastructure {
+    fn adopt(&self, units: Vec<DeployedUnit>) -> InfraFuture<'_, ()> {
+        let adopted = units.iter().try_for_each(|unit| self.adopt_now(unit));
+        Box::pin(async move { adopted })
+    }
+
     fn vims(&self) -> InfraFuture<'_, Vec<VimStatus>> {
         let status = self.state().ledger.status();
         Box::pin(async move { Ok(status) })

@@ -140,4 +140,9 @@ pub trait Infrastructure: Send + Sync {
     /// Removes a deployed unit and gives its capacity back. Removing a unit
     /// that is already gone succeeds.
     fn remove(&self, unit: DeployedUnit) -> InfraFuture<'_, ()>;
+
+    /// Takes over units a previous process deployed (after a restart),
+    /// reserving their capacity again. Adopting a unit already held changes
+    /// nothing.
+    fn adopt(&self, units: Vec<DeployedUnit>) -> InfraFuture<'_, ()>;
 }

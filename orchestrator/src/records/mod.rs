@@ -207,7 +207,8 @@ pub enum StepOutcome {
 }
 
 impl StepOutcome {
-    fn as_str(self) -> &'static str {
+    /// The outcome as the journal and the timeline spell it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
@@ -227,6 +228,8 @@ impl StepOutcome {
 pub struct JournalEntry {
     /// The service instance.
     pub service_id: String,
+    /// The operation occurrence the step belongs to, when it has one.
+    pub operation_id: Option<String>,
     /// The workflow (instantiate, scale-out, ...).
     pub workflow: String,
     /// The step's name.
@@ -309,6 +312,8 @@ pub trait RecordStore: Send + Sync {
     fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()>;
     /// A service's journal, in order.
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
+    /// The steps journaled under an operation occurrence, in order.
+    fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
 }
 
 #[cfg(test)]

@@ -48,17 +48,20 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 ";
 
-/// Adds the journal's `seed` column to a store created before it existed.
-fn add_journal_seed(connection: &Connection) -> rusqlite::Result<()> {
-    let has_seed: bool = connection.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('journal') WHERE name = 'seed'",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has_seed {
-        connection.execute_batch("ALTER TABLE journal ADD COLUMN seed BIGINT")?;
+/// Adds the journal's columns (`seed`, `operation_id` and its index) to a
+/// store created before they existed.
+fn add_journal_columns(connection: &Connection) -> rusqlite::Result<()> {
+    for (column, kind) in [("seed", "BIGINT"), ("operation_id", "TEXT")] {
+        let present: bool = connection.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('journal') WHERE name = ?1",
+            [column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            connection.execute_batch(&format!("ALTER TABLE journal ADD COLUMN {column} {kind}"))?;
+        }
     }
-    Ok(())
+    connection.execute_batch("CREATE INDEX IF NOT EXISTS journal_by_operation ON journal (operation_id)")
 }
 
 /// The SQLite record store. Cheap to clone; clones share the connection.
@@ -89,7 +92,7 @@ impl SqliteStore {
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
             .and_then(|()| connection.execute_batch(SCHEMA))
-            .and_then(|()| add_journal_seed(&connection))
+            .and_then(|()| add_journal_columns(&connection))
             .map_err(backend)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
@@ -319,8 +322,8 @@ impl RecordStore for SqliteStore {
                     .map_err(backend)?;
                 transaction
                     .execute(
-                        "INSERT INTO journal (service_id, seq, workflow, step, manager, event, seed, started_at_us, duration_us, outcome, error) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        "INSERT INTO journal (service_id, seq, workflow, step, manager, event, seed, started_at_us, duration_us, outcome, error, operation_id) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                         params![
                             entry.service_id,
                             seq,
@@ -334,6 +337,7 @@ impl RecordStore for SqliteStore {
                             i64::try_from(entry.duration.as_micros()).unwrap_or(i64::MAX),
                             entry.outcome.as_str(),
                             entry.error,
+                            entry.operation_id,
                         ],
                     )
                     .map_err(backend)?;
@@ -344,48 +348,53 @@ impl RecordStore for SqliteStore {
 
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         let service_id = service_id.to_owned();
-        self.run(move |connection| {
-            let mut statement = connection
-                .prepare_cached(
-                    "SELECT workflow, step, manager, event, started_at_us, duration_us, outcome, error, seed \
-                     FROM journal WHERE service_id = ?1 ORDER BY seq",
-                )
-                .map_err(backend)?;
-            let rows = statement
-                .query_map([&service_id], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, i64>(5)?,
-                        row.get::<_, String>(6)?,
-                        row.get::<_, Option<String>>(7)?,
-                        row.get::<_, Option<i64>>(8)?,
-                    ))
-                })
-                .map_err(backend)?;
-            rows.map(|row| {
-                let (workflow, step, manager, event, started_us, duration_us, outcome, error, seed) =
-                    row.map_err(backend)?;
-                Ok(JournalEntry {
-                    service_id: service_id.clone(),
-                    workflow,
-                    step,
-                    manager,
-                    event,
-                    seed: seed.map(|seed| seed as u64),
+        self.run(move |connection| read_journal(connection, "service_id", &service_id))
+    }
+
+    fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
+        let operation_id = operation_id.to_owned();
+        self.run(move |connection| read_journal(connection, "operation_id", &operation_id))
+    }
+}
+
+/// The journal entries whose `column` (`service_id` or `operation_id`) is
+/// `key`, in order.
+fn read_journal(connection: &Connection, column: &str, key: &str) -> Result<Vec<JournalEntry>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT service_id, operation_id, workflow, step, manager, event, started_at_us, duration_us, outcome, error, seed \
+             FROM journal WHERE {column} = ?1 ORDER BY service_id, seq"
+        ))
+        .map_err(backend)?;
+    let rows = statement
+        .query_map([key], |row| {
+            let outcome: String = row.get(8)?;
+            let started_us: i64 = row.get(6)?;
+            let duration_us: i64 = row.get(7)?;
+            Ok((
+                JournalEntry {
+                    service_id: row.get(0)?,
+                    operation_id: row.get(1)?,
+                    workflow: row.get(2)?,
+                    step: row.get(3)?,
+                    manager: row.get(4)?,
+                    event: row.get(5)?,
+                    seed: row.get::<_, Option<i64>>(10)?.map(|seed| seed as u64),
                     started_at: UNIX_EPOCH + Duration::from_micros(u64::try_from(started_us).unwrap_or(0)),
                     duration: Duration::from_micros(u64::try_from(duration_us).unwrap_or(0)),
-                    outcome: StepOutcome::parse(&outcome)
-                        .ok_or_else(|| backend(format!("unknown outcome {outcome:?}")))?,
-                    error,
-                })
-            })
-            .collect()
+                    outcome: StepOutcome::Succeeded,
+                    error: row.get(9)?,
+                },
+                outcome,
+            ))
         })
-    }
+        .map_err(backend)?;
+    rows.map(|row| {
+        let (entry, outcome) = row.map_err(backend)?;
+        let outcome = StepOutcome::parse(&outcome).ok_or_else(|| backend(format!("unknown outcome {outcome:?}")))?;
+        Ok(JournalEntry { outcome, ..entry })
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -502,6 +511,7 @@ mod tests {
             store
                 .journal(vec![JournalEntry {
                     service_id: "ns-1".into(),
+                    operation_id: Some(format!("op-{step}")),
                     workflow: "instantiate".into(),
                     step: step.into(),
                     manager: Some("placement-ssm".into()),
@@ -524,5 +534,11 @@ mod tests {
         assert_eq!(journal[0].duration, Duration::from_micros(42));
         assert_eq!(journal[0].seed, Some(u64::MAX - 1), "a seed keeps all its bits");
         assert!(store.journal_of("other").await.unwrap().is_empty());
+        let deploy = store.journal_of_operation("op-deploy").await.unwrap();
+        assert_eq!(deploy.len(), 1);
+        assert_eq!(
+            (deploy[0].step.as_str(), deploy[0].operation_id.as_deref()),
+            ("deploy", Some("op-deploy"))
+        );
     }
 }

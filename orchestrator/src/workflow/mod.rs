@@ -12,6 +12,7 @@
 //! not be removed in the service, to be retried. A service runs one workflow
 //! at a time; a second request is refused with [`WorkflowError::Busy`].
 
+pub mod failpoint;
 mod payload;
 mod template;
 
@@ -27,7 +28,7 @@ use sm_sdk::fsm::{FsmEvent, StateReply};
 use sm_sdk::ssm::{SsmEvent, VnfConfigure, VnfPlacement};
 use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
 
-use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, UnitSpec, VimStatus};
+use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, VimStatus};
 use crate::placement::{self, LabelledVim, PlacementOptions, VnfToPlace};
 use crate::records::{JournalEntry, NsRecord, RecordStore, Status, StepOutcome, StoreError, UnitInstance, VnfRecord};
 
@@ -49,6 +50,8 @@ pub enum Workflow {
     Reconfigure,
     /// Remove the service.
     Terminate,
+    /// Rebuild a service from its records after a restart.
+    Recovery,
 }
 
 impl Workflow {
@@ -61,6 +64,7 @@ impl Workflow {
             Self::Migrate => "migration",
             Self::Reconfigure => "reconfigure",
             Self::Terminate => "termination",
+            Self::Recovery => "recovery",
         }
     }
 }
@@ -68,6 +72,75 @@ impl Workflow {
 impl fmt::Display for Workflow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// What a workflow run is asked to do.
+#[derive(Clone)]
+pub enum Task {
+    /// Deploy the service of this template: records, topology, placement,
+    /// deployment, FSM start (envs into containers), configure, NSR in
+    /// normal operation. On failure everything deployed is removed and the
+    /// records say failed.
+    Instantiate(Arc<ServiceTemplate>),
+    /// Add an instance of the NSD's VNF `vnf_id`: placement, deployment, FSM
+    /// start, NSR update, then configure when the service has a configure
+    /// manager. On failure the new instance is removed.
+    ScaleOut {
+        /// The VNF's id in the NSD.
+        vnf_id: String,
+    },
+    /// Remove a VNF instance and update the NSR.
+    ScaleIn {
+        /// The instance.
+        vnf_instance_id: String,
+    },
+    /// Move a VNF instance to another VIM, carrying its state: a new
+    /// instance is deployed and started there; with a state manager the old
+    /// instance's state is extracted, transformed and injected; the old
+    /// instance is removed. On failure the new instance is removed.
+    Migrate {
+        /// The instance.
+        vnf_instance_id: String,
+        /// Where it goes; its current VIM is refused.
+        target_vim: String,
+    },
+    /// Configure the VNFs again.
+    Reconfigure,
+    /// FSM stop on every VNF, removal, records terminated.
+    Terminate {
+        /// Go on past failing stop hooks, journaling them.
+        force: bool,
+    },
+}
+
+impl Task {
+    /// The workflow that runs it.
+    pub fn workflow(&self) -> Workflow {
+        match self {
+            Self::Instantiate(_) => Workflow::Instantiate,
+            Self::ScaleOut { .. } => Workflow::ScaleOut,
+            Self::ScaleIn { .. } => Workflow::ScaleIn,
+            Self::Migrate { .. } => Workflow::Migrate,
+            Self::Reconfigure => Workflow::Reconfigure,
+            Self::Terminate { .. } => Workflow::Terminate,
+        }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Instantiate(template) => write!(f, "Instantiate({})", template.nsd_reference),
+            Self::ScaleOut { vnf_id } => write!(f, "ScaleOut({vnf_id})"),
+            Self::ScaleIn { vnf_instance_id } => write!(f, "ScaleIn({vnf_instance_id})"),
+            Self::Migrate {
+                vnf_instance_id,
+                target_vim,
+            } => write!(f, "Migrate({vnf_instance_id} to {target_vim})"),
+            Self::Reconfigure => f.write_str("Reconfigure"),
+            Self::Terminate { force } => write!(f, "Terminate(force: {force})"),
+        }
     }
 }
 
@@ -138,6 +211,9 @@ pub enum StepFailure {
     /// The record store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The records contradict the request.
+    #[error("the records contradict the request: {0}")]
+    Inconsistent(String),
 }
 
 /// What a completed workflow did.
@@ -153,6 +229,33 @@ pub struct WorkflowReport {
     pub nsr: NsRecord,
     /// The VNF records afterwards (terminated ones included).
     pub vnfrs: Vec<VnfRecord>,
+}
+
+/// Which VNF instances recovery keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoveryPlan {
+    /// Those the NSR lists: no run was interrupted, or the interrupted run
+    /// removes what cannot be put back (scale-in, termination) or had
+    /// passed its commit point.
+    AsRecorded,
+    /// Undo an interrupted run: only these instances (those the service
+    /// had when the run started) stay; with none, the service does not run
+    /// any more and its NSR is marked failed.
+    RollBackTo(Vec<String>),
+}
+
+/// What recovery found and did for one service.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// The service record afterwards.
+    pub nsr: NsRecord,
+    /// Whether the service runs again: its NSR was in operation.
+    pub running: bool,
+    /// VNF instances removed because no finished run had listed them in
+    /// the NSR.
+    pub removed: Vec<String>,
+    /// The steps, as journaled.
+    pub steps: Vec<JournalEntry>,
 }
 
 /// A running VNF instance.
@@ -227,14 +330,17 @@ struct HookCall<'a> {
 struct Run {
     service: String,
     workflow: Workflow,
+    /// The operation occurrence the run belongs to, when it has one.
+    operation: Option<String>,
     steps: Vec<JournalEntry>,
 }
 
 impl Run {
-    fn new(service: &str, workflow: Workflow) -> Self {
+    fn new(service: &str, workflow: Workflow, operation: Option<&str>) -> Self {
         Self {
             service: service.to_owned(),
             workflow,
+            operation: operation.map(str::to_owned),
             steps: Vec::new(),
         }
     }
@@ -276,6 +382,7 @@ impl Run {
     ) {
         self.steps.push(JournalEntry {
             service_id: self.service.clone(),
+            operation_id: self.operation.clone(),
             workflow: self.workflow.name().to_owned(),
             step: step.to_owned(),
             manager: hook.as_ref().map(|call| call.manager.to_owned()),
@@ -291,12 +398,21 @@ impl Run {
         });
     }
 
+    /// A step boundary: where the crash failpoint may fire (not in
+    /// recovery runs, which are what a crash test checks).
+    fn boundary(&self, step: &str) {
+        if self.workflow != Workflow::Recovery {
+            failpoint::step_boundary(step);
+        }
+    }
+
     /// Runs one step, journaling its timing and outcome.
     async fn step<T, E: Into<StepFailure>>(
         &mut self,
         step: &str,
         work: impl Future<Output = Result<T, E>>,
     ) -> Result<T, WorkflowError> {
+        self.boundary(step);
         let started = (SystemTime::now(), Instant::now());
         match work.await {
             Ok(value) => {
@@ -319,6 +435,7 @@ impl Run {
         event: Event,
         content: &Value,
     ) -> Result<Reply, WorkflowError> {
+        self.boundary(step);
         let started = (SystemTime::now(), Instant::now());
         let mut call = HookCall {
             manager: manager.id(),
@@ -379,6 +496,167 @@ impl Orchestrator {
             busy: Arc::new(Mutex::new(HashMap::new())),
             placing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Runs `task` on service `service_id`, journaling its steps under
+    /// `operation` when the run belongs to an operation occurrence.
+    pub async fn run(
+        &self,
+        service_id: &str,
+        operation: Option<&str>,
+        task: Task,
+    ) -> Result<WorkflowReport, WorkflowError> {
+        match task {
+            Task::Instantiate(template) => self.run_instantiate(service_id, operation, template).await,
+            Task::ScaleOut { vnf_id } => self.run_scale_out(service_id, operation, &vnf_id).await,
+            Task::ScaleIn { vnf_instance_id } => self.run_scale_in(service_id, operation, &vnf_instance_id).await,
+            Task::Migrate {
+                vnf_instance_id,
+                target_vim,
+            } => {
+                self.run_migrate(service_id, operation, &vnf_instance_id, &target_vim)
+                    .await
+            }
+            Task::Reconfigure => self.run_reconfigure(service_id, operation).await,
+            Task::Terminate { force } => self.run_terminate(service_id, operation, force).await,
+        }
+    }
+
+    /// Instantiates a new service (see [`Task::Instantiate`]).
+    pub async fn instantiate(&self, template: Arc<ServiceTemplate>) -> Result<WorkflowReport, WorkflowError> {
+        self.run(&new_id(), None, Task::Instantiate(template)).await
+    }
+
+    /// Adds an instance of VNF `vnf_id` (see [`Task::ScaleOut`]).
+    pub async fn scale_out(&self, service_id: &str, vnf_id: &str) -> Result<WorkflowReport, WorkflowError> {
+        let vnf_id = vnf_id.to_owned();
+        self.run(service_id, None, Task::ScaleOut { vnf_id }).await
+    }
+
+    /// Removes a VNF instance (see [`Task::ScaleIn`]).
+    pub async fn scale_in(&self, service_id: &str, vnf_instance_id: &str) -> Result<WorkflowReport, WorkflowError> {
+        let vnf_instance_id = vnf_instance_id.to_owned();
+        self.run(service_id, None, Task::ScaleIn { vnf_instance_id }).await
+    }
+
+    /// Moves a VNF instance to another VIM (see [`Task::Migrate`]).
+    pub async fn migrate(
+        &self,
+        service_id: &str,
+        vnf_instance_id: &str,
+        target_vim: &str,
+    ) -> Result<WorkflowReport, WorkflowError> {
+        let task = Task::Migrate {
+            vnf_instance_id: vnf_instance_id.to_owned(),
+            target_vim: target_vim.to_owned(),
+        };
+        self.run(service_id, None, task).await
+    }
+
+    /// Configures the VNFs again (see [`Task::Reconfigure`]).
+    pub async fn reconfigure(&self, service_id: &str) -> Result<WorkflowReport, WorkflowError> {
+        self.run(service_id, None, Task::Reconfigure).await
+    }
+
+    /// Terminates a service, stopping at a failing FSM stop (see
+    /// [`Task::Terminate`]).
+    pub async fn terminate(&self, service_id: &str) -> Result<WorkflowReport, WorkflowError> {
+        self.run(service_id, None, Task::Terminate { force: false }).await
+    }
+
+    /// Rebuilds service `service_id` from its records after a restart, its
+    /// units adopted by the infrastructure (capacity ledgers count them
+    /// again). VNF instances that a run deployed but never listed in the
+    /// NSR (the run was interrupted before its commit point) are removed
+    /// and marked failed, as the run's own failure would have done; so is
+    /// everything of a service whose instantiation never finished, and its
+    /// NSR is marked failed. The steps are journaled under `operation`, the
+    /// interrupted operation, when there is one.
+    pub async fn recover(
+        &self,
+        service_id: &str,
+        operation: Option<&str>,
+        template: Arc<ServiceTemplate>,
+        plan: RecoveryPlan,
+    ) -> Result<Recovery, WorkflowError> {
+        let _busy = self.claim(service_id, Workflow::Recovery)?;
+        let mut run = Run::new(service_id, Workflow::Recovery, operation);
+        let outcome = self.rebuild(&mut run, service_id, template, plan).await;
+        match outcome {
+            Ok((state, running, removed)) => {
+                if running {
+                    self.put(service_id, state.clone());
+                }
+                let steps = run.steps.clone();
+                let nsr = state.nsr;
+                if let Err(error) = self.journal(run).await {
+                    tracing::error!("{error}");
+                }
+                Ok(Recovery {
+                    nsr,
+                    running,
+                    removed,
+                    steps,
+                })
+            }
+            Err(error) => Err(self.fail(run, error).await),
+        }
+    }
+
+    async fn rebuild(
+        &self,
+        run: &mut Run,
+        service_id: &str,
+        template: Arc<ServiceTemplate>,
+        plan: RecoveryPlan,
+    ) -> Result<(ServiceState, bool, Vec<String>), WorkflowError> {
+        let nsr = run.step("read NSR", self.store.ns(service_id)).await?;
+        let vnfrs = run.step("read VNFRs", self.store.vnfs_of(service_id)).await?;
+        let mut live = Vec::new();
+        // Terminated and failed instances were removed by the run that so
+        // marked them.
+        let gone = |status: Status| matches!(status, Status::Terminated | Status::Failed);
+        for record in vnfrs.into_iter().filter(|record| !gone(record.status)) {
+            let instance = restored_instance(&template, service_id, record)
+                .map_err(|reason| run.failure("read VNFRs", None, StepFailure::Reply(reason)))?;
+            live.push(instance);
+        }
+        // The NSR's order, unlisted instances last.
+        live.sort_by_key(|vnf| {
+            nsr.network_functions
+                .iter()
+                .position(|id| *id == vnf.record.id)
+                .unwrap_or(usize::MAX)
+        });
+        let units: Vec<DeployedUnit> = live.iter().flat_map(|vnf| vnf.units.clone()).collect();
+        run.step("adopt units", self.infrastructure.adopt(units)).await?;
+        let in_operation = nsr.status == Status::NormalOperation;
+        let (kept, orphans): (Vec<VnfInstance>, Vec<VnfInstance>) = live.into_iter().partition(|vnf| match &plan {
+            RecoveryPlan::AsRecorded => in_operation && nsr.network_functions.contains(&vnf.record.id),
+            RecoveryPlan::RollBackTo(before) => in_operation && before.contains(&vnf.record.id),
+        });
+        let running = in_operation && (plan == RecoveryPlan::AsRecorded || !kept.is_empty());
+        let removed = orphans.iter().map(|vnf| vnf.record.id.clone()).collect();
+        self.remove_vnfs(run, orphans, Status::Failed).await;
+        let mut state = ServiceState {
+            template,
+            nsr,
+            vnfs: kept,
+        };
+        if running {
+            let listed: Vec<&String> = state.vnfs.iter().map(|vnf| &vnf.record.id).collect();
+            if state.nsr.network_functions.iter().collect::<Vec<_>>() != listed {
+                self.update_nsr(run, &mut state).await?;
+            }
+        } else if !gone(state.nsr.status) {
+            let failed = NsRecord {
+                status: Status::Failed,
+                network_functions: Vec::new(),
+                ..state.nsr.clone()
+            };
+            state.nsr = run.step("mark NSR failed", self.store.update_ns(failed)).await?;
+        }
+        Ok((state, running, removed))
     }
 
     /// The services running, by id.
@@ -476,19 +754,23 @@ impl Orchestrator {
     /// Instantiates a service: records, topology, placement, deployment, FSM
     /// start (envs into containers), configure, NSR in normal operation. On
     /// failure everything deployed is removed and the records say failed.
-    pub async fn instantiate(&self, template: Arc<ServiceTemplate>) -> Result<WorkflowReport, WorkflowError> {
-        let service_id = new_id();
-        let _busy = self.claim(&service_id, Workflow::Instantiate)?;
-        let mut run = Run::new(&service_id, Workflow::Instantiate);
+    async fn run_instantiate(
+        &self,
+        service_id: &str,
+        operation: Option<&str>,
+        template: Arc<ServiceTemplate>,
+    ) -> Result<WorkflowReport, WorkflowError> {
+        let _busy = self.claim(service_id, Workflow::Instantiate)?;
+        let mut run = Run::new(service_id, Workflow::Instantiate, operation);
         let nsr = NsRecord {
-            id: service_id.clone(),
+            id: service_id.to_owned(),
             descriptor_reference: template.nsd_reference.clone(),
             descriptor_version: template.nsd_version.clone(),
             status: Status::Offline,
             version: 0,
             network_functions: Vec::new(),
         };
-        let nsr = match run.step("store NSR", self.store.create_ns(nsr)).await {
+        let nsr = match run.step("store NSR", self.fresh_nsr(nsr)).await {
             Ok(nsr) => nsr,
             Err(error) => return Err(self.fail(run, error).await),
         };
@@ -506,7 +788,7 @@ impl Orchestrator {
         .await;
         match outcome {
             Ok(()) => {
-                self.put(&service_id, state.clone());
+                self.put(service_id, state.clone());
                 self.finish(run, &state).await
             }
             Err(error) => {
@@ -524,10 +806,36 @@ impl Orchestrator {
         }
     }
 
+    /// Stores the NSR of an instantiation: a new one, or the service's
+    /// earlier one when it was terminated or failed (an NS instance is
+    /// instantiated again under its id).
+    async fn fresh_nsr(&self, nsr: NsRecord) -> Result<NsRecord, StepFailure> {
+        match self.store.ns(&nsr.id).await {
+            Err(StoreError::NotFound { .. }) => Ok(self.store.create_ns(nsr).await?),
+            Ok(earlier) if matches!(earlier.status, Status::Terminated | Status::Failed) => Ok(self
+                .store
+                .update_ns(NsRecord {
+                    version: earlier.version,
+                    ..nsr
+                })
+                .await?),
+            Ok(earlier) => Err(StepFailure::Inconsistent(format!(
+                "service {} already has a record in status {}",
+                earlier.id, earlier.status
+            ))),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Adds one instance of the VNF `vnf_id` to a running service: placement,
     /// deployment, FSM start, NSR update, then configure when the service has
     /// a configure manager. On failure the new instance is removed.
-    pub async fn scale_out(&self, service_id: &str, vnf_id: &str) -> Result<WorkflowReport, WorkflowError> {
+    async fn run_scale_out(
+        &self,
+        service_id: &str,
+        operation: Option<&str>,
+        vnf_id: &str,
+    ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ScaleOut)?;
         let mut state = self.take(service_id)?;
         let Some(index) = state.template.vnfs.iter().position(|vnf| vnf.vnf_id == vnf_id) else {
@@ -537,7 +845,7 @@ impl Orchestrator {
                 reason: format!("the service has no VNF {vnf_id:?}"),
             });
         };
-        let mut run = Run::new(service_id, Workflow::ScaleOut);
+        let mut run = Run::new(service_id, Workflow::ScaleOut, operation);
         let before = state.clone();
         let outcome = async {
             self.add_vnfs(&mut run, &mut state, &[index]).await?;
@@ -552,11 +860,26 @@ impl Orchestrator {
     }
 
     /// Removes a VNF instance from a running service and updates its NSR.
-    pub async fn scale_in(&self, service_id: &str, vnf_instance_id: &str) -> Result<WorkflowReport, WorkflowError> {
+    async fn run_scale_in(
+        &self,
+        service_id: &str,
+        operation: Option<&str>,
+        vnf_instance_id: &str,
+    ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ScaleIn)?;
         let mut state = self.take(service_id)?;
+        let mut run = Run::new(service_id, Workflow::ScaleIn, operation);
+        // Scaling in again an instance already removed (a retry after a
+        // crash) has nothing left to do.
+        if !state.vnfs.iter().any(|vnf| vnf.record.id == vnf_instance_id)
+            && let Ok(record) = self.store.vnf(vnf_instance_id).await
+            && record.service_id == service_id
+            && record.status == Status::Terminated
+        {
+            let outcome = self.update_nsr(&mut run, &mut state).await;
+            return self.keep(run, service_id, state, outcome).await;
+        }
         let position = self.instance_position(&state, service_id, vnf_instance_id, Workflow::ScaleIn)?;
-        let mut run = Run::new(service_id, Workflow::ScaleIn);
         let outcome = async {
             // The instance leaves the service only once it is removed; a
             // failed removal keeps it, to be retried (removal is idempotent).
@@ -573,9 +896,10 @@ impl Orchestrator {
     /// instance's state is extracted, transformed and injected into the new
     /// one; the old instance is removed. A target equal to the current VIM is
     /// refused. On failure the new instance is removed and the old one stays.
-    pub async fn migrate(
+    async fn run_migrate(
         &self,
         service_id: &str,
+        operation: Option<&str>,
         vnf_instance_id: &str,
         target_vim: &str,
     ) -> Result<WorkflowReport, WorkflowError> {
@@ -589,7 +913,7 @@ impl Orchestrator {
                 reason: format!("VNF {vnf_instance_id} already runs on VIM {target_vim}"),
             });
         }
-        let mut run = Run::new(service_id, Workflow::Migrate);
+        let mut run = Run::new(service_id, Workflow::Migrate, operation);
         let before = state.clone();
         let outcome = async {
             let template = state.vnfs[position].template;
@@ -704,10 +1028,14 @@ impl Orchestrator {
     /// Configures the service's VNFs again (configure manager, then FSM
     /// configure; without a configure manager every FSM declaring configure
     /// gets the default payload).
-    pub async fn reconfigure(&self, service_id: &str) -> Result<WorkflowReport, WorkflowError> {
+    async fn run_reconfigure(
+        &self,
+        service_id: &str,
+        operation: Option<&str>,
+    ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Reconfigure)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::Reconfigure);
+        let mut run = Run::new(service_id, Workflow::Reconfigure, operation);
         let before = state.clone();
         let outcome = async {
             self.configure(&mut run, &mut state, true).await?;
@@ -719,23 +1047,35 @@ impl Orchestrator {
 
     /// Terminates a service: FSM stop on every VNF, removal, records
     /// terminated. A failing stop hook fails the workflow before anything is
-    /// removed.
-    pub async fn terminate(&self, service_id: &str) -> Result<WorkflowReport, WorkflowError> {
+    /// removed, unless `force`: then the failure is journaled and the
+    /// termination goes on.
+    async fn run_terminate(
+        &self,
+        service_id: &str,
+        operation: Option<&str>,
+        force: bool,
+    ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Terminate)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::Terminate);
+        let mut run = Run::new(service_id, Workflow::Terminate, operation);
         let outcome = async {
             for vnf in &state.vnfs {
                 let template = &state.template.vnfs[vnf.template];
                 if let Some(fsm) = manager_for(&template.fsms, FsmEvent::Stop) {
                     let step = format!("fsm stop {}", template.vnf_id);
-                    run.hook(
-                        &step,
-                        fsm,
-                        Event::Fsm(FsmEvent::Stop),
-                        &payload::lifecycle(template, &vnf.record),
-                    )
-                    .await?;
+                    let stopped = run
+                        .hook(
+                            &step,
+                            fsm,
+                            Event::Fsm(FsmEvent::Stop),
+                            &payload::lifecycle(template, &vnf.record),
+                        )
+                        .await;
+                    match stopped {
+                        Err(error) if !force => return Err(error),
+                        Err(error) => tracing::warn!("forced termination goes on past: {error}"),
+                        Ok(_) => {}
+                    }
                 }
             }
             // Each VNF leaves the service once removed; a failure keeps the
@@ -954,18 +1294,7 @@ impl Orchestrator {
         let mut units = Vec::with_capacity(vnf.units.len());
         let step = format!("deploy {} on {vim}", vnf.vnf_id);
         for unit in &vnf.units {
-            let spec = UnitSpec {
-                service_id: run.service.clone(),
-                vnf_instance_id: instance_id.to_owned(),
-                vnf_id: vnf.vnf_id.clone(),
-                unit_id: unit.unit_id.clone(),
-                kind: unit.kind,
-                image: unit.image.clone(),
-                cores: unit.cores,
-                memory_mb: unit.memory_mb,
-                connection_points: unit.connection_points.clone(),
-                envs: Vec::new(),
-            };
+            let spec = unit.spec(&run.service, instance_id, &vnf.vnf_id);
             match run.step(&step, self.infrastructure.deploy(vim, spec)).await {
                 Ok(deployed) => units.push(deployed),
                 Err(error) => {
@@ -1243,6 +1572,43 @@ fn labelled(status: &VimStatus) -> LabelledVim {
         },
         labels: status.config.labels.clone(),
     }
+}
+
+/// A running instance rebuilt from its record and its service's template.
+fn restored_instance(template: &ServiceTemplate, service_id: &str, record: VnfRecord) -> Result<VnfInstance, String> {
+    let index = template
+        .vnfs
+        .iter()
+        .position(|vnf| vnf.vnf_id == record.vnf_id)
+        .ok_or_else(|| format!("VNFR {} names VNF {:?}, which the NSD lacks", record.id, record.vnf_id))?;
+    let vnf = &template.vnfs[index];
+    let units = record
+        .deployment_units
+        .iter()
+        .map(|deployed| {
+            let unit = vnf
+                .units
+                .iter()
+                .find(|unit| unit.unit_id == deployed.unit_id)
+                .ok_or_else(|| {
+                    format!(
+                        "VNFR {} names unit {:?}, which its VNFD lacks",
+                        record.id, deployed.unit_id
+                    )
+                })?;
+            Ok(DeployedUnit {
+                vim_id: deployed.vim_id.clone(),
+                spec: unit.spec(service_id, &record.id, &vnf.vnf_id),
+                instance_ref: deployed.instance_ref.clone(),
+                addresses: deployed.addresses.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(VnfInstance {
+        template: index,
+        record,
+        units,
+    })
 }
 
 fn unit_instance(unit: &DeployedUnit) -> UnitInstance {

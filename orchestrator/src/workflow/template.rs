@@ -11,6 +11,8 @@ use sm_sdk::fsm::FsmEvent;
 use sm_sdk::ssm::SsmEvent;
 use wasmano_host::SpecificManager;
 
+use crate::infrastructure::UnitSpec;
+
 /// A service ready to be instantiated.
 #[derive(Clone)]
 pub struct ServiceTemplate {
@@ -60,6 +62,25 @@ pub struct UnitTemplate {
     pub memory_mb: f64,
     /// Its connection points.
     pub connection_points: Vec<String>,
+}
+
+impl UnitTemplate {
+    /// What to deploy for this unit of VNF `vnf_id`'s instance
+    /// `vnf_instance_id` in service `service_id`, without envs yet.
+    pub fn spec(&self, service_id: &str, vnf_instance_id: &str, vnf_id: &str) -> UnitSpec {
+        UnitSpec {
+            service_id: service_id.to_owned(),
+            vnf_instance_id: vnf_instance_id.to_owned(),
+            vnf_id: vnf_id.to_owned(),
+            unit_id: self.unit_id.clone(),
+            kind: self.kind,
+            image: self.image.clone(),
+            cores: self.cores,
+            memory_mb: self.memory_mb,
+            connection_points: self.connection_points.clone(),
+            envs: Vec::new(),
+        }
+    }
 }
 
 /// A manager and the events its descriptor declared for it.
