@@ -2,11 +2,15 @@
 //! what it remembers (records), and how it decides where VNFs run
 //! (placement). The `wasmano` binary's command line sits on top of it.
 
+pub mod access;
 pub mod catalogue;
+pub mod clock;
 pub mod descriptor;
 pub mod infrastructure;
+pub mod lcm;
 pub mod package;
 pub mod placement;
 pub mod records;
+pub mod server;
 pub mod service;
 pub mod workflow;

@@ -1,8 +1,11 @@
 //! Command-line arguments, dispatch, and the exit-code contract.
 
 mod catalogue;
+mod client;
 mod demo;
+mod remote;
 mod scaffold;
+mod serve;
 mod sm;
 mod validate;
 
@@ -24,16 +27,28 @@ pub mod exit {
     /// twice, an unknown VIM, a VIM of the wrong kind or without the
     /// capacity), a configure decision triggering an unknown VNF.
     pub const REFUSED_REPLY: u8 = 4;
+    /// A task's operation ended other than COMPLETED (ROLLED_BACK,
+    /// FAILED_TEMP, FAILED).
+    pub const OPERATION_FAILED: u8 = 5;
     /// Bad usage: unknown event, bad flag values.
     pub const USAGE: u8 = 64;
     /// Bad data: malformed payload, digest mismatch, not a valid component.
     pub const DATA: u8 = 65;
     /// A file that does not exist.
     pub const NO_INPUT: u8 = 66;
-    /// Something this machine could not do (engine setup, cache).
+    /// The server cannot be reached, or the address cannot be listened on.
+    pub const UNAVAILABLE: u8 = 69;
+    /// Something this machine could not do (engine setup, cache), or the
+    /// server failed (5xx).
     pub const SOFTWARE: u8 = 70;
     /// An output file or directory could not be created.
     pub const CANT_CREATE: u8 = 73;
+    /// The server refused the request for the resource's state (409):
+    /// another operation is open, the instance is (not) instantiated.
+    pub const CONFLICT: u8 = 75;
+    /// The token is missing, invalid, expired or revoked, or its role may
+    /// not do this (401, 403).
+    pub const NO_PERMISSION: u8 = 77;
 }
 
 /// A failed command: what to print and which code to exit with.
@@ -75,6 +90,29 @@ enum Command {
     Catalogue(catalogue::DataDir),
     /// Run the bundled service (or one from --nsd) through its whole lifecycle.
     Demo(demo::DemoArgs),
+    /// Run the orchestrator as a service with its REST API.
+    Serve(serve::ServeArgs),
+    /// Onboard, list, show and delete packages on a server.
+    Package {
+        #[command(subcommand)]
+        command: remote::PackageCommand,
+        #[command(flatten)]
+        connection: client::Connection,
+    },
+    /// Create NS instances on a server and run their tasks.
+    Ns {
+        #[command(subcommand)]
+        command: remote::NsCommand,
+        #[command(flatten)]
+        connection: client::Connection,
+    },
+    /// Follow, retry and fail operation occurrences on a server.
+    Op {
+        #[command(subcommand)]
+        command: remote::OpCommand,
+        #[command(flatten)]
+        connection: client::Connection,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,5 +138,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         Command::Onboard(onboard) => catalogue::onboard_command(onboard),
         Command::Catalogue(data_dir) => catalogue::catalogue_command(&data_dir),
         Command::Demo(demo) => demo::demo(demo),
+        Command::Serve(serve) => serve::serve(serve),
+        Command::Package { command, connection } => remote::package(command, &connection),
+        Command::Ns { command, connection } => remote::ns(command, &connection),
+        Command::Op { command, connection } => remote::op(command, &connection),
     }
 }

@@ -1,0 +1,192 @@
+//! The HTTP client of the CLI's server commands: where the server is, the
+//! token, and the one mapping of HTTP answers to exit codes (ProblemDetails
+//! `detail` as the message).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use serde_json::Value;
+use ureq::Agent;
+
+use super::{Failure, exit};
+
+/// Where the server is and who is calling.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Connection {
+    /// The server (default: $WASMANO_SERVER, else http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL", global = true)]
+    server: Option<String>,
+    /// A bearer token (default: $WASMANO_TOKEN; prefer --token-file, as
+    /// arguments show in process lists).
+    #[arg(long, value_name = "TOKEN", global = true)]
+    token: Option<String>,
+    /// A file holding the bearer token (default: $WASMANO_TOKEN_FILE).
+    #[arg(long, value_name = "FILE", global = true)]
+    token_file: Option<PathBuf>,
+    /// Print the server's JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// A connected client.
+#[derive(Debug)]
+pub struct Client {
+    agent: Agent,
+    base: String,
+    authorization: String,
+}
+
+/// An answer: status, `Location`, body.
+#[derive(Debug)]
+pub struct Answer {
+    /// The `Location` header, when there is one.
+    pub location: Option<String>,
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+impl Connection {
+    /// A client for the server and token these flags, the environment or
+    /// the defaults name.
+    pub fn client(&self) -> Result<Client, Failure> {
+        let base = self
+            .server
+            .clone()
+            .or_else(|| std::env::var("WASMANO_SERVER").ok())
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+            .trim_end_matches('/')
+            .to_owned();
+        let token_file = self
+            .token_file
+            .clone()
+            .or_else(|| std::env::var_os("WASMANO_TOKEN_FILE").map(PathBuf::from));
+        let token = match (&self.token, token_file) {
+            (Some(token), _) => token.clone(),
+            (None, Some(file)) => std::fs::read_to_string(&file)
+                .map_err(|error| Failure::new(exit::NO_INPUT, format!("token file {}: {error}", file.display())))?
+                .trim()
+                .to_owned(),
+            (None, None) => std::env::var("WASMANO_TOKEN").map_err(|_| {
+                Failure::new(
+                    exit::USAGE,
+                    "no token: pass --token-file FILE or --token TOKEN, or set WASMANO_TOKEN_FILE or WASMANO_TOKEN",
+                )
+            })?,
+        };
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            base,
+            authorization: format!("Bearer {token}"),
+        })
+    }
+}
+
+impl Client {
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Answer, Failure> {
+        let request = self
+            .agent
+            .get(&self.url(path))
+            .header("Authorization", &self.authorization);
+        self.answer(path, request.call())
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Result<Answer, Failure> {
+        let request = self
+            .agent
+            .delete(&self.url(path))
+            .header("Authorization", &self.authorization);
+        self.answer(path, request.call())
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Answer, Failure> {
+        let request = self
+            .agent
+            .post(&self.url(path))
+            .header("Authorization", &self.authorization);
+        self.answer(path, request.send_json(body))
+    }
+
+    /// `POST path` with a body of `content_type`.
+    pub fn post_bytes(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Answer, Failure> {
+        let request = self
+            .agent
+            .post(&self.url(path))
+            .header("Authorization", &self.authorization)
+            .header("Content-Type", content_type);
+        self.answer(path, request.send(body))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The answer of a 2xx, or the failure a problem maps to.
+    fn answer(
+        &self,
+        path: &str,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Answer, Failure> {
+        let mut response =
+            sent.map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot reach {}: {error}", self.base)))?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            return Ok(Answer { location, body });
+        }
+        let detail = body
+            .get("detail")
+            .and_then(Value::as_str)
+            .map_or_else(|| text.trim().to_owned(), str::to_owned);
+        let problems: Vec<String> = body
+            .get("problems")
+            .and_then(Value::as_array)
+            .map(|problems| {
+                problems
+                    .iter()
+                    .map(|problem| {
+                        let line = problem
+                            .get("line")
+                            .and_then(Value::as_u64)
+                            .map(|line| format!(":{line}"));
+                        format!(
+                            "{}{}: {}",
+                            problem.get("file").and_then(Value::as_str).unwrap_or("?"),
+                            line.unwrap_or_default(),
+                            problem.get("detail").and_then(Value::as_str).unwrap_or("?")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for problem in &problems {
+            eprintln!("  {problem}");
+        }
+        Err(Failure::new(exit_code(status), format!("{path}: {status}: {detail}")))
+    }
+}
+
+/// The exit code of an HTTP error status.
+pub fn exit_code(status: u16) -> u8 {
+    match status {
+        401 | 403 => exit::NO_PERMISSION,
+        404 => exit::NO_INPUT,
+        409 => exit::CONFLICT,
+        400 | 406 | 413 | 415 | 422 => exit::DATA,
+        _ => exit::SOFTWARE,
+    }
+}

@@ -1,0 +1,396 @@
+//! The commands that drive a running `wasmano serve` through its API:
+//! `package`, `ns` and `op`. Tables by default, the server's JSON with
+//! `--json`; a task waits for its operation (its state changes on stderr)
+//! unless `--no-wait`, and exits non-zero when the operation did not
+//! complete.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, Subcommand};
+use serde_json::{Value, json};
+
+use super::client::{Client, Connection};
+use super::{Failure, exit};
+
+/// `wasmano package ...`.
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Onboard a package (.tar.gz).
+    Onboard {
+        /// The package.
+        file: PathBuf,
+        /// The owning project (system-scoped tokens only).
+        #[arg(long, value_name = "ID")]
+        project: Option<String>,
+    },
+    /// List the packages.
+    List,
+    /// Show a package.
+    Show {
+        /// The package id.
+        id: String,
+    },
+    /// Delete a package no NS instance uses.
+    Delete {
+        /// The package id.
+        id: String,
+    },
+}
+
+/// `wasmano ns ...`.
+#[derive(Debug, Subcommand)]
+pub enum NsCommand {
+    /// Create an NS instance of an onboarded NSD.
+    Create {
+        /// The NSD, vendor/name/version.
+        #[arg(long, value_name = "ID")]
+        nsd: String,
+        /// The instance's name.
+        #[arg(long)]
+        name: String,
+        /// The instance's description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The owning project (system-scoped tokens only).
+        #[arg(long, value_name = "ID")]
+        project: Option<String>,
+    },
+    /// List the NS instances.
+    List,
+    /// Show an NS instance.
+    Show {
+        /// The instance id.
+        id: String,
+    },
+    /// Delete an NS instance that is not instantiated.
+    Delete {
+        /// The instance id.
+        id: String,
+    },
+    /// Deploy the service.
+    Instantiate(Task),
+    /// Add (--add VNF_PROFILE) or remove (--remove VNF_INSTANCE) a VNF instance.
+    Scale {
+        #[command(flatten)]
+        task: Task,
+        /// The NSD's vnf_id of the VNF to add an instance of.
+        #[arg(
+            long,
+            value_name = "VNF_PROFILE",
+            conflicts_with = "remove",
+            required_unless_present = "remove"
+        )]
+        add: Option<String>,
+        /// The VNF instance to remove.
+        #[arg(long, value_name = "VNF_INSTANCE")]
+        remove: Option<String>,
+    },
+    /// Move a VNF instance to another VIM.
+    Migrate {
+        #[command(flatten)]
+        task: Task,
+        /// The VNF instance.
+        #[arg(long, value_name = "VNF_INSTANCE")]
+        vnf: String,
+        /// The target VIM.
+        #[arg(long, value_name = "VIM")]
+        vim: String,
+    },
+    /// Configure the VNFs again.
+    Reconfigure(Task),
+    /// Remove the service.
+    Terminate {
+        #[command(flatten)]
+        task: Task,
+        /// Go on past failing FSM stop hooks.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// What every task command takes.
+#[derive(Debug, ClapArgs)]
+pub struct Task {
+    /// The NS instance id.
+    id: String,
+    /// Answer the operation's id at once instead of waiting for its end.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// `wasmano op ...`.
+#[derive(Debug, Subcommand)]
+pub enum OpCommand {
+    /// List operation occurrences.
+    List {
+        /// Only those of this NS instance.
+        #[arg(long, value_name = "ID")]
+        ns: Option<String>,
+    },
+    /// Show an operation occurrence.
+    Show {
+        /// The operation id.
+        id: String,
+    },
+    /// Show the steps an operation ran.
+    Timeline {
+        /// The operation id.
+        id: String,
+    },
+    /// Run a FAILED_TEMP operation again.
+    Retry {
+        /// The operation id.
+        id: String,
+        /// Do not wait for its end.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Give up a FAILED_TEMP operation (FAILED, final).
+    Fail {
+        /// The operation id.
+        id: String,
+    },
+}
+
+const PACKAGES: &str = "/wasmano/v1/packages";
+const INSTANCES: &str = "/nslcm/v1/ns_instances";
+const OPERATIONS: &str = "/nslcm/v1/ns_lcm_op_occs";
+
+/// Runs a `package` command.
+pub fn package(command: PackageCommand, connection: &Connection) -> Result<ExitCode, Failure> {
+    let client = connection.client()?;
+    let answer = match command {
+        PackageCommand::Onboard { file, project } => {
+            let archive = std::fs::read(&file)
+                .map_err(|error| Failure::new(exit::NO_INPUT, format!("{}: {error}", file.display())))?;
+            let path = match project {
+                Some(project) => format!("{PACKAGES}?projectId={project}"),
+                None => PACKAGES.to_owned(),
+            };
+            client.post_bytes(&path, "application/gzip", &archive)?
+        }
+        PackageCommand::List => client.get(PACKAGES)?,
+        PackageCommand::Show { id } => client.get(&format!("{PACKAGES}/{id}"))?,
+        PackageCommand::Delete { id } => {
+            client.delete(&format!("{PACKAGES}/{id}"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    print(connection, &answer.body, &["id", "nsdId", "usageState", "createdAt"]);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an `ns` command.
+pub fn ns(command: NsCommand, connection: &Connection) -> Result<ExitCode, Failure> {
+    let client = connection.client()?;
+    let columns = ["id", "nsInstanceName", "nsdId", "nsState", "status"];
+    let (task, path, body) = match command {
+        NsCommand::Create {
+            nsd,
+            name,
+            description,
+            project,
+        } => {
+            let request = json!({"nsdId": nsd, "nsName": name, "nsDescription": description, "projectId": project});
+            print(connection, &client.post_json(INSTANCES, &request)?.body, &columns);
+            return Ok(ExitCode::SUCCESS);
+        }
+        NsCommand::List => {
+            print(connection, &client.get(INSTANCES)?.body, &columns);
+            return Ok(ExitCode::SUCCESS);
+        }
+        NsCommand::Show { id } => {
+            let instance = client.get(&format!("{INSTANCES}/{id}"))?.body;
+            print(connection, &instance, &columns);
+            if !connection.json {
+                let vnfs = instance.get("vnfInstance").cloned().unwrap_or(Value::Null);
+                print(connection, &vnfs, &["id", "vnfProfileId", "vimId", "status"]);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        NsCommand::Delete { id } => {
+            client.delete(&format!("{INSTANCES}/{id}"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        NsCommand::Instantiate(task) => {
+            let path = format!("{INSTANCES}/{}/instantiate", task.id);
+            (task, path, json!({}))
+        }
+        NsCommand::Scale { task, add, remove } => {
+            let data = match (add, remove) {
+                (Some(profile), _) => json!({"vnfInstanceToBeAdded": [{"vnfProfileId": profile}]}),
+                (None, Some(instance)) => json!({"vnfInstanceToBeRemoved": [instance]}),
+                (None, None) => return Err(Failure::new(exit::USAGE, "scale needs --add or --remove")),
+            };
+            let path = format!("{INSTANCES}/{}/scale", task.id);
+            (task, path, json!({"scaleType": "SCALE_NS", "scaleNsData": data}))
+        }
+        NsCommand::Migrate { task, vnf, vim } => {
+            let path = format!("{INSTANCES}/{}/migrate", task.id);
+            (task, path, json!({"vnfInstanceId": vnf, "targetVimId": vim}))
+        }
+        NsCommand::Reconfigure(task) => {
+            let path = format!("{INSTANCES}/{}/reconfigure", task.id);
+            (task, path, json!({}))
+        }
+        NsCommand::Terminate { task, force } => {
+            let path = format!("{INSTANCES}/{}/terminate", task.id);
+            let kind = if force { "FORCEFUL" } else { "GRACEFUL" };
+            (task, path, json!({"terminationType": kind}))
+        }
+    };
+    let answer = client.post_json(&path, &body)?;
+    let location = answer
+        .location
+        .ok_or_else(|| Failure::new(exit::SOFTWARE, format!("{path}: the server answered no Location")))?;
+    follow(&client, connection, &location, task.no_wait)
+}
+
+/// Runs an `op` command.
+pub fn op(command: OpCommand, connection: &Connection) -> Result<ExitCode, Failure> {
+    let client = connection.client()?;
+    let columns = ["id", "lcmOperationType", "operationState", "nsInstanceId", "startTime"];
+    match command {
+        OpCommand::List { ns } => {
+            let path = match ns {
+                Some(ns) => format!("{OPERATIONS}?nsInstanceId={ns}"),
+                None => OPERATIONS.to_owned(),
+            };
+            print(connection, &client.get(&path)?.body, &columns);
+        }
+        OpCommand::Show { id } => print(connection, &client.get(&format!("{OPERATIONS}/{id}"))?.body, &columns),
+        OpCommand::Timeline { id } => {
+            let timeline = client.get(&format!("{OPERATIONS}/{id}/timeline"))?.body;
+            if connection.json {
+                println!("{timeline:#}");
+            } else {
+                print_timeline(&timeline);
+            }
+        }
+        OpCommand::Retry { id, no_wait } => {
+            let answer = client.post_json(&format!("{OPERATIONS}/{id}/retry"), &json!({}))?;
+            let location = answer.location.unwrap_or_else(|| format!("{OPERATIONS}/{id}"));
+            return follow(&client, connection, &location, no_wait);
+        }
+        OpCommand::Fail { id } => {
+            let failed = client.post_json(&format!("{OPERATIONS}/{id}/fail"), &json!({}))?.body;
+            print(connection, &failed, &columns);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the operation at `location`, after waiting for its end unless
+/// `no_wait`; fails unless it completed.
+fn follow(client: &Client, connection: &Connection, location: &str, no_wait: bool) -> Result<ExitCode, Failure> {
+    let columns = ["id", "lcmOperationType", "operationState", "nsInstanceId"];
+    let mut operation = client.get(location)?.body;
+    let mut last_state = String::new();
+    loop {
+        let state = operation
+            .get("operationState")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if no_wait || !matches!(state.as_str(), "PROCESSING" | "ROLLING_BACK") {
+            break;
+        }
+        if state != last_state {
+            eprintln!("{} {state}", operation.get("id").and_then(Value::as_str).unwrap_or("?"));
+            last_state = state;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        operation = client.get(location)?.body;
+    }
+    print(connection, &operation, &columns);
+    let state = operation.get("operationState").and_then(Value::as_str).unwrap_or("");
+    if no_wait || state == "COMPLETED" {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let detail = operation
+        .pointer("/error/detail")
+        .and_then(Value::as_str)
+        .unwrap_or("no error recorded");
+    Err(Failure::new(
+        exit::OPERATION_FAILED,
+        format!("the operation ended {state}: {detail}"),
+    ))
+}
+
+/// A JSON answer: as is with `--json`, else a table of `columns` (one row
+/// per element of an array, or one for an object).
+fn print(connection: &Connection, body: &Value, columns: &[&str]) {
+    if connection.json {
+        println!("{body:#}");
+        return;
+    }
+    let rows: Vec<&Value> = match body {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let cell = |row: &Value, column: &str| match row.get(column) {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| columns.iter().map(|column| cell(row, column)).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| {
+            table
+                .iter()
+                .map(|row| row[index].chars().count())
+                .chain([column.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(columns.iter().map(|column| (*column).to_owned()).collect());
+    for row in table {
+        line(row);
+    }
+}
+
+fn print_timeline(timeline: &Value) {
+    let steps = timeline
+        .get("steps")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for step in steps {
+        let text = |name: &str| step.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+        let hook = match (
+            step.get("manager").and_then(Value::as_str),
+            step.get("event").and_then(Value::as_str),
+        ) {
+            (Some(manager), Some(event)) => format!("  hook {event} on {manager}"),
+            _ => String::new(),
+        };
+        let error = step
+            .get("error")
+            .and_then(Value::as_str)
+            .map(|error| format!("  error: {error}"))
+            .unwrap_or_default();
+        println!(
+            "  {:<12} {:<44} {:>9.3} ms  {}{hook}{error}",
+            text("workflow"),
+            text("step"),
+            step.get("durationSeconds").and_then(Value::as_f64).unwrap_or(0.0) * 1e3,
+            text("outcome"),
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! `wasmano serve`: the orchestrator as a service on a data directory (see
+//! [`wasmano::server`]). It prints one line with the address it listens on
+//! (and, on first start without a token file, the bootstrap admin token,
+//! once), serves until SIGTERM or Ctrl-C, then lets running operations
+//! finish (bounded) before it exits; the next start recovers the rest.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args as ClapArgs;
+use wasmano::placement::PlacementOptions;
+use wasmano::server::{self, ServeConfig, ServeError};
+
+use super::catalogue::DataDir;
+use super::{Failure, exit};
+
+/// Arguments of `wasmano serve`.
+#[derive(Debug, ClapArgs)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0: any free port, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+    #[command(flatten)]
+    data_dir: DataDir,
+    /// On first start, the system admin token: read from this file when it
+    /// holds one, else generated and written to it (mode 0600). Without
+    /// it, a generated token is printed once.
+    #[arg(long, value_name = "FILE")]
+    bootstrap_token_file: Option<PathBuf>,
+    /// Emulated VIMs from this YAML file instead of the embedded ones.
+    #[arg(long, value_name = "FILE")]
+    vims: Option<PathBuf>,
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
+    let config = ServeConfig {
+        data_dir: args.data_dir.resolve()?,
+        bootstrap_token_file: args.bootstrap_token_file,
+        vims_file: args.vims,
+        placement: PlacementOptions::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot listen on {}: {error}", args.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
+        let opened = server::open(&config).await.map_err(|error| match error {
+            ServeError::Vims(_) => Failure::new(exit::DATA, error.to_string()),
+            ServeError::DataDir { .. } => Failure::new(exit::CANT_CREATE, error.to_string()),
+            ServeError::Host(_) | ServeError::Recovery(_) => Failure::new(exit::SOFTWARE, error.to_string()),
+        })?;
+        if let Some(secret) = &opened.bootstrap_secret {
+            println!("bootstrap admin token (shown once): {secret}");
+        }
+        println!(
+            "wasmano serving http://{address} (data directory {}, {} service(s) recovered)",
+            config.data_dir.display(),
+            opened.recovered
+        );
+        server::serve(listener, opened.state, shutdown_signal())
+            .await
+            .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!("cannot watch SIGTERM: {error}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: no new requests; running operations may finish");
+}

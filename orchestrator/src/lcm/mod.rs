@@ -1,0 +1,865 @@
+//! Lifecycle management as a durable service: packages owned by projects,
+//! NS instances, and every task on them as an operation occurrence
+//! (SOL005) that outlives the process.
+//!
+//! [`Lifecycle`] sits between the API and the [`Orchestrator`]. A task is
+//! validated synchronously (a request that cannot work creates no
+//! occurrence), stored as PROCESSING (at most one open occurrence per NS
+//! instance, checked in the same transaction), then run by a background
+//! task; its outcome decides the final state in one place
+//! ([`Lifecycle::conclude`]): COMPLETED, ROLLED_BACK (the workflow undid
+//! what it added), or FAILED_TEMP for tasks that remove what cannot be put
+//! back (scale-in, terminate), which a person retries or fails.
+//!
+//! On start, [`Lifecycle::recover`] rebuilds every service that has
+//! records from them (units adopted by the infrastructure, VNF instances an
+//! interrupted run deployed but never committed removed) and closes every
+//! occurrence the previous process left open as the rule above says, with
+//! cause `interrupted`.
+
+pub mod model;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use wasmano_host::{Cause, Host};
+
+use crate::catalogue::{Catalogue, EntryKind, Identity};
+use crate::clock::rfc3339;
+use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
+use crate::package::{OnboardingProblem, Package, PackageError, onboard};
+use crate::records::{RecordStore, Status, StoreError, VnfRecord};
+use crate::service::{self, ResolveError};
+use crate::workflow::{Orchestrator, RecoveryPlan, ServiceTemplate, StepFailure, Task, WorkflowError};
+use model::{
+    ErrorCause, NsInstance, NsState, OnFailure, OpOccurrence, OperationError, OperationState, PackageDescriptor,
+    PackageModule, PackageRecord, TaskRequest,
+};
+use store::{LcmStore, LcmStoreError};
+
+/// Why a lifecycle request was refused or failed. The API maps each
+/// variant to one HTTP status, in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum LcmError {
+    /// No such resource.
+    #[error("no {kind} {id}")]
+    NotFound {
+        /// What was looked for.
+        kind: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The resource is not in a state that allows the request.
+    #[error("{0}")]
+    StateConflict(String),
+    /// Another operation holds the NS instance.
+    #[error(transparent)]
+    OperationInProgress(LcmStoreError),
+    /// Well-formed, but names something unusable.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The package is not a readable gzip tar.
+    #[error(transparent)]
+    PackageUnreadable(PackageError),
+    /// The package does not validate; every problem is listed.
+    #[error("the package is invalid: {} problem(s), the first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    PackageInvalid(Vec<OnboardingProblem>),
+    /// A descriptor identity of the package is onboarded with other content.
+    #[error("{}", .0.first().map(ToString::to_string).unwrap_or_default())]
+    IdentityClash(Vec<OnboardingProblem>),
+    /// The lifecycle store failed.
+    #[error(transparent)]
+    Store(LcmStoreError),
+    /// The record store failed.
+    #[error(transparent)]
+    Records(#[from] StoreError),
+    /// The infrastructure failed.
+    #[error(transparent)]
+    Infrastructure(#[from] InfraError),
+    /// An onboarded service could not be assembled.
+    #[error(transparent)]
+    Template(#[from] ResolveError),
+    /// The data directory failed.
+    #[error("data directory: {0}")]
+    DataDir(String),
+}
+
+impl From<LcmStoreError> for LcmError {
+    fn from(error: LcmStoreError) -> Self {
+        match error {
+            LcmStoreError::OperationOpen { .. } => Self::OperationInProgress(error),
+            LcmStoreError::Backend(_) => Self::Store(error),
+        }
+    }
+}
+
+/// What onboarding a package did.
+#[derive(Debug, Clone)]
+pub struct Onboarded {
+    /// The package.
+    pub package: PackageRecord,
+    /// False when the project had onboarded the same content already.
+    pub created: bool,
+}
+
+/// Counts the operations running in this process, so that shutdown can
+/// wait for them.
+#[derive(Debug, Default)]
+struct Running {
+    count: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Holds one running operation; dropping it counts it out.
+struct RunningGuard(Arc<Running>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// The parts a [`Lifecycle`] works with.
+#[derive(Clone)]
+pub struct Parts {
+    /// Runs the workflows.
+    pub orchestrator: Arc<Orchestrator>,
+    /// What the workflows deploy on.
+    pub infrastructure: Arc<dyn Infrastructure>,
+    /// The NS/VNF records and the journal.
+    pub records: Arc<dyn RecordStore>,
+    /// Onboarded descriptors and modules.
+    pub catalogue: Arc<Catalogue>,
+    /// Loads the modules.
+    pub host: Arc<Host>,
+    /// Where uploads are spooled before they are read.
+    pub data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lifecycle management over an orchestrator, durable in a [`LcmStore`].
+#[derive(Debug)]
+pub struct Lifecycle {
+    parts: Parts,
+    store: LcmStore,
+    templates: Mutex<HashMap<String, Arc<ServiceTemplate>>>,
+    running: Arc<Running>,
+}
+
+fn now() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// Runs short database work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, LcmError> + Send + 'static,
+) -> Result<T, LcmError> {
+    wasmano_host::run_blocking(work)
+        .await
+        .unwrap_or_else(|| Err(LcmError::DataDir("a blocking task panicked".into())))
+}
+
+impl Lifecycle {
+    /// Lifecycle management over `parts`, remembering in `store`. Call
+    /// [`Lifecycle::recover`] before serving requests.
+    pub fn new(parts: Parts, store: LcmStore) -> Arc<Self> {
+        Arc::new(Self {
+            parts,
+            store,
+            templates: Mutex::new(HashMap::new()),
+            running: Arc::new(Running::default()),
+        })
+    }
+
+    /// The record store (NSRs, VNFRs, journal).
+    pub fn records(&self) -> &Arc<dyn RecordStore> {
+        &self.parts.records
+    }
+
+    /// The VIMs and their use.
+    pub async fn vims(&self) -> Result<Vec<VimStatus>, LcmError> {
+        Ok(self.parts.infrastructure.vims().await?)
+    }
+
+    /// Onboards a `.tar.gz` package for `project_id`: all or nothing;
+    /// identical content onboarded again by the same project answers the
+    /// package it has.
+    pub async fn onboard(self: &Arc<Self>, project_id: &str, archive: Vec<u8>) -> Result<Onboarded, LcmError> {
+        let this = Arc::clone(self);
+        let project_id = project_id.to_owned();
+        blocking(move || this.onboard_now(&project_id, &archive)).await
+    }
+
+    fn onboard_now(&self, project_id: &str, archive: &[u8]) -> Result<Onboarded, LcmError> {
+        let uploads = self.parts.data_dir.join("uploads");
+        std::fs::create_dir_all(&uploads)
+            .map_err(|error| LcmError::DataDir(format!("{}: {error}", uploads.display())))?;
+        let spooled = tempfile::Builder::new()
+            .suffix(".tar.gz")
+            .tempfile_in(&uploads)
+            .map_err(|error| LcmError::DataDir(format!("{}: {error}", uploads.display())))?;
+        std::fs::write(spooled.path(), archive)
+            .map_err(|error| LcmError::DataDir(format!("{}: {error}", spooled.path().display())))?;
+        let package = Package::read(spooled.path()).map_err(LcmError::PackageUnreadable)?;
+        drop(spooled);
+        let report = onboard(&package, &self.parts.catalogue, &self.parts.host).map_err(|problems| {
+            if problems.iter().any(|problem| problem.identity_clash) {
+                LcmError::IdentityClash(problems)
+            } else {
+                LcmError::PackageInvalid(problems)
+            }
+        })?;
+        let nsd_id = report.nsd.to_string();
+        if let Some(package) = self.store.package_of(project_id, &nsd_id)? {
+            return Ok(Onboarded {
+                package,
+                created: false,
+            });
+        }
+        let entries = report.stored.added.iter().chain(&report.stored.unchanged);
+        let descriptor = |entry: &crate::catalogue::Entry| PackageDescriptor {
+            id: entry.identity.to_string(),
+            sha256: entry.sha256.clone(),
+        };
+        let mut package = PackageRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.to_owned(),
+            nsd: PackageDescriptor {
+                id: nsd_id,
+                sha256: String::new(),
+            },
+            vnfds: Vec::new(),
+            modules: Vec::new(),
+            created_at: now(),
+        };
+        for entry in entries {
+            match entry.kind {
+                EntryKind::Nsd => package.nsd = descriptor(entry),
+                EntryKind::Vnfd => package.vnfds.push(descriptor(entry)),
+                EntryKind::Module => package.modules.push(PackageModule {
+                    sha256: entry.sha256.clone(),
+                    size_bytes: entry.size,
+                }),
+            }
+        }
+        package.vnfds.sort_by(|a, b| a.id.cmp(&b.id));
+        package.modules.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+        self.store.insert_package(&package)?;
+        Ok(Onboarded { package, created: true })
+    }
+
+    /// Every package.
+    pub async fn packages(&self) -> Result<Vec<PackageRecord>, LcmError> {
+        let store = self.store.clone();
+        blocking(move || Ok(store.packages()?)).await
+    }
+
+    /// A package.
+    pub async fn package(&self, id: &str) -> Result<PackageRecord, LcmError> {
+        let (store, id) = (self.store.clone(), id.to_owned());
+        blocking(move || {
+            store.package(&id)?.ok_or(LcmError::NotFound {
+                kind: "package",
+                id: id.clone(),
+            })
+        })
+        .await
+    }
+
+    /// Whether a project owns packages or NS instances.
+    pub async fn project_in_use(&self, project_id: &str) -> Result<bool, LcmError> {
+        let (store, project_id) = (self.store.clone(), project_id.to_owned());
+        blocking(move || Ok(store.project_in_use(&project_id)?)).await
+    }
+
+    /// Whether an NS instance uses the package.
+    pub async fn package_in_use(&self, id: &str) -> Result<bool, LcmError> {
+        let (store, id) = (self.store.clone(), id.to_owned());
+        blocking(move || Ok(store.package_in_use(&id)?)).await
+    }
+
+    /// The stored NSD of a package.
+    pub async fn package_nsd(&self, package: &PackageRecord) -> Result<Vec<u8>, LcmError> {
+        let identity: Identity = package.nsd.id.parse().map_err(LcmError::DataDir)?;
+        let catalogue = Arc::clone(&self.parts.catalogue);
+        blocking(move || {
+            catalogue
+                .read(EntryKind::Nsd, &identity)
+                .map_err(|error| LcmError::DataDir(error.to_string()))
+        })
+        .await
+    }
+
+    /// Deletes a package no NS instance uses. Its catalogue entries stay:
+    /// they are content-addressed and may be another package's too.
+    pub async fn delete_package(&self, id: &str) -> Result<(), LcmError> {
+        let (store, id) = (self.store.clone(), id.to_owned());
+        blocking(move || {
+            if store.delete_package(&id)? {
+                Ok(())
+            } else {
+                Err(LcmError::StateConflict(format!(
+                    "package {id} is used by an NS instance"
+                )))
+            }
+        })
+        .await
+    }
+
+    /// Creates an NS instance of an NSD the project onboarded.
+    pub async fn create_ns(
+        &self,
+        project_id: &str,
+        nsd_id: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<NsInstance, LcmError> {
+        let store = self.store.clone();
+        let instance = NsInstance {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.to_owned(),
+            ns_instance_name: name.to_owned(),
+            ns_instance_description: description.to_owned(),
+            nsd_id: nsd_id.to_owned(),
+            package_id: String::new(),
+            ns_state: NsState::NotInstantiated,
+            created_at: now(),
+        };
+        blocking(move || {
+            let package = store
+                .package_of(&instance.project_id, &instance.nsd_id)?
+                .ok_or_else(|| {
+                    LcmError::Unprocessable(format!(
+                        "NSD {} is not onboarded in project {}",
+                        instance.nsd_id, instance.project_id
+                    ))
+                })?;
+            let instance = NsInstance {
+                package_id: package.id,
+                ..instance
+            };
+            store.put_ns(&instance)?;
+            Ok(instance)
+        })
+        .await
+    }
+
+    /// Every NS instance.
+    pub async fn all_ns(&self) -> Result<Vec<NsInstance>, LcmError> {
+        let store = self.store.clone();
+        blocking(move || Ok(store.all_ns()?)).await
+    }
+
+    /// An NS instance.
+    pub async fn ns(&self, id: &str) -> Result<NsInstance, LcmError> {
+        let (store, id) = (self.store.clone(), id.to_owned());
+        blocking(move || {
+            store.ns(&id)?.ok_or(LcmError::NotFound {
+                kind: "NS instance",
+                id: id.clone(),
+            })
+        })
+        .await
+    }
+
+    /// The VNF records of an NS instance (none before it was instantiated).
+    pub async fn vnfrs(&self, id: &str) -> Result<Vec<VnfRecord>, LcmError> {
+        Ok(self.parts.records.vnfs_of(id).await?)
+    }
+
+    /// Deletes an NS instance that is not instantiated and has no open
+    /// operation; its operations stay, as history.
+    pub async fn delete_ns(&self, instance: &NsInstance) -> Result<(), LcmError> {
+        if instance.ns_state == NsState::Instantiated {
+            return Err(LcmError::StateConflict(format!(
+                "NS instance {} is instantiated: terminate it first",
+                instance.id
+            )));
+        }
+        let (store, id) = (self.store.clone(), instance.id.clone());
+        blocking(move || match store.delete_ns(&id)? {
+            None => Ok(()),
+            Some(operation) => Err(LcmError::StateConflict(format!(
+                "NS instance {id} has operation {operation} open"
+            ))),
+        })
+        .await
+    }
+
+    /// Every operation occurrence.
+    pub async fn operations(&self) -> Result<Vec<OpOccurrence>, LcmError> {
+        let store = self.store.clone();
+        blocking(move || Ok(store.operations()?)).await
+    }
+
+    /// An operation occurrence.
+    pub async fn operation(&self, id: &str) -> Result<OpOccurrence, LcmError> {
+        let (store, id) = (self.store.clone(), id.to_owned());
+        blocking(move || {
+            store.operation(&id)?.ok_or(LcmError::NotFound {
+                kind: "operation occurrence",
+                id: id.clone(),
+            })
+        })
+        .await
+    }
+
+    /// Checks a task against the instance, stores its occurrence as
+    /// PROCESSING and starts it. Refusals store nothing.
+    pub async fn start(
+        self: &Arc<Self>,
+        instance: &NsInstance,
+        task: TaskRequest,
+        params: Value,
+        on_failure: OnFailure,
+    ) -> Result<OpOccurrence, LcmError> {
+        if on_failure == OnFailure::Pause {
+            return Err(LcmError::Unprocessable(
+                "onFailure PAUSE is not supported yet: workflows undo a failure themselves (ROLLBACK)".into(),
+            ));
+        }
+        self.validate(instance, &task).await?;
+        let vnf_instances_before = match (&task, self.parts.records.ns(&instance.id).await) {
+            (TaskRequest::Instantiate, _) | (_, Err(StoreError::NotFound { .. })) => Vec::new(),
+            (_, Ok(nsr)) => nsr.network_functions,
+            (_, Err(error)) => return Err(error.into()),
+        };
+        let started = now();
+        let operation = OpOccurrence {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation_state: OperationState::Processing,
+            state_entered_time: started.clone(),
+            ns_instance_id: instance.id.clone(),
+            project_id: instance.project_id.clone(),
+            lcm_operation_type: task.operation_type(),
+            start_time: started,
+            is_automatic_invocation: false,
+            operation_params: params,
+            on_failure,
+            is_cancel_pending: false,
+            error: None,
+            task,
+            vnf_instances_before,
+        };
+        let (store, stored) = (self.store.clone(), operation.clone());
+        blocking(move || Ok(store.begin_operation(&stored)?)).await?;
+        self.spawn(operation.clone());
+        Ok(operation)
+    }
+
+    /// Runs a FAILED_TEMP operation again from the start of its task
+    /// (workflows skip nothing, and every effect of a removal is
+    /// idempotent).
+    pub async fn retry(self: &Arc<Self>, operation: &OpOccurrence) -> Result<OpOccurrence, LcmError> {
+        let retried = self
+            .transition(operation, OperationState::FailedTemp, OperationState::Processing, None)
+            .await?;
+        self.spawn(retried.clone());
+        Ok(retried)
+    }
+
+    /// Gives up a FAILED_TEMP operation: FAILED, final. Whatever stays
+    /// deployed stays recorded; the instance counts as instantiated while
+    /// anything is, so terminate can remove it.
+    pub async fn fail(&self, operation: &OpOccurrence) -> Result<OpOccurrence, LcmError> {
+        let running = self
+            .parts
+            .orchestrator
+            .service_ids()
+            .contains(&operation.ns_instance_id);
+        let state = if running {
+            NsState::Instantiated
+        } else {
+            NsState::NotInstantiated
+        };
+        self.transition(
+            operation,
+            OperationState::FailedTemp,
+            OperationState::Failed,
+            Some(state),
+        )
+        .await
+    }
+
+    /// Moves an operation from `from` to `to` (refused otherwise), with the
+    /// instance's new state when given, in one transaction.
+    async fn transition(
+        &self,
+        operation: &OpOccurrence,
+        from: OperationState,
+        to: OperationState,
+        ns_state: Option<NsState>,
+    ) -> Result<OpOccurrence, LcmError> {
+        if operation.operation_state != from {
+            return Err(LcmError::StateConflict(format!(
+                "operation {} is {}, not {}",
+                operation.id,
+                model::text_of(&operation.operation_state),
+                model::text_of(&from)
+            )));
+        }
+        let changed = OpOccurrence {
+            operation_state: to,
+            state_entered_time: now(),
+            ..operation.clone()
+        };
+        let instance = match ns_state {
+            Some(state) => Some(NsInstance {
+                ns_state: state,
+                ..self.ns(&operation.ns_instance_id).await?
+            }),
+            None => None,
+        };
+        let (store, stored) = (self.store.clone(), changed.clone());
+        blocking(move || Ok(store.update_operation(&stored, instance.as_ref())?)).await?;
+        Ok(changed)
+    }
+
+    /// Refuses a task that cannot work on the instance as it is.
+    async fn validate(&self, instance: &NsInstance, task: &TaskRequest) -> Result<(), LcmError> {
+        let wanted = match task {
+            TaskRequest::Instantiate => NsState::NotInstantiated,
+            _ => NsState::Instantiated,
+        };
+        if instance.ns_state != wanted {
+            return Err(LcmError::StateConflict(format!(
+                "NS instance {} is {}",
+                instance.id,
+                model::text_of(&instance.ns_state)
+            )));
+        }
+        match task {
+            TaskRequest::ScaleOut { vnf_profile_id } => {
+                let template = self.template(&instance.nsd_id).await?;
+                if !template.vnfs.iter().any(|vnf| &vnf.vnf_id == vnf_profile_id) {
+                    return Err(LcmError::Unprocessable(format!(
+                        "NSD {} has no VNF profile (vnf_id) {vnf_profile_id:?}",
+                        instance.nsd_id
+                    )));
+                }
+            }
+            TaskRequest::ScaleIn { vnf_instance_id } => {
+                self.live_vnf(instance, vnf_instance_id).await?;
+            }
+            TaskRequest::Migrate {
+                vnf_instance_id,
+                target_vim_id,
+            } => {
+                let vnf = self.live_vnf(instance, vnf_instance_id).await?;
+                let vims = self.parts.infrastructure.vims().await?;
+                let vim = vims
+                    .iter()
+                    .find(|vim| &vim.config.id == target_vim_id)
+                    .ok_or_else(|| LcmError::Unprocessable(format!("no VIM {target_vim_id}")))?;
+                let unit = vnf.deployment_units.first();
+                if unit.is_some_and(|unit| &unit.vim_id == target_vim_id) {
+                    return Err(LcmError::Unprocessable(format!(
+                        "VNF instance {vnf_instance_id} already runs on VIM {target_vim_id}"
+                    )));
+                }
+                if unit.is_some_and(|unit| unit.kind != vim.config.kind) {
+                    return Err(LcmError::Unprocessable(format!(
+                        "VIM {target_vim_id} does not host the kind of units VNF instance {vnf_instance_id} has"
+                    )));
+                }
+            }
+            TaskRequest::Instantiate | TaskRequest::Reconfigure | TaskRequest::Terminate { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// A VNF instance of the service that is not terminated.
+    async fn live_vnf(&self, instance: &NsInstance, vnf_instance_id: &str) -> Result<VnfRecord, LcmError> {
+        self.vnfrs(&instance.id)
+            .await?
+            .into_iter()
+            .find(|vnfr| vnfr.id == vnf_instance_id && vnfr.status != Status::Terminated)
+            .ok_or_else(|| {
+                LcmError::Unprocessable(format!(
+                    "NS instance {} has no VNF instance {vnf_instance_id}",
+                    instance.id
+                ))
+            })
+    }
+
+    /// The template of an onboarded NSD, assembled once.
+    async fn template(&self, nsd_id: &str) -> Result<Arc<ServiceTemplate>, LcmError> {
+        if let Some(template) = self
+            .templates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(nsd_id)
+        {
+            return Ok(Arc::clone(template));
+        }
+        let identity: Identity = nsd_id.parse().map_err(LcmError::Unprocessable)?;
+        let (catalogue, host) = (Arc::clone(&self.parts.catalogue), Arc::clone(&self.parts.host));
+        let template = blocking(move || Ok(service::from_catalogue(&catalogue, &host, &identity)?)).await?;
+        let template = Arc::new(template);
+        self.templates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(nsd_id.to_owned(), Arc::clone(&template));
+        Ok(template)
+    }
+
+    /// Runs an occurrence in the background and concludes it.
+    fn spawn(self: &Arc<Self>, operation: OpOccurrence) {
+        self.running.count.fetch_add(1, Ordering::SeqCst);
+        let guard = RunningGuard(Arc::clone(&self.running));
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let _guard = guard;
+            let outcome = this.execute(&operation).await;
+            if let Err(error) = this.conclude(operation, outcome).await {
+                tracing::error!("cannot store the outcome of an operation: {error}");
+            }
+        });
+    }
+
+    async fn execute(&self, operation: &OpOccurrence) -> Result<(), OperationError> {
+        let instance = self.ns(&operation.ns_instance_id).await.map_err(not_run)?;
+        let task = match &operation.task {
+            TaskRequest::Instantiate => Task::Instantiate(self.template(&instance.nsd_id).await.map_err(not_run)?),
+            TaskRequest::ScaleOut { vnf_profile_id } => Task::ScaleOut {
+                vnf_id: vnf_profile_id.clone(),
+            },
+            TaskRequest::ScaleIn { vnf_instance_id } => Task::ScaleIn {
+                vnf_instance_id: vnf_instance_id.clone(),
+            },
+            TaskRequest::Migrate {
+                vnf_instance_id,
+                target_vim_id,
+            } => Task::Migrate {
+                vnf_instance_id: vnf_instance_id.clone(),
+                target_vim: target_vim_id.clone(),
+            },
+            TaskRequest::Reconfigure => Task::Reconfigure,
+            TaskRequest::Terminate { force } => Task::Terminate { force: *force },
+        };
+        self.parts
+            .orchestrator
+            .run(&instance.id, Some(&operation.id), task)
+            .await
+            .map(drop)
+            .map_err(|error| operation_error(&error))
+    }
+
+    /// The failure policy, in one place: success completes; a failed task
+    /// that adds or changes was undone by its workflow (ROLLED_BACK); one
+    /// that removes stops in FAILED_TEMP.
+    async fn conclude(&self, operation: OpOccurrence, outcome: Result<(), OperationError>) -> Result<(), LcmError> {
+        let instance = self.ns(&operation.ns_instance_id).await?;
+        let (state, ns_state, error) = match outcome {
+            Ok(()) => {
+                let ns_state = match operation.task {
+                    TaskRequest::Instantiate => NsState::Instantiated,
+                    TaskRequest::Terminate { .. } => NsState::NotInstantiated,
+                    _ => instance.ns_state,
+                };
+                (OperationState::Completed, ns_state, None)
+            }
+            Err(error) if operation.task.removes() => (OperationState::FailedTemp, instance.ns_state, Some(error)),
+            Err(error) => (OperationState::RolledBack, instance.ns_state, Some(error)),
+        };
+        let concluded = OpOccurrence {
+            operation_state: state,
+            state_entered_time: now(),
+            error,
+            ..operation
+        };
+        let instance = NsInstance { ns_state, ..instance };
+        let store = self.store.clone();
+        blocking(move || Ok(store.update_operation(&concluded, Some(&instance))?)).await
+    }
+
+    /// Rebuilds the services and closes the operations a previous process
+    /// left open (see the module documentation). Returns how many services
+    /// run again.
+    pub async fn recover(&self) -> Result<usize, LcmError> {
+        let store = self.store.clone();
+        let (instances, operations) = blocking(move || Ok((store.all_ns()?, store.operations()?))).await?;
+        let mut running = 0;
+        for instance in instances {
+            let interrupted = operations.iter().find(|operation| {
+                operation.ns_instance_id == instance.id
+                    && matches!(
+                        operation.operation_state,
+                        OperationState::Processing | OperationState::RollingBack
+                    )
+            });
+            let paused = operations.iter().any(|operation| {
+                operation.ns_instance_id == instance.id && operation.operation_state == OperationState::FailedTemp
+            });
+            if instance.ns_state == NsState::NotInstantiated && interrupted.is_none() && !paused {
+                continue;
+            }
+            let template = self.template(&instance.nsd_id).await?;
+            let plan = match interrupted {
+                Some(operation) => self.recovery_plan(operation).await?,
+                None => RecoveryPlan::AsRecorded,
+            };
+            let rolling_back = matches!(plan, RecoveryPlan::RollBackTo(_));
+            let recovered = self
+                .parts
+                .orchestrator
+                .recover(
+                    &instance.id,
+                    interrupted.map(|operation| operation.id.as_str()),
+                    template,
+                    plan,
+                )
+                .await;
+            let (ns_state, removed) = match recovered {
+                Ok(recovery) => {
+                    let state = if recovery.running {
+                        running += 1;
+                        NsState::Instantiated
+                    } else {
+                        NsState::NotInstantiated
+                    };
+                    (state, recovery.removed.len())
+                }
+                // Interrupted before its NSR was stored: nothing was deployed.
+                Err(WorkflowError::Step { ref cause, .. })
+                    if matches!(**cause, StepFailure::Store(StoreError::NotFound { .. })) =>
+                {
+                    (NsState::NotInstantiated, 0)
+                }
+                Err(error) => {
+                    tracing::error!(ns_instance = %instance.id, "cannot recover: {error}");
+                    (instance.ns_state, 0)
+                }
+            };
+            let instance = NsInstance { ns_state, ..instance };
+            let concluded = interrupted.map(|operation| {
+                let state = if operation.task.removes() {
+                    OperationState::FailedTemp
+                } else if rolling_back {
+                    OperationState::RolledBack
+                } else {
+                    OperationState::Completed
+                };
+                let error = (state != OperationState::Completed).then(|| OperationError {
+                    title: "interrupted".into(),
+                    detail: format!(
+                        "the orchestrator stopped while the operation ran; recovery removed {removed} VNF instance(s) it had deployed"
+                    ),
+                    step: None,
+                    manager: None,
+                    cause: ErrorCause::Interrupted,
+                });
+                OpOccurrence {
+                    operation_state: state,
+                    state_entered_time: now(),
+                    error,
+                    ..operation.clone()
+                }
+            });
+            let store = self.store.clone();
+            blocking(move || match concluded {
+                Some(operation) => Ok(store.update_operation(&operation, Some(&instance))?),
+                None => Ok(store.put_ns(&instance)?),
+            })
+            .await?;
+        }
+        Ok(running)
+    }
+
+    /// How recovery treats the service of an interrupted operation: a task
+    /// that removes keeps what is recorded (FAILED_TEMP follows); a
+    /// migration whose old instance is already gone passed its commit
+    /// point and is completed; anything else goes back to the instances
+    /// the service had when the operation started.
+    async fn recovery_plan(&self, operation: &OpOccurrence) -> Result<RecoveryPlan, LcmError> {
+        if operation.task.removes() {
+            return Ok(RecoveryPlan::AsRecorded);
+        }
+        if let TaskRequest::Migrate { vnf_instance_id, .. } = &operation.task {
+            let old = self.parts.records.vnf(vnf_instance_id).await?;
+            if matches!(old.status, Status::Terminated | Status::Failed) {
+                return Ok(RecoveryPlan::AsRecorded);
+            }
+        }
+        Ok(RecoveryPlan::RollBackTo(operation.vnf_instances_before.clone()))
+    }
+
+    /// Waits until no operation runs in this process, at most `limit`;
+    /// returns how many still run.
+    pub async fn drain(&self, limit: Duration) -> usize {
+        let wait = async {
+            loop {
+                let idle = self.running.idle.notified();
+                if self.running.count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+        self.running.count.load(Ordering::SeqCst)
+    }
+}
+
+/// The error of an operation that could not even start its workflow.
+fn not_run(error: LcmError) -> OperationError {
+    OperationError {
+        title: "the workflow could not start".into(),
+        detail: error.to_string(),
+        step: None,
+        manager: None,
+        cause: ErrorCause::Store,
+    }
+}
+
+/// A workflow's error as an operation's: title, full detail, and which
+/// part failed.
+fn operation_error(error: &WorkflowError) -> OperationError {
+    let (step, manager, cause) = match error {
+        WorkflowError::Step {
+            step, manager, cause, ..
+        } => {
+            let cause = match cause.as_ref() {
+                StepFailure::Hook(invocation) => match invocation.cause {
+                    Cause::Answered(_) => ErrorCause::Answered,
+                    Cause::NotHandled => ErrorCause::NotHandled,
+                    Cause::Fault(_) => ErrorCause::Fault,
+                    Cause::Host(_) => ErrorCause::Host,
+                },
+                StepFailure::Reply(_) | StepFailure::Request(_) => ErrorCause::Fault,
+                StepFailure::Placement(_) | StepFailure::Mapping(_) => ErrorCause::Placement,
+                StepFailure::Infrastructure(_) => ErrorCause::Infrastructure,
+                StepFailure::Store(_) => ErrorCause::Store,
+                StepFailure::Inconsistent(_) => ErrorCause::Rejected,
+            };
+            (Some(step.clone()), manager.clone(), cause)
+        }
+        WorkflowError::Busy { .. } | WorkflowError::UnknownService(_) | WorkflowError::Rejected { .. } => {
+            (None, None, ErrorCause::Rejected)
+        }
+    };
+    OperationError {
+        title: match &step {
+            Some(step) => format!("step {step:?} failed"),
+            None => "the workflow refused the request".into(),
+        },
+        detail: error.to_string(),
+        step,
+        manager,
+        cause,
+    }
+}

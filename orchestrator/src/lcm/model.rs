@@ -1,0 +1,317 @@
+//! The lifecycle-management vocabulary, in ETSI SOL005's shapes: NS
+//! instances, operation occurrences and their states, and packages as
+//! projects own them. These are what the lifecycle store keeps; the API
+//! adds links and record details when it answers.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Whether an NS instance runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NsState {
+    /// Nothing deployed.
+    NotInstantiated,
+    /// Deployed (possibly degraded).
+    Instantiated,
+}
+
+/// The kind of an operation occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OperationType {
+    /// Deploy the service.
+    Instantiate,
+    /// Add or remove a VNF instance.
+    Scale,
+    /// Remove the service.
+    Terminate,
+    /// Change a manager.
+    Update,
+    /// Move a VNF instance to another VIM.
+    Migrate,
+    /// Configure the VNFs again.
+    Reconfigure,
+}
+
+/// The state of an operation occurrence (SOL005 without
+/// PARTIALLY_COMPLETED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OperationState {
+    /// Running.
+    Processing,
+    /// Done.
+    Completed,
+    /// Stopped on a failure, waiting for a person: retry or fail.
+    FailedTemp,
+    /// Given up (final).
+    Failed,
+    /// Undoing after a failure.
+    RollingBack,
+    /// Undone after a failure (final).
+    RolledBack,
+}
+
+impl OperationState {
+    /// Whether the operation still holds its NS instance: no other task may
+    /// start meanwhile.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Processing | Self::RollingBack | Self::FailedTemp)
+    }
+}
+
+/// What happens when a step fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OnFailure {
+    /// Undo what the operation did.
+    #[default]
+    Rollback,
+    /// Stop in FAILED_TEMP for a person.
+    Pause,
+}
+
+/// Which part failed an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCause {
+    /// A manager answered an error.
+    Answered,
+    /// A manager does not handle an event it declared.
+    NotHandled,
+    /// The sandbox stopped a manager or refused its reply.
+    Fault,
+    /// The host could not run a manager.
+    Host,
+    /// No placement, or a placement manager's mapping was refused.
+    Placement,
+    /// The infrastructure failed.
+    Infrastructure,
+    /// The record store failed.
+    Store,
+    /// The orchestrator stopped while the operation ran.
+    Interrupted,
+    /// The request no longer made sense when the workflow started.
+    Rejected,
+}
+
+/// Why an operation failed: a ProblemDetails body plus where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationError {
+    /// One line.
+    pub title: String,
+    /// The whole error, with its causes.
+    pub detail: String,
+    /// The step that failed, when one did.
+    pub step: Option<String>,
+    /// The manager that ran in it, when one did.
+    pub manager: Option<String>,
+    /// Which part failed.
+    pub cause: ErrorCause,
+}
+
+/// What an operation occurrence was asked to do, as it is stored: enough
+/// to run it again on retry and to recover it after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum TaskRequest {
+    /// Deploy the service.
+    Instantiate,
+    /// Add an instance of the NSD's VNF (its `vnf_id`, SOL's profile id).
+    ScaleOut {
+        /// The VNF's id in the NSD.
+        vnf_profile_id: String,
+    },
+    /// Remove a VNF instance.
+    ScaleIn {
+        /// The instance.
+        vnf_instance_id: String,
+    },
+    /// Move a VNF instance to another VIM.
+    Migrate {
+        /// The instance.
+        vnf_instance_id: String,
+        /// Where it goes.
+        target_vim_id: String,
+    },
+    /// Configure the VNFs again.
+    Reconfigure,
+    /// Remove the service.
+    Terminate {
+        /// Go on past failing FSM stop hooks, journaling them.
+        force: bool,
+    },
+}
+
+impl TaskRequest {
+    /// The operation type the task is an occurrence of.
+    pub fn operation_type(&self) -> OperationType {
+        match self {
+            Self::Instantiate => OperationType::Instantiate,
+            Self::ScaleOut { .. } | Self::ScaleIn { .. } => OperationType::Scale,
+            Self::Migrate { .. } => OperationType::Migrate,
+            Self::Reconfigure => OperationType::Reconfigure,
+            Self::Terminate { .. } => OperationType::Terminate,
+        }
+    }
+
+    /// Whether the task removes what cannot be put back: a failure or an
+    /// interruption leaves it in FAILED_TEMP (retry or fail), never rolled
+    /// back.
+    pub fn removes(&self) -> bool {
+        matches!(self, Self::ScaleIn { .. } | Self::Terminate { .. })
+    }
+}
+
+/// An NS instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NsInstance {
+    /// Its id; also the id of its NSR once instantiated.
+    pub id: String,
+    /// The project owning it.
+    pub project_id: String,
+    /// Its name.
+    pub ns_instance_name: String,
+    /// Its description.
+    pub ns_instance_description: String,
+    /// The NSD, `vendor/name/version`.
+    pub nsd_id: String,
+    /// The package the NSD came from.
+    pub package_id: String,
+    /// Whether it runs.
+    pub ns_state: NsState,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// An operation occurrence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpOccurrence {
+    /// Its id.
+    pub id: String,
+    /// Its state.
+    pub operation_state: OperationState,
+    /// When it entered that state (RFC 3339).
+    pub state_entered_time: String,
+    /// The NS instance.
+    pub ns_instance_id: String,
+    /// The project owning the NS instance.
+    pub project_id: String,
+    /// Its kind.
+    pub lcm_operation_type: OperationType,
+    /// When it started (RFC 3339).
+    pub start_time: String,
+    /// Always false: every operation is requested.
+    pub is_automatic_invocation: bool,
+    /// The request as received.
+    pub operation_params: Value,
+    /// What a failure does.
+    pub on_failure: OnFailure,
+    /// Whether a cancel was asked for and has not taken effect.
+    pub is_cancel_pending: bool,
+    /// Why it failed, once it did.
+    pub error: Option<OperationError>,
+    /// What it runs.
+    pub task: TaskRequest,
+    /// The VNF instances the service had when it started: what undoing it
+    /// after a crash goes back to.
+    #[serde(default)]
+    pub vnf_instances_before: Vec<String>,
+}
+
+/// One descriptor of a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageDescriptor {
+    /// `vendor/name/version`.
+    pub id: String,
+    /// The sha256 of its bytes.
+    pub sha256: String,
+}
+
+/// One module of a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageModule {
+    /// Its sha256.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+}
+
+/// A package a project onboarded: one NSD, its VNFDs and modules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageRecord {
+    /// Its id.
+    pub id: String,
+    /// The project owning it.
+    pub project_id: String,
+    /// The NSD.
+    pub nsd: PackageDescriptor,
+    /// The VNFDs.
+    pub vnfds: Vec<PackageDescriptor>,
+    /// The modules.
+    pub modules: Vec<PackageModule>,
+    /// When it was onboarded (RFC 3339).
+    pub created_at: String,
+}
+
+/// The text of a unit-like enum value, as serde writes it (the stored and
+/// the API spelling are the same).
+pub fn text_of<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(text)) => text,
+        other => format!("{other:?}"),
+    }
+}
+
+/// The enum value serde reads from `text`.
+pub fn parse_text<T: DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_value(Value::String(text.to_owned())).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_spelled_as_sol005_spells_them() {
+        assert_eq!(text_of(&OperationState::FailedTemp), "FAILED_TEMP");
+        assert_eq!(text_of(&NsState::NotInstantiated), "NOT_INSTANTIATED");
+        assert_eq!(
+            parse_text::<OperationState>("ROLLED_BACK"),
+            Some(OperationState::RolledBack)
+        );
+        assert_eq!(parse_text::<OperationState>("rolled_back"), None);
+        assert_eq!(text_of(&ErrorCause::NotHandled), "not_handled");
+    }
+
+    #[test]
+    fn open_states_hold_the_instance() {
+        let open: Vec<OperationState> = [
+            OperationState::Processing,
+            OperationState::Completed,
+            OperationState::FailedTemp,
+            OperationState::Failed,
+            OperationState::RollingBack,
+            OperationState::RolledBack,
+        ]
+        .into_iter()
+        .filter(|state| state.is_open())
+        .collect();
+        assert_eq!(
+            open,
+            [
+                OperationState::Processing,
+                OperationState::FailedTemp,
+                OperationState::RollingBack
+            ]
+        );
+    }
+}

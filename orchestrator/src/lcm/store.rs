@@ -1,0 +1,414 @@
+//! The lifecycle store: packages as projects own them, NS instances and
+//! operation occurrences, in one SQLite file of the data directory (WAL,
+//! durable across restarts). Rows are JSON bodies beside the columns that
+//! queries filter on. Starting an operation checks that none is open on
+//! its NS instance and inserts it in one immediate transaction, so two
+//! requests can never both start one.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::model::{NsInstance, OpOccurrence, OperationState, PackageRecord, text_of};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS packages (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    nsd_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (project_id, nsd_id)
+);
+CREATE TABLE IF NOT EXISTS ns_instances (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    package_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS op_occs (
+    id TEXT PRIMARY KEY,
+    ns_instance_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS op_occs_by_instance ON op_occs (ns_instance_id);
+";
+
+/// Why the lifecycle store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LcmStoreError {
+    /// Another operation holds the NS instance.
+    #[error("NS instance {ns_instance_id} has operation {operation_id} open ({state:?})")]
+    OperationOpen {
+        /// The instance.
+        ns_instance_id: String,
+        /// The open operation.
+        operation_id: String,
+        /// Its state.
+        state: OperationState,
+    },
+    /// The database failed.
+    #[error("lifecycle store: {0}")]
+    Backend(String),
+}
+
+fn backend(error: impl std::fmt::Display) -> LcmStoreError {
+    LcmStoreError::Backend(error.to_string())
+}
+
+/// The store. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct LcmStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for LcmStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LcmStore").finish_non_exhaustive()
+    }
+}
+
+fn to_body(row: &impl Serialize) -> Result<String, LcmStoreError> {
+    serde_json::to_string(row).map_err(backend)
+}
+
+fn from_body<T: DeserializeOwned>(body: &str) -> Result<T, LcmStoreError> {
+    serde_json::from_str(body).map_err(|error| backend(format!("unreadable row: {error}")))
+}
+
+fn rows<T: DeserializeOwned>(
+    connection: &Connection,
+    sql: &str,
+    key: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<T>, LcmStoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+    let bodies = statement
+        .query_map(key, |row| row.get::<_, String>(0))
+        .map_err(backend)?;
+    bodies.map(|body| from_body(&body.map_err(backend)?)).collect()
+}
+
+fn row<T: DeserializeOwned>(connection: &Connection, sql: &str, key: &str) -> Result<Option<T>, LcmStoreError> {
+    let body: Option<String> = connection
+        .query_row(sql, [key], |row| row.get(0))
+        .optional()
+        .map_err(backend)?;
+    body.map(|body| from_body(&body)).transpose()
+}
+
+impl LcmStore {
+    /// Opens (creating if needed) the store in this file.
+    pub fn open(path: &Path) -> Result<Self, LcmStoreError> {
+        let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .and_then(|()| connection.execute_batch(SCHEMA))
+            .map_err(|error| backend(format!("{}: {error}", path.display())))?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        // Each call completes its statement or transaction under the lock.
+        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores a package.
+    pub fn insert_package(&self, package: &PackageRecord) -> Result<(), LcmStoreError> {
+        self.connection()
+            .execute(
+                "INSERT INTO packages (id, project_id, nsd_id, body) VALUES (?1, ?2, ?3, ?4)",
+                params![package.id, package.project_id, package.nsd.id, to_body(package)?],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    /// A package by id.
+    pub fn package(&self, id: &str) -> Result<Option<PackageRecord>, LcmStoreError> {
+        row(&self.connection(), "SELECT body FROM packages WHERE id = ?1", id)
+    }
+
+    /// The package of a project holding an NSD.
+    pub fn package_of(&self, project_id: &str, nsd_id: &str) -> Result<Option<PackageRecord>, LcmStoreError> {
+        let connection = self.connection();
+        let body: Option<String> = connection
+            .query_row(
+                "SELECT body FROM packages WHERE project_id = ?1 AND nsd_id = ?2",
+                [project_id, nsd_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        body.map(|body| from_body(&body)).transpose()
+    }
+
+    /// Every package, in onboarding order.
+    pub fn packages(&self) -> Result<Vec<PackageRecord>, LcmStoreError> {
+        rows(&self.connection(), "SELECT body FROM packages ORDER BY rowid", &[])
+    }
+
+    /// Deletes a package unless an NS instance uses it; returns whether it
+    /// was deleted (false: in use).
+    pub fn delete_package(&self, id: &str) -> Result<bool, LcmStoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let in_use: bool = transaction
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM ns_instances WHERE package_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        if in_use {
+            return Ok(false);
+        }
+        transaction
+            .execute("DELETE FROM packages WHERE id = ?1", [id])
+            .map_err(backend)?;
+        transaction.commit().map_err(backend)?;
+        Ok(true)
+    }
+
+    /// Whether an NS instance uses the package.
+    pub fn package_in_use(&self, id: &str) -> Result<bool, LcmStoreError> {
+        self.connection()
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM ns_instances WHERE package_id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .map_err(backend)
+    }
+
+    /// Whether a project owns packages or NS instances.
+    pub fn project_in_use(&self, project_id: &str) -> Result<bool, LcmStoreError> {
+        self.connection()
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM packages WHERE project_id = ?1) \
+                 + (SELECT COUNT(*) FROM ns_instances WHERE project_id = ?1) > 0",
+                [project_id],
+                |row| row.get(0),
+            )
+            .map_err(backend)
+    }
+
+    /// Stores a new NS instance or replaces one.
+    pub fn put_ns(&self, instance: &NsInstance) -> Result<(), LcmStoreError> {
+        self.connection()
+            .execute(
+                "INSERT INTO ns_instances (id, project_id, package_id, body) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                params![
+                    instance.id,
+                    instance.project_id,
+                    instance.package_id,
+                    to_body(instance)?
+                ],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    /// An NS instance by id.
+    pub fn ns(&self, id: &str) -> Result<Option<NsInstance>, LcmStoreError> {
+        row(&self.connection(), "SELECT body FROM ns_instances WHERE id = ?1", id)
+    }
+
+    /// Every NS instance, in creation order.
+    pub fn all_ns(&self) -> Result<Vec<NsInstance>, LcmStoreError> {
+        rows(&self.connection(), "SELECT body FROM ns_instances ORDER BY rowid", &[])
+    }
+
+    /// Deletes an NS instance unless an operation is open on it; returns
+    /// the open operation's id when one is.
+    pub fn delete_ns(&self, id: &str) -> Result<Option<String>, LcmStoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        if let Some((operation, _)) = open_operation(&transaction, id)? {
+            return Ok(Some(operation));
+        }
+        transaction
+            .execute("DELETE FROM ns_instances WHERE id = ?1", [id])
+            .map_err(backend)?;
+        transaction.commit().map_err(backend)?;
+        Ok(None)
+    }
+
+    /// Starts an operation: stores it unless another one is open on its NS
+    /// instance.
+    pub fn begin_operation(&self, operation: &OpOccurrence) -> Result<(), LcmStoreError> {
+        let mut connection = self.connection();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        if let Some((operation_id, state)) = open_operation(&transaction, &operation.ns_instance_id)? {
+            return Err(LcmStoreError::OperationOpen {
+                ns_instance_id: operation.ns_instance_id.clone(),
+                operation_id,
+                state,
+            });
+        }
+        transaction
+            .execute(
+                "INSERT INTO op_occs (id, ns_instance_id, state, body) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    operation.id,
+                    operation.ns_instance_id,
+                    text_of(&operation.operation_state),
+                    to_body(operation)?
+                ],
+            )
+            .map_err(backend)?;
+        transaction.commit().map_err(backend)
+    }
+
+    /// Replaces an operation (its state, error, ...) and, when given, its
+    /// NS instance, in one transaction.
+    pub fn update_operation(
+        &self,
+        operation: &OpOccurrence,
+        instance: Option<&NsInstance>,
+    ) -> Result<(), LcmStoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(backend)?;
+        transaction
+            .execute(
+                "UPDATE op_occs SET state = ?2, body = ?3 WHERE id = ?1",
+                params![operation.id, text_of(&operation.operation_state), to_body(operation)?],
+            )
+            .map_err(backend)?;
+        if let Some(instance) = instance {
+            transaction
+                .execute(
+                    "UPDATE ns_instances SET body = ?2 WHERE id = ?1",
+                    params![instance.id, to_body(instance)?],
+                )
+                .map_err(backend)?;
+        }
+        transaction.commit().map_err(backend)
+    }
+
+    /// An operation by id.
+    pub fn operation(&self, id: &str) -> Result<Option<OpOccurrence>, LcmStoreError> {
+        row(&self.connection(), "SELECT body FROM op_occs WHERE id = ?1", id)
+    }
+
+    /// Every operation, in the order they started.
+    pub fn operations(&self) -> Result<Vec<OpOccurrence>, LcmStoreError> {
+        rows(&self.connection(), "SELECT body FROM op_occs ORDER BY rowid", &[])
+    }
+
+    /// The operation open on an NS instance, if any.
+    pub fn open_operation_of(&self, ns_instance_id: &str) -> Result<Option<OpOccurrence>, LcmStoreError> {
+        let connection = self.connection();
+        match open_operation(&connection, ns_instance_id)? {
+            Some((id, _)) => row(&connection, "SELECT body FROM op_occs WHERE id = ?1", &id),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The id and state of the operation open on an NS instance.
+fn open_operation(
+    connection: &Connection,
+    ns_instance_id: &str,
+) -> Result<Option<(String, OperationState)>, LcmStoreError> {
+    let open: Option<(String, String)> = connection
+        .query_row(
+            "SELECT id, state FROM op_occs WHERE ns_instance_id = ?1 \
+             AND state IN ('PROCESSING', 'ROLLING_BACK', 'FAILED_TEMP') LIMIT 1",
+            [ns_instance_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(backend)?;
+    open.map(|(id, state)| {
+        super::model::parse_text(&state)
+            .map(|state| (id, state))
+            .ok_or_else(|| backend(format!("unknown operation state {state:?}")))
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::lcm::model::{NsState, OnFailure, OperationType, TaskRequest};
+
+    fn operation(id: &str, ns: &str, state: OperationState) -> OpOccurrence {
+        OpOccurrence {
+            id: id.into(),
+            operation_state: state,
+            state_entered_time: "2026-12-04T21:43:42Z".into(),
+            ns_instance_id: ns.into(),
+            project_id: "p".into(),
+            lcm_operation_type: OperationType::Instantiate,
+            start_time: "2026-12-04T21:43:42Z".into(),
+            is_automatic_invocation: false,
+            operation_params: json!({}),
+            on_failure: OnFailure::Rollback,
+            is_cancel_pending: false,
+            error: None,
+            task: TaskRequest::Instantiate,
+            vnf_instances_before: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn one_open_operation_per_instance_and_it_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lcm.sqlite");
+        let store = LcmStore::open(&path).unwrap();
+        store
+            .put_ns(&NsInstance {
+                id: "ns".into(),
+                project_id: "p".into(),
+                ns_instance_name: "n".into(),
+                ns_instance_description: String::new(),
+                nsd_id: "v/n/1".into(),
+                package_id: "pkg".into(),
+                ns_state: NsState::NotInstantiated,
+                created_at: "2026-12-04T21:43:42Z".into(),
+            })
+            .unwrap();
+        store
+            .begin_operation(&operation("op1", "ns", OperationState::Processing))
+            .unwrap();
+        let refused = store
+            .begin_operation(&operation("op2", "ns", OperationState::Processing))
+            .unwrap_err();
+        assert!(matches!(refused, LcmStoreError::OperationOpen { ref operation_id, .. } if operation_id == "op1"));
+        assert!(
+            store.operation("op2").unwrap().is_none(),
+            "a refused start stores nothing"
+        );
+        assert_eq!(store.delete_ns("ns").unwrap().as_deref(), Some("op1"));
+        assert!(!store.delete_package("pkg").unwrap(), "a package in use stays");
+
+        let mut done = operation("op1", "ns", OperationState::Completed);
+        done.error = None;
+        store.update_operation(&done, None).unwrap();
+        drop(store);
+        let store = LcmStore::open(&path).unwrap();
+        assert_eq!(
+            store.operation("op1").unwrap().unwrap().operation_state,
+            OperationState::Completed
+        );
+        store
+            .begin_operation(&operation("op2", "ns", OperationState::Processing))
+            .unwrap();
+        assert_eq!(store.open_operation_of("ns").unwrap().unwrap().id, "op2");
+        assert_eq!(store.operations().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,248 @@
+//! `wasmano serve`: the orchestrator as a service, an axum server over a
+//! data directory (catalogue, compiled modules, records, the lifecycle and
+//! access stores), with the REST API of `API.md`: packages and VIMs under
+//! `/wasmano/v1`, NS instances and operation occurrences under
+//! `/nslcm/v1`, projects and tokens under `/admin/v1`.
+//!
+//! Every route needs a bearer token ([`access`](crate::access)); every
+//! error is a ProblemDetails body ([`problem`]); every JSON answer carries
+//! `Version: 1.0.0`. Handlers live in `admin`, `packages` and `nslcm`.
+
+mod admin;
+mod body;
+mod nslcm;
+mod packages;
+pub mod problem;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+use crate::access::{AccessStore, bearer_secret};
+use crate::catalogue::Catalogue;
+use crate::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
+use crate::lcm::store::LcmStore;
+use crate::lcm::{Lifecycle, Parts};
+use crate::placement::PlacementOptions;
+use crate::records::SqliteStore;
+use crate::workflow::Orchestrator;
+use problem::{Problem, ProblemKind};
+
+/// The API's version, in every JSON answer's `Version` header.
+pub const API_VERSION: &str = "1.0.0";
+
+/// JSON request bodies larger than this are refused (413).
+pub const MAX_JSON_BYTES: usize = 1 << 20;
+
+/// Package uploads larger than this are refused (413).
+pub const MAX_UPLOAD_BYTES: usize = 128 << 20;
+
+/// How long a graceful shutdown waits for running operations to finish.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// What the server needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The bootstrap admin token's file (see [`AccessStore::bootstrap`]).
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// Emulated VIMs from this file instead of the built-in set.
+    pub vims_file: Option<PathBuf>,
+    /// How the default placement decides.
+    pub placement: PlacementOptions,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A store of the data directory could not be opened.
+    #[error("data directory {}: {message}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The VIM configuration is unusable.
+    #[error(transparent)]
+    Vims(#[from] crate::infrastructure::emulated::VimConfigError),
+    /// The WebAssembly host could not start.
+    #[error("the WebAssembly host: {0}")]
+    Host(String),
+    /// Recovering the services failed.
+    #[error("recovery: {0}")]
+    Recovery(#[from] crate::lcm::LcmError),
+}
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Lifecycle management.
+    pub lifecycle: Arc<Lifecycle>,
+    /// Projects and tokens.
+    pub access: AccessStore,
+}
+
+/// A started service: its state, what recovery did, and the bootstrap
+/// secret when this start issued one.
+#[derive(Debug)]
+pub struct Opened {
+    /// What the handlers share.
+    pub state: AppState,
+    /// How many services run again after recovery.
+    pub recovered: usize,
+    /// The admin token issued on first start, to print once.
+    pub bootstrap_secret: Option<String>,
+}
+
+/// Opens the data directory, recovers the services the records hold and
+/// bootstraps the admin token.
+pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
+    let data_dir = &config.data_dir;
+    let storage = |message: String| ServeError::DataDir {
+        path: data_dir.clone(),
+        message,
+    };
+    std::fs::create_dir_all(data_dir).map_err(|error| storage(error.to_string()))?;
+    let catalogue = Catalogue::open(data_dir).map_err(|error| storage(error.to_string()))?;
+    let host = wasmano_host::Host::new(wasmano_host::HostConfig {
+        cache_dir: Some(data_dir.join("cache/modules")),
+        ..wasmano_host::HostConfig::default()
+    })
+    .map_err(|error| ServeError::Host(error.to_string()))?;
+    let records =
+        Arc::new(SqliteStore::open(&data_dir.join("records.sqlite")).map_err(|error| storage(error.to_string()))?);
+    let vims = match &config.vims_file {
+        Some(file) => load_vims(file)?,
+        None => default_vims(),
+    };
+    let infrastructure = Arc::new(EmulatedInfrastructure::new(vims)?);
+    let orchestrator = Arc::new(Orchestrator::new(
+        infrastructure.clone(),
+        records.clone(),
+        config.placement.clone(),
+    ));
+    let lifecycle_store =
+        LcmStore::open(&data_dir.join("lifecycle.sqlite")).map_err(|error| storage(error.to_string()))?;
+    let access = AccessStore::open(&data_dir.join("access.sqlite")).map_err(|error| storage(error.to_string()))?;
+    let bootstrap_secret = access
+        .bootstrap(config.bootstrap_token_file.as_deref())
+        .map_err(|error| storage(error.to_string()))?;
+    let lifecycle = Lifecycle::new(
+        Parts {
+            orchestrator,
+            infrastructure,
+            records,
+            catalogue: Arc::new(catalogue),
+            host: Arc::new(host),
+            data_dir: data_dir.clone(),
+        },
+        lifecycle_store,
+    );
+    let recovered = lifecycle.recover().await?;
+    Ok(Opened {
+        state: AppState { lifecycle, access },
+        recovered,
+        bootstrap_secret,
+    })
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(admin::routes())
+        .merge(packages::routes())
+        .merge(nslcm::routes())
+        .fallback(|| async { Problem::new(ProblemKind::NotFound, "no such resource or task") })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    api.layer(middleware::from_fn(conventions)).with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets
+/// running operations reach their end (at most [`DRAIN_LIMIT`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let lifecycle = Arc::clone(&state.lifecycle);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let still_running = lifecycle.drain(DRAIN_LIMIT).await;
+    if still_running > 0 {
+        tracing::warn!("{still_running} operation(s) still running at exit; the next start recovers them");
+    }
+    Ok(())
+}
+
+/// Every request needs a valid bearer token; the caller's
+/// [`Principal`](crate::access::Principal) goes into the request's
+/// extensions.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or("\u{0}"));
+    let principal = bearer_secret(header).and_then(|secret| state.access.authenticate(secret));
+    match principal {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(failure) => {
+            tracing::info!(reason = failure.reason(), "refused an unauthenticated request");
+            Problem::from(failure).into_response()
+        }
+    }
+}
+
+/// SOL013's conventions: a `Version` other than 1.x.y is refused (406);
+/// every answer carries `Version: 1.0.0`; a wrong method is a
+/// ProblemDetails 405.
+async fn conventions(request: Request, next: Next) -> Response {
+    let asked = request
+        .headers()
+        .get("version")
+        .map(|value| value.to_str().unwrap_or(""));
+    if let Some(asked) = asked
+        && !(asked == "1" || asked.starts_with("1."))
+    {
+        return with_version(
+            Problem::new(
+                ProblemKind::UnsupportedVersion,
+                format!("API version {asked:?} is not served; this server speaks {API_VERSION}"),
+            )
+            .into_response(),
+        );
+    }
+    let response = next.run(request).await;
+    let response = if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        let allow = response.headers().get(header::ALLOW).cloned();
+        let mut problem =
+            Problem::new(ProblemKind::MethodNotAllowed, "the resource does not take this method").into_response();
+        if let Some(allow) = allow {
+            problem.headers_mut().insert(header::ALLOW, allow);
+        }
+        problem
+    } else {
+        response
+    };
+    with_version(response)
+}
+
+fn with_version(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert("version", HeaderValue::from_static(API_VERSION));
+    response
+}

@@ -1,0 +1,514 @@
+//! `/nslcm/v1`: NS instances, their tasks (each answered 202 with the
+//! `Location` of its operation occurrence), operation occurrences with
+//! their timelines, retry and fail.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::body::{JsonBody, located, owning_project, readable, writable};
+use super::problem::{Problem, ProblemKind};
+use crate::access::Principal;
+use crate::clock::rfc3339;
+use crate::lcm::model::{NsInstance, OnFailure, OpOccurrence, TaskRequest, text_of};
+use crate::records::Status;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/nslcm/api_versions", get(api_versions))
+        .route("/nslcm/v1/api_versions", get(api_versions))
+        .route("/nslcm/v1/ns_instances", get(list_instances).post(create_instance))
+        .route(
+            "/nslcm/v1/ns_instances/{id}",
+            get(show_instance).delete(delete_instance),
+        )
+        .route("/nslcm/v1/ns_instances/{id}/instantiate", post(instantiate))
+        .route("/nslcm/v1/ns_instances/{id}/scale", post(scale))
+        .route("/nslcm/v1/ns_instances/{id}/migrate", post(migrate))
+        .route("/nslcm/v1/ns_instances/{id}/reconfigure", post(reconfigure))
+        .route("/nslcm/v1/ns_instances/{id}/terminate", post(terminate))
+        .route("/nslcm/v1/ns_lcm_op_occs", get(list_operations))
+        .route("/nslcm/v1/ns_lcm_op_occs/{id}", get(show_operation))
+        .route("/nslcm/v1/ns_lcm_op_occs/{id}/timeline", get(timeline))
+        .route("/nslcm/v1/ns_lcm_op_occs/{id}/retry", post(retry))
+        .route("/nslcm/v1/ns_lcm_op_occs/{id}/fail", post(fail))
+}
+
+async fn api_versions() -> Json<Value> {
+    Json(json!({
+        "uriPrefix": "/nslcm/v1",
+        "apiVersions": [{"version": super::API_VERSION, "isDeprecated": false}],
+    }))
+}
+
+const INSTANCES: &str = "/nslcm/v1/ns_instances";
+const OPERATIONS: &str = "/nslcm/v1/ns_lcm_op_occs";
+
+/// The API's view of an NS instance: the stored instance, its NSR's status
+/// and its VNF instances.
+async fn instance_body(state: &AppState, instance: &NsInstance) -> Result<Value, Problem> {
+    let nsr = state.lifecycle.records().ns(&instance.id).await.ok();
+    let status = nsr.as_ref().map(|nsr| nsr.status.as_str());
+    let listed = nsr.map(|nsr| nsr.network_functions).unwrap_or_default();
+    let mut vnfrs = state.lifecycle.vnfrs(&instance.id).await?;
+    // In the NSR's order, instances it does not list last.
+    vnfrs.sort_by_key(|vnfr| listed.iter().position(|id| *id == vnfr.id).unwrap_or(usize::MAX));
+    let vnfs: Vec<Value> = vnfrs
+        .into_iter()
+        .filter(|vnfr| vnfr.status != Status::Terminated)
+        .map(|vnfr| {
+            json!({
+                "id": vnfr.id,
+                "vnfdId": vnfr.descriptor_reference,
+                "vnfProfileId": vnfr.vnf_id,
+                "vimId": vnfr.deployment_units.first().map(|unit| unit.vim_id.clone()),
+                "status": vnfr.status.as_str(),
+            })
+        })
+        .collect();
+    let href = format!("{INSTANCES}/{}", instance.id);
+    let link = |task: &str| json!({"href": format!("{href}/{task}")});
+    Ok(json!({
+        "id": instance.id,
+        "nsInstanceName": instance.ns_instance_name,
+        "nsInstanceDescription": instance.ns_instance_description,
+        "nsdId": instance.nsd_id,
+        "packageId": instance.package_id,
+        "projectId": instance.project_id,
+        "nsState": instance.ns_state,
+        "status": status,
+        "createdAt": instance.created_at,
+        "vnfInstance": vnfs,
+        "_links": {
+            "self": {"href": href},
+            "instantiate": link("instantiate"),
+            "scale": link("scale"),
+            "migrate": link("migrate"),
+            "reconfigure": link("reconfigure"),
+            "terminate": link("terminate"),
+        },
+    }))
+}
+
+/// The API's view of an operation occurrence.
+fn operation_body(operation: &OpOccurrence) -> Value {
+    let href = format!("{OPERATIONS}/{}", operation.id);
+    let mut body = serde_json::to_value(operation).unwrap_or_else(|_| json!({}));
+    if let Value::Object(members) = &mut body {
+        members.remove("task");
+        members.remove("vnfInstancesBefore");
+        members.insert(
+            "_links".into(),
+            json!({
+                "self": {"href": href},
+                "nsInstance": {"href": format!("{INSTANCES}/{}", operation.ns_instance_id)},
+                "timeline": {"href": format!("{href}/timeline")},
+                "retry": {"href": format!("{href}/retry")},
+                "fail": {"href": format!("{href}/fail")},
+            }),
+        );
+    }
+    body
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateInstance {
+    nsd_id: String,
+    ns_name: String,
+    #[serde(default)]
+    ns_description: String,
+    project_id: Option<String>,
+}
+
+async fn create_instance(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(request): JsonBody<CreateInstance>,
+) -> Result<Response, Problem> {
+    let project = owning_project(&principal, request.project_id.as_deref())?;
+    let instance = state
+        .lifecycle
+        .create_ns(&project, &request.nsd_id, &request.ns_name, &request.ns_description)
+        .await?;
+    let body = instance_body(&state, &instance).await?;
+    Ok(located(
+        StatusCode::CREATED,
+        &format!("{INSTANCES}/{}", instance.id),
+        Json(body),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceFilter {
+    ns_state: Option<String>,
+    nsd_id: Option<String>,
+}
+
+async fn list_instances(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(filter): Query<InstanceFilter>,
+) -> Result<Response, Problem> {
+    let mut visible = Vec::new();
+    for instance in state.lifecycle.all_ns().await? {
+        let matches = principal.may_read(&instance.project_id)
+            && filter
+                .ns_state
+                .as_ref()
+                .is_none_or(|wanted| *wanted == text_of(&instance.ns_state))
+            && filter.nsd_id.as_ref().is_none_or(|wanted| *wanted == instance.nsd_id);
+        if matches {
+            visible.push(instance_body(&state, &instance).await?);
+        }
+    }
+    Ok(Json(visible).into_response())
+}
+
+async fn visible_instance(state: &AppState, principal: &Principal, id: &str) -> Result<NsInstance, Problem> {
+    let instance = state
+        .lifecycle
+        .ns(id)
+        .await
+        .map_err(|_| Problem::not_found("NS instance", id))?;
+    readable(principal, &instance.project_id, "NS instance", id)?;
+    Ok(instance)
+}
+
+async fn show_instance(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let instance = visible_instance(&state, &principal, &id).await?;
+    Ok(Json(instance_body(&state, &instance).await?).into_response())
+}
+
+async fn delete_instance(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let instance = visible_instance(&state, &principal, &id).await?;
+    writable(&principal, &instance.project_id, "NS instance", &id)?;
+    state.lifecycle.delete_ns(&instance).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Starts a task on an instance the caller may change: 202 with the
+/// `Location` of its operation occurrence.
+async fn start_task(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    task: TaskRequest,
+    params: Value,
+    on_failure: Option<OnFailure>,
+) -> Result<Response, Problem> {
+    let instance = visible_instance(state, principal, id).await?;
+    writable(principal, &instance.project_id, "NS instance", id)?;
+    let operation = state
+        .lifecycle
+        .start(&instance, task, params, on_failure.unwrap_or_default())
+        .await?;
+    Ok(located(
+        StatusCode::ACCEPTED,
+        &format!("{OPERATIONS}/{}", operation.id),
+        (),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstantiateRequest {
+    ns_flavour_id: Option<String>,
+    on_failure: Option<OnFailure>,
+}
+
+async fn instantiate(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(params): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let request: InstantiateRequest = parse(&params)?;
+    if let Some(flavour) = request.ns_flavour_id.filter(|flavour| flavour != "default") {
+        return Err(Problem::new(
+            ProblemKind::Unprocessable,
+            format!("NS flavour {flavour:?}: only \"default\" exists"),
+        ));
+    }
+    start_task(
+        &state,
+        &principal,
+        &id,
+        TaskRequest::Instantiate,
+        params,
+        request.on_failure,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScaleRequest {
+    scale_type: String,
+    scale_ns_data: ScaleNsData,
+    on_failure: Option<OnFailure>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScaleNsData {
+    #[serde(default)]
+    vnf_instance_to_be_added: Vec<VnfToAdd>,
+    #[serde(default)]
+    vnf_instance_to_be_removed: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VnfToAdd {
+    vnf_profile_id: String,
+}
+
+async fn scale(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(params): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let request: ScaleRequest = parse(&params)?;
+    if request.scale_type != "SCALE_NS" {
+        return Err(Problem::new(
+            ProblemKind::Validation,
+            format!("scaleType {:?}: only SCALE_NS is supported", request.scale_type),
+        ));
+    }
+    let data = request.scale_ns_data;
+    let task = match (
+        data.vnf_instance_to_be_added.as_slice(),
+        data.vnf_instance_to_be_removed.as_slice(),
+    ) {
+        ([added], []) => TaskRequest::ScaleOut {
+            vnf_profile_id: added.vnf_profile_id.clone(),
+        },
+        ([], [removed]) => TaskRequest::ScaleIn {
+            vnf_instance_id: removed.clone(),
+        },
+        _ => {
+            return Err(Problem::new(
+                ProblemKind::Validation,
+                "scaleNsData names exactly one VNF instance to add or to remove",
+            ));
+        }
+    };
+    start_task(&state, &principal, &id, task, params, request.on_failure).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MigrateRequest {
+    vnf_instance_id: String,
+    target_vim_id: String,
+    on_failure: Option<OnFailure>,
+}
+
+async fn migrate(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(params): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let request: MigrateRequest = parse(&params)?;
+    let task = TaskRequest::Migrate {
+        vnf_instance_id: request.vnf_instance_id,
+        target_vim_id: request.target_vim_id,
+    };
+    start_task(&state, &principal, &id, task, params, request.on_failure).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainRequest {
+    on_failure: Option<OnFailure>,
+}
+
+async fn reconfigure(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(params): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let request: PlainRequest = parse(&params)?;
+    start_task(
+        &state,
+        &principal,
+        &id,
+        TaskRequest::Reconfigure,
+        params,
+        request.on_failure,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum TerminationType {
+    Graceful,
+    Forceful,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TerminateRequest {
+    termination_type: Option<TerminationType>,
+}
+
+async fn terminate(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(params): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let request: TerminateRequest = parse(&params)?;
+    let force = matches!(request.termination_type, Some(TerminationType::Forceful));
+    start_task(&state, &principal, &id, TaskRequest::Terminate { force }, params, None).await
+}
+
+/// A request body read into its typed shape (the raw document is kept as
+/// the operation's parameters).
+fn parse<T: serde::de::DeserializeOwned>(params: &Value) -> Result<T, Problem> {
+    if !params.is_object() {
+        return Err(Problem::new(
+            ProblemKind::Validation,
+            "the request body must be a JSON object",
+        ));
+    }
+    serde_json::from_value(params.clone())
+        .map_err(|error| Problem::new(ProblemKind::Validation, format!("request body: {error}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OperationFilter {
+    ns_instance_id: Option<String>,
+    operation_state: Option<String>,
+    lcm_operation_type: Option<String>,
+}
+
+async fn list_operations(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(filter): Query<OperationFilter>,
+) -> Result<Response, Problem> {
+    let visible: Vec<Value> = state
+        .lifecycle
+        .operations()
+        .await?
+        .iter()
+        .filter(|operation| {
+            principal.may_read(&operation.project_id)
+                && filter
+                    .ns_instance_id
+                    .as_ref()
+                    .is_none_or(|wanted| *wanted == operation.ns_instance_id)
+                && filter
+                    .operation_state
+                    .as_ref()
+                    .is_none_or(|wanted| *wanted == text_of(&operation.operation_state))
+                && filter
+                    .lcm_operation_type
+                    .as_ref()
+                    .is_none_or(|wanted| *wanted == text_of(&operation.lcm_operation_type))
+        })
+        .map(operation_body)
+        .collect();
+    Ok(Json(visible).into_response())
+}
+
+async fn visible_operation(state: &AppState, principal: &Principal, id: &str) -> Result<OpOccurrence, Problem> {
+    let operation = state
+        .lifecycle
+        .operation(id)
+        .await
+        .map_err(|_| Problem::not_found("operation occurrence", id))?;
+    readable(principal, &operation.project_id, "operation occurrence", id)?;
+    Ok(operation)
+}
+
+async fn show_operation(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let operation = visible_operation(&state, &principal, &id).await?;
+    Ok(Json(operation_body(&operation)).into_response())
+}
+
+async fn timeline(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let operation = visible_operation(&state, &principal, &id).await?;
+    let steps: Vec<Value> = state
+        .lifecycle
+        .records()
+        .journal_of_operation(&operation.id)
+        .await
+        .map_err(crate::lcm::LcmError::from)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            json!({
+                "seq": index + 1,
+                "workflow": entry.workflow,
+                "step": entry.step,
+                "manager": entry.manager,
+                "event": entry.event,
+                "startedAt": rfc3339(entry.started_at),
+                "durationSeconds": entry.duration.as_secs_f64(),
+                "outcome": entry.outcome.as_str(),
+                "error": entry.error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"nsLcmOpOccId": operation.id, "steps": steps})).into_response())
+}
+
+/// Retry and fail take no parameters; their body is read (and must be
+/// JSON when present) so that the connection stays usable.
+async fn retry(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(_): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let operation = visible_operation(&state, &principal, &id).await?;
+    writable(&principal, &operation.project_id, "operation occurrence", &id)?;
+    let retried = state.lifecycle.retry(&operation).await?;
+    Ok(located(
+        StatusCode::ACCEPTED,
+        &format!("{OPERATIONS}/{}", retried.id),
+        (),
+    ))
+}
+
+async fn fail(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(_): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let operation = visible_operation(&state, &principal, &id).await?;
+    writable(&principal, &operation.project_id, "operation occurrence", &id)?;
+    let failed = state.lifecycle.fail(&operation).await?;
+    Ok(Json(operation_body(&failed)).into_response())
+}

@@ -1,0 +1,578 @@
+//! `wasmano serve` from outside, through real HTTP against a real server
+//! process on a real data directory: tokens and roles, packages, NS
+//! instances and their operations, errors as ProblemDetails that change
+//! nothing, a restart that recovers running services, and a crash (abort)
+//! before every step of every workflow, recovered on the next start.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod support;
+#[path = "support/package.rs"]
+mod support_package;
+#[path = "support/server.rs"]
+mod support_server;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support_server::{Api, Server, bundled_archive};
+
+const NSD: &str = "eu.wasmano/demo-web-service/1.0";
+
+/// A server with one project, its operator's client, and the bundled
+/// package onboarded in it.
+struct Setup {
+    _data: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+    server: Server,
+    project: String,
+    operator: Api,
+}
+
+fn setup() -> Setup {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let server = Server::start(&data_dir, &[]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let operator = server.client(&token);
+    let onboarded = operator.onboard(&bundled_archive(data.path(), |_, text| text));
+    assert_eq!(onboarded.status, 201, "{onboarded:#?}");
+    Setup {
+        _data: data,
+        data_dir,
+        server,
+        project,
+        operator,
+    }
+}
+
+fn create_instance(api: &Api, name: &str) -> String {
+    let created = api.post(
+        "/nslcm/v1/ns_instances",
+        &json!({"nsdId": NSD, "nsName": name, "nsDescription": "test"}),
+    );
+    assert_eq!(created.status, 201, "{created:#?}");
+    assert_eq!(
+        created.location.as_deref(),
+        Some(format!("/nslcm/v1/ns_instances/{}", created.body["id"].as_str().unwrap()).as_str())
+    );
+    created.body["id"].as_str().unwrap().to_owned()
+}
+
+fn task(id: &str, name: &str) -> String {
+    format!("/nslcm/v1/ns_instances/{id}/{name}")
+}
+
+fn instance(api: &Api, id: &str) -> Value {
+    let shown = api.get(&format!("/nslcm/v1/ns_instances/{id}"));
+    assert_eq!(shown.status, 200, "{shown:#?}");
+    shown.body
+}
+
+fn vnf_ids(instance: &Value) -> Vec<String> {
+    instance["vnfInstance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|vnf| vnf["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A migration of the instance's `db` VNF to another VIM of its kind.
+fn migration(api: &Api, id: &str) -> Value {
+    let vnf = instance(api, id)["vnfInstance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|vnf| vnf["vnfProfileId"] == "db")
+        .unwrap()
+        .clone();
+    let vims = api.get("/wasmano/v1/vims").body;
+    let vims = vims.as_array().unwrap();
+    let current = vims.iter().find(|vim| vim["id"] == vnf["vimId"]).unwrap();
+    let target = vims
+        .iter()
+        .find(|vim| vim["id"] != current["id"] && vim["kind"] == current["kind"])
+        .unwrap();
+    json!({"vnfInstanceId": vnf["id"], "targetVimId": target["id"]})
+}
+
+#[test]
+fn no_route_answers_without_a_valid_token() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(&data.path().join("data"), &[]);
+    let admin = server.admin();
+    let project = admin.project("p");
+    let (revoked_id, revoked) = admin.token("viewer", Some(&project));
+    assert_eq!(admin.delete(&format!("/admin/v1/tokens/{revoked_id}")).status, 204);
+    let expired = admin.post(
+        "/admin/v1/tokens",
+        &json!({"role": "viewer", "projectId": project, "expiresInSeconds": 0}),
+    );
+    let expired = expired.body["token"].as_str().unwrap().to_owned();
+    let routes = [
+        "/nslcm/v1/api_versions",
+        "/nslcm/v1/ns_instances",
+        "/nslcm/v1/ns_lcm_op_occs",
+        "/wasmano/v1/packages",
+        "/wasmano/v1/vims",
+        "/admin/v1/projects",
+        "/no/such/route",
+    ];
+    for route in routes {
+        let missing = server.anonymous().get(route);
+        missing.assert_problem(401, "unauthenticated");
+        assert_eq!(missing.www_authenticate.as_deref(), Some("Bearer realm=\"wasmano\""));
+        for (token, why) in [
+            ("wmn_not-a-token-anyone-issued-aaaaaaaaaaaaaaaa", "invalid"),
+            (revoked.as_str(), "revoked"),
+            (expired.as_str(), "expired"),
+        ] {
+            let refused = server.client(token).get(route);
+            refused.assert_problem(401, "unauthenticated");
+            assert!(
+                refused.body["detail"].as_str().unwrap().contains(why),
+                "{route}: {refused:#?}"
+            );
+            assert!(
+                refused
+                    .www_authenticate
+                    .as_deref()
+                    .unwrap()
+                    .contains("error=\"invalid_token\""),
+                "{refused:#?}"
+            );
+            assert!(!refused.text.contains(token), "a token never comes back");
+        }
+    }
+    let versions = admin.get("/nslcm/v1/api_versions");
+    assert_eq!(versions.status, 200);
+    assert_eq!(versions.version.as_deref(), Some("1.0.0"));
+    assert_eq!(versions.body["apiVersions"][0]["version"], "1.0.0");
+    let listed = admin.get("/admin/v1/tokens");
+    assert!(!listed.text.contains(&revoked), "secrets are never listed");
+}
+
+#[test]
+fn roles_and_projects_decide_who_sees_and_changes_what() {
+    let setup = setup();
+    let admin = setup.server.admin();
+    let (_, viewer) = admin.token("viewer", Some(&setup.project));
+    let viewer = setup.server.client(&viewer);
+    let other_project = admin.project("other");
+    let (_, outsider) = admin.token("operator", Some(&other_project));
+    let outsider = setup.server.client(&outsider);
+
+    let packages = setup.operator.get("/wasmano/v1/packages");
+    let package = packages.body[0]["id"].as_str().unwrap().to_owned();
+    let package_path = format!("/wasmano/v1/packages/{package}");
+    assert_eq!(viewer.get(&package_path).status, 200);
+    viewer.delete(&package_path).assert_problem(403, "forbidden");
+    outsider.get(&package_path).assert_problem(404, "not-found");
+    assert_eq!(outsider.get("/wasmano/v1/packages").body, json!([]));
+    outsider.delete(&package_path).assert_problem(404, "not-found");
+    let nsd = viewer.get(&format!("{package_path}/nsd"));
+    assert_eq!(nsd.content_type.as_deref(), Some("application/yaml"));
+    assert!(nsd.text.contains("demo-web-service"));
+
+    let id = create_instance(&setup.operator, "web");
+    viewer
+        .post(&task(&id, "instantiate"), &json!({}))
+        .assert_problem(403, "forbidden");
+    outsider
+        .post(&task(&id, "instantiate"), &json!({}))
+        .assert_problem(404, "not-found");
+    outsider
+        .get(&format!("/nslcm/v1/ns_instances/{id}"))
+        .assert_problem(404, "not-found");
+    // The other project has not onboarded the NSD: it cannot instantiate it.
+    outsider
+        .post("/nslcm/v1/ns_instances", &json!({"nsdId": NSD, "nsName": "x"}))
+        .assert_problem(422, "unprocessable");
+    viewer
+        .post("/nslcm/v1/ns_instances", &json!({"nsdId": NSD, "nsName": "x"}))
+        .assert_problem(403, "forbidden");
+    setup
+        .operator
+        .get("/admin/v1/projects")
+        .assert_problem(403, "forbidden");
+    setup
+        .operator
+        .post("/admin/v1/tokens", &json!({"role": "admin"}))
+        .assert_problem(403, "forbidden");
+    // A project that owns things cannot be deleted.
+    admin
+        .delete(&format!("/admin/v1/projects/{}", setup.project))
+        .assert_problem(409, "state-conflict");
+    assert_eq!(admin.delete(&format!("/admin/v1/projects/{other_project}")).status, 204);
+    assert_eq!(outsider.get("/wasmano/v1/vims").status, 401, "its tokens went with it");
+}
+
+#[test]
+fn a_service_runs_its_whole_lifecycle_through_the_api() {
+    let setup = setup();
+    let api = &setup.operator;
+    let before = api.free_capacity();
+    let id = create_instance(api, "web");
+    assert_eq!(instance(api, &id)["nsState"], "NOT_INSTANTIATED");
+
+    let instantiated = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(instantiated["operationState"], "COMPLETED", "{instantiated:#}");
+    assert_eq!(instantiated["lcmOperationType"], "INSTANTIATE");
+    let running = instance(api, &id);
+    assert_eq!(running["nsState"], "INSTANTIATED");
+    assert_eq!(running["status"], "normal operation");
+    assert_eq!(vnf_ids(&running).len(), 3);
+    assert_ne!(api.free_capacity(), before);
+    api.post(&task(&id, "instantiate"), &json!({}))
+        .assert_problem(409, "state-conflict");
+
+    let timeline = api.get(&format!(
+        "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
+        instantiated["id"].as_str().unwrap()
+    ));
+    let steps = timeline.body["steps"].as_array().unwrap();
+    assert!(
+        steps
+            .iter()
+            .any(|step| step["event"] == "placement" && step["outcome"] == "succeeded")
+    );
+    assert!(steps.iter().all(|step| step["workflow"] == "instantiation"));
+
+    let scaled = api.run_task(
+        &task(&id, "scale"),
+        &json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeAdded": [{"vnfProfileId": "web"}]}}),
+    );
+    assert_eq!(scaled["operationState"], "COMPLETED", "{scaled:#}");
+    let vnfs = vnf_ids(&instance(api, &id));
+    assert_eq!(vnfs.len(), 4);
+    let added = vnfs.last().unwrap().clone();
+
+    let migrated = api.run_task(&task(&id, "migrate"), &migration(api, &id));
+    assert_eq!(migrated["operationState"], "COMPLETED", "{migrated:#}");
+    let reconfigured = api.run_task(&task(&id, "reconfigure"), &json!({}));
+    assert_eq!(reconfigured["operationState"], "COMPLETED", "{reconfigured:#}");
+    let scaled_in = api.run_task(
+        &task(&id, "scale"),
+        &json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeRemoved": [added]}}),
+    );
+    assert_eq!(scaled_in["operationState"], "COMPLETED", "{scaled_in:#}");
+    assert_eq!(vnf_ids(&instance(api, &id)).len(), 3);
+
+    let terminated = api.run_task(&task(&id, "terminate"), &json!({}));
+    assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    assert_eq!(instance(api, &id)["nsState"], "NOT_INSTANTIATED");
+    assert_eq!(api.free_capacity(), before, "everything deployed was given back");
+
+    let history = api.get(&format!("/nslcm/v1/ns_lcm_op_occs?nsInstanceId={id}"));
+    let types: Vec<&str> = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|operation| operation["lcmOperationType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["INSTANTIATE", "SCALE", "MIGRATE", "RECONFIGURE", "SCALE", "TERMINATE"]
+    );
+    assert_eq!(api.delete(&format!("/nslcm/v1/ns_instances/{id}")).status, 204);
+    api.get(&format!("/nslcm/v1/ns_instances/{id}"))
+        .assert_problem(404, "not-found");
+    let kept = api.get(&format!(
+        "/nslcm/v1/ns_lcm_op_occs/{}",
+        terminated["id"].as_str().unwrap()
+    ));
+    assert_eq!(kept.status, 200, "operations outlive their instance");
+}
+
+#[test]
+fn bad_requests_are_problems_that_change_nothing() {
+    let setup = setup();
+    let api = &setup.operator;
+    let packages_before = api.get("/wasmano/v1/packages").body;
+    let data = tempfile::tempdir().unwrap();
+
+    api.post_raw("/wasmano/v1/packages", "application/gzip", b"not a gzip tar")
+        .assert_problem(400, "validation");
+    api.post_raw("/wasmano/v1/packages", "application/json", b"{}")
+        .assert_problem(415, "unsupported-media-type");
+    let invalid = api.onboard(&bundled_archive(data.path(), |name, text| {
+        if name == "web-vnfd.yml" {
+            text.replace("vcpus: 2", "vcpus: many")
+        } else {
+            text
+        }
+    }));
+    invalid.assert_problem(422, "package-invalid");
+    assert!(
+        invalid.body["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|problem| problem["file"] == "web-vnfd.yml"),
+        "{invalid:#?}"
+    );
+    let clash = api.onboard(&bundled_archive(data.path(), |name, text| {
+        if name == "nsd.yml" {
+            text.replace("A web front end", "Another web front end")
+        } else {
+            text
+        }
+    }));
+    clash.assert_problem(409, "identity-clash");
+    let again = api.onboard(&bundled_archive(data.path(), |_, text| text));
+    assert_eq!(again.status, 200, "identical content answers the package it is");
+    assert_eq!(api.get("/wasmano/v1/packages").body, packages_before);
+
+    api.post_raw("/nslcm/v1/ns_instances", "application/json", b"{not json")
+        .assert_problem(400, "validation");
+    api.post_raw("/nslcm/v1/ns_instances", "text/plain", b"{}")
+        .assert_problem(415, "unsupported-media-type");
+    api.post("/nslcm/v1/ns_instances", &json!({"nsName": "no nsd"}))
+        .assert_problem(400, "validation");
+    api.post(
+        "/nslcm/v1/ns_instances",
+        &json!({"nsdId": "eu.wasmano/nothing/9", "nsName": "x"}),
+    )
+    .assert_problem(422, "unprocessable");
+    let id = create_instance(api, "web");
+    api.post(&task(&id, "terminate"), &json!({}))
+        .assert_problem(409, "state-conflict");
+    api.post(&task(&id, "instantiate"), &json!({"onFailure": "SOMETIMES"}))
+        .assert_problem(400, "validation");
+    api.post(&task(&id, "heal"), &json!({}))
+        .assert_problem(404, "not-found");
+    let wrong_method = api.delete("/nslcm/v1/ns_instances");
+    wrong_method.assert_problem(405, "method-not-allowed");
+    let refused_version = api.send_with_version("/nslcm/v1/ns_instances", "2.0.0");
+    refused_version.assert_problem(406, "unsupported-version");
+
+    let instantiated = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(instantiated["operationState"], "COMPLETED");
+    let operations_before = api.get("/nslcm/v1/ns_lcm_op_occs").body;
+    api.post(
+        &task(&id, "scale"),
+        &json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeAdded": [{"vnfProfileId": "nope"}]}}),
+    )
+    .assert_problem(422, "unprocessable");
+    api.post(
+        &task(&id, "scale"),
+        &json!({"scaleType": "SCALE_NS", "scaleNsData": {}}),
+    )
+    .assert_problem(400, "validation");
+    let running = instance(api, &id);
+    let vnf = &running["vnfInstance"][0];
+    api.post(
+        &task(&id, "migrate"),
+        &json!({"vnfInstanceId": vnf["id"], "targetVimId": vnf["vimId"]}),
+    )
+    .assert_problem(422, "unprocessable");
+    api.post(
+        &task(&id, "migrate"),
+        &json!({"vnfInstanceId": vnf["id"], "targetVimId": "no-such-vim"}),
+    )
+    .assert_problem(422, "unprocessable");
+    api.delete(&format!("/nslcm/v1/ns_instances/{id}"))
+        .assert_problem(409, "state-conflict");
+    assert_eq!(
+        api.get("/nslcm/v1/ns_lcm_op_occs").body,
+        operations_before,
+        "refused tasks create no operation"
+    );
+}
+
+#[test]
+fn a_restart_recovers_running_services_and_their_capacity() {
+    let setup = setup();
+    let id = create_instance(&setup.operator, "web");
+    let instantiated = setup.operator.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(instantiated["operationState"], "COMPLETED");
+    let before = instance(&setup.operator, &id);
+    let used = setup.operator.free_capacity();
+    let token = setup.operator.token_secret();
+    setup.server.stop();
+
+    let server = Server::start(&setup.data_dir, &[]);
+    let api = server.client(&token);
+    let after = instance(&api, &id);
+    assert_eq!(after["nsState"], "INSTANTIATED");
+    assert_eq!(after["vnfInstance"], before["vnfInstance"]);
+    assert_eq!(api.free_capacity(), used, "the ledger counts what runs");
+    let terminated = api.run_task(&task(&id, "terminate"), &json!({}));
+    assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    let free: Vec<(String, f64, f64)> = api.free_capacity();
+    let fresh = tempfile::tempdir().unwrap();
+    let empty = Server::start(&fresh.path().join("data"), &[]).admin().free_capacity();
+    assert_eq!(free, empty, "terminating after a restart gives everything back");
+}
+
+/// Runs `operation` (a task path and body, on instance `id`) once per step
+/// of the workflow, the server aborting before that step; after each
+/// restart the operation is in `expected` state with cause `interrupted`,
+/// the free capacity is what `capacity` says, and the instance is usable.
+struct CrashCase<'a> {
+    task: &'a str,
+    body: Value,
+    /// The states the operation may be in after the restart.
+    expected: &'a [&'a str],
+}
+
+fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &str) -> CrashCase<'static>) {
+    let setup = setup();
+    let token = setup.operator.token_secret();
+    let Setup {
+        _data: _keep,
+        data_dir,
+        server,
+        ..
+    } = setup;
+    // A run without the failpoint counts the workflow's steps.
+    let api = server.client(&token);
+    let counted = prepare(&api);
+    let counting = case(&api, &counted);
+    let operation = api.run_task(&task(&counted, counting.task), &counting.body);
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    let steps = api
+        .get(&format!(
+            "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
+            operation["id"].as_str().unwrap()
+        ))
+        .body["steps"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(steps >= 3, "the workflow has steps to crash at");
+    server.stop();
+
+    for step in 1..=steps {
+        let server = Server::start(&data_dir, &[]);
+        let api = server.client(&token);
+        let id = prepare(&api);
+        let capacity = api.free_capacity();
+        server.stop();
+
+        let crashing = Server::start(&data_dir, &[("WASMANO_CRASH_AT_STEP", &step.to_string())]);
+        let api = crashing.client(&token);
+        let case = case(&api, &id);
+        // The first step may run (and abort) before the 202 is sent.
+        if let Some(started) = api.try_post(&task(&id, case.task), &case.body) {
+            assert_eq!(started.status, 202, "{started:#?}");
+        }
+        assert!(crashing.wait_for_crash(Duration::from_secs(60)), "step {step}: aborted");
+
+        let server = Server::start(&data_dir, &[]);
+        let api = server.client(&token);
+        let history = api.get(&format!("/nslcm/v1/ns_lcm_op_occs?nsInstanceId={id}")).body;
+        let operation = history.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            operation["operationParams"], case.body,
+            "step {step}: the interrupted operation"
+        );
+        let state = operation["operationState"].as_str().unwrap();
+        assert!(case.expected.contains(&state), "step {step}: {operation:#}");
+        if state != "COMPLETED" {
+            assert_eq!(operation["error"]["cause"], "interrupted", "step {step}");
+        }
+        if state == "FAILED_TEMP" {
+            let retried = api.post(
+                &format!("/nslcm/v1/ns_lcm_op_occs/{}/retry", operation["id"].as_str().unwrap()),
+                &json!({}),
+            );
+            assert_eq!(retried.status, 202, "step {step}: {retried:#?}");
+            let done = api.wait(retried.location.as_deref().unwrap());
+            assert_eq!(done["operationState"], "COMPLETED", "step {step}: {done:#}");
+        } else if state == "ROLLED_BACK" {
+            assert_eq!(
+                api.free_capacity(),
+                capacity,
+                "step {step}: rolled back to what ran before"
+            );
+        }
+        // Whatever state it is in, the instance can be terminated and deleted.
+        if instance(&api, &id)["nsState"] == "INSTANTIATED" {
+            let terminated = api.run_task(&task(&id, "terminate"), &json!({}));
+            assert_eq!(terminated["operationState"], "COMPLETED", "step {step}: {terminated:#}");
+        }
+        assert_eq!(
+            api.delete(&format!("/nslcm/v1/ns_instances/{id}")).status,
+            204,
+            "step {step}"
+        );
+        server.stop();
+    }
+    let server = Server::start(&data_dir, &[]);
+    let api = server.client(&token);
+    if instance(&api, &counted)["nsState"] == "INSTANTIATED" {
+        let terminated = api.run_task(&task(&counted, "terminate"), &json!({}));
+        assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    }
+    let fresh = tempfile::tempdir().unwrap();
+    let empty = Server::start(&fresh.path().join("data"), &[]).admin().free_capacity();
+    assert_eq!(api.free_capacity(), empty, "nothing leaked over all the crashes");
+}
+
+fn instantiated(api: &Api) -> String {
+    let id = create_instance(api, "crash");
+    let operation = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED");
+    id
+}
+
+#[test]
+fn a_crash_before_any_step_of_instantiation_is_rolled_back() {
+    crash_at_every_step(
+        |api| create_instance(api, "crash"),
+        |_, _| CrashCase {
+            task: "instantiate",
+            body: json!({}),
+            expected: &["ROLLED_BACK"],
+        },
+    );
+}
+
+#[test]
+fn a_crash_before_any_step_of_scale_out_is_rolled_back() {
+    crash_at_every_step(instantiated, |_, _| CrashCase {
+        task: "scale",
+        body: json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeAdded": [{"vnfProfileId": "web"}]}}),
+        expected: &["ROLLED_BACK"],
+    });
+}
+
+#[test]
+fn a_crash_before_any_step_of_migration_is_rolled_back() {
+    crash_at_every_step(instantiated, |api, id| CrashCase {
+        task: "migrate",
+        body: migration(api, id),
+        expected: &["ROLLED_BACK", "COMPLETED"],
+    });
+}
+
+#[test]
+fn a_crash_before_any_step_of_reconfiguration_is_rolled_back() {
+    crash_at_every_step(instantiated, |_, _| CrashCase {
+        task: "reconfigure",
+        body: json!({}),
+        expected: &["ROLLED_BACK"],
+    });
+}
+
+#[test]
+fn a_crash_before_any_step_of_scale_in_waits_for_a_retry() {
+    crash_at_every_step(instantiated, |api, id| CrashCase {
+        task: "scale",
+        body: json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeRemoved": [instance(api, id)["vnfInstance"][0]["id"]]}}),
+        expected: &["FAILED_TEMP"],
+    });
+}
+
+#[test]
+fn a_crash_before_any_step_of_termination_waits_for_a_retry() {
+    crash_at_every_step(instantiated, |_, _| CrashCase {
+        task: "terminate",
+        body: json!({}),
+        expected: &["FAILED_TEMP"],
+    });
+}
