@@ -21,7 +21,7 @@ use wasmano::infrastructure::{Infrastructure, VimConfig};
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{RecordStore, SqliteStore, Status};
 use wasmano::workflow::{
-    ManagerBinding, Orchestrator, ServiceTemplate, UnitTemplate, VnfTemplate, WorkflowError, WorkflowReport,
+    ManagerBinding, Orchestrator, ServiceTemplate, Task, UnitTemplate, VnfTemplate, WorkflowError, WorkflowReport,
 };
 use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
 
@@ -526,4 +526,146 @@ async fn failures_after_deployment_undo_what_the_request_added_and_removals_can_
     let terminated = orchestrator.terminate(&id).await.unwrap();
     assert_eq!(terminated.nsr.status, Status::Terminated);
     assert_eq!(capacity().await, (0.0, 0.0));
+}
+
+/// An orchestrator over [`Flaky`] VIMs, and a service instantiated on it.
+async fn flaky_service() -> (Arc<Flaky>, Arc<SqliteStore>, Orchestrator, String, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let flaky = Arc::new(Flaky {
+        inner: EmulatedInfrastructure::new(default_vims()).unwrap(),
+        fail_set_envs: false.into(),
+        fail_removes: 0.into(),
+    });
+    let store = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
+    let orchestrator = Orchestrator::new(
+        Arc::clone(&flaky) as Arc<dyn Infrastructure>,
+        Arc::clone(&store) as Arc<dyn RecordStore>,
+        PlacementOptions::default(),
+    );
+    let service = orchestrator.instantiate(template(example_ssms())).await.unwrap();
+    (flaky, store, orchestrator, service.service_id, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_that_fails_during_an_undo_is_held_and_retried_until_gone() {
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let before = used_capacity(&flaky.inner).await;
+    // The scale-out fails injecting envs; removing the new instance fails too.
+    flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
+    flaky.fail_removes.store(1, std::sync::atomic::Ordering::SeqCst);
+    let error = orchestrator.scale_out(&id, "web").await.unwrap_err();
+    assert!(error.to_string().contains("set_envs refused"), "{error}");
+    flaky.fail_set_envs.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_ne!(used_capacity(&flaky.inner).await, before, "the unit is still deployed");
+    assert_eq!(store.held_removals().await.unwrap().len(), 1, "and held, not dropped");
+    let journal = store.journal_of(&id).await.unwrap();
+    assert!(journal.iter().any(|step| step.step.starts_with("hold removal of web")));
+    // The first retry fails again; the unit stays held until one succeeds.
+    flaky.fail_removes.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(orchestrator.retry_removals().await.unwrap(), 1);
+    assert_eq!(orchestrator.retry_removals().await.unwrap(), 0);
+    assert!(store.held_removals().await.unwrap().is_empty());
+    assert_eq!(used_capacity(&flaky.inner).await, before, "gone at last");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_whose_old_instance_cannot_be_removed_holds_it_for_a_retry() {
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let vnfrs = store.vnfs_of(&id).await.unwrap();
+    let db = vnfrs.iter().find(|vnfr| vnfr.vnf_id == "db").unwrap();
+    let current = db.deployment_units[0].vim_id.clone();
+    let target = default_vims()
+        .into_iter()
+        .find(|vim| vim.kind == VimKind::Vm && vim.id != current)
+        .unwrap()
+        .id;
+    flaky.fail_removes.store(1, std::sync::atomic::Ordering::SeqCst);
+    let error = orchestrator.migrate(&id, &db.id, &target).await.unwrap_err();
+    assert!(error.to_string().contains("remove refused"), "{error}");
+    let held = store.held_removals().await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].spec.vnf_instance_id, db.id, "the old instance is held");
+    let nsr = store.ns(&id).await.unwrap();
+    assert!(!nsr.network_functions.contains(&db.id), "the new instance replaced it");
+    assert_eq!(orchestrator.retry_removals().await.unwrap(), 0);
+    let terminated = orchestrator.terminate(&id).await.unwrap();
+    assert_eq!(terminated.nsr.status, Status::Terminated);
+    assert_eq!(used_capacity(&flaky.inner).await, (0.0, 0.0), "nothing leaked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_termination_goes_past_a_failing_stop_hook() {
+    let setup = setup();
+    let template = template(example_ssms());
+    let mut vnfs = template.vnfs.clone();
+    vnfs[0].fsms.push(ManagerBinding {
+        manager: manager(
+            &guests().hostile,
+            "failing-stop",
+            &[("behaviour", "error")],
+            Limits::default(),
+        ),
+        events: vec![FsmEvent::Stop],
+    });
+    vnfs[0].fsms[0].events.retain(|event| *event != FsmEvent::Stop);
+    let template = Arc::new(ServiceTemplate {
+        vnfs,
+        ..(*template).clone()
+    });
+    let service = setup.orchestrator.instantiate(template).await.unwrap();
+    let id = service.service_id;
+    let refused = setup.orchestrator.terminate(&id).await.unwrap_err();
+    assert!(refused.to_string().contains("fsm stop web"), "{refused}");
+    assert_ne!(
+        used_capacity(&setup.infrastructure).await,
+        (0.0, 0.0),
+        "nothing was removed"
+    );
+    let forced = setup
+        .orchestrator
+        .run(&id, None, Task::Terminate { force: true })
+        .await
+        .unwrap();
+    assert_eq!(forced.nsr.status, Status::Terminated);
+    let stop = forced.steps.iter().find(|step| step.step == "fsm stop web").unwrap();
+    assert_eq!(
+        stop.outcome,
+        wasmano::records::StepOutcome::Failed,
+        "the failure is journaled"
+    );
+    assert_eq!(used_capacity(&setup.infrastructure).await, (0.0, 0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_placement_manager_delays_only_its_own_service() {
+    let setup = setup();
+    let mut looping = example_ssms();
+    looping[0] = ManagerBinding {
+        manager: manager(
+            &guests().hostile,
+            "looping-placement",
+            &[("behaviour", "loop")],
+            Limits {
+                deadline: Duration::from_secs(10),
+                ..Limits::default()
+            },
+        ),
+        events: vec![SsmEvent::Placement],
+    };
+    // Both services' managers are loaded (compiled) before either starts.
+    let (looping, good) = (template(looping), template(example_ssms()));
+    let orchestrator = Arc::clone(&setup.orchestrator);
+    let hostile = tokio::spawn(async move { orchestrator.instantiate(looping).await });
+    // Let the hostile service reach its placement hook.
+    while setup.store.all_ns().await.unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let served = setup.orchestrator.instantiate(good).await.unwrap();
+    assert_eq!(served.nsr.status, Status::NormalOperation);
+    assert!(
+        !hostile.is_finished(),
+        "the other service was instantiated while the placement manager still looped"
+    );
+    let error = hostile.await.unwrap().unwrap_err();
+    assert!(error.to_string().contains("deadline"), "{error}");
 }

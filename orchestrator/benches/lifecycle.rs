@@ -196,6 +196,15 @@ impl RecordStore for TimedStore {
     fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         self.timed(self.inner.journal_of_operation(operation_id))
     }
+    fn hold_removal(&self, unit: wasmano::infrastructure::DeployedUnit) -> StoreFuture<'_, ()> {
+        self.timed(self.inner.hold_removal(unit))
+    }
+    fn held_removals(&self) -> StoreFuture<'_, Vec<wasmano::infrastructure::DeployedUnit>> {
+        self.timed(self.inner.held_removals())
+    }
+    fn removal_done(&self, instance_ref: &str) -> StoreFuture<'_, ()> {
+        self.timed(self.inner.removal_done(instance_ref))
+    }
 }
 
 #[derive(Default)]

@@ -12,6 +12,7 @@ pub mod emulated;
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
 use sm_sdk::KeyValue;
 use sm_sdk::descriptor::VimKind;
 
@@ -46,8 +47,9 @@ pub struct VimStatus {
     pub memory_used_mb: f64,
 }
 
-/// One deployment unit (VDU or CDU) to deploy.
-#[derive(Debug, Clone, PartialEq)]
+/// One deployment unit (VDU or CDU) to deploy. Serialized (without its
+/// envs, which removing it does not need) when a removal waits for a retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitSpec {
     /// The service instance.
     pub service_id: String,
@@ -68,11 +70,12 @@ pub struct UnitSpec {
     /// The unit's connection points.
     pub connection_points: Vec<String>,
     /// Environment variables (containers).
+    #[serde(skip)]
     pub envs: Vec<KeyValue>,
 }
 
 /// A deployed unit: the handle to remove it or change its envs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeployedUnit {
     /// The VIM it runs on.
     pub vim_id: String,

@@ -81,6 +81,9 @@ pub enum LcmError {
     /// The infrastructure failed.
     #[error(transparent)]
     Infrastructure(#[from] InfraError),
+    /// The workflow engine could not resume what a previous process left.
+    #[error(transparent)]
+    Engine(#[from] StepFailure),
     /// An onboarded service could not be assembled.
     #[error(transparent)]
     Template(#[from] ResolveError),
@@ -691,6 +694,10 @@ impl Lifecycle {
     /// left open (see the module documentation). Returns how many services
     /// run again.
     pub async fn recover(&self) -> Result<usize, LcmError> {
+        let held = self.parts.orchestrator.adopt_held_removals().await?;
+        if held > 0 {
+            tracing::info!("{held} unit removal(s) held for a retry");
+        }
         let store = self.store.clone();
         let (instances, operations) = blocking(move || Ok((store.all_ns()?, store.operations()?))).await?;
         let mut running = 0;
@@ -796,6 +803,20 @@ impl Lifecycle {
             }
         }
         Ok(RecoveryPlan::RollBackTo(operation.vnf_instances_before.clone()))
+    }
+
+    /// Retries held removals every `period` until the process ends.
+    pub fn spawn_removal_retries(self: &Arc<Self>, period: Duration) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = this.parts.orchestrator.retry_removals().await {
+                    tracing::error!("cannot retry held removals: {error}");
+                }
+            }
+        })
     }
 
     /// Waits until no operation runs in this process, at most `limit`;

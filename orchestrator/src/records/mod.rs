@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sm_sdk::descriptor::VimKind;
 
+use crate::infrastructure::DeployedUnit;
+
 pub use sqlite::SqliteStore;
 
 /// The lifecycle status of a service or VNF (tng-schema's values).
@@ -314,6 +316,12 @@ pub trait RecordStore: Send + Sync {
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
     /// The steps journaled under an operation occurrence, in order.
     fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
+    /// Keeps a unit whose removal failed, to be retried until it is gone.
+    fn hold_removal(&self, unit: DeployedUnit) -> StoreFuture<'_, ()>;
+    /// The units whose removal waits for a retry.
+    fn held_removals(&self) -> StoreFuture<'_, Vec<DeployedUnit>>;
+    /// Forgets a held unit once it is removed.
+    fn removal_done(&self, instance_ref: &str) -> StoreFuture<'_, ()>;
 }
 
 #[cfg(test)]

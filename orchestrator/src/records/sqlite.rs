@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{JournalEntry, NsRecord, RecordStore, StepOutcome, StoreError, StoreFuture, VnfRecord};
+use crate::infrastructure::DeployedUnit;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS ns_records (
@@ -32,6 +33,10 @@ CREATE TABLE IF NOT EXISTS vnf_records (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vnf_records_by_service ON vnf_records (service_id);
+CREATE TABLE IF NOT EXISTS held_removals (
+    instance_ref TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS journal (
     service_id TEXT NOT NULL,
     seq BIGINT NOT NULL,
@@ -354,6 +359,33 @@ impl RecordStore for SqliteStore {
     fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         let operation_id = operation_id.to_owned();
         self.run(move |connection| read_journal(connection, "operation_id", &operation_id))
+    }
+
+    fn hold_removal(&self, unit: DeployedUnit) -> StoreFuture<'_, ()> {
+        self.run(move |connection| {
+            connection
+                .execute(
+                    "INSERT INTO held_removals (instance_ref, body) VALUES (?1, ?2) \
+                     ON CONFLICT (instance_ref) DO UPDATE SET body = excluded.body",
+                    params![unit.instance_ref, to_body(&unit)?],
+                )
+                .map(drop)
+                .map_err(backend)
+        })
+    }
+
+    fn held_removals(&self) -> StoreFuture<'_, Vec<DeployedUnit>> {
+        self.run(|connection| list(connection, "SELECT body FROM held_removals ORDER BY rowid", &[]))
+    }
+
+    fn removal_done(&self, instance_ref: &str) -> StoreFuture<'_, ()> {
+        let instance_ref = instance_ref.to_owned();
+        self.run(move |connection| {
+            connection
+                .execute("DELETE FROM held_removals WHERE instance_ref = ?1", [instance_ref])
+                .map(drop)
+                .map_err(backend)
+        })
     }
 }
 

@@ -46,6 +46,9 @@ pub const MAX_UPLOAD_BYTES: usize = 128 << 20;
 /// How long a graceful shutdown waits for running operations to finish.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
+/// How often removals that failed are retried.
+pub const REMOVAL_RETRY_PERIOD: Duration = Duration::from_secs(5);
+
 /// What the server needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -173,9 +176,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let lifecycle = Arc::clone(&state.lifecycle);
+    let retries = lifecycle.spawn_removal_retries(REMOVAL_RETRY_PERIOD);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
+    retries.abort();
     let still_running = lifecycle.drain(DRAIN_LIMIT).await;
     if still_running > 0 {
         tracing::warn!("{still_running} operation(s) still running at exit; the next start recovers them");

@@ -181,6 +181,7 @@ impl From<LcmError> for Problem {
             | LcmError::Records(_)
             | LcmError::Infrastructure(_)
             | LcmError::Template(_)
+            | LcmError::Engine(_)
             | LcmError::DataDir(_) => {
                 tracing::error!("internal error: {detail}");
                 Self::new(ProblemKind::Internal, detail)

@@ -12,6 +12,7 @@
 //! not be removed in the service, to be retried. A service runs one workflow
 //! at a time; a second request is refused with [`WorkflowError::Busy`].
 
+mod capacity;
 pub mod failpoint;
 mod payload;
 mod template;
@@ -32,6 +33,7 @@ use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, VimStatus}
 use crate::placement::{self, LabelledVim, PlacementOptions, VnfToPlace};
 use crate::records::{JournalEntry, NsRecord, RecordStore, Status, StepOutcome, StoreError, UnitInstance, VnfRecord};
 
+use capacity::{Claim, Reservations};
 use template::manager_for;
 pub use template::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
 
@@ -288,10 +290,10 @@ pub struct Orchestrator {
     placement: PlacementOptions,
     services: Mutex<HashMap<String, ServiceState>>,
     busy: Arc<Mutex<HashMap<String, Workflow>>>,
-    /// Held from reading the topology until the placed units are deployed,
-    /// so that concurrent workflows never place on capacity another one is
-    /// about to take.
-    placing: tokio::sync::Mutex<()>,
+    /// Capacity placed but not deployed yet: concurrent workflows never
+    /// place on capacity another one is about to take, and no lock is held
+    /// across a hook or a deploy.
+    reservations: Arc<Reservations>,
 }
 
 impl fmt::Debug for Orchestrator {
@@ -494,7 +496,7 @@ impl Orchestrator {
             placement,
             services: Mutex::new(HashMap::new()),
             busy: Arc::new(Mutex::new(HashMap::new())),
-            placing: tokio::sync::Mutex::new(()),
+            reservations: Arc::new(Reservations::default()),
         }
     }
 
@@ -918,11 +920,10 @@ impl Orchestrator {
         let outcome = async {
             let template = state.vnfs[position].template;
             let vnf = &state.template.vnfs[template];
-            let placing = self.placing.lock().await;
             // The target must qualify as placement would require: kind,
             // labels, capacity, not blacklisted.
             let new_id = new_id();
-            let vims = run.step("topology", self.infrastructure.vims()).await?;
+            let vims = run.step("topology", self.available_vims()).await?;
             let offered: Vec<LabelledVim> = vims
                 .iter()
                 .filter(|vim| !self.placement.blacklist.contains(&vim.config.id))
@@ -939,8 +940,15 @@ impl Orchestrator {
             }];
             let check = placement::validate_mapping(&target, &[moving], &offered);
             run.step("validate target", std::future::ready(check)).await?;
+            let claims = vec![claim(vnf, target_vim)];
+            let reserved = run
+                .step(
+                    "reserve capacity",
+                    self.reservations.reserve(self.infrastructure.as_ref(), claims),
+                )
+                .await?;
             let new = self.deploy_vnf(&mut run, &state, template, &new_id, target_vim).await?;
-            drop(placing);
+            drop(reserved);
             state.vnfs.push(new);
             let new_position = state.vnfs.len() - 1;
             self.start_vnf(&mut run, &state.template, &mut state.vnfs[new_position])
@@ -1016,9 +1024,16 @@ impl Orchestrator {
         }
         // After the commit, a failure is reported, not undone: the new
         // instance serves, and the old one is out of the service's records.
+        // An old instance that cannot be removed is held for a retry,
+        // never dropped.
         let old = state.vnfs.remove(position);
         let finished = async {
-            self.remove_vnf(&mut run, old).await?;
+            if let Err(error) = self.remove_vnf(&mut run, old.clone()).await {
+                for unit in old.units {
+                    self.hold_removal(&mut run, unit).await;
+                }
+                return Err(error);
+            }
             self.settle(&mut run, &mut state).await
         }
         .await;
@@ -1196,20 +1211,40 @@ impl Orchestrator {
         state: &mut ServiceState,
         templates: &[usize],
     ) -> Result<(), WorkflowError> {
-        let placing = self.placing.lock().await;
-        let vims = run.step("topology", self.infrastructure.vims()).await?;
         let instances: Vec<(String, usize)> = templates.iter().map(|index| (new_id(), *index)).collect();
-        let mapping = self.place(run, state, &instances, &vims).await?;
+        let mut attempt = 1;
+        let (mapping, reserved) = loop {
+            let vims = run.step("topology", self.available_vims()).await?;
+            let mapping = self.place(run, state, &instances, &vims).await?;
+            let claims = instances
+                .iter()
+                .zip(&mapping)
+                .map(|((_, template), vim)| claim(&state.template.vnfs[*template], vim))
+                .collect();
+            let reserving = self.reservations.reserve(self.infrastructure.as_ref(), claims);
+            match run.step("reserve capacity", reserving).await {
+                Ok(reserved) => break (mapping, reserved),
+                // Another workflow took the capacity meanwhile: place again.
+                Err(_) if attempt < PLACEMENT_ATTEMPTS => attempt += 1,
+                Err(error) => return Err(error),
+            }
+        };
         for ((instance_id, template), vim) in instances.iter().zip(&mapping) {
             let instance = self.deploy_vnf(run, state, *template, instance_id, vim).await?;
             state.vnfs.push(instance);
         }
-        drop(placing);
+        drop(reserved);
         let first_new = state.vnfs.len() - instances.len();
         for position in first_new..state.vnfs.len() {
             self.start_vnf(run, &state.template, &mut state.vnfs[position]).await?;
         }
         Ok(())
+    }
+
+    /// The VIMs as placement sees them: what the infrastructure reports,
+    /// with reserved capacity counted as used.
+    async fn available_vims(&self) -> Result<Vec<VimStatus>, InfraError> {
+        Ok(self.reservations.available(self.infrastructure.vims().await?))
     }
 
     /// Decides a VIM per new instance: the placement manager when the service
@@ -1259,8 +1294,17 @@ impl Orchestrator {
                 mapping
             }
             None => {
-                let placed = placement::place(&vnfs, &placement_vims, &self.placement);
-                run.step("default placement", std::future::ready(placed)).await?
+                // A CPU-bound search (bounded by its node budget): off the
+                // async workers.
+                let options = self.placement.clone();
+                let search = wasmano_host::run_blocking(move || placement::place(&vnfs, &placement_vims, &options));
+                let placed = async {
+                    match search.await {
+                        Some(placed) => placed.map_err(StepFailure::from),
+                        None => Err(StepFailure::Inconsistent("the placement search panicked".into())),
+                    }
+                };
+                run.step("default placement", placed).await?
             }
         };
         instances
@@ -1512,6 +1556,49 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Keeps a unit whose removal failed on the durable list of removals to
+    /// retry, journaled.
+    async fn hold_removal(&self, run: &mut Run, unit: DeployedUnit) {
+        let started = now();
+        let step = format!("hold removal of {} {}", unit.spec.vnf_id, unit.spec.unit_id);
+        let error = self.store.hold_removal(unit).await.err();
+        if let Some(error) = &error {
+            tracing::error!("a unit whose removal failed cannot be kept for a retry: {error}");
+        }
+        let outcome = if error.is_some() {
+            StepOutcome::Failed
+        } else {
+            StepOutcome::Succeeded
+        };
+        run.record(&step, None, started, outcome, error.map(|error| error.to_string()));
+    }
+
+    /// Retries every held removal once; returns how many are still held.
+    pub async fn retry_removals(&self) -> Result<usize, StoreError> {
+        let held = self.store.held_removals().await?;
+        let mut remaining = 0;
+        for unit in held {
+            let instance_ref = unit.instance_ref.clone();
+            match self.infrastructure.remove(unit).await {
+                Ok(()) => self.store.removal_done(&instance_ref).await?,
+                Err(error) => {
+                    tracing::warn!(unit = %instance_ref, "removal failed again, will retry: {error}");
+                    remaining += 1;
+                }
+            }
+        }
+        Ok(remaining)
+    }
+
+    /// After a restart: the infrastructure adopts the held units (they
+    /// still take capacity until removed); returns how many there are.
+    pub async fn adopt_held_removals(&self) -> Result<usize, StepFailure> {
+        let held = self.store.held_removals().await?;
+        let count = held.len();
+        self.infrastructure.adopt(held).await?;
+        Ok(count)
+    }
+
     /// Removes an instance's units and marks its record terminated.
     async fn remove_vnf(&self, run: &mut Run, instance: VnfInstance) -> Result<VnfInstance, WorkflowError> {
         let step = format!("remove {}", instance.record.vnf_id);
@@ -1532,18 +1619,23 @@ impl Orchestrator {
     }
 
     /// Undo: removes instances, going on past failures, and marks their
-    /// records with `status`.
+    /// records with `status`. A unit whose removal fails is held durably,
+    /// to be retried until it is gone ([`Orchestrator::retry_removals`]).
     async fn remove_vnfs(&self, run: &mut Run, instances: Vec<VnfInstance>, status: Status) {
         for instance in instances {
             for unit in instance.units {
                 let started = now();
                 let undo = self
                     .infrastructure
-                    .remove(unit)
+                    .remove(unit.clone())
                     .await
                     .err()
                     .map(|error| error.to_string());
+                let failed = undo.is_some();
                 run.undone(&format!("remove {}", instance.record.vnf_id), started, undo);
+                if failed {
+                    self.hold_removal(run, unit).await;
+                }
             }
             if instance.record.version > 0 {
                 let started = now();
@@ -1571,6 +1663,20 @@ fn labelled(status: &VimStatus) -> LabelledVim {
             memory_used: status.memory_used_mb,
         },
         labels: status.config.labels.clone(),
+    }
+}
+
+/// How often a workflow places again when the capacity it chose was taken
+/// meanwhile.
+const PLACEMENT_ATTEMPTS: u32 = 3;
+
+/// The capacity an instance of `vnf` takes on `vim`.
+fn claim(vnf: &VnfTemplate, vim: &str) -> Claim {
+    let demand = vnf.demand();
+    Claim {
+        vim: vim.to_owned(),
+        cores: demand.cores,
+        memory_mb: demand.memory_mb,
     }
 }
 
