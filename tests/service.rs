@@ -12,6 +12,7 @@ mod support_package;
 #[path = "support/server.rs"]
 mod support_server;
 
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -406,6 +407,33 @@ fn a_restart_recovers_running_services_and_their_capacity() {
     let fresh = tempfile::tempdir().unwrap();
     let empty = Server::start(&fresh.path().join("data"), &[]).admin().free_capacity();
     assert_eq!(free, empty, "terminating after a restart gives everything back");
+}
+
+#[test]
+fn the_servers_placement_settings_reach_the_engine() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&data.path().join("data"), &[], &["--blacklist", "edge-eu-west"]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let api = server.client(&token);
+    assert_eq!(api.onboard(&bundled_archive(data.path(), |_, text| text)).status, 201);
+    // Without the blacklist the placement manager would spread the
+    // containers over both edge VIMs; the larger, edge-eu-west, first.
+    let id = create_instance(&api, "one");
+    let operation = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    let placed = instance(&api, &id);
+    for vnf in placed["vnfInstance"].as_array().unwrap() {
+        assert_ne!(
+            vnf["vimId"], "edge-eu-west",
+            "a blacklisted VIM hosts nothing: {placed:#}"
+        );
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["serve", "--fixed", "web"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(64), "a malformed --fixed is a usage error");
 }
 
 /// Runs `operation` (a task path and body, on instance `id`) once per step

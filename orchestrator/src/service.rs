@@ -7,7 +7,7 @@
 //! container managers (`image`) can be mapped onto WebAssembly modules given
 //! by the operator.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,7 +161,7 @@ pub fn build(
             vnfd_version: vnfd.identity.version.clone(),
             vnfd: document.clone(),
             units,
-            required_labels: BTreeSet::new(),
+            required_labels: function.placement_labels.clone(),
             fsms,
         });
     }

@@ -35,6 +35,11 @@ impl Server {
     /// Starts a server on `data` (any free port), with extra environment
     /// variables, and waits for its "serving" line.
     pub fn start(data: &Path, envs: &[(&str, &str)]) -> Self {
+        Self::start_with(data, envs, &[])
+    }
+
+    /// [`Server::start`] with extra arguments to `wasmano serve`.
+    pub fn start_with(data: &Path, envs: &[(&str, &str)], args: &[&str]) -> Self {
         let tokens = token_file(data);
         let mut command = Command::new(BIN);
         command
@@ -42,6 +47,7 @@ impl Server {
             .arg(data)
             .arg("--bootstrap-token-file")
             .arg(&tokens)
+            .args(args)
             .env("WASMANO_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -4,11 +4,12 @@
 //! once), serves until SIGTERM or Ctrl-C, then lets running operations
 //! finish (bounded) before it exits; the next start recovers the rest.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args as ClapArgs;
-use wasmano::placement::PlacementOptions;
+use clap::{Args as ClapArgs, ValueEnum};
+use wasmano::placement::{PlacementOptions, PlacementStrategy};
 use wasmano::server::{self, ServeConfig, ServeError};
 
 use super::catalogue::DataDir;
@@ -30,14 +31,54 @@ pub struct ServeArgs {
     /// Emulated VIMs from this YAML file instead of the embedded ones.
     #[arg(long, value_name = "FILE")]
     vims: Option<PathBuf>,
+    /// How the default placement prefers VIMs.
+    #[arg(long, value_enum, default_value = "load-balanced")]
+    placement_strategy: Strategy,
+    /// Never place on this VIM (repeatable).
+    #[arg(long = "blacklist", value_name = "VIM")]
+    blacklist: Vec<String>,
+    /// Always place the NSD's VNF VNF_ID on VIM (repeatable).
+    #[arg(long = "fixed", value_name = "VNF_ID=VIM")]
+    fixed: Vec<String>,
+}
+
+/// The default placement's strategies.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Strategy {
+    /// Spread: the VIM with the most free cores first (5GTANGO's default).
+    LoadBalanced,
+    /// Pack: the VIM with the fewest free cores that still fits first.
+    FillFirst,
+}
+
+impl ServeArgs {
+    fn placement(&self) -> Result<PlacementOptions, Failure> {
+        let mut fixed = BTreeMap::new();
+        for mapping in &self.fixed {
+            let (vnf_id, vim) = mapping
+                .split_once('=')
+                .filter(|(vnf_id, vim)| !vnf_id.is_empty() && !vim.is_empty())
+                .ok_or_else(|| Failure::new(exit::USAGE, format!("--fixed {mapping:?}: expected VNF_ID=VIM")))?;
+            fixed.insert(vnf_id.to_owned(), vim.to_owned());
+        }
+        Ok(PlacementOptions {
+            strategy: match self.placement_strategy {
+                Strategy::LoadBalanced => PlacementStrategy::LoadBalanced,
+                Strategy::FillFirst => PlacementStrategy::FillFirst,
+            },
+            fixed,
+            blacklist: self.blacklist.iter().cloned().collect(),
+            ..PlacementOptions::default()
+        })
+    }
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     let config = ServeConfig {
         data_dir: args.data_dir.resolve()?,
+        placement: args.placement()?,
         bootstrap_token_file: args.bootstrap_token_file,
         vims_file: args.vims,
-        placement: PlacementOptions::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

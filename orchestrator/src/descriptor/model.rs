@@ -75,6 +75,9 @@ pub struct NetworkFunction {
     pub vnf_id: String,
     /// The VNFD it instantiates (`vnf_vendor`, `vnf_name`, `vnf_version`).
     pub vnfd: Identity,
+    /// `placement_labels` (a wasmano extension): the labels (Domino
+    /// policy) a VIM must carry to host this VNF.
+    pub placement_labels: std::collections::BTreeSet<String>,
     /// Every other field.
     pub other: Map<String, Value>,
 }

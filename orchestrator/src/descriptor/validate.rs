@@ -273,9 +273,15 @@ impl Reader {
         let mut fields = self.mapping(node, path)?;
         let vnf_id = self.id(&mut fields, "vnf_id", ids);
         let vnfd = self.identity(&mut fields, ["vnf_vendor", "vnf_name", "vnf_version"]);
+        let placement_labels = self
+            .list(&mut fields, "placement_labels")
+            .into_iter()
+            .filter_map(|(path, node)| self.text(node, &path))
+            .collect();
         Some(NetworkFunction {
             vnf_id: vnf_id?,
             vnfd: vnfd?,
+            placement_labels,
             other: fields.into_other(),
         })
     }
@@ -723,7 +729,7 @@ name: demo
 version: 0.9
 author: someone
 network_functions:
-  - {vnf_id: vnf1, vnf_vendor: eu.5gtango, vnf_name: demo-vnf, vnf_version: "0.9"}
+  - {vnf_id: vnf1, vnf_vendor: eu.5gtango, vnf_name: demo-vnf, vnf_version: "0.9", placement_labels: [edge, eu]}
 connection_points:
   - {id: "ns:input", type: external}
 virtual_links:
@@ -798,6 +804,10 @@ virtual_links:
         assert_eq!(nsd.other["author"], "someone");
         assert_eq!(nsd.virtual_links[0].other["connectivity_type"], "E-Line");
         assert_eq!(nsd.network_functions[0].vnfd.name, "demo-vnf");
+        assert_eq!(
+            nsd.network_functions[0].placement_labels.iter().collect::<Vec<_>>(),
+            ["edge", "eu"]
+        );
         let [wasm, container] = &nsd.service_specific_managers[..] else {
             panic!("two managers")
         };
@@ -934,6 +944,12 @@ function_specific_managers:
             ]
         );
         assert_eq!(problems("- a\n"), ["1: expected a mapping, found a list"]);
+        assert_eq!(
+            problems(
+                "vendor: v\nname: n\nversion: '1'\nnetwork_functions:\n  - {vnf_id: a, vnf_vendor: v, vnf_name: f, vnf_version: '1', placement_labels: edge}\n"
+            ),
+            ["5: network_functions[0].placement_labels: expected a list, found a string"]
+        );
         let not_a_descriptor = problems("package: {name: x}\n");
         assert_eq!(not_a_descriptor.len(), 1);
         assert!(not_a_descriptor[0].starts_with("?: neither an NSD nor a VNFD"));

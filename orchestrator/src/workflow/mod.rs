@@ -484,7 +484,9 @@ fn new_id() -> String {
 
 impl Orchestrator {
     /// An orchestrator deploying on `infrastructure`, remembering in `store`,
-    /// placing by `placement` when a service has no placement manager.
+    /// placing by `placement` when a service has no placement manager (its
+    /// fixed mappings keyed by the NSD's `vnf_id`; its blacklist applies to
+    /// placement managers too).
     pub fn new(
         infrastructure: Arc<dyn Infrastructure>,
         store: Arc<dyn RecordStore>,
@@ -1278,7 +1280,12 @@ impl Orchestrator {
                     .iter()
                     .map(|(id, index)| (id.clone(), &template.vnfs[*index]))
                     .collect();
-                let content = payload::placement(&run.service, template, &with_templates, vims);
+                let offered: Vec<VimStatus> = vims
+                    .iter()
+                    .filter(|vim| !self.placement.blacklist.contains(&vim.config.id))
+                    .cloned()
+                    .collect();
+                let content = payload::placement(&run.service, template, &with_templates, &offered);
                 let reply = run
                     .hook("ssm placement", manager, Event::Ssm(SsmEvent::Placement), &content)
                     .await?;
@@ -1296,7 +1303,19 @@ impl Orchestrator {
             None => {
                 // A CPU-bound search (bounded by its node budget): off the
                 // async workers.
-                let options = self.placement.clone();
+                // Fixed mappings name the NSD's vnf_id; the search places
+                // instances.
+                let fixed = instances
+                    .iter()
+                    .filter_map(|(id, index)| {
+                        let vim = self.placement.fixed.get(&template.vnfs[*index].vnf_id)?;
+                        Some((id.clone(), vim.clone()))
+                    })
+                    .collect();
+                let options = PlacementOptions {
+                    fixed,
+                    ..self.placement.clone()
+                };
                 let search = wasmano_host::run_blocking(move || placement::place(&vnfs, &placement_vims, &options));
                 let placed = async {
                     match search.await {
