@@ -74,20 +74,26 @@ impl Connection {
                 )
             })?,
         };
+        Ok(Client::new(&base, &token))
+    }
+}
+
+impl Client {
+    /// A client of the server at `base` (`http://host:port`) calling with
+    /// the bearer `token`.
+    pub fn new(base: &str, token: &str) -> Client {
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .into();
-        Ok(Client {
+        Client {
             agent,
-            base,
+            base: base.trim_end_matches('/').to_owned(),
             authorization: format!("Bearer {token}"),
-        })
+        }
     }
-}
 
-impl Client {
     /// `GET path`.
     pub fn get(&self, path: &str) -> Result<Answer, Failure> {
         let request = self
