@@ -187,6 +187,9 @@ impl RecordStore for TimedStore {
     fn vnfs_of(&self, service_id: &str) -> StoreFuture<'_, Vec<VnfRecord>> {
         self.timed(self.inner.vnfs_of(service_id))
     }
+    fn live_vnfs(&self) -> StoreFuture<'_, Vec<VnfRecord>> {
+        self.timed(self.inner.live_vnfs())
+    }
     fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()> {
         self.timed(self.inner.journal(entries))
     }

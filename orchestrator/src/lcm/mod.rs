@@ -160,6 +160,9 @@ pub struct Lifecycle {
     parts: Parts,
     store: LcmStore,
     templates: Mutex<HashMap<String, Arc<ServiceTemplate>>>,
+    /// Held while a template is assembled, so that callers missing the
+    /// cache together assemble it once.
+    assembling: tokio::sync::Mutex<()>,
     running: Arc<Running>,
 }
 
@@ -184,6 +187,7 @@ impl Lifecycle {
             parts,
             store,
             templates: Mutex::new(HashMap::new()),
+            assembling: tokio::sync::Mutex::new(()),
             running: Arc::new(Running::default()),
         })
     }
@@ -601,13 +605,19 @@ impl Lifecycle {
 
     /// The template of an onboarded NSD, assembled once.
     async fn template(&self, nsd_id: &str) -> Result<Arc<ServiceTemplate>, LcmError> {
-        if let Some(template) = self
-            .templates
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(nsd_id)
-        {
-            return Ok(Arc::clone(template));
+        let cached = || {
+            self.templates
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(nsd_id)
+                .cloned()
+        };
+        if let Some(template) = cached() {
+            return Ok(template);
+        }
+        let _assembling = self.assembling.lock().await;
+        if let Some(template) = cached() {
+            return Ok(template);
         }
         let identity: Identity = nsd_id.parse().map_err(LcmError::Unprocessable)?;
         let (catalogue, host) = (Arc::clone(&self.parts.catalogue), Arc::clone(&self.parts.host));
@@ -700,18 +710,22 @@ impl Lifecycle {
         }
         let store = self.store.clone();
         let (instances, operations) = blocking(move || Ok((store.all_ns()?, store.operations()?))).await?;
+        // Only open operations matter (at most one per instance).
+        let open: HashMap<&str, &OpOccurrence> = operations
+            .iter()
+            .filter(|operation| operation.operation_state.is_open())
+            .map(|operation| (operation.ns_instance_id.as_str(), operation))
+            .collect();
         let mut running = 0;
         for instance in instances {
-            let interrupted = operations.iter().find(|operation| {
-                operation.ns_instance_id == instance.id
-                    && matches!(
-                        operation.operation_state,
-                        OperationState::Processing | OperationState::RollingBack
-                    )
+            let operation = open.get(instance.id.as_str()).copied();
+            let interrupted = operation.filter(|operation| {
+                matches!(
+                    operation.operation_state,
+                    OperationState::Processing | OperationState::RollingBack
+                )
             });
-            let paused = operations.iter().any(|operation| {
-                operation.ns_instance_id == instance.id && operation.operation_state == OperationState::FailedTemp
-            });
+            let paused = operation.is_some_and(|operation| operation.operation_state == OperationState::FailedTemp);
             if instance.ns_state == NsState::NotInstantiated && interrupted.is_none() && !paused {
                 continue;
             }
@@ -838,12 +852,17 @@ impl Lifecycle {
 
 /// The error of an operation that could not even start its workflow.
 fn not_run(error: LcmError) -> OperationError {
+    let cause = match error {
+        LcmError::Template(_) | LcmError::Engine(_) => ErrorCause::Host,
+        LcmError::Infrastructure(_) => ErrorCause::Infrastructure,
+        _ => ErrorCause::Store,
+    };
     OperationError {
         title: "the workflow could not start".into(),
         detail: error.to_string(),
         step: None,
         manager: None,
-        cause: ErrorCause::Store,
+        cause,
     }
 }
 

@@ -93,7 +93,8 @@ fn rows<T: DeserializeOwned>(
 
 fn row<T: DeserializeOwned>(connection: &Connection, sql: &str, key: &str) -> Result<Option<T>, LcmStoreError> {
     let body: Option<String> = connection
-        .query_row(sql, [key], |row| row.get(0))
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row([key], |row| row.get(0)))
         .optional()
         .map_err(backend)?;
     body.map(|body| from_body(&body)).transpose()

@@ -153,7 +153,8 @@ const VNF: Table = Table {
 
 fn exists(connection: &Connection, table: &Table, id: &str) -> Result<bool, StoreError> {
     connection
-        .query_row(table.select, [id], |_| Ok(()))
+        .prepare_cached(table.select)
+        .and_then(|mut statement| statement.query_row([id], |_| Ok(())))
         .optional()
         .map(|row| row.is_some())
         .map_err(backend)
@@ -161,7 +162,8 @@ fn exists(connection: &Connection, table: &Table, id: &str) -> Result<bool, Stor
 
 fn read<T: DeserializeOwned>(connection: &Connection, table: &Table, id: &str) -> Result<T, StoreError> {
     let body: Option<String> = connection
-        .query_row(table.select, [id], |row| row.get(0))
+        .prepare_cached(table.select)
+        .and_then(|mut statement| statement.query_row([id], |row| row.get(0)))
         .optional()
         .map_err(backend)?;
     let body = body.ok_or_else(|| StoreError::NotFound {
@@ -195,10 +197,8 @@ fn update(
 ) -> Result<(), StoreError> {
     let new_version = read_version + 1;
     let changed = connection
-        .execute(
-            table.update,
-            params![id, new_version as i64, status, body, read_version as i64],
-        )
+        .prepare_cached(table.update)
+        .and_then(|mut statement| statement.execute(params![id, new_version as i64, status, body, read_version as i64]))
         .map_err(backend)?;
     match changed {
         1 => Ok(()),
@@ -231,7 +231,8 @@ impl RecordStore for SqliteStore {
             }
             let body = to_body(&record)?;
             connection
-                .execute(NS.insert, params![record.id, 1i64, record.status.as_str(), body])
+                .prepare_cached(NS.insert)
+                .and_then(|mut statement| statement.execute(params![record.id, 1i64, record.status.as_str(), body]))
                 .map_err(backend)?;
             Ok(record)
         })
@@ -273,10 +274,16 @@ impl RecordStore for SqliteStore {
             }
             let body = to_body(&record)?;
             connection
-                .execute(
-                    VNF.insert,
-                    params![record.id, 1i64, record.status.as_str(), body, record.service_id],
-                )
+                .prepare_cached(VNF.insert)
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        record.id,
+                        1i64,
+                        record.status.as_str(),
+                        body,
+                        record.service_id
+                    ])
+                })
                 .map_err(backend)?;
             Ok(record)
         })
@@ -310,6 +317,16 @@ impl RecordStore for SqliteStore {
                 connection,
                 "SELECT body FROM vnf_records WHERE service_id = ?1 ORDER BY id",
                 &[&service_id],
+            )
+        })
+    }
+
+    fn live_vnfs(&self) -> StoreFuture<'_, Vec<VnfRecord>> {
+        self.run(|connection| {
+            list(
+                connection,
+                "SELECT body FROM vnf_records WHERE status != 'terminated' ORDER BY service_id, id",
+                &[],
             )
         })
     }

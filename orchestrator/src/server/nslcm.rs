@@ -2,6 +2,8 @@
 //! `Location` of its operation occurrence), operation occurrences with
 //! their timelines, retry and fail.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,8 +17,9 @@ use super::body::{JsonBody, located, owning_project, readable, writable};
 use super::problem::{Problem, ProblemKind};
 use crate::access::Principal;
 use crate::clock::rfc3339;
+use crate::lcm::LcmError;
 use crate::lcm::model::{NsInstance, OnFailure, OpOccurrence, TaskRequest, text_of};
-use crate::records::Status;
+use crate::records::{NsRecord, Status, VnfRecord};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -49,13 +52,18 @@ async fn api_versions() -> Json<Value> {
 const INSTANCES: &str = "/nslcm/v1/ns_instances";
 const OPERATIONS: &str = "/nslcm/v1/ns_lcm_op_occs";
 
-/// The API's view of an NS instance: the stored instance, its NSR's status
-/// and its VNF instances.
+/// The API's view of an NS instance, read from the records.
 async fn instance_body(state: &AppState, instance: &NsInstance) -> Result<Value, Problem> {
     let nsr = state.lifecycle.records().ns(&instance.id).await.ok();
-    let status = nsr.as_ref().map(|nsr| nsr.status.as_str());
-    let listed = nsr.map(|nsr| nsr.network_functions).unwrap_or_default();
-    let mut vnfrs = state.lifecycle.vnfrs(&instance.id).await?;
+    let vnfrs = state.lifecycle.vnfrs(&instance.id).await?;
+    Ok(instance_view(instance, nsr.as_ref(), vnfrs))
+}
+
+/// The API's view of an NS instance: the stored instance, its NSR's status
+/// and its VNF instances that are not terminated.
+fn instance_view(instance: &NsInstance, nsr: Option<&NsRecord>, mut vnfrs: Vec<VnfRecord>) -> Value {
+    let status = nsr.map(|nsr| nsr.status.as_str());
+    let listed: &[String] = nsr.map_or(&[], |nsr| &nsr.network_functions);
     // In the NSR's order, instances it does not list last.
     vnfrs.sort_by_key(|vnfr| listed.iter().position(|id| *id == vnfr.id).unwrap_or(usize::MAX));
     let vnfs: Vec<Value> = vnfrs
@@ -73,7 +81,7 @@ async fn instance_body(state: &AppState, instance: &NsInstance) -> Result<Value,
         .collect();
     let href = format!("{INSTANCES}/{}", instance.id);
     let link = |task: &str| json!({"href": format!("{href}/{task}")});
-    Ok(json!({
+    json!({
         "id": instance.id,
         "nsInstanceName": instance.ns_instance_name,
         "nsInstanceDescription": instance.ns_instance_description,
@@ -92,7 +100,7 @@ async fn instance_body(state: &AppState, instance: &NsInstance) -> Result<Value,
             "reconfigure": link("reconfigure"),
             "terminate": link("terminate"),
         },
-    }))
+    })
 }
 
 /// The API's view of an operation occurrence.
@@ -156,18 +164,37 @@ async fn list_instances(
     Extension(principal): Extension<Principal>,
     Query(filter): Query<InstanceFilter>,
 ) -> Result<Response, Problem> {
-    let mut visible = Vec::new();
-    for instance in state.lifecycle.all_ns().await? {
-        let matches = principal.may_read(&instance.project_id)
-            && filter
-                .ns_state
-                .as_ref()
-                .is_none_or(|wanted| *wanted == text_of(&instance.ns_state))
-            && filter.nsd_id.as_ref().is_none_or(|wanted| *wanted == instance.nsd_id);
-        if matches {
-            visible.push(instance_body(&state, &instance).await?);
-        }
+    // Three queries whatever the number of instances.
+    let records = state.lifecycle.records();
+    let mut nsrs: HashMap<String, NsRecord> = records
+        .all_ns()
+        .await
+        .map_err(LcmError::from)?
+        .into_iter()
+        .map(|nsr| (nsr.id.clone(), nsr))
+        .collect();
+    let mut vnfrs: HashMap<String, Vec<VnfRecord>> = HashMap::new();
+    for vnfr in records.live_vnfs().await.map_err(LcmError::from)? {
+        vnfrs.entry(vnfr.service_id.clone()).or_default().push(vnfr);
     }
+    let visible: Vec<Value> = state
+        .lifecycle
+        .all_ns()
+        .await?
+        .into_iter()
+        .filter(|instance| {
+            principal.may_read(&instance.project_id)
+                && filter
+                    .ns_state
+                    .as_ref()
+                    .is_none_or(|wanted| *wanted == text_of(&instance.ns_state))
+                && filter.nsd_id.as_ref().is_none_or(|wanted| *wanted == instance.nsd_id)
+        })
+        .map(|instance| {
+            let nsr = nsrs.remove(&instance.id);
+            instance_view(&instance, nsr.as_ref(), vnfrs.remove(&instance.id).unwrap_or_default())
+        })
+        .collect();
     Ok(Json(visible).into_response())
 }
 
@@ -463,7 +490,7 @@ async fn timeline(
         .records()
         .journal_of_operation(&operation.id)
         .await
-        .map_err(crate::lcm::LcmError::from)?
+        .map_err(LcmError::from)?
         .into_iter()
         .enumerate()
         .map(|(index, entry)| {
