@@ -153,6 +153,54 @@ fn no_route_answers_without_a_valid_token() {
     assert_eq!(versions.body["apiVersions"][0]["version"], "1.0.0");
     let listed = admin.get("/admin/v1/tokens");
     assert!(!listed.text.contains(&revoked), "secrets are never listed");
+    let refused = server.anonymous().get("/nslcm/v1/api_versions");
+    assert_eq!(
+        refused.version.as_deref(),
+        Some("1.0.0"),
+        "problems carry the version too"
+    );
+
+    let data_dir = data.path().join("data");
+    server.stop();
+    let log = std::fs::read_to_string(support_server::log_file(&data_dir)).unwrap();
+    assert!(log.contains("issued token"), "the log names issued tokens (by id)");
+    for secret in [server_admin_secret(&data_dir), revoked, expired] {
+        assert!(!log.contains(&secret), "a token secret never reaches the log");
+    }
+}
+
+fn server_admin_secret(data_dir: &std::path::Path) -> String {
+    std::fs::read_to_string(support_server::token_file(data_dir))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_sigterm_lets_running_operations_finish() {
+    let setup = setup();
+    let token = setup.operator.token_secret();
+    // Several in flight, so that some still run when the signal arrives.
+    let ids: Vec<String> = (0..3)
+        .map(|n| create_instance(&setup.operator, &format!("web{n}")))
+        .collect();
+    let started: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let started = setup.operator.post(&task(id, "instantiate"), &json!({}));
+            assert_eq!(started.status, 202);
+            started.location.unwrap()
+        })
+        .collect();
+    setup.server.stop();
+    let server = Server::start(&setup.data_dir, &[]);
+    for location in started {
+        let operation = server.client(&token).get(&location).body;
+        assert_eq!(
+            operation["operationState"], "COMPLETED",
+            "the operation finished before the process exited: {operation:#}"
+        );
+    }
 }
 
 #[test]

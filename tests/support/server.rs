@@ -31,6 +31,11 @@ pub fn token_file(data: &Path) -> PathBuf {
     data.with_extension("admin-token")
 }
 
+/// The file every server on `data` appends its log (stderr) to.
+pub fn log_file(data: &Path) -> PathBuf {
+    data.with_extension("log")
+}
+
 impl Server {
     /// Starts a server on `data` (any free port), with extra environment
     /// variables, and waits for its "serving" line.
@@ -48,9 +53,15 @@ impl Server {
             .arg("--bootstrap-token-file")
             .arg(&tokens)
             .args(args)
-            .env("WASMANO_LOG", "warn")
+            .env("WASMANO_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log_file(data))
+                    .expect("log file"),
+            ));
         for (name, value) in envs {
             command.env(name, value);
         }
