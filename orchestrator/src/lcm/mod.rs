@@ -33,7 +33,7 @@ use crate::catalogue::{Catalogue, EntryKind, Identity};
 use crate::clock::rfc3339;
 use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
 use crate::package::{OnboardingProblem, Package, PackageError, onboard};
-use crate::records::{RecordStore, Status, StoreError, VnfRecord};
+use crate::records::{JournalEntry, RecordStore, Status, StoreError, VnfRecord};
 use crate::service::{self, ResolveError};
 use crate::workflow::{Orchestrator, RecoveryPlan, ServiceTemplate, StepFailure, Task, WorkflowError};
 use model::{
@@ -110,6 +110,28 @@ pub struct Onboarded {
     pub created: bool,
 }
 
+/// Something that happened to the lifecycle, as observers (the event
+/// stream, metrics) see it. Sent after it is stored.
+#[derive(Debug, Clone)]
+pub enum LcmEvent {
+    /// An operation occurrence entered a state (its new self).
+    Operation(OpOccurrence),
+    /// The steps an operation's run journaled, once the run ended.
+    Steps {
+        /// The operation.
+        operation: OpOccurrence,
+        /// Its steps, in order.
+        steps: Vec<JournalEntry>,
+    },
+    /// An NS instance was created.
+    InstanceCreated(NsInstance),
+    /// An NS instance was deleted.
+    InstanceDeleted(NsInstance),
+}
+
+/// How many events a slow observer may fall behind before it misses some.
+const EVENT_BUFFER: usize = 4096;
+
 /// Counts the operations running in this process, so that shutdown can
 /// wait for them.
 #[derive(Debug, Default)]
@@ -164,6 +186,7 @@ pub struct Lifecycle {
     /// cache together assemble it once.
     assembling: tokio::sync::Mutex<()>,
     running: Arc<Running>,
+    events: tokio::sync::broadcast::Sender<LcmEvent>,
 }
 
 fn now() -> String {
@@ -189,7 +212,19 @@ impl Lifecycle {
             templates: Mutex::new(HashMap::new()),
             assembling: tokio::sync::Mutex::new(()),
             running: Arc::new(Running::default()),
+            events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
         })
+    }
+
+    /// Every lifecycle event from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LcmEvent> {
+        self.events.subscribe()
+    }
+
+    /// Tells observers, if there are any.
+    fn publish(&self, event: LcmEvent) {
+        // No receiver is not an error: nobody is watching.
+        let _ = self.events.send(event);
     }
 
     /// The record store (NSRs, VNFRs, journal).
@@ -346,7 +381,7 @@ impl Lifecycle {
             ns_state: NsState::NotInstantiated,
             created_at: now(),
         };
-        blocking(move || {
+        let instance = blocking(move || {
             let package = store
                 .package_of(&instance.project_id, &instance.nsd_id)?
                 .ok_or_else(|| {
@@ -362,7 +397,9 @@ impl Lifecycle {
             store.put_ns(&instance)?;
             Ok(instance)
         })
-        .await
+        .await?;
+        self.publish(LcmEvent::InstanceCreated(instance.clone()));
+        Ok(instance)
     }
 
     /// Every NS instance.
@@ -404,7 +441,9 @@ impl Lifecycle {
                 "NS instance {id} has operation {operation} open"
             ))),
         })
-        .await
+        .await?;
+        self.publish(LcmEvent::InstanceDeleted(instance.clone()));
+        Ok(())
     }
 
     /// Every operation occurrence.
@@ -464,6 +503,7 @@ impl Lifecycle {
         };
         let (store, stored) = (self.store.clone(), operation.clone());
         blocking(move || Ok(store.begin_operation(&stored)?)).await?;
+        self.publish(LcmEvent::Operation(operation.clone()));
         self.spawn(operation.clone());
         Ok(operation)
     }
@@ -533,6 +573,7 @@ impl Lifecycle {
         };
         let (store, stored) = (self.store.clone(), changed.clone());
         blocking(move || Ok(store.update_operation(&stored, instance.as_ref())?)).await?;
+        self.publish(LcmEvent::Operation(changed.clone()));
         Ok(changed)
     }
 
@@ -696,8 +737,23 @@ impl Lifecycle {
             ..operation
         };
         let instance = NsInstance { ns_state, ..instance };
-        let store = self.store.clone();
-        blocking(move || Ok(store.update_operation(&concluded, Some(&instance))?)).await
+        let (store, stored) = (self.store.clone(), concluded.clone());
+        blocking(move || Ok(store.update_operation(&stored, Some(&instance))?)).await?;
+        self.publish_run(concluded).await;
+        Ok(())
+    }
+
+    /// Tells observers an operation reached a state after a run, with the
+    /// run's journaled steps.
+    async fn publish_run(&self, operation: OpOccurrence) {
+        match self.parts.records.journal_of_operation(&operation.id).await {
+            Ok(steps) => self.publish(LcmEvent::Steps {
+                operation: operation.clone(),
+                steps,
+            }),
+            Err(error) => tracing::warn!(operation = %operation.id, "cannot read the steps to publish: {error}"),
+        }
+        self.publish(LcmEvent::Operation(operation));
     }
 
     /// Rebuilds the services and closes the operations a previous process
@@ -791,12 +847,15 @@ impl Lifecycle {
                     ..operation.clone()
                 }
             });
-            let store = self.store.clone();
-            blocking(move || match concluded {
+            let (store, stored) = (self.store.clone(), concluded.clone());
+            blocking(move || match stored {
                 Some(operation) => Ok(store.update_operation(&operation, Some(&instance))?),
                 None => Ok(store.put_ns(&instance)?),
             })
             .await?;
+            if let Some(operation) = concluded {
+                self.publish_run(operation).await;
+            }
         }
         Ok(running)
     }
