@@ -18,7 +18,7 @@ mod support;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -33,46 +33,7 @@ use wasmano::infrastructure::docker::{
 use wasmano::infrastructure::emulated::CapacityLedger;
 use wasmano::infrastructure::{DeployedUnit, InfraError, Infrastructure, UnitSpec, VimConfig};
 
-const IMAGE: &str = "wasmano/test-vnf:2";
-
-const HOW_TO_START: &str = "the Docker tests need a running daemon: run `bash -c 'source scripts/common.sh && \
-     ensure_docker'` as root from the repository (scripts/test.sh does), or install docker.io and start `dockerd &`";
-
-/// Builds the test image once per run if the daemon does not have it.
-fn ensure_image() {
-    static BUILT: Once = Once::new();
-    BUILT.call_once(|| {
-        let present = Command::new("docker")
-            .args(["image", "inspect", IMAGE])
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run the docker CLI ({error}); {HOW_TO_START}"));
-        if present.status.success() {
-            return;
-        }
-        let busybox = Path::new("/bin/busybox");
-        assert!(
-            busybox.exists(),
-            "building {IMAGE} needs a static busybox at /bin/busybox: apt-get install busybox-static"
-        );
-        let root = tempfile::tempdir().unwrap();
-        let bin = root.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        std::fs::copy(busybox, bin.join("busybox")).unwrap();
-        for applet in ["sh", "sleep", "env", "nc", "true"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
-        let script = format!(
-            r#"tar -C '{}' -c . | docker import --change 'CMD ["/bin/busybox","sleep","3600"]' - {IMAGE}"#,
-            root.path().display()
-        );
-        let imported = Command::new("sh").args(["-c", &script]).output().unwrap();
-        assert!(
-            imported.status.success(),
-            "building {IMAGE} failed: {}",
-            String::from_utf8_lossy(&imported.stderr)
-        );
-    });
-}
+use support::{DOCKER_HOW_TO_START as HOW_TO_START, TEST_IMAGE as IMAGE, ensure_test_image as ensure_image};
 
 /// The daemon, for inspecting what the adapter did.
 async fn daemon() -> Docker {

@@ -652,3 +652,100 @@ fn a_crash_before_any_step_of_termination_waits_for_a_retry() {
         expected: &["FAILED_TEMP"],
     });
 }
+
+/// The bundled package reduced to its two container VNFs (web and cache),
+/// which run the Docker tests' image.
+fn container_archive(dir: &std::path::Path) -> Vec<u8> {
+    bundled_archive(dir, |name, text| {
+        match name {
+        "nsd.yml" => text
+            .replace(
+                "  - vnf_id: \"db\"\n    vnf_vendor: \"eu.wasmano\"\n    vnf_name: \"db-vnf\"\n    vnf_version: \"1.0\"\n",
+                "",
+            )
+            .replace("      - \"db:eth0\"\n", ""),
+        "web-vnfd.yml" | "cache-vnfd.yml" => text
+            .replace("wasmano/demo-web:1.0", support::TEST_IMAGE)
+            .replace("wasmano/demo-cache:1.0", support::TEST_IMAGE),
+        _ => text,
+    }
+    })
+}
+
+/// The containers the daemon has for a service, by its label.
+fn containers_of(service: &str) -> Vec<String> {
+    let listed = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("label=wasmano.service={service}"),
+        ])
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run the docker CLI ({error}); {}", support::DOCKER_HOW_TO_START));
+    assert!(listed.status.success(), "{}", support::DOCKER_HOW_TO_START);
+    String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn on_docker_a_crash_before_any_step_leaves_no_container_the_records_do_not_know() {
+    support::ensure_test_image();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let docker = ["--docker"];
+    let server = Server::start_with(&data_dir, &[], &docker);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let api = server.client(&token);
+    let onboarded = api.onboard(&container_archive(data.path()));
+    assert_eq!(onboarded.status, 201, "{onboarded:#?}");
+    let counted = create_instance(&api, "count");
+    let operation = api.run_task(&task(&counted, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    assert_eq!(containers_of(&counted).len(), 2, "two containers run");
+    let steps = api
+        .get(&format!(
+            "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
+            operation["id"].as_str().unwrap()
+        ))
+        .body["steps"]
+        .as_array()
+        .unwrap()
+        .len();
+    let terminated = api.run_task(&task(&counted, "terminate"), &json!({}));
+    assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    assert!(containers_of(&counted).is_empty());
+    server.stop();
+
+    for step in 1..=steps {
+        let server = Server::start_with(&data_dir, &[], &docker);
+        let id = create_instance(&server.client(&token), "crash");
+        server.stop();
+        let crashing = Server::start_with(&data_dir, &[("WASMANO_CRASH_AT_STEP", &step.to_string())], &docker);
+        let _ = crashing.client(&token).try_post(&task(&id, "instantiate"), &json!({}));
+        assert!(crashing.wait_for_crash(Duration::from_secs(60)), "step {step}: aborted");
+
+        let server = Server::start_with(&data_dir, &[], &docker);
+        let api = server.client(&token);
+        let history = api.get(&format!("/nslcm/v1/ns_lcm_op_occs?nsInstanceId={id}")).body;
+        let operation = history.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(operation["operationState"], "ROLLED_BACK", "step {step}: {operation:#}");
+        assert_eq!(
+            containers_of(&id),
+            Vec::<String>::new(),
+            "step {step}: the restart removed every container of the interrupted instantiation"
+        );
+        let retried = api.run_task(&task(&id, "instantiate"), &json!({}));
+        assert_eq!(retried["operationState"], "COMPLETED", "step {step}: {retried:#}");
+        assert_eq!(containers_of(&id).len(), 2, "step {step}: it instantiates again");
+        let terminated = api.run_task(&task(&id, "terminate"), &json!({}));
+        assert_eq!(terminated["operationState"], "COMPLETED", "step {step}: {terminated:#}");
+        assert!(containers_of(&id).is_empty(), "step {step}");
+        assert_eq!(api.delete(&format!("/nslcm/v1/ns_instances/{id}")).status, 204);
+        server.stop();
+    }
+}

@@ -469,6 +469,13 @@ impl Infrastructure for Flaky {
     fn adopt(&self, units: Vec<wasmano::infrastructure::DeployedUnit>) -> wasmano::infrastructure::InfraFuture<'_, ()> {
         self.inner.adopt(units)
     }
+
+    fn reconcile(
+        &self,
+        known: std::collections::HashSet<String>,
+    ) -> wasmano::infrastructure::InfraFuture<'_, wasmano::infrastructure::Reconciliation> {
+        self.inner.reconcile(known)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -250,6 +250,7 @@ fn setup(runtime: &tokio::runtime::Runtime, services: usize) -> Setup {
         bootstrap_token_file: Some(dir.path().join("admin-token")),
         vims_file: Some(vims),
         placement: PlacementOptions::default(),
+        docker: false,
     };
     let (server, started) = start(runtime, &config);
     assert_eq!(started.recovered, 0, "a fresh data directory runs nothing");

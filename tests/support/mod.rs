@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 /// The compiled guests.
 #[derive(Debug)]
@@ -73,4 +73,47 @@ pub fn payload(relative: &str) -> serde_json::Value {
     let path = payloads_dir().join(relative);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     serde_saphyr::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// The image the Docker tests run: a static busybox, built locally.
+pub const TEST_IMAGE: &str = "wasmano/test-vnf:2";
+
+/// What to do when the Docker daemon is not there.
+pub const DOCKER_HOW_TO_START: &str = "the Docker tests need a running daemon: run `bash -c 'source scripts/common.sh && \
+     ensure_docker'` as root from the repository (scripts/test.sh does), or install docker.io and start `dockerd &`";
+
+/// Builds the test image once per run if the daemon does not have it.
+pub fn ensure_test_image() {
+    static BUILT: Once = Once::new();
+    BUILT.call_once(|| {
+        let present = Command::new("docker")
+            .args(["image", "inspect", TEST_IMAGE])
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run the docker CLI ({error}); {DOCKER_HOW_TO_START}"));
+        if present.status.success() {
+            return;
+        }
+        let busybox = Path::new("/bin/busybox");
+        assert!(
+            busybox.exists(),
+            "building {TEST_IMAGE} needs a static busybox at /bin/busybox: apt-get install busybox-static"
+        );
+        let root = tempfile::tempdir().expect("temporary directory");
+        let bin = root.path().join("bin");
+        std::fs::create_dir(&bin).expect("image bin directory");
+        std::fs::copy(busybox, bin.join("busybox")).expect("copy busybox");
+        for applet in ["sh", "sleep", "env", "nc", "true"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet link");
+        }
+        let script = format!(
+            r#"tar -C '{}' -c . | docker import --change 'CMD ["/bin/busybox","sleep","3600"]' - {TEST_IMAGE}"#,
+            root.path().display()
+        );
+        let imported = Command::new("sh").args(["-c", &script]).output().expect("run docker import");
+        assert!(
+            imported.status.success(),
+            "building {TEST_IMAGE} failed: {}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+    });
 }

@@ -38,7 +38,7 @@ use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, lo
 use wasmano::package::pin_module_digests;
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{RecordStore, SqliteStore, Status, VnfRecord};
-use wasmano::server::{self, ServeConfig, ServeError};
+use wasmano::server::{self, ServeConfig};
 use wasmano::service::{self, ModuleSource};
 use wasmano::workflow::{Orchestrator, ServiceTemplate, WorkflowReport};
 
@@ -143,16 +143,13 @@ fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>) -> Result<
         bootstrap_token_file: Some(token_file.clone()),
         vims_file: vims,
         placement: PlacementOptions::default(),
+        docker: false,
     };
     let (listener, opened) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot listen on 127.0.0.1: {error}")))?;
-        let opened = server::open(&config).await.map_err(|error| match error {
-            ServeError::Vims(_) => Failure::new(exit::DATA, error.to_string()),
-            ServeError::DataDir { .. } => Failure::new(exit::CANT_CREATE, error.to_string()),
-            ServeError::Host(_) | ServeError::Recovery(_) => Failure::new(exit::SOFTWARE, error.to_string()),
-        })?;
+        let opened = server::open(&config).await.map_err(super::serve::start_failure)?;
         Ok::<_, Failure>((listener, opened))
     })?;
     let address = listener

@@ -28,9 +28,13 @@ pub struct ServeArgs {
     /// it, a generated token is printed once.
     #[arg(long, value_name = "FILE")]
     bootstrap_token_file: Option<PathBuf>,
-    /// Emulated VIMs from this YAML file instead of the embedded ones.
+    /// The VIMs from this YAML file instead of the embedded ones.
     #[arg(long, value_name = "FILE")]
     vims: Option<PathBuf>,
+    /// Run container units on the local Docker daemon (DOCKER_HOST); its
+    /// VIMs must be container VIMs (default: one, docker-local).
+    #[arg(long)]
+    docker: bool,
     /// How the default placement prefers VIMs.
     #[arg(long, value_enum, default_value = "load-balanced")]
     placement_strategy: Strategy,
@@ -79,6 +83,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         placement: args.placement()?,
         bootstrap_token_file: args.bootstrap_token_file,
         vims_file: args.vims,
+        docker: args.docker,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -91,11 +96,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         let address = listener
             .local_addr()
             .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
-        let opened = server::open(&config).await.map_err(|error| match error {
-            ServeError::Vims(_) => Failure::new(exit::DATA, error.to_string()),
-            ServeError::DataDir { .. } => Failure::new(exit::CANT_CREATE, error.to_string()),
-            ServeError::Host(_) | ServeError::Recovery(_) => Failure::new(exit::SOFTWARE, error.to_string()),
-        })?;
+        let opened = server::open(&config).await.map_err(start_failure)?;
         if let Some(secret) = &opened.bootstrap_secret {
             println!("bootstrap admin token (shown once): {secret}");
         }
@@ -109,6 +110,17 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit code of a server that could not start.
+pub fn start_failure(error: ServeError) -> Failure {
+    let code = match error {
+        ServeError::Vims(_) => exit::DATA,
+        ServeError::DataDir { .. } => exit::CANT_CREATE,
+        ServeError::Infrastructure(_) => exit::UNAVAILABLE,
+        ServeError::Host(_) | ServeError::Recovery(_) => exit::SOFTWARE,
+    };
+    Failure::new(code, error.to_string())
 }
 
 /// SIGTERM or Ctrl-C.

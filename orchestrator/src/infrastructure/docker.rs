@@ -33,7 +33,7 @@
 //!   (`default-address-pools`), which bounds how many services one daemon can
 //!   run at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bollard::Docker;
@@ -46,7 +46,7 @@ use sm_sdk::KeyValue;
 use sm_sdk::descriptor::VimKind;
 
 use super::emulated::{CapacityLedger, merge_envs};
-use super::{DeployedUnit, InfraError, InfraFuture, Infrastructure, UnitSpec, VimStatus};
+use super::{DeployedUnit, InfraError, InfraFuture, Infrastructure, Reconciliation, UnitSpec, VimStatus};
 use crate::records::CpAddress;
 
 /// Label holding the service instance id.
@@ -87,6 +87,8 @@ pub struct ServiceContainer {
     pub name: String,
     /// The daemon's state for it (`running`, `exited`, ...).
     pub state: String,
+    /// The service it belongs to (its [`LABEL_SERVICE`]).
+    pub service: String,
 }
 
 /// Container VIMs backed by one Docker daemon.
@@ -133,7 +135,21 @@ impl DockerInfrastructure {
 
     /// Every container wasmano created for the service, running or not.
     pub async fn service_containers(&self, service_id: &str) -> Result<Vec<ServiceContainer>, InfraError> {
-        let filters = HashMap::from([("label", vec![format!("{LABEL_SERVICE}={service_id}")])]);
+        self.labelled_containers(
+            format!("{LABEL_SERVICE}={service_id}"),
+            &format!("service {service_id}"),
+        )
+        .await
+    }
+
+    /// Every container wasmano created on this daemon, for any service.
+    pub async fn all_containers(&self) -> Result<Vec<ServiceContainer>, InfraError> {
+        self.labelled_containers(LABEL_SERVICE.to_owned(), "every service")
+            .await
+    }
+
+    async fn labelled_containers(&self, label: String, whose: &str) -> Result<Vec<ServiceContainer>, InfraError> {
+        let filters = HashMap::from([("label", vec![label])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
@@ -142,7 +158,7 @@ impl DockerInfrastructure {
             .docker
             .list_containers(Some(options))
             .await
-            .map_err(|error| backend(&format!("listing the containers of service {service_id}"), error))?;
+            .map_err(|error| backend(&format!("listing the containers of {whose}"), error))?;
         Ok(containers
             .into_iter()
             .map(|container| ServiceContainer {
@@ -153,6 +169,10 @@ impl DockerInfrastructure {
                     .map(|name| name.trim_start_matches('/').to_string())
                     .unwrap_or_default(),
                 state: container.state.map(|state| state.to_string()).unwrap_or_default(),
+                service: container
+                    .labels
+                    .and_then(|mut labels| labels.remove(LABEL_SERVICE))
+                    .unwrap_or_default(),
             })
             .collect())
     }
@@ -347,6 +367,33 @@ impl Infrastructure for DockerInfrastructure {
         })
     }
 
+    /// Removes every wasmano container whose id is not in `known` (its
+    /// capacity released, its service's network removed when it was the
+    /// last), and reports the known ones the daemon no longer has.
+    fn reconcile(&self, known: HashSet<String>) -> InfraFuture<'_, Reconciliation> {
+        Box::pin(async move {
+            let containers = self.all_containers().await?;
+            let mut reconciliation = Reconciliation::default();
+            for container in &containers {
+                if known.contains(&container.id) {
+                    continue;
+                }
+                self.remove_container(&container.id).await?;
+                self.ledger().release(&container.name);
+                self.remove_network_if_unused(&container.service).await?;
+                reconciliation.removed.push(container.name.clone());
+            }
+            let present: HashSet<&str> = containers.iter().map(|container| container.id.as_str()).collect();
+            reconciliation.missing = known
+                .iter()
+                .filter(|id| !present.contains(id.as_str()))
+                .cloned()
+                .collect();
+            reconciliation.missing.sort();
+            Ok(reconciliation)
+        })
+    }
+
     /// Reserves the units' capacity again; their containers are the
     /// previous process's, found by name.
     fn adopt(&self, units: Vec<DeployedUnit>) -> InfraFuture<'_, ()> {
@@ -369,6 +416,20 @@ impl Infrastructure for DockerInfrastructure {
             self.remove_network_if_unused(&unit.spec.service_id).await
         })
     }
+}
+
+/// The VIMs of a Docker daemon when no configuration names them: one
+/// container VIM, `docker-local`, accounting 8 cores and 16 GiB (the
+/// ledger's bookkeeping; each container is capped by its own unit's
+/// requirements).
+pub fn default_docker_vims() -> Vec<super::VimConfig> {
+    vec![super::VimConfig {
+        id: "docker-local".into(),
+        kind: VimKind::Container,
+        cores: 8.0,
+        memory_mb: 16_384.0,
+        labels: Default::default(),
+    }]
 }
 
 /// `wasmano-<service>-<vnf instance>-<unit>`, with any character Docker

@@ -8,7 +8,7 @@
 //! YAML file ([`load_vims`]), from code, or from the embedded
 //! [`default_vims`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use sm_sdk::KeyValue;
 use sm_sdk::descriptor::VimKind;
 
-use super::{DeployedUnit, InfraError, InfraFuture, Infrastructure, UnitSpec, VimConfig, VimStatus};
+use super::{DeployedUnit, InfraError, InfraFuture, Infrastructure, Reconciliation, UnitSpec, VimConfig, VimStatus};
 use crate::records::CpAddress;
 
 /// Slack when comparing sums of fractional cores or megabytes, so that, say,
@@ -239,6 +239,11 @@ impl CapacityLedger {
         Ok(index)
     }
 
+    /// The keys holding reservations.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.reservations.keys()
+    }
+
     /// Whether `key` holds a reservation.
     pub fn holds(&self, key: &str) -> bool {
         self.reservations.contains_key(key)
@@ -406,6 +411,32 @@ impl EmulatedInfrastructure {
 }
 
 impl Infrastructure for EmulatedInfrastructure {
+    /// Nothing outlives the process here: what the ledger holds is what was
+    /// adopted. Units it holds that nobody knows are released; known units
+    /// it does not hold are reported missing.
+    fn reconcile(&self, known: HashSet<String>) -> InfraFuture<'_, Reconciliation> {
+        let mut state = self.state();
+        let held: Vec<String> = state.ledger.keys().cloned().collect();
+        let mut reconciliation = Reconciliation::default();
+        for instance_ref in held {
+            if !known.contains(&instance_ref) {
+                state.ledger.release(&instance_ref);
+                if let Some((vim, slot)) = state.slots.remove(&instance_ref) {
+                    state.held_slots[vim].remove(&slot);
+                }
+                reconciliation.removed.push(instance_ref);
+            }
+        }
+        reconciliation.missing = known
+            .into_iter()
+            .filter(|instance_ref| !state.ledger.holds(instance_ref))
+            .collect();
+        reconciliation.removed.sort();
+        reconciliation.missing.sort();
+        drop(state);
+        Box::pin(async move { Ok(reconciliation) })
+    }
+
     fn adopt(&self, units: Vec<DeployedUnit>) -> InfraFuture<'_, ()> {
         let adopted = units.iter().try_for_each(|unit| self.adopt_now(unit));
         Box::pin(async move { adopted })

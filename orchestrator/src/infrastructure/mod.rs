@@ -10,7 +10,7 @@
 pub mod docker;
 pub mod emulated;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sm_sdk::KeyValue;
@@ -87,6 +87,15 @@ pub struct DeployedUnit {
     pub addresses: Vec<CpAddress>,
 }
 
+/// What reconciling the infrastructure with the records found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// Units nobody recorded, now removed (their names).
+    pub removed: Vec<String>,
+    /// Recorded units the infrastructure no longer has (their handles).
+    pub missing: Vec<String>,
+}
+
 /// Why the infrastructure could not do what was asked.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InfraError {
@@ -148,4 +157,10 @@ pub trait Infrastructure: Send + Sync {
     /// reserving their capacity again. Adopting a unit already held changes
     /// nothing.
     fn adopt(&self, units: Vec<DeployedUnit>) -> InfraFuture<'_, ()>;
+
+    /// After a restart, once the recorded units are adopted: removes every
+    /// unit this orchestrator deployed whose handle (`instance_ref`) is not
+    /// in `known` (nobody records it: a process died between deploying it
+    /// and recording it), and reports the known ones that are gone.
+    fn reconcile(&self, known: HashSet<String>) -> InfraFuture<'_, Reconciliation>;
 }

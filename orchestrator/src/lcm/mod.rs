@@ -857,6 +857,14 @@ impl Lifecycle {
                 self.publish_run(operation).await;
             }
         }
+        let reconciliation = self.parts.orchestrator.reconcile().await?;
+        if !reconciliation.removed.is_empty() || !reconciliation.missing.is_empty() {
+            tracing::warn!(
+                removed = ?reconciliation.removed,
+                missing = ?reconciliation.missing,
+                "reconciled the infrastructure with the records"
+            );
+        }
         Ok(running)
     }
 

@@ -26,7 +26,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::access::{AccessStore, bearer_secret};
 use crate::catalogue::Catalogue;
-use crate::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
+use crate::infrastructure::Infrastructure;
+use crate::infrastructure::docker::{DockerInfrastructure, default_docker_vims};
+use crate::infrastructure::emulated::{CapacityLedger, EmulatedInfrastructure, default_vims, load_vims};
 use crate::lcm::store::LcmStore;
 use crate::lcm::{Lifecycle, Parts};
 use crate::placement::PlacementOptions;
@@ -56,10 +58,13 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// The bootstrap admin token's file (see [`AccessStore::bootstrap`]).
     pub bootstrap_token_file: Option<PathBuf>,
-    /// Emulated VIMs from this file instead of the built-in set.
+    /// The VIMs from this file instead of the built-in set.
     pub vims_file: Option<PathBuf>,
     /// How the default placement decides.
     pub placement: PlacementOptions,
+    /// Container units run on the local Docker daemon (its VIMs must all
+    /// be container VIMs) instead of emulated VIMs.
+    pub docker: bool,
 }
 
 /// Why the server could not start.
@@ -76,6 +81,9 @@ pub enum ServeError {
     /// The VIM configuration is unusable.
     #[error(transparent)]
     Vims(#[from] crate::infrastructure::emulated::VimConfigError),
+    /// The Docker daemon cannot serve the VIMs.
+    #[error(transparent)]
+    Infrastructure(#[from] crate::infrastructure::InfraError),
     /// The WebAssembly host could not start.
     #[error("the WebAssembly host: {0}")]
     Host(String),
@@ -122,11 +130,16 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
     .map_err(|error| ServeError::Host(error.to_string()))?;
     let records =
         Arc::new(SqliteStore::open(&data_dir.join("records.sqlite")).map_err(|error| storage(error.to_string()))?);
-    let vims = match &config.vims_file {
-        Some(file) => load_vims(file)?,
-        None => default_vims(),
+    let vims = match (&config.vims_file, config.docker) {
+        (Some(file), _) => load_vims(file)?,
+        (None, false) => default_vims(),
+        (None, true) => default_docker_vims(),
     };
-    let infrastructure = Arc::new(EmulatedInfrastructure::new(vims)?);
+    let infrastructure: Arc<dyn Infrastructure> = if config.docker {
+        Arc::new(DockerInfrastructure::connect(CapacityLedger::new(vims)?).await?)
+    } else {
+        Arc::new(EmulatedInfrastructure::new(vims)?)
+    };
     let orchestrator = Arc::new(Orchestrator::new(
         infrastructure.clone(),
         records.clone(),

@@ -29,7 +29,7 @@ use sm_sdk::fsm::{FsmEvent, StateReply};
 use sm_sdk::ssm::{SsmEvent, VnfConfigure, VnfPlacement};
 use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
 
-use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, VimStatus};
+use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, Reconciliation, VimStatus};
 use crate::placement::{self, LabelledVim, PlacementOptions, VnfToPlace};
 use crate::records::{JournalEntry, NsRecord, RecordStore, Status, StepOutcome, StoreError, UnitInstance, VnfRecord};
 
@@ -634,7 +634,7 @@ impl Orchestrator {
         });
         let units: Vec<DeployedUnit> = live.iter().flat_map(|vnf| vnf.units.clone()).collect();
         run.step("adopt units", self.infrastructure.adopt(units)).await?;
-        let in_operation = nsr.status == Status::NormalOperation;
+        let in_operation = matches!(nsr.status, Status::NormalOperation | Status::DegradedOperation);
         let (kept, orphans): (Vec<VnfInstance>, Vec<VnfInstance>) = live.into_iter().partition(|vnf| match &plan {
             RecoveryPlan::AsRecorded => in_operation && nsr.network_functions.contains(&vnf.record.id),
             RecoveryPlan::RollBackTo(before) => in_operation && before.contains(&vnf.record.id),
@@ -1616,6 +1616,64 @@ impl Orchestrator {
         let count = held.len();
         self.infrastructure.adopt(held).await?;
         Ok(count)
+    }
+
+    /// After recovery: has the infrastructure remove every unit nobody
+    /// records (neither a running service nor the held removals), and marks
+    /// the VNF records whose units are gone failed and their services'
+    /// NSRs degraded.
+    pub async fn reconcile(&self) -> Result<Reconciliation, StepFailure> {
+        let services: Vec<(String, ServiceState)> = self
+            .services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, state)| (id.clone(), state.clone()))
+            .collect();
+        let mut known: HashSet<String> = services
+            .iter()
+            .flat_map(|(_, state)| state.vnfs.iter().flat_map(|vnf| &vnf.units))
+            .map(|unit| unit.instance_ref.clone())
+            .collect();
+        known.extend(
+            self.store
+                .held_removals()
+                .await?
+                .into_iter()
+                .map(|unit| unit.instance_ref),
+        );
+        let reconciliation = self.infrastructure.reconcile(known).await?;
+        for (service_id, mut state) in services {
+            let mut degraded = false;
+            for vnf in &mut state.vnfs {
+                let gone = vnf
+                    .units
+                    .iter()
+                    .any(|unit| reconciliation.missing.contains(&unit.instance_ref));
+                if gone && vnf.record.status != Status::Failed {
+                    tracing::warn!(service = %service_id, vnf = %vnf.record.id, "a unit of this VNF is gone");
+                    vnf.record = self
+                        .store
+                        .update_vnf(VnfRecord {
+                            status: Status::Failed,
+                            ..vnf.record.clone()
+                        })
+                        .await?;
+                    degraded = true;
+                }
+            }
+            if degraded {
+                state.nsr = self
+                    .store
+                    .update_ns(NsRecord {
+                        status: Status::DegradedOperation,
+                        ..state.nsr.clone()
+                    })
+                    .await?;
+                self.put(&service_id, state);
+            }
+        }
+        Ok(reconciliation)
     }
 
     /// Removes an instance's units and marks its record terminated.
