@@ -749,3 +749,36 @@ fn on_docker_a_crash_before_any_step_leaves_no_container_the_records_do_not_know
         server.stop();
     }
 }
+
+#[test]
+fn a_kill_during_a_burst_of_operations_is_recovered() {
+    let setup = setup();
+    let token = setup.operator.token_secret();
+    let empty = setup.operator.free_capacity();
+    // The default VIMs hold three of these services at once.
+    let ids: Vec<String> = (0..3)
+        .map(|n| create_instance(&setup.operator, &format!("burst{n}")))
+        .collect();
+    for id in &ids {
+        let started = setup.operator.post(&task(id, "instantiate"), &json!({}));
+        assert_eq!(started.status, 202);
+    }
+    drop(setup.server); // SIGKILL, whatever is running
+    let server = Server::start(&setup.data_dir, &[]);
+    let api = server.client(&token);
+    for id in &ids {
+        let operation = api.get(&format!("/nslcm/v1/ns_lcm_op_occs?nsInstanceId={id}")).body[0].clone();
+        let state = operation["operationState"].as_str().unwrap();
+        let instantiated = instance(&api, id)["nsState"] == "INSTANTIATED";
+        match state {
+            "COMPLETED" => assert!(instantiated, "{operation:#}"),
+            "ROLLED_BACK" => assert!(!instantiated, "{operation:#}"),
+            other => panic!("no operation stays {other} after a restart: {operation:#}"),
+        }
+        if instantiated {
+            let terminated = api.run_task(&task(id, "terminate"), &json!({}));
+            assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+        }
+    }
+    assert_eq!(api.free_capacity(), empty, "nothing leaked");
+}
