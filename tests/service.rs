@@ -782,3 +782,85 @@ fn a_kill_during_a_burst_of_operations_is_recovered() {
     }
     assert_eq!(api.free_capacity(), empty, "nothing leaked");
 }
+
+#[test]
+fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
+    let setup = setup();
+    let api = &setup.operator;
+    for n in 0..101 {
+        create_instance(api, &format!("page{n}"));
+    }
+    let first = api.get("/nslcm/v1/ns_instances");
+    assert_eq!(first.body.as_array().unwrap().len(), 100);
+    let link = first.link.clone().expect("a next page");
+    let next = link
+        .strip_prefix('<')
+        .and_then(|rest| rest.split_once(">; rel=\"next\""))
+        .map(|(target, _)| target.to_owned())
+        .unwrap();
+    let second = api.get(&next);
+    assert_eq!(second.body.as_array().unwrap().len(), 1);
+    assert_eq!(second.link, None, "the last page links nowhere");
+    api.get("/nslcm/v1/ns_instances?nextpage_opaque_marker=bm90LWEtbWFya2Vy")
+        .assert_problem(400, "validation");
+
+    let token_file = setup.data_dir.with_extension("operator-token");
+    std::fs::write(&token_file, api.token_secret()).unwrap();
+    let cli = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+            .args(args)
+            .args(["--server", &setup.server.base])
+            .arg("--token-file")
+            .arg(&token_file)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, listed, _) = cli(&["ns", "list", "--json"]);
+    assert_eq!(code, Some(0));
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 101, "the CLI follows every page");
+
+    let (code, created, stderr) = cli(&["ns", "create", "--nsd", NSD, "--name", "cli", "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let id = serde_json::from_str::<Value>(&created).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, table, stderr) = cli(&["ns", "instantiate", &id]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(table.contains("INSTANTIATE") && table.contains("COMPLETED"), "{table}");
+    let (code, shown, _) = cli(&["ns", "show", &id]);
+    assert_eq!(code, Some(0));
+    assert!(shown.contains("INSTANTIATED") && shown.contains("web"), "{shown}");
+    let (code, operations, _) = cli(&["op", "list", "--ns", &id, "--json"]);
+    assert_eq!(code, Some(0));
+    let operation = serde_json::from_str::<Value>(&operations).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, timeline, _) = cli(&["op", "timeline", &operation]);
+    assert_eq!(code, Some(0));
+    assert!(timeline.contains("hook placement on placement"), "{timeline}");
+    assert_eq!(
+        cli(&["ns", "instantiate", &id]).0,
+        Some(75),
+        "409: already instantiated"
+    );
+    assert_eq!(cli(&["ns", "show", "no-such-instance"]).0, Some(66), "404");
+    let (code, _, stderr) = cli(&["ns", "terminate", &id]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(cli(&["ns", "delete", &id]).0, Some(0));
+
+    std::fs::write(&token_file, "wmn_not-a-token-anyone-issued-aaaaaaaaaaaaaaaa").unwrap();
+    assert_eq!(cli(&["ns", "list"]).0, Some(77), "401");
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["ns", "list", "--server", "http://127.0.0.1:1", "--token", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(69), "no server");
+}

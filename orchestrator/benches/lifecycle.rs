@@ -106,9 +106,11 @@ fn template(host: &Host) -> Arc<ServiceTemplate> {
 }
 
 /// Enough emulated VIMs for every unit of `services` services at once
-/// (the emulated address plan holds 255 units per VIM).
+/// (the emulated address plan holds 255 units per VIM), with room to
+/// spare: concurrent placements, which take no lock, do not spread units
+/// over equal VIMs as evenly as serialized ones did.
 fn vims(services: usize) -> Vec<VimConfig> {
-    let per_kind = (services * 2).div_ceil(200).max(1);
+    let per_kind = (services * 2).div_ceil(100).max(1);
     let vim = |id: String, kind| VimConfig {
         id,
         kind,
@@ -187,8 +189,11 @@ impl RecordStore for TimedStore {
     fn vnfs_of(&self, service_id: &str) -> StoreFuture<'_, Vec<VnfRecord>> {
         self.timed(self.inner.vnfs_of(service_id))
     }
-    fn live_vnfs(&self) -> StoreFuture<'_, Vec<VnfRecord>> {
-        self.timed(self.inner.live_vnfs())
+    fn ns_many(&self, ids: Vec<String>) -> StoreFuture<'_, Vec<NsRecord>> {
+        self.timed(self.inner.ns_many(ids))
+    }
+    fn vnfs_of_many(&self, service_ids: Vec<String>) -> StoreFuture<'_, Vec<VnfRecord>> {
+        self.timed(self.inner.vnfs_of_many(service_ids))
     }
     fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()> {
         self.timed(self.inner.journal(entries))

@@ -147,6 +147,7 @@ pub struct Answer {
     pub content_type: Option<String>,
     pub www_authenticate: Option<String>,
     pub version: Option<String>,
+    pub link: Option<String>,
     pub body: Value,
     pub text: String,
 }
@@ -204,11 +205,12 @@ impl Api {
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned)
         };
-        let (location, content_type, www_authenticate, version) = (
+        let (location, content_type, www_authenticate, version, link) = (
             header("location"),
             header("content-type"),
             header("www-authenticate"),
             header("version"),
+            header("link"),
         );
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
@@ -218,6 +220,7 @@ impl Api {
             content_type,
             www_authenticate,
             version,
+            link,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
         }
@@ -271,6 +274,7 @@ impl Api {
             content_type: None,
             www_authenticate: None,
             version: None,
+            link: None,
             text: response.body_mut().read_to_string().unwrap_or_default(),
             body: Value::Null,
         })

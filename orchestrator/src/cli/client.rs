@@ -42,6 +42,8 @@ pub struct Client {
 pub struct Answer {
     /// The `Location` header, when there is one.
     pub location: Option<String>,
+    /// The next page of a list (`Link: <…>; rel="next"`), when there is one.
+    pub next: Option<String>,
     /// The body as JSON (`Null` when empty or not JSON).
     pub body: Value,
 }
@@ -103,6 +105,21 @@ impl Client {
         self.answer(path, request.call())
     }
 
+    /// Every item of a paged list: `GET path`, then each next page.
+    pub fn list(&self, path: &str) -> Result<Value, Failure> {
+        let mut items = Vec::new();
+        let mut page = Some(path.to_owned());
+        while let Some(path) = page {
+            let answer = self.get(&path)?;
+            match answer.body {
+                Value::Array(found) => items.extend(found),
+                other => return Err(Failure::new(exit::SOFTWARE, format!("{path}: not a list: {other}"))),
+            }
+            page = answer.next;
+        }
+        Ok(Value::Array(items))
+    }
+
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> Result<Answer, Failure> {
         let request = self
@@ -144,15 +161,23 @@ impl Client {
         let mut response =
             sent.map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot reach {}: {error}", self.base)))?;
         let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let location = header("location");
+        let next = header("link").and_then(|link| {
+            let (target, relation) = link.split_once(';')?;
+            (relation.trim() == "rel=\"next\"")
+                .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        });
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
-            return Ok(Answer { location, body });
+            return Ok(Answer { location, next, body });
         }
         let detail = body
             .get("detail")

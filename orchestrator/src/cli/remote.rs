@@ -171,7 +171,14 @@ pub fn package(command: PackageCommand, connection: &Connection) -> Result<ExitC
             };
             client.post_bytes(&path, "application/gzip", &archive)?
         }
-        PackageCommand::List => client.get(PACKAGES)?,
+        PackageCommand::List => {
+            print(
+                connection,
+                &client.list(PACKAGES)?,
+                &["id", "nsdId", "usageState", "createdAt"],
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         PackageCommand::Show { id } => client.get(&format!("{PACKAGES}/{id}"))?,
         PackageCommand::Delete { id } => {
             client.delete(&format!("{PACKAGES}/{id}"))?;
@@ -198,7 +205,7 @@ pub fn ns(command: NsCommand, connection: &Connection) -> Result<ExitCode, Failu
             return Ok(ExitCode::SUCCESS);
         }
         NsCommand::List => {
-            print(connection, &client.get(INSTANCES)?.body, &columns);
+            print(connection, &client.list(INSTANCES)?, &columns);
             return Ok(ExitCode::SUCCESS);
         }
         NsCommand::Show { id } => {
@@ -258,7 +265,7 @@ pub fn op(command: OpCommand, connection: &Connection) -> Result<ExitCode, Failu
                 Some(ns) => format!("{OPERATIONS}?nsInstanceId={ns}"),
                 None => OPERATIONS.to_owned(),
             };
-            print(connection, &client.get(&path)?.body, &columns);
+            print(connection, &client.list(&path)?, &columns);
         }
         OpCommand::Show { id } => print(connection, &client.get(&format!("{OPERATIONS}/{id}"))?.body, &columns),
         OpCommand::Timeline { id } => {

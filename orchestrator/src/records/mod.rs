@@ -310,8 +310,10 @@ pub trait RecordStore: Send + Sync {
     fn vnf(&self, id: &str) -> StoreFuture<'_, VnfRecord>;
     /// The VNF records of a service.
     fn vnfs_of(&self, service_id: &str) -> StoreFuture<'_, Vec<VnfRecord>>;
-    /// Every VNF record that is not terminated, of every service.
-    fn live_vnfs(&self) -> StoreFuture<'_, Vec<VnfRecord>>;
+    /// The service records with these ids (those that exist).
+    fn ns_many(&self, ids: Vec<String>) -> StoreFuture<'_, Vec<NsRecord>>;
+    /// The VNF records of these services.
+    fn vnfs_of_many(&self, service_ids: Vec<String>) -> StoreFuture<'_, Vec<VnfRecord>>;
     /// Appends steps to their services' journals, in one transaction.
     fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()>;
     /// A service's journal, in order.

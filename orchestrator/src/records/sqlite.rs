@@ -185,6 +185,25 @@ fn list<T: DeserializeOwned>(
     bodies.map(|body| from_body(&body.map_err(backend)?)).collect()
 }
 
+/// The bodies `select` (ending in `... IN`) finds for `keys`, in batches
+/// SQLite's parameter limit allows.
+fn list_in<T: DeserializeOwned>(connection: &Connection, select: &str, keys: &[String]) -> Result<Vec<T>, StoreError> {
+    let mut found = Vec::with_capacity(keys.len());
+    for batch in keys.chunks(500) {
+        let placeholders = vec!["?"; batch.len()].join(", ");
+        let mut statement = connection
+            .prepare_cached(&format!("{select} ({placeholders}) ORDER BY rowid"))
+            .map_err(backend)?;
+        let bodies = statement
+            .query_map(rusqlite::params_from_iter(batch), |row| row.get::<_, String>(0))
+            .map_err(backend)?;
+        for body in bodies {
+            found.push(from_body(&body.map_err(backend)?)?);
+        }
+    }
+    Ok(found)
+}
+
 /// Compare-and-set update: fails with a conflict when the stored version is
 /// not the one the caller read.
 fn update(
@@ -321,12 +340,16 @@ impl RecordStore for SqliteStore {
         })
     }
 
-    fn live_vnfs(&self) -> StoreFuture<'_, Vec<VnfRecord>> {
-        self.run(|connection| {
-            list(
+    fn ns_many(&self, ids: Vec<String>) -> StoreFuture<'_, Vec<NsRecord>> {
+        self.run(move |connection| list_in(connection, "SELECT body FROM ns_records WHERE id IN", &ids))
+    }
+
+    fn vnfs_of_many(&self, service_ids: Vec<String>) -> StoreFuture<'_, Vec<VnfRecord>> {
+        self.run(move |connection| {
+            list_in(
                 connection,
-                "SELECT body FROM vnf_records WHERE status != 'terminated' ORDER BY service_id, id",
-                &[],
+                "SELECT body FROM vnf_records WHERE service_id IN",
+                &service_ids,
             )
         })
     }

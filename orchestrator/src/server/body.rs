@@ -53,6 +53,85 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// How many items a list answers at most (SOL013 paging).
+pub const PAGE_SIZE: usize = 100;
+
+/// The query parameter naming the next page.
+const MARKER: &str = "nextpage_opaque_marker";
+
+/// One page of a list and the link to the next one.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The page's items.
+    pub items: Vec<T>,
+    /// `Link: <…>; rel="next"` when more follow.
+    next: Option<String>,
+}
+
+/// The page of `items` that the request's `nextpage_opaque_marker` names
+/// (the first without one). The marker is opaque to clients (it encodes
+/// the offset into the filtered list); the next page's link keeps the
+/// request's other query parameters. A marker this server did not make is
+/// a 400.
+pub fn paginate<T>(items: Vec<T>, path: &str, query: Option<&str>) -> Result<Page<T>, Problem> {
+    let mut kept = Vec::new();
+    let mut offset = 0;
+    for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+        match pair.strip_prefix(MARKER).and_then(|rest| rest.strip_prefix('=')) {
+            Some(marker) => {
+                offset = decode_marker(marker)
+                    .filter(|offset| *offset <= items.len())
+                    .ok_or_else(|| {
+                        Problem::new(
+                            ProblemKind::Validation,
+                            format!("{MARKER} {marker:?} is not a marker of this list"),
+                        )
+                    })?;
+            }
+            None => kept.push(pair),
+        }
+    }
+    let next = (items.len() > offset + PAGE_SIZE).then(|| {
+        let marker = format!("{MARKER}={}", encode_marker(offset + PAGE_SIZE));
+        let query: Vec<&str> = kept.iter().copied().chain([marker.as_str()]).collect();
+        format!("<{path}?{}>; rel=\"next\"", query.join("&"))
+    });
+    let items = items.into_iter().skip(offset).take(PAGE_SIZE).collect();
+    Ok(Page { items, next })
+}
+
+fn encode_marker(offset: usize) -> String {
+    base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        format!("offset:{offset}"),
+    )
+}
+
+fn decode_marker(marker: &str) -> Option<usize> {
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, marker).ok()?;
+    String::from_utf8(bytes).ok()?.strip_prefix("offset:")?.parse().ok()
+}
+
+impl<T> Page<T> {
+    /// The same page with each item turned into another.
+    pub fn map<U>(self, turn: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(turn).collect(),
+            next: self.next,
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Page<T> {
+    fn into_response(self) -> Response {
+        let mut response = axum::Json(self.items).into_response();
+        if let Some(next) = self.next.and_then(|next| HeaderValue::from_str(&next).ok()) {
+            response.headers_mut().insert(header::LINK, next);
+        }
+        response
+    }
+}
+
 /// `status` with `Location: location` and `body`.
 pub fn located(status: StatusCode, location: &str, body: impl IntoResponse) -> Response {
     let mut response = (status, body).into_response();

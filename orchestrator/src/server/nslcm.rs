@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::body::{JsonBody, located, owning_project, readable, writable};
+use super::body::{JsonBody, located, owning_project, paginate, readable, writable};
 use super::problem::{Problem, ProblemKind};
 use crate::access::Principal;
 use crate::clock::rfc3339;
@@ -163,21 +163,9 @@ async fn list_instances(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(filter): Query<InstanceFilter>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
-    // Three queries whatever the number of instances.
-    let records = state.lifecycle.records();
-    let mut nsrs: HashMap<String, NsRecord> = records
-        .all_ns()
-        .await
-        .map_err(LcmError::from)?
-        .into_iter()
-        .map(|nsr| (nsr.id.clone(), nsr))
-        .collect();
-    let mut vnfrs: HashMap<String, Vec<VnfRecord>> = HashMap::new();
-    for vnfr in records.live_vnfs().await.map_err(LcmError::from)? {
-        vnfrs.entry(vnfr.service_id.clone()).or_default().push(vnfr);
-    }
-    let visible: Vec<Value> = state
+    let visible: Vec<NsInstance> = state
         .lifecycle
         .all_ns()
         .await?
@@ -190,12 +178,28 @@ async fn list_instances(
                     .is_none_or(|wanted| *wanted == text_of(&instance.ns_state))
                 && filter.nsd_id.as_ref().is_none_or(|wanted| *wanted == instance.nsd_id)
         })
+        .collect();
+    let page = paginate(visible, INSTANCES, query.as_deref())?;
+    // Two record queries per page, whatever its length.
+    let ids: Vec<String> = page.items.iter().map(|instance| instance.id.clone()).collect();
+    let records = state.lifecycle.records();
+    let mut nsrs: HashMap<String, NsRecord> = records
+        .ns_many(ids.clone())
+        .await
+        .map_err(LcmError::from)?
+        .into_iter()
+        .map(|nsr| (nsr.id.clone(), nsr))
+        .collect();
+    let mut vnfrs: HashMap<String, Vec<VnfRecord>> = HashMap::new();
+    for vnfr in records.vnfs_of_many(ids).await.map_err(LcmError::from)? {
+        vnfrs.entry(vnfr.service_id.clone()).or_default().push(vnfr);
+    }
+    Ok(page
         .map(|instance| {
             let nsr = nsrs.remove(&instance.id);
             instance_view(&instance, nsr.as_ref(), vnfrs.remove(&instance.id).unwrap_or_default())
         })
-        .collect();
-    Ok(Json(visible).into_response())
+        .into_response())
 }
 
 async fn visible_instance(state: &AppState, principal: &Principal, id: &str) -> Result<NsInstance, Problem> {
@@ -434,6 +438,7 @@ async fn list_operations(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(filter): Query<OperationFilter>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let visible: Vec<Value> = state
         .lifecycle
@@ -457,7 +462,7 @@ async fn list_operations(
         })
         .map(operation_body)
         .collect();
-    Ok(Json(visible).into_response())
+    Ok(paginate(visible, OPERATIONS, query.as_deref())?.into_response())
 }
 
 async fn visible_operation(state: &AppState, principal: &Principal, id: &str) -> Result<OpOccurrence, Problem> {

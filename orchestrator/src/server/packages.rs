@@ -2,7 +2,7 @@
 //! the VIMs.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,7 +10,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body::{located, owning_project, readable, writable};
+use super::body::{located, owning_project, paginate, readable, writable};
 use super::problem::{Problem, ProblemKind};
 use super::{AppState, MAX_UPLOAD_BYTES};
 use crate::access::Principal;
@@ -98,15 +98,24 @@ async fn onboard_package(
 async fn list_packages(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
-    let mut visible = Vec::new();
-    for package in state.lifecycle.packages().await? {
-        if principal.may_read(&package.project_id) {
-            let in_use = state.lifecycle.package_in_use(&package.id).await?;
-            visible.push(package_body(&package, in_use));
-        }
+    let visible: Vec<PackageRecord> = state
+        .lifecycle
+        .packages()
+        .await?
+        .into_iter()
+        .filter(|package| principal.may_read(&package.project_id))
+        .collect();
+    let page = paginate(visible, "/wasmano/v1/packages", query.as_deref())?;
+    let mut in_use = Vec::with_capacity(page.items.len());
+    for package in &page.items {
+        in_use.push(state.lifecycle.package_in_use(&package.id).await?);
     }
-    Ok(Json(visible).into_response())
+    let mut in_use = in_use.into_iter();
+    Ok(page
+        .map(|package| package_body(&package, in_use.next().unwrap_or(false)))
+        .into_response())
 }
 
 async fn visible_package(state: &AppState, principal: &Principal, id: &str) -> Result<PackageRecord, Problem> {

@@ -814,8 +814,12 @@ impl Orchestrator {
     /// earlier one when it was terminated or failed (an NS instance is
     /// instantiated again under its id).
     async fn fresh_nsr(&self, nsr: NsRecord) -> Result<NsRecord, StepFailure> {
-        match self.store.ns(&nsr.id).await {
-            Err(StoreError::NotFound { .. }) => Ok(self.store.create_ns(nsr).await?),
+        let id = nsr.id.clone();
+        let nsr = match self.store.create_ns(nsr.clone()).await {
+            Err(StoreError::Exists { .. }) => nsr,
+            created => return Ok(created?),
+        };
+        match self.store.ns(&id).await {
             Ok(earlier) if matches!(earlier.status, Status::Terminated | Status::Failed) => Ok(self
                 .store
                 .update_ns(NsRecord {
