@@ -109,7 +109,10 @@ pub fn ensure_test_image() {
             r#"tar -C '{}' -c . | docker import --change 'CMD ["/bin/busybox","sleep","3600"]' - {TEST_IMAGE}"#,
             root.path().display()
         );
-        let imported = Command::new("sh").args(["-c", &script]).output().expect("run docker import");
+        let imported = Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("run docker import");
         assert!(
             imported.status.success(),
             "building {TEST_IMAGE} failed: {}",

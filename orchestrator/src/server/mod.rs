@@ -6,10 +6,14 @@
 //!
 //! Every route needs a bearer token ([`access`](crate::access)); every
 //! error is a ProblemDetails body ([`problem`]); every JSON answer carries
-//! `Version: 1.0.0`. Handlers live in `admin`, `packages` and `nslcm`.
+//! `Version: 1.0.0`. Handlers live in `admin`, `packages` and `nslcm`;
+//! the lifecycle's event stream in `events`, the Prometheus metrics (and the
+//! middleware that counts every request) in `metrics`.
 
 mod admin;
 mod body;
+mod events;
+mod metrics;
 mod nslcm;
 mod packages;
 pub mod problem;
@@ -34,6 +38,8 @@ use crate::lcm::{Lifecycle, Parts};
 use crate::placement::PlacementOptions;
 use crate::records::SqliteStore;
 use crate::workflow::Orchestrator;
+use events::EventLog;
+use metrics::Metrics;
 use problem::{Problem, ProblemKind};
 
 /// The API's version, in every JSON answer's `Version` header.
@@ -99,6 +105,26 @@ pub struct AppState {
     pub lifecycle: Arc<Lifecycle>,
     /// Projects and tokens.
     pub access: AccessStore,
+    /// The numbered lifecycle events the event stream serves.
+    events: Arc<EventLog>,
+    /// What `/metrics` exposes.
+    metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The state over `lifecycle` and `access`, with the task that follows
+    /// the lifecycle for the event stream and the metrics
+    /// ([`events::observe`]) started. Needs a Tokio runtime.
+    pub fn new(lifecycle: Arc<Lifecycle>, access: AccessStore) -> Self {
+        let (events, metrics) = (Arc::new(EventLog::default()), Arc::new(Metrics::default()));
+        events::observe(&lifecycle, Arc::clone(&events), Arc::clone(&metrics));
+        Self {
+            lifecycle,
+            access,
+            events,
+            metrics,
+        }
+    }
 }
 
 /// A started service: its state, what recovery did, and the bootstrap
@@ -162,9 +188,11 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
         },
         lifecycle_store,
     );
-    let recovered = lifecycle.recover().await?;
+    // Observed before recovery, so that what recovery concludes counts.
+    let state = AppState::new(lifecycle, access);
+    let recovered = state.lifecycle.recover().await?;
     Ok(Opened {
-        state: AppState { lifecycle, access },
+        state,
         recovered,
         bootstrap_secret,
     })
@@ -176,9 +204,15 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(packages::routes())
         .merge(nslcm::routes())
+        .merge(events::routes())
+        .merge(metrics::routes())
         .fallback(|| async { Problem::new(ProblemKind::NotFound, "no such resource or task") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    api.layer(middleware::from_fn(conventions)).with_state(state)
+    // `Router::layer` wraps each route, where the matched path is known;
+    // outermost, so that every answer counts.
+    api.layer(middleware::from_fn(conventions))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
@@ -190,8 +224,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let lifecycle = Arc::clone(&state.lifecycle);
     let retries = lifecycle.spawn_removal_retries(REMOVAL_RETRY_PERIOD);
+    let events = Arc::clone(&state.events);
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Event streams never end by themselves.
+            events.close();
+        })
         .await?;
     retries.abort();
     let still_running = lifecycle.drain(DRAIN_LIMIT).await;
@@ -217,6 +256,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         }
         Err(failure) => {
             tracing::info!(reason = failure.reason(), "refused an unauthenticated request");
+            state.metrics.auth_failure(failure.reason());
             Problem::from(failure).into_response()
         }
     }
