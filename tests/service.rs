@@ -864,3 +864,52 @@ fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(69), "no server");
 }
+
+#[test]
+fn wasmano_watch_prints_the_live_timeline() {
+    use std::io::BufRead;
+
+    let setup = setup();
+    let api = &setup.operator;
+    let id = create_instance(api, "watched");
+    let token_file = setup.data_dir.with_extension("watch-token");
+    std::fs::write(&token_file, api.token_secret()).unwrap();
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["watch", "--ns", &id, "--server", &setup.server.base])
+        .arg("--token-file")
+        .arg(&token_file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The stream is live once it is open: start the task after a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    let operation = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED");
+    let mut seen = Vec::new();
+    while !seen.iter().any(|line: &String| line.contains("INSTANTIATE COMPLETED")) {
+        let line = received
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("watch printed no completion: {seen:#?}"));
+        seen.push(line);
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        seen.iter().any(|line| line.contains("INSTANTIATE PROCESSING")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|line| line.contains("ssm placement") && line.contains("hook placement on placement")),
+        "{seen:#?}"
+    );
+}

@@ -105,18 +105,25 @@ fn template(host: &Host) -> Arc<ServiceTemplate> {
     })
 }
 
-/// Enough emulated VIMs for every unit of `services` services at once
-/// (the emulated address plan holds 255 units per VIM), with room to
-/// spare: concurrent placements, which take no lock, do not spread units
-/// over equal VIMs as evenly as serialized ones did.
+/// Emulated VIMs with room for every unit of `services` services at once,
+/// twice over. Each VIM's capacity is what fits in the emulated address
+/// plan (255 units per VIM): 250 of the template's container units (1 core,
+/// 1,000 MB) or VM units (2 cores, 4,000 MB), so capacity, which placement
+/// and reservations see, is what binds, not addresses.
 fn vims(services: usize) -> Vec<VimConfig> {
-    let per_kind = (services * 2).div_ceil(100).max(1);
-    let vim = |id: String, kind| VimConfig {
-        id,
-        kind,
-        cores: 1e6,
-        memory_mb: 1e9,
-        labels: BTreeSet::new(),
+    let per_kind = (services * 2).div_ceil(125).max(1);
+    let vim = |id: String, kind| {
+        let (cores, memory_mb) = match kind {
+            VimKind::Container => (250.0, 250_000.0),
+            VimKind::Vm => (500.0, 1_000_000.0),
+        };
+        VimConfig {
+            id,
+            kind,
+            cores,
+            memory_mb,
+            labels: BTreeSet::new(),
+        }
     };
     (0..per_kind)
         .flat_map(|index| {
@@ -350,38 +357,122 @@ fn main() {
         resolving.as_secs_f64() * 1e3
     );
 
-    let data = tempfile::tempdir().expect("data dir");
     let template = template(&host);
-    let (concurrent, _) = orchestrator(CONCURRENT, data.path());
-    let started = Instant::now();
-    let failures = runtime.block_on(async {
+    let hostile = hostile_template(&host, &template);
+    println!(
+        "\n## {CONCURRENT} services instantiated concurrently (default workers), alone and beside {HOSTILE} services whose placement manager loops to a {} s deadline\n",
+        HOSTILE_DEADLINE.as_secs()
+    );
+    println!("| run | errors | wall time | instantiate p50 | instantiate p99 | hostile ones failed |");
+    println!("|---|---|---|---|---|---|");
+    for (run, hostile) in [("alone", None), ("beside the hostile ones", Some(&hostile))] {
+        let result = concurrent_run(&runtime, &template, hostile);
+        println!(
+            "| {run} | {} | {:.2} s | {:.1} ms | {:.1} ms | {} |",
+            result.failures,
+            result.elapsed.as_secs_f64(),
+            result.p50.as_secs_f64() * 1e3,
+            result.p99.as_secs_f64() * 1e3,
+            hostile.map_or("-".to_owned(), |_| format!("{}/{HOSTILE}", result.hostile_failed)),
+        );
+    }
+}
+
+/// How many hostile services run beside the concurrent ones.
+const HOSTILE: usize = 10;
+
+/// The hostile placement manager's deadline.
+const HOSTILE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// `template` with a placement manager that loops until its deadline.
+fn hostile_template(host: &Host, template: &Arc<ServiceTemplate>) -> Arc<ServiceTemplate> {
+    let module = host.load_file(&support::guests().hostile, None).expect("module");
+    let limits = Limits {
+        deadline: HOSTILE_DEADLINE,
+        ..Limits::default()
+    };
+    let options = vec![KeyValue::new("behaviour", "loop")];
+    let looping: Arc<dyn SpecificManager> =
+        Arc::new(WasmManager::new(host, module, "looping-placement", options, limits).expect("manager"));
+    let mut ssms = template.ssms.clone();
+    ssms[0] = ManagerBinding {
+        manager: looping,
+        events: vec![SsmEvent::Placement],
+    };
+    Arc::new(ServiceTemplate {
+        ssms,
+        ..(**template).clone()
+    })
+}
+
+/// What a concurrent run measured.
+struct ConcurrentRun {
+    failures: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    hostile_failed: usize,
+}
+
+/// `CONCURRENT` instantiations of `template` at once, after `hostile`
+/// services (when given) have started theirs.
+fn concurrent_run(
+    runtime: &tokio::runtime::Runtime,
+    template: &Arc<ServiceTemplate>,
+    hostile: Option<&Arc<ServiceTemplate>>,
+) -> ConcurrentRun {
+    let data = tempfile::tempdir().expect("data dir");
+    let (orchestrator, _) = orchestrator(CONCURRENT + HOSTILE, data.path());
+    runtime.block_on(async {
+        let hostile_tasks: Vec<_> = hostile
+            .map(|hostile| {
+                (0..HOSTILE)
+                    .map(|_| {
+                        let (orchestrator, template) = (Arc::clone(&orchestrator), Arc::clone(hostile));
+                        tokio::spawn(async move { orchestrator.instantiate(template).await })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Let the hostile ones reach their placement hook first.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
         let tasks: Vec<_> = (0..CONCURRENT)
             .map(|_| {
-                let (orchestrator, template) = (Arc::clone(&concurrent), Arc::clone(&template));
-                tokio::spawn(async move { orchestrator.instantiate(template).await })
+                let (orchestrator, template) = (Arc::clone(&orchestrator), Arc::clone(template));
+                tokio::spawn(async move {
+                    let began = Instant::now();
+                    orchestrator.instantiate(template).await.map(|_| began.elapsed())
+                })
             })
             .collect();
         let mut failures = 0;
+        let mut latencies = Vec::with_capacity(CONCURRENT);
         for task in tasks {
-            match task.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
+            match task.await.expect("task") {
+                Ok(latency) => latencies.push(latency),
+                Err(error) => {
                     if failures == 0 {
                         eprintln!("first failure: {error}");
                     }
                     failures += 1;
                 }
-                Err(join) => {
-                    eprintln!("task failed: {join}");
-                    failures += 1;
-                }
             }
         }
-        failures
-    });
-    println!(
-        "\n{CONCURRENT} services instantiated concurrently: {failures} errors, {:.2} s, {} services running",
-        started.elapsed().as_secs_f64(),
-        concurrent.service_ids().len()
-    );
+        let elapsed = started.elapsed();
+        let mut hostile_failed = 0;
+        for task in hostile_tasks {
+            if task.await.expect("task").is_err() {
+                hostile_failed += 1;
+            }
+        }
+        latencies.sort();
+        ConcurrentRun {
+            failures,
+            elapsed,
+            p50: percentile(&latencies, 0.5),
+            p99: percentile(&latencies, 0.99),
+            hostile_failed,
+        }
+    })
 }

@@ -179,36 +179,62 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok(Answer { location, next, body });
         }
-        let detail = body
-            .get("detail")
-            .and_then(Value::as_str)
-            .map_or_else(|| text.trim().to_owned(), str::to_owned);
-        let problems: Vec<String> = body
-            .get("problems")
-            .and_then(Value::as_array)
-            .map(|problems| {
-                problems
-                    .iter()
-                    .map(|problem| {
-                        let line = problem
-                            .get("line")
-                            .and_then(Value::as_u64)
-                            .map(|line| format!(":{line}"));
-                        format!(
-                            "{}{}: {}",
-                            problem.get("file").and_then(Value::as_str).unwrap_or("?"),
-                            line.unwrap_or_default(),
-                            problem.get("detail").and_then(Value::as_str).unwrap_or("?")
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        for problem in &problems {
-            eprintln!("  {problem}");
-        }
-        Err(Failure::new(exit_code(status), format!("{path}: {status}: {detail}")))
+        Err(problem_failure(path, status, &text, &body))
     }
+
+    /// `GET path` as a stream of lines (the event stream), with no deadline.
+    pub fn lines(&self, path: &str) -> Result<impl Iterator<Item = std::io::Result<String>>, Failure> {
+        let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
+        let mut response = agent
+            .get(&self.url(path))
+            .header("Authorization", &self.authorization)
+            .header("Accept", "text/event-stream")
+            .call()
+            .map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot reach {}: {error}", self.base)))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return Err(problem_failure(path, status, &text, &body));
+        }
+        Ok(std::io::BufRead::lines(std::io::BufReader::new(
+            response.into_body().into_reader(),
+        )))
+    }
+}
+
+/// The failure a ProblemDetails answer maps to; every listed problem is
+/// printed on stderr.
+fn problem_failure(path: &str, status: u16, text: &str, body: &Value) -> Failure {
+    let detail = body
+        .get("detail")
+        .and_then(Value::as_str)
+        .map_or_else(|| text.trim().to_owned(), str::to_owned);
+    let problems: Vec<String> = body
+        .get("problems")
+        .and_then(Value::as_array)
+        .map(|problems| {
+            problems
+                .iter()
+                .map(|problem| {
+                    let line = problem
+                        .get("line")
+                        .and_then(Value::as_u64)
+                        .map(|line| format!(":{line}"));
+                    format!(
+                        "{}{}: {}",
+                        problem.get("file").and_then(Value::as_str).unwrap_or("?"),
+                        line.unwrap_or_default(),
+                        problem.get("detail").and_then(Value::as_str).unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for problem in &problems {
+        eprintln!("  {problem}");
+    }
+    Failure::new(exit_code(status), format!("{path}: {status}: {detail}"))
 }
 
 /// The exit code of an HTTP error status.

@@ -8,6 +8,7 @@ mod scaffold;
 mod serve;
 mod sm;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,6 +114,8 @@ enum Command {
         #[command(flatten)]
         connection: client::Connection,
     },
+    /// Print a live timeline of a server's operations and their steps.
+    Watch(watch::WatchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,5 +145,6 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         Command::Package { command, connection } => remote::package(command, &connection),
         Command::Ns { command, connection } => remote::ns(command, &connection),
         Command::Op { command, connection } => remote::op(command, &connection),
+        Command::Watch(watch) => watch::watch(watch),
     }
 }

@@ -7,7 +7,7 @@
 //! occurrence), stored as PROCESSING (at most one open occurrence per NS
 //! instance, checked in the same transaction), then run by a background
 //! task; its outcome decides the final state in one place
-//! ([`Lifecycle::conclude`]): COMPLETED, ROLLED_BACK (the workflow undid
+//! (`Lifecycle::conclude`): COMPLETED, ROLLED_BACK (the workflow undid
 //! what it added), or FAILED_TEMP for tasks that remove what cannot be put
 //! back (scale-in, terminate), which a person retries or fails.
 //!

@@ -114,7 +114,7 @@ pub struct AppState {
 impl AppState {
     /// The state over `lifecycle` and `access`, with the task that follows
     /// the lifecycle for the event stream and the metrics
-    /// ([`events::observe`]) started. Needs a Tokio runtime.
+    /// (`events::observe`) started. Needs a Tokio runtime.
     pub fn new(lifecycle: Arc<Lifecycle>, access: AccessStore) -> Self {
         let (events, metrics) = (Arc::new(EventLog::default()), Arc::new(Metrics::default()));
         events::observe(&lifecycle, Arc::clone(&events), Arc::clone(&metrics));

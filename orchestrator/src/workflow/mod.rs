@@ -1748,8 +1748,9 @@ fn labelled(status: &VimStatus) -> LabelledVim {
 }
 
 /// How often a workflow places again when the capacity it chose was taken
-/// meanwhile.
-const PLACEMENT_ATTEMPTS: u32 = 3;
+/// meanwhile: each attempt sees the reservations of the ones that won, so
+/// a burst of placements onto one best VIM spreads over this many rounds.
+const PLACEMENT_ATTEMPTS: u32 = 16;
 
 /// The capacity an instance of `vnf` takes on `vim`.
 fn claim(vnf: &VnfTemplate, vim: &str) -> Claim {
