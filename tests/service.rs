@@ -913,3 +913,65 @@ fn wasmano_watch_prints_the_live_timeline() {
         "{seen:#?}"
     );
 }
+
+#[test]
+fn an_instantiation_can_ask_for_its_own_placement_and_keeps_it_after_a_restart() {
+    let setup = setup();
+    let api = &setup.operator;
+    let token = api.token_secret();
+    let id = create_instance(api, "placed");
+    let avoid = |vim: &str| json!({"additionalParamsForNs": {"placement": {"blacklist": [vim]}}});
+    api.post(&task(&id, "instantiate"), &avoid("no-such-vim"))
+        .assert_problem(422, "unprocessable");
+    api.post(
+        &task(&id, "instantiate"),
+        &json!({"additionalParamsForNs": {"placement": {"fixedMappings": {"nope": "edge-us-west"}}}}),
+    )
+    .assert_problem(422, "unprocessable");
+    api.post(
+        &task(&id, "instantiate"),
+        &json!({"additionalParamsForNs": {"placement": {"strategy": "SOMETIMES"}}}),
+    )
+    .assert_problem(400, "validation");
+    let operation = api.run_task(&task(&id, "instantiate"), &avoid("edge-eu-west"));
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    let placed_nowhere_blacklisted = |api: &Api| {
+        let placed = instance(api, &id);
+        for vnf in placed["vnfInstance"].as_array().unwrap() {
+            assert_ne!(vnf["vimId"], "edge-eu-west", "{placed:#}");
+        }
+    };
+    placed_nowhere_blacklisted(api);
+    setup.server.stop();
+
+    // After a restart, the service still places as its instantiation asked:
+    // another cache (4 GB) fits only on the blacklisted edge-eu-west, so the
+    // scale-out finds no VIM instead of using it.
+    let server = Server::start(&setup.data_dir, &[]);
+    let api = server.client(&token);
+    let scaled = api.run_task(
+        &task(&id, "scale"),
+        &json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeAdded": [{"vnfProfileId": "cache"}]}}),
+    );
+    assert_eq!(scaled["operationState"], "ROLLED_BACK", "{scaled:#}");
+    assert!(
+        scaled["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("none has them free"),
+        "{scaled:#}"
+    );
+    assert_eq!(instance(&api, &id)["vnfInstance"].as_array().unwrap().len(), 3);
+    placed_nowhere_blacklisted(&api);
+    // Another instance, instantiated without a request of its own, may use it.
+    let other = create_instance(&api, "unrestricted");
+    let operation = api.run_task(&task(&other, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    assert!(
+        instance(&api, &other)["vnfInstance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|vnf| vnf["vimId"] == "edge-eu-west")
+    );
+}

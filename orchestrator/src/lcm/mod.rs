@@ -33,12 +33,13 @@ use crate::catalogue::{Catalogue, EntryKind, Identity};
 use crate::clock::rfc3339;
 use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
 use crate::package::{OnboardingProblem, Package, PackageError, onboard};
+use crate::placement::{PlacementOptions, PlacementStrategy};
 use crate::records::{JournalEntry, RecordStore, Status, StoreError, VnfRecord};
 use crate::service::{self, ResolveError};
 use crate::workflow::{Orchestrator, RecoveryPlan, ServiceTemplate, StepFailure, Task, WorkflowError};
 use model::{
     ErrorCause, NsInstance, NsState, OnFailure, OpOccurrence, OperationError, OperationState, PackageDescriptor,
-    PackageModule, PackageRecord, TaskRequest,
+    PackageModule, PackageRecord, PlacementRequest, StrategyName, TaskRequest,
 };
 use store::{LcmStore, LcmStoreError};
 
@@ -480,7 +481,7 @@ impl Lifecycle {
         }
         self.validate(instance, &task).await?;
         let vnf_instances_before = match (&task, self.parts.records.ns(&instance.id).await) {
-            (TaskRequest::Instantiate, _) | (_, Err(StoreError::NotFound { .. })) => Vec::new(),
+            (TaskRequest::Instantiate { .. }, _) | (_, Err(StoreError::NotFound { .. })) => Vec::new(),
             (_, Ok(nsr)) => nsr.network_functions,
             (_, Err(error)) => return Err(error.into()),
         };
@@ -580,7 +581,7 @@ impl Lifecycle {
     /// Refuses a task that cannot work on the instance as it is.
     async fn validate(&self, instance: &NsInstance, task: &TaskRequest) -> Result<(), LcmError> {
         let wanted = match task {
-            TaskRequest::Instantiate => NsState::NotInstantiated,
+            TaskRequest::Instantiate { .. } => NsState::NotInstantiated,
             _ => NsState::Instantiated,
         };
         if instance.ns_state != wanted {
@@ -625,7 +626,31 @@ impl Lifecycle {
                     )));
                 }
             }
-            TaskRequest::Instantiate | TaskRequest::Reconfigure | TaskRequest::Terminate { .. } => {}
+            TaskRequest::Instantiate {
+                placement: Some(placement),
+            } => {
+                let template = self.template(&instance.nsd_id).await?;
+                let vims = self.parts.infrastructure.vims().await?;
+                let named = placement.blacklist.iter().chain(placement.fixed_mappings.values());
+                if let Some(unknown) = named
+                    .into_iter()
+                    .find(|vim| !vims.iter().any(|known| known.config.id == **vim))
+                {
+                    return Err(LcmError::Unprocessable(format!("placement names no VIM {unknown}")));
+                }
+                if let Some(vnf_id) = placement
+                    .fixed_mappings
+                    .keys()
+                    .find(|vnf_id| !template.vnfs.iter().any(|vnf| vnf.vnf_id == **vnf_id))
+                {
+                    return Err(LcmError::Unprocessable(format!(
+                        "placement fixes VNF {vnf_id:?}, which NSD {} does not have",
+                        instance.nsd_id
+                    )));
+                }
+            }
+            TaskRequest::Instantiate { placement: None } | TaskRequest::Reconfigure | TaskRequest::Terminate { .. } => {
+            }
         }
         Ok(())
     }
@@ -642,6 +667,25 @@ impl Lifecycle {
                     instance.id
                 ))
             })
+    }
+
+    /// The server's placement settings with a request's over them.
+    fn placement_for(&self, request: &PlacementRequest) -> PlacementOptions {
+        let mut options = self.parts.orchestrator.placement().clone();
+        if let Some(strategy) = request.strategy {
+            options.strategy = match strategy {
+                StrategyName::LoadBalanced => PlacementStrategy::LoadBalanced,
+                StrategyName::FillFirst => PlacementStrategy::FillFirst,
+            };
+        }
+        options.blacklist.extend(request.blacklist.iter().cloned());
+        options.fixed.extend(
+            request
+                .fixed_mappings
+                .iter()
+                .map(|(vnf_id, vim)| (vnf_id.clone(), vim.clone())),
+        );
+        options
     }
 
     /// The template of an onboarded NSD, assembled once.
@@ -688,7 +732,10 @@ impl Lifecycle {
     async fn execute(&self, operation: &OpOccurrence) -> Result<(), OperationError> {
         let instance = self.ns(&operation.ns_instance_id).await.map_err(not_run)?;
         let task = match &operation.task {
-            TaskRequest::Instantiate => Task::Instantiate(self.template(&instance.nsd_id).await.map_err(not_run)?),
+            TaskRequest::Instantiate { placement } => Task::Instantiate {
+                template: self.template(&instance.nsd_id).await.map_err(not_run)?,
+                placement: placement.as_ref().map(|request| self.placement_for(request)),
+            },
             TaskRequest::ScaleOut { vnf_profile_id } => Task::ScaleOut {
                 vnf_id: vnf_profile_id.clone(),
             },
@@ -721,7 +768,7 @@ impl Lifecycle {
         let (state, ns_state, error) = match outcome {
             Ok(()) => {
                 let ns_state = match operation.task {
-                    TaskRequest::Instantiate => NsState::Instantiated,
+                    TaskRequest::Instantiate { .. } => NsState::Instantiated,
                     TaskRequest::Terminate { .. } => NsState::NotInstantiated,
                     _ => instance.ns_state,
                 };
@@ -766,6 +813,15 @@ impl Lifecycle {
         }
         let store = self.store.clone();
         let (instances, operations) = blocking(move || Ok((store.all_ns()?, store.operations()?))).await?;
+        // The placement each service was instantiated with: its last
+        // instantiation's (operations are in the order they started).
+        let placements: HashMap<&str, Option<&PlacementRequest>> = operations
+            .iter()
+            .filter_map(|operation| match &operation.task {
+                TaskRequest::Instantiate { placement } => Some((operation.ns_instance_id.as_str(), placement.as_ref())),
+                _ => None,
+            })
+            .collect();
         // Only open operations matter (at most one per instance).
         let open: HashMap<&str, &OpOccurrence> = operations
             .iter()
@@ -798,6 +854,11 @@ impl Lifecycle {
                     &instance.id,
                     interrupted.map(|operation| operation.id.as_str()),
                     template,
+                    placements
+                        .get(instance.id.as_str())
+                        .copied()
+                        .flatten()
+                        .map(|request| self.placement_for(request)),
                     plan,
                 )
                 .await;

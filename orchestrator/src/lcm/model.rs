@@ -119,7 +119,11 @@ pub struct OperationError {
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum TaskRequest {
     /// Deploy the service.
-    Instantiate,
+    Instantiate {
+        /// How to place its VNFs instead of the server's settings.
+        #[serde(default)]
+        placement: Option<PlacementRequest>,
+    },
     /// Add an instance of the NSD's VNF (its `vnf_id`, SOL's profile id).
     ScaleOut {
         /// The VNF's id in the NSD.
@@ -150,7 +154,7 @@ impl TaskRequest {
     /// The operation type the task is an occurrence of.
     pub fn operation_type(&self) -> OperationType {
         match self {
-            Self::Instantiate => OperationType::Instantiate,
+            Self::Instantiate { .. } => OperationType::Instantiate,
             Self::ScaleOut { .. } | Self::ScaleIn { .. } => OperationType::Scale,
             Self::Migrate { .. } => OperationType::Migrate,
             Self::Reconfigure => OperationType::Reconfigure,
@@ -164,6 +168,31 @@ impl TaskRequest {
     pub fn removes(&self) -> bool {
         matches!(self, Self::ScaleIn { .. } | Self::Terminate { .. })
     }
+}
+
+/// The placement an instantiation asks for (`additionalParamsForNs.
+/// placement`), over the server's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlacementRequest {
+    /// How VIMs are preferred; the server's strategy when absent.
+    pub strategy: Option<StrategyName>,
+    /// VIMs never to use, on top of the server's blacklist.
+    #[serde(default)]
+    pub blacklist: Vec<String>,
+    /// The NSD's `vnf_id` → the VIM it must go to, over the server's.
+    #[serde(default)]
+    pub fixed_mappings: std::collections::BTreeMap<String, String>,
+}
+
+/// A default-placement strategy, as requests name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StrategyName {
+    /// Spread: the VIM with the most free cores first.
+    LoadBalanced,
+    /// Pack: the VIM with the fewest free cores that still fits first.
+    FillFirst,
 }
 
 /// An NS instance.

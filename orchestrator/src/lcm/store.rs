@@ -361,7 +361,7 @@ mod tests {
             on_failure: OnFailure::Rollback,
             is_cancel_pending: false,
             error: None,
-            task: TaskRequest::Instantiate,
+            task: TaskRequest::Instantiate { placement: None },
             vnf_instances_before: Vec::new(),
         }
     }

@@ -18,7 +18,7 @@ use super::problem::{Problem, ProblemKind};
 use crate::access::Principal;
 use crate::clock::rfc3339;
 use crate::lcm::LcmError;
-use crate::lcm::model::{NsInstance, OnFailure, OpOccurrence, TaskRequest, text_of};
+use crate::lcm::model::{NsInstance, OnFailure, OpOccurrence, PlacementRequest, TaskRequest, text_of};
 use crate::records::{NsRecord, Status, VnfRecord};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -260,6 +260,15 @@ async fn start_task(
 struct InstantiateRequest {
     ns_flavour_id: Option<String>,
     on_failure: Option<OnFailure>,
+    #[serde(default)]
+    additional_params_for_ns: AdditionalParams,
+}
+
+/// `additionalParamsForNs`: wasmano reads `placement`; other keys are kept
+/// in the operation's parameters and otherwise ignored.
+#[derive(Debug, Default, Deserialize)]
+struct AdditionalParams {
+    placement: Option<PlacementRequest>,
 }
 
 async fn instantiate(
@@ -279,7 +288,9 @@ async fn instantiate(
         &state,
         &principal,
         &id,
-        TaskRequest::Instantiate,
+        TaskRequest::Instantiate {
+            placement: request.additional_params_for_ns.placement,
+        },
         params,
         request.on_failure,
     )

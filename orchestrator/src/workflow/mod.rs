@@ -84,7 +84,13 @@ pub enum Task {
     /// deployment, FSM start (envs into containers), configure, NSR in
     /// normal operation. On failure everything deployed is removed and the
     /// records say failed.
-    Instantiate(Arc<ServiceTemplate>),
+    Instantiate {
+        /// The service.
+        template: Arc<ServiceTemplate>,
+        /// How to place its VNFs, now and when it scales, instead of the
+        /// orchestrator's options.
+        placement: Option<PlacementOptions>,
+    },
     /// Add an instance of the NSD's VNF `vnf_id`: placement, deployment, FSM
     /// start, NSR update, then configure when the service has a configure
     /// manager. On failure the new instance is removed.
@@ -120,7 +126,7 @@ impl Task {
     /// The workflow that runs it.
     pub fn workflow(&self) -> Workflow {
         match self {
-            Self::Instantiate(_) => Workflow::Instantiate,
+            Self::Instantiate { .. } => Workflow::Instantiate,
             Self::ScaleOut { .. } => Workflow::ScaleOut,
             Self::ScaleIn { .. } => Workflow::ScaleIn,
             Self::Migrate { .. } => Workflow::Migrate,
@@ -133,7 +139,7 @@ impl Task {
 impl fmt::Debug for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Instantiate(template) => write!(f, "Instantiate({})", template.nsd_reference),
+            Self::Instantiate { template, .. } => write!(f, "Instantiate({})", template.nsd_reference),
             Self::ScaleOut { vnf_id } => write!(f, "ScaleOut({vnf_id})"),
             Self::ScaleIn { vnf_instance_id } => write!(f, "ScaleIn({vnf_instance_id})"),
             Self::Migrate {
@@ -279,6 +285,9 @@ impl VnfInstance {
 #[derive(Debug, Clone)]
 struct ServiceState {
     template: Arc<ServiceTemplate>,
+    /// How its VNFs are placed (the orchestrator's options, or the ones its
+    /// instantiation asked for).
+    placement: Arc<PlacementOptions>,
     nsr: NsRecord,
     vnfs: Vec<VnfInstance>,
 }
@@ -502,6 +511,11 @@ impl Orchestrator {
         }
     }
 
+    /// How services are placed unless their instantiation says otherwise.
+    pub fn placement(&self) -> &PlacementOptions {
+        &self.placement
+    }
+
     /// Runs `task` on service `service_id`, journaling its steps under
     /// `operation` when the run belongs to an operation occurrence.
     pub async fn run(
@@ -511,7 +525,10 @@ impl Orchestrator {
         task: Task,
     ) -> Result<WorkflowReport, WorkflowError> {
         match task {
-            Task::Instantiate(template) => self.run_instantiate(service_id, operation, template).await,
+            Task::Instantiate { template, placement } => {
+                let placement = Arc::new(placement.unwrap_or_else(|| self.placement.clone()));
+                self.run_instantiate(service_id, operation, template, placement).await
+            }
             Task::ScaleOut { vnf_id } => self.run_scale_out(service_id, operation, &vnf_id).await,
             Task::ScaleIn { vnf_instance_id } => self.run_scale_in(service_id, operation, &vnf_instance_id).await,
             Task::Migrate {
@@ -528,7 +545,11 @@ impl Orchestrator {
 
     /// Instantiates a new service (see [`Task::Instantiate`]).
     pub async fn instantiate(&self, template: Arc<ServiceTemplate>) -> Result<WorkflowReport, WorkflowError> {
-        self.run(&new_id(), None, Task::Instantiate(template)).await
+        let task = Task::Instantiate {
+            template,
+            placement: None,
+        };
+        self.run(&new_id(), None, task).await
     }
 
     /// Adds an instance of VNF `vnf_id` (see [`Task::ScaleOut`]).
@@ -581,11 +602,12 @@ impl Orchestrator {
         service_id: &str,
         operation: Option<&str>,
         template: Arc<ServiceTemplate>,
+        placement: Option<PlacementOptions>,
         plan: RecoveryPlan,
     ) -> Result<Recovery, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Recovery)?;
         let mut run = Run::new(service_id, Workflow::Recovery, operation);
-        let outcome = self.rebuild(&mut run, service_id, template, plan).await;
+        let outcome = self.rebuild(&mut run, service_id, template, placement, plan).await;
         match outcome {
             Ok((state, running, removed)) => {
                 if running {
@@ -612,6 +634,7 @@ impl Orchestrator {
         run: &mut Run,
         service_id: &str,
         template: Arc<ServiceTemplate>,
+        placement: Option<PlacementOptions>,
         plan: RecoveryPlan,
     ) -> Result<(ServiceState, bool, Vec<String>), WorkflowError> {
         let nsr = run.step("read NSR", self.store.ns(service_id)).await?;
@@ -644,6 +667,7 @@ impl Orchestrator {
         self.remove_vnfs(run, orphans, Status::Failed).await;
         let mut state = ServiceState {
             template,
+            placement: Arc::new(placement.unwrap_or_else(|| self.placement.clone())),
             nsr,
             vnfs: kept,
         };
@@ -763,6 +787,7 @@ impl Orchestrator {
         service_id: &str,
         operation: Option<&str>,
         template: Arc<ServiceTemplate>,
+        placement: Arc<PlacementOptions>,
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Instantiate)?;
         let mut run = Run::new(service_id, Workflow::Instantiate, operation);
@@ -780,6 +805,7 @@ impl Orchestrator {
         };
         let mut state = ServiceState {
             template,
+            placement,
             nsr,
             vnfs: Vec::new(),
         };
@@ -932,7 +958,7 @@ impl Orchestrator {
             let vims = run.step("topology", self.available_vims()).await?;
             let offered: Vec<LabelledVim> = vims
                 .iter()
-                .filter(|vim| !self.placement.blacklist.contains(&vim.config.id))
+                .filter(|vim| !state.placement.blacklist.contains(&vim.config.id))
                 .map(labelled)
                 .collect();
             let moving = VnfToPlace {
@@ -1166,6 +1192,7 @@ impl Orchestrator {
                 self.remove_vnfs(&mut run, added, Status::Failed).await;
                 let mut restored = ServiceState {
                     template: state.template,
+                    placement: state.placement,
                     nsr: state.nsr,
                     vnfs,
                 };
@@ -1275,7 +1302,7 @@ impl Orchestrator {
         // refused like one naming an unknown VIM.
         let placement_vims: Vec<LabelledVim> = vims
             .iter()
-            .filter(|vim| !self.placement.blacklist.contains(&vim.config.id))
+            .filter(|vim| !state.placement.blacklist.contains(&vim.config.id))
             .map(labelled)
             .collect();
         let mapping: Vec<VnfPlacement> = match manager_for(&template.ssms, SsmEvent::Placement) {
@@ -1286,7 +1313,7 @@ impl Orchestrator {
                     .collect();
                 let offered: Vec<VimStatus> = vims
                     .iter()
-                    .filter(|vim| !self.placement.blacklist.contains(&vim.config.id))
+                    .filter(|vim| !state.placement.blacklist.contains(&vim.config.id))
                     .cloned()
                     .collect();
                 let content = payload::placement(&run.service, template, &with_templates, &offered);
@@ -1312,13 +1339,13 @@ impl Orchestrator {
                 let fixed = instances
                     .iter()
                     .filter_map(|(id, index)| {
-                        let vim = self.placement.fixed.get(&template.vnfs[*index].vnf_id)?;
+                        let vim = state.placement.fixed.get(&template.vnfs[*index].vnf_id)?;
                         Some((id.clone(), vim.clone()))
                     })
                     .collect();
                 let options = PlacementOptions {
                     fixed,
-                    ..self.placement.clone()
+                    ..(*state.placement).clone()
                 };
                 let search = wasmano_host::run_blocking(move || placement::place(&vnfs, &placement_vims, &options));
                 let placed = async {
