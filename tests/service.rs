@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support_server::{Api, Server, bundled_archive};
+use support_server::{Api, Server, archive_with, bundled_archive};
 
 const NSD: &str = "eu.wasmano/demo-web-service/1.0";
 
@@ -31,13 +31,19 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(|dir| bundled_archive(dir, |_, text| text))
+}
+
+/// A server with one project, its operator, and the package `archive`
+/// makes onboarded in it.
+fn setup_with(archive: impl Fn(&std::path::Path) -> Vec<u8>) -> Setup {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().join("data");
     let server = Server::start(&data_dir, &[]);
     let project = server.admin().project("tenant");
     let (_, token) = server.admin().token("operator", Some(&project));
     let operator = server.client(&token);
-    let onboarded = operator.onboard(&bundled_archive(data.path(), |_, text| text));
+    let onboarded = operator.onboard(&archive(data.path()));
     assert_eq!(onboarded.status, 201, "{onboarded:#?}");
     Setup {
         _data: data,
@@ -974,4 +980,158 @@ fn an_instantiation_can_ask_for_its_own_placement_and_keeps_it_after_a_restart()
             .iter()
             .any(|vnf| vnf["vimId"] == "edge-eu-west")
     );
+}
+
+/// The bundled package whose configure manager answers an error: an
+/// instantiation fails after every VNF is deployed and started.
+fn failing_configure_archive(dir: &std::path::Path) -> Vec<u8> {
+    let guests = support::guests();
+    let mut modules = guests.examples().to_vec();
+    modules.push(&guests.hostile);
+    archive_with(dir, &modules, |name, text| {
+        if name == "nsd.yml" {
+            text.replace("modules/sm_configure.wasm", "modules/sm_hostile.wasm")
+                .replace(
+                    "        value: \"configure\"\n",
+                    "        value: \"configure\"\n      - key: \"behaviour\"\n        value: \"error\"\n",
+                )
+        } else {
+            text
+        }
+    })
+}
+
+#[test]
+fn an_operation_that_pauses_on_failure_waits_for_retry_rollback_or_fail() {
+    let setup = setup_with(failing_configure_archive);
+    let api = &setup.operator;
+    let empty = api.free_capacity();
+    let op = |operation: &Value, action: &str| {
+        format!(
+            "/nslcm/v1/ns_lcm_op_occs/{}/{action}",
+            operation["id"].as_str().unwrap()
+        )
+    };
+
+    // By default the failure is undone.
+    let id = create_instance(api, "paused");
+    let undone = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(undone["operationState"], "ROLLED_BACK", "{undone:#}");
+    assert_eq!(api.free_capacity(), empty);
+
+    // With PAUSE it stops in FAILED_TEMP, everything deployed kept.
+    let paused = api.run_task(&task(&id, "instantiate"), &json!({"onFailure": "PAUSE"}));
+    assert_eq!(paused["operationState"], "FAILED_TEMP", "{paused:#}");
+    assert_eq!(paused["error"]["step"], "ssm configure");
+    assert_eq!(paused["error"]["cause"], "answered");
+    let kept = api.free_capacity();
+    assert_ne!(kept, empty, "the VNFs stay deployed");
+    assert_eq!(instance(api, &id)["vnfInstance"].as_array().unwrap().len(), 3);
+    api.post(&task(&id, "terminate"), &json!({}))
+        .assert_problem(409, "operation-in-progress");
+
+    // A retry undoes the failed attempt and runs again: the same failure,
+    // no more capacity taken.
+    let retried = api.post(&op(&paused, "retry"), &json!({}));
+    assert_eq!(retried.status, 202, "{retried:#?}");
+    let again = api.wait(retried.location.as_deref().unwrap());
+    assert_eq!(again["operationState"], "FAILED_TEMP", "{again:#}");
+    assert_eq!(
+        api.free_capacity(),
+        kept,
+        "the first attempt's VNFs were removed before the second"
+    );
+
+    // A rollback removes it all and keeps the failure's error.
+    let rolling = api.post(&op(&again, "rollback"), &json!({}));
+    assert_eq!(rolling.status, 202, "{rolling:#?}");
+    let rolled = api.wait(rolling.location.as_deref().unwrap());
+    assert_eq!(rolled["operationState"], "ROLLED_BACK", "{rolled:#}");
+    assert_eq!(rolled["error"]["step"], "ssm configure");
+    assert_eq!(api.free_capacity(), empty);
+    assert_eq!(instance(api, &id)["nsState"], "NOT_INSTANTIATED");
+    api.post(&op(&rolled, "rollback"), &json!({}))
+        .assert_problem(409, "state-conflict");
+
+    // Fail gives up: what is deployed stays recorded, and terminate removes it.
+    let paused = api.run_task(&task(&id, "instantiate"), &json!({"onFailure": "PAUSE"}));
+    assert_eq!(paused["operationState"], "FAILED_TEMP", "{paused:#}");
+    let failed = api.post(&op(&paused, "fail"), &json!({}));
+    assert_eq!(
+        (failed.status, failed.body["operationState"].as_str()),
+        (200, Some("FAILED"))
+    );
+    assert_eq!(instance(api, &id)["nsState"], "INSTANTIATED");
+    let terminated = api.run_task(&task(&id, "terminate"), &json!({}));
+    assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    assert_eq!(api.free_capacity(), empty);
+
+    // Interrupted while pausing on failure: after a restart it waits in
+    // FAILED_TEMP with everything it deployed, and rolls back clean.
+    let token = api.token_secret();
+    setup.server.stop();
+    let crashing = Server::start(&setup.data_dir, &[("WASMANO_CRASH_AT_STEP", "10")]);
+    let _ = crashing
+        .client(&token)
+        .try_post(&task(&id, "instantiate"), &json!({"onFailure": "PAUSE"}));
+    assert!(crashing.wait_for_crash(Duration::from_secs(60)));
+    let server = Server::start(&setup.data_dir, &[]);
+    let api = server.client(&token);
+    let history = api.get(&format!("/nslcm/v1/ns_lcm_op_occs?nsInstanceId={id}")).body;
+    let interrupted = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(interrupted["operationState"], "FAILED_TEMP", "{interrupted:#}");
+    assert_eq!(interrupted["error"]["cause"], "interrupted");
+    assert_ne!(api.free_capacity(), empty, "what it deployed is kept");
+    let rolling = api.post(&op(&interrupted, "rollback"), &json!({}));
+    assert_eq!(rolling.status, 202, "{rolling:#?}");
+    assert_eq!(
+        api.wait(rolling.location.as_deref().unwrap())["operationState"],
+        "ROLLED_BACK"
+    );
+    assert_eq!(api.free_capacity(), empty);
+}
+
+#[test]
+fn on_docker_a_cancelled_operation_stops_at_the_next_step_and_can_be_rolled_back() {
+    support::ensure_test_image();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let server = Server::start_with(&data_dir, &[], &["--docker"]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let api = server.client(&token);
+    assert_eq!(api.onboard(&container_archive(data.path())).status, 201);
+    let id = create_instance(&api, "cancelled");
+    let started = api.post(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(started.status, 202);
+    let location = started.location.unwrap();
+    // Cancel once both VNFs' containers run (the first one is recorded by
+    // then): in the middle of the instantiation.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while containers_of(&id).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no container was started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    api.post(&format!("{location}/cancel"), &json!({"cancelMode": "FORCEFUL"}))
+        .assert_problem(422, "unprocessable");
+    api.post(&format!("{location}/cancel"), &json!({"cancelMode": "SOMEHOW"}))
+        .assert_problem(400, "validation");
+    let cancelling = api.post(&format!("{location}/cancel"), &json!({"cancelMode": "GRACEFUL"}));
+    assert_eq!(
+        cancelling.status, 202,
+        "the instantiation (containers) is still running: {cancelling:#?}"
+    );
+    let cancelled = api.wait(&location);
+    assert_eq!(cancelled["operationState"], "FAILED_TEMP", "{cancelled:#}");
+    assert_eq!(cancelled["error"]["cause"], "cancelled");
+    assert_eq!(cancelled["isCancelPending"], false);
+    assert_eq!(cancelled["cancelMode"], "GRACEFUL");
+    assert!(!containers_of(&id).is_empty(), "a cancel keeps what the operation did");
+    let rolling = api.post(&format!("{location}/rollback"), &json!({}));
+    assert_eq!(rolling.status, 202);
+    let rolled = api.wait(&location);
+    assert_eq!(rolled["operationState"], "ROLLED_BACK", "{rolled:#}");
+    assert!(containers_of(&id).is_empty(), "the rollback removed its containers");
+    api.post(&format!("{location}/cancel"), &json!({"cancelMode": "GRACEFUL"}))
+        .assert_problem(409, "state-conflict");
 }

@@ -69,10 +69,15 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
-            let line = lines
-                .next()
-                .expect("wasmano serve exited before serving")
-                .expect("read stdout");
+            let Some(line) = lines.next() else {
+                let log = std::fs::read_to_string(log_file(data)).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                panic!(
+                    "wasmano serve exited before serving; the end of its log:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            };
+            let line = line.expect("read stdout");
             if let Some(rest) = line.strip_prefix("wasmano serving ") {
                 break rest.split_whitespace().next().expect("address").to_owned();
             }
@@ -351,7 +356,12 @@ impl Api {
 /// The bundled example package as a `.tar.gz`, each descriptor passed
 /// through `edit(file name, text)`.
 pub fn bundled_archive(dir: &Path, edit: impl Fn(&str, String) -> String) -> Vec<u8> {
-    let root = write_bundled_package(&dir.join("package"), &support::guests().examples(), edit);
+    archive_with(dir, &support::guests().examples(), edit)
+}
+
+/// The bundled package's descriptors with these modules, as a `.tar.gz`.
+pub fn archive_with(dir: &Path, modules: &[&Path], edit: impl Fn(&str, String) -> String) -> Vec<u8> {
+    let root = write_bundled_package(&dir.join("package"), modules, edit);
     let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
     builder.append_dir_all(".", &root).expect("tar");
     let archive = builder.into_inner().expect("tar").finish().expect("gzip");

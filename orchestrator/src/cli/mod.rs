@@ -28,8 +28,9 @@ pub mod exit {
     /// twice, an unknown VIM, a VIM of the wrong kind or without the
     /// capacity), a configure decision triggering an unknown VNF.
     pub const REFUSED_REPLY: u8 = 4;
-    /// A task's operation ended other than COMPLETED (ROLLED_BACK,
-    /// FAILED_TEMP, FAILED).
+    /// An operation ended other than the command wanted: a task or retry
+    /// other than COMPLETED, a rollback other than ROLLED_BACK, a cancel
+    /// other than FAILED_TEMP.
     pub const OPERATION_FAILED: u8 = 5;
     /// Bad usage: unknown event, bad flag values.
     pub const USAGE: u8 = 64;

@@ -152,6 +152,22 @@ pub enum OpCommand {
         /// The operation id.
         id: String,
     },
+    /// Undo what a FAILED_TEMP operation did (ROLLED_BACK).
+    Rollback {
+        /// The operation id.
+        id: String,
+        /// Do not wait for its end.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Stop a PROCESSING operation at its next step (FAILED_TEMP).
+    Cancel {
+        /// The operation id.
+        id: String,
+        /// Do not wait for its end.
+        #[arg(long)]
+        no_wait: bool,
+    },
 }
 
 const PACKAGES: &str = "/wasmano/v1/packages";
@@ -252,7 +268,7 @@ pub fn ns(command: NsCommand, connection: &Connection) -> Result<ExitCode, Failu
     let location = answer
         .location
         .ok_or_else(|| Failure::new(exit::SOFTWARE, format!("{path}: the server answered no Location")))?;
-    follow(&client, connection, &location, task.no_wait)
+    follow(&client, connection, &location, task.no_wait, "COMPLETED")
 }
 
 /// Runs an `op` command.
@@ -279,7 +295,17 @@ pub fn op(command: OpCommand, connection: &Connection) -> Result<ExitCode, Failu
         OpCommand::Retry { id, no_wait } => {
             let answer = client.post_json(&format!("{OPERATIONS}/{id}/retry"), &json!({}))?;
             let location = answer.location.unwrap_or_else(|| format!("{OPERATIONS}/{id}"));
-            return follow(&client, connection, &location, no_wait);
+            return follow(&client, connection, &location, no_wait, "COMPLETED");
+        }
+        OpCommand::Rollback { id, no_wait } => {
+            let answer = client.post_json(&format!("{OPERATIONS}/{id}/rollback"), &json!({}))?;
+            let location = answer.location.unwrap_or_else(|| format!("{OPERATIONS}/{id}"));
+            return follow(&client, connection, &location, no_wait, "ROLLED_BACK");
+        }
+        OpCommand::Cancel { id, no_wait } => {
+            let answer = client.post_json(&format!("{OPERATIONS}/{id}/cancel"), &json!({"cancelMode": "GRACEFUL"}))?;
+            let location = answer.location.unwrap_or_else(|| format!("{OPERATIONS}/{id}"));
+            return follow(&client, connection, &location, no_wait, "FAILED_TEMP");
         }
         OpCommand::Fail { id } => {
             let failed = client.post_json(&format!("{OPERATIONS}/{id}/fail"), &json!({}))?.body;
@@ -290,8 +316,14 @@ pub fn op(command: OpCommand, connection: &Connection) -> Result<ExitCode, Failu
 }
 
 /// Prints the operation at `location`, after waiting for its end unless
-/// `no_wait`; fails unless it completed.
-fn follow(client: &Client, connection: &Connection, location: &str, no_wait: bool) -> Result<ExitCode, Failure> {
+/// `no_wait`; fails unless it ended in `expected`.
+fn follow(
+    client: &Client,
+    connection: &Connection,
+    location: &str,
+    no_wait: bool,
+    expected: &str,
+) -> Result<ExitCode, Failure> {
     let columns = ["id", "lcmOperationType", "operationState", "nsInstanceId"];
     let mut operation = client.get(location)?.body;
     let mut last_state = String::new();
@@ -313,7 +345,7 @@ fn follow(client: &Client, connection: &Connection, location: &str, no_wait: boo
     }
     print(connection, &operation, &columns);
     let state = operation.get("operationState").and_then(Value::as_str).unwrap_or("");
-    if no_wait || state == "COMPLETED" {
+    if no_wait || state == expected {
         return Ok(ExitCode::SUCCESS);
     }
     let detail = operation

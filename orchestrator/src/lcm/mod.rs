@@ -36,10 +36,12 @@ use crate::package::{OnboardingProblem, Package, PackageError, onboard};
 use crate::placement::{PlacementOptions, PlacementStrategy};
 use crate::records::{JournalEntry, RecordStore, Status, StoreError, VnfRecord};
 use crate::service::{self, ResolveError};
-use crate::workflow::{Orchestrator, RecoveryPlan, ServiceTemplate, StepFailure, Task, WorkflowError};
+use crate::workflow::{
+    FailurePolicy, Orchestrator, RecoveryPlan, RunContext, ServiceTemplate, StepFailure, Task, WorkflowError,
+};
 use model::{
-    ErrorCause, NsInstance, NsState, OnFailure, OpOccurrence, OperationError, OperationState, PackageDescriptor,
-    PackageModule, PackageRecord, PlacementRequest, StrategyName, TaskRequest,
+    CancelMode, ErrorCause, NsInstance, NsState, OnFailure, OpOccurrence, OperationError, OperationState,
+    PackageDescriptor, PackageModule, PackageRecord, PlacementRequest, StrategyName, TaskRequest,
 };
 use store::{LcmStore, LcmStoreError};
 
@@ -188,6 +190,19 @@ pub struct Lifecycle {
     assembling: tokio::sync::Mutex<()>,
     running: Arc<Running>,
     events: tokio::sync::broadcast::Sender<LcmEvent>,
+    /// The runs going on, by operation, to cancel them.
+    runs: Mutex<HashMap<String, RunContext>>,
+}
+
+/// What a background job of an operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// Run its task.
+    Run,
+    /// Undo what its failed attempt left, then run its task (a retry).
+    UndoThenRun,
+    /// Undo what its failed attempt left (a rollback).
+    Undo,
 }
 
 fn now() -> String {
@@ -214,6 +229,7 @@ impl Lifecycle {
             assembling: tokio::sync::Mutex::new(()),
             running: Arc::new(Running::default()),
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
+            runs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -474,11 +490,6 @@ impl Lifecycle {
         params: Value,
         on_failure: OnFailure,
     ) -> Result<OpOccurrence, LcmError> {
-        if on_failure == OnFailure::Pause {
-            return Err(LcmError::Unprocessable(
-                "onFailure PAUSE is not supported yet: workflows undo a failure themselves (ROLLBACK)".into(),
-            ));
-        }
         self.validate(instance, &task).await?;
         let vnf_instances_before = match (&task, self.parts.records.ns(&instance.id).await) {
             (TaskRequest::Instantiate { .. }, _) | (_, Err(StoreError::NotFound { .. })) => Vec::new(),
@@ -498,6 +509,7 @@ impl Lifecycle {
             operation_params: params,
             on_failure,
             is_cancel_pending: false,
+            cancel_mode: None,
             error: None,
             task,
             vnf_instances_before,
@@ -505,31 +517,87 @@ impl Lifecycle {
         let (store, stored) = (self.store.clone(), operation.clone());
         blocking(move || Ok(store.begin_operation(&stored)?)).await?;
         self.publish(LcmEvent::Operation(operation.clone()));
-        self.spawn(operation.clone());
+        self.spawn(operation.clone(), Job::Run);
         Ok(operation)
     }
 
-    /// Runs a FAILED_TEMP operation again from the start of its task
-    /// (workflows skip nothing, and every effect of a removal is
-    /// idempotent).
+    /// Runs a FAILED_TEMP operation again from the start of its task: a
+    /// task that removes simply runs again (every removal is idempotent);
+    /// any other first undoes what the failed attempt left, then runs.
     pub async fn retry(self: &Arc<Self>, operation: &OpOccurrence) -> Result<OpOccurrence, LcmError> {
         let retried = self
             .transition(operation, OperationState::FailedTemp, OperationState::Processing, None)
             .await?;
-        self.spawn(retried.clone());
+        let job = if operation.task.removes() {
+            Job::Run
+        } else {
+            Job::UndoThenRun
+        };
+        self.spawn(retried.clone(), job);
         Ok(retried)
+    }
+
+    /// Rolls a FAILED_TEMP operation back: ROLLING_BACK, then ROLLED_BACK
+    /// once the service is back to the VNF instances it had when the
+    /// operation started. A task that removes cannot be rolled back.
+    pub async fn rollback(self: &Arc<Self>, operation: &OpOccurrence) -> Result<OpOccurrence, LcmError> {
+        if operation.task.removes() {
+            return Err(LcmError::StateConflict(format!(
+                "operation {} removed what cannot be put back: retry or fail it",
+                operation.id
+            )));
+        }
+        let rolling = self
+            .transition(operation, OperationState::FailedTemp, OperationState::RollingBack, None)
+            .await?;
+        self.spawn(rolling.clone(), Job::Undo);
+        Ok(rolling)
+    }
+
+    /// Cancels a PROCESSING operation at its next step boundary: it ends in
+    /// FAILED_TEMP (cause cancelled), what it did kept. Only GRACEFUL is
+    /// supported.
+    pub async fn cancel(&self, operation: &OpOccurrence, mode: CancelMode) -> Result<OpOccurrence, LcmError> {
+        if mode == CancelMode::Forceful {
+            return Err(LcmError::Unprocessable(
+                "cancelMode FORCEFUL is not supported yet: use GRACEFUL (the next step boundary)".into(),
+            ));
+        }
+        if operation.operation_state != OperationState::Processing {
+            return Err(LcmError::StateConflict(format!(
+                "operation {} is {}: only a PROCESSING operation can be cancelled",
+                operation.id,
+                model::text_of(&operation.operation_state)
+            )));
+        }
+        let context = self
+            .runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&operation.id)
+            .cloned();
+        let Some(context) = context else {
+            return Err(LcmError::StateConflict(format!(
+                "operation {} is ending: nothing left to cancel",
+                operation.id
+            )));
+        };
+        let pending = OpOccurrence {
+            is_cancel_pending: true,
+            cancel_mode: Some(mode),
+            ..operation.clone()
+        };
+        let (store, stored) = (self.store.clone(), pending.clone());
+        blocking(move || Ok(store.update_operation(&stored, None)?)).await?;
+        context.cancel();
+        Ok(pending)
     }
 
     /// Gives up a FAILED_TEMP operation: FAILED, final. Whatever stays
     /// deployed stays recorded; the instance counts as instantiated while
     /// anything is, so terminate can remove it.
     pub async fn fail(&self, operation: &OpOccurrence) -> Result<OpOccurrence, LcmError> {
-        let running = self
-            .parts
-            .orchestrator
-            .service_ids()
-            .contains(&operation.ns_instance_id);
-        let state = if running {
+        let state = if self.parts.orchestrator.runs(&operation.ns_instance_id) {
             NsState::Instantiated
         } else {
             NsState::NotInstantiated
@@ -715,21 +783,96 @@ impl Lifecycle {
         Ok(template)
     }
 
-    /// Runs an occurrence in the background and concludes it.
-    fn spawn(self: &Arc<Self>, operation: OpOccurrence) {
+    /// Does `job` for an occurrence in the background and concludes it.
+    fn spawn(self: &Arc<Self>, operation: OpOccurrence, job: Job) {
         self.running.count.fetch_add(1, Ordering::SeqCst);
         let guard = RunningGuard(Arc::clone(&self.running));
+        let policy = match operation.on_failure {
+            OnFailure::Rollback => FailurePolicy::Undo,
+            OnFailure::Pause => FailurePolicy::Keep,
+        };
+        let context = RunContext::new(Some(&operation.id), policy);
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(operation.id.clone(), context.clone());
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let _guard = guard;
-            let outcome = this.execute(&operation).await;
-            if let Err(error) = this.conclude(operation, outcome).await {
+            let concluded = match job {
+                Job::Run => {
+                    let outcome = this.execute(&operation, &context).await;
+                    this.conclude(operation.clone(), outcome).await
+                }
+                Job::UndoThenRun => {
+                    let outcome = match this.undo(&operation).await {
+                        Ok(()) => this.execute(&operation, &context).await,
+                        Err(error) => Err(error),
+                    };
+                    this.conclude(operation.clone(), outcome).await
+                }
+                Job::Undo => {
+                    let outcome = this.undo(&operation).await;
+                    this.conclude_rollback(operation.clone(), outcome).await
+                }
+            };
+            this.runs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&operation.id);
+            if let Err(error) = concluded {
                 tracing::error!("cannot store the outcome of an operation: {error}");
             }
         });
     }
 
-    async fn execute(&self, operation: &OpOccurrence) -> Result<(), OperationError> {
+    /// Undoes what a FAILED_TEMP operation did: the service goes back to
+    /// the VNF instances it had when the operation started (for an
+    /// instantiation, none).
+    async fn undo(&self, operation: &OpOccurrence) -> Result<(), OperationError> {
+        let instance = self.ns(&operation.ns_instance_id).await.map_err(not_run)?;
+        let template = self.template(&instance.nsd_id).await.map_err(not_run)?;
+        let placement = self.instantiated_with(&instance.id).await.map_err(not_run)?;
+        let recovered = self
+            .parts
+            .orchestrator
+            .recover(
+                &instance.id,
+                Some(&operation.id),
+                template,
+                placement,
+                RecoveryPlan::RollBackTo(operation.vnf_instances_before.clone()),
+            )
+            .await;
+        match recovered {
+            Ok(_) => Ok(()),
+            // Stopped before its NSR was stored: nothing to undo.
+            Err(WorkflowError::Step { ref cause, .. })
+                if matches!(**cause, StepFailure::Store(StoreError::NotFound { .. })) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(operation_error(&error)),
+        }
+    }
+
+    /// The placement the instance's last instantiation asked for.
+    async fn instantiated_with(&self, ns_instance_id: &str) -> Result<Option<PlacementOptions>, LcmError> {
+        let operations = self.operations().await?;
+        let request = operations
+            .iter()
+            .rev()
+            .find_map(|operation| match &operation.task {
+                TaskRequest::Instantiate { placement } if operation.ns_instance_id == ns_instance_id => {
+                    Some(placement.clone())
+                }
+                _ => None,
+            })
+            .flatten();
+        Ok(request.map(|request| self.placement_for(&request)))
+    }
+
+    async fn execute(&self, operation: &OpOccurrence, context: &RunContext) -> Result<(), OperationError> {
         let instance = self.ns(&operation.ns_instance_id).await.map_err(not_run)?;
         let task = match &operation.task {
             TaskRequest::Instantiate { placement } => Task::Instantiate {
@@ -754,32 +897,71 @@ impl Lifecycle {
         };
         self.parts
             .orchestrator
-            .run(&instance.id, Some(&operation.id), task)
+            .run_with(&instance.id, context, task)
             .await
             .map(drop)
             .map_err(|error| operation_error(&error))
     }
 
-    /// The failure policy, in one place: success completes; a failed task
-    /// that adds or changes was undone by its workflow (ROLLED_BACK); one
-    /// that removes stops in FAILED_TEMP.
+    /// The failure policy, in one place: success completes; a failure
+    /// stops in FAILED_TEMP when the operation pauses on failure, was
+    /// cancelled, or removes what cannot be put back; otherwise its workflow
+    /// undid it (ROLLED_BACK). The instance is INSTANTIATED while the
+    /// orchestrator runs its service.
     async fn conclude(&self, operation: OpOccurrence, outcome: Result<(), OperationError>) -> Result<(), LcmError> {
-        let instance = self.ns(&operation.ns_instance_id).await?;
-        let (state, ns_state, error) = match outcome {
-            Ok(()) => {
-                let ns_state = match operation.task {
-                    TaskRequest::Instantiate { .. } => NsState::Instantiated,
-                    TaskRequest::Terminate { .. } => NsState::NotInstantiated,
-                    _ => instance.ns_state,
-                };
-                (OperationState::Completed, ns_state, None)
+        let (state, error) = match outcome {
+            Ok(()) => (OperationState::Completed, None),
+            Err(error)
+                if error.cause == ErrorCause::Cancelled
+                    || operation.on_failure == OnFailure::Pause
+                    || operation.task.removes() =>
+            {
+                (OperationState::FailedTemp, Some(error))
             }
-            Err(error) if operation.task.removes() => (OperationState::FailedTemp, instance.ns_state, Some(error)),
-            Err(error) => (OperationState::RolledBack, instance.ns_state, Some(error)),
+            Err(error) => (OperationState::RolledBack, Some(error)),
         };
+        self.store_conclusion(operation, state, error).await
+    }
+
+    /// The end of a rollback: ROLLED_BACK keeping the failure's error, or
+    /// FAILED_TEMP again with the rollback's.
+    async fn conclude_rollback(
+        &self,
+        operation: OpOccurrence,
+        outcome: Result<(), OperationError>,
+    ) -> Result<(), LcmError> {
+        match outcome {
+            Ok(()) => {
+                let error = operation.error.clone();
+                self.store_conclusion(operation, OperationState::RolledBack, error)
+                    .await
+            }
+            Err(error) => {
+                self.store_conclusion(operation, OperationState::FailedTemp, Some(error))
+                    .await
+            }
+        }
+    }
+
+    async fn store_conclusion(
+        &self,
+        operation: OpOccurrence,
+        state: OperationState,
+        error: Option<OperationError>,
+    ) -> Result<(), LcmError> {
+        let instance = self.ns(&operation.ns_instance_id).await?;
+        let ns_state = if self.parts.orchestrator.runs(&instance.id) {
+            NsState::Instantiated
+        } else {
+            NsState::NotInstantiated
+        };
+        // A cancel may have been asked for since the run started.
+        let cancel_mode = self.operation(&operation.id).await?.cancel_mode;
         let concluded = OpOccurrence {
             operation_state: state,
             state_entered_time: now(),
+            is_cancel_pending: false,
+            cancel_mode,
             error,
             ..operation
         };
@@ -885,7 +1067,9 @@ impl Lifecycle {
             };
             let instance = NsInstance { ns_state, ..instance };
             let concluded = interrupted.map(|operation| {
-                let state = if operation.task.removes() {
+                let state = if operation.operation_state == OperationState::RollingBack {
+                    OperationState::RolledBack
+                } else if operation.task.removes() || operation.on_failure == OnFailure::Pause {
                     OperationState::FailedTemp
                 } else if rolling_back {
                     OperationState::RolledBack
@@ -929,12 +1113,19 @@ impl Lifecycle {
         Ok(running)
     }
 
-    /// How recovery treats the service of an interrupted operation: a task
-    /// that removes keeps what is recorded (FAILED_TEMP follows); a
-    /// migration whose old instance is already gone passed its commit
-    /// point and is completed; anything else goes back to the instances
-    /// the service had when the operation started.
+    /// How recovery treats the service of an interrupted operation: a
+    /// rollback is finished; an operation that pauses on failure keeps
+    /// everything (FAILED_TEMP follows); a task that removes keeps what is
+    /// recorded (FAILED_TEMP); a migration whose old instance is already
+    /// gone passed its commit point and is completed; anything else goes
+    /// back to the instances the service had when the operation started.
     async fn recovery_plan(&self, operation: &OpOccurrence) -> Result<RecoveryPlan, LcmError> {
+        if operation.operation_state == OperationState::RollingBack {
+            return Ok(RecoveryPlan::RollBackTo(operation.vnf_instances_before.clone()));
+        }
+        if operation.on_failure == OnFailure::Pause {
+            return Ok(RecoveryPlan::KeepEverything);
+        }
         if operation.task.removes() {
             return Ok(RecoveryPlan::AsRecorded);
         }
@@ -1013,6 +1204,7 @@ fn operation_error(error: &WorkflowError) -> OperationError {
                 StepFailure::Infrastructure(_) => ErrorCause::Infrastructure,
                 StepFailure::Store(_) => ErrorCause::Store,
                 StepFailure::Inconsistent(_) => ErrorCause::Rejected,
+                StepFailure::Cancelled => ErrorCause::Cancelled,
             };
             (Some(step.clone()), manager.clone(), cause)
         }

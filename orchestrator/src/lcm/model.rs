@@ -62,6 +62,17 @@ impl OperationState {
     }
 }
 
+/// How a cancel stops an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CancelMode {
+    /// At the next step boundary.
+    Graceful,
+    /// Also interrupting the running hook or infrastructure call (not
+    /// supported yet).
+    Forceful,
+}
+
 /// What happens when a step fails.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -93,6 +104,8 @@ pub enum ErrorCause {
     Store,
     /// The orchestrator stopped while the operation ran.
     Interrupted,
+    /// A person cancelled the operation.
+    Cancelled,
     /// The request no longer made sense when the workflow started.
     Rejected,
 }
@@ -243,6 +256,9 @@ pub struct OpOccurrence {
     pub on_failure: OnFailure,
     /// Whether a cancel was asked for and has not taken effect.
     pub is_cancel_pending: bool,
+    /// The cancel asked for, once one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_mode: Option<CancelMode>,
     /// Why it failed, once it did.
     pub error: Option<OperationError>,
     /// What it runs.

@@ -360,6 +360,7 @@ mod tests {
             operation_params: json!({}),
             on_failure: OnFailure::Rollback,
             is_cancel_pending: false,
+            cancel_mode: None,
             error: None,
             task: TaskRequest::Instantiate { placement: None },
             vnf_instances_before: Vec::new(),

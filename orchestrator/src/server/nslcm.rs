@@ -18,7 +18,7 @@ use super::problem::{Problem, ProblemKind};
 use crate::access::Principal;
 use crate::clock::rfc3339;
 use crate::lcm::LcmError;
-use crate::lcm::model::{NsInstance, OnFailure, OpOccurrence, PlacementRequest, TaskRequest, text_of};
+use crate::lcm::model::{CancelMode, NsInstance, OnFailure, OpOccurrence, PlacementRequest, TaskRequest, text_of};
 use crate::records::{NsRecord, Status, VnfRecord};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -40,6 +40,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/nslcm/v1/ns_lcm_op_occs/{id}/timeline", get(timeline))
         .route("/nslcm/v1/ns_lcm_op_occs/{id}/retry", post(retry))
         .route("/nslcm/v1/ns_lcm_op_occs/{id}/fail", post(fail))
+        .route("/nslcm/v1/ns_lcm_op_occs/{id}/rollback", post(rollback))
+        .route("/nslcm/v1/ns_lcm_op_occs/{id}/cancel", post(cancel))
 }
 
 async fn api_versions() -> Json<Value> {
@@ -60,7 +62,9 @@ async fn instance_body(state: &AppState, instance: &NsInstance) -> Result<Value,
 }
 
 /// The API's view of an NS instance: the stored instance, its NSR's status
-/// and its VNF instances that are not terminated.
+/// and its VNF instances: those the NSR lists, and those deployed but not
+/// listed yet (an operation is adding them); not the ones terminated or
+/// failed and removed by an earlier attempt.
 fn instance_view(instance: &NsInstance, nsr: Option<&NsRecord>, mut vnfrs: Vec<VnfRecord>) -> Value {
     let status = nsr.map(|nsr| nsr.status.as_str());
     let listed: &[String] = nsr.map_or(&[], |nsr| &nsr.network_functions);
@@ -68,7 +72,7 @@ fn instance_view(instance: &NsInstance, nsr: Option<&NsRecord>, mut vnfrs: Vec<V
     vnfrs.sort_by_key(|vnfr| listed.iter().position(|id| *id == vnfr.id).unwrap_or(usize::MAX));
     let vnfs: Vec<Value> = vnfrs
         .into_iter()
-        .filter(|vnfr| vnfr.status != Status::Terminated)
+        .filter(|vnfr| listed.contains(&vnfr.id) || !matches!(vnfr.status, Status::Terminated | Status::Failed))
         .map(|vnfr| {
             json!({
                 "id": vnfr.id,
@@ -117,7 +121,9 @@ fn operation_body(operation: &OpOccurrence) -> Value {
                 "nsInstance": {"href": format!("{INSTANCES}/{}", operation.ns_instance_id)},
                 "timeline": {"href": format!("{href}/timeline")},
                 "retry": {"href": format!("{href}/retry")},
+                "rollback": {"href": format!("{href}/rollback")},
                 "fail": {"href": format!("{href}/fail")},
+                "cancel": {"href": format!("{href}/cancel")},
             }),
         );
     }
@@ -540,6 +546,44 @@ async fn retry(
     Ok(located(
         StatusCode::ACCEPTED,
         &format!("{OPERATIONS}/{}", retried.id),
+        (),
+    ))
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(_): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let operation = visible_operation(&state, &principal, &id).await?;
+    writable(&principal, &operation.project_id, "operation occurrence", &id)?;
+    let rolling = state.lifecycle.rollback(&operation).await?;
+    Ok(located(
+        StatusCode::ACCEPTED,
+        &format!("{OPERATIONS}/{}", rolling.id),
+        (),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CancelRequest {
+    cancel_mode: CancelMode,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<CancelRequest>,
+) -> Result<Response, Problem> {
+    let operation = visible_operation(&state, &principal, &id).await?;
+    writable(&principal, &operation.project_id, "operation occurrence", &id)?;
+    let pending = state.lifecycle.cancel(&operation, request.cancel_mode).await?;
+    Ok(located(
+        StatusCode::ACCEPTED,
+        &format!("{OPERATIONS}/{}", pending.id),
         (),
     ))
 }

@@ -19,6 +19,7 @@ mod template;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
@@ -222,6 +223,9 @@ pub enum StepFailure {
     /// The records contradict the request.
     #[error("the records contradict the request: {0}")]
     Inconsistent(String),
+    /// The run was cancelled before this step.
+    #[error("cancelled before this step")]
+    Cancelled,
 }
 
 /// What a completed workflow did.
@@ -250,6 +254,10 @@ pub enum RecoveryPlan {
     /// had when the run started) stay; with none, the service does not run
     /// any more and its NSR is marked failed.
     RollBackTo(Vec<String>),
+    /// Keep every instance that is not terminated or failed, listed in the
+    /// NSR or not (an operation that pauses on failure was interrupted: a
+    /// person decides what goes).
+    KeepEverything,
 }
 
 /// What recovery found and did for one service.
@@ -337,23 +345,73 @@ struct HookCall<'a> {
     seed: Option<u64>,
 }
 
+/// What a failed run does with what it did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Undo it (remove what the run added, restore the NSR).
+    #[default]
+    Undo,
+    /// Keep it as it is, for a person to retry, roll back or give up.
+    Keep,
+}
+
+/// Who a run is for and how it fails. Clones share the cancellation.
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// The operation occurrence the run belongs to: its steps are journaled
+    /// under it.
+    pub operation: Option<String>,
+    /// What a failure does.
+    pub on_failure: FailurePolicy,
+    /// Set to stop the run at its next step boundary.
+    cancelled: Arc<AtomicBool>,
+}
+
+impl RunContext {
+    /// A run for `operation` failing by `on_failure`.
+    pub fn new(operation: Option<&str>, on_failure: FailurePolicy) -> Self {
+        Self {
+            operation: operation.map(str::to_owned),
+            on_failure,
+            cancelled: Arc::default(),
+        }
+    }
+
+    /// Stops the run at its next step boundary (before it starts, if it
+    /// has not): that step fails as cancelled and what the run did stays,
+    /// whatever its failure policy.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+}
+
 /// One workflow run: its identity and the steps journaled so far.
 struct Run {
     service: String,
     workflow: Workflow,
     /// The operation occurrence the run belongs to, when it has one.
     operation: Option<String>,
+    on_failure: FailurePolicy,
+    cancelled: Arc<AtomicBool>,
     steps: Vec<JournalEntry>,
 }
 
 impl Run {
-    fn new(service: &str, workflow: Workflow, operation: Option<&str>) -> Self {
+    fn new(service: &str, workflow: Workflow, context: &RunContext) -> Self {
         Self {
             service: service.to_owned(),
             workflow,
-            operation: operation.map(str::to_owned),
+            operation: context.operation.clone(),
+            on_failure: context.on_failure,
+            cancelled: Arc::clone(&context.cancelled),
             steps: Vec::new(),
         }
+    }
+
+    /// Whether a failure keeps what the run did: its policy says so, or it
+    /// was cancelled (SOL005: a cancelled operation waits in FAILED_TEMP).
+    fn keeps_failures(&self) -> bool {
+        self.on_failure == FailurePolicy::Keep || self.cancelled.load(Ordering::SeqCst)
     }
 
     /// The error of a failed step, journaled as such.
@@ -410,11 +468,16 @@ impl Run {
     }
 
     /// A step boundary: where the crash failpoint may fire (not in
-    /// recovery runs, which are what a crash test checks).
-    fn boundary(&self, step: &str) {
+    /// recovery runs, which are what a crash test checks) and where a
+    /// cancelled run stops, journaling the step it did not run.
+    fn boundary(&mut self, step: &str, manager: Option<&str>) -> Result<(), WorkflowError> {
         if self.workflow != Workflow::Recovery {
             failpoint::step_boundary(step);
         }
+        if self.cancelled.load(Ordering::SeqCst) {
+            return Err(self.failure(step, manager, StepFailure::Cancelled));
+        }
+        Ok(())
     }
 
     /// Runs one step, journaling its timing and outcome.
@@ -423,7 +486,7 @@ impl Run {
         step: &str,
         work: impl Future<Output = Result<T, E>>,
     ) -> Result<T, WorkflowError> {
-        self.boundary(step);
+        self.boundary(step, None)?;
         let started = (SystemTime::now(), Instant::now());
         match work.await {
             Ok(value) => {
@@ -446,7 +509,7 @@ impl Run {
         event: Event,
         content: &Value,
     ) -> Result<Reply, WorkflowError> {
-        self.boundary(step);
+        self.boundary(step, Some(manager.id()))?;
         let started = (SystemTime::now(), Instant::now());
         let mut call = HookCall {
             manager: manager.id(),
@@ -511,6 +574,15 @@ impl Orchestrator {
         }
     }
 
+    /// Whether the orchestrator runs the service (it has deployed units
+    /// it answers for).
+    pub fn runs(&self, service_id: &str) -> bool {
+        self.services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(service_id)
+    }
+
     /// How services are placed unless their instantiation says otherwise.
     pub fn placement(&self) -> &PlacementOptions {
         &self.placement
@@ -524,22 +596,34 @@ impl Orchestrator {
         operation: Option<&str>,
         task: Task,
     ) -> Result<WorkflowReport, WorkflowError> {
+        self.run_with(service_id, &RunContext::new(operation, FailurePolicy::Undo), task)
+            .await
+    }
+
+    /// Runs `task` for `context`: [`RunContext::cancel`] stops it at the
+    /// next step boundary, keeping what it did.
+    pub async fn run_with(
+        &self,
+        service_id: &str,
+        context: &RunContext,
+        task: Task,
+    ) -> Result<WorkflowReport, WorkflowError> {
         match task {
             Task::Instantiate { template, placement } => {
                 let placement = Arc::new(placement.unwrap_or_else(|| self.placement.clone()));
-                self.run_instantiate(service_id, operation, template, placement).await
+                self.run_instantiate(service_id, context, template, placement).await
             }
-            Task::ScaleOut { vnf_id } => self.run_scale_out(service_id, operation, &vnf_id).await,
-            Task::ScaleIn { vnf_instance_id } => self.run_scale_in(service_id, operation, &vnf_instance_id).await,
+            Task::ScaleOut { vnf_id } => self.run_scale_out(service_id, context, &vnf_id).await,
+            Task::ScaleIn { vnf_instance_id } => self.run_scale_in(service_id, context, &vnf_instance_id).await,
             Task::Migrate {
                 vnf_instance_id,
                 target_vim,
             } => {
-                self.run_migrate(service_id, operation, &vnf_instance_id, &target_vim)
+                self.run_migrate(service_id, context, &vnf_instance_id, &target_vim)
                     .await
             }
-            Task::Reconfigure => self.run_reconfigure(service_id, operation).await,
-            Task::Terminate { force } => self.run_terminate(service_id, operation, force).await,
+            Task::Reconfigure => self.run_reconfigure(service_id, context).await,
+            Task::Terminate { force } => self.run_terminate(service_id, context, force).await,
         }
     }
 
@@ -606,12 +690,18 @@ impl Orchestrator {
         plan: RecoveryPlan,
     ) -> Result<Recovery, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Recovery)?;
-        let mut run = Run::new(service_id, Workflow::Recovery, operation);
+        let mut run = Run::new(
+            service_id,
+            Workflow::Recovery,
+            &RunContext::new(operation, FailurePolicy::Undo),
+        );
         let outcome = self.rebuild(&mut run, service_id, template, placement, plan).await;
         match outcome {
             Ok((state, running, removed)) => {
                 if running {
                     self.put(service_id, state.clone());
+                } else {
+                    self.forget(service_id);
                 }
                 let steps = run.steps.clone();
                 let nsr = state.nsr;
@@ -661,8 +751,13 @@ impl Orchestrator {
         let (kept, orphans): (Vec<VnfInstance>, Vec<VnfInstance>) = live.into_iter().partition(|vnf| match &plan {
             RecoveryPlan::AsRecorded => in_operation && nsr.network_functions.contains(&vnf.record.id),
             RecoveryPlan::RollBackTo(before) => in_operation && before.contains(&vnf.record.id),
+            RecoveryPlan::KeepEverything => true,
         });
-        let running = in_operation && (plan == RecoveryPlan::AsRecorded || !kept.is_empty());
+        let running = match plan {
+            RecoveryPlan::AsRecorded => in_operation,
+            RecoveryPlan::RollBackTo(_) => in_operation && !kept.is_empty(),
+            RecoveryPlan::KeepEverything => in_operation || !kept.is_empty(),
+        };
         let removed = orphans.iter().map(|vnf| vnf.record.id.clone()).collect();
         self.remove_vnfs(run, orphans, Status::Failed).await;
         let mut state = ServiceState {
@@ -671,7 +766,9 @@ impl Orchestrator {
             nsr,
             vnfs: kept,
         };
-        if running {
+        if plan == RecoveryPlan::KeepEverything {
+            // As it was left, for a person to decide.
+        } else if running {
             let listed: Vec<&String> = state.vnfs.iter().map(|vnf| &vnf.record.id).collect();
             if state.nsr.network_functions.iter().collect::<Vec<_>>() != listed {
                 self.update_nsr(run, &mut state).await?;
@@ -785,12 +882,12 @@ impl Orchestrator {
     async fn run_instantiate(
         &self,
         service_id: &str,
-        operation: Option<&str>,
+        context: &RunContext,
         template: Arc<ServiceTemplate>,
         placement: Arc<PlacementOptions>,
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Instantiate)?;
-        let mut run = Run::new(service_id, Workflow::Instantiate, operation);
+        let mut run = Run::new(service_id, Workflow::Instantiate, context);
         let nsr = NsRecord {
             id: service_id.to_owned(),
             descriptor_reference: template.nsd_reference.clone(),
@@ -820,6 +917,10 @@ impl Orchestrator {
             Ok(()) => {
                 self.put(service_id, state.clone());
                 self.finish(run, &state).await
+            }
+            Err(error) if run.keeps_failures() => {
+                self.put(service_id, state);
+                Err(self.fail(run, error).await)
             }
             Err(error) => {
                 let added: Vec<VnfInstance> = std::mem::take(&mut state.vnfs);
@@ -867,7 +968,7 @@ impl Orchestrator {
     async fn run_scale_out(
         &self,
         service_id: &str,
-        operation: Option<&str>,
+        context: &RunContext,
         vnf_id: &str,
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ScaleOut)?;
@@ -879,7 +980,7 @@ impl Orchestrator {
                 reason: format!("the service has no VNF {vnf_id:?}"),
             });
         };
-        let mut run = Run::new(service_id, Workflow::ScaleOut, operation);
+        let mut run = Run::new(service_id, Workflow::ScaleOut, context);
         let before = state.clone();
         let outcome = async {
             self.add_vnfs(&mut run, &mut state, &[index]).await?;
@@ -897,12 +998,12 @@ impl Orchestrator {
     async fn run_scale_in(
         &self,
         service_id: &str,
-        operation: Option<&str>,
+        context: &RunContext,
         vnf_instance_id: &str,
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ScaleIn)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::ScaleIn, operation);
+        let mut run = Run::new(service_id, Workflow::ScaleIn, context);
         // Scaling in again an instance already removed (a retry after a
         // crash) has nothing left to do.
         if !state.vnfs.iter().any(|vnf| vnf.record.id == vnf_instance_id)
@@ -933,7 +1034,7 @@ impl Orchestrator {
     async fn run_migrate(
         &self,
         service_id: &str,
-        operation: Option<&str>,
+        context: &RunContext,
         vnf_instance_id: &str,
         target_vim: &str,
     ) -> Result<WorkflowReport, WorkflowError> {
@@ -947,7 +1048,7 @@ impl Orchestrator {
                 reason: format!("VNF {vnf_instance_id} already runs on VIM {target_vim}"),
             });
         }
-        let mut run = Run::new(service_id, Workflow::Migrate, operation);
+        let mut run = Run::new(service_id, Workflow::Migrate, context);
         let before = state.clone();
         let outcome = async {
             let template = state.vnfs[position].template;
@@ -1075,14 +1176,10 @@ impl Orchestrator {
     /// Configures the service's VNFs again (configure manager, then FSM
     /// configure; without a configure manager every FSM declaring configure
     /// gets the default payload).
-    async fn run_reconfigure(
-        &self,
-        service_id: &str,
-        operation: Option<&str>,
-    ) -> Result<WorkflowReport, WorkflowError> {
+    async fn run_reconfigure(&self, service_id: &str, context: &RunContext) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Reconfigure)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::Reconfigure, operation);
+        let mut run = Run::new(service_id, Workflow::Reconfigure, context);
         let before = state.clone();
         let outcome = async {
             self.configure(&mut run, &mut state, true).await?;
@@ -1099,12 +1196,12 @@ impl Orchestrator {
     async fn run_terminate(
         &self,
         service_id: &str,
-        operation: Option<&str>,
+        context: &RunContext,
         force: bool,
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Terminate)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::Terminate, operation);
+        let mut run = Run::new(service_id, Workflow::Terminate, context);
         let outcome = async {
             for vnf in &state.vnfs {
                 let template = &state.template.vnfs[vnf.template];
@@ -1182,6 +1279,7 @@ impl Orchestrator {
     ) -> Result<WorkflowReport, WorkflowError> {
         match outcome {
             Ok(()) => self.keep(run, service_id, state, Ok(())).await,
+            Err(error) if run.keeps_failures() => self.keep(run, service_id, state, Err(error)).await,
             Err(error) => {
                 // Instances the run added go; the others stay as they are now
                 // (their units and records may have changed, e.g. recreated
