@@ -68,10 +68,10 @@ async fn delete_project(
     if state.access.project(&id)?.is_none() {
         return Err(Problem::not_found("project", &id));
     }
-    if state.lifecycle.project_in_use(&id).await? {
+    if state.lifecycle.project_in_use(&id).await? || state.subscriptions.owned_by(&id) {
         return Err(Problem::new(
             ProblemKind::StateConflict,
-            format!("project {id} still owns packages or NS instances"),
+            format!("project {id} still owns packages, NS instances or subscriptions"),
         ));
     }
     state.access.delete_project(&id)?;

@@ -7,7 +7,8 @@
 //! `unmatched`, and unknown methods are `other`. Operation occurrences and
 //! journaled steps come from the lifecycle's events (fed by
 //! [`events::observe`](super::events::observe)); NS instances are counted
-//! when scraped. Labels never carry ids: a step's name, which names VNFs and
+//! when scraped; notification deliveries are counted by the subscriptions'
+//! delivery tasks. Labels never carry ids: a step's name, which names VNFs and
 //! VIMs, is reduced to its kind by [`step_kind`]. The exposition is written
 //! by hand (HELP and TYPE lines, escaped label values, cumulative histogram
 //! buckets ending with `+Inf`, `_sum` and `_count`).
@@ -178,6 +179,29 @@ struct Registry {
     hook_durations: BTreeMap<(&'static str, String), Histogram>,
     /// By reason.
     auth_failures: BTreeMap<&'static str, u64>,
+    /// By result.
+    notifications: BTreeMap<&'static str, u64>,
+}
+
+/// What became of one try to deliver a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The callback took it.
+    Delivered,
+    /// The try failed; another follows.
+    Retried,
+    /// Given up: tries exhausted, queue full, or subscription deleted.
+    Dropped,
+}
+
+impl Delivery {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retried => "retried",
+            Self::Dropped => "dropped",
+        }
+    }
 }
 
 /// What the server counts; shared by the middleware, the lifecycle
@@ -227,6 +251,11 @@ impl Metrics {
     /// Counts a refused token (`AuthFailure::reason`).
     pub fn auth_failure(&self, reason: &'static str) {
         *self.lock().auth_failures.entry(reason).or_default() += 1;
+    }
+
+    /// Counts a notification delivery's outcome.
+    pub fn notification(&self, result: Delivery) {
+        *self.lock().notifications.entry(result.as_str()).or_default() += 1;
     }
 
     /// Takes the operations open when the process started (stored ones).
@@ -442,6 +471,15 @@ impl Metrics {
         for reason in AUTH_REASONS {
             let count = registry.auth_failures.get(reason).copied().unwrap_or(0);
             out.sample("wasmano_auth_failures_total", &[("reason", reason)], count);
+        }
+        out.family(
+            "wasmano_notifications_total",
+            "counter",
+            "Notification deliveries: delivered, retried (a try failed, another follows) or dropped.",
+        );
+        for result in [Delivery::Delivered, Delivery::Retried, Delivery::Dropped] {
+            let count = registry.notifications.get(result.as_str()).copied().unwrap_or(0);
+            out.sample("wasmano_notifications_total", &[("result", result.as_str())], count);
         }
         out.text
     }

@@ -8,7 +8,8 @@
 //! error is a ProblemDetails body ([`problem`]); every JSON answer carries
 //! `Version: 1.0.0`. Handlers live in `admin`, `packages` and `nslcm`;
 //! the lifecycle's event stream in `events`, the Prometheus metrics (and the
-//! middleware that counts every request) in `metrics`.
+//! middleware that counts every request) in `metrics`, subscriptions and
+//! the delivery of their notifications in `subscriptions`.
 
 mod admin;
 mod body;
@@ -17,6 +18,7 @@ mod metrics;
 mod nslcm;
 mod packages;
 pub mod problem;
+mod subscriptions;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +43,7 @@ use crate::workflow::Orchestrator;
 use events::EventLog;
 use metrics::Metrics;
 use problem::{Problem, ProblemKind};
+use subscriptions::Subscriptions;
 
 /// The API's version, in every JSON answer's `Version` header.
 pub const API_VERSION: &str = "1.0.0";
@@ -109,20 +112,27 @@ pub struct AppState {
     events: Arc<EventLog>,
     /// What `/metrics` exposes.
     metrics: Arc<Metrics>,
+    /// Subscriptions to notifications.
+    subscriptions: Arc<Subscriptions>,
 }
 
 impl AppState {
-    /// The state over `lifecycle` and `access`, with the task that follows
-    /// the lifecycle for the event stream and the metrics
-    /// (`events::observe`) started. Needs a Tokio runtime.
-    pub fn new(lifecycle: Arc<Lifecycle>, access: AccessStore) -> Self {
+    /// The state over `lifecycle`, `access` and the stored
+    /// `subscriptions`, with the tasks that follow the lifecycle for the
+    /// event stream and the metrics (`events::observe`) and for the
+    /// notifications (`subscriptions::notify`) started. Needs a Tokio
+    /// runtime.
+    pub fn new(lifecycle: Arc<Lifecycle>, access: AccessStore, subscriptions: subscriptions::Stored) -> Self {
         let (events, metrics) = (Arc::new(EventLog::default()), Arc::new(Metrics::default()));
         events::observe(&lifecycle, Arc::clone(&events), Arc::clone(&metrics));
+        let subscriptions = Subscriptions::start(subscriptions, Arc::clone(&metrics));
+        subscriptions::notify(&lifecycle, Arc::clone(&subscriptions));
         Self {
             lifecycle,
             access,
             events,
             metrics,
+            subscriptions,
         }
     }
 }
@@ -174,6 +184,8 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
     let lifecycle_store =
         LcmStore::open(&data_dir.join("lifecycle.sqlite")).map_err(|error| storage(error.to_string()))?;
     let access = AccessStore::open(&data_dir.join("access.sqlite")).map_err(|error| storage(error.to_string()))?;
+    let subscriptions = subscriptions::Stored::open(&data_dir.join("subscriptions.sqlite"))
+        .map_err(|error| storage(error.to_string()))?;
     let bootstrap_secret = access
         .bootstrap(config.bootstrap_token_file.as_deref())
         .map_err(|error| storage(error.to_string()))?;
@@ -189,7 +201,7 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
         lifecycle_store,
     );
     // Observed before recovery, so that what recovery concludes counts.
-    let state = AppState::new(lifecycle, access);
+    let state = AppState::new(lifecycle, access, subscriptions);
     let recovered = state.lifecycle.recover().await?;
     Ok(Opened {
         state,
@@ -204,6 +216,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(packages::routes())
         .merge(nslcm::routes())
+        .merge(subscriptions::routes())
         .merge(events::routes())
         .merge(metrics::routes())
         .fallback(|| async { Problem::new(ProblemKind::NotFound, "no such resource or task") })
