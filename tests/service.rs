@@ -1135,3 +1135,39 @@ fn on_docker_a_cancelled_operation_stops_at_the_next_step_and_can_be_rolled_back
     api.post(&format!("{location}/cancel"), &json!({"cancelMode": "GRACEFUL"}))
         .assert_problem(409, "state-conflict");
 }
+
+#[test]
+fn modules_and_managers_say_what_runs() {
+    let setup = setup();
+    let api = &setup.operator;
+    let modules = api.get("/wasmano/v1/modules");
+    assert_eq!(modules.status, 200, "{modules:#?}");
+    let modules = modules.body.as_array().unwrap().clone();
+    assert_eq!(modules.len(), 4, "{modules:#?}");
+    let placement = modules
+        .iter()
+        .find(|module| module["events"] == json!(["placement"]))
+        .expect("the placement manager's module");
+    assert_eq!(placement["kind"], "service");
+    assert_eq!(placement["contract"], "wasmano:sm@1.0.0");
+    assert!(placement["sizeBytes"].as_u64().unwrap() > 0);
+    let fsm = modules.iter().find(|module| module["kind"] == "function").unwrap();
+    assert_eq!(fsm["events"], json!(["start", "stop", "configure", "state"]));
+
+    let id = create_instance(api, "managed");
+    let managers = api.get(&format!("/nslcm/v1/ns_instances/{id}/managers"));
+    assert_eq!(managers.status, 200, "{managers:#?}");
+    let managers = managers.body.as_array().unwrap().clone();
+    let ssm = managers.iter().find(|manager| manager["managerId"] == "state").unwrap();
+    assert_eq!(ssm["scope"], "service");
+    assert_eq!(ssm["source"], "wasm");
+    assert_eq!(ssm["limits"]["deadline_ms"], 200);
+    assert_eq!(ssm["events"], json!(["state"]));
+    assert!(ssm["moduleSha256"].as_str().is_some_and(|sha| sha.len() == 64));
+    let fsms: Vec<&Value> = managers
+        .iter()
+        .filter(|manager| manager["scope"] == "function")
+        .collect();
+    assert_eq!(fsms.len(), 3, "one FSM per VNF: {managers:#?}");
+    assert!(fsms.iter().any(|fsm| fsm["vnfProfileId"] == "db"));
+}

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use wasmano_host::{Cause, Host};
+use wasmano_host::{Cause, Host, Limits, ManagerKind, WasmManager};
 
 use crate::catalogue::{Catalogue, EntryKind, Identity};
 use crate::clock::rfc3339;
@@ -40,8 +40,8 @@ use crate::workflow::{
     FailurePolicy, Orchestrator, RecoveryPlan, RunContext, ServiceTemplate, StepFailure, Task, WorkflowError,
 };
 use model::{
-    CancelMode, ErrorCause, NsInstance, NsState, OnFailure, OpOccurrence, OperationError, OperationState,
-    PackageDescriptor, PackageModule, PackageRecord, PlacementRequest, StrategyName, TaskRequest,
+    CancelMode, ErrorCause, ManagerInfo, ModuleInfo, NsInstance, NsState, OnFailure, OpOccurrence, OperationError,
+    OperationState, PackageDescriptor, PackageModule, PackageRecord, PlacementRequest, StrategyName, TaskRequest,
 };
 use store::{LcmStore, LcmStoreError};
 
@@ -84,6 +84,15 @@ pub enum LcmError {
     /// The infrastructure failed.
     #[error(transparent)]
     Infrastructure(#[from] InfraError),
+    /// An onboarded module cannot be loaded or answer which events it
+    /// handles.
+    #[error("module {sha256}: {message}")]
+    Module {
+        /// Its sha256.
+        sha256: String,
+        /// Why.
+        message: String,
+    },
     /// The workflow engine could not resume what a previous process left.
     #[error(transparent)]
     Engine(#[from] StepFailure),
@@ -192,6 +201,8 @@ pub struct Lifecycle {
     events: tokio::sync::broadcast::Sender<LcmEvent>,
     /// The runs going on, by operation, to cancel them.
     runs: Mutex<HashMap<String, RunContext>>,
+    /// What each module is, once asked.
+    modules: Mutex<HashMap<String, ModuleInfo>>,
 }
 
 /// What a background job of an operation does.
@@ -230,6 +241,7 @@ impl Lifecycle {
             running: Arc::new(Running::default()),
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             runs: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::new()),
         })
     }
 
@@ -754,6 +766,98 @@ impl Lifecycle {
                 .map(|(vnf_id, vim)| (vnf_id.clone(), vim.clone())),
         );
         options
+    }
+
+    /// The specific managers of an NS instance: those its template runs,
+    /// with what their descriptor entries pin (module, limits).
+    pub async fn managers(&self, instance: &NsInstance) -> Result<Vec<ManagerInfo>, LcmError> {
+        let template = self.template(&instance.nsd_id).await?;
+        let entry = |document: &Value, list: &str, id: &str| -> Option<Value> {
+            document
+                .get(list)?
+                .as_array()?
+                .iter()
+                .find(|entry| entry.get("id").and_then(Value::as_str) == Some(id))
+                .cloned()
+        };
+        let info = |entry: Option<Value>, manager_id: &str, scope, vnf_profile_id, events: Vec<String>| {
+            let wasm = entry.as_ref().and_then(|entry| entry.get("wasm"));
+            ManagerInfo {
+                manager_id: manager_id.to_owned(),
+                scope,
+                vnf_profile_id,
+                source: if wasm.is_some() { "wasm" } else { "container" },
+                module_sha256: wasm
+                    .and_then(|wasm| wasm.get("sha256"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                events,
+                limits: wasm.and_then(|wasm| wasm.get("limits")).cloned(),
+            }
+        };
+        let mut managers = Vec::new();
+        for binding in &template.ssms {
+            let id = binding.manager.id();
+            let events = binding.events.iter().map(|event| event.name().to_owned()).collect();
+            let entry = entry(&template.nsd, "service_specific_managers", id);
+            managers.push(info(entry, id, "service", None, events));
+        }
+        for vnf in &template.vnfs {
+            for binding in &vnf.fsms {
+                let id = binding.manager.id();
+                let events = binding.events.iter().map(|event| event.name().to_owned()).collect();
+                let entry = entry(&vnf.vnfd, "function_specific_managers", id);
+                managers.push(info(entry, id, "function", Some(vnf.vnf_id.clone()), events));
+            }
+        }
+        Ok(managers)
+    }
+
+    /// What an onboarded module is: loaded (from the compiled cache) and
+    /// asked which events it handles, once per module.
+    pub async fn module_info(&self, sha256: &str) -> Result<ModuleInfo, LcmError> {
+        if let Some(info) = self.modules.lock().unwrap_or_else(PoisonError::into_inner).get(sha256) {
+            return Ok(info.clone());
+        }
+        let (catalogue, host, digest) = (
+            Arc::clone(&self.parts.catalogue),
+            Arc::clone(&self.parts.host),
+            sha256.to_owned(),
+        );
+        let info = blocking(move || {
+            let unusable = |message: String| LcmError::Module {
+                sha256: digest.clone(),
+                message,
+            };
+            let bytes = catalogue
+                .read(EntryKind::Module, &crate::catalogue::module_identity(&digest))
+                .map_err(|error| unusable(error.to_string()))?;
+            let module = host
+                .load_bytes(&bytes, Some(&digest))
+                .map_err(|error| unusable(error.to_string()))?;
+            let manager = WasmManager::new(&host, module, digest.clone(), Vec::new(), Limits::default())
+                .map_err(|error| unusable(error.to_string()))?;
+            let events = manager
+                .handled_events()
+                .map_err(|cause| unusable(format!("asking which events it handles: {cause}")))?;
+            let module = manager.module();
+            Ok(ModuleInfo {
+                sha256: digest.clone(),
+                kind: match module.kind() {
+                    ManagerKind::Service => "service",
+                    ManagerKind::Function => "function",
+                },
+                contract: format!("wasmano:sm@{}", module.contract_version()),
+                events: events.iter().map(|event| event.name().to_owned()).collect(),
+                size_bytes: bytes.len() as u64,
+            })
+        })
+        .await?;
+        self.modules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sha256.to_owned(), info.clone());
+        Ok(info)
     }
 
     /// The template of an onboarded NSD, assembled once.

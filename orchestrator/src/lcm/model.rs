@@ -269,6 +269,45 @@ pub struct OpOccurrence {
     pub vnf_instances_before: Vec<String>,
 }
 
+/// What a module is, as it answers for itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleInfo {
+    /// Its sha256.
+    pub sha256: String,
+    /// `service` or `function`.
+    pub kind: &'static str,
+    /// The contract it was built against, `wasmano:sm@x.y.z`.
+    pub contract: String,
+    /// The events it handles.
+    pub events: Vec<String>,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+}
+
+/// One specific manager of an NS instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagerInfo {
+    /// Its id in its descriptor.
+    pub manager_id: String,
+    /// `service` (an SSM) or `function` (an FSM).
+    pub scope: &'static str,
+    /// The NSD's `vnf_id` of its VNF, for an FSM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vnf_profile_id: Option<String>,
+    /// `wasm` or `container`.
+    pub source: &'static str,
+    /// The pinned module, for a WebAssembly manager.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_sha256: Option<String>,
+    /// The events the orchestrator calls it for.
+    pub events: Vec<String>,
+    /// Its descriptor's `limits` (deadline_ms, memory_mb), when it sets any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Value>,
+}
+
 /// One descriptor of a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -113,6 +113,11 @@ fn decode_marker(marker: &str) -> Option<usize> {
 }
 
 impl<T> Page<T> {
+    /// The same page with other items (one per item, in order).
+    pub fn with_items<U>(self, items: Vec<U>) -> Page<U> {
+        Page { items, next: self.next }
+    }
+
     /// The same page with each item turned into another.
     pub fn map<U>(self, turn: impl FnMut(T) -> U) -> Page<U> {
         Page {

@@ -35,6 +35,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/nslcm/v1/ns_instances/{id}/migrate", post(migrate))
         .route("/nslcm/v1/ns_instances/{id}/reconfigure", post(reconfigure))
         .route("/nslcm/v1/ns_instances/{id}/terminate", post(terminate))
+        .route("/nslcm/v1/ns_instances/{id}/managers", get(managers))
         .route("/nslcm/v1/ns_lcm_op_occs", get(list_operations))
         .route("/nslcm/v1/ns_lcm_op_occs/{id}", get(show_operation))
         .route("/nslcm/v1/ns_lcm_op_occs/{id}/timeline", get(timeline))
@@ -103,6 +104,7 @@ fn instance_view(instance: &NsInstance, nsr: Option<&NsRecord>, mut vnfrs: Vec<V
             "migrate": link("migrate"),
             "reconfigure": link("reconfigure"),
             "terminate": link("terminate"),
+            "managers": link("managers"),
         },
     })
 }
@@ -225,6 +227,15 @@ async fn show_instance(
 ) -> Result<Response, Problem> {
     let instance = visible_instance(&state, &principal, &id).await?;
     Ok(Json(instance_body(&state, &instance).await?).into_response())
+}
+
+async fn managers(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let instance = visible_instance(&state, &principal, &id).await?;
+    Ok(Json(state.lifecycle.managers(&instance).await?).into_response())
 }
 
 async fn delete_instance(

@@ -26,6 +26,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/wasmano/v1/packages/{id}", get(show_package).delete(delete_package))
         .route("/wasmano/v1/packages/{id}/nsd", get(package_nsd))
+        .route("/wasmano/v1/modules", get(list_modules))
         .route("/wasmano/v1/vims", get(list_vims))
 }
 
@@ -108,14 +109,12 @@ async fn list_packages(
         .filter(|package| principal.may_read(&package.project_id))
         .collect();
     let page = paginate(visible, "/wasmano/v1/packages", query.as_deref())?;
-    let mut in_use = Vec::with_capacity(page.items.len());
+    let mut bodies = Vec::with_capacity(page.items.len());
     for package in &page.items {
-        in_use.push(state.lifecycle.package_in_use(&package.id).await?);
+        let in_use = state.lifecycle.package_in_use(&package.id).await?;
+        bodies.push(package_body(package, in_use));
     }
-    let mut in_use = in_use.into_iter();
-    Ok(page
-        .map(|package| package_body(&package, in_use.next().unwrap_or(false)))
-        .into_response())
+    Ok(page.with_items(bodies).into_response())
 }
 
 async fn visible_package(state: &AppState, principal: &Principal, id: &str) -> Result<PackageRecord, Problem> {
@@ -161,6 +160,30 @@ async fn delete_package(
     writable(&principal, &package.project_id, "package", &id)?;
     state.lifecycle.delete_package(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The modules of the packages the caller sees, each once.
+async fn list_modules(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let mut digests: Vec<String> = state
+        .lifecycle
+        .packages()
+        .await?
+        .into_iter()
+        .filter(|package| principal.may_read(&package.project_id))
+        .flat_map(|package| package.modules.into_iter().map(|module| module.sha256))
+        .collect();
+    digests.sort();
+    digests.dedup();
+    let page = paginate(digests, "/wasmano/v1/modules", query.as_deref())?;
+    let mut modules = Vec::with_capacity(page.items.len());
+    for sha256 in &page.items {
+        modules.push(state.lifecycle.module_info(sha256).await?);
+    }
+    Ok(page.with_items(modules).into_response())
 }
 
 async fn list_vims(State(state): State<AppState>) -> Result<Response, Problem> {

@@ -182,6 +182,7 @@ impl From<LcmError> for Problem {
             | LcmError::Infrastructure(_)
             | LcmError::Template(_)
             | LcmError::Engine(_)
+            | LcmError::Module { .. }
             | LcmError::DataDir(_) => {
                 tracing::error!("internal error: {detail}");
                 Self::new(ProblemKind::Internal, detail)
