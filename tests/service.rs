@@ -1171,3 +1171,88 @@ fn modules_and_managers_say_what_runs() {
     assert_eq!(fsms.len(), 3, "one FSM per VNF: {managers:#?}");
     assert!(fsms.iter().any(|fsm| fsm["vnfProfileId"] == "db"));
 }
+
+#[test]
+fn change_manager_runs_another_module_and_keeps_it_across_a_restart() {
+    let setup = setup();
+    let api = &setup.operator;
+    let token = api.token_secret();
+    let data = tempfile::tempdir().unwrap();
+    // A second package, of another service, brings the hostile module.
+    let guests = support::guests();
+    let mut modules = guests.examples().to_vec();
+    modules.push(&guests.hostile);
+    let other = archive_with(data.path(), &modules, |name, text| {
+        if name == "nsd.yml" {
+            text.replace("demo-web-service", "hostile-web-service")
+                .replace("modules/sm_configure.wasm", "modules/sm_hostile.wasm")
+        } else {
+            text
+        }
+    });
+    assert_eq!(api.onboard(&other).status, 201);
+    let module = |events: Value| {
+        api.get("/wasmano/v1/modules")
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|module| module["events"] == events)
+            .unwrap()["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let configure = module(json!(["configure"]));
+    let placement = module(json!(["placement"]));
+    let hostile = wasmano_host::sha256_hex(&std::fs::read(&guests.hostile).unwrap());
+
+    let id = create_instance(api, "updated");
+    assert_eq!(
+        api.run_task(&task(&id, "instantiate"), &json!({}))["operationState"],
+        "COMPLETED"
+    );
+    let change = |sha: &str| json!({"updateType": "CHANGE_MANAGER", "changeManagerData": {"managerId": "configure", "moduleSha256": sha}});
+    api.post(&task(&id, "update"), &change(&placement))
+        .assert_problem(422, "unprocessable");
+    api.post(&task(&id, "update"), &change(&"0".repeat(64)))
+        .assert_problem(422, "unprocessable");
+    api.post(&task(&id, "update"), &json!({"updateType": "CHANGE_VNFPKG"}))
+        .assert_problem(400, "validation");
+    let same = api.run_task(&task(&id, "update"), &change(&configure));
+    assert_eq!(
+        same["operationState"], "COMPLETED",
+        "the current module re-verifies: {same:#}"
+    );
+    assert_eq!(same["lcmOperationType"], "UPDATE");
+
+    let changed = api.run_task(&task(&id, "update"), &change(&hostile));
+    assert_eq!(changed["operationState"], "COMPLETED", "{changed:#}");
+    let runs = |api: &Api| {
+        api.get(&format!("/nslcm/v1/ns_instances/{id}/managers"))
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|manager| manager["managerId"] == "configure")
+            .unwrap()["moduleSha256"]
+            .clone()
+    };
+    assert_eq!(runs(api), json!(hostile));
+    // The hostile module answers an error without a behaviour option.
+    let reconfigured = api.run_task(&task(&id, "reconfigure"), &json!({}));
+    assert_eq!(reconfigured["operationState"], "ROLLED_BACK", "{reconfigured:#}");
+    assert_eq!(reconfigured["error"]["manager"], "configure");
+
+    // After a restart the instance still runs the module it was changed to.
+    setup.server.stop();
+    let server = Server::start(&setup.data_dir, &[]);
+    let api = server.client(&token);
+    assert_eq!(runs(&api), json!(hostile));
+    let back = api.run_task(&task(&id, "update"), &change(&configure));
+    assert_eq!(back["operationState"], "COMPLETED", "{back:#}");
+    assert_eq!(
+        api.run_task(&task(&id, "reconfigure"), &json!({}))["operationState"],
+        "COMPLETED"
+    );
+}

@@ -20,7 +20,7 @@ use sm_sdk::ssm::SsmEvent;
 use wasmano_host::{Event, Host, Limits, ManagerKind, SpecificManager, WasmManager};
 
 use crate::catalogue::{Catalogue, EntryKind};
-use crate::descriptor::{self, DeploymentUnit, Descriptor, Manager, ManagerSource, Nsd, Vnfd};
+use crate::descriptor::{self, DeploymentUnit, Descriptor, Manager, ManagerSource, Nsd, Sha256Digest, Vnfd};
 use crate::workflow::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
 
 /// Why a service could not be resolved into a template.
@@ -193,6 +193,134 @@ fn unit_template(unit: &DeploymentUnit, kind: VimKind, image_key: &str) -> Resul
         memory_mb,
         connection_points: unit.connection_points.iter().map(|point| point.id.clone()).collect(),
     })
+}
+
+/// `template` with the manager `manager_id` (an SSM, or the FSM of VNF
+/// `vnf_id`) running the onboarded module `sha256` instead, with its
+/// descriptor entry's options and limits: the module must be of the
+/// manager's kind and handle every event the entry declares.
+pub fn replace_manager(
+    catalogue: &Catalogue,
+    host: &Host,
+    template: &ServiceTemplate,
+    manager_id: &str,
+    vnf_id: Option<&str>,
+    sha256: &str,
+) -> Result<ServiceTemplate, ResolveError> {
+    let failure = |message: String| ResolveError::Manager {
+        manager: manager_id.to_owned(),
+        message,
+    };
+    let digest = Sha256Digest::parse(sha256).ok_or_else(|| failure(format!("{sha256:?} is not a sha256")))?;
+    let document = match vnf_id {
+        None => &template.nsd,
+        Some(vnf_id) => {
+            &template
+                .vnfs
+                .iter()
+                .find(|vnf| vnf.vnf_id == vnf_id)
+                .ok_or_else(|| failure(format!("the service has no VNF {vnf_id:?}")))?
+                .vnfd
+        }
+    };
+    let parsed = descriptor::parse(document.to_string().as_bytes())
+        .map_err(|problems| failure(format!("its descriptor no longer validates: {}", problems[0])))?;
+    let (entries, kind) = match &parsed {
+        Descriptor::Service(nsd) => (&nsd.service_specific_managers, ManagerKind::Service),
+        Descriptor::Function(vnfd) => (&vnfd.function_specific_managers, ManagerKind::Function),
+    };
+    let mut entry = entries
+        .iter()
+        .find(|entry| entry.id == manager_id)
+        .cloned()
+        .ok_or_else(|| failure("no such manager in its descriptor".into()))?;
+    entry.source = match entry.source {
+        ManagerSource::Wasm { module, limits, .. } => ManagerSource::Wasm {
+            module,
+            sha256: digest,
+            limits,
+        },
+        ManagerSource::Container { image } => {
+            return Err(failure(format!(
+                "legacy container manager {image}: container managers do not run yet, so none can be changed"
+            )));
+        }
+    };
+    let declared = entry.declared_events().count();
+    let (manager, events) = load_manager(host, &entry, kind, &ModuleSource::Catalogue(catalogue))?
+        .ok_or_else(|| failure("the module could not be loaded".into()))?;
+    if events.len() < declared {
+        return Err(failure(format!(
+            "module {sha256} does not handle every event the entry declares ({})",
+            entry.declared_events().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut replaced = template.clone();
+    // The descriptor document the template keeps pins the new module too.
+    let (document, list) = match vnf_id {
+        None => (&mut replaced.nsd, "service_specific_managers"),
+        Some(vnf_id) => (
+            &mut replaced
+                .vnfs
+                .iter_mut()
+                .find(|vnf| vnf.vnf_id == vnf_id)
+                .ok_or_else(|| failure(format!("the service has no VNF {vnf_id:?}")))?
+                .vnfd,
+            "function_specific_managers",
+        ),
+    };
+    if let Some(wasm) = document
+        .get_mut(list)
+        .and_then(Value::as_array_mut)
+        .and_then(|entries| {
+            entries
+                .iter_mut()
+                .find(|entry| entry.get("id").and_then(Value::as_str) == Some(manager_id))
+        })
+        .and_then(|entry| entry.get_mut("wasm"))
+        .and_then(Value::as_object_mut)
+    {
+        wasm.insert("sha256".into(), Value::String(sha256.to_ascii_lowercase()));
+    }
+    let bound = |binding_id: &str| binding_id == manager_id;
+    match vnf_id {
+        None => {
+            let binding = replaced
+                .ssms
+                .iter_mut()
+                .find(|binding| bound(binding.manager.id()))
+                .ok_or_else(|| failure("the service does not run it".into()))?;
+            binding.manager = manager;
+            binding.events = events
+                .into_iter()
+                .filter_map(|event| match event {
+                    Event::Ssm(event) => Some(event),
+                    Event::Fsm(_) => None,
+                })
+                .collect();
+        }
+        Some(vnf_id) => {
+            let vnf = replaced
+                .vnfs
+                .iter_mut()
+                .find(|vnf| vnf.vnf_id == vnf_id)
+                .ok_or_else(|| failure(format!("the service has no VNF {vnf_id:?}")))?;
+            let binding = vnf
+                .fsms
+                .iter_mut()
+                .find(|binding| bound(binding.manager.id()))
+                .ok_or_else(|| failure("the VNF does not run it".into()))?;
+            binding.manager = manager;
+            binding.events = events
+                .into_iter()
+                .filter_map(|event| match event {
+                    Event::Fsm(event) => Some(event),
+                    Event::Ssm(_) => None,
+                })
+                .collect();
+        }
+    }
+    Ok(replaced)
 }
 
 /// A manager ready to run, and the events it is bound to.

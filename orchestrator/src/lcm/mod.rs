@@ -729,6 +729,29 @@ impl Lifecycle {
                     )));
                 }
             }
+            TaskRequest::ChangeManager {
+                manager_id,
+                vnf_profile_id,
+                module_sha256,
+            } => {
+                let project_has_it = self.packages().await?.iter().any(|package| {
+                    package.project_id == instance.project_id
+                        && package.modules.iter().any(|module| &module.sha256 == module_sha256)
+                });
+                if !project_has_it {
+                    return Err(LcmError::Unprocessable(format!(
+                        "module {module_sha256} is not onboarded in project {}",
+                        instance.project_id
+                    )));
+                }
+                // Loading it checks its kind, contract and events.
+                self.changed_template(instance, manager_id, vnf_profile_id.as_deref(), module_sha256)
+                    .await
+                    .map_err(|error| match error {
+                        LcmError::Template(unusable) => LcmError::Unprocessable(unusable.to_string()),
+                        other => other,
+                    })?;
+            }
             TaskRequest::Instantiate { placement: None } | TaskRequest::Reconfigure | TaskRequest::Terminate { .. } => {
             }
         }
@@ -771,7 +794,7 @@ impl Lifecycle {
     /// The specific managers of an NS instance: those its template runs,
     /// with what their descriptor entries pin (module, limits).
     pub async fn managers(&self, instance: &NsInstance) -> Result<Vec<ManagerInfo>, LcmError> {
-        let template = self.template(&instance.nsd_id).await?;
+        let template = self.instance_template(instance).await?;
         let entry = |document: &Value, list: &str, id: &str| -> Option<Value> {
             document
                 .get(list)?
@@ -860,6 +883,73 @@ impl Lifecycle {
         Ok(info)
     }
 
+    /// The template an instance runs: its NSD's, with the manager changes
+    /// its completed CHANGE_MANAGER operations made, in order.
+    async fn instance_template(&self, instance: &NsInstance) -> Result<Arc<ServiceTemplate>, LcmError> {
+        let operations = self.operations().await?;
+        self.template_with_changes(instance, &operations).await
+    }
+
+    /// [`Lifecycle::instance_template`] from the operations at hand.
+    async fn template_with_changes(
+        &self,
+        instance: &NsInstance,
+        operations: &[OpOccurrence],
+    ) -> Result<Arc<ServiceTemplate>, LcmError> {
+        let mut template = self.template(&instance.nsd_id).await?;
+        let changes = operations.iter().filter(|operation| {
+            operation.ns_instance_id == instance.id && operation.operation_state == OperationState::Completed
+        });
+        for operation in changes {
+            if let TaskRequest::ChangeManager {
+                manager_id,
+                vnf_profile_id,
+                module_sha256,
+            } = &operation.task
+            {
+                template = self
+                    .replace_manager(template, manager_id, vnf_profile_id.as_deref(), module_sha256)
+                    .await?;
+            }
+        }
+        Ok(template)
+    }
+
+    /// The instance's template with one more manager change.
+    async fn changed_template(
+        &self,
+        instance: &NsInstance,
+        manager_id: &str,
+        vnf_id: Option<&str>,
+        sha256: &str,
+    ) -> Result<Arc<ServiceTemplate>, LcmError> {
+        let template = self.instance_template(instance).await?;
+        self.replace_manager(template, manager_id, vnf_id, sha256).await
+    }
+
+    async fn replace_manager(
+        &self,
+        template: Arc<ServiceTemplate>,
+        manager_id: &str,
+        vnf_id: Option<&str>,
+        sha256: &str,
+    ) -> Result<Arc<ServiceTemplate>, LcmError> {
+        let (catalogue, host) = (Arc::clone(&self.parts.catalogue), Arc::clone(&self.parts.host));
+        let (manager_id, vnf_id, sha256) = (manager_id.to_owned(), vnf_id.map(str::to_owned), sha256.to_owned());
+        let replaced = blocking(move || {
+            Ok(service::replace_manager(
+                &catalogue,
+                &host,
+                &template,
+                &manager_id,
+                vnf_id.as_deref(),
+                &sha256,
+            )?)
+        })
+        .await?;
+        Ok(Arc::new(replaced))
+    }
+
     /// The template of an onboarded NSD, assembled once.
     async fn template(&self, nsd_id: &str) -> Result<Arc<ServiceTemplate>, LcmError> {
         let cached = || {
@@ -935,7 +1025,7 @@ impl Lifecycle {
     /// instantiation, none).
     async fn undo(&self, operation: &OpOccurrence) -> Result<(), OperationError> {
         let instance = self.ns(&operation.ns_instance_id).await.map_err(not_run)?;
-        let template = self.template(&instance.nsd_id).await.map_err(not_run)?;
+        let template = self.instance_template(&instance).await.map_err(not_run)?;
         let placement = self.instantiated_with(&instance.id).await.map_err(not_run)?;
         let recovered = self
             .parts
@@ -980,7 +1070,7 @@ impl Lifecycle {
         let instance = self.ns(&operation.ns_instance_id).await.map_err(not_run)?;
         let task = match &operation.task {
             TaskRequest::Instantiate { placement } => Task::Instantiate {
-                template: self.template(&instance.nsd_id).await.map_err(not_run)?,
+                template: self.instance_template(&instance).await.map_err(not_run)?,
                 placement: placement.as_ref().map(|request| self.placement_for(request)),
             },
             TaskRequest::ScaleOut { vnf_profile_id } => Task::ScaleOut {
@@ -998,6 +1088,17 @@ impl Lifecycle {
             },
             TaskRequest::Reconfigure => Task::Reconfigure,
             TaskRequest::Terminate { force } => Task::Terminate { force: *force },
+            TaskRequest::ChangeManager {
+                manager_id,
+                vnf_profile_id,
+                module_sha256,
+            } => Task::ChangeManager {
+                template: self
+                    .changed_template(&instance, manager_id, vnf_profile_id.as_deref(), module_sha256)
+                    .await
+                    .map_err(not_run)?,
+                manager_id: manager_id.clone(),
+            },
         };
         self.parts
             .orchestrator
@@ -1127,7 +1228,7 @@ impl Lifecycle {
             if instance.ns_state == NsState::NotInstantiated && interrupted.is_none() && !paused {
                 continue;
             }
-            let template = self.template(&instance.nsd_id).await?;
+            let template = self.template_with_changes(&instance, &operations).await?;
             let plan = match interrupted {
                 Some(operation) => self.recovery_plan(operation).await?,
                 None => RecoveryPlan::AsRecorded,

@@ -161,6 +161,15 @@ pub enum TaskRequest {
         /// Go on past failing FSM stop hooks, journaling them.
         force: bool,
     },
+    /// Run a manager from another onboarded module (CHANGE_MANAGER).
+    ChangeManager {
+        /// The manager's id in its descriptor.
+        manager_id: String,
+        /// The NSD's `vnf_id` of its VNF, for an FSM.
+        vnf_profile_id: Option<String>,
+        /// The module to run it from.
+        module_sha256: String,
+    },
 }
 
 impl TaskRequest {
@@ -172,6 +181,7 @@ impl TaskRequest {
             Self::Migrate { .. } => OperationType::Migrate,
             Self::Reconfigure => OperationType::Reconfigure,
             Self::Terminate { .. } => OperationType::Terminate,
+            Self::ChangeManager { .. } => OperationType::Update,
         }
     }
 

@@ -35,6 +35,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/nslcm/v1/ns_instances/{id}/migrate", post(migrate))
         .route("/nslcm/v1/ns_instances/{id}/reconfigure", post(reconfigure))
         .route("/nslcm/v1/ns_instances/{id}/terminate", post(terminate))
+        .route("/nslcm/v1/ns_instances/{id}/update", post(update))
         .route("/nslcm/v1/ns_instances/{id}/managers", get(managers))
         .route("/nslcm/v1/ns_lcm_op_occs", get(list_operations))
         .route("/nslcm/v1/ns_lcm_op_occs/{id}", get(show_operation))
@@ -104,6 +105,7 @@ fn instance_view(instance: &NsInstance, nsr: Option<&NsRecord>, mut vnfrs: Vec<V
             "migrate": link("migrate"),
             "reconfigure": link("reconfigure"),
             "terminate": link("terminate"),
+            "update": link("update"),
             "managers": link("managers"),
         },
     })
@@ -439,6 +441,52 @@ async fn terminate(
     let request: TerminateRequest = parse(&params)?;
     let force = matches!(request.termination_type, Some(TerminationType::Forceful));
     start_task(&state, &principal, &id, TaskRequest::Terminate { force }, params, None).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateRequest {
+    update_type: String,
+    change_manager_data: Option<ChangeManagerData>,
+    on_failure: Option<OnFailure>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChangeManagerData {
+    manager_id: String,
+    vnf_profile_id: Option<String>,
+    module_sha256: String,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(params): JsonBody<Value>,
+) -> Result<Response, Problem> {
+    let request: UpdateRequest = parse(&params)?;
+    let data = match (request.update_type.as_str(), request.change_manager_data) {
+        ("CHANGE_MANAGER", Some(data)) => data,
+        ("CHANGE_MANAGER", None) => {
+            return Err(Problem::new(
+                ProblemKind::Validation,
+                "updateType CHANGE_MANAGER needs changeManagerData",
+            ));
+        }
+        (other, _) => {
+            return Err(Problem::new(
+                ProblemKind::Validation,
+                format!("updateType {other:?}: only CHANGE_MANAGER is supported"),
+            ));
+        }
+    };
+    let task = TaskRequest::ChangeManager {
+        manager_id: data.manager_id,
+        vnf_profile_id: data.vnf_profile_id,
+        module_sha256: data.module_sha256,
+    };
+    start_task(&state, &principal, &id, task, params, request.on_failure).await
 }
 
 /// A request body read into its typed shape (the raw document is kept as

@@ -53,6 +53,8 @@ pub enum Workflow {
     Reconfigure,
     /// Remove the service.
     Terminate,
+    /// Run a manager from another module.
+    ChangeManager,
     /// Rebuild a service from its records after a restart.
     Recovery,
 }
@@ -67,6 +69,7 @@ impl Workflow {
             Self::Migrate => "migration",
             Self::Reconfigure => "reconfigure",
             Self::Terminate => "termination",
+            Self::ChangeManager => "manager change",
             Self::Recovery => "recovery",
         }
     }
@@ -121,6 +124,15 @@ pub enum Task {
         /// Go on past failing stop hooks, journaling them.
         force: bool,
     },
+    /// Run the service with this template from now on: the same one with
+    /// manager `manager_id` loaded from another module (5GTANGO's SMR
+    /// update; a WebAssembly manager has nothing to start or stop).
+    ChangeManager {
+        /// The template with the new manager.
+        template: Arc<ServiceTemplate>,
+        /// The manager changed.
+        manager_id: String,
+    },
 }
 
 impl Task {
@@ -133,6 +145,7 @@ impl Task {
             Self::Migrate { .. } => Workflow::Migrate,
             Self::Reconfigure => Workflow::Reconfigure,
             Self::Terminate { .. } => Workflow::Terminate,
+            Self::ChangeManager { .. } => Workflow::ChangeManager,
         }
     }
 }
@@ -149,6 +162,7 @@ impl fmt::Debug for Task {
             } => write!(f, "Migrate({vnf_instance_id} to {target_vim})"),
             Self::Reconfigure => f.write_str("Reconfigure"),
             Self::Terminate { force } => write!(f, "Terminate(force: {force})"),
+            Self::ChangeManager { manager_id, .. } => write!(f, "ChangeManager({manager_id})"),
         }
     }
 }
@@ -624,6 +638,10 @@ impl Orchestrator {
             }
             Task::Reconfigure => self.run_reconfigure(service_id, context).await,
             Task::Terminate { force } => self.run_terminate(service_id, context, force).await,
+            Task::ChangeManager { template, manager_id } => {
+                self.run_change_manager(service_id, context, template, &manager_id)
+                    .await
+            }
         }
     }
 
@@ -935,6 +953,28 @@ impl Orchestrator {
                 Err(self.fail(run, error).await)
             }
         }
+    }
+
+    async fn run_change_manager(
+        &self,
+        service_id: &str,
+        context: &RunContext,
+        template: Arc<ServiceTemplate>,
+        manager_id: &str,
+    ) -> Result<WorkflowReport, WorkflowError> {
+        let _busy = self.claim(service_id, Workflow::ChangeManager)?;
+        let mut state = self.take(service_id)?;
+        let mut run = Run::new(service_id, Workflow::ChangeManager, context);
+        let outcome = run
+            .step(
+                &format!("change manager {manager_id}"),
+                std::future::ready(Ok::<_, StepFailure>(())),
+            )
+            .await;
+        if outcome.is_ok() {
+            state.template = template;
+        }
+        self.keep(run, service_id, state, outcome).await
     }
 
     /// Stores the NSR of an instantiation: a new one, or the service's
