@@ -7,15 +7,20 @@
 //! occurrence), stored as PROCESSING (at most one open occurrence per NS
 //! instance, checked in the same transaction), then run by a background
 //! task; its outcome decides the final state in one place
-//! (`Lifecycle::conclude`): COMPLETED, ROLLED_BACK (the workflow undid
-//! what it added), or FAILED_TEMP for tasks that remove what cannot be put
-//! back (scale-in, terminate), which a person retries or fails.
+//! (`Lifecycle::conclude`): COMPLETED; ROLLED_BACK (the workflow undid
+//! what it added); or FAILED_TEMP when the operation pauses on failure
+//! (`onFailure: PAUSE`), was cancelled, or removes what cannot be put back
+//! (scale-in, terminate). From FAILED_TEMP a person retries (undo the
+//! failed attempt, run again), rolls back (undo: ROLLING_BACK, then
+//! ROLLED_BACK) or fails it.
 //!
 //! On start, [`Lifecycle::recover`] rebuilds every service that has
 //! records from them (units adopted by the infrastructure, VNF instances an
-//! interrupted run deployed but never committed removed) and closes every
-//! occurrence the previous process left open as the rule above says, with
-//! cause `interrupted`.
+//! interrupted run deployed but never committed removed, unless it pauses
+//! on failure), closes every occurrence the previous process left open
+//! with cause `interrupted`, and reconciles the infrastructure with the
+//! records. An instance's template is its NSD's with the manager changes of
+//! its completed CHANGE_MANAGER operations replayed.
 
 pub mod model;
 pub mod store;
