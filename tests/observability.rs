@@ -23,9 +23,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support_server::{Api, Server, bundled_archive};
-
-const NSD: &str = "eu.wasmano/demo-web-service/1.0";
+use support_server::{Api, Server, bundled_archive, create_instance, task};
 
 /// How long an expected event may take.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -53,19 +51,6 @@ fn operator_of(server: &Server, project: &str, dir: &std::path::Path) -> Api {
     let onboarded = operator.onboard(&bundled_archive(dir, |_, text| text));
     assert!(matches!(onboarded.status, 200 | 201), "{onboarded:#?}");
     operator
-}
-
-fn create_instance(api: &Api, name: &str) -> String {
-    let created = api.post(
-        "/nslcm/v1/ns_instances",
-        &json!({"nsdId": NSD, "nsName": name, "nsDescription": "test"}),
-    );
-    assert_eq!(created.status, 201, "{created:#?}");
-    created.body["id"].as_str().unwrap().to_owned()
-}
-
-fn task(id: &str, name: &str) -> String {
-    format!("/nslcm/v1/ns_instances/{id}/{name}")
 }
 
 /// Whether `text` holds a UUID (36 characters: hex in groups of 8-4-4-4-12).

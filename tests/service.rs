@@ -16,9 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support_server::{Api, Server, archive_with, bundled_archive};
-
-const NSD: &str = "eu.wasmano/demo-web-service/1.0";
+use support_server::{Api, NSD, Server, archive_with, bundled_archive, create_instance, task};
 
 /// A server with one project, its operator's client, and the bundled
 /// package onboarded in it.
@@ -52,23 +50,6 @@ fn setup_with(archive: impl Fn(&std::path::Path) -> Vec<u8>) -> Setup {
         project,
         operator,
     }
-}
-
-fn create_instance(api: &Api, name: &str) -> String {
-    let created = api.post(
-        "/nslcm/v1/ns_instances",
-        &json!({"nsdId": NSD, "nsName": name, "nsDescription": "test"}),
-    );
-    assert_eq!(created.status, 201, "{created:#?}");
-    assert_eq!(
-        created.location.as_deref(),
-        Some(format!("/nslcm/v1/ns_instances/{}", created.body["id"].as_str().unwrap()).as_str())
-    );
-    created.body["id"].as_str().unwrap().to_owned()
-}
-
-fn task(id: &str, name: &str) -> String {
-    format!("/nslcm/v1/ns_instances/{id}/{name}")
 }
 
 fn instance(api: &Api, id: &str) -> Value {

@@ -23,9 +23,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support_server::{Api, Server, bundled_archive};
+use support_server::{Api, Server, bundled_archive, create_instance, task};
 
-const NSD: &str = "eu.wasmano/demo-web-service/1.0";
 const SUBSCRIPTIONS: &str = "/nslcm/v1/subscriptions";
 
 /// How long an expected notification may take.
@@ -54,19 +53,6 @@ fn setup() -> Setup {
         project,
         operator,
     }
-}
-
-fn create_instance(api: &Api, name: &str) -> String {
-    let created = api.post(
-        "/nslcm/v1/ns_instances",
-        &json!({"nsdId": NSD, "nsName": name, "nsDescription": "test"}),
-    );
-    assert_eq!(created.status, 201, "{created:#?}");
-    created.body["id"].as_str().unwrap().to_owned()
-}
-
-fn task(id: &str, name: &str) -> String {
-    format!("/nslcm/v1/ns_instances/{id}/{name}")
 }
 
 /// Creates a subscription (201) and returns its id.

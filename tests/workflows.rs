@@ -480,39 +480,24 @@ impl Infrastructure for Flaky {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_after_deployment_undo_what_the_request_added_and_removals_can_be_retried() {
-    let data = tempfile::tempdir().unwrap();
-    let flaky = Arc::new(Flaky {
-        inner: EmulatedInfrastructure::new(default_vims()).unwrap(),
-        fail_set_envs: false.into(),
-        fail_removes: 0.into(),
-    });
-    let store = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
-    let orchestrator = Orchestrator::new(
-        Arc::clone(&flaky) as Arc<dyn Infrastructure>,
-        Arc::clone(&store) as Arc<dyn RecordStore>,
-        PlacementOptions::default(),
-    );
-    let capacity = || async {
-        let vims = flaky.inner.vims().await.unwrap();
-        (
-            vims.iter().map(|vim| vim.cores_used).sum::<f64>(),
-            vims.iter().map(|vim| vim.memory_used_mb).sum::<f64>(),
-        )
-    };
-    let service = orchestrator.instantiate(template(example_ssms())).await.unwrap();
-    let id = service.service_id.clone();
-    let before = capacity().await;
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let listed = store.ns(&id).await.unwrap().network_functions;
+    let before = used_capacity(&flaky.inner).await;
 
     // Scale-out fails injecting the new web's envs, after it was deployed and started.
     flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
     let error = orchestrator.scale_out(&id, "web").await.unwrap_err();
     assert!(error.to_string().contains("set_envs refused"), "{error}");
     flaky.fail_set_envs.store(false, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(capacity().await, before, "the new instance was removed");
+    assert_eq!(
+        used_capacity(&flaky.inner).await,
+        before,
+        "the new instance was removed"
+    );
     let nsr = store.ns(&id).await.unwrap();
     assert_eq!(
         (nsr.network_functions.clone(), nsr.status),
-        (service.nsr.network_functions.clone(), Status::NormalOperation)
+        (listed.clone(), Status::NormalOperation)
     );
     let journal = store.journal_of(&id).await.unwrap();
     assert!(
@@ -532,7 +517,7 @@ async fn failures_after_deployment_undo_what_the_request_added_and_removals_can_
     // ...and a second termination finishes the job.
     let terminated = orchestrator.terminate(&id).await.unwrap();
     assert_eq!(terminated.nsr.status, Status::Terminated);
-    assert_eq!(capacity().await, (0.0, 0.0));
+    assert_eq!(used_capacity(&flaky.inner).await, (0.0, 0.0));
 }
 
 /// An orchestrator over [`Flaky`] VIMs, and a service instantiated on it.

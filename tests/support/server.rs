@@ -368,3 +368,27 @@ pub fn archive_with(dir: &Path, modules: &[&Path], edit: impl Fn(&str, String) -
     std::fs::remove_dir_all(&root).expect("clean up");
     archive
 }
+
+/// The bundled package's NSD.
+pub const NSD: &str = "eu.wasmano/demo-web-service/1.0";
+
+/// Creates an NS instance of the bundled NSD (201, with its Location) and
+/// returns its id.
+pub fn create_instance(api: &Api, name: &str) -> String {
+    let created = api.post(
+        "/nslcm/v1/ns_instances",
+        &json!({"nsdId": NSD, "nsName": name, "nsDescription": "test"}),
+    );
+    assert_eq!(created.status, 201, "{created:#?}");
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        created.location.as_deref(),
+        Some(format!("/nslcm/v1/ns_instances/{id}").as_str())
+    );
+    id
+}
+
+/// The path of task `name` of NS instance `id`.
+pub fn task(id: &str, name: &str) -> String {
+    format!("/nslcm/v1/ns_instances/{id}/{name}")
+}

@@ -486,6 +486,13 @@ impl Lifecycle {
         blocking(move || Ok(store.operations()?)).await
     }
 
+    /// The operation occurrences of one NS instance, in the order they
+    /// started.
+    async fn operations_of(&self, ns_instance_id: &str) -> Result<Vec<OpOccurrence>, LcmError> {
+        let (store, id) = (self.store.clone(), ns_instance_id.to_owned());
+        blocking(move || Ok(store.operations_of(&id)?)).await
+    }
+
     /// An operation occurrence.
     pub async fn operation(&self, id: &str) -> Result<OpOccurrence, LcmError> {
         let (store, id) = (self.store.clone(), id.to_owned());
@@ -891,7 +898,7 @@ impl Lifecycle {
     /// The template an instance runs: its NSD's, with the manager changes
     /// its completed CHANGE_MANAGER operations made, in order.
     async fn instance_template(&self, instance: &NsInstance) -> Result<Arc<ServiceTemplate>, LcmError> {
-        let operations = self.operations().await?;
+        let operations = self.operations_of(&instance.id).await?;
         self.template_with_changes(instance, &operations).await
     }
 
@@ -1057,14 +1064,12 @@ impl Lifecycle {
 
     /// The placement the instance's last instantiation asked for.
     async fn instantiated_with(&self, ns_instance_id: &str) -> Result<Option<PlacementOptions>, LcmError> {
-        let operations = self.operations().await?;
+        let operations = self.operations_of(ns_instance_id).await?;
         let request = operations
             .iter()
             .rev()
             .find_map(|operation| match &operation.task {
-                TaskRequest::Instantiate { placement } if operation.ns_instance_id == ns_instance_id => {
-                    Some(placement.clone())
-                }
+                TaskRequest::Instantiate { placement } => Some(placement.clone()),
                 _ => None,
             })
             .flatten();

@@ -308,6 +308,15 @@ impl LcmStore {
         rows(&self.connection(), "SELECT body FROM op_occs ORDER BY rowid", &[])
     }
 
+    /// The operations of one NS instance, in the order they started.
+    pub fn operations_of(&self, ns_instance_id: &str) -> Result<Vec<OpOccurrence>, LcmStoreError> {
+        rows(
+            &self.connection(),
+            "SELECT body FROM op_occs WHERE ns_instance_id = ?1 ORDER BY rowid",
+            &[&ns_instance_id],
+        )
+    }
+
     /// The operation open on an NS instance, if any.
     pub fn open_operation_of(&self, ns_instance_id: &str) -> Result<Option<OpOccurrence>, LcmStoreError> {
         let connection = self.connection();

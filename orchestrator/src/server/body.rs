@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::MAX_JSON_BYTES;
 use super::problem::{Problem, ProblemKind};
 use crate::access::Principal;
+use crate::lcm::LcmError;
 
 /// A JSON request body.
 #[derive(Debug)]
@@ -153,6 +154,23 @@ pub fn readable(principal: &Principal, project: &str, kind: &str, id: &str) -> R
     } else {
         Err(Problem::not_found(kind, id))
     }
+}
+
+/// A resource the caller may read: 404 when it does not exist or belongs
+/// to a project the caller cannot see; a failing store stays a 500.
+pub fn visible<T>(
+    found: Result<T, LcmError>,
+    principal: &Principal,
+    project: impl FnOnce(&T) -> &str,
+    kind: &str,
+    id: &str,
+) -> Result<T, Problem> {
+    let resource = match found {
+        Err(LcmError::NotFound { .. }) => return Err(Problem::not_found(kind, id)),
+        found => found?,
+    };
+    readable(principal, project(&resource), kind, id)?;
+    Ok(resource)
 }
 
 /// 404 unless the caller may read resources of `project`, 403 unless it

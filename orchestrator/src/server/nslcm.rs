@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::body::{JsonBody, located, owning_project, paginate, readable, writable};
+use super::body::{JsonBody, located, owning_project, paginate, visible, writable};
 use super::problem::{Problem, ProblemKind};
 use crate::access::Principal;
 use crate::clock::rfc3339;
@@ -213,13 +213,8 @@ async fn list_instances(
 }
 
 async fn visible_instance(state: &AppState, principal: &Principal, id: &str) -> Result<NsInstance, Problem> {
-    let instance = state
-        .lifecycle
-        .ns(id)
-        .await
-        .map_err(|_| Problem::not_found("NS instance", id))?;
-    readable(principal, &instance.project_id, "NS instance", id)?;
-    Ok(instance)
+    let found = state.lifecycle.ns(id).await;
+    visible(found, principal, |instance| &instance.project_id, "NS instance", id)
 }
 
 async fn show_instance(
@@ -542,13 +537,14 @@ async fn list_operations(
 }
 
 async fn visible_operation(state: &AppState, principal: &Principal, id: &str) -> Result<OpOccurrence, Problem> {
-    let operation = state
-        .lifecycle
-        .operation(id)
-        .await
-        .map_err(|_| Problem::not_found("operation occurrence", id))?;
-    readable(principal, &operation.project_id, "operation occurrence", id)?;
-    Ok(operation)
+    let found = state.lifecycle.operation(id).await;
+    visible(
+        found,
+        principal,
+        |operation| &operation.project_id,
+        "operation occurrence",
+        id,
+    )
 }
 
 async fn show_operation(

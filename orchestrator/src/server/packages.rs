@@ -10,7 +10,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body::{located, owning_project, paginate, readable, writable};
+use super::body::{located, owning_project, paginate, visible, writable};
 use super::problem::{Problem, ProblemKind};
 use super::{AppState, MAX_UPLOAD_BYTES};
 use crate::access::Principal;
@@ -118,13 +118,8 @@ async fn list_packages(
 }
 
 async fn visible_package(state: &AppState, principal: &Principal, id: &str) -> Result<PackageRecord, Problem> {
-    let package = state
-        .lifecycle
-        .package(id)
-        .await
-        .map_err(|_| Problem::not_found("package", id))?;
-    readable(principal, &package.project_id, "package", id)?;
-    Ok(package)
+    let found = state.lifecycle.package(id).await;
+    visible(found, principal, |package| &package.project_id, "package", id)
 }
 
 async fn show_package(
