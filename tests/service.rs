@@ -1237,3 +1237,32 @@ fn change_manager_runs_another_module_and_keeps_it_across_a_restart() {
         "COMPLETED"
     );
 }
+
+#[test]
+fn a_bootstrap_token_written_to_its_file_is_not_printed() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path().join("data"))
+        .arg("--bootstrap-token-file")
+        .arg(data.path().join("admin.token"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let serving = line.starts_with("wasmano serving");
+        printed.push(line);
+        if serving {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let secret = std::fs::read_to_string(data.path().join("admin.token")).unwrap();
+    assert!(!secret.trim().is_empty());
+    assert!(printed.iter().all(|line| !line.contains(secret.trim())), "{printed:#?}");
+    assert!(printed.iter().any(|line| line.contains("written to")), "{printed:#?}");
+}

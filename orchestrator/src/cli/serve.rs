@@ -97,8 +97,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             .local_addr()
             .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
         let opened = server::open(&config).await.map_err(start_failure)?;
-        if let Some(secret) = &opened.bootstrap_secret {
-            println!("bootstrap admin token (shown once): {secret}");
+        // A token written to its file is not repeated on the terminal.
+        match (&opened.bootstrap_secret, &config.bootstrap_token_file) {
+            (Some(secret), None) => println!("bootstrap admin token (shown once): {secret}"),
+            (Some(_), Some(file)) => println!("bootstrap admin token written to {}", file.display()),
+            (None, _) => {}
         }
         println!(
             "wasmano serving http://{address} (data directory {}, {} service(s) recovered)",
