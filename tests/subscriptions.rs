@@ -495,6 +495,10 @@ fn subscriptions_survive_a_restart() {
     let id = subscribe(&setup.operator, &json!({"callbackUri": callback.url}));
     let token = setup.operator.token_secret();
     setup.server.stop();
+    // The file may hold Basic credentials: only the server's user reads it.
+    let stored = setup.data.path().join("data/subscriptions.sqlite");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&stored).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "{}", stored.display());
 
     let server = Server::start(&setup.data.path().join("data"), &[]);
     let operator = server.client(&token);
