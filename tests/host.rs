@@ -8,7 +8,8 @@
 mod components;
 mod support;
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -218,6 +219,54 @@ fn an_infinite_loop_is_stopped_at_its_deadline() {
     assert!(
         elapsed < limits.deadline + Duration::from_millis(250),
         "stopped late: {elapsed:?}"
+    );
+}
+
+#[test]
+fn an_interrupted_guest_stops_before_its_deadline_and_is_not_blamed() {
+    let limits = Limits {
+        deadline: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let manager = manager(&guests().hostile, &[("behaviour", "loop")], limits);
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let request = ssm(SsmEvent::State, &json!({"state": "anything"})).interruptible(Arc::clone(&interrupt));
+    let interrupter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        interrupt.store(true, Ordering::SeqCst);
+    });
+    let error = manager
+        .invoke_blocking(&request)
+        .expect_err("an interrupted guest does not reply");
+    interrupter.join().unwrap();
+    // A timeout would be the manager's fault; an interrupt is the orchestrator's doing.
+    assert_eq!(error.cause, Cause::Interrupted);
+    // Already interrupted: the guest does not even start.
+    let again = manager.invoke_blocking(&request).expect_err("still interrupted");
+    assert_eq!(again.cause, Cause::Interrupted);
+}
+
+#[test]
+fn an_interruptible_request_keeps_its_deadline_and_its_reply() {
+    let limits = Limits {
+        deadline: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let never = Arc::new(AtomicBool::new(false));
+    let looping = manager(&guests().hostile, &[("behaviour", "loop")], limits);
+    let request = ssm(SsmEvent::State, &json!({"state": "anything"})).interruptible(Arc::clone(&never));
+    let error = looping.invoke_blocking(&request).expect_err("a looping guest");
+    assert_eq!(
+        error.cause,
+        Cause::Fault(Fault::Timeout {
+            deadline: limits.deadline
+        })
+    );
+    let state = manager(&guests().state, &[], Limits::default());
+    let request = ssm(SsmEvent::State, &json!({"state": "sessions=3"})).interruptible(never);
+    assert!(
+        state.invoke_blocking(&request).is_ok(),
+        "a request that is never interrupted runs as any other"
     );
 }
 
@@ -507,13 +556,12 @@ fn invocations_run_in_parallel_while_a_neighbour_loops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_async_specific_manager_interface_runs_many_invocations() {
-    let manager: std::sync::Arc<dyn SpecificManager> =
-        std::sync::Arc::new(manager(&guests().placement, &[], Limits::default()));
+    let manager: Arc<dyn SpecificManager> = Arc::new(manager(&guests().placement, &[], Limits::default()));
     assert_eq!(manager.kind(), ManagerKind::Service);
     let request = ssm(SsmEvent::Placement, &payload("tng-sdk-sm/ssm/placement_event.yml"));
     let calls: Vec<_> = (0..200)
         .map(|_| {
-            let manager = std::sync::Arc::clone(&manager);
+            let manager = Arc::clone(&manager);
             let request = request.clone();
             tokio::spawn(async move { manager.invoke(request).await })
         })

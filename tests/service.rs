@@ -482,7 +482,27 @@ struct CrashCase<'a> {
     expected: &'a [&'a str],
 }
 
-fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &str) -> CrashCase<'static>) {
+/// The steps of a timeline whose intent is journaled with no outcome after
+/// it: effects in flight when the server stopped.
+fn in_flight(timeline: &[Value]) -> Vec<String> {
+    timeline
+        .iter()
+        .enumerate()
+        .filter(|(position, entry)| {
+            entry["outcome"] == "intended"
+                && !timeline.get(position + 1).is_some_and(|next| {
+                    next["step"] == entry["step"]
+                        && next["workflow"] == entry["workflow"]
+                        && next["outcome"] != "intended"
+                })
+        })
+        .map(|(_, entry)| entry["step"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Returns how many crashes landed while an effect was in flight (its
+/// intent journaled, its outcome not) and were reported as such.
+fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &str) -> CrashCase<'static>) -> usize {
     let setup = setup();
     let token = setup.operator.token_secret();
     let Setup {
@@ -509,6 +529,7 @@ fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &st
     assert!(steps >= 3, "the workflow has steps to crash at");
     server.stop();
 
+    let mut in_flight_crashes = 0;
     for step in 1..=steps {
         let server = Server::start(&data_dir, &[]);
         let api = server.client(&token);
@@ -537,6 +558,18 @@ fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &st
         assert!(case.expected.contains(&state), "step {step}: {operation:#}");
         if state != "COMPLETED" {
             assert_eq!(operation["error"]["cause"], "interrupted", "step {step}");
+            let timeline = api.get(&format!(
+                "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
+                operation["id"].as_str().unwrap()
+            ));
+            let flying = in_flight(timeline.body["steps"].as_array().unwrap());
+            for effect in &flying {
+                assert!(
+                    operation["error"]["detail"].as_str().unwrap().contains(effect.as_str()),
+                    "step {step}: the error names the effect in flight, {effect}: {operation:#}"
+                );
+            }
+            in_flight_crashes += usize::from(!flying.is_empty());
         }
         if state == "FAILED_TEMP" {
             let retried = api.post(
@@ -574,6 +607,7 @@ fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &st
     let fresh = tempfile::tempdir().unwrap();
     let empty = Server::start(&fresh.path().join("data"), &[]).admin().free_capacity();
     assert_eq!(api.free_capacity(), empty, "nothing leaked over all the crashes");
+    in_flight_crashes
 }
 
 fn instantiated(api: &Api) -> String {
@@ -585,7 +619,7 @@ fn instantiated(api: &Api) -> String {
 
 #[test]
 fn a_crash_before_any_step_of_instantiation_is_rolled_back() {
-    crash_at_every_step(
+    let in_flight = crash_at_every_step(
         |api| create_instance(api, "crash"),
         |_, _| CrashCase {
             task: "instantiate",
@@ -593,6 +627,8 @@ fn a_crash_before_any_step_of_instantiation_is_rolled_back() {
             expected: &["ROLLED_BACK"],
         },
     );
+    // One per unit deployed and per envs set: each intent is a crash point.
+    assert!(in_flight >= 3, "crashes with a deploy in flight: {in_flight}");
 }
 
 #[test]
@@ -1011,17 +1047,36 @@ fn an_operation_that_pauses_on_failure_waits_for_retry_rollback_or_fail() {
     api.post(&task(&id, "terminate"), &json!({}))
         .assert_problem(409, "operation-in-progress");
 
-    // A retry undoes the failed attempt and runs again: the same failure,
-    // no more capacity taken.
+    // A retry resumes from what the failed attempt kept: the same VNF
+    // instances, nothing deployed again, the same failure.
+    let vnf_ids = |api: &Api| -> Vec<String> {
+        let mut ids: Vec<String> = instance(api, &id)["vnfInstance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|vnf| vnf["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let deploys = |api: &Api| {
+        let timeline = api.get(&op(&paused, "timeline"));
+        let steps = timeline.body["steps"].as_array().unwrap().clone();
+        steps
+            .iter()
+            .filter(|step| step["step"].as_str().unwrap().starts_with("deploy "))
+            .count()
+    };
+    let (deployed, deployed_steps) = (vnf_ids(api), deploys(api));
+    assert!(deployed_steps > 0);
     let retried = api.post(&op(&paused, "retry"), &json!({}));
     assert_eq!(retried.status, 202, "{retried:#?}");
     let again = api.wait(retried.location.as_deref().unwrap());
     assert_eq!(again["operationState"], "FAILED_TEMP", "{again:#}");
-    assert_eq!(
-        api.free_capacity(),
-        kept,
-        "the first attempt's VNFs were removed before the second"
-    );
+    assert_eq!(again["error"]["step"], "ssm configure");
+    assert_eq!(api.free_capacity(), kept, "no more capacity taken");
+    assert_eq!(vnf_ids(api), deployed, "the kept VNF instances carried on");
+    assert_eq!(deploys(api), deployed_steps, "only the first attempt deployed");
 
     // A rollback removes it all and keeps the failure's error.
     let rolling = api.post(&op(&again, "rollback"), &json!({}));
@@ -1093,8 +1148,6 @@ fn on_docker_a_cancelled_operation_stops_at_the_next_step_and_can_be_rolled_back
         assert!(std::time::Instant::now() < deadline, "no container was started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    api.post(&format!("{location}/cancel"), &json!({"cancelMode": "FORCEFUL"}))
-        .assert_problem(422, "unprocessable");
     api.post(&format!("{location}/cancel"), &json!({"cancelMode": "SOMEHOW"}))
         .assert_problem(400, "validation");
     let cancelling = api.post(&format!("{location}/cancel"), &json!({"cancelMode": "GRACEFUL"}));
@@ -1115,6 +1168,53 @@ fn on_docker_a_cancelled_operation_stops_at_the_next_step_and_can_be_rolled_back
     assert!(containers_of(&id).is_empty(), "the rollback removed its containers");
     api.post(&format!("{location}/cancel"), &json!({"cancelMode": "GRACEFUL"}))
         .assert_problem(409, "state-conflict");
+}
+
+#[test]
+fn a_forceful_cancel_interrupts_a_running_hook() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(&data.path().join("data"), &[]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let api = server.client(&token);
+    // The placement manager loops until its deadline, the longest the host
+    // allows: a graceful cancel would wait for it and end in a timeout fault.
+    let guests = support::guests();
+    let mut modules = guests.examples().to_vec();
+    modules.push(&guests.hostile);
+    let looping = archive_with(data.path(), &modules, |name, text| {
+        if name != "nsd.yml" {
+            return text;
+        }
+        text.replace(
+            "      module: \"modules/sm_placement.wasm\"\n    options:\n      - key: \"type\"\n        value: \"placement\"",
+            "      module: \"modules/sm_hostile.wasm\"\n      limits:\n        deadline_ms: 10000\n    options:\n      - key: \"type\"\n        value: \"placement\"\n      - key: \"behaviour\"\n        value: \"loop\"",
+        )
+    });
+    assert_eq!(api.onboard(&looping).status, 201);
+    let id = create_instance(&api, "looping");
+    let started = api.post(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(started.status, 202, "{started:#?}");
+    let location = started.location.unwrap();
+    // Placement is the first hook; give the run time to reach it.
+    std::thread::sleep(Duration::from_millis(300));
+    let cancelling = api.post(&format!("{location}/cancel"), &json!({"cancelMode": "FORCEFUL"}));
+    assert_eq!(cancelling.status, 202, "{cancelling:#?}");
+    let cancelled = api.wait(&location);
+    assert_eq!(cancelled["operationState"], "FAILED_TEMP", "{cancelled:#}");
+    assert_eq!(cancelled["cancelMode"], "FORCEFUL");
+    assert_eq!(cancelled["error"]["cause"], "cancelled", "{cancelled:#}");
+    assert_eq!(cancelled["error"]["step"], "ssm placement", "{cancelled:#}");
+    assert!(
+        cancelled["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted by the orchestrator"),
+        "the hook was interrupted, not run to its deadline: {cancelled:#}"
+    );
+    let rolling = api.post(&format!("{location}/rollback"), &json!({}));
+    assert_eq!(rolling.status, 202);
+    assert_eq!(api.wait(&location)["operationState"], "ROLLED_BACK");
 }
 
 #[test]

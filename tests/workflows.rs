@@ -21,7 +21,8 @@ use wasmano::infrastructure::{Infrastructure, VimConfig};
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{RecordStore, SqliteStore, Status};
 use wasmano::workflow::{
-    ManagerBinding, Orchestrator, ServiceTemplate, Task, UnitTemplate, VnfTemplate, WorkflowError, WorkflowReport,
+    FailurePolicy, ManagerBinding, Orchestrator, RunContext, ServiceTemplate, Task, UnitTemplate, VnfTemplate,
+    WorkflowError, WorkflowReport,
 };
 use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
 
@@ -518,6 +519,51 @@ async fn failures_after_deployment_undo_what_the_request_added_and_removals_can_
     let terminated = orchestrator.terminate(&id).await.unwrap();
     assert_eq!(terminated.nsr.status, Status::Terminated);
     assert_eq!(used_capacity(&flaky.inner).await, (0.0, 0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_scale_out_resumes_with_the_instance_it_kept() {
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let listed = store.ns(&id).await.unwrap().network_functions;
+    let scale_out = || Task::ScaleOut { vnf_id: "web".into() };
+    // The scale-out fails setting the new web's envs; the failure is kept.
+    flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
+    let paused = RunContext::new(Some("op-1"), FailurePolicy::Keep);
+    let error = orchestrator.run_with(&id, &paused, scale_out()).await.unwrap_err();
+    assert!(error.to_string().contains("set_envs refused"), "{error}");
+    flaky.fail_set_envs.store(false, std::sync::atomic::Ordering::SeqCst);
+    let kept = used_capacity(&flaky.inner).await;
+    let added: Vec<String> = store
+        .vnfs_of(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|record| !listed.contains(&record.id))
+        .map(|record| record.id)
+        .collect();
+    assert_eq!(added.len(), 1, "the new instance is kept, not listed yet");
+
+    // Resumed: the kept instance is started again and committed; nothing
+    // else is deployed.
+    let resumed = RunContext::new(Some("op-1"), FailurePolicy::Keep).resuming();
+    let report = orchestrator.run_with(&id, &resumed, scale_out()).await.unwrap();
+    assert!(
+        !report.steps.iter().any(|step| step.step.starts_with("deploy ")),
+        "{:#?}",
+        report.steps
+    );
+    assert!(report.steps.iter().any(|step| step.step == "fsm start web"));
+    assert_eq!(used_capacity(&flaky.inner).await, kept);
+    let nsr = store.ns(&id).await.unwrap();
+    assert_eq!(nsr.network_functions.len(), listed.len() + 1);
+    assert!(nsr.network_functions.contains(&added[0]));
+    assert_eq!(nsr.status, Status::NormalOperation);
+    // A resumed scale-out with nothing kept adds an instance as usual.
+    let again = orchestrator
+        .run_with(&id, &RunContext::default().resuming(), scale_out())
+        .await
+        .unwrap();
+    assert_eq!(again.nsr.network_functions.len(), listed.len() + 2);
 }
 
 /// An orchestrator over [`Flaky`] VIMs, and a service instantiated on it.

@@ -6,6 +6,8 @@
 //! be rendered in the 5GTANGO reply shape ([`Reply::to_tango`]).
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use serde_json::{Value, json};
 use sm_sdk::KeyValue;
@@ -77,6 +79,9 @@ pub struct Request {
     pub(crate) event: Event,
     pub(crate) payload: Payload,
     pub(crate) seed: u64,
+    /// Set to stop the guest at its next epoch tick
+    /// ([`Cause::Interrupted`](crate::Cause::Interrupted)).
+    pub(crate) interrupt: Option<Arc<AtomicBool>>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +120,16 @@ impl Request {
             event,
             payload,
             seed: rand::random(),
+            interrupt: None,
         })
+    }
+
+    /// The same request, stopped at the guest's next epoch tick (within a
+    /// millisecond or so) once `interrupt` is set, even before its deadline.
+    #[must_use]
+    pub fn interruptible(mut self, interrupt: Arc<AtomicBool>) -> Self {
+        self.interrupt = Some(interrupt);
+        self
     }
 
     /// The same request with its random numbers drawn from `seed`.

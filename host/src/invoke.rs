@@ -15,12 +15,13 @@
 //! claim and however its strings alias each other.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use sm_sdk::KeyValue;
 use sm_sdk::fsm::{FsmEvent, StateReply};
 use sm_sdk::ssm::{SsmEvent, VnfConfigure, VnfPlacement};
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::{fsm_exports, ssm_exports, wit_types};
 use crate::engine::{EPOCH_TICK, HostInner};
@@ -57,6 +58,10 @@ pub enum Cause {
     /// not the manager's doing.
     #[error("the host could not run the invocation: {0}")]
     Host(String),
+    /// The orchestrator stopped the invocation (a forceful cancel of its
+    /// operation): not the manager's doing.
+    #[error("interrupted by the orchestrator")]
+    Interrupted,
 }
 
 /// A sandbox fault: the manager misbehaved, whatever it meant to answer.
@@ -119,7 +124,17 @@ pub(crate) fn invoke(
         event: request.event,
         cause,
     };
+    if request
+        .interrupt
+        .as_ref()
+        .is_some_and(|interrupt| interrupt.load(Ordering::SeqCst))
+    {
+        return Err(error(Cause::Interrupted));
+    }
     let mut store = new_store(host, identity, limits, request.seed);
+    if let Some(interrupt) = &request.interrupt {
+        stop_when_interrupted(&mut store, Arc::clone(interrupt), limits.deadline);
+    }
     let outcome = call(&mut store, pre, request);
     store.data().flush_output();
     let answer = outcome.map_err(|failure| error(classify(&store, &failure, limits)))?;
@@ -205,6 +220,28 @@ fn new_store(host: &HostInner, identity: &Arc<Identity>, limits: &Limits, seed: 
     store.set_epoch_deadline(deadline_ticks(limits.deadline));
     store.epoch_deadline_trap();
     store
+}
+
+/// The marker of an invocation stopped by its interrupt flag.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by the orchestrator")]
+struct Interrupted;
+
+/// Checks `interrupt` at every epoch tick instead of only trapping at the
+/// deadline: the guest stops at the first tick after the flag is set, and
+/// still at its deadline (a trap [`classify`] reports as a timeout).
+fn stop_when_interrupted(store: &mut Store<Sandbox>, interrupt: Arc<AtomicBool>, deadline: Duration) {
+    let deadline_at = Instant::now() + deadline;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if interrupt.load(Ordering::SeqCst) {
+            return Err(wasmtime::Error::new(Interrupted));
+        }
+        if Instant::now() >= deadline_at {
+            return Err(Trap::Interrupt.into());
+        }
+        Ok(UpdateDeadline::Continue(1))
+    });
 }
 
 /// Enough ticks that the deadline is never cut short by a partly elapsed tick.
@@ -295,6 +332,9 @@ fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Cause
         CallError::Instantiate(error) => (error, true),
         CallError::Run(error) => (error, false),
     };
+    if error.downcast_ref::<Interrupted>().is_some() {
+        return Cause::Interrupted;
+    }
     if let Some(exhausted) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         return Cause::Host(format!("no instance slot free: {exhausted}"));
     }

@@ -33,7 +33,9 @@ use wasmano::infrastructure::emulated::EmulatedInfrastructure;
 use wasmano::infrastructure::{Infrastructure, VimConfig};
 use wasmano::package::{Package, onboard};
 use wasmano::placement::PlacementOptions;
-use wasmano::records::{JournalEntry, NsRecord, RecordStore, SqliteStore, StoreFuture, VnfRecord};
+use wasmano::records::{
+    JournalEntry, NsRecord, RecordStore, RecordWrite, SqliteStore, StoreFuture, VnfRecord, Written,
+};
 use wasmano::service;
 use wasmano::workflow::{ManagerBinding, Orchestrator, ServiceTemplate, UnitTemplate, VnfTemplate, WorkflowReport};
 use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
@@ -172,23 +174,14 @@ impl TimedStore {
 }
 
 impl RecordStore for TimedStore {
-    fn create_ns(&self, record: NsRecord) -> StoreFuture<'_, NsRecord> {
-        self.timed(self.inner.create_ns(record))
-    }
-    fn update_ns(&self, record: NsRecord) -> StoreFuture<'_, NsRecord> {
-        self.timed(self.inner.update_ns(record))
+    fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
+        self.timed(self.inner.commit(write, journal))
     }
     fn ns(&self, id: &str) -> StoreFuture<'_, NsRecord> {
         self.timed(self.inner.ns(id))
     }
     fn all_ns(&self) -> StoreFuture<'_, Vec<NsRecord>> {
         self.timed(self.inner.all_ns())
-    }
-    fn create_vnf(&self, record: VnfRecord) -> StoreFuture<'_, VnfRecord> {
-        self.timed(self.inner.create_vnf(record))
-    }
-    fn update_vnf(&self, record: VnfRecord) -> StoreFuture<'_, VnfRecord> {
-        self.timed(self.inner.update_vnf(record))
     }
     fn vnf(&self, id: &str) -> StoreFuture<'_, VnfRecord> {
         self.timed(self.inner.vnf(id))
@@ -202,17 +195,11 @@ impl RecordStore for TimedStore {
     fn vnfs_of_many(&self, service_ids: Vec<String>) -> StoreFuture<'_, Vec<VnfRecord>> {
         self.timed(self.inner.vnfs_of_many(service_ids))
     }
-    fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()> {
-        self.timed(self.inner.journal(entries))
-    }
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         self.timed(self.inner.journal_of(service_id))
     }
     fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         self.timed(self.inner.journal_of_operation(operation_id))
-    }
-    fn hold_removal(&self, unit: wasmano::infrastructure::DeployedUnit) -> StoreFuture<'_, ()> {
-        self.timed(self.inner.hold_removal(unit))
     }
     fn held_removals(&self) -> StoreFuture<'_, Vec<wasmano::infrastructure::DeployedUnit>> {
         self.timed(self.inner.held_removals())

@@ -91,7 +91,7 @@ pub fn test(args: TestArgs) -> Result<ExitCode, Failure> {
             }
             Cause::NotHandled => Err(Failure::new(exit::NOT_HANDLED, error.to_string())),
             Cause::Fault(_) => Err(Failure::new(exit::SANDBOX_FAULT, error.to_string())),
-            Cause::Host(_) => Err(Failure::new(exit::SOFTWARE, error.to_string())),
+            Cause::Host(_) | Cause::Interrupted => Err(Failure::new(exit::SOFTWARE, error.to_string())),
         },
     }
 }
@@ -102,7 +102,7 @@ pub fn inspect(path: &Path) -> Result<ExitCode, Failure> {
     let manager = WasmManager::new(&host, module, path.display().to_string(), Vec::new(), Limits::default())
         .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
     let events = manager.handled_events().map_err(|cause| {
-        let code = if matches!(cause, Cause::Host(_)) {
+        let code = if matches!(cause, Cause::Host(_) | Cause::Interrupted) {
             exit::SOFTWARE
         } else {
             exit::SANDBOX_FAULT

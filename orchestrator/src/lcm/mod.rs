@@ -39,7 +39,7 @@ use crate::clock::rfc3339;
 use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
 use crate::package::{OnboardingProblem, Package, PackageError, onboard};
 use crate::placement::{PlacementOptions, PlacementStrategy};
-use crate::records::{JournalEntry, RecordStore, Status, StoreError, VnfRecord};
+use crate::records::{self, JournalEntry, RecordStore, Status, StoreError, VnfRecord};
 use crate::service::{self, ResolveError};
 use crate::workflow::{
     FailurePolicy, Orchestrator, RecoveryPlan, RunContext, ServiceTemplate, StepFailure, Task, WorkflowError,
@@ -217,6 +217,8 @@ enum Job {
     Run,
     /// Undo what its failed attempt left, then run its task (a retry).
     UndoThenRun,
+    /// Run its task on from what its failed attempt kept (a retry).
+    Resume,
     /// Undo what its failed attempt left (a rollback).
     Undo,
 }
@@ -545,17 +547,19 @@ impl Lifecycle {
         Ok(operation)
     }
 
-    /// Runs a FAILED_TEMP operation again from the start of its task: a
-    /// task that removes simply runs again (every removal is idempotent);
-    /// any other first undoes what the failed attempt left, then runs.
+    /// Runs a FAILED_TEMP operation again. A task that removes simply runs
+    /// again (every removal is idempotent); an instantiation or a scale-out
+    /// resumes from what the failed attempt kept
+    /// ([`RunContext::resuming`]); a migration or a reconfigure first
+    /// undoes what the failed attempt left, then runs.
     pub async fn retry(self: &Arc<Self>, operation: &OpOccurrence) -> Result<OpOccurrence, LcmError> {
         let retried = self
             .transition(operation, OperationState::FailedTemp, OperationState::Processing, None)
             .await?;
-        let job = if operation.task.removes() {
-            Job::Run
-        } else {
-            Job::UndoThenRun
+        let job = match operation.task {
+            _ if operation.task.removes() => Job::Run,
+            TaskRequest::Instantiate { .. } | TaskRequest::ScaleOut { .. } => Job::Resume,
+            _ => Job::UndoThenRun,
         };
         self.spawn(retried.clone(), job);
         Ok(retried)
@@ -582,11 +586,6 @@ impl Lifecycle {
     /// FAILED_TEMP (cause cancelled), what it did kept. Only GRACEFUL is
     /// supported.
     pub async fn cancel(&self, operation: &OpOccurrence, mode: CancelMode) -> Result<OpOccurrence, LcmError> {
-        if mode == CancelMode::Forceful {
-            return Err(LcmError::Unprocessable(
-                "cancelMode FORCEFUL is not supported yet: use GRACEFUL (the next step boundary)".into(),
-            ));
-        }
         if operation.operation_state != OperationState::Processing {
             return Err(LcmError::StateConflict(format!(
                 "operation {} is {}: only a PROCESSING operation can be cancelled",
@@ -613,7 +612,10 @@ impl Lifecycle {
         };
         let (store, stored) = (self.store.clone(), pending.clone());
         blocking(move || Ok(store.update_operation(&stored, None)?)).await?;
-        context.cancel();
+        match mode {
+            CancelMode::Graceful => context.cancel(),
+            CancelMode::Forceful => context.interrupt(),
+        }
         Ok(pending)
     }
 
@@ -1010,6 +1012,10 @@ impl Lifecycle {
                     let outcome = this.execute(&operation, &context).await;
                     this.conclude(operation.clone(), outcome).await
                 }
+                Job::Resume => {
+                    let outcome = this.execute(&operation, &context.clone().resuming()).await;
+                    this.conclude(operation.clone(), outcome).await
+                }
                 Job::UndoThenRun => {
                     let outcome = match this.undo(&operation).await {
                         Ok(()) => this.execute(&operation, &context).await,
@@ -1243,6 +1249,17 @@ impl Lifecycle {
                 Some(operation) => self.recovery_plan(operation).await?,
                 None => RecoveryPlan::AsRecorded,
             };
+            // Read before recovery journals its own steps under the operation.
+            let in_flight = match interrupted {
+                Some(operation) => {
+                    let journal = self.parts.records.journal_of_operation(&operation.id).await?;
+                    records::in_flight(&journal)
+                        .into_iter()
+                        .map(|entry| entry.step.clone())
+                        .collect()
+                }
+                None => Vec::new(),
+            };
             let rolling_back = matches!(plan, RecoveryPlan::RollBackTo(_));
             let recovered = self
                 .parts
@@ -1291,10 +1308,14 @@ impl Lifecycle {
                 } else {
                     OperationState::Completed
                 };
+                let in_flight = match in_flight.as_slice() {
+                    [] => String::new(),
+                    steps => format!("; in flight when it stopped: {}", steps.join(", ")),
+                };
                 let error = (state != OperationState::Completed).then(|| OperationError {
                     title: "interrupted".into(),
                     detail: format!(
-                        "the orchestrator stopped while the operation ran; recovery removed {removed} VNF instance(s) it had deployed"
+                        "the orchestrator stopped while the operation ran; recovery removed {removed} VNF instance(s) it had deployed{in_flight}"
                     ),
                     step: None,
                     manager: None,
@@ -1413,6 +1434,7 @@ fn operation_error(error: &WorkflowError) -> OperationError {
                     Cause::NotHandled => ErrorCause::NotHandled,
                     Cause::Fault(_) => ErrorCause::Fault,
                     Cause::Host(_) => ErrorCause::Host,
+                    Cause::Interrupted => ErrorCause::Cancelled,
                 },
                 StepFailure::Reply(_) | StepFailure::Request(_) => ErrorCause::Fault,
                 StepFailure::Placement(_) | StepFailure::Mapping(_) => ErrorCause::Placement,

@@ -206,6 +206,10 @@ pub enum StepOutcome {
     Failed,
     /// The step undid earlier work after a failure.
     RolledBack,
+    /// The step is about to act outside the process (deploy, remove, set
+    /// envs): journaled durably before it acts. An intent with no outcome
+    /// after it is an effect that was in flight when the process stopped.
+    Intended,
 }
 
 impl StepOutcome {
@@ -215,11 +219,12 @@ impl StepOutcome {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::RolledBack => "rolled back",
+            Self::Intended => "intended",
         }
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Succeeded, Self::Failed, Self::RolledBack]
+        [Self::Succeeded, Self::Failed, Self::RolledBack, Self::Intended]
             .into_iter()
             .find(|outcome| outcome.as_str() == text)
     }
@@ -251,6 +256,23 @@ pub struct JournalEntry {
     pub outcome: StepOutcome,
     /// Why it failed, when it did.
     pub error: Option<String>,
+}
+
+/// The effects among `entries` (a run's journal, in order) whose intent is
+/// journaled with no outcome after it: in flight, or done with their
+/// outcome lost, when the process stopped.
+pub fn in_flight(entries: &[JournalEntry]) -> Vec<&JournalEntry> {
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(position, entry)| {
+            entry.outcome == StepOutcome::Intended
+                && !entries.get(position + 1).is_some_and(|next| {
+                    next.workflow == entry.workflow && next.step == entry.step && next.outcome != StepOutcome::Intended
+                })
+        })
+        .map(|(_, entry)| entry)
+        .collect()
 }
 
 /// Why the store could not do what was asked.
@@ -287,25 +309,90 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// A record write, committed with journal entries by [`RecordStore::commit`].
+#[derive(Debug, Clone)]
+pub enum RecordWrite {
+    /// Only the journal entries.
+    Nothing,
+    /// A new service record (its version becomes 1).
+    CreateNs(NsRecord),
+    /// A service record replacing the one at its `version`.
+    UpdateNs(NsRecord),
+    /// A new VNF record (its version becomes 1).
+    CreateVnf(VnfRecord),
+    /// A VNF record replacing the one at its `version`.
+    UpdateVnf(VnfRecord),
+    /// A unit whose removal failed, kept to be retried until it is gone.
+    HoldRemoval(DeployedUnit),
+}
+
+/// What a [`RecordWrite`] stored, with its new version.
+#[derive(Debug, Clone)]
+pub enum Written {
+    /// Only journal entries.
+    Nothing,
+    /// A service record.
+    Ns(NsRecord),
+    /// A VNF record.
+    Vnf(VnfRecord),
+}
+
+impl Written {
+    /// The service record written, or an error naming what was written instead.
+    pub fn into_ns(self) -> Result<NsRecord, StoreError> {
+        match self {
+            Self::Ns(record) => Ok(record),
+            other => Err(StoreError::Backend(format!(
+                "expected an NS record, the store wrote {other:?}"
+            ))),
+        }
+    }
+
+    /// The VNF record written, or an error naming what was written instead.
+    pub fn into_vnf(self) -> Result<VnfRecord, StoreError> {
+        match self {
+            Self::Vnf(record) => Ok(record),
+            other => Err(StoreError::Backend(format!(
+                "expected a VNF record, the store wrote {other:?}"
+            ))),
+        }
+    }
+}
+
 /// A boxed future, so that [`RecordStore`] stays object-safe.
 pub type StoreFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// Where records and the journal live.
 pub trait RecordStore: Send + Sync {
+    /// Writes a record and appends journal entries to their services'
+    /// journals in one transaction: both are stored, or neither.
+    fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written>;
     /// Stores a new service record (its version becomes 1).
-    fn create_ns(&self, record: NsRecord) -> StoreFuture<'_, NsRecord>;
+    fn create_ns(&self, record: NsRecord) -> StoreFuture<'_, NsRecord> {
+        let written = self.commit(RecordWrite::CreateNs(record), Vec::new());
+        Box::pin(async move { written.await?.into_ns() })
+    }
     /// Replaces a service record, which must still be at `record.version`;
     /// returns it with its version incremented.
-    fn update_ns(&self, record: NsRecord) -> StoreFuture<'_, NsRecord>;
+    fn update_ns(&self, record: NsRecord) -> StoreFuture<'_, NsRecord> {
+        let written = self.commit(RecordWrite::UpdateNs(record), Vec::new());
+        Box::pin(async move { written.await?.into_ns() })
+    }
     /// Reads a service record.
     fn ns(&self, id: &str) -> StoreFuture<'_, NsRecord>;
     /// Every service record.
     fn all_ns(&self) -> StoreFuture<'_, Vec<NsRecord>>;
     /// Stores a new VNF record (its version becomes 1).
-    fn create_vnf(&self, record: VnfRecord) -> StoreFuture<'_, VnfRecord>;
+    fn create_vnf(&self, record: VnfRecord) -> StoreFuture<'_, VnfRecord> {
+        let written = self.commit(RecordWrite::CreateVnf(record), Vec::new());
+        Box::pin(async move { written.await?.into_vnf() })
+    }
     /// Replaces a VNF record, which must still be at `record.version`;
     /// returns it with its version incremented.
-    fn update_vnf(&self, record: VnfRecord) -> StoreFuture<'_, VnfRecord>;
+    fn update_vnf(&self, record: VnfRecord) -> StoreFuture<'_, VnfRecord> {
+        let written = self.commit(RecordWrite::UpdateVnf(record), Vec::new());
+        Box::pin(async move { written.await?.into_vnf() })
+    }
     /// Reads a VNF record.
     fn vnf(&self, id: &str) -> StoreFuture<'_, VnfRecord>;
     /// The VNF records of a service.
@@ -315,13 +402,19 @@ pub trait RecordStore: Send + Sync {
     /// The VNF records of these services.
     fn vnfs_of_many(&self, service_ids: Vec<String>) -> StoreFuture<'_, Vec<VnfRecord>>;
     /// Appends steps to their services' journals, in one transaction.
-    fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()>;
+    fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()> {
+        let written = self.commit(RecordWrite::Nothing, entries);
+        Box::pin(async move { written.await.map(drop) })
+    }
     /// A service's journal, in order.
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
     /// The steps journaled under an operation occurrence, in order.
     fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>>;
     /// Keeps a unit whose removal failed, to be retried until it is gone.
-    fn hold_removal(&self, unit: DeployedUnit) -> StoreFuture<'_, ()>;
+    fn hold_removal(&self, unit: DeployedUnit) -> StoreFuture<'_, ()> {
+        let written = self.commit(RecordWrite::HoldRemoval(unit), Vec::new());
+        Box::pin(async move { written.await.map(drop) })
+    }
     /// The units whose removal waits for a retry.
     fn held_removals(&self) -> StoreFuture<'_, Vec<DeployedUnit>>;
     /// Forgets a held unit once it is removed.

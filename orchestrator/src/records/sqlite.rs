@@ -15,7 +15,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{JournalEntry, NsRecord, RecordStore, StepOutcome, StoreError, StoreFuture, VnfRecord};
+use super::{
+    JournalEntry, NsRecord, RecordStore, RecordWrite, StepOutcome, StoreError, StoreFuture, VnfRecord, Written,
+};
 use crate::infrastructure::DeployedUnit;
 
 const SCHEMA: &str = "
@@ -233,43 +235,143 @@ fn update(
     }
 }
 
+/// What the two record tables have in common.
+trait Stored: Serialize {
+    fn id(&self) -> &str;
+    fn status(&self) -> &'static str;
+    fn version_mut(&mut self) -> &mut u64;
+    /// The service a VNF record belongs to (the insert's fifth column).
+    fn service_id(&self) -> Option<&str>;
+}
+
+impl Stored for NsRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn status(&self) -> &'static str {
+        self.status.as_str()
+    }
+    fn version_mut(&mut self) -> &mut u64 {
+        &mut self.version
+    }
+    fn service_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Stored for VnfRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn status(&self) -> &'static str {
+        self.status.as_str()
+    }
+    fn version_mut(&mut self) -> &mut u64 {
+        &mut self.version
+    }
+    fn service_id(&self) -> Option<&str> {
+        Some(&self.service_id)
+    }
+}
+
+/// Stores a new record at version 1.
+fn insert<T: Stored>(connection: &Connection, table: &Table, mut record: T) -> Result<T, StoreError> {
+    *record.version_mut() = 1;
+    if exists(connection, table, record.id())? {
+        return Err(StoreError::Exists {
+            kind: table.kind,
+            id: record.id().to_owned(),
+        });
+    }
+    let body = to_body(&record)?;
+    connection
+        .prepare_cached(table.insert)
+        .and_then(|mut statement| match record.service_id() {
+            Some(service_id) => statement.execute(params![record.id(), 1i64, record.status(), body, service_id]),
+            None => statement.execute(params![record.id(), 1i64, record.status(), body]),
+        })
+        .map_err(backend)?;
+    Ok(record)
+}
+
+/// Replaces a record still at the version it carries; returns it at the next.
+fn replace<T: Stored>(connection: &Connection, table: &Table, mut record: T) -> Result<T, StoreError> {
+    let read_version = *record.version_mut();
+    *record.version_mut() += 1;
+    update(
+        connection,
+        table,
+        record.id(),
+        read_version,
+        record.status(),
+        &to_body(&record)?,
+    )?;
+    Ok(record)
+}
+
+/// Appends a step to its service's journal.
+fn append(connection: &Connection, entry: JournalEntry) -> Result<(), StoreError> {
+    let seq: i64 = connection
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1")
+        .and_then(|mut statement| statement.query_row([&entry.service_id], |row| row.get(0)))
+        .map_err(backend)?;
+    connection
+        .prepare_cached(
+            "INSERT INTO journal (service_id, seq, workflow, step, manager, event, seed, started_at_us, duration_us, outcome, error, operation_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                entry.service_id,
+                seq,
+                entry.workflow,
+                entry.step,
+                entry.manager,
+                entry.event,
+                // SQLite integers are signed: the seed's bits are kept.
+                entry.seed.map(|seed| seed as i64),
+                micros_since_epoch(entry.started_at),
+                i64::try_from(entry.duration.as_micros()).unwrap_or(i64::MAX),
+                entry.outcome.as_str(),
+                entry.error,
+                entry.operation_id,
+            ])
+        })
+        .map(drop)
+        .map_err(backend)
+}
+
 fn micros_since_epoch(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl RecordStore for SqliteStore {
-    fn create_ns(&self, mut record: NsRecord) -> StoreFuture<'_, NsRecord> {
+    fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
         self.run(move |connection| {
-            record.version = 1;
-            if exists(connection, &NS, &record.id)? {
-                return Err(StoreError::Exists {
-                    kind: NS.kind,
-                    id: record.id,
-                });
+            let transaction = connection.transaction().map_err(backend)?;
+            let written = match write {
+                RecordWrite::Nothing => Written::Nothing,
+                RecordWrite::CreateNs(record) => Written::Ns(insert(&transaction, &NS, record)?),
+                RecordWrite::UpdateNs(record) => Written::Ns(replace(&transaction, &NS, record)?),
+                RecordWrite::CreateVnf(record) => Written::Vnf(insert(&transaction, &VNF, record)?),
+                RecordWrite::UpdateVnf(record) => Written::Vnf(replace(&transaction, &VNF, record)?),
+                RecordWrite::HoldRemoval(unit) => {
+                    transaction
+                        .execute(
+                            "INSERT INTO held_removals (instance_ref, body) VALUES (?1, ?2) \
+                             ON CONFLICT (instance_ref) DO UPDATE SET body = excluded.body",
+                            params![unit.instance_ref, to_body(&unit)?],
+                        )
+                        .map_err(backend)?;
+                    Written::Nothing
+                }
+            };
+            for entry in journal {
+                append(&transaction, entry)?;
             }
-            let body = to_body(&record)?;
-            connection
-                .prepare_cached(NS.insert)
-                .and_then(|mut statement| statement.execute(params![record.id, 1i64, record.status.as_str(), body]))
-                .map_err(backend)?;
-            Ok(record)
-        })
-    }
-
-    fn update_ns(&self, mut record: NsRecord) -> StoreFuture<'_, NsRecord> {
-        self.run(move |connection| {
-            let read_version = record.version;
-            record.version += 1;
-            update(
-                connection,
-                &NS,
-                &record.id,
-                read_version,
-                record.status.as_str(),
-                &to_body(&record)?,
-            )?;
-            Ok(record)
+            transaction.commit().map_err(backend)?;
+            Ok(written)
         })
     }
 
@@ -280,48 +382,6 @@ impl RecordStore for SqliteStore {
 
     fn all_ns(&self) -> StoreFuture<'_, Vec<NsRecord>> {
         self.run(|connection| list(connection, "SELECT body FROM ns_records ORDER BY id", &[]))
-    }
-
-    fn create_vnf(&self, mut record: VnfRecord) -> StoreFuture<'_, VnfRecord> {
-        self.run(move |connection| {
-            record.version = 1;
-            if exists(connection, &VNF, &record.id)? {
-                return Err(StoreError::Exists {
-                    kind: VNF.kind,
-                    id: record.id,
-                });
-            }
-            let body = to_body(&record)?;
-            connection
-                .prepare_cached(VNF.insert)
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        record.id,
-                        1i64,
-                        record.status.as_str(),
-                        body,
-                        record.service_id
-                    ])
-                })
-                .map_err(backend)?;
-            Ok(record)
-        })
-    }
-
-    fn update_vnf(&self, mut record: VnfRecord) -> StoreFuture<'_, VnfRecord> {
-        self.run(move |connection| {
-            let read_version = record.version;
-            record.version += 1;
-            update(
-                connection,
-                &VNF,
-                &record.id,
-                read_version,
-                record.status.as_str(),
-                &to_body(&record)?,
-            )?;
-            Ok(record)
-        })
     }
 
     fn vnf(&self, id: &str) -> StoreFuture<'_, VnfRecord> {
@@ -354,43 +414,6 @@ impl RecordStore for SqliteStore {
         })
     }
 
-    fn journal(&self, entries: Vec<JournalEntry>) -> StoreFuture<'_, ()> {
-        self.run(move |connection| {
-            let transaction = connection.transaction().map_err(backend)?;
-            for entry in entries {
-                let seq: i64 = transaction
-                    .query_row(
-                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1",
-                        [&entry.service_id],
-                        |row| row.get(0),
-                    )
-                    .map_err(backend)?;
-                transaction
-                    .execute(
-                        "INSERT INTO journal (service_id, seq, workflow, step, manager, event, seed, started_at_us, duration_us, outcome, error, operation_id) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                        params![
-                            entry.service_id,
-                            seq,
-                            entry.workflow,
-                            entry.step,
-                            entry.manager,
-                            entry.event,
-                            // SQLite integers are signed: the seed's bits are kept.
-                            entry.seed.map(|seed| seed as i64),
-                            micros_since_epoch(entry.started_at),
-                            i64::try_from(entry.duration.as_micros()).unwrap_or(i64::MAX),
-                            entry.outcome.as_str(),
-                            entry.error,
-                            entry.operation_id,
-                        ],
-                    )
-                    .map_err(backend)?;
-            }
-            transaction.commit().map_err(backend)
-        })
-    }
-
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         let service_id = service_id.to_owned();
         self.run(move |connection| read_journal(connection, "service_id", &service_id))
@@ -399,19 +422,6 @@ impl RecordStore for SqliteStore {
     fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         let operation_id = operation_id.to_owned();
         self.run(move |connection| read_journal(connection, "operation_id", &operation_id))
-    }
-
-    fn hold_removal(&self, unit: DeployedUnit) -> StoreFuture<'_, ()> {
-        self.run(move |connection| {
-            connection
-                .execute(
-                    "INSERT INTO held_removals (instance_ref, body) VALUES (?1, ?2) \
-                     ON CONFLICT (instance_ref) DO UPDATE SET body = excluded.body",
-                    params![unit.instance_ref, to_body(&unit)?],
-                )
-                .map(drop)
-                .map_err(backend)
-        })
     }
 
     fn held_removals(&self) -> StoreFuture<'_, Vec<DeployedUnit>> {
@@ -573,6 +583,79 @@ mod tests {
             Err(StoreError::Exists { .. })
         ));
         assert!(matches!(store.ns("missing").await, Err(StoreError::NotFound { .. })));
+    }
+
+    fn entry(step: &str, outcome: StepOutcome) -> JournalEntry {
+        JournalEntry {
+            service_id: "ns-1".into(),
+            operation_id: Some("op-1".into()),
+            workflow: "instantiation".into(),
+            step: step.into(),
+            manager: None,
+            event: None,
+            seed: None,
+            started_at: UNIX_EPOCH,
+            duration: Duration::ZERO,
+            outcome,
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_and_its_journal_entries_commit_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let created = store
+            .commit(
+                RecordWrite::CreateNs(ns("ns-1")),
+                vec![
+                    entry("deploy web", StepOutcome::Intended),
+                    entry("store NSR", StepOutcome::Succeeded),
+                ],
+            )
+            .await
+            .unwrap()
+            .into_ns()
+            .unwrap();
+        assert_eq!(created.version, 1);
+        assert_eq!(store.journal_of("ns-1").await.unwrap().len(), 2);
+        // A stale update fails: its journal entries are not stored either.
+        let stale = NsRecord { version: 0, ..created };
+        let refused = store
+            .commit(
+                RecordWrite::UpdateNs(stale),
+                vec![entry("update NSR", StepOutcome::Succeeded)],
+            )
+            .await;
+        assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+        assert_eq!(store.journal_of("ns-1").await.unwrap().len(), 2);
+        assert_eq!(store.ns("ns-1").await.unwrap().version, 1);
+    }
+
+    #[test]
+    fn an_intent_without_its_outcome_is_in_flight() {
+        let journal = [
+            entry("deploy web on a", StepOutcome::Intended),
+            entry("deploy web on a", StepOutcome::Succeeded),
+            entry("deploy db on b", StepOutcome::Intended),
+            entry("deploy db on b", StepOutcome::Failed),
+            entry("remove web", StepOutcome::Intended),
+        ];
+        let flying: Vec<&str> = crate::records::in_flight(&journal)
+            .into_iter()
+            .map(|entry| entry.step.as_str())
+            .collect();
+        assert_eq!(flying, ["remove web"]);
+        let mut recovered = journal.to_vec();
+        recovered.push(JournalEntry {
+            workflow: "recovery".into(),
+            ..entry("remove web", StepOutcome::RolledBack)
+        });
+        assert_eq!(
+            crate::records::in_flight(&recovered).len(),
+            1,
+            "another workflow's step is not the outcome"
+        );
     }
 
     #[tokio::test]

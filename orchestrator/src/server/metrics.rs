@@ -313,6 +313,11 @@ impl Metrics {
     /// Follows a journaled step: its duration, and for a hook its outcome
     /// and duration.
     pub fn step(&self, entry: &JournalEntry) {
+        // An intent is the first half of an effect's step: the outcome is
+        // what gets counted.
+        if entry.outcome == StepOutcome::Intended {
+            return;
+        }
         let seconds = entry.duration.as_secs_f64();
         let mut registry = self.lock();
         observe(
@@ -323,9 +328,10 @@ impl Metrics {
         );
         if let Some(event) = &entry.event {
             let kind = hook_kind(&entry.step);
-            let outcome = match entry.outcome {
-                StepOutcome::Succeeded | StepOutcome::RolledBack => "ok",
-                StepOutcome::Failed => "failed",
+            let outcome = if entry.outcome == StepOutcome::Failed {
+                "failed"
+            } else {
+                "ok"
             };
             *registry.hooks.entry((kind, event.clone(), outcome)).or_default() += 1;
             observe(

@@ -2,9 +2,12 @@
 //! reconfigure and terminate a service, calling its specific managers at the
 //! points 5GTANGO's SLM did (BRIEF §2).
 //!
-//! A workflow is a sequence of named steps run through `Run::step` and
-//! `Run::hook`, which time each one and journal it (which manager ran, which
-//! event, how long, how it ended). Failure policy lives apart from the steps:
+//! A workflow is a sequence of typed steps (`step::Step`) run through
+//! `Run::step`, `Run::hook` and `Run::write`, which time each one and
+//! journal it (which manager ran, which event, how long, how it ended): an
+//! effect's intent durably before it acts, a record write in one
+//! transaction with the entries not stored yet, hooks and internal steps
+//! with the next durable write. Failure policy lives apart from the steps:
 //! a failed instantiation removes everything it deployed and marks its
 //! records failed; a failed scale-out, reconfigure or migration (before its
 //! commit point, the NSR naming the new instance) removes the instances it
@@ -15,6 +18,7 @@
 mod capacity;
 pub mod failpoint;
 mod payload;
+mod step;
 mod template;
 
 use std::collections::{HashMap, HashSet};
@@ -32,9 +36,12 @@ use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
 
 use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, Reconciliation, VimStatus};
 use crate::placement::{self, LabelledVim, PlacementOptions, VnfToPlace};
-use crate::records::{JournalEntry, NsRecord, RecordStore, Status, StepOutcome, StoreError, UnitInstance, VnfRecord};
+use crate::records::{
+    JournalEntry, NsRecord, RecordStore, RecordWrite, Status, StepOutcome, StoreError, UnitInstance, VnfRecord, Written,
+};
 
 use capacity::{Claim, Reservations};
+use step::{Step, StepKind};
 use template::manager_for;
 pub use template::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
 
@@ -379,6 +386,10 @@ pub struct RunContext {
     pub on_failure: FailurePolicy,
     /// Set to stop the run at its next step boundary.
     cancelled: Arc<AtomicBool>,
+    /// Set to stop a running hook too.
+    interrupted: Arc<AtomicBool>,
+    /// The run resumes a failed run of the same task whose work was kept.
+    resume: bool,
 }
 
 impl RunContext {
@@ -388,7 +399,21 @@ impl RunContext {
             operation: operation.map(str::to_owned),
             on_failure,
             cancelled: Arc::default(),
+            interrupted: Arc::default(),
+            resume: false,
         }
+    }
+
+    /// The same context for a run that resumes a failed run of its task
+    /// whose work was kept (FAILED_TEMP): an instantiation adds only the
+    /// VNFs still missing, a scale-out carries on with the instance it
+    /// added but did not commit; VNFs not yet in operation are started
+    /// again (their hooks are pure, setting envs is idempotent). Other
+    /// tasks run as usual.
+    #[must_use]
+    pub fn resuming(mut self) -> Self {
+        self.resume = true;
+        self
     }
 
     /// Stops the run at its next step boundary (before it starts, if it
@@ -396,6 +421,14 @@ impl RunContext {
     /// whatever its failure policy.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Cancels the run and stops its running hook, if one runs, at the
+    /// guest's next epoch tick. An infrastructure call in flight completes:
+    /// abandoned, it could leave a unit that no record names.
+    pub fn interrupt(&self) {
+        self.cancel();
+        self.interrupted.store(true, Ordering::SeqCst);
     }
 }
 
@@ -407,18 +440,26 @@ struct Run {
     operation: Option<String>,
     on_failure: FailurePolicy,
     cancelled: Arc<AtomicBool>,
+    interrupted: Arc<AtomicBool>,
+    store: Arc<dyn RecordStore>,
     steps: Vec<JournalEntry>,
+    /// How many of `steps` are stored: the others go with the next
+    /// durable write.
+    stored: usize,
 }
 
 impl Run {
-    fn new(service: &str, workflow: Workflow, context: &RunContext) -> Self {
+    fn new(service: &str, workflow: Workflow, context: &RunContext, store: &Arc<dyn RecordStore>) -> Self {
         Self {
             service: service.to_owned(),
             workflow,
             operation: context.operation.clone(),
             on_failure: context.on_failure,
             cancelled: Arc::clone(&context.cancelled),
+            interrupted: Arc::clone(&context.interrupted),
+            store: Arc::clone(store),
             steps: Vec::new(),
+            stored: 0,
         }
     }
 
@@ -429,7 +470,7 @@ impl Run {
     }
 
     /// The error of a failed step, journaled as such.
-    fn failure(&mut self, step: &str, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
+    fn failure(&mut self, step: &Step, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
         self.record(
             step,
             manager.map(|manager| HookCall {
@@ -445,11 +486,11 @@ impl Run {
     }
 
     /// The error of a step already journaled.
-    fn error(&self, step: &str, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
+    fn error(&self, step: &Step, manager: Option<&str>, cause: StepFailure) -> WorkflowError {
         WorkflowError::Step {
             service: self.service.clone(),
             workflow: self.workflow,
-            step: step.to_owned(),
+            step: step.to_string(),
             manager: manager.map(str::to_owned),
             cause: Box::new(cause),
         }
@@ -457,7 +498,7 @@ impl Run {
 
     fn record(
         &mut self,
-        step: &str,
+        step: &Step,
         hook: Option<HookCall<'_>>,
         started: (SystemTime, Instant),
         outcome: StepOutcome,
@@ -467,7 +508,7 @@ impl Run {
             service_id: self.service.clone(),
             operation_id: self.operation.clone(),
             workflow: self.workflow.name().to_owned(),
-            step: step.to_owned(),
+            step: step.to_string(),
             manager: hook.as_ref().map(|call| call.manager.to_owned()),
             event: hook
                 .as_ref()
@@ -484,7 +525,7 @@ impl Run {
     /// A step boundary: where the crash failpoint may fire (not in
     /// recovery runs, which are what a crash test checks) and where a
     /// cancelled run stops, journaling the step it did not run.
-    fn boundary(&mut self, step: &str, manager: Option<&str>) -> Result<(), WorkflowError> {
+    fn boundary(&mut self, step: &Step, manager: Option<&str>) -> Result<(), WorkflowError> {
         if self.workflow != Workflow::Recovery {
             failpoint::step_boundary(step);
         }
@@ -494,37 +535,100 @@ impl Run {
         Ok(())
     }
 
-    /// Runs one step, journaling its timing and outcome.
+    /// Stores `write` and every journal entry not stored yet, together.
+    async fn commit(&mut self, write: RecordWrite) -> Result<Written, StoreError> {
+        let written = self.store.commit(write, self.steps[self.stored..].to_vec()).await?;
+        self.stored = self.steps.len();
+        Ok(written)
+    }
+
+    /// Journals durably that an effect is about to act; the crash
+    /// failpoint may fire right after (the effect is then in flight).
+    async fn intend(&mut self, step: &Step) -> Result<(), StoreError> {
+        self.record(step, None, now(), StepOutcome::Intended, None);
+        if let Err(error) = self.commit(RecordWrite::Nothing).await {
+            self.steps.pop();
+            return Err(error);
+        }
+        if self.workflow != Workflow::Recovery {
+            failpoint::step_boundary(&format_args!("{step} (intent journaled)"));
+        }
+        Ok(())
+    }
+
+    /// Runs one internal or effect step, journaling its timing and
+    /// outcome, and an effect's intent before it acts.
     async fn step<T, E: Into<StepFailure>>(
         &mut self,
-        step: &str,
+        step: Step,
         work: impl Future<Output = Result<T, E>>,
     ) -> Result<T, WorkflowError> {
-        self.boundary(step, None)?;
-        let started = (SystemTime::now(), Instant::now());
+        debug_assert!(matches!(step.kind(), StepKind::Internal | StepKind::Effect), "{step}");
+        self.boundary(&step, None)?;
+        if step.kind() == StepKind::Effect
+            && let Err(error) = self.intend(&step).await
+        {
+            return Err(self.failure(&step, None, StepFailure::Store(error)));
+        }
+        let started = now();
         match work.await {
             Ok(value) => {
-                self.record(step, None, started, StepOutcome::Succeeded, None);
+                self.record(&step, None, started, StepOutcome::Succeeded, None);
                 Ok(value)
             }
             Err(error) => {
                 let cause = error.into();
-                self.record(step, None, started, StepOutcome::Failed, Some(cause.to_string()));
-                Err(self.error(step, None, cause))
+                self.record(&step, None, started, StepOutcome::Failed, Some(cause.to_string()));
+                Err(self.error(&step, None, cause))
             }
         }
+    }
+
+    /// Writes a record as a step, committed with its journal entry and
+    /// every entry not stored yet.
+    async fn write(&mut self, step: Step, write: RecordWrite) -> Result<Written, WorkflowError> {
+        debug_assert_eq!(step.kind(), StepKind::Record, "{step}");
+        self.boundary(&step, None)?;
+        let started = now();
+        self.record(&step, None, started, StepOutcome::Succeeded, None);
+        match self.commit(write).await {
+            Ok(written) => Ok(written),
+            Err(error) => {
+                self.steps.pop();
+                let cause = StepFailure::Store(error);
+                self.record(&step, None, started, StepOutcome::Failed, Some(cause.to_string()));
+                Err(self.error(&step, None, cause))
+            }
+        }
+    }
+
+    /// Writes a service record as a step (see [`Run::write`]).
+    async fn write_ns(&mut self, step: Step, write: RecordWrite) -> Result<NsRecord, WorkflowError> {
+        let written = self.write(step.clone(), write).await?;
+        written
+            .into_ns()
+            .map_err(|error| self.error(&step, None, StepFailure::Store(error)))
+    }
+
+    /// Writes a VNF record as a step (see [`Run::write`]).
+    async fn write_vnf(&mut self, step: Step, write: RecordWrite) -> Result<VnfRecord, WorkflowError> {
+        let written = self.write(step.clone(), write).await?;
+        written
+            .into_vnf()
+            .map_err(|error| self.error(&step, None, StepFailure::Store(error)))
     }
 
     /// Runs one hook as a step.
     async fn hook(
         &mut self,
-        step: &str,
+        step: Step,
         manager: &Arc<dyn SpecificManager>,
         event: Event,
         content: &Value,
     ) -> Result<Reply, WorkflowError> {
-        self.boundary(step, Some(manager.id()))?;
-        let started = (SystemTime::now(), Instant::now());
+        debug_assert_eq!(step.kind(), StepKind::Hook, "{step}");
+        self.boundary(&step, Some(manager.id()))?;
+        let started = now();
         let mut call = HookCall {
             manager: manager.id(),
             event: Some(event),
@@ -533,24 +637,59 @@ impl Run {
         let outcome = match Request::new(event, content) {
             Ok(request) => {
                 call.seed = Some(request.seed());
+                let request = request.interruptible(Arc::clone(&self.interrupted));
                 manager.invoke(request).await.map_err(StepFailure::Hook)
             }
             Err(error) => Err(StepFailure::Request(format!("{event}: {error}"))),
         };
         match outcome {
             Ok(reply) => {
-                self.record(step, Some(call), started, StepOutcome::Succeeded, None);
+                self.record(&step, Some(call), started, StepOutcome::Succeeded, None);
                 Ok(reply)
             }
             Err(cause) => {
-                self.record(step, Some(call), started, StepOutcome::Failed, Some(cause.to_string()));
-                Err(self.error(step, Some(manager.id()), cause))
+                self.record(&step, Some(call), started, StepOutcome::Failed, Some(cause.to_string()));
+                Err(self.error(&step, Some(manager.id()), cause))
             }
         }
     }
 
-    /// Journals an undo action (best effort: undo must go on past failures).
-    fn undone(&mut self, step: &str, started: (SystemTime, Instant), error: Option<String>) {
+    /// Undoes an effect, best effort (undo must go on past failures): its
+    /// intent journaled when the store allows, then its outcome. Returns
+    /// why it failed, when it did.
+    async fn undo_effect<E: fmt::Display>(
+        &mut self,
+        step: Step,
+        work: impl Future<Output = Result<(), E>>,
+    ) -> Option<String> {
+        debug_assert_eq!(step.kind(), StepKind::Effect, "{step}");
+        if let Err(error) = self.intend(&step).await {
+            tracing::error!("cannot journal the intent of {step}: {error}");
+        }
+        let started = now();
+        let error = work.await.err().map(|error| error.to_string());
+        self.undone(&step, started, error.clone());
+        error
+    }
+
+    /// Undoes a record write, best effort, committed with the journal
+    /// entries not stored yet.
+    async fn undo_write(&mut self, step: Step, write: RecordWrite) -> Option<Written> {
+        debug_assert_eq!(step.kind(), StepKind::Record, "{step}");
+        let started = now();
+        self.record(&step, None, started, StepOutcome::RolledBack, None);
+        match self.commit(write).await {
+            Ok(written) => Some(written),
+            Err(error) => {
+                self.steps.pop();
+                self.undone(&step, started, Some(error.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Journals an undo action.
+    fn undone(&mut self, step: &Step, started: (SystemTime, Instant), error: Option<String>) {
         let outcome = if error.is_some() {
             StepOutcome::Failed
         } else {
@@ -712,6 +851,7 @@ impl Orchestrator {
             service_id,
             Workflow::Recovery,
             &RunContext::new(operation, FailurePolicy::Undo),
+            &self.store,
         );
         let outcome = self.rebuild(&mut run, service_id, template, placement, plan).await;
         match outcome {
@@ -745,15 +885,15 @@ impl Orchestrator {
         placement: Option<PlacementOptions>,
         plan: RecoveryPlan,
     ) -> Result<(ServiceState, bool, Vec<String>), WorkflowError> {
-        let nsr = run.step("read NSR", self.store.ns(service_id)).await?;
-        let vnfrs = run.step("read VNFRs", self.store.vnfs_of(service_id)).await?;
+        let nsr = run.step(Step::ReadNsr, self.store.ns(service_id)).await?;
+        let vnfrs = run.step(Step::ReadVnfrs, self.store.vnfs_of(service_id)).await?;
         let mut live = Vec::new();
         // Terminated and failed instances were removed by the run that so
         // marked them.
         let gone = |status: Status| matches!(status, Status::Terminated | Status::Failed);
         for record in vnfrs.into_iter().filter(|record| !gone(record.status)) {
             let instance = restored_instance(&template, service_id, record)
-                .map_err(|reason| run.failure("read VNFRs", None, StepFailure::Reply(reason)))?;
+                .map_err(|reason| run.failure(&Step::ReadVnfrs, None, StepFailure::Reply(reason)))?;
             live.push(instance);
         }
         // The NSR's order, unlisted instances last.
@@ -764,7 +904,7 @@ impl Orchestrator {
                 .unwrap_or(usize::MAX)
         });
         let units: Vec<DeployedUnit> = live.iter().flat_map(|vnf| vnf.units.clone()).collect();
-        run.step("adopt units", self.infrastructure.adopt(units)).await?;
+        run.step(Step::AdoptUnits, self.infrastructure.adopt(units)).await?;
         let in_operation = matches!(nsr.status, Status::NormalOperation | Status::DegradedOperation);
         let (kept, orphans): (Vec<VnfInstance>, Vec<VnfInstance>) = live.into_iter().partition(|vnf| match &plan {
             RecoveryPlan::AsRecorded => in_operation && nsr.network_functions.contains(&vnf.record.id),
@@ -797,7 +937,7 @@ impl Orchestrator {
                 network_functions: Vec::new(),
                 ..state.nsr.clone()
             };
-            state.nsr = run.step("mark NSR failed", self.store.update_ns(failed)).await?;
+            state.nsr = run.write_ns(Step::MarkNsrFailed, RecordWrite::UpdateNs(failed)).await?;
         }
         Ok((state, running, removed))
     }
@@ -872,7 +1012,7 @@ impl Orchestrator {
     async fn journal(&self, run: Run) -> Result<(), WorkflowError> {
         let (service, workflow) = (run.service.clone(), run.workflow);
         self.store
-            .journal(run.steps)
+            .journal(run.steps[run.stored..].to_vec())
             .await
             .map_err(|error| WorkflowError::Step {
                 service,
@@ -905,28 +1045,47 @@ impl Orchestrator {
         placement: Arc<PlacementOptions>,
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Instantiate)?;
-        let mut run = Run::new(service_id, Workflow::Instantiate, context);
-        let nsr = NsRecord {
-            id: service_id.to_owned(),
-            descriptor_reference: template.nsd_reference.clone(),
-            descriptor_version: template.nsd_version.clone(),
-            status: Status::Offline,
-            version: 0,
-            network_functions: Vec::new(),
+        let mut run = Run::new(service_id, Workflow::Instantiate, context, &self.store);
+        let kept = if context.resume {
+            self.take(service_id).ok()
+        } else {
+            None
         };
-        let nsr = match run.step("store NSR", self.fresh_nsr(nsr)).await {
-            Ok(nsr) => nsr,
-            Err(error) => return Err(self.fail(run, error).await),
+        let (mut state, missing) = match kept {
+            Some(state) => {
+                let missing = (0..state.template.vnfs.len())
+                    .filter(|index| !state.vnfs.iter().any(|vnf| vnf.template == *index))
+                    .collect();
+                (state, missing)
+            }
+            None => {
+                let nsr = NsRecord {
+                    id: service_id.to_owned(),
+                    descriptor_reference: template.nsd_reference.clone(),
+                    descriptor_version: template.nsd_version.clone(),
+                    status: Status::Offline,
+                    version: 0,
+                    network_functions: Vec::new(),
+                };
+                let nsr = match self.fresh_nsr(&mut run, nsr).await {
+                    Ok(nsr) => nsr,
+                    Err(error) => return Err(self.fail(run, error).await),
+                };
+                let all: Vec<usize> = (0..template.vnfs.len()).collect();
+                let state = ServiceState {
+                    template,
+                    placement,
+                    nsr,
+                    vnfs: Vec::new(),
+                };
+                (state, all)
+            }
         };
-        let mut state = ServiceState {
-            template,
-            placement,
-            nsr,
-            vnfs: Vec::new(),
-        };
-        let instances: Vec<usize> = (0..state.template.vnfs.len()).collect();
         let outcome = async {
-            self.add_vnfs(&mut run, &mut state, &instances).await?;
+            self.start_kept(&mut run, &mut state).await?;
+            if !missing.is_empty() {
+                self.add_vnfs(&mut run, &mut state, &missing).await?;
+            }
             self.configure(&mut run, &mut state, false).await?;
             self.settle(&mut run, &mut state).await
         }
@@ -943,13 +1102,11 @@ impl Orchestrator {
             Err(error) => {
                 let added: Vec<VnfInstance> = std::mem::take(&mut state.vnfs);
                 self.remove_vnfs(&mut run, added, Status::Failed).await;
-                let started = now();
                 let failed = NsRecord {
                     status: Status::Failed,
                     ..state.nsr.clone()
                 };
-                let undo_error = self.store.update_ns(failed).await.err().map(|error| error.to_string());
-                run.undone("mark NSR failed", started, undo_error);
+                run.undo_write(Step::MarkNsrFailed, RecordWrite::UpdateNs(failed)).await;
                 Err(self.fail(run, error).await)
             }
         }
@@ -964,13 +1121,11 @@ impl Orchestrator {
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ChangeManager)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::ChangeManager, context);
-        let outcome = run
-            .step(
-                &format!("change manager {manager_id}"),
-                std::future::ready(Ok::<_, StepFailure>(())),
-            )
-            .await;
+        let mut run = Run::new(service_id, Workflow::ChangeManager, context, &self.store);
+        let step = Step::ChangeManager {
+            manager: manager_id.to_owned(),
+        };
+        let outcome = run.step(step, std::future::ready(Ok::<_, StepFailure>(()))).await;
         if outcome.is_ok() {
             state.template = template;
         }
@@ -980,26 +1135,25 @@ impl Orchestrator {
     /// Stores the NSR of an instantiation: a new one, or the service's
     /// earlier one when it was terminated or failed (an NS instance is
     /// instantiated again under its id).
-    async fn fresh_nsr(&self, nsr: NsRecord) -> Result<NsRecord, StepFailure> {
-        let id = nsr.id.clone();
-        let nsr = match self.store.create_ns(nsr.clone()).await {
-            Err(StoreError::Exists { .. }) => nsr,
-            created => return Ok(created?),
-        };
-        match self.store.ns(&id).await {
-            Ok(earlier) if matches!(earlier.status, Status::Terminated | Status::Failed) => Ok(self
-                .store
-                .update_ns(NsRecord {
+    async fn fresh_nsr(&self, run: &mut Run, nsr: NsRecord) -> Result<NsRecord, WorkflowError> {
+        let write = match self.store.ns(&nsr.id).await {
+            Err(StoreError::NotFound { .. }) => RecordWrite::CreateNs(nsr),
+            Ok(earlier) if matches!(earlier.status, Status::Terminated | Status::Failed) => {
+                RecordWrite::UpdateNs(NsRecord {
                     version: earlier.version,
                     ..nsr
                 })
-                .await?),
-            Ok(earlier) => Err(StepFailure::Inconsistent(format!(
-                "service {} already has a record in status {}",
-                earlier.id, earlier.status
-            ))),
-            Err(error) => Err(error.into()),
-        }
+            }
+            Ok(earlier) => {
+                let cause = StepFailure::Inconsistent(format!(
+                    "service {} already has a record in status {}",
+                    earlier.id, earlier.status
+                ));
+                return Err(run.failure(&Step::StoreNsr, None, cause));
+            }
+            Err(error) => return Err(run.failure(&Step::StoreNsr, None, error.into())),
+        };
+        run.write_ns(Step::StoreNsr, write).await
     }
 
     /// Adds one instance of the VNF `vnf_id` to a running service: placement,
@@ -1020,10 +1174,22 @@ impl Orchestrator {
                 reason: format!("the service has no VNF {vnf_id:?}"),
             });
         };
-        let mut run = Run::new(service_id, Workflow::ScaleOut, context);
-        let before = state.clone();
+        let mut run = Run::new(service_id, Workflow::ScaleOut, context, &self.store);
+        // Resuming, the instance the failed run added is the one of this
+        // VNF the NSR does not list yet (listing it is the commit).
+        let uncommitted =
+            |vnf: &VnfInstance| vnf.template == index && !state.nsr.network_functions.contains(&vnf.record.id);
+        let resumed = context.resume && state.vnfs.iter().any(uncommitted);
+        let before = ServiceState {
+            vnfs: state.vnfs.iter().filter(|vnf| !uncommitted(vnf)).cloned().collect(),
+            ..state.clone()
+        };
         let outcome = async {
-            self.add_vnfs(&mut run, &mut state, &[index]).await?;
+            if resumed {
+                self.start_kept(&mut run, &mut state).await?;
+            } else {
+                self.add_vnfs(&mut run, &mut state, &[index]).await?;
+            }
             self.update_nsr(&mut run, &mut state).await?;
             if manager_for(&state.template.ssms, SsmEvent::Configure).is_some() {
                 self.configure(&mut run, &mut state, false).await?;
@@ -1043,7 +1209,7 @@ impl Orchestrator {
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ScaleIn)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::ScaleIn, context);
+        let mut run = Run::new(service_id, Workflow::ScaleIn, context, &self.store);
         // Scaling in again an instance already removed (a retry after a
         // crash) has nothing left to do.
         if !state.vnfs.iter().any(|vnf| vnf.record.id == vnf_instance_id)
@@ -1088,7 +1254,7 @@ impl Orchestrator {
                 reason: format!("VNF {vnf_instance_id} already runs on VIM {target_vim}"),
             });
         }
-        let mut run = Run::new(service_id, Workflow::Migrate, context);
+        let mut run = Run::new(service_id, Workflow::Migrate, context, &self.store);
         let before = state.clone();
         let outcome = async {
             let template = state.vnfs[position].template;
@@ -1096,7 +1262,7 @@ impl Orchestrator {
             // The target must qualify as placement would require: kind,
             // labels, capacity, not blacklisted.
             let new_id = new_id();
-            let vims = run.step("topology", self.available_vims()).await?;
+            let vims = run.step(Step::Topology, self.available_vims()).await?;
             let offered: Vec<LabelledVim> = vims
                 .iter()
                 .filter(|vim| !state.placement.blacklist.contains(&vim.config.id))
@@ -1112,11 +1278,11 @@ impl Orchestrator {
                 vim: target_vim.to_owned(),
             }];
             let check = placement::validate_mapping(&target, &[moving], &offered);
-            run.step("validate target", std::future::ready(check)).await?;
+            run.step(Step::ValidateTarget, std::future::ready(check)).await?;
             let claims = vec![claim(vnf, target_vim)];
             let reserved = run
                 .step(
-                    "reserve capacity",
+                    Step::ReserveCapacity,
                     self.reservations.reserve(self.infrastructure.as_ref(), claims),
                 )
                 .await?;
@@ -1127,18 +1293,20 @@ impl Orchestrator {
             self.start_vnf(&mut run, &state.template, &mut state.vnfs[new_position])
                 .await?;
             if let Some(ssm) = manager_for(&state.template.ssms, SsmEvent::State).cloned() {
+                let extract = Step::FsmStateExtract {
+                    vnf: vnf.vnf_id.clone(),
+                };
                 let fsm = manager_for(&vnf.fsms, FsmEvent::State).cloned().ok_or_else(|| {
                     run.failure(
-                        "fsm state extract",
+                        &extract,
                         None,
                         StepFailure::Reply(format!("VNF {} declares no FSM for the state event", vnf.vnf_id)),
                     )
                 })?;
                 let old = &state.vnfs[position];
-                let step = format!("fsm state extract {}", vnf.vnf_id);
                 let extracted = run
                     .hook(
-                        &step,
+                        extract.clone(),
                         &fsm,
                         Event::Fsm(FsmEvent::State),
                         &payload::state_extract(&old.record),
@@ -1146,14 +1314,14 @@ impl Orchestrator {
                     .await?;
                 let Reply::FunctionState(StateReply::Extracted(extracted)) = extracted else {
                     return Err(run.failure(
-                        &step,
+                        &extract,
                         Some(fsm.id()),
                         StepFailure::Reply("extract answered no state".into()),
                     ));
                 };
                 let transformed = run
                     .hook(
-                        "ssm state",
+                        Step::SsmState,
                         &ssm,
                         Event::Ssm(SsmEvent::State),
                         &payload::ssm_state(&extracted),
@@ -1161,14 +1329,16 @@ impl Orchestrator {
                     .await?;
                 let Reply::State(transformed) = transformed else {
                     return Err(run.failure(
-                        "ssm state",
+                        &Step::SsmState,
                         Some(ssm.id()),
                         StepFailure::Reply("state answered no content".into()),
                     ));
                 };
-                let step = format!("fsm state inject {}", vnf.vnf_id);
+                let inject = Step::FsmStateInject {
+                    vnf: vnf.vnf_id.clone(),
+                };
                 run.hook(
-                    &step,
+                    inject,
                     &fsm,
                     Event::Fsm(FsmEvent::State),
                     &payload::state_inject(&state.vnfs[new_position].record, &transformed),
@@ -1188,7 +1358,7 @@ impl Orchestrator {
                 network_functions,
                 ..state.nsr.clone()
             };
-            state.nsr = run.step("update NSR", self.store.update_ns(updated)).await?;
+            state.nsr = run.write_ns(Step::UpdateNsr, RecordWrite::UpdateNs(updated)).await?;
             Ok(())
         }
         .await;
@@ -1219,7 +1389,7 @@ impl Orchestrator {
     async fn run_reconfigure(&self, service_id: &str, context: &RunContext) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Reconfigure)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::Reconfigure, context);
+        let mut run = Run::new(service_id, Workflow::Reconfigure, context, &self.store);
         let before = state.clone();
         let outcome = async {
             self.configure(&mut run, &mut state, true).await?;
@@ -1241,15 +1411,17 @@ impl Orchestrator {
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Terminate)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::Terminate, context);
+        let mut run = Run::new(service_id, Workflow::Terminate, context, &self.store);
         let outcome = async {
             for vnf in &state.vnfs {
                 let template = &state.template.vnfs[vnf.template];
                 if let Some(fsm) = manager_for(&template.fsms, FsmEvent::Stop) {
-                    let step = format!("fsm stop {}", template.vnf_id);
+                    let step = Step::FsmStop {
+                        vnf: template.vnf_id.clone(),
+                    };
                     let stopped = run
                         .hook(
-                            &step,
+                            step,
                             fsm,
                             Event::Fsm(FsmEvent::Stop),
                             &payload::lifecycle(template, &vnf.record),
@@ -1274,7 +1446,9 @@ impl Orchestrator {
                 status: Status::Terminated,
                 ..state.nsr.clone()
             };
-            state.nsr = run.step("NSR terminated", self.store.update_ns(terminated)).await?;
+            state.nsr = run
+                .write_ns(Step::NsrTerminated, RecordWrite::UpdateNs(terminated))
+                .await?;
             Ok(())
         }
         .await;
@@ -1336,18 +1510,17 @@ impl Orchestrator {
                 };
                 let listed = (&restored.nsr.network_functions, restored.nsr.status);
                 if listed != (&before.nsr.network_functions, before.nsr.status) {
-                    let started = now();
                     let nsr = NsRecord {
                         network_functions: before.nsr.network_functions.clone(),
                         status: before.nsr.status,
                         ..restored.nsr.clone()
                     };
-                    match self.store.update_ns(nsr).await {
-                        Ok(nsr) => {
-                            restored.nsr = nsr;
-                            run.undone("restore NSR", started, None);
-                        }
-                        Err(undo) => run.undone("restore NSR", started, Some(undo.to_string())),
+                    if let Some(Ok(nsr)) = run
+                        .undo_write(Step::RestoreNsr, RecordWrite::UpdateNs(nsr))
+                        .await
+                        .map(Written::into_ns)
+                    {
+                        restored.nsr = nsr;
                     }
                 }
                 self.put(service_id, restored);
@@ -1385,7 +1558,7 @@ impl Orchestrator {
         let instances: Vec<(String, usize)> = templates.iter().map(|index| (new_id(), *index)).collect();
         let mut attempt = 1;
         let (mapping, reserved) = loop {
-            let vims = run.step("topology", self.available_vims()).await?;
+            let vims = run.step(Step::Topology, self.available_vims()).await?;
             let mapping = self.place(run, state, &instances, &vims).await?;
             let claims = instances
                 .iter()
@@ -1393,7 +1566,7 @@ impl Orchestrator {
                 .map(|((_, template), vim)| claim(&state.template.vnfs[*template], vim))
                 .collect();
             let reserving = self.reservations.reserve(self.infrastructure.as_ref(), claims);
-            match run.step("reserve capacity", reserving).await {
+            match run.step(Step::ReserveCapacity, reserving).await {
                 Ok(reserved) => break (mapping, reserved),
                 // Another workflow took the capacity meanwhile: place again.
                 Err(_) if attempt < PLACEMENT_ATTEMPTS => attempt += 1,
@@ -1408,6 +1581,19 @@ impl Orchestrator {
         let first_new = state.vnfs.len() - instances.len();
         for position in first_new..state.vnfs.len() {
             self.start_vnf(run, &state.template, &mut state.vnfs[position]).await?;
+        }
+        Ok(())
+    }
+
+    /// FSM start again for the instances a failed run kept before they
+    /// reached operation (a resumed run): the hook is pure, and setting the
+    /// same envs again is idempotent.
+    async fn start_kept(&self, run: &mut Run, state: &mut ServiceState) -> Result<(), WorkflowError> {
+        let template = Arc::clone(&state.template);
+        for vnf in &mut state.vnfs {
+            if vnf.record.status == Status::Offline {
+                self.start_vnf(run, &template, vnf).await?;
+            }
         }
         Ok(())
     }
@@ -1456,17 +1642,17 @@ impl Orchestrator {
                     .collect();
                 let content = payload::placement(&run.service, template, &with_templates, &offered);
                 let reply = run
-                    .hook("ssm placement", manager, Event::Ssm(SsmEvent::Placement), &content)
+                    .hook(Step::SsmPlacement, manager, Event::Ssm(SsmEvent::Placement), &content)
                     .await?;
                 let Reply::Placement(mapping) = reply else {
                     return Err(run.failure(
-                        "ssm placement",
+                        &Step::SsmPlacement,
                         Some(manager.id()),
                         StepFailure::Reply("not a mapping".into()),
                     ));
                 };
                 let check = placement::validate_mapping(&mapping, &vnfs, &placement_vims);
-                run.step("validate mapping", std::future::ready(check)).await?;
+                run.step(Step::ValidateMapping, std::future::ready(check)).await?;
                 mapping
             }
             None => {
@@ -1492,7 +1678,7 @@ impl Orchestrator {
                         None => Err(StepFailure::Inconsistent("the placement search panicked".into())),
                     }
                 };
-                run.step("default placement", placed).await?
+                run.step(Step::DefaultPlacement, placed).await?
             }
         };
         instances
@@ -1504,7 +1690,7 @@ impl Orchestrator {
                     .map(|placed| placed.vim.clone())
                     .ok_or_else(|| {
                         run.failure(
-                            "placement",
+                            &Step::Placement,
                             None,
                             StepFailure::Reply(format!("VNF instance {id} was not placed")),
                         )
@@ -1524,22 +1710,21 @@ impl Orchestrator {
     ) -> Result<VnfInstance, WorkflowError> {
         let vnf = &state.template.vnfs[template];
         let mut units = Vec::with_capacity(vnf.units.len());
-        let step = format!("deploy {} on {vim}", vnf.vnf_id);
+        let step = Step::Deploy {
+            vnf: vnf.vnf_id.clone(),
+            vim: vim.to_owned(),
+        };
         for unit in &vnf.units {
             let spec = unit.spec(&run.service, instance_id, &vnf.vnf_id);
-            match run.step(&step, self.infrastructure.deploy(vim, spec)).await {
+            match run.step(step.clone(), self.infrastructure.deploy(vim, spec)).await {
                 Ok(deployed) => units.push(deployed),
                 Err(error) => {
                     // Units of this VNF deployed before the failure go too.
                     for deployed in units {
-                        let started = now();
-                        let undo = self
-                            .infrastructure
-                            .remove(deployed)
-                            .await
-                            .err()
-                            .map(|error| error.to_string());
-                        run.undone(&format!("remove {} (partly deployed)", vnf.vnf_id), started, undo);
+                        let undo = Step::RemovePartlyDeployed {
+                            vnf: vnf.vnf_id.clone(),
+                        };
+                        run.undo_effect(undo, self.infrastructure.remove(deployed)).await;
                     }
                     return Err(error);
                 }
@@ -1560,10 +1745,10 @@ impl Orchestrator {
             record: record.clone(),
             units,
         };
-        match run
-            .step(&format!("store VNFR {}", vnf.vnf_id), self.store.create_vnf(record))
-            .await
-        {
+        let step = Step::StoreVnfr {
+            vnf: vnf.vnf_id.clone(),
+        };
+        match run.write_vnf(step, RecordWrite::CreateVnf(record)).await {
             Ok(record) => Ok(VnfInstance { record, ..instance }),
             Err(error) => {
                 self.remove_vnfs(run, vec![instance], Status::Failed).await;
@@ -1583,10 +1768,12 @@ impl Orchestrator {
         let Some(fsm) = manager_for(&vnf.fsms, FsmEvent::Start) else {
             return Ok(());
         };
-        let step = format!("fsm start {}", vnf.vnf_id);
+        let step = Step::FsmStart {
+            vnf: vnf.vnf_id.clone(),
+        };
         let reply = run
             .hook(
-                &step,
+                step.clone(),
                 fsm,
                 Event::Fsm(FsmEvent::Start),
                 &payload::lifecycle(vnf, &instance.record),
@@ -1612,20 +1799,22 @@ impl Orchestrator {
         if envs.is_empty() || instance.units.iter().all(|unit| unit.spec.kind != VimKind::Container) {
             return Ok(());
         }
-        let step = format!("inject envs {}", instance.record.vnf_id);
+        let step = Step::InjectEnvs {
+            vnf: instance.record.vnf_id.clone(),
+        };
         for unit in &mut instance.units {
             if unit.spec.kind == VimKind::Container {
                 *unit = run
-                    .step(&step, self.infrastructure.set_envs(unit.clone(), envs.clone()))
+                    .step(step.clone(), self.infrastructure.set_envs(unit.clone(), envs.clone()))
                     .await?;
             }
         }
         instance.record.deployment_units = instance.units.iter().map(unit_instance).collect();
+        let step = Step::StoreVnfr {
+            vnf: instance.record.vnf_id.clone(),
+        };
         let updated = run
-            .step(
-                &format!("store VNFR {}", instance.record.vnf_id),
-                self.store.update_vnf(instance.record.clone()),
-            )
+            .write_vnf(step, RecordWrite::UpdateVnf(instance.record.clone()))
             .await?;
         instance.record = updated;
         Ok(())
@@ -1650,13 +1839,13 @@ impl Orchestrator {
                     .collect();
                 let content = payload::ssm_configure(run.workflow.name(), &template, &state.nsr, &vnfs);
                 match run
-                    .hook("ssm configure", manager, Event::Ssm(SsmEvent::Configure), &content)
+                    .hook(Step::SsmConfigure, manager, Event::Ssm(SsmEvent::Configure), &content)
                     .await?
                 {
                     Reply::Configure(decisions) => decisions,
                     _ => {
                         return Err(run.failure(
-                            "ssm configure",
+                            &Step::SsmConfigure,
                             Some(manager.id()),
                             StepFailure::Reply("not a configure reply".into()),
                         ));
@@ -1678,7 +1867,7 @@ impl Orchestrator {
         for decision in decisions.into_iter().filter(|decision| decision.trigger) {
             let Some(position) = state.vnfs.iter().position(|vnf| vnf.record.id == decision.id) else {
                 return Err(run.failure(
-                    "ssm configure",
+                    &Step::SsmConfigure,
                     None,
                     StepFailure::Reply(format!(
                         "the configure manager named unknown VNF instance {}",
@@ -1693,8 +1882,12 @@ impl Orchestrator {
             let content = decision
                 .payload
                 .unwrap_or_else(|| payload::fsm_configure(&state.nsr, &records.iter().collect::<Vec<_>>()));
-            let step = format!("fsm configure {}", vnf.vnf_id);
-            let reply = run.hook(&step, fsm, Event::Fsm(FsmEvent::Configure), &content).await?;
+            let step = Step::FsmConfigure {
+                vnf: vnf.vnf_id.clone(),
+            };
+            let reply = run
+                .hook(step.clone(), fsm, Event::Fsm(FsmEvent::Configure), &content)
+                .await?;
             let Reply::Configured(envs) = reply else {
                 return Err(run.failure(
                     &step,
@@ -1715,12 +1908,10 @@ impl Orchestrator {
                     status: Status::NormalOperation,
                     ..vnf.record.clone()
                 };
-                vnf.record = run
-                    .step(
-                        &format!("VNFR {} in operation", vnf.record.vnf_id),
-                        self.store.update_vnf(running),
-                    )
-                    .await?;
+                let step = Step::VnfrInOperation {
+                    vnf: vnf.record.vnf_id.clone(),
+                };
+                vnf.record = run.write_vnf(step, RecordWrite::UpdateVnf(running)).await?;
             }
         }
         let network_functions = state.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect();
@@ -1729,7 +1920,9 @@ impl Orchestrator {
             network_functions,
             ..state.nsr.clone()
         };
-        state.nsr = run.step("NSR in operation", self.store.update_ns(running)).await?;
+        state.nsr = run
+            .write_ns(Step::NsrInOperation, RecordWrite::UpdateNs(running))
+            .await?;
         Ok(())
     }
 
@@ -1740,25 +1933,20 @@ impl Orchestrator {
             network_functions,
             ..state.nsr.clone()
         };
-        state.nsr = run.step("update NSR", self.store.update_ns(updated)).await?;
+        state.nsr = run.write_ns(Step::UpdateNsr, RecordWrite::UpdateNs(updated)).await?;
         Ok(())
     }
 
     /// Keeps a unit whose removal failed on the durable list of removals to
     /// retry, journaled.
     async fn hold_removal(&self, run: &mut Run, unit: DeployedUnit) {
-        let started = now();
-        let step = format!("hold removal of {} {}", unit.spec.vnf_id, unit.spec.unit_id);
-        let error = self.store.hold_removal(unit).await.err();
-        if let Some(error) = &error {
+        let step = Step::HoldRemoval {
+            vnf: unit.spec.vnf_id.clone(),
+            unit: unit.spec.unit_id.clone(),
+        };
+        if let Err(error) = run.write(step, RecordWrite::HoldRemoval(unit)).await {
             tracing::error!("a unit whose removal failed cannot be kept for a retry: {error}");
         }
-        let outcome = if error.is_some() {
-            StepOutcome::Failed
-        } else {
-            StepOutcome::Succeeded
-        };
-        run.record(&step, None, started, outcome, error.map(|error| error.to_string()));
     }
 
     /// Retries every held removal once; returns how many are still held.
@@ -1847,19 +2035,17 @@ impl Orchestrator {
 
     /// Removes an instance's units and marks its record terminated.
     async fn remove_vnf(&self, run: &mut Run, instance: VnfInstance) -> Result<VnfInstance, WorkflowError> {
-        let step = format!("remove {}", instance.record.vnf_id);
+        let vnf = instance.record.vnf_id.clone();
         for unit in &instance.units {
-            run.step(&step, self.infrastructure.remove(unit.clone())).await?;
+            let step = Step::Remove { vnf: vnf.clone() };
+            run.step(step, self.infrastructure.remove(unit.clone())).await?;
         }
         let terminated = VnfRecord {
             status: Status::Terminated,
             ..instance.record.clone()
         };
         let record = run
-            .step(
-                &format!("VNFR {} terminated", instance.record.vnf_id),
-                self.store.update_vnf(terminated),
-            )
+            .write_vnf(Step::VnfrTerminated { vnf }, RecordWrite::UpdateVnf(terminated))
             .await?;
         Ok(VnfInstance { record, ..instance })
     }
@@ -1869,29 +2055,24 @@ impl Orchestrator {
     /// to be retried until it is gone ([`Orchestrator::retry_removals`]).
     async fn remove_vnfs(&self, run: &mut Run, instances: Vec<VnfInstance>, status: Status) {
         for instance in instances {
+            let vnf = instance.record.vnf_id.clone();
             for unit in instance.units {
-                let started = now();
-                let undo = self
-                    .infrastructure
-                    .remove(unit.clone())
+                let step = Step::Remove { vnf: vnf.clone() };
+                if run
+                    .undo_effect(step, self.infrastructure.remove(unit.clone()))
                     .await
-                    .err()
-                    .map(|error| error.to_string());
-                let failed = undo.is_some();
-                run.undone(&format!("remove {}", instance.record.vnf_id), started, undo);
-                if failed {
+                    .is_some()
+                {
                     self.hold_removal(run, unit).await;
                 }
             }
             if instance.record.version > 0 {
-                let started = now();
-                let step = format!("VNFR {} {status}", instance.record.vnf_id);
                 let marked = VnfRecord {
                     status,
                     ..instance.record
                 };
-                let undo = self.store.update_vnf(marked).await.err().map(|error| error.to_string());
-                run.undone(&step, started, undo);
+                run.undo_write(Step::MarkVnfr { vnf, status }, RecordWrite::UpdateVnf(marked))
+                    .await;
             }
         }
     }

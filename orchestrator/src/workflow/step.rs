@@ -1,0 +1,179 @@
+//! The typed steps of the workflows and what kind of work each is.
+//!
+//! The kind decides how [`super::Run`] journals a step: an [`StepKind::Effect`]
+//! acts outside the process (deploy, remove, set envs), so its intent is
+//! written durably before it acts and its outcome after; a
+//! [`StepKind::Record`] write commits together with every journal entry not
+//! yet stored; [`StepKind::Hook`] calls (pure: a seeded request, a reply) and
+//! [`StepKind::Internal`] steps (reads, decisions, in-process ledgers) are
+//! written with the next durable write. A step's journaled name is its
+//! [`Display`](fmt::Display) form.
+
+use std::fmt;
+
+use crate::records::Status;
+
+/// How a step is journaled (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StepKind {
+    /// Reads, decisions and in-process bookkeeping.
+    Internal,
+    /// A call of a specific manager.
+    Hook,
+    /// An action on the infrastructure.
+    Effect,
+    /// A write of a service or VNF record.
+    Record,
+}
+
+/// One step of a workflow. Fields name the NSD's VNF id (`vnf`), a VIM or
+/// a deployment unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Read the service record (recovery).
+    ReadNsr,
+    /// Read the VNF records (recovery).
+    ReadVnfrs,
+    /// Have the infrastructure count recorded units again (recovery).
+    AdoptUnits,
+    /// Switch a manager to another module.
+    ChangeManager { manager: String },
+    /// Ask the infrastructure what it has free.
+    Topology,
+    /// Check a migration's target VIM as placement would.
+    ValidateTarget,
+    /// Reserve the placed capacity on the ledger.
+    ReserveCapacity,
+    /// Check a placement manager's mapping.
+    ValidateMapping,
+    /// Place with the orchestrator's algorithm.
+    DefaultPlacement,
+    /// Check every new instance was placed.
+    Placement,
+    /// The placement manager.
+    SsmPlacement,
+    /// The configure manager.
+    SsmConfigure,
+    /// The state manager transforming a migrating VNF's state.
+    SsmState,
+    /// A VNF's start manager.
+    FsmStart { vnf: String },
+    /// A VNF's stop manager.
+    FsmStop { vnf: String },
+    /// A VNF's configure manager.
+    FsmConfigure { vnf: String },
+    /// A migrating VNF's state, extracted from the old instance.
+    FsmStateExtract { vnf: String },
+    /// A migrating VNF's state, injected into the new instance.
+    FsmStateInject { vnf: String },
+    /// Deploy a unit of a VNF on a VIM.
+    Deploy { vnf: String, vim: String },
+    /// Set envs in a VNF's container units.
+    InjectEnvs { vnf: String },
+    /// Remove a unit of a VNF.
+    Remove { vnf: String },
+    /// Remove the units of a VNF deployed before one of its units failed.
+    RemovePartlyDeployed { vnf: String },
+    /// Keep a unit whose removal failed on the durable retry list.
+    HoldRemoval { vnf: String, unit: String },
+    /// Store the service record of an instantiation.
+    StoreNsr,
+    /// Store a VNF record (new, or with its units' new envs).
+    StoreVnfr { vnf: String },
+    /// A VNF record in normal operation.
+    VnfrInOperation { vnf: String },
+    /// A removed VNF's record terminated.
+    VnfrTerminated { vnf: String },
+    /// An undone VNF's record marked with this status.
+    MarkVnfr { vnf: String, status: Status },
+    /// The service record in normal operation.
+    NsrInOperation,
+    /// The service record listing the service's current VNFs.
+    UpdateNsr,
+    /// The service record as it was before a failed run.
+    RestoreNsr,
+    /// The service record terminated.
+    NsrTerminated,
+    /// The service record failed.
+    MarkNsrFailed,
+}
+
+impl Step {
+    /// How the step is journaled.
+    pub(super) fn kind(&self) -> StepKind {
+        match self {
+            Self::ReadNsr
+            | Self::ReadVnfrs
+            | Self::AdoptUnits
+            | Self::ChangeManager { .. }
+            | Self::Topology
+            | Self::ValidateTarget
+            | Self::ReserveCapacity
+            | Self::ValidateMapping
+            | Self::DefaultPlacement
+            | Self::Placement => StepKind::Internal,
+            Self::SsmPlacement
+            | Self::SsmConfigure
+            | Self::SsmState
+            | Self::FsmStart { .. }
+            | Self::FsmStop { .. }
+            | Self::FsmConfigure { .. }
+            | Self::FsmStateExtract { .. }
+            | Self::FsmStateInject { .. } => StepKind::Hook,
+            Self::Deploy { .. } | Self::InjectEnvs { .. } | Self::Remove { .. } | Self::RemovePartlyDeployed { .. } => {
+                StepKind::Effect
+            }
+            Self::HoldRemoval { .. }
+            | Self::StoreNsr
+            | Self::StoreVnfr { .. }
+            | Self::VnfrInOperation { .. }
+            | Self::VnfrTerminated { .. }
+            | Self::MarkVnfr { .. }
+            | Self::NsrInOperation
+            | Self::UpdateNsr
+            | Self::RestoreNsr
+            | Self::NsrTerminated
+            | Self::MarkNsrFailed => StepKind::Record,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ReadNsr => f.write_str("read NSR"),
+            Self::ReadVnfrs => f.write_str("read VNFRs"),
+            Self::AdoptUnits => f.write_str("adopt units"),
+            Self::ChangeManager { manager } => write!(f, "change manager {manager}"),
+            Self::Topology => f.write_str("topology"),
+            Self::ValidateTarget => f.write_str("validate target"),
+            Self::ReserveCapacity => f.write_str("reserve capacity"),
+            Self::ValidateMapping => f.write_str("validate mapping"),
+            Self::DefaultPlacement => f.write_str("default placement"),
+            Self::Placement => f.write_str("placement"),
+            Self::SsmPlacement => f.write_str("ssm placement"),
+            Self::SsmConfigure => f.write_str("ssm configure"),
+            Self::SsmState => f.write_str("ssm state"),
+            Self::FsmStart { vnf } => write!(f, "fsm start {vnf}"),
+            Self::FsmStop { vnf } => write!(f, "fsm stop {vnf}"),
+            Self::FsmConfigure { vnf } => write!(f, "fsm configure {vnf}"),
+            Self::FsmStateExtract { vnf } => write!(f, "fsm state extract {vnf}"),
+            Self::FsmStateInject { vnf } => write!(f, "fsm state inject {vnf}"),
+            Self::Deploy { vnf, vim } => write!(f, "deploy {vnf} on {vim}"),
+            Self::InjectEnvs { vnf } => write!(f, "inject envs {vnf}"),
+            Self::Remove { vnf } => write!(f, "remove {vnf}"),
+            Self::RemovePartlyDeployed { vnf } => write!(f, "remove {vnf} (partly deployed)"),
+            Self::HoldRemoval { vnf, unit } => write!(f, "hold removal of {vnf} {unit}"),
+            Self::StoreNsr => f.write_str("store NSR"),
+            Self::StoreVnfr { vnf } => write!(f, "store VNFR {vnf}"),
+            Self::VnfrInOperation { vnf } => write!(f, "VNFR {vnf} in operation"),
+            Self::VnfrTerminated { vnf } => write!(f, "VNFR {vnf} terminated"),
+            Self::MarkVnfr { vnf, status } => write!(f, "VNFR {vnf} {status}"),
+            Self::NsrInOperation => f.write_str("NSR in operation"),
+            Self::UpdateNsr => f.write_str("update NSR"),
+            Self::RestoreNsr => f.write_str("restore NSR"),
+            Self::NsrTerminated => f.write_str("NSR terminated"),
+            Self::MarkNsrFailed => f.write_str("mark NSR failed"),
+        }
+    }
+}
