@@ -471,6 +471,66 @@ fn the_servers_placement_settings_reach_the_engine() {
     assert_eq!(refused.status.code(), Some(64), "a malformed --fixed is a usage error");
 }
 
+#[test]
+fn a_configuration_file_sets_what_the_flags_set() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("wasmano.yml");
+    std::fs::write(
+        &config,
+        "# flags win over these\nplacement:\n  strategy: fill-first\n  blacklist: [edge-eu-west]\n",
+    )
+    .unwrap();
+    let server = Server::start_with(&data.path().join("data"), &[], &["--config", config.to_str().unwrap()]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let api = server.client(&token);
+    assert_eq!(api.onboard(&bundled_archive(data.path(), |_, text| text)).status, 201);
+    let id = create_instance(&api, "configured");
+    let operation = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    for vnf in instance(&api, &id)["vnfInstance"].as_array().unwrap() {
+        assert_ne!(vnf["vimId"], "edge-eu-west", "the file's blacklist applies");
+    }
+    server.stop();
+
+    // Unusable files are refused before anything starts, naming the file
+    // and what is wrong; relative paths are the file's directory's.
+    let refused = |text: Option<&str>| {
+        let path = data.path().join("refused.yml");
+        match text {
+            Some(text) => std::fs::write(&path, text).unwrap(),
+            None => std::fs::remove_file(&path).unwrap_or(()),
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path().join("other"))
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            stderr.contains(path.to_str().unwrap()) || stderr.contains("vims"),
+            "{stderr}"
+        );
+        (output.status.code(), stderr)
+    };
+    let (code, stderr) = refused(Some("placement:\n  stratgy: fill-first\n"));
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(stderr.contains("stratgy"), "the unknown key is named: {stderr}");
+    let (code, stderr) = refused(Some("docker: sometimes\n"));
+    assert_eq!(code, Some(78), "{stderr}");
+    let (code, stderr) = refused(Some("vims: missing-vims.yml\n"));
+    assert_eq!(code, Some(65), "{stderr}");
+    let missing = data.path().join("missing-vims.yml");
+    assert!(
+        stderr.contains(missing.to_str().unwrap()),
+        "resolved beside the file: {stderr}"
+    );
+    let (code, stderr) = refused(None);
+    assert_eq!(code, Some(66), "{stderr}");
+}
+
 /// Runs `operation` (a task path and body, on instance `id`) once per step
 /// of the workflow, the server aborting before that step; after each
 /// restart the operation is in `expected` state with cause `interrupted`,

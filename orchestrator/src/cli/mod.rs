@@ -51,6 +51,9 @@ pub mod exit {
     /// The token is missing, invalid, expired or revoked, or its role may
     /// not do this (401, 403).
     pub const NO_PERMISSION: u8 = 77;
+    /// The configuration file is unusable: malformed YAML, an unknown key,
+    /// a value of the wrong kind.
+    pub const CONFIG: u8 = 78;
 }
 
 /// A failed command: what to print and which code to exit with.

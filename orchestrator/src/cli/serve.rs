@@ -5,22 +5,28 @@
 //! finish (bounded) before it exits; the next start recovers the rest.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, ValueEnum};
+use serde::Deserialize;
 use wasmano::placement::{PlacementOptions, PlacementStrategy};
 use wasmano::server::{self, ServeConfig, ServeError};
 
 use super::catalogue::DataDir;
 use super::{Failure, exit};
 
-/// Arguments of `wasmano serve`.
+/// Arguments of `wasmano serve`. Flags win over the configuration file;
+/// list flags add to its lists.
 #[derive(Debug, ClapArgs)]
 pub struct ServeArgs {
-    /// The address to listen on (port 0: any free port, printed at start).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: String,
+    /// Read the settings below from this YAML file (see the README).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The address to listen on (port 0: any free port, printed at start;
+    /// default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
     #[command(flatten)]
     data_dir: DataDir,
     /// On first start, the system admin token: read from this file when it
@@ -35,9 +41,9 @@ pub struct ServeArgs {
     /// VIMs must be container VIMs (default: one, docker-local).
     #[arg(long)]
     docker: bool,
-    /// How the default placement prefers VIMs.
-    #[arg(long, value_enum, default_value = "load-balanced")]
-    placement_strategy: Strategy,
+    /// How the default placement prefers VIMs (default load-balanced).
+    #[arg(long, value_enum)]
+    placement_strategy: Option<Strategy>,
     /// Never place on this VIM (repeatable).
     #[arg(long = "blacklist", value_name = "VIM")]
     blacklist: Vec<String>,
@@ -47,7 +53,8 @@ pub struct ServeArgs {
 }
 
 /// The default placement's strategies.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum Strategy {
     /// Spread: the VIM with the most free cores first (5GTANGO's default).
     LoadBalanced,
@@ -55,9 +62,61 @@ enum Strategy {
     FillFirst,
 }
 
+/// The configuration file: the flags' settings, all optional. Relative
+/// paths are relative to the file's directory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    bootstrap_token_file: Option<PathBuf>,
+    vims: Option<PathBuf>,
+    #[serde(default)]
+    docker: bool,
+    #[serde(default)]
+    placement: PlacementFile,
+}
+
+/// The configuration file's `placement` block.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlacementFile {
+    strategy: Option<Strategy>,
+    #[serde(default)]
+    blacklist: Vec<String>,
+    /// NSD `vnf_id` to VIM.
+    #[serde(default)]
+    fixed: BTreeMap<String, String>,
+}
+
+impl ConfigFile {
+    /// Reads `path`: a missing file is exit 66, anything unusable exit 78,
+    /// both naming the file.
+    fn read(path: &Path) -> Result<Self, Failure> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            let code = if error.kind() == std::io::ErrorKind::NotFound {
+                exit::NO_INPUT
+            } else {
+                exit::CONFIG
+            };
+            Failure::new(code, format!("configuration file {}: {error}", path.display()))
+        })?;
+        let mut file: Self = serde_saphyr::from_str(&text)
+            .map_err(|error| Failure::new(exit::CONFIG, format!("configuration file {}: {error}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for relative in [&mut file.data_dir, &mut file.bootstrap_token_file, &mut file.vims]
+            .into_iter()
+            .flatten()
+        {
+            *relative = base.join(&*relative);
+        }
+        Ok(file)
+    }
+}
+
 impl ServeArgs {
-    fn placement(&self) -> Result<PlacementOptions, Failure> {
-        let mut fixed = BTreeMap::new();
+    fn placement(&self, file: &PlacementFile) -> Result<PlacementOptions, Failure> {
+        let mut fixed = file.fixed.clone();
         for mapping in &self.fixed {
             let (vnf_id, vim) = mapping
                 .split_once('=')
@@ -65,34 +124,50 @@ impl ServeArgs {
                 .ok_or_else(|| Failure::new(exit::USAGE, format!("--fixed {mapping:?}: expected VNF_ID=VIM")))?;
             fixed.insert(vnf_id.to_owned(), vim.to_owned());
         }
+        let strategy = self
+            .placement_strategy
+            .or(file.strategy)
+            .unwrap_or(Strategy::LoadBalanced);
         Ok(PlacementOptions {
-            strategy: match self.placement_strategy {
+            strategy: match strategy {
                 Strategy::LoadBalanced => PlacementStrategy::LoadBalanced,
                 Strategy::FillFirst => PlacementStrategy::FillFirst,
             },
             fixed,
-            blacklist: self.blacklist.iter().cloned().collect(),
+            blacklist: file.blacklist.iter().chain(&self.blacklist).cloned().collect(),
             ..PlacementOptions::default()
         })
     }
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
-    let config = ServeConfig {
-        data_dir: args.data_dir.resolve()?,
-        placement: args.placement()?,
-        bootstrap_token_file: args.bootstrap_token_file,
-        vims_file: args.vims,
-        docker: args.docker,
+    let file = match &args.config {
+        Some(path) => ConfigFile::read(path)?,
+        None => ConfigFile::default(),
     };
+    let data_dir = match &file.data_dir {
+        Some(path) if !args.data_dir.is_explicit() => path.clone(),
+        _ => args.data_dir.resolve()?,
+    };
+    let config = ServeConfig {
+        data_dir,
+        placement: args.placement(&file.placement)?,
+        bootstrap_token_file: args.bootstrap_token_file.or(file.bootstrap_token_file),
+        vims_file: args.vims.or(file.vims),
+        docker: args.docker || file.docker,
+    };
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+        let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot listen on {}: {error}", args.listen)))?;
+            .map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot listen on {listen}: {error}")))?;
         let address = listener
             .local_addr()
             .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
