@@ -56,7 +56,8 @@ async fn connect(vims: &[(&str, f64, f64)]) -> Arc<DockerInfrastructure> {
             labels: BTreeSet::new(),
         })
         .collect();
-    let infra = DockerInfrastructure::connect(CapacityLedger::new(vims).unwrap())
+    // Each test is an orchestrator of its own on the shared daemon.
+    let infra = DockerInfrastructure::connect(CapacityLedger::new(vims).unwrap(), &uuid::Uuid::new_v4().to_string())
         .await
         .unwrap_or_else(|error| panic!("{error}\n{HOW_TO_START}"));
     ensure_image();
@@ -244,7 +245,9 @@ async fn containers_are_deployed_recreated_and_removed() {
     assert!(running(&inspected_b));
     assert_ne!(a.addresses[0].address, b.addresses[0].address);
 
-    // set_envs replaces the container: new id, old one gone, envs merged.
+    // set_envs replaces the container (old one gone, envs merged) under the
+    // same name, which is the unit's reference: a record naming it stays true.
+    let old_id = inspect(&docker, &a.instance_ref).await.id.unwrap();
     let a2 = infra
         .set_envs(
             a.clone(),
@@ -252,9 +255,9 @@ async fn containers_are_deployed_recreated_and_removed() {
         )
         .await
         .unwrap();
-    assert_ne!(a2.instance_ref, a.instance_ref);
+    assert_eq!(a2.instance_ref, a.instance_ref);
     assert!(matches!(
-        docker.inspect_container(&a.instance_ref, None).await,
+        docker.inspect_container(&old_id, None).await,
         Err(DockerError::DockerResponseServerError { status_code: 404, .. })
     ));
     let inspected = inspect(&docker, &a2.instance_ref).await;
@@ -275,7 +278,7 @@ async fn containers_are_deployed_recreated_and_removed() {
     );
 
     let listed = infra.service_containers(&service.0).await.unwrap();
-    let mut ids: Vec<_> = listed.iter().map(|container| container.id.as_str()).collect();
+    let mut ids: Vec<_> = listed.iter().map(|container| container.name.as_str()).collect();
     ids.sort_unstable();
     let mut expected = vec![a2.instance_ref.as_str(), b.instance_ref.as_str()];
     expected.sort_unstable();

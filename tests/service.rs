@@ -35,9 +35,14 @@ fn setup() -> Setup {
 /// A server with one project, its operator, and the package `archive`
 /// makes onboarded in it.
 fn setup_with(archive: impl Fn(&std::path::Path) -> Vec<u8>) -> Setup {
+    setup_on(Vims::Emulated, archive)
+}
+
+/// [`setup_with`] on these VIMs.
+fn setup_on(vims: Vims, archive: impl Fn(&std::path::Path) -> Vec<u8>) -> Setup {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().join("data");
-    let server = Server::start(&data_dir, &[]);
+    let server = Server::start_with(&data_dir, &[], vims.args());
     let project = server.admin().project("tenant");
     let (_, token) = server.admin().token("operator", Some(&project));
     let operator = server.client(&token);
@@ -560,10 +565,48 @@ fn in_flight(timeline: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Where a crash matrix deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vims {
+    /// The embedded emulated VIMs and the bundled package.
+    Emulated,
+    /// The local Docker daemon and the bundled package's container VNFs.
+    Docker,
+}
+
+impl Vims {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Self::Emulated => &[],
+            Self::Docker => &["--docker"],
+        }
+    }
+
+    fn archive(self, dir: &std::path::Path) -> Vec<u8> {
+        match self {
+            Self::Emulated => bundled_archive(dir, |_, text| text),
+            Self::Docker => container_archive(dir),
+        }
+    }
+}
+
 /// Returns how many crashes landed while an effect was in flight (its
 /// intent journaled, its outcome not) and were reported as such.
 fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &str) -> CrashCase<'static>) -> usize {
-    let setup = setup();
+    crash_at_every_step_on(Vims::Emulated, prepare, case)
+}
+
+/// [`crash_at_every_step`] on these VIMs; on Docker, no container of the
+/// instance survives its termination after any crash.
+fn crash_at_every_step_on(
+    vims: Vims,
+    prepare: impl Fn(&Api) -> String,
+    case: impl Fn(&Api, &str) -> CrashCase<'static>,
+) -> usize {
+    if vims == Vims::Docker {
+        support::ensure_test_image();
+    }
+    let setup = setup_on(vims, |dir| vims.archive(dir));
     let token = setup.operator.token_secret();
     let Setup {
         _data: _keep,
@@ -587,17 +630,22 @@ fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &st
         .unwrap()
         .len();
     assert!(steps >= 3, "the workflow has steps to crash at");
+    // Every crash run starts from the same free capacity.
+    if instance(&api, &counted)["nsState"] == "INSTANTIATED" {
+        let terminated = api.run_task(&task(&counted, "terminate"), &json!({}));
+        assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    }
     server.stop();
 
     let mut in_flight_crashes = 0;
     for step in 1..=steps {
-        let server = Server::start(&data_dir, &[]);
+        let server = Server::start_with(&data_dir, &[], vims.args());
         let api = server.client(&token);
         let id = prepare(&api);
         let capacity = api.free_capacity();
         server.stop();
 
-        let crashing = Server::start(&data_dir, &[("WASMANO_CRASH_AT_STEP", &step.to_string())]);
+        let crashing = Server::start_with(&data_dir, &[("WASMANO_CRASH_AT_STEP", &step.to_string())], vims.args());
         let api = crashing.client(&token);
         let case = case(&api, &id);
         // The first step may run (and abort) before the 202 is sent.
@@ -606,7 +654,7 @@ fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &st
         }
         assert!(crashing.wait_for_crash(Duration::from_secs(60)), "step {step}: aborted");
 
-        let server = Server::start(&data_dir, &[]);
+        let server = Server::start_with(&data_dir, &[], vims.args());
         let api = server.client(&token);
         let history = api.get(&format!("/nslcm/v1/ns_lcm_op_occs?nsInstanceId={id}")).body;
         let operation = history.as_array().unwrap().last().unwrap().clone();
@@ -656,16 +704,17 @@ fn crash_at_every_step(prepare: impl Fn(&Api) -> String, case: impl Fn(&Api, &st
             204,
             "step {step}"
         );
+        if vims == Vims::Docker {
+            assert_eq!(containers_of(&id), Vec::<String>::new(), "step {step}: containers left");
+        }
         server.stop();
     }
-    let server = Server::start(&data_dir, &[]);
+    let server = Server::start_with(&data_dir, &[], vims.args());
     let api = server.client(&token);
-    if instance(&api, &counted)["nsState"] == "INSTANTIATED" {
-        let terminated = api.run_task(&task(&counted, "terminate"), &json!({}));
-        assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
-    }
     let fresh = tempfile::tempdir().unwrap();
-    let empty = Server::start(&fresh.path().join("data"), &[]).admin().free_capacity();
+    let empty = Server::start_with(&fresh.path().join("data"), &[], vims.args())
+        .admin()
+        .free_capacity();
     assert_eq!(api.free_capacity(), empty, "nothing leaked over all the crashes");
     in_flight_crashes
 }
@@ -691,13 +740,40 @@ fn a_crash_before_any_step_of_instantiation_is_rolled_back() {
     assert!(in_flight >= 3, "crashes with a deploy in flight: {in_flight}");
 }
 
-#[test]
-fn a_crash_before_any_step_of_scale_out_is_rolled_back() {
-    crash_at_every_step(instantiated, |_, _| CrashCase {
+fn scale_out_case(_: &Api, _: &str) -> CrashCase<'static> {
+    CrashCase {
         task: "scale",
         body: json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeAdded": [{"vnfProfileId": "web"}]}}),
         expected: &["ROLLED_BACK"],
-    });
+    }
+}
+
+fn scale_in_case(api: &Api, id: &str) -> CrashCase<'static> {
+    CrashCase {
+        task: "scale",
+        body: json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeRemoved": [instance(api, id)["vnfInstance"][0]["id"]]}}),
+        expected: &["FAILED_TEMP"],
+    }
+}
+
+fn terminate_case(_: &Api, _: &str) -> CrashCase<'static> {
+    CrashCase {
+        task: "terminate",
+        body: json!({}),
+        expected: &["FAILED_TEMP"],
+    }
+}
+
+#[test]
+fn a_crash_before_any_step_of_scale_out_is_rolled_back() {
+    crash_at_every_step(instantiated, scale_out_case);
+}
+
+#[test]
+fn on_docker_a_crash_at_any_step_of_scale_out_scale_in_or_termination_is_recovered() {
+    for case in [scale_out_case, scale_in_case, terminate_case] {
+        crash_at_every_step_on(Vims::Docker, instantiated, case);
+    }
 }
 
 #[test]
@@ -720,20 +796,12 @@ fn a_crash_before_any_step_of_reconfiguration_is_rolled_back() {
 
 #[test]
 fn a_crash_before_any_step_of_scale_in_waits_for_a_retry() {
-    crash_at_every_step(instantiated, |api, id| CrashCase {
-        task: "scale",
-        body: json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeRemoved": [instance(api, id)["vnfInstance"][0]["id"]]}}),
-        expected: &["FAILED_TEMP"],
-    });
+    crash_at_every_step(instantiated, scale_in_case);
 }
 
 #[test]
 fn a_crash_before_any_step_of_termination_waits_for_a_retry() {
-    crash_at_every_step(instantiated, |_, _| CrashCase {
-        task: "terminate",
-        body: json!({}),
-        expected: &["FAILED_TEMP"],
-    });
+    crash_at_every_step(instantiated, terminate_case);
 }
 
 /// The bundled package reduced to its two container VNFs (web and cache),
@@ -831,6 +899,37 @@ fn on_docker_a_crash_before_any_step_leaves_no_container_the_records_do_not_know
         assert_eq!(api.delete(&format!("/nslcm/v1/ns_instances/{id}")).status, 204);
         server.stop();
     }
+}
+
+#[test]
+fn two_servers_on_one_docker_daemon_leave_each_others_containers_alone() {
+    support::ensure_test_image();
+    let (mine, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let data_dir = mine.path().join("data");
+    let server = Server::start_with(&data_dir, &[], &["--docker"]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let api = server.client(&token);
+    assert_eq!(api.onboard(&container_archive(mine.path())).status, 201);
+    let id = create_instance(&api, "shared-daemon");
+    let operation = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    assert_eq!(containers_of(&id).len(), 2);
+    // Another orchestrator starting on the daemon reconciles only its own.
+    Server::start_with(&theirs.path().join("data"), &[], &["--docker"]).stop();
+    assert_eq!(
+        containers_of(&id).len(),
+        2,
+        "another server removed this one's containers"
+    );
+    // This one, restarted, still knows and adopts them.
+    server.stop();
+    let server = Server::start_with(&data_dir, &[], &["--docker"]);
+    let api = server.client(&token);
+    assert_eq!(containers_of(&id).len(), 2);
+    let terminated = api.run_task(&task(&id, "terminate"), &json!({}));
+    assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    assert!(containers_of(&id).is_empty());
 }
 
 #[test]

@@ -1,8 +1,15 @@
 //! A Docker daemon as container VIMs, so that cloud-native VNFs really run.
 //!
-//! Each deployment unit becomes one container: the unit's image and envs,
+//! Each deployment unit becomes one container, whose name (derived from the
+//! service, the VNF instance and the unit) is the unit's reference: stable
+//! when `set_envs` recreates the container with new envs, so an effect
+//! repeated after a crash finds the same container. The container has the
+//! unit's image and envs,
 //! labels naming its service, VNF instance, VNF and unit (`wasmano.*`), and a
-//! name derived from them. The daemon's capacity is what the VIMs are
+//! name derived from them, and the orchestrator that owns it
+//! ([`LABEL_ORCHESTRATOR`]: one id per data directory), so that several
+//! orchestrators can share a daemon and each reconciles only its own
+//! containers. The daemon's capacity is what the VIMs are
 //! configured with and is accounted for by the same [`CapacityLedger`] as the
 //! emulated VIMs; one daemon can stand for several VIMs. Containers are found
 //! again by label, so a rollback (or a test) can remove everything wasmano
@@ -59,6 +66,8 @@ pub const LABEL_VNF_ID: &str = "wasmano.vnf-id";
 pub const LABEL_UNIT: &str = "wasmano.unit";
 /// Label holding the VIM the unit was deployed on.
 pub const LABEL_VIM: &str = "wasmano.vim";
+/// Label holding the id of the orchestrator that created the container.
+pub const LABEL_ORCHESTRATOR: &str = "wasmano.orchestrator";
 
 /// CPUs a container may use when its unit declares no `cpu.vcpus`.
 pub const DEFAULT_CPUS: f64 = 1.0;
@@ -89,12 +98,17 @@ pub struct ServiceContainer {
     pub state: String,
     /// The service it belongs to (its [`LABEL_SERVICE`]).
     pub service: String,
+    /// The orchestrator that created it (its [`LABEL_ORCHESTRATOR`]; empty
+    /// for containers created before the label existed).
+    pub orchestrator: String,
 }
 
 /// Container VIMs backed by one Docker daemon.
 #[derive(Debug)]
 pub struct DockerInfrastructure {
     docker: Docker,
+    /// This orchestrator's id: its containers' [`LABEL_ORCHESTRATOR`].
+    orchestrator: String,
     /// The daemon's CPUs, in billionths: no container's CPU cap exceeds it.
     daemon_nano_cpus: i64,
     /// Reservations are keyed by container name, which stays the same when
@@ -111,8 +125,9 @@ pub struct DockerInfrastructure {
 impl DockerInfrastructure {
     /// Connects to the daemon `DOCKER_HOST` names (the local socket by
     /// default), negotiating the API version, and serves the ledger's VIMs
-    /// on it. Every VIM must be of kind container.
-    pub async fn connect(ledger: CapacityLedger) -> Result<Self, InfraError> {
+    /// on it for the orchestrator `orchestrator` (its containers are
+    /// labelled with it). Every VIM must be of kind container.
+    pub async fn connect(ledger: CapacityLedger, orchestrator: &str) -> Result<Self, InfraError> {
         if let Some(vim) = ledger.vims().iter().find(|vim| vim.kind != VimKind::Container) {
             return Err(InfraError::Backend(format!(
                 "VIM {} is a {:?} VIM; a Docker daemon only hosts containers",
@@ -127,6 +142,7 @@ impl DockerInfrastructure {
         let daemon_cpus = docker.info().await.map_err(unreachable)?.ncpu.unwrap_or(1).max(1);
         Ok(Self {
             docker,
+            orchestrator: orchestrator.to_owned(),
             daemon_nano_cpus: daemon_cpus.saturating_mul(1_000_000_000),
             ledger: Mutex::new(ledger),
             network_changes: tokio::sync::Mutex::new(()),
@@ -142,7 +158,8 @@ impl DockerInfrastructure {
         .await
     }
 
-    /// Every container wasmano created on this daemon, for any service.
+    /// Every container wasmano created on this daemon, for any service of
+    /// any orchestrator.
     pub async fn all_containers(&self) -> Result<Vec<ServiceContainer>, InfraError> {
         self.labelled_containers(LABEL_SERVICE.to_owned(), "every service")
             .await
@@ -169,10 +186,8 @@ impl DockerInfrastructure {
                     .map(|name| name.trim_start_matches('/').to_string())
                     .unwrap_or_default(),
                 state: container.state.map(|state| state.to_string()).unwrap_or_default(),
-                service: container
-                    .labels
-                    .and_then(|mut labels| labels.remove(LABEL_SERVICE))
-                    .unwrap_or_default(),
+                service: label_value(container.labels.as_ref(), LABEL_SERVICE),
+                orchestrator: label_value(container.labels.as_ref(), LABEL_ORCHESTRATOR),
             })
             .collect())
     }
@@ -254,6 +269,7 @@ impl DockerInfrastructure {
             (LABEL_VNF_ID.to_string(), unit.vnf_id.clone()),
             (LABEL_UNIT.to_string(), unit.unit_id.clone()),
             (LABEL_VIM.to_string(), vim_id.to_string()),
+            (LABEL_ORCHESTRATOR.to_string(), self.orchestrator.clone()),
         ]);
         let options = CreateContainerOptionsBuilder::default().name(name).build();
         let changing = self.network_changes.lock().await;
@@ -278,7 +294,9 @@ impl DockerInfrastructure {
             .id;
         drop(changing);
         match self.start(&id, name).await {
-            Ok(address) => Ok((id, address)),
+            // The name, not the id, is the unit's reference: it stays the
+            // same when `set_envs` recreates the container.
+            Ok(address) => Ok((name.to_owned(), address)),
             Err(error) => {
                 if let Err(cleanup) = self.remove_container(&id).await {
                     tracing::warn!(container = %name, error = %cleanup, "cannot remove a container that failed to start");
@@ -367,15 +385,23 @@ impl Infrastructure for DockerInfrastructure {
         })
     }
 
-    /// Removes every wasmano container whose id is not in `known` (its
+    /// Removes every container of this orchestrator that `known` does not
+    /// name (its
     /// capacity released, its service's network removed when it was the
     /// last), and reports the known ones the daemon no longer has.
     fn reconcile(&self, known: HashSet<String>) -> InfraFuture<'_, Reconciliation> {
         Box::pin(async move {
+            // Only this orchestrator's containers are removed; a recorded
+            // container is missing only if no wasmano container has its id
+            // (one created before the owner label existed still counts).
+            // Units are known by container name (their reference), or by
+            // id as records written before names were references have it.
             let containers = self.all_containers().await?;
+            let is_known =
+                |container: &ServiceContainer| known.contains(&container.name) || known.contains(&container.id);
             let mut reconciliation = Reconciliation::default();
             for container in &containers {
-                if known.contains(&container.id) {
+                if is_known(container) || container.orchestrator != self.orchestrator {
                     continue;
                 }
                 self.remove_container(&container.id).await?;
@@ -383,7 +409,10 @@ impl Infrastructure for DockerInfrastructure {
                 self.remove_network_if_unused(&container.service).await?;
                 reconciliation.removed.push(container.name.clone());
             }
-            let present: HashSet<&str> = containers.iter().map(|container| container.id.as_str()).collect();
+            let present: HashSet<&str> = containers
+                .iter()
+                .flat_map(|container| [container.id.as_str(), container.name.as_str()])
+                .collect();
             reconciliation.missing = known
                 .iter()
                 .filter(|id| !present.contains(id.as_str()))
@@ -457,6 +486,11 @@ fn docker_safe(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A label's value, empty when absent.
+fn label_value(labels: Option<&HashMap<String, String>>, name: &str) -> String {
+    labels.and_then(|labels| labels.get(name)).cloned().unwrap_or_default()
 }
 
 /// A network of the service's name that is not labelled with the service
@@ -602,7 +636,7 @@ mod tests {
             memory_mb: 1.0,
             labels: Default::default(),
         };
-        let error = DockerInfrastructure::connect(CapacityLedger::new(vec![vim]).unwrap())
+        let error = DockerInfrastructure::connect(CapacityLedger::new(vec![vim]).unwrap(), "test")
             .await
             .unwrap_err();
         assert!(

@@ -20,7 +20,7 @@ mod packages;
 pub mod problem;
 mod subscriptions;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +74,22 @@ pub struct ServeConfig {
     /// Container units run on the local Docker daemon (its VIMs must all
     /// be container VIMs) instead of emulated VIMs.
     pub docker: bool,
+}
+
+/// The data directory's orchestrator id, created on first use: what marks
+/// the infrastructure this orchestrator owns on a daemon others may share.
+fn orchestrator_id(data_dir: &Path) -> Result<String, String> {
+    let path = data_dir.join("orchestrator-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        Ok(_) => Err(format!("{} is empty", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::new_v4().to_string();
+            std::fs::write(&path, format!("{id}\n")).map_err(|error| format!("{}: {error}", path.display()))?;
+            Ok(id)
+        }
+        Err(error) => Err(format!("{}: {error}", path.display())),
+    }
 }
 
 /// Why the server could not start.
@@ -172,7 +188,8 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
         (None, true) => default_docker_vims(),
     };
     let infrastructure: Arc<dyn Infrastructure> = if config.docker {
-        Arc::new(DockerInfrastructure::connect(CapacityLedger::new(vims)?).await?)
+        let orchestrator = orchestrator_id(data_dir).map_err(storage)?;
+        Arc::new(DockerInfrastructure::connect(CapacityLedger::new(vims)?, &orchestrator).await?)
     } else {
         Arc::new(EmulatedInfrastructure::new(vims)?)
     };
