@@ -1007,6 +1007,37 @@ fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 101, "the CLI follows every page");
 
+    // Or from the client configuration file, its token file beside it.
+    let config_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&token_file, config_dir.path().join("operator.token")).unwrap();
+    let config = config_dir.path().join("client.yml");
+    let configured = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+            .args(["ns", "list", "--json"])
+            .env("WASMANO_CONFIG", &config)
+            .env_remove("WASMANO_SERVER")
+            .env_remove("WASMANO_TOKEN")
+            .env_remove("WASMANO_TOKEN_FILE")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = configured(&format!("server: {}\ntoken_file: operator.token\n", setup.server.base));
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = configured("sever: http://127.0.0.1:1\n");
+    assert_eq!(code, Some(78), "an unknown key: {stderr}");
+    assert!(stderr.contains("sever") && stderr.contains("client.yml"), "{stderr}");
+    let missing = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["ns", "list"])
+        .env("WASMANO_CONFIG", config_dir.path().join("missing.yml"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(66), "a named file that is missing");
+
     let (code, created, stderr) = cli(&["ns", "create", "--nsd", NSD, "--name", "cli", "--json"]);
     assert_eq!(code, Some(0), "{stderr}");
     let id = serde_json::from_str::<Value>(&created).unwrap()["id"]

@@ -14,6 +14,7 @@
 mod admin;
 mod body;
 mod events;
+mod filter;
 mod metrics;
 mod nslcm;
 mod packages;

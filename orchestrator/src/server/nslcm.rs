@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::{JsonBody, located, owning_project, paginate, visible, writable};
+use super::filter::Filter;
 use super::problem::{Problem, ProblemKind};
 use crate::access::Principal;
 use crate::clock::rfc3339;
@@ -167,6 +168,26 @@ async fn create_instance(
 struct InstanceFilter {
     ns_state: Option<String>,
     nsd_id: Option<String>,
+    /// SOL013 `filter=` (see [`Filter`]).
+    filter: Option<String>,
+}
+
+/// The attributes `filter=` may name on NS instances.
+const INSTANCE_ATTRIBUTES: &[&str] = &["id", "nsInstanceName", "nsInstanceDescription", "nsdId", "nsState"];
+
+/// The attributes `filter=` may name on operation occurrences.
+const OPERATION_ATTRIBUTES: &[&str] = &[
+    "id",
+    "nsInstanceId",
+    "operationState",
+    "lcmOperationType",
+    "startTime",
+    "stateEnteredTime",
+];
+
+/// The SOL013 filter of a list, when the query has one.
+fn parsed(filter: Option<&str>, attributes: &[&str]) -> Result<Option<Filter>, Problem> {
+    filter.map(|text| Filter::parse(text, attributes)).transpose()
 }
 
 async fn list_instances(
@@ -175,6 +196,7 @@ async fn list_instances(
     Query(filter): Query<InstanceFilter>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
+    let sol013 = parsed(filter.filter.as_deref(), INSTANCE_ATTRIBUTES)?;
     let visible: Vec<NsInstance> = state
         .lifecycle
         .all_ns()
@@ -182,6 +204,17 @@ async fn list_instances(
         .into_iter()
         .filter(|instance| {
             principal.may_read(&instance.project_id)
+                && sol013.as_ref().is_none_or(|sol013| {
+                    let ns_state = text_of(&instance.ns_state);
+                    sol013.matches(|attribute| match attribute {
+                        "id" => Some(instance.id.as_str()),
+                        "nsInstanceName" => Some(instance.ns_instance_name.as_str()),
+                        "nsInstanceDescription" => Some(instance.ns_instance_description.as_str()),
+                        "nsdId" => Some(instance.nsd_id.as_str()),
+                        "nsState" => Some(ns_state.as_str()),
+                        _ => None,
+                    })
+                })
                 && filter
                     .ns_state
                     .as_ref()
@@ -503,6 +536,8 @@ struct OperationFilter {
     ns_instance_id: Option<String>,
     operation_state: Option<String>,
     lcm_operation_type: Option<String>,
+    /// SOL013 `filter=` (see [`Filter`]).
+    filter: Option<String>,
 }
 
 async fn list_operations(
@@ -511,6 +546,7 @@ async fn list_operations(
     Query(filter): Query<OperationFilter>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
+    let sol013 = parsed(filter.filter.as_deref(), OPERATION_ATTRIBUTES)?;
     let visible: Vec<Value> = state
         .lifecycle
         .operations()
@@ -532,6 +568,11 @@ async fn list_operations(
                     .is_none_or(|wanted| *wanted == text_of(&operation.lcm_operation_type))
         })
         .map(operation_body)
+        .filter(|body| {
+            sol013
+                .as_ref()
+                .is_none_or(|sol013| sol013.matches(|attribute| body.get(attribute).and_then(Value::as_str)))
+        })
         .collect();
     Ok(paginate(visible, OPERATIONS, query.as_deref())?.into_response())
 }
