@@ -986,6 +986,33 @@ fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
     api.get("/nslcm/v1/ns_instances?nextpage_opaque_marker=bm90LWEtbWFya2Vy")
         .assert_problem(400, "validation");
 
+    // SOL013 filters, on instances and operation occurrences.
+    let count = |path: &str| {
+        let answer = api.get(path);
+        assert_eq!(answer.status, 200, "{path}: {answer:#?}");
+        answer.body.as_array().unwrap().len()
+    };
+    assert_eq!(count("/nslcm/v1/ns_instances?filter=(eq,nsInstanceName,page7)"), 1);
+    assert_eq!(
+        count("/nslcm/v1/ns_instances?filter=(in,nsInstanceName,page7,page8,nowhere)"),
+        2
+    );
+    assert_eq!(
+        count("/nslcm/v1/ns_instances?filter=(neq,nsInstanceName,page7);(eq,nsState,NOT_INSTANTIATED)"),
+        100
+    );
+    assert_eq!(count("/nslcm/v1/ns_instances?filter=(eq,nsState,INSTANTIATED)"), 0);
+    assert_eq!(
+        count("/nslcm/v1/ns_lcm_op_occs?filter=(nin,operationState,COMPLETED,FAILED)"),
+        0
+    );
+    for bad in ["(eq,projectId,x)", "(gt,nsState,1)", "eq,nsState,A", "(eq,nsState)"] {
+        api.get(&format!("/nslcm/v1/ns_instances?filter={bad}"))
+            .assert_problem(400, "validation");
+    }
+    api.get("/nslcm/v1/ns_lcm_op_occs?filter=(eq,nsState,INSTANTIATED)")
+        .assert_problem(400, "validation");
+
     let token_file = setup.data_dir.with_extension("operator-token");
     std::fs::write(&token_file, api.token_secret()).unwrap();
     let cli = |args: &[&str]| {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
+use serde::Deserialize;
 use serde_json::Value;
 use ureq::Agent;
 
@@ -48,33 +49,99 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// The client's configuration file: `$WASMANO_CONFIG` (which must exist),
+/// else `$XDG_CONFIG_HOME/wasmano/client.yml` or
+/// `~/.config/wasmano/client.yml` when present. A relative `token_file` is
+/// relative to the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFile {
+    server: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+impl ClientFile {
+    fn read() -> Result<Self, Failure> {
+        let (path, required) = match std::env::var_os("WASMANO_CONFIG") {
+            Some(path) => (PathBuf::from(path), true),
+            None => {
+                let config_home = std::env::var_os("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")));
+                match config_home {
+                    Some(home) => (home.join("wasmano/client.yml"), false),
+                    None => return Ok(Self::default()),
+                }
+            }
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
+            Err(error) => {
+                let code = if error.kind() == std::io::ErrorKind::NotFound {
+                    exit::NO_INPUT
+                } else {
+                    exit::CONFIG
+                };
+                return Err(Failure::new(
+                    code,
+                    format!("client configuration {}: {error}", path.display()),
+                ));
+            }
+        };
+        let mut file: Self = serde_saphyr::from_str(&text).map_err(|error| {
+            Failure::new(
+                exit::CONFIG,
+                format!("client configuration {}: {error}", path.display()),
+            )
+        })?;
+        if let (Some(token_file), Some(base)) = (&mut file.token_file, path.parent()) {
+            *token_file = base.join(&*token_file);
+        }
+        Ok(file)
+    }
+}
+
 impl Connection {
-    /// A client for the server and token these flags, the environment or
-    /// the defaults name.
+    /// A client for the server and token these flags, the environment, the
+    /// configuration file ([`ClientFile`]) or the defaults name, in that
+    /// order.
     pub fn client(&self) -> Result<Client, Failure> {
+        let file = ClientFile::read()?;
         let base = self
             .server
             .clone()
             .or_else(|| std::env::var("WASMANO_SERVER").ok())
+            .or(file.server)
             .unwrap_or_else(|| "http://127.0.0.1:8080".into())
             .trim_end_matches('/')
             .to_owned();
+        let read = |path: PathBuf| -> Result<String, Failure> {
+            Ok(std::fs::read_to_string(&path)
+                .map_err(|error| Failure::new(exit::NO_INPUT, format!("token file {}: {error}", path.display())))?
+                .trim()
+                .to_owned())
+        };
         let token_file = self
             .token_file
             .clone()
             .or_else(|| std::env::var_os("WASMANO_TOKEN_FILE").map(PathBuf::from));
-        let token = match (&self.token, token_file) {
-            (Some(token), _) => token.clone(),
-            (None, Some(file)) => std::fs::read_to_string(&file)
-                .map_err(|error| Failure::new(exit::NO_INPUT, format!("token file {}: {error}", file.display())))?
-                .trim()
-                .to_owned(),
-            (None, None) => std::env::var("WASMANO_TOKEN").map_err(|_| {
-                Failure::new(
+        let token = match (
+            &self.token,
+            token_file,
+            std::env::var("WASMANO_TOKEN").ok(),
+            file.token_file,
+        ) {
+            (Some(token), ..) => token.clone(),
+            (None, Some(path), ..) => read(path)?,
+            (None, None, Some(token), _) => token,
+            (None, None, None, Some(path)) => read(path)?,
+            (None, None, None, None) => {
+                return Err(Failure::new(
                     exit::USAGE,
-                    "no token: pass --token-file FILE or --token TOKEN, or set WASMANO_TOKEN_FILE or WASMANO_TOKEN",
-                )
-            })?,
+                    "no token: pass --token-file FILE or --token TOKEN, set WASMANO_TOKEN_FILE or WASMANO_TOKEN, or name a token_file in the client configuration",
+                ));
+            }
         };
         Ok(Client::new(&base, &token))
     }
