@@ -587,8 +587,14 @@ impl Run {
     /// Writes a record as a step, committed with its journal entry and
     /// every entry not stored yet.
     async fn write(&mut self, step: Step, write: RecordWrite) -> Result<Written, WorkflowError> {
-        debug_assert_eq!(step.kind(), StepKind::Record, "{step}");
         self.boundary(&step, None)?;
+        self.commit_step(step, write).await
+    }
+
+    /// [`Run::write`] without the step boundary: for what must be stored
+    /// even when the run is cancelled (a held removal).
+    async fn commit_step(&mut self, step: Step, write: RecordWrite) -> Result<Written, WorkflowError> {
+        debug_assert_eq!(step.kind(), StepKind::Record, "{step}");
         let started = now();
         self.record(&step, None, started, StepOutcome::Succeeded, None);
         match self.commit(write).await {
@@ -1010,6 +1016,9 @@ impl Orchestrator {
     }
 
     async fn journal(&self, run: Run) -> Result<(), WorkflowError> {
+        if run.stored == run.steps.len() {
+            return Ok(());
+        }
         let (service, workflow) = (run.service.clone(), run.workflow);
         self.store
             .journal(run.steps[run.stored..].to_vec())
@@ -1944,7 +1953,7 @@ impl Orchestrator {
             vnf: unit.spec.vnf_id.clone(),
             unit: unit.spec.unit_id.clone(),
         };
-        if let Err(error) = run.write(step, RecordWrite::HoldRemoval(unit)).await {
+        if let Err(error) = run.commit_step(step, RecordWrite::HoldRemoval(unit)).await {
             tracing::error!("a unit whose removal failed cannot be kept for a retry: {error}");
         }
     }
