@@ -3,7 +3,8 @@
 //! process): the callback test before creating, 303 for the same
 //! subscription again, the errors (400, 403, 404, 422), an instantiation
 //! notified START then RESULT to the subscriptions whose filter matches,
-//! a callback that fails twice and still gets its notification, and
+//! a callback that fails twice and still gets its notification, an
+//! `https` callback verified against the server's configured authority, and
 //! subscriptions that survive a restart.
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
@@ -17,7 +18,7 @@ mod support_package;
 mod support_server;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,16 +86,26 @@ struct Callback {
 
 impl Callback {
     fn start(test_status: u16, failing: usize) -> Self {
+        Self::listen(test_status, failing, None)
+    }
+
+    /// An `https` callback answering like [`Callback::start`]`(204, 0)`,
+    /// with a certificate for 127.0.0.1 that `authority` issued.
+    fn start_tls(authority: &Authority) -> Self {
+        Self::listen(204, 0, Some(authority.server_config()))
+    }
+
+    fn listen(test_status: u16, failing: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/notify", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/notify", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&received);
         std::thread::spawn(move || {
             let mut posts = 0;
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let Some(request) = read_request(&stream) else {
-                    continue;
+            let mut answer = |stream: &mut dyn ReadWrite| {
+                let Some(request) = read_request(stream) else {
+                    return;
                 };
                 let status = if request.method == "GET" {
                     test_status
@@ -107,6 +118,25 @@ impl Callback {
                     stream,
                     "HTTP/1.1 {status} Answer\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 );
+                let _ = stream.flush();
+            };
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if stream.set_read_timeout(Some(Duration::from_secs(5))).is_err() {
+                    continue;
+                }
+                match &tls {
+                    Some(config) => {
+                        let Ok(connection) = rustls::ServerConnection::new(Arc::clone(config)) else {
+                            continue;
+                        };
+                        let mut secured = rustls::StreamOwned::new(connection, stream);
+                        answer(&mut secured);
+                        secured.conn.send_close_notify();
+                        let _ = secured.flush();
+                    }
+                    None => answer(&mut stream),
+                }
             }
         });
         Self { url, received }
@@ -138,9 +168,51 @@ impl Callback {
     }
 }
 
+/// A callback's connection: plain TCP or TLS over it.
+trait ReadWrite: Read + Write {}
+
+impl<T: Read + Write> ReadWrite for T {}
+
+/// A certificate authority of the test's own, and the certificate for
+/// 127.0.0.1 it issued to the `https` callbacks.
+struct Authority {
+    /// The authority's certificate, PEM: what the server is told to trust.
+    pem: String,
+    certificate: rustls::pki_types::CertificateDer<'static>,
+    key: Vec<u8>,
+}
+
+impl Authority {
+    fn new() -> Self {
+        let authority_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let authority = params.self_signed(&authority_key).unwrap();
+        let issuer = rcgen::Issuer::new(params, authority_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        Self {
+            pem: authority.pem(),
+            certificate: certificate.der().clone(),
+            key: key.serialize_der(),
+        }
+    }
+
+    fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(self.key.clone().into());
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![self.certificate.clone()], key)
+            .unwrap();
+        Arc::new(config)
+    }
+}
+
 /// One HTTP/1.1 request: method, the headers looked at, a JSON body.
-fn read_request(stream: &TcpStream) -> Option<Received> {
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+fn read_request(stream: &mut dyn ReadWrite) -> Option<Received> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -457,6 +529,52 @@ fn an_instantiation_is_notified_to_the_matching_subscriptions() {
     assert!(stranger.requests("POST").is_empty(), "another project's subscription");
     wait_metric(server, "wasmano_notifications_total{result=\"delivered\"}", 6.0);
     assert_eq!(metric(server, "wasmano_notifications_total{result=\"dropped\"}"), 0.0);
+}
+
+#[test]
+fn an_https_callback_is_verified_against_the_configured_authority() {
+    let authority = Authority::new();
+    let data = tempfile::tempdir().unwrap();
+    let ca_file = data.path().join("callback-ca.pem");
+    std::fs::write(&ca_file, &authority.pem).unwrap();
+    let server = Server::start_with(
+        &data.path().join("data"),
+        &[],
+        &["--callback-ca", ca_file.to_str().unwrap()],
+    );
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let operator = server.client(&token);
+    assert_eq!(
+        operator.onboard(&bundled_archive(data.path(), |_, text| text)).status,
+        201
+    );
+    let secured = Callback::start_tls(&authority);
+    assert!(secured.url.starts_with("https://"));
+    subscribe(&operator, &json!({"callbackUri": secured.url}));
+    assert_eq!(secured.requests("GET").len(), 1, "the callback test went over TLS");
+    let id = create_instance(&operator, "secured");
+    let operation = operator.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    let posts = secured.wait_posts(3);
+    assert!(posts.iter().all(|post| post.body["nsInstanceId"] == json!(id)));
+
+    // A certificate no trusted authority issued fails the callback test.
+    let stranger = Callback::start_tls(&Authority::new());
+    let refused = operator.post(SUBSCRIPTIONS, &json!({"callbackUri": stranger.url}));
+    assert_eq!(refused.status, 422, "{refused:#?}");
+    assert!(stranger.requests("GET").is_empty(), "nothing was sent to it");
+    // An unusable authority file stops the server from starting.
+    std::fs::write(&ca_file, "not a certificate").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path().join("other"))
+        .arg("--callback-ca")
+        .arg(&ca_file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("callback CA file"));
 }
 
 #[test]

@@ -265,6 +265,7 @@ fn setup(runtime: &tokio::runtime::Runtime, services: usize) -> Setup {
         vims_file: Some(vims),
         placement: PlacementOptions::default(),
         docker: false,
+        callback_ca: None,
     };
     let (server, started) = start(runtime, &config);
     assert_eq!(started.recovered, 0, "a fresh data directory runs nothing");

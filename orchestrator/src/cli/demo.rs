@@ -144,6 +144,7 @@ fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>) -> Result<
         vims_file: vims,
         placement: PlacementOptions::default(),
         docker: false,
+        callback_ca: None,
     };
     let (listener, opened) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Always place the NSD's VNF VNF_ID on VIM (repeatable).
     #[arg(long = "fixed", value_name = "VNF_ID=VIM")]
     fixed: Vec<String>,
+    /// PEM certificates that `https` callbacks' certificates must chain to,
+    /// instead of the public web's roots.
+    #[arg(long, value_name = "FILE")]
+    callback_ca: Option<PathBuf>,
 }
 
 /// The default placement's strategies.
@@ -71,6 +75,7 @@ struct ConfigFile {
     data_dir: Option<PathBuf>,
     bootstrap_token_file: Option<PathBuf>,
     vims: Option<PathBuf>,
+    callback_ca: Option<PathBuf>,
     #[serde(default)]
     docker: bool,
     #[serde(default)]
@@ -104,9 +109,14 @@ impl ConfigFile {
         let mut file: Self = serde_saphyr::from_str(&text)
             .map_err(|error| Failure::new(exit::CONFIG, format!("configuration file {}: {error}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for relative in [&mut file.data_dir, &mut file.bootstrap_token_file, &mut file.vims]
-            .into_iter()
-            .flatten()
+        for relative in [
+            &mut file.data_dir,
+            &mut file.bootstrap_token_file,
+            &mut file.vims,
+            &mut file.callback_ca,
+        ]
+        .into_iter()
+        .flatten()
         {
             *relative = base.join(&*relative);
         }
@@ -155,6 +165,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         bootstrap_token_file: args.bootstrap_token_file.or(file.bootstrap_token_file),
         vims_file: args.vims.or(file.vims),
         docker: args.docker || file.docker,
+        callback_ca: args.callback_ca.or(file.callback_ca),
     };
     let listen = args
         .listen
@@ -193,7 +204,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
 /// The exit code of a server that could not start.
 pub fn start_failure(error: ServeError) -> Failure {
     let code = match error {
-        ServeError::Vims(_) => exit::DATA,
+        ServeError::Vims(_) | ServeError::CallbackCa { .. } => exit::DATA,
         ServeError::DataDir { .. } => exit::CANT_CREATE,
         ServeError::Infrastructure(_) => exit::UNAVAILABLE,
         ServeError::Host(_) | ServeError::Recovery(_) => exit::SOFTWARE,

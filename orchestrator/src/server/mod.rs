@@ -45,6 +45,7 @@ use events::EventLog;
 use metrics::Metrics;
 use problem::{Problem, ProblemKind};
 use subscriptions::Subscriptions;
+use ureq::tls::{PemItem, RootCerts};
 
 /// The API's version, in every JSON answer's `Version` header.
 pub const API_VERSION: &str = "1.0.0";
@@ -75,6 +76,9 @@ pub struct ServeConfig {
     /// Container units run on the local Docker daemon (its VIMs must all
     /// be container VIMs) instead of emulated VIMs.
     pub docker: bool,
+    /// PEM certificates an `https` callback's certificate must chain to,
+    /// instead of the public web's roots (Mozilla's, built in).
+    pub callback_ca: Option<PathBuf>,
 }
 
 /// The data directory's orchestrator id, created on first use: what marks
@@ -116,6 +120,37 @@ pub enum ServeError {
     /// Recovering the services failed.
     #[error("recovery: {0}")]
     Recovery(#[from] crate::lcm::LcmError),
+    /// The callbacks' certificate authorities are unusable.
+    #[error("callback CA file {}: {message}", path.display())]
+    CallbackCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The roots an `https` callback's certificate must chain to: the
+/// certificates of `ca_file`, or the public web's.
+fn callback_roots(ca_file: Option<&Path>) -> Result<RootCerts, ServeError> {
+    let Some(path) = ca_file else {
+        return Ok(RootCerts::WebPki);
+    };
+    let refuse = |message: String| ServeError::CallbackCa {
+        path: path.to_owned(),
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|error| refuse(error.to_string()))?;
+    let mut certificates = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let PemItem::Certificate(certificate) = item.map_err(|error| refuse(error.to_string()))? {
+            certificates.push(certificate);
+        }
+    }
+    if certificates.is_empty() {
+        return Err(refuse("holds no PEM certificate".into()));
+    }
+    Ok(RootCerts::Specific(Arc::new(certificates)))
 }
 
 /// What the handlers share.
@@ -139,10 +174,15 @@ impl AppState {
     /// event stream and the metrics (`events::observe`) and for the
     /// notifications (`subscriptions::notify`) started. Needs a Tokio
     /// runtime.
-    pub fn new(lifecycle: Arc<Lifecycle>, access: AccessStore, subscriptions: subscriptions::Stored) -> Self {
+    pub fn new(
+        lifecycle: Arc<Lifecycle>,
+        access: AccessStore,
+        subscriptions: subscriptions::Stored,
+        callback_roots: RootCerts,
+    ) -> Self {
         let (events, metrics) = (Arc::new(EventLog::default()), Arc::new(Metrics::default()));
         events::observe(&lifecycle, Arc::clone(&events), Arc::clone(&metrics));
-        let subscriptions = Subscriptions::start(subscriptions, Arc::clone(&metrics));
+        let subscriptions = Subscriptions::start(subscriptions, Arc::clone(&metrics), callback_roots);
         subscriptions::notify(&lifecycle, Arc::clone(&subscriptions));
         Self {
             lifecycle,
@@ -219,7 +259,12 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
         lifecycle_store,
     );
     // Observed before recovery, so that what recovery concludes counts.
-    let state = AppState::new(lifecycle, access, subscriptions);
+    let state = AppState::new(
+        lifecycle,
+        access,
+        subscriptions,
+        callback_roots(config.callback_ca.as_deref())?,
+    );
     let recovered = state.lifecycle.recover().await?;
     Ok(Opened {
         state,

@@ -51,6 +51,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use ureq::tls::{RootCerts, TlsConfig};
 
 use super::body::{JsonBody, located, owning_project, paginate, readable, writable};
 use super::metrics::{Delivery, Metrics};
@@ -437,8 +438,10 @@ impl std::fmt::Debug for Subscriptions {
 impl Subscriptions {
     /// The stored subscriptions, each with its delivery task started.
     /// Needs a Tokio runtime.
-    pub(super) fn start(stored: Stored, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// `https` callbacks' certificates must chain to `roots`.
+    pub(super) fn start(stored: Stored, metrics: Arc<Metrics>, roots: RootCerts) -> Arc<Self> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(CALLBACK_TIMEOUT))
