@@ -7,7 +7,9 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
 
 use super::MAX_JSON_BYTES;
 use super::problem::{Problem, ProblemKind};
@@ -128,13 +130,27 @@ impl<T> Page<T> {
     }
 }
 
-impl<T: serde::Serialize> IntoResponse for Page<T> {
+impl<T: Serialize> IntoResponse for Page<T> {
     fn into_response(self) -> Response {
         let mut response = axum::Json(self.items).into_response();
         if let Some(next) = self.next.and_then(|next| HeaderValue::from_str(&next).ok()) {
             response.headers_mut().insert(header::LINK, next);
         }
         response
+    }
+}
+
+/// A link of a resource's `_links`, as SOL013 writes one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Link {
+    /// The linked resource's path.
+    pub href: String,
+}
+
+impl Link {
+    /// A link to `href`.
+    pub fn to(href: impl Into<String>) -> Self {
+        Self { href: href.into() }
     }
 }
 
