@@ -12,7 +12,8 @@ seeding only: later notifications fail and are dropped). The configuration
 binds, with a high probability each, path ids to the resources of their
 kind, and the body and query fields that name a project, an NSD, an NS
 instance, a VNF profile or instance, a VIM, a manager or a module to real
-ones; whatever is not bound stays generated.
+ones; whatever is not bound stays generated. It also has the coverage
+phase repeat query parameters.
 
 Usage: seed.py BASE_URL ADMIN_TOKEN_FILE MODULES_DIR WORKSPACE CONFIG_OUT
 """
@@ -211,6 +212,9 @@ def main():
         return f"{{ dictionary = {toml_string(dictionary)}, probability = {PROBABILITY} }}"
 
     lines = ["# Written by scripts/schemathesis/seed.py for one run.", ""]
+    lines.append("[phases.coverage]")
+    lines.append("generate-duplicate-query-parameters = true")
+    lines.append("")
     for name, values in dictionaries.items():
         lines.append(f"[dictionaries.{name}]")
         lines.append(f"values = [{', '.join(toml_string(value) for value in values)}]")

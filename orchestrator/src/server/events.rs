@@ -34,8 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +46,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::body::Query;
 use super::metrics::Metrics;
 use super::problem::Problem;
 use crate::access::Principal;
@@ -373,9 +373,8 @@ async fn stream(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
-    filter: Result<Query<EventFilter>, QueryRejection>,
+    Query(filter): Query<EventFilter>,
 ) -> Result<Response, Problem> {
-    let Query(filter) = filter?;
     let resume = match headers.get("last-event-id") {
         None => Resume::Live,
         Some(value) => value

@@ -9,14 +9,16 @@
 //! the methods that would add one otherwise). What every route shares is
 //! added here once, after the routes are collected ([`complete`]): the
 //! bearer scheme and its global requirement; the answers the middleware and
-//! the extractors give (401 and 406 everywhere, 400, 413 and 415 where a
-//! body is read) and 500; and `ProblemDetails` as the body of every 4xx and
-//! 5xx answer, since every error is a [`Problem`](super::problem::Problem).
+//! the extractors give (401 and 406 everywhere, 400 where a path or query
+//! parameter is read, 400, 413 and 415 where a body is) and 500; and
+//! `ProblemDetails` as the body of every 4xx and 5xx answer, since every
+//! error is a [`Problem`](super::problem::Problem).
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -71,8 +73,8 @@ impl Modify for BearerScheme {
 
 /// The document collected from the routes, with what every operation
 /// shares: the answers no handler declares (the middleware's 401 and 406,
-/// the body extractors' 400, 413 and 415, and 500) and a ProblemDetails
-/// body on every 4xx and 5xx answer.
+/// the parameter extractors' 400, the body extractors' 400, 413 and 415,
+/// and 500) and a ProblemDetails body on every 4xx and 5xx answer.
 pub(super) fn complete(mut document: Document) -> Document {
     for item in document.paths.paths.values_mut() {
         let operations = [
@@ -88,6 +90,14 @@ pub(super) fn complete(mut document: Document) -> Document {
                 ("406", "a `Version` header other than 1.x"),
                 ("500", "a bug or an unusable data directory"),
             ];
+            let reads_parameters = operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|parameter| matches!(parameter.parameter_in, ParameterIn::Path | ParameterIn::Query));
+            if reads_parameters {
+                shared.push(("400", "a path or query parameter that does not read"));
+            }
             if operation.request_body.is_some() {
                 shared.extend([
                     ("400", "an unreadable or invalid body"),

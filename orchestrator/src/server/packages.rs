@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use super::body::{Link, located, owning_project, paginate, visible, writable};
+use super::body::{Link, Path, Query, located, owning_project, paginate, visible, writable};
 use super::problem::{Problem, ProblemKind};
 use super::{AppState, MAX_UPLOAD_BYTES};
 use crate::access::Principal;

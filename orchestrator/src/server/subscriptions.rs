@@ -38,7 +38,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Path as PathParam, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::uri::{Scheme, Uri};
 use axum::response::{IntoResponse, Response};
@@ -54,7 +54,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::body::{JsonBody, Link, located, owning_project, paginate, readable, writable};
+use super::body::{JsonBody, Link, Path as PathParam, located, owning_project, paginate, readable, writable};
 use super::metrics::{Delivery, Metrics};
 use super::problem::{Problem, ProblemKind};
 use super::{API_VERSION, AppState};
