@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints (native and wasm32), every test,
-# and the docs. Installs the wasm32-wasip2 target when it is missing, and
-# Docker (started in the background) for the tests that run containers.
+# schemathesis against a real server (scripts/schemathesis.sh, which installs
+# it with pip into its own venv) and the docs. Installs the wasm32-wasip2
+# target when it is missing, and Docker (started in the background) for the
+# tests that run containers.
 # Set WASMANO_CORPUS to a 5GTANGO corpus directory to also check it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,5 +21,7 @@ cargo clippy --quiet --target wasm32-wasip2 --profile guest --target-dir target/
 echo "== tests" >&2
 ensure_docker
 cargo test --workspace
+echo "== schemathesis" >&2
+bash scripts/schemathesis.sh
 echo "== docs" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps

@@ -385,8 +385,12 @@ fn bad_requests_are_problems_that_change_nothing() {
         .assert_problem(400, "validation");
     api.post(&task(&id, "heal"), &json!({}))
         .assert_problem(404, "not-found");
+    api.get("/nslcm/v1/ns_instances/%FF").assert_problem(400, "validation");
+    api.get("/nslcm/v1/ns_instances?nsState=INSTANTIATED&nsState=NOT_INSTANTIATED")
+        .assert_problem(400, "validation");
     let wrong_method = api.delete("/nslcm/v1/ns_instances");
     wrong_method.assert_problem(405, "method-not-allowed");
+    assert_eq!(wrong_method.allow.as_deref(), Some("GET,HEAD,POST"));
     let refused_version = api.send_with_version("/nslcm/v1/ns_instances", "2.0.0");
     refused_version.assert_problem(406, "unsupported-version");
 

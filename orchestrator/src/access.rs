@@ -61,7 +61,7 @@ const LATEST_EXPIRY_S: i64 = 253_402_300_799;
 const BOOTSTRAP_DESCRIPTION: &str = "bootstrap admin token";
 
 /// What a token may do, together with its scope (system or one project).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything, including the admin API; system scope only.
@@ -141,7 +141,7 @@ impl Principal {
 }
 
 /// A project: the scope of project tokens and of the resources they own.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     /// Its id, a UUID.
@@ -153,7 +153,7 @@ pub struct Project {
 }
 
 /// What the store tells about a token: never its secret nor its hash.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenInfo {
     /// Its id, a UUID.

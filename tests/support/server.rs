@@ -153,6 +153,7 @@ pub struct Answer {
     pub www_authenticate: Option<String>,
     pub version: Option<String>,
     pub link: Option<String>,
+    pub allow: Option<String>,
     pub body: Value,
     pub text: String,
 }
@@ -210,12 +211,13 @@ impl Api {
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned)
         };
-        let (location, content_type, www_authenticate, version, link) = (
+        let (location, content_type, www_authenticate, version, link, allow) = (
             header("location"),
             header("content-type"),
             header("www-authenticate"),
             header("version"),
             header("link"),
+            header("allow"),
         );
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
@@ -226,6 +228,7 @@ impl Api {
             www_authenticate,
             version,
             link,
+            allow,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
         }
@@ -249,12 +252,17 @@ impl Api {
         self.answer(request.body(Vec::new()).expect("request"))
     }
 
+    /// `method path` without a body.
+    pub fn request(&self, method: &str, path: &str) -> Answer {
+        self.send(method, path, None, None)
+    }
+
     pub fn get(&self, path: &str) -> Answer {
-        self.send("GET", path, None, None)
+        self.request("GET", path)
     }
 
     pub fn delete(&self, path: &str) -> Answer {
-        self.send("DELETE", path, None, None)
+        self.request("DELETE", path)
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Answer {
@@ -280,6 +288,7 @@ impl Api {
             www_authenticate: None,
             version: None,
             link: None,
+            allow: None,
             text: response.body_mut().read_to_string().unwrap_or_default(),
             body: Value::Null,
         })

@@ -6,9 +6,10 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Whether an NS instance runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NsState {
     /// Nothing deployed.
@@ -18,7 +19,7 @@ pub enum NsState {
 }
 
 /// The kind of an operation occurrence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OperationType {
     /// Deploy the service.
@@ -37,7 +38,7 @@ pub enum OperationType {
 
 /// The state of an operation occurrence (SOL005 without
 /// PARTIALLY_COMPLETED).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OperationState {
     /// Running.
@@ -63,7 +64,7 @@ impl OperationState {
 }
 
 /// How a cancel stops an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CancelMode {
     /// At the next step boundary.
@@ -74,7 +75,7 @@ pub enum CancelMode {
 }
 
 /// What happens when a step fails.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OnFailure {
     /// Undo what the operation did.
@@ -85,7 +86,7 @@ pub enum OnFailure {
 }
 
 /// Which part failed an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCause {
     /// A manager answered an error.
@@ -111,7 +112,7 @@ pub enum ErrorCause {
 }
 
 /// Why an operation failed: a ProblemDetails body plus where.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationError {
     /// One line.
@@ -195,7 +196,7 @@ impl TaskRequest {
 
 /// The placement an instantiation asks for (`additionalParamsForNs.
 /// placement`), over the server's settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlacementRequest {
     /// How VIMs are preferred; the server's strategy when absent.
@@ -209,7 +210,7 @@ pub struct PlacementRequest {
 }
 
 /// A default-placement strategy, as requests name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StrategyName {
     /// Spread: the VIM with the most free cores first.
@@ -219,7 +220,7 @@ pub enum StrategyName {
 }
 
 /// An NS instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NsInstance {
     /// Its id; also the id of its NSR once instantiated.
@@ -241,7 +242,7 @@ pub struct NsInstance {
 }
 
 /// An operation occurrence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OpOccurrence {
     /// Its id.
@@ -261,6 +262,7 @@ pub struct OpOccurrence {
     /// Always false: every operation is requested.
     pub is_automatic_invocation: bool,
     /// The request as received.
+    #[schema(value_type = Object)]
     pub operation_params: Value,
     /// What a failure does.
     pub on_failure: OnFailure,
@@ -271,16 +273,18 @@ pub struct OpOccurrence {
     pub cancel_mode: Option<CancelMode>,
     /// Why it failed, once it did.
     pub error: Option<OperationError>,
-    /// What it runs.
+    /// What it runs (stored, not shown by the API).
+    #[schema(ignore)]
     pub task: TaskRequest,
     /// The VNF instances the service had when it started: what undoing it
-    /// after a crash goes back to.
+    /// after a crash goes back to (stored, not shown by the API).
     #[serde(default)]
+    #[schema(ignore)]
     pub vnf_instances_before: Vec<String>,
 }
 
 /// What a module is, as it answers for itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModuleInfo {
     /// Its sha256.
@@ -296,7 +300,7 @@ pub struct ModuleInfo {
 }
 
 /// One specific manager of an NS instance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagerInfo {
     /// Its id in its descriptor.
@@ -315,11 +319,12 @@ pub struct ManagerInfo {
     pub events: Vec<String>,
     /// Its descriptor's `limits` (deadline_ms, memory_mb), when it sets any.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub limits: Option<Value>,
 }
 
 /// One descriptor of a package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageDescriptor {
     /// `vendor/name/version`.
@@ -329,7 +334,7 @@ pub struct PackageDescriptor {
 }
 
 /// One module of a package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageModule {
     /// Its sha256.

@@ -1,13 +1,19 @@
-//! What every handler shares: the JSON body extractor (an empty body reads
-//! as `{}`; another media type is 415, a bad document 400, a large one
-//! 413), `Location` answers, and the visibility rules (another project's
-//! resource is a 404, a read-only caller's change a 403).
+//! What every handler shares: the extractors, whose every refusal is a
+//! ProblemDetails (the JSON body: an empty body reads as `{}`, another
+//! media type is 415, a bad document 400, a large one 413; path and query
+//! parameters that do not read, such as an id that is not UTF-8 or a
+//! repeated query parameter, 400), `Location` answers, and the visibility
+//! rules (another project's resource is a 404, a read-only caller's change
+//! a 403).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
 
 use super::MAX_JSON_BYTES;
 use super::problem::{Problem, ProblemKind};
@@ -51,6 +57,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         serde_json::from_slice(document)
             .map(JsonBody)
             .map_err(|error| Problem::new(ProblemKind::Validation, format!("request body: {error}")))
+    }
+}
+
+/// A request's path parameters, as axum's `Path` reads them.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let axum::extract::Path(value) = axum::extract::Path::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A request's query parameters, as axum's `Query` reads them.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let axum::extract::Query(value) = axum::extract::Query::from_request_parts(parts, state).await?;
+        Ok(Self(value))
     }
 }
 
@@ -128,13 +160,27 @@ impl<T> Page<T> {
     }
 }
 
-impl<T: serde::Serialize> IntoResponse for Page<T> {
+impl<T: Serialize> IntoResponse for Page<T> {
     fn into_response(self) -> Response {
         let mut response = axum::Json(self.items).into_response();
         if let Some(next) = self.next.and_then(|next| HeaderValue::from_str(&next).ok()) {
             response.headers_mut().insert(header::LINK, next);
         }
         response
+    }
+}
+
+/// A link of a resource's `_links`, as SOL013 writes one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Link {
+    /// The linked resource's path.
+    pub href: String,
+}
+
+impl Link {
+    /// A link to `href`.
+    pub fn to(href: impl Into<String>) -> Self {
+        Self { href: href.into() }
     }
 }
 

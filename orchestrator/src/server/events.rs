@@ -33,19 +33,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::Extension;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::body::Query;
 use super::metrics::Metrics;
 use super::problem::Problem;
 use crate::access::Principal;
@@ -54,8 +55,8 @@ use crate::lcm::model::{NsInstance, OpOccurrence, OperationState};
 use crate::lcm::{LcmEvent, Lifecycle};
 use crate::records::JournalEntry;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/wasmano/v1/events", get(stream))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream))
 }
 
 /// How many events the ring keeps for clients that resume or lag.
@@ -342,19 +343,38 @@ impl Client {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Which events a client hears.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct EventFilter {
+    /// Only the events about this NS instance.
     ns_instance_id: Option<String>,
 }
 
+/// The lifecycle's events as Server-Sent Events (`lcm_op_occ`, `step`,
+/// `ns_instance`), for the projects the caller may read; the stream does
+/// not end.
+#[utoipa::path(
+    get,
+    path = "/wasmano/v1/events",
+    tag = "events",
+    params(
+        EventFilter,
+        ("Last-Event-ID" = Option<String>, Header, description = "resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "the event stream; `event: reset` first when the events after `Last-Event-ID` are not retained",
+            body = String, content_type = "text/event-stream"),
+        (status = 400, description = "an unreadable query"),
+    )
+)]
 async fn stream(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
-    filter: Result<Query<EventFilter>, QueryRejection>,
+    Query(filter): Query<EventFilter>,
 ) -> Result<Response, Problem> {
-    let Query(filter) = filter?;
     let resume = match headers.get("last-event-id") {
         None => Resume::Live,
         Some(value) => value

@@ -18,12 +18,13 @@ use std::fmt::Display;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::problem::{Problem, ProblemKind};
@@ -31,8 +32,8 @@ use crate::access::Principal;
 use crate::lcm::model::{NsState, OpOccurrence, OperationState, OperationType, text_of};
 use crate::records::{JournalEntry, StepOutcome};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(scrape))
 }
 
 /// The exposition's media type.
@@ -589,6 +590,17 @@ pub(super) async fn track(State(state): State<AppState>, request: Request, next:
     response
 }
 
+/// The Prometheus scrape, for system-scoped tokens.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "the `wasmano_*` metrics", body = String,
+            content_type = CONTENT_TYPE),
+        (status = 403, description = "a project-scoped token"),
+    )
+)]
 async fn scrape(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

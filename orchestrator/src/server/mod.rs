@@ -9,7 +9,9 @@
 //! `Version: 1.0.0`. Handlers live in `admin`, `packages` and `nslcm`;
 //! the lifecycle's event stream in `events`, the Prometheus metrics (and the
 //! middleware that counts every request) in `metrics`, subscriptions and
-//! the delivery of their notifications in `subscriptions`.
+//! the delivery of their notifications in `subscriptions`. Each handler
+//! describes itself for `GET /openapi.json` (`openapi`), and the router is
+//! made from those descriptions.
 
 mod admin;
 mod body;
@@ -17,6 +19,7 @@ mod events;
 mod filter;
 mod metrics;
 mod nslcm;
+mod openapi;
 mod packages;
 pub mod problem;
 mod subscriptions;
@@ -25,11 +28,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 
 use crate::access::{AccessStore, bearer_secret};
 use crate::catalogue::Catalogue;
@@ -46,6 +50,8 @@ use metrics::Metrics;
 use problem::{Problem, ProblemKind};
 use subscriptions::Subscriptions;
 use ureq::tls::{PemItem, RootCerts};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The API's version, in every JSON answer's `Version` header.
 pub const API_VERSION: &str = "1.0.0";
@@ -273,16 +279,25 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
     })
 }
 
-/// The API's routes.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// The API's routes, each with its description.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::Base::openapi())
         .merge(admin::routes())
         .merge(packages::routes())
         .merge(nslcm::routes())
         .merge(subscriptions::routes())
         .merge(events::routes())
         .merge(metrics::routes())
+        .merge(openapi::routes())
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    let (api, document) = routes().split_for_parts();
+    let document = serde_json::to_vec(&openapi::complete(document)).expect("an OpenAPI document serializes");
+    let api = api
         .fallback(|| async { Problem::new(ProblemKind::NotFound, "no such resource or task") })
+        .layer(Extension(openapi::Served(Bytes::from(document))))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     // `Router::layer` wraps each route, where the matched path is known;
     // outermost, so that every answer counts.

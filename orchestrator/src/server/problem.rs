@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::access::{AccessError, AuthFailure};
 use crate::lcm::LcmError;
@@ -70,12 +71,59 @@ impl ProblemKind {
     }
 }
 
+/// The body of every error answer (`application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ProblemDetails {
+    /// `urn:wasmano:problem:<kind>`: `validation`, `unauthenticated`,
+    /// `forbidden`, `not-found`, `method-not-allowed`,
+    /// `unsupported-version`, `state-conflict`, `operation-in-progress`,
+    /// `identity-clash`, `payload-too-large`, `unsupported-media-type`,
+    /// `unprocessable`, `package-invalid` or `internal`.
+    #[serde(rename = "type")]
+    #[schema(example = "urn:wasmano:problem:not-found")]
+    pub problem_type: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// Every problem of a package that did not onboard (`package-invalid`,
+    /// `identity-clash`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<PackageProblem>>,
+}
+
+/// One problem of a package: where, and what.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PackageProblem {
+    /// The file, relative to the package root.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The field path, when the problem is with one field.
+    pub path: Option<String>,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl From<&OnboardingProblem> for PackageProblem {
+    fn from(problem: &OnboardingProblem) -> Self {
+        Self {
+            file: problem.file.display().to_string(),
+            line: problem.line,
+            path: (!problem.path.is_empty()).then(|| problem.path.clone()),
+            detail: problem.message.clone(),
+        }
+    }
+}
+
 /// An error answer.
 #[derive(Debug, Clone)]
 pub struct Problem {
     kind: ProblemKind,
     detail: String,
-    extensions: Map<String, Value>,
+    problems: Option<Vec<PackageProblem>>,
     /// The failure, when the problem is a 401.
     auth: Option<AuthFailure>,
 }
@@ -86,7 +134,7 @@ impl Problem {
         Self {
             kind,
             detail: detail.into(),
-            extensions: Map::new(),
+            problems: None,
             auth: None,
         }
     }
@@ -96,9 +144,9 @@ impl Problem {
         Self::new(ProblemKind::NotFound, format!("no {kind} {id}"))
     }
 
-    /// Adds a member to the body.
-    pub fn with(mut self, name: &str, value: Value) -> Self {
-        self.extensions.insert(name.to_owned(), value);
+    /// A package's problems, listed in the body.
+    fn with_problems(mut self, problems: &[OnboardingProblem]) -> Self {
+        self.problems = Some(problems.iter().map(PackageProblem::from).collect());
         self
     }
 
@@ -111,15 +159,13 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let (status, name) = self.kind.parts();
-        let mut body = json!({
-            "type": format!("urn:wasmano:problem:{name}"),
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": self.detail,
-        });
-        if let Value::Object(members) = &mut body {
-            members.extend(self.extensions);
-        }
+        let body = ProblemDetails {
+            problem_type: format!("urn:wasmano:problem:{name}"),
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            status: status.as_u16(),
+            detail: self.detail,
+            problems: self.problems,
+        };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -146,22 +192,6 @@ impl From<AuthFailure> for Problem {
     }
 }
 
-fn problems_body(problems: &[OnboardingProblem]) -> Value {
-    Value::Array(
-        problems
-            .iter()
-            .map(|problem| {
-                json!({
-                    "file": problem.file.display().to_string(),
-                    "line": problem.line,
-                    "path": (!problem.path.is_empty()).then_some(&problem.path),
-                    "detail": problem.message,
-                })
-            })
-            .collect(),
-    )
-}
-
 impl From<LcmError> for Problem {
     fn from(error: LcmError) -> Self {
         let detail = error.to_string();
@@ -172,11 +202,9 @@ impl From<LcmError> for Problem {
             LcmError::Unprocessable(_) => Self::new(ProblemKind::Unprocessable, detail),
             LcmError::PackageUnreadable(_) => Self::new(ProblemKind::Validation, detail),
             LcmError::PackageInvalid(problems) => {
-                Self::new(ProblemKind::PackageInvalid, detail).with("problems", problems_body(&problems))
+                Self::new(ProblemKind::PackageInvalid, detail).with_problems(&problems)
             }
-            LcmError::IdentityClash(problems) => {
-                Self::new(ProblemKind::IdentityClash, detail).with("problems", problems_body(&problems))
-            }
+            LcmError::IdentityClash(problems) => Self::new(ProblemKind::IdentityClash, detail).with_problems(&problems),
             LcmError::Store(_)
             | LcmError::Records(_)
             | LcmError::Infrastructure(_)

@@ -38,12 +38,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Path as PathParam, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::uri::{Scheme, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use base64::Engine as _;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
@@ -52,8 +51,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use ureq::tls::{RootCerts, TlsConfig};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::body::{JsonBody, located, owning_project, paginate, readable, writable};
+use super::body::{JsonBody, Link, Path as PathParam, located, owning_project, paginate, readable, writable};
 use super::metrics::{Delivery, Metrics};
 use super::problem::{Problem, ProblemKind};
 use super::{API_VERSION, AppState};
@@ -62,10 +64,10 @@ use crate::clock::rfc3339;
 use crate::lcm::model::{NsInstance, OpOccurrence, OperationState, OperationType, text_of};
 use crate::lcm::{LcmEvent, Lifecycle};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(SUBSCRIPTIONS, get(list).post(create))
-        .route("/nslcm/v1/subscriptions/{id}", get(show).delete(delete))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, delete))
 }
 
 const SUBSCRIPTIONS: &str = "/nslcm/v1/subscriptions";
@@ -134,7 +136,7 @@ enum CallbackError {
 }
 
 /// The notifications a subscription can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 enum NotificationType {
     /// An operation occurrence entered a state.
     #[serde(rename = "NsLcmOperationOccurrenceNotification")]
@@ -148,24 +150,30 @@ enum NotificationType {
 }
 
 /// The NS instances a subscription is about.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct InstanceFilter {
+    /// Only these NS instances.
     #[serde(default)]
     ns_instance_ids: Vec<String>,
 }
 
 /// What a subscription hears; kept canonical (lists sorted, without
 /// duplicates, empty ones left out), so that equal filters compare equal.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Filter {
+    /// Only notifications about these NS instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ns_instance_subscription_filter: Option<InstanceFilter>,
+    /// Only these notifications.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     notification_types: Vec<NotificationType>,
+    /// Only operations of these types (operation notifications only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     operation_types: Vec<OperationType>,
+    /// Only operations entering these states (operation notifications
+    /// only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     operation_states: Vec<OperationState>,
 }
@@ -228,25 +236,29 @@ impl Filter {
 }
 
 /// The only authentication type callbacks take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 enum AuthType {
     #[serde(rename = "BASIC")]
     Basic,
 }
 
 /// SOL005's `SubscriptionAuthentication`, as a request names it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Authentication {
+    /// `["BASIC"]`.
     auth_type: Vec<AuthType>,
+    /// The credentials, required with `BASIC`.
     params_basic: Option<BasicAuth>,
 }
 
 /// The credentials a callback wants (RFC 7617).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct BasicAuth {
+    /// Without `:`.
     user_name: String,
+    /// Never shown by any answer.
     password: String,
 }
 
@@ -310,16 +322,44 @@ fn href(id: &str) -> String {
     format!("{SUBSCRIPTIONS}/{id}")
 }
 
-/// The API's view of a subscription: never its credentials.
-fn view(subscription: &Subscription) -> Value {
-    json!({
-        "id": subscription.id,
-        "projectId": subscription.project_id,
-        "filter": subscription.filter,
-        "callbackUri": subscription.callback_uri,
-        "createdAt": subscription.created_at,
-        "_links": {"self": {"href": href(&subscription.id)}},
-    })
+/// Where a subscription is.
+#[derive(Debug, Serialize, ToSchema)]
+struct SubscriptionLinks {
+    /// The subscription.
+    #[serde(rename = "self")]
+    this: Link,
+}
+
+/// A subscription as the API shows it: never its credentials.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionView {
+    /// Its id.
+    id: String,
+    /// The project whose events it hears.
+    project_id: String,
+    /// What it hears.
+    filter: Filter,
+    /// Where notifications are posted.
+    callback_uri: String,
+    /// When it was created (RFC 3339).
+    created_at: String,
+    #[serde(rename = "_links")]
+    links: SubscriptionLinks,
+}
+
+/// The API's view of a subscription.
+fn view(subscription: &Subscription) -> SubscriptionView {
+    SubscriptionView {
+        id: subscription.id.clone(),
+        project_id: subscription.project_id.clone(),
+        filter: subscription.filter.clone(),
+        callback_uri: subscription.callback_uri.clone(),
+        created_at: subscription.created_at.clone(),
+        links: SubscriptionLinks {
+            this: Link::to(href(&subscription.id)),
+        },
+    }
 }
 
 /// 400 unless `uri` is an absolute `http` or `https` URI with a host and
@@ -840,13 +880,21 @@ pub(super) fn notify(lifecycle: &Lifecycle, subscriptions: Arc<Subscriptions>) {
     });
 }
 
-#[derive(Debug, Deserialize)]
+/// A subscription to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreateSubscription {
+    /// What it hears; everything of the project when absent.
     #[serde(default)]
     filter: Option<Filter>,
+    /// An absolute `http` or `https` URI without credentials, which must
+    /// answer a `GET` with 204.
+    #[schema(example = "http://127.0.0.1:9000/notifications")]
     callback_uri: String,
+    /// The credentials the callback wants.
     authentication: Option<Authentication>,
+    /// The owning project: required with a system token, the token's own
+    /// project otherwise.
     project_id: Option<String>,
 }
 
@@ -854,6 +902,23 @@ fn see_other(existing: &Subscription) -> Response {
     located(StatusCode::SEE_OTHER, &href(&existing.id), Json(view(existing)))
 }
 
+/// Subscribes a callback to the project's lifecycle notifications.
+#[utoipa::path(
+    post,
+    path = "/nslcm/v1/subscriptions",
+    tag = "subscriptions",
+    operation_id = "create_subscription",
+    request_body = CreateSubscription,
+    responses(
+        (status = 201, description = "the subscription", body = SubscriptionView,
+            headers(("Location" = String, description = "the subscription"))),
+        (status = 303, description = "the same callback and filter are subscribed already: that subscription",
+            body = SubscriptionView, headers(("Location" = String, description = "the existing subscription"))),
+        (status = 403, description = "a viewer token"),
+        (status = 404, description = "another project than the token's"),
+        (status = 422, description = "the callback did not answer its test with 204, or no such project"),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -900,6 +965,19 @@ async fn create(
     })
 }
 
+/// Lists the subscriptions the caller may read, 100 a page.
+#[utoipa::path(
+    get,
+    path = "/nslcm/v1/subscriptions",
+    tag = "subscriptions",
+    operation_id = "list_subscriptions",
+    params(("nextpage_opaque_marker" = Option<String>, Query, description = "the page a `Link` header named")),
+    responses(
+        (status = 200, description = "a page of subscriptions", body = Vec<SubscriptionView>,
+            headers(("Link" = String, description = "`<…>; rel=\"next\"` when more follow"))),
+        (status = 400, description = "a marker this list did not make"),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -920,6 +998,18 @@ fn visible(state: &AppState, principal: &Principal, id: &str) -> Result<Arc<Subs
     Ok(subscription)
 }
 
+/// Shows a subscription.
+#[utoipa::path(
+    get,
+    path = "/nslcm/v1/subscriptions/{id}",
+    tag = "subscriptions",
+    operation_id = "show_subscription",
+    params(("id" = String, Path, description = "the subscription's id")),
+    responses(
+        (status = 200, description = "the subscription", body = SubscriptionView),
+        (status = 404, description = "no such subscription, or another project's"),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -929,6 +1019,19 @@ async fn show(
     Ok(Json(view(&subscription)).into_response())
 }
 
+/// Deletes a subscription: its queued notifications are dropped.
+#[utoipa::path(
+    delete,
+    path = "/nslcm/v1/subscriptions/{id}",
+    tag = "subscriptions",
+    operation_id = "delete_subscription",
+    params(("id" = String, Path, description = "the subscription's id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, description = "a viewer token"),
+        (status = 404, description = "no such subscription, or another project's"),
+    )
+)]
 async fn delete(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -1061,8 +1164,9 @@ mod tests {
             authentication: Some(auth),
             created_at: "2026-01-01T00:00:00Z".into(),
         };
-        assert!(!view(&subscription).to_string().contains("secret"));
-        assert!(!view(&subscription).to_string().contains("authentication"));
+        let shown = serde_json::to_string(&view(&subscription)).unwrap();
+        assert!(!shown.contains("secret"));
+        assert!(!shown.contains("authentication"));
     }
 
     #[test]
