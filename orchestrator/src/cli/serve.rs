@@ -182,6 +182,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         let address = listener
             .local_addr()
             .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
+        let shutdown = shutdown_signal()?;
         let opened = server::open(&config).await.map_err(start_failure)?;
         // A token written to its file is not repeated on the terminal.
         match (&opened.bootstrap_secret, &config.bootstrap_token_file) {
@@ -194,7 +195,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             config.data_dir.display(),
             opened.recovered
         );
-        server::serve(listener, opened.state, shutdown_signal())
+        server::serve(listener, opened.state, shutdown)
             .await
             .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))
     })?;
@@ -212,22 +213,20 @@ pub fn start_failure(error: ServeError) -> Failure {
     Failure::new(code, error.to_string())
 }
 
-/// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!("cannot watch SIGTERM: {error}");
-                std::future::pending::<()>().await;
-            }
-        }
+/// SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is
+/// called, not when the future is first polled: a signal that arrives once
+/// the server has said it serves is never the default action (death).
+fn shutdown_signal() -> Result<impl Future<Output = ()>, Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind| {
+        signal(kind).map_err(|error| Failure::new(exit::SOFTWARE, format!("cannot watch a shutdown signal: {error}")))
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down: no new requests; running operations may finish");
+    let (mut terminate, mut interrupt) = (install(SignalKind::terminate())?, install(SignalKind::interrupt())?);
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("shutting down: no new requests; running operations may finish");
+    })
 }
