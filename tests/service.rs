@@ -329,6 +329,38 @@ fn a_service_runs_its_whole_lifecycle_through_the_api() {
 }
 
 #[test]
+fn of_concurrent_requests_for_one_task_only_one_starts() {
+    let setup = setup();
+    let api = &setup.operator;
+    for round in 0..3 {
+        let id = create_instance(api, &format!("raced{round}"));
+        let operation = api.run_task(&task(&id, "instantiate"), &json!({}));
+        assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+        // Each request is validated against the instance as it reads it;
+        // the one that starts ends the state the others were validated for.
+        let started: Vec<u16> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| api.post(&task(&id, "terminate"), &json!({})).status))
+                .collect();
+            racers.into_iter().map(|racer| racer.join().unwrap()).collect()
+        });
+        assert_eq!(
+            started.iter().filter(|status| **status == 202).count(),
+            1,
+            "round {round}: {started:?}"
+        );
+        assert!(started.iter().all(|status| matches!(status, 202 | 409)), "{started:?}");
+        let history = api.get(&format!("/nslcm/v1/ns_lcm_op_occs?nsInstanceId={id}")).body;
+        let last = history.as_array().unwrap().last().unwrap()["_links"]["self"]["href"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(api.wait(&last)["operationState"], "COMPLETED");
+        assert_eq!(api.delete(&format!("/nslcm/v1/ns_instances/{id}")).status, 204);
+    }
+}
+
+#[test]
 fn bad_requests_are_problems_that_change_nothing() {
     let setup = setup();
     let api = &setup.operator;

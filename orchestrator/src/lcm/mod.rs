@@ -113,6 +113,7 @@ impl From<LcmStoreError> for LcmError {
     fn from(error: LcmStoreError) -> Self {
         match error {
             LcmStoreError::OperationOpen { .. } => Self::OperationInProgress(error),
+            LcmStoreError::StateChanged { .. } => Self::StateConflict(error.to_string()),
             LcmStoreError::Backend(_) => Self::Store(error),
         }
     }
@@ -540,8 +541,8 @@ impl Lifecycle {
             task,
             vnf_instances_before,
         };
-        let (store, stored) = (self.store.clone(), operation.clone());
-        blocking(move || Ok(store.begin_operation(&stored)?)).await?;
+        let (store, stored, validated) = (self.store.clone(), operation.clone(), instance.ns_state);
+        blocking(move || Ok(store.begin_operation(&stored, validated)?)).await?;
         self.publish(LcmEvent::Operation(operation.clone()));
         self.spawn(operation.clone(), Job::Run);
         Ok(operation)

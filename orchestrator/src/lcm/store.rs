@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::model::{NsInstance, OpOccurrence, OperationState, PackageRecord, text_of};
+use super::model::{NsInstance, NsState, OpOccurrence, OperationState, PackageRecord, text_of};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS packages (
@@ -49,6 +49,15 @@ pub enum LcmStoreError {
         operation_id: String,
         /// Its state.
         state: OperationState,
+    },
+    /// The NS instance is no longer in the state its task was validated
+    /// against (another operation changed it meanwhile), or is gone.
+    #[error("NS instance {ns_instance_id} is {} now", .state.as_ref().map_or("gone".to_owned(), text_of))]
+    StateChanged {
+        /// The instance.
+        ns_instance_id: String,
+        /// Its state now, when it still exists.
+        state: Option<NsState>,
     },
     /// The database failed.
     #[error("lifecycle store: {0}")]
@@ -245,8 +254,10 @@ impl LcmStore {
     }
 
     /// Starts an operation: stores it unless another one is open on its NS
-    /// instance.
-    pub fn begin_operation(&self, operation: &OpOccurrence) -> Result<(), LcmStoreError> {
+    /// instance or the instance is no longer in `ns_state`, the state its
+    /// task was validated against (checked in the same transaction, so two
+    /// requests validated together cannot both start).
+    pub fn begin_operation(&self, operation: &OpOccurrence, ns_state: NsState) -> Result<(), LcmStoreError> {
         let mut connection = self.connection();
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -256,6 +267,17 @@ impl LcmStore {
                 ns_instance_id: operation.ns_instance_id.clone(),
                 operation_id,
                 state,
+            });
+        }
+        let instance: Option<NsInstance> = row(
+            &transaction,
+            "SELECT body FROM ns_instances WHERE id = ?1",
+            &operation.ns_instance_id,
+        )?;
+        if instance.as_ref().map(|instance| instance.ns_state) != Some(ns_state) {
+            return Err(LcmStoreError::StateChanged {
+                ns_instance_id: operation.ns_instance_id.clone(),
+                state: instance.map(|instance| instance.ns_state),
             });
         }
         transaction
@@ -354,7 +376,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::lcm::model::{NsState, OnFailure, OperationType, TaskRequest};
+    use crate::lcm::model::{OnFailure, OperationType, TaskRequest};
 
     fn operation(id: &str, ns: &str, state: OperationState) -> OpOccurrence {
         OpOccurrence {
@@ -394,10 +416,16 @@ mod tests {
             })
             .unwrap();
         store
-            .begin_operation(&operation("op1", "ns", OperationState::Processing))
+            .begin_operation(
+                &operation("op1", "ns", OperationState::Processing),
+                NsState::NotInstantiated,
+            )
             .unwrap();
         let refused = store
-            .begin_operation(&operation("op2", "ns", OperationState::Processing))
+            .begin_operation(
+                &operation("op2", "ns", OperationState::Processing),
+                NsState::NotInstantiated,
+            )
             .unwrap_err();
         assert!(matches!(refused, LcmStoreError::OperationOpen { ref operation_id, .. } if operation_id == "op1"));
         assert!(
@@ -416,8 +444,29 @@ mod tests {
             store.operation("op1").unwrap().unwrap().operation_state,
             OperationState::Completed
         );
+        // A task validated against a state the instance has left is refused.
+        let stale = store
+            .begin_operation(
+                &operation("op2", "ns", OperationState::Processing),
+                NsState::Instantiated,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                stale,
+                LcmStoreError::StateChanged {
+                    state: Some(NsState::NotInstantiated),
+                    ..
+                }
+            ),
+            "{stale:?}"
+        );
+        assert!(store.operation("op2").unwrap().is_none());
         store
-            .begin_operation(&operation("op2", "ns", OperationState::Processing))
+            .begin_operation(
+                &operation("op2", "ns", OperationState::Processing),
+                NsState::NotInstantiated,
+            )
             .unwrap();
         assert_eq!(store.open_operation_of("ns").unwrap().unwrap().id, "op2");
         assert_eq!(store.operations().unwrap().len(), 2);
