@@ -367,8 +367,13 @@ fn bad_requests_are_problems_that_change_nothing() {
     let packages_before = api.get("/wasmano/v1/packages").body;
     let data = tempfile::tempdir().unwrap();
 
-    api.post_raw("/wasmano/v1/packages", "application/gzip", b"not a gzip tar")
-        .assert_problem(400, "validation");
+    let unreadable = api.post_raw("/wasmano/v1/packages", "application/gzip", b"not a gzip tar");
+    unreadable.assert_problem(400, "validation");
+    let detail = unreadable.body["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("the uploaded package: ") && !detail.contains("uploads"),
+        "the server's spool path stays private: {detail}"
+    );
     api.post_raw("/wasmano/v1/packages", "application/json", b"{}")
         .assert_problem(415, "unsupported-media-type");
     let invalid = api.onboard(&bundled_archive(data.path(), |name, text| {

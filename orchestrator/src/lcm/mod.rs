@@ -293,7 +293,16 @@ impl Lifecycle {
             .map_err(|error| LcmError::DataDir(format!("{}: {error}", uploads.display())))?;
         std::fs::write(spooled.path(), archive)
             .map_err(|error| LcmError::DataDir(format!("{}: {error}", spooled.path().display())))?;
-        let package = Package::read(spooled.path()).map_err(LcmError::PackageUnreadable)?;
+        // The spool file's path is the server's business, not the client's.
+        let package = Package::read(spooled.path()).map_err(|error| {
+            LcmError::PackageUnreadable(match error {
+                PackageError::Unreadable { message, .. } => PackageError::Unreadable {
+                    path: "the uploaded package".into(),
+                    message,
+                },
+                other => other,
+            })
+        })?;
         drop(spooled);
         let report = onboard(&package, &self.parts.catalogue, &self.parts.host).map_err(|problems| {
             if problems.iter().any(|problem| problem.identity_clash) {
