@@ -593,8 +593,8 @@ impl Lifecycle {
     }
 
     /// Cancels a PROCESSING operation at its next step boundary: it ends in
-    /// FAILED_TEMP (cause cancelled), what it did kept. Only GRACEFUL is
-    /// supported.
+    /// FAILED_TEMP (cause cancelled), what it did kept. FORCEFUL also stops
+    /// the hook running now ([`RunContext::interrupt`]).
     pub async fn cancel(&self, operation: &OpOccurrence, mode: CancelMode) -> Result<OpOccurrence, LcmError> {
         if operation.operation_state != OperationState::Processing {
             return Err(LcmError::StateConflict(format!(

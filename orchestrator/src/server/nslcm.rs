@@ -1116,13 +1116,13 @@ async fn rollback(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CancelRequest {
-    /// `GRACEFUL` (at the next step boundary); `FORCEFUL` is not supported
-    /// yet (422).
+    /// `GRACEFUL` (at the next step boundary) or `FORCEFUL` (also stops
+    /// the running hook at once).
     cancel_mode: CancelMode,
 }
 
-/// Cancels a PROCESSING or ROLLING_BACK operation occurrence: it ends in
-/// FAILED_TEMP.
+/// Cancels a PROCESSING operation occurrence: it ends in FAILED_TEMP,
+/// what it did kept.
 #[utoipa::path(
     post,
     path = "/nslcm/v1/ns_lcm_op_occs/{id}/cancel",
@@ -1133,8 +1133,7 @@ struct CancelRequest {
         Started,
         (status = 403, description = "a viewer token"),
         (status = 404, description = "no such operation occurrence, or another project's"),
-        (status = 409, description = "it is not PROCESSING or ROLLING_BACK"),
-        (status = 422, description = "FORCEFUL, not supported yet"),
+        (status = 409, description = "it is not PROCESSING"),
     )
 )]
 async fn cancel(
