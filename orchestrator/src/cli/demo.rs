@@ -37,7 +37,7 @@ use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
 use wasmano::package::pin_module_digests;
 use wasmano::placement::PlacementOptions;
-use wasmano::records::{RecordStore, SqliteStore, Status, VnfRecord};
+use wasmano::records::{RecordStore, SqliteStore, Status, StepOutcome, VnfRecord};
 use wasmano::server::{self, ServeConfig};
 use wasmano::service::{self, ModuleSource};
 use wasmano::workflow::{Orchestrator, ServiceTemplate, WorkflowReport};
@@ -420,6 +420,7 @@ fn run_task(client: &Client, ns_id: &str, path: &str, body: &Value) -> Result<Ve
     for step in steps {
         print_step(
             &text(step, "step").unwrap_or_default(),
+            text(step, "outcome").as_deref() == Some(StepOutcome::Intended.as_str()),
             seconds(step),
             text(step, "manager").as_deref(),
             text(step, "event").as_deref(),
@@ -607,6 +608,7 @@ fn print_timeline(report: &WorkflowReport) {
     for step in &report.steps {
         print_step(
             &step.step,
+            step.outcome == StepOutcome::Intended,
             step.duration.as_secs_f64(),
             step.manager.as_deref(),
             step.event.as_deref(),
@@ -632,13 +634,19 @@ fn print_heading(workflow: &str, service_id: &str, step_seconds: f64) {
     );
 }
 
-/// One step: its name, duration, and the hook it ran or its error.
-fn print_step(step: &str, seconds: f64, manager: Option<&str>, event: Option<&str>, error: Option<&str>) {
+/// One step: its name (an effect's intent, journaled before it acted,
+/// marked as such), duration, and the hook it ran or its error.
+fn print_step(step: &str, intent: bool, seconds: f64, manager: Option<&str>, event: Option<&str>, error: Option<&str>) {
     let hook = match (manager, event) {
         (Some(manager), Some(event)) => format!("hook {event} on {manager}"),
         _ => String::new(),
     };
     let error = error.map(|error| format!("  error: {error}")).unwrap_or_default();
+    let step = if intent {
+        format!("{step} (intent)")
+    } else {
+        step.to_owned()
+    };
     let line = format!("  {step:<44} {:>9.3} ms  {hook}{error}", seconds * 1e3);
     println!("{}", line.trim_end());
 }
