@@ -434,6 +434,10 @@ struct Flaky {
 }
 
 impl Infrastructure for Flaky {
+    fn effects_outlive_the_process(&self) -> bool {
+        self.inner.effects_outlive_the_process()
+    }
+
     fn vims(&self) -> wasmano::infrastructure::InfraFuture<'_, Vec<wasmano::infrastructure::VimStatus>> {
         self.inner.vims()
     }

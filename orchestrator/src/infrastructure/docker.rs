@@ -332,6 +332,10 @@ impl DockerInfrastructure {
 }
 
 impl Infrastructure for DockerInfrastructure {
+    fn effects_outlive_the_process(&self) -> bool {
+        true
+    }
+
     fn vims(&self) -> InfraFuture<'_, Vec<VimStatus>> {
         let status = self.ledger().status();
         Box::pin(async move { Ok(status) })

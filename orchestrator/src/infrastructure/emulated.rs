@@ -414,6 +414,10 @@ impl Infrastructure for EmulatedInfrastructure {
     /// Nothing outlives the process here: what the ledger holds is what was
     /// adopted. Units it holds that nobody knows are released; known units
     /// it does not hold are reported missing.
+    fn effects_outlive_the_process(&self) -> bool {
+        false
+    }
+
     fn reconcile(&self, known: HashSet<String>) -> InfraFuture<'_, Reconciliation> {
         let mut state = self.state();
         let held: Vec<String> = state.ledger.keys().cloned().collect();

@@ -163,4 +163,10 @@ pub trait Infrastructure: Send + Sync {
     /// in `known` (nobody records it: a process died between deploying it
     /// and recording it), and reports the known ones that are gone.
     fn reconcile(&self, known: HashSet<String>) -> InfraFuture<'_, Reconciliation>;
+
+    /// Whether what it deploys outlives the orchestrator's process (a
+    /// container does; an emulated unit dies with it). Only then are
+    /// effects journaled as intents before they act: after a crash, an
+    /// effect on units that died with the process has nothing to find.
+    fn effects_outlive_the_process(&self) -> bool;
 }

@@ -46,6 +46,19 @@ pub(crate) struct Reservation {
     key: u64,
 }
 
+impl Reservation {
+    /// Gives back one claim once what it was for is deployed (the
+    /// infrastructure counts it from then on): a concurrent placement must
+    /// not see it twice while the rest of the reservation is deployed.
+    pub fn release(&self, claim: &Claim) {
+        if let Some(claims) = self.reservations.held().get_mut(&self.key)
+            && let Some(position) = claims.iter().position(|held| held == claim)
+        {
+            claims.remove(position);
+        }
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.reservations.held().remove(&self.key);
@@ -181,5 +194,24 @@ mod tests {
             reservations.reserve(&infrastructure, vec![claim("c", 1.0)]).await,
             Err(InfraError::UnknownVim(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_released_claim_is_no_longer_counted_twice() {
+        let infrastructure = EmulatedInfrastructure::new(vec![vim("a")]).unwrap();
+        let reservations = Arc::new(Reservations::default());
+        let held = reservations
+            .reserve(&infrastructure, vec![claim("a", 1.0), claim("a", 2.0)])
+            .await
+            .unwrap();
+        held.release(&claim("a", 2.0));
+        let available = reservations.available(infrastructure.vims().await.unwrap());
+        assert_eq!(available[0].cores_used, 1.0, "only the claim not yet deployed counts");
+        held.release(&claim("a", 5.0));
+        let available = reservations.available(infrastructure.vims().await.unwrap());
+        assert_eq!(
+            available[0].cores_used, 1.0,
+            "releasing what was not claimed changes nothing"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! in its environment, the process aborts (no unwinding, no clean-up, as a
 //! `kill -9` would leave it) just before the N-th workflow step it would
 //! run, counting the steps of every run; an effect (deploy, remove, set
-//! envs) counts twice, before its intent is journaled and after, so a
+//! envs) journaled as an intent counts twice, before the intent and after, so a
 //! crash also lands while the effect is in flight. Unset, it costs one load
 //! of a cached value per step.
 

@@ -442,6 +442,9 @@ struct Run {
     cancelled: Arc<AtomicBool>,
     interrupted: Arc<AtomicBool>,
     store: Arc<dyn RecordStore>,
+    /// Whether effects are journaled as intents before they act (see
+    /// [`Infrastructure::effects_outlive_the_process`]).
+    intents: bool,
     steps: Vec<JournalEntry>,
     /// How many of `steps` are stored: the others go with the next
     /// durable write.
@@ -449,7 +452,7 @@ struct Run {
 }
 
 impl Run {
-    fn new(service: &str, workflow: Workflow, context: &RunContext, store: &Arc<dyn RecordStore>) -> Self {
+    fn new(service: &str, workflow: Workflow, context: &RunContext, orchestrator: &Orchestrator) -> Self {
         Self {
             service: service.to_owned(),
             workflow,
@@ -457,7 +460,8 @@ impl Run {
             on_failure: context.on_failure,
             cancelled: Arc::clone(&context.cancelled),
             interrupted: Arc::clone(&context.interrupted),
-            store: Arc::clone(store),
+            store: Arc::clone(&orchestrator.store),
+            intents: orchestrator.infrastructure.effects_outlive_the_process(),
             steps: Vec::new(),
             stored: 0,
         }
@@ -566,6 +570,7 @@ impl Run {
         debug_assert!(matches!(step.kind(), StepKind::Internal | StepKind::Effect), "{step}");
         self.boundary(&step, None)?;
         if step.kind() == StepKind::Effect
+            && self.intents
             && let Err(error) = self.intend(&step).await
         {
             return Err(self.failure(&step, None, StepFailure::Store(error)));
@@ -669,7 +674,9 @@ impl Run {
         work: impl Future<Output = Result<(), E>>,
     ) -> Option<String> {
         debug_assert_eq!(step.kind(), StepKind::Effect, "{step}");
-        if let Err(error) = self.intend(&step).await {
+        if self.intents
+            && let Err(error) = self.intend(&step).await
+        {
             tracing::error!("cannot journal the intent of {step}: {error}");
         }
         let started = now();
@@ -857,7 +864,7 @@ impl Orchestrator {
             service_id,
             Workflow::Recovery,
             &RunContext::new(operation, FailurePolicy::Undo),
-            &self.store,
+            self,
         );
         let outcome = self.rebuild(&mut run, service_id, template, placement, plan).await;
         match outcome {
@@ -1054,7 +1061,7 @@ impl Orchestrator {
         placement: Arc<PlacementOptions>,
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Instantiate)?;
-        let mut run = Run::new(service_id, Workflow::Instantiate, context, &self.store);
+        let mut run = Run::new(service_id, Workflow::Instantiate, context, self);
         let kept = if context.resume {
             self.take(service_id).ok()
         } else {
@@ -1130,7 +1137,7 @@ impl Orchestrator {
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ChangeManager)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::ChangeManager, context, &self.store);
+        let mut run = Run::new(service_id, Workflow::ChangeManager, context, self);
         let step = Step::ChangeManager {
             manager: manager_id.to_owned(),
         };
@@ -1183,7 +1190,7 @@ impl Orchestrator {
                 reason: format!("the service has no VNF {vnf_id:?}"),
             });
         };
-        let mut run = Run::new(service_id, Workflow::ScaleOut, context, &self.store);
+        let mut run = Run::new(service_id, Workflow::ScaleOut, context, self);
         // Resuming, the instance the failed run added is the one of this
         // VNF the NSR does not list yet (listing it is the commit).
         let uncommitted =
@@ -1218,7 +1225,7 @@ impl Orchestrator {
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ScaleIn)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::ScaleIn, context, &self.store);
+        let mut run = Run::new(service_id, Workflow::ScaleIn, context, self);
         // Scaling in again an instance already removed (a retry after a
         // crash) has nothing left to do.
         if !state.vnfs.iter().any(|vnf| vnf.record.id == vnf_instance_id)
@@ -1263,7 +1270,7 @@ impl Orchestrator {
                 reason: format!("VNF {vnf_instance_id} already runs on VIM {target_vim}"),
             });
         }
-        let mut run = Run::new(service_id, Workflow::Migrate, context, &self.store);
+        let mut run = Run::new(service_id, Workflow::Migrate, context, self);
         let before = state.clone();
         let outcome = async {
             let template = state.vnfs[position].template;
@@ -1398,7 +1405,7 @@ impl Orchestrator {
     async fn run_reconfigure(&self, service_id: &str, context: &RunContext) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Reconfigure)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::Reconfigure, context, &self.store);
+        let mut run = Run::new(service_id, Workflow::Reconfigure, context, self);
         let before = state.clone();
         let outcome = async {
             self.configure(&mut run, &mut state, true).await?;
@@ -1420,7 +1427,7 @@ impl Orchestrator {
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Terminate)?;
         let mut state = self.take(service_id)?;
-        let mut run = Run::new(service_id, Workflow::Terminate, context, &self.store);
+        let mut run = Run::new(service_id, Workflow::Terminate, context, self);
         let outcome = async {
             for vnf in &state.vnfs {
                 let template = &state.template.vnfs[vnf.template];
@@ -1584,6 +1591,7 @@ impl Orchestrator {
         };
         for ((instance_id, template), vim) in instances.iter().zip(&mapping) {
             let instance = self.deploy_vnf(run, state, *template, instance_id, vim).await?;
+            reserved.release(&claim(&state.template.vnfs[*template], vim));
             state.vnfs.push(instance);
         }
         drop(reserved);

@@ -2,7 +2,8 @@
 //!
 //! The kind decides how [`super::Run`] journals a step: an [`StepKind::Effect`]
 //! acts outside the process (deploy, remove, set envs), so its intent is
-//! written durably before it acts and its outcome after; a
+//! written durably before it acts and its outcome after, when what it acts
+//! on outlives the process (see `Infrastructure::effects_outlive_the_process`); a
 //! [`StepKind::Record`] write commits together with every journal entry not
 //! yet stored; [`StepKind::Hook`] calls (pure: a seeded request, a reply) and
 //! [`StepKind::Internal`] steps (reads, decisions, in-process ledgers) are
