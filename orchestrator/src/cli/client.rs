@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use ureq::Agent;
 
-use super::{Failure, exit};
+use super::{Failure, exit, read_config};
 
 /// Where the server is and who is calling.
 #[derive(Debug, Clone, ClapArgs)]
@@ -74,27 +74,11 @@ impl ClientFile {
                 }
             }
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
-            Err(error) => {
-                let code = if error.kind() == std::io::ErrorKind::NotFound {
-                    exit::NO_INPUT
-                } else {
-                    exit::CONFIG
-                };
-                return Err(Failure::new(
-                    code,
-                    format!("client configuration {}: {error}", path.display()),
-                ));
-            }
-        };
-        let mut file: Self = serde_saphyr::from_str(&text).map_err(|error| {
-            Failure::new(
-                exit::CONFIG,
-                format!("client configuration {}: {error}", path.display()),
-            )
-        })?;
+        // The default file is optional; one named by the environment is not.
+        if !required && !path.exists() {
+            return Ok(Self::default());
+        }
+        let mut file: Self = read_config(&path, "client configuration")?;
         if let (Some(token_file), Some(base)) = (&mut file.token_file, path.parent()) {
             *token_file = base.join(&*token_file);
         }

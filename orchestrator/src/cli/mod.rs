@@ -10,7 +10,7 @@ mod sm;
 mod validate;
 mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -54,6 +54,23 @@ pub mod exit {
     /// The configuration file is unusable: malformed YAML, an unknown key,
     /// a value of the wrong kind.
     pub const CONFIG: u8 = 78;
+}
+
+/// Reads the YAML configuration file `path` (`what` names it in
+/// messages): a missing file is exit 66, one that cannot be read or does
+/// not fit `T` (which refuses unknown keys) exit 78.
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, Failure> {
+    let failure =
+        |code, error: &dyn std::fmt::Display| Failure::new(code, format!("{what} {}: {error}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        let code = if error.kind() == std::io::ErrorKind::NotFound {
+            exit::NO_INPUT
+        } else {
+            exit::CONFIG
+        };
+        failure(code, &error)
+    })?;
+    serde_saphyr::from_str(&text).map_err(|error| failure(exit::CONFIG, &error))
 }
 
 /// A failed command: what to print and which code to exit with.

@@ -14,7 +14,7 @@ use wasmano::placement::{PlacementOptions, PlacementStrategy};
 use wasmano::server::{self, ServeConfig, ServeError};
 
 use super::catalogue::DataDir;
-use super::{Failure, exit};
+use super::{Failure, exit, read_config};
 
 /// Arguments of `wasmano serve`. Flags win over the configuration file;
 /// list flags add to its lists.
@@ -98,16 +98,7 @@ impl ConfigFile {
     /// Reads `path`: a missing file is exit 66, anything unusable exit 78,
     /// both naming the file.
     fn read(path: &Path) -> Result<Self, Failure> {
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            let code = if error.kind() == std::io::ErrorKind::NotFound {
-                exit::NO_INPUT
-            } else {
-                exit::CONFIG
-            };
-            Failure::new(code, format!("configuration file {}: {error}", path.display()))
-        })?;
-        let mut file: Self = serde_saphyr::from_str(&text)
-            .map_err(|error| Failure::new(exit::CONFIG, format!("configuration file {}: {error}", path.display())))?;
+        let mut file: Self = read_config(path, "configuration file")?;
         let base = path.parent().unwrap_or(Path::new("."));
         for relative in [
             &mut file.data_dir,
