@@ -23,8 +23,8 @@ pub mod fsm_bindings {
         export_macro_name: "export_fsm",
         default_bindings_module: "sm_sdk::__private::fsm_bindings",
         with: {
-            "wasmano:sm/types@1.0.0": crate::__private::ssm_bindings::wasmano::sm::types,
-            "wasmano:sm/host@1.0.0": crate::__private::ssm_bindings::wasmano::sm::host,
+            "wasmano:sm/types@2.0.0": crate::__private::ssm_bindings::wasmano::sm::types,
+            "wasmano:sm/host@2.0.0": crate::__private::ssm_bindings::wasmano::sm::host,
         },
     });
 }
@@ -33,7 +33,7 @@ use ssm_bindings::wasmano::sm::host as wit_host;
 use ssm_bindings::wasmano::sm::types as wit_types;
 
 use crate::log::Level;
-use crate::{Document, KeyValue, ManagerError};
+use crate::{Document, KeyValue, ManagerError, UnitEnvs};
 
 pub(crate) fn log(level: Level, message: &str) {
     let level = match level {
@@ -56,21 +56,31 @@ pub(crate) fn options() -> Vec<KeyValue> {
 /// A reply as the contract carries it.
 pub type WitResult<T> = Result<T, wit_types::ManagerError>;
 
-/// A key/value pair as the contract carries it.
-pub type WitKeyValue = wit_types::KeyValue;
+/// Envs for container units as the contract carries them.
+pub type WitUnitEnvs = wit_types::UnitEnvs;
 
 fn to_wit_error(error: ManagerError) -> wit_types::ManagerError {
     match error {
         ManagerError::NotHandled => wit_types::ManagerError::NotHandled,
-        ManagerError::Failed(message) => wit_types::ManagerError::Failed(message),
+        ManagerError::Failed { message, content } => wit_types::ManagerError::Failed(wit_types::Failure {
+            message,
+            content: content.map(|content| content.to_string()),
+        }),
     }
 }
 
-fn to_wit_envs(envs: Vec<KeyValue>) -> Vec<WitKeyValue> {
+fn to_wit_envs(envs: Vec<UnitEnvs>) -> Vec<WitUnitEnvs> {
     envs.into_iter()
-        .map(|pair| WitKeyValue {
-            key: pair.key,
-            value: pair.value,
+        .map(|entry| WitUnitEnvs {
+            unit: entry.unit,
+            envs: entry
+                .envs
+                .into_iter()
+                .map(|pair| wit_types::KeyValue {
+                    key: pair.key,
+                    value: pair.value,
+                })
+                .collect(),
         })
         .collect()
 }
@@ -97,15 +107,18 @@ pub mod ssm {
     use super::{Document, dispatch, ssm_bindings};
     use crate::ServiceManager;
     use crate::descriptor::VimKind;
-    use crate::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, StateRequest, Vim};
+    use crate::ssm::{
+        ConfigureRequest, EventSwitch, LinkQos, LinkSite, MonitorRequest, Nep, PlacementRequest, SsmEvent,
+        StateRequest, TaskRequest, Topology, Vim, Wim, WorkflowRequest,
+    };
 
     use ssm_bindings::exports::wasmano::sm::service_manager as wit;
 
     pub use wit::Guest;
     /// Contract types used by the export macro.
     pub use wit::{
-        PlacementRequest as WitPlacementRequest, SsmEvent as WitSsmEvent, VnfConfigure as WitVnfConfigure,
-        VnfPlacement as WitVnfPlacement,
+        Mapping as WitPlacement, PlacementRequest as WitPlacementRequest, SsmEvent as WitSsmEvent,
+        VnfSwitches as WitVnfSwitches, WorkflowRequest as WitWorkflowRequest,
     };
 
     fn handles_event<M: ServiceManager>(event: SsmEvent) -> bool {
@@ -120,14 +133,14 @@ pub mod ssm {
                 SsmEvent::Placement => WitSsmEvent::Placement,
                 SsmEvent::Configure => WitSsmEvent::Configure,
                 SsmEvent::State => WitSsmEvent::State,
+                SsmEvent::Task => WitSsmEvent::Task,
+                SsmEvent::Monitor => WitSsmEvent::Monitor,
             })
             .collect()
     }
 
-    /// Runs `M`'s placement.
-    pub fn placement<M: ServiceManager>(request: WitPlacementRequest) -> WitResult<Vec<WitVnfPlacement>> {
-        let vims = request
-            .vims
+    fn topology(request: &mut WitPlacementRequest) -> Topology {
+        let vims = std::mem::take(&mut request.vims)
             .into_iter()
             .map(|vim| Vim {
                 uuid: vim.uuid,
@@ -139,24 +152,82 @@ pub mod ssm {
                 core_used: vim.core_used,
                 memory_total: vim.memory_total,
                 memory_used: vim.memory_used,
+                name: vim.name,
+                city: vim.city,
+                endpoint: vim.endpoint,
             })
             .collect();
+        let wims = std::mem::take(&mut request.wims)
+            .into_iter()
+            .map(|wim| Wim {
+                uuid: wim.uuid,
+                name: wim.name,
+                attached_vims: wim.attached_vims,
+                attached_endpoints: wim.attached_endpoints,
+                qos: wim
+                    .qos
+                    .into_iter()
+                    .map(|link| LinkQos {
+                        node_a: link.node_a,
+                        node_b: link.node_b,
+                        latency: link.latency_ms,
+                        latency_unit: None,
+                        bandwidth: link.bandwidth_mbps,
+                        bandwidth_unit: None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let neps = std::mem::take(&mut request.neps)
+            .into_iter()
+            .map(|nep| Nep {
+                uuid: nep.uuid,
+                name: nep.name,
+            })
+            .collect();
+        Topology { vims, wims, neps }
+    }
+
+    /// Runs `M`'s placement.
+    pub fn placement<M: ServiceManager>(mut request: WitPlacementRequest) -> WitResult<WitPlacement> {
+        let topology = topology(&mut request);
         let reply = dispatch(
             handles_event::<M>(SsmEvent::Placement),
-            || PlacementRequest::with_vims(Document::from_json(request.content), vims),
+            || PlacementRequest::with_topology(Document::from_json(request.content), topology),
             |request| M::default().placement(request),
         )?;
-        Ok(reply
-            .into_iter()
-            .map(|placement| WitVnfPlacement {
-                vnf: placement.vnf,
-                vim: placement.vim,
-            })
-            .collect())
+        Ok(WitPlacement {
+            vnfs: reply
+                .vnfs
+                .into_iter()
+                .map(|placement| wit::VnfPlacement {
+                    vnf: placement.vnf,
+                    vim: placement.vim,
+                })
+                .collect(),
+            links: reply
+                .links
+                .into_iter()
+                .map(|placement| wit::LinkPlacement {
+                    link: placement.link,
+                    site: match placement.site {
+                        LinkSite::Vim(vim) => wit::LinkSite::Vim(vim),
+                        LinkSite::Wim(wim) => wit::LinkSite::Wim(wim),
+                    },
+                })
+                .collect(),
+        })
+    }
+
+    fn switch(switch: Option<EventSwitch>) -> Option<wit::EventSwitch> {
+        switch.map(|switch| wit::EventSwitch {
+            trigger: switch.trigger,
+            payload: switch.payload.map(|payload| payload.to_string()),
+        })
     }
 
     /// Runs `M`'s configure.
-    pub fn configure<M: ServiceManager>(content: String) -> WitResult<Vec<WitVnfConfigure>> {
+    pub fn configure<M: ServiceManager>(content: String) -> WitResult<Vec<WitVnfSwitches>> {
         let reply = dispatch(
             handles_event::<M>(SsmEvent::Configure),
             || ConfigureRequest::from_document(Document::from_json(content)),
@@ -164,10 +235,12 @@ pub mod ssm {
         )?;
         Ok(reply
             .into_iter()
-            .map(|decision| WitVnfConfigure {
-                id: decision.id,
-                trigger: decision.trigger,
-                payload: decision.payload.map(|payload| payload.to_string()),
+            .map(|switches| WitVnfSwitches {
+                id: switches.id,
+                start: switch(switches.start),
+                stop: switch(switches.stop),
+                configure: switch(switches.configure),
+                scale: switch(switches.scale),
             })
             .collect())
     }
@@ -181,18 +254,47 @@ pub mod ssm {
         )?;
         Ok(reply.to_string())
     }
+
+    /// Runs `M`'s task.
+    pub fn task<M: ServiceManager>(content: String) -> WitResult<Vec<String>> {
+        dispatch(
+            handles_event::<M>(SsmEvent::Task),
+            || TaskRequest::from_document(Document::from_json(content)),
+            |request| M::default().task(request),
+        )
+    }
+
+    /// Runs `M`'s monitor.
+    pub fn monitor<M: ServiceManager>(content: String) -> WitResult<Vec<WitWorkflowRequest>> {
+        let reply = dispatch(
+            handles_event::<M>(SsmEvent::Monitor),
+            || MonitorRequest::from_document(Document::from_json(content)),
+            |request| M::default().monitor(request),
+        )?;
+        Ok(reply
+            .into_iter()
+            .map(|request| match request {
+                WorkflowRequest::ScaleOut { vnf, instances } => {
+                    WitWorkflowRequest::ScaleOut(wit::ScaleOut { vnf, instances })
+                }
+                WorkflowRequest::ScaleIn(instances) => WitWorkflowRequest::ScaleIn(instances),
+                WorkflowRequest::Reconfigure(payload) => {
+                    WitWorkflowRequest::Reconfigure(payload.map(|payload| payload.to_string()))
+                }
+            })
+            .collect())
+    }
 }
 
 /// Glue for function managers.
 pub mod fsm {
-    pub use super::WitResult;
+    pub use super::{WitResult, WitUnitEnvs};
     use super::{Document, dispatch, fsm_bindings, to_wit_envs};
     use crate::FunctionManager;
-    use crate::fsm::{ConfigureRequest, FsmEvent, LifecycleRequest, StateReply, StateRequest};
+    use crate::fsm::{ConfigureRequest, FsmEvent, LifecycleRequest, ScaleRequest, StateReply, StateRequest};
 
     use fsm_bindings::exports::wasmano::sm::function_manager as wit;
 
-    pub use super::WitKeyValue;
     pub use wit::Guest;
     /// Contract types used by the export macro.
     pub use wit::{FsmEvent as WitFsmEvent, StateReply as WitStateReply};
@@ -210,12 +312,13 @@ pub mod fsm {
                 FsmEvent::Stop => WitFsmEvent::Stop,
                 FsmEvent::Configure => WitFsmEvent::Configure,
                 FsmEvent::State => WitFsmEvent::State,
+                FsmEvent::Scale => WitFsmEvent::Scale,
             })
             .collect()
     }
 
     /// Runs `M`'s start.
-    pub fn start<M: FunctionManager>(content: String) -> WitResult<Vec<WitKeyValue>> {
+    pub fn start<M: FunctionManager>(content: String) -> WitResult<Vec<WitUnitEnvs>> {
         dispatch(
             handles_event::<M>(FsmEvent::Start),
             || LifecycleRequest::from_document(Document::from_json(content)),
@@ -234,7 +337,7 @@ pub mod fsm {
     }
 
     /// Runs `M`'s configure.
-    pub fn configure<M: FunctionManager>(content: String) -> WitResult<Vec<WitKeyValue>> {
+    pub fn configure<M: FunctionManager>(content: String) -> WitResult<Vec<WitUnitEnvs>> {
         dispatch(
             handles_event::<M>(FsmEvent::Configure),
             || ConfigureRequest::from_document(Document::from_json(content)),
@@ -254,5 +357,15 @@ pub mod fsm {
             StateReply::Extracted(state) => WitStateReply::Extracted(state.to_string()),
             StateReply::Injected => WitStateReply::Injected,
         })
+    }
+
+    /// Runs `M`'s scale.
+    pub fn scale<M: FunctionManager>(content: String) -> WitResult<Vec<WitUnitEnvs>> {
+        dispatch(
+            handles_event::<M>(FsmEvent::Scale),
+            || ScaleRequest::from_document(Document::from_json(content)),
+            |request| M::default().scale(request),
+        )
+        .map(to_wit_envs)
     }
 }

@@ -1,5 +1,7 @@
 //! Function-specific manager events: their requests and replies.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::descriptor::{Nsr, Vnfd, Vnfr};
@@ -16,11 +18,13 @@ pub enum FsmEvent {
     Configure,
     /// Extract state from the VNF or inject state into it.
     State,
+    /// The VNF's instances were scaled.
+    Scale,
 }
 
 impl FsmEvent {
     /// Every FSM event, in contract order.
-    pub const ALL: [FsmEvent; 4] = [Self::Start, Self::Stop, Self::Configure, Self::State];
+    pub const ALL: [FsmEvent; 5] = [Self::Start, Self::Stop, Self::Configure, Self::State, Self::Scale];
 
     /// The 5GTANGO name (`fsm_type`).
     pub fn name(self) -> &'static str {
@@ -29,6 +33,7 @@ impl FsmEvent {
             Self::Stop => "stop",
             Self::Configure => "configure",
             Self::State => "state",
+            Self::Scale => "scale",
         }
     }
 
@@ -38,6 +43,34 @@ impl FsmEvent {
     }
 }
 
+/// The envs 5GTANGO computes for one container unit from the service's
+/// records (`generic_envs`): where its peers are. wasmano names them
+/// `<VNF>_<UNIT>_IP`, `<VNF>_<UNIT>_<CP>_PORT` and `<VNF>_<UNIT>_<CP>_TYPE`
+/// for every other container unit of the service (VNF and unit ids
+/// upper-cased, other characters than letters and digits as `_`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct GenericEnvs {
+    /// The unit: `<unit id>-<VNF instance id>`.
+    pub cdu_id: String,
+    /// The envs.
+    #[serde(deserialize_with = "scalar_values")]
+    pub envs: BTreeMap<String, String>,
+}
+
+fn scalar_values<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let values = Option::<BTreeMap<String, serde_json::Value>>::deserialize(deserializer)?.unwrap_or_default();
+    Ok(values
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            (key, text)
+        })
+        .collect())
+}
+
 /// A start or stop request: the VNF's descriptor and record.
 #[derive(Debug, Clone)]
 pub struct LifecycleRequest {
@@ -45,6 +78,8 @@ pub struct LifecycleRequest {
     pub vnfd: Vnfd,
     /// The VNF's record.
     pub vnfr: Vnfr,
+    /// Where the peers of the VNF's container units are.
+    pub generic_envs: Vec<GenericEnvs>,
     /// The whole content as sent.
     pub raw: Document,
 }
@@ -53,6 +88,12 @@ pub struct LifecycleRequest {
 struct LifecycleContent {
     vnfd: Vnfd,
     vnfr: Vnfr,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    generic_envs: Vec<GenericEnvs>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<GenericEnvs>, D::Error> {
+    Ok(Option::<Vec<GenericEnvs>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl LifecycleRequest {
@@ -62,6 +103,65 @@ impl LifecycleRequest {
         Ok(Self {
             vnfd: content.vnfd,
             vnfr: content.vnfr,
+            generic_envs: content.generic_envs,
+            raw,
+        })
+    }
+}
+
+/// A scale request: one instance of the scaled VNF, how it was scaled, and
+/// the service's records after the scaling.
+#[derive(Debug, Clone)]
+pub struct ScaleRequest {
+    /// The VNF's descriptor.
+    pub vnfd: Vnfd,
+    /// The record of the instance this event is for.
+    pub vnfr: Vnfr,
+    /// How the VNF was scaled.
+    pub scale: Scaling,
+    /// The records of every instance of the service after the scaling.
+    pub vnfrs: Vec<Vnfr>,
+    /// Where the peers of this instance's container units are.
+    pub generic_envs: Vec<GenericEnvs>,
+    /// The whole content as sent.
+    pub raw: Document,
+}
+
+/// How a VNF was scaled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Scaling {
+    /// `out` or `in`.
+    pub direction: String,
+    /// The VNF's id in the NSD.
+    pub vnf_id: String,
+    /// The instances added.
+    pub added: Vec<String>,
+    /// The instances removed.
+    pub removed: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ScaleContent {
+    vnfd: Vnfd,
+    vnfr: Vnfr,
+    scale: Scaling,
+    #[serde(default)]
+    vnfrs: Vec<Vnfr>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    generic_envs: Vec<GenericEnvs>,
+}
+
+impl ScaleRequest {
+    /// Builds a request from its content.
+    pub fn from_document(raw: Document) -> Result<Self, RequestError> {
+        let content: ScaleContent = raw.parse().map_err(|error| RequestError::new("scale", error))?;
+        Ok(Self {
+            vnfd: content.vnfd,
+            vnfr: content.vnfr,
+            scale: content.scale,
+            vnfrs: content.vnfrs,
+            generic_envs: content.generic_envs,
             raw,
         })
     }
@@ -76,7 +176,9 @@ pub struct ConfigureRequest {
     pub nsr: Option<Nsr>,
     /// The records of the service's VNFs.
     pub vnfrs: Vec<Vnfr>,
-    /// The whole content as sent (`ingress`, `egress`, `generic_envs`, ...).
+    /// Where the peers of the VNF's container units are.
+    pub generic_envs: Vec<GenericEnvs>,
+    /// The whole content as sent (`ingress`, `egress`, ...).
     pub raw: Document,
 }
 
@@ -86,6 +188,8 @@ struct ConfigureContent {
     nsr: Option<Nsr>,
     #[serde(default)]
     vnfrs: Option<Vec<Vnfr>>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    generic_envs: Vec<GenericEnvs>,
 }
 
 impl ConfigureRequest {
@@ -95,6 +199,7 @@ impl ConfigureRequest {
         Ok(Self {
             nsr: content.nsr,
             vnfrs: content.vnfrs.unwrap_or_default(),
+            generic_envs: content.generic_envs,
             raw,
         })
     }

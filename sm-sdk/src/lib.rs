@@ -15,7 +15,7 @@
 //! Rust value natively, so `cargo test` exercises it without WebAssembly.
 //!
 //! ```
-//! use sm_sdk::ssm::{PlacementRequest, SsmEvent, VnfPlacement};
+//! use sm_sdk::ssm::{Placement, PlacementRequest, SsmEvent, VnfPlacement};
 //! use sm_sdk::{Document, ManagerError, ServiceManager};
 //!
 //! /// Puts every VNF on the first VIM of the topology.
@@ -25,13 +25,13 @@
 //! impl ServiceManager for FirstVim {
 //!     const HANDLES: &'static [SsmEvent] = &[SsmEvent::Placement];
 //!
-//!     fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+//!     fn placement(&self, request: PlacementRequest) -> Result<Placement, ManagerError> {
 //!         let vim = request.vims.first().ok_or_else(|| ManagerError::failed("no VIM"))?;
 //!         let placements = request.vnfds.iter().map(|vnfd| VnfPlacement {
 //!             vnf: vnfd.instance_id().unwrap_or_default().to_owned(),
 //!             vim: vim.uuid.clone(),
 //!         });
-//!         Ok(placements.collect())
+//!         Ok(Placement::of_vnfs(placements.collect()))
 //!     }
 //! }
 //!
@@ -44,7 +44,7 @@
 //! }"#;
 //! let request = PlacementRequest::from_document(Document::from_json(content)).unwrap();
 //! let mapping = FirstVim.placement(request).unwrap();
-//! assert_eq!(mapping, [VnfPlacement { vnf: "vnf-1".into(), vim: "vim-a".into() }]);
+//! assert_eq!(mapping.vnfs, [VnfPlacement { vnf: "vnf-1".into(), vim: "vim-a".into() }]);
 //! ```
 #![deny(missing_docs)]
 
@@ -62,27 +62,44 @@ use std::fmt;
 
 pub use document::Document;
 
-use fsm::{FsmEvent, LifecycleRequest, StateReply};
-use ssm::{PlacementRequest, SsmEvent, VnfConfigure, VnfPlacement};
+use fsm::{FsmEvent, LifecycleRequest, ScaleRequest, StateReply};
+use ssm::{MonitorRequest, Placement, PlacementRequest, SsmEvent, TaskRequest, VnfSwitches, WorkflowRequest};
 
 /// The version of the WIT contract (`wit/sm.wit`) this SDK builds against.
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "2.0.0";
 
 /// Why a manager did not produce a reply. Both are normal answers: a manager
 /// that traps, loops or exhausts its memory is a sandbox fault, which the host
 /// reports apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ManagerError {
     /// The manager does not handle this event.
     NotHandled,
     /// The manager handled the event and answers with an error.
-    Failed(String),
+    Failed {
+        /// The message (5GTANGO's `error`).
+        message: String,
+        /// The content the error reply carries, for events whose 5GTANGO
+        /// reply has one (an SSM state error is read from `content`).
+        content: Option<serde_json::Value>,
+    },
 }
 
 impl ManagerError {
     /// An error answer with this message.
     pub fn failed(message: impl Into<String>) -> Self {
-        Self::Failed(message.into())
+        Self::Failed {
+            message: message.into(),
+            content: None,
+        }
+    }
+
+    /// An error answer with this message and content.
+    pub fn failed_with(message: impl Into<String>, content: serde_json::Value) -> Self {
+        Self::Failed {
+            message: message.into(),
+            content: Some(content),
+        }
     }
 }
 
@@ -90,7 +107,7 @@ impl fmt::Display for ManagerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotHandled => f.write_str("event not handled by this manager"),
-            Self::Failed(message) => f.write_str(message),
+            Self::Failed { message, .. } => f.write_str(message),
         }
     }
 }
@@ -99,7 +116,7 @@ impl std::error::Error for ManagerError {}
 
 impl From<RequestError> for ManagerError {
     fn from(error: RequestError) -> Self {
-        Self::Failed(error.to_string())
+        Self::failed(error.to_string())
     }
 }
 
@@ -152,20 +169,61 @@ impl KeyValue {
     }
 }
 
+/// Envs for a VNF's container units (5GTANGO's `envs: [{cdu_id, envs}]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitEnvs {
+    /// The unit, by its id in the VNFD or its record's `cdu_id`
+    /// (`<unit id>-<VNF instance id>`); `None` is every container unit.
+    pub unit: Option<String>,
+    /// The envs, merged in order into what the unit has.
+    pub envs: Vec<KeyValue>,
+}
+
+impl UnitEnvs {
+    /// Envs for every container unit of the VNF.
+    pub fn every_unit(envs: Vec<KeyValue>) -> Self {
+        Self { unit: None, envs }
+    }
+
+    /// Envs for one unit.
+    pub fn unit(unit: impl Into<String>, envs: Vec<KeyValue>) -> Self {
+        Self {
+            unit: Some(unit.into()),
+            envs,
+        }
+    }
+
+    /// Whether these envs are for the unit `unit_id` of VNF instance
+    /// `vnf_instance_id`.
+    pub fn applies_to(&self, unit_id: &str, vnf_instance_id: &str) -> bool {
+        match &self.unit {
+            None => true,
+            Some(unit) => {
+                unit == unit_id
+                    || unit
+                        .strip_prefix(unit_id)
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .is_some_and(|instance| instance == vnf_instance_id)
+            }
+        }
+    }
+}
+
 /// A service-specific manager. A fresh value (`Default`) serves each event.
 pub trait ServiceManager: Default {
     /// The events this manager handles; the others answer
     /// [`ManagerError::NotHandled`] without calling the method.
     const HANDLES: &'static [SsmEvent];
 
-    /// Decide on which VIM each VNF runs.
-    fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+    /// Decide on which VIM each VNF runs, and where virtual links go.
+    fn placement(&self, request: PlacementRequest) -> Result<Placement, ManagerError> {
         let _ = request;
         Err(ManagerError::NotHandled)
     }
 
-    /// Decide which VNFs get an FSM configure event, and with what payload.
-    fn configure(&self, request: ssm::ConfigureRequest) -> Result<Vec<VnfConfigure>, ManagerError> {
+    /// Decide which FSM events (start, stop, configure, scale) fire for each
+    /// VNF, and with what payload.
+    fn configure(&self, request: ssm::ConfigureRequest) -> Result<Vec<VnfSwitches>, ManagerError> {
         let _ = request;
         Err(ManagerError::NotHandled)
     }
@@ -173,6 +231,19 @@ pub trait ServiceManager: Default {
     /// Transform the state extracted from a migrating VNF; the reply is the
     /// state to inject into its replacement.
     fn state(&self, request: ssm::StateRequest) -> Result<serde_json::Value, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+
+    /// Rewrite the schedule of the workflow about to run; the reply is the
+    /// new schedule.
+    fn task(&self, request: TaskRequest) -> Result<Vec<String>, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+
+    /// React to monitoring data; the reply lists the workflows to run.
+    fn monitor(&self, request: MonitorRequest) -> Result<Vec<WorkflowRequest>, ManagerError> {
         let _ = request;
         Err(ManagerError::NotHandled)
     }
@@ -184,8 +255,8 @@ pub trait FunctionManager: Default {
     /// [`ManagerError::NotHandled`] without calling the method.
     const HANDLES: &'static [FsmEvent];
 
-    /// The VNF was deployed; the reply's envs go into container VNFs.
-    fn start(&self, request: LifecycleRequest) -> Result<Vec<KeyValue>, ManagerError> {
+    /// The VNF was deployed; the reply's envs go into its container units.
+    fn start(&self, request: LifecycleRequest) -> Result<Vec<UnitEnvs>, ManagerError> {
         let _ = request;
         Err(ManagerError::NotHandled)
     }
@@ -196,14 +267,21 @@ pub trait FunctionManager: Default {
         Err(ManagerError::NotHandled)
     }
 
-    /// Configure the VNF; the reply's envs go into container VNFs.
-    fn configure(&self, request: fsm::ConfigureRequest) -> Result<Vec<KeyValue>, ManagerError> {
+    /// Configure the VNF; the reply's envs go into its container units.
+    fn configure(&self, request: fsm::ConfigureRequest) -> Result<Vec<UnitEnvs>, ManagerError> {
         let _ = request;
         Err(ManagerError::NotHandled)
     }
 
     /// Extract the VNF's state, or inject state into it.
     fn state(&self, request: fsm::StateRequest) -> Result<StateReply, ManagerError> {
+        let _ = request;
+        Err(ManagerError::NotHandled)
+    }
+
+    /// The VNF's instances were scaled; the reply's envs go into this
+    /// instance's container units.
+    fn scale(&self, request: ScaleRequest) -> Result<Vec<UnitEnvs>, ManagerError> {
         let _ = request;
         Err(ManagerError::NotHandled)
     }
@@ -255,18 +333,26 @@ macro_rules! export_service_manager {
                 fn handles() -> ::std::vec::Vec<glue::WitSsmEvent> {
                     glue::handles::<$manager>()
                 }
-                fn placement(
-                    request: glue::WitPlacementRequest,
-                ) -> glue::WitResult<::std::vec::Vec<glue::WitVnfPlacement>> {
+                fn placement(request: glue::WitPlacementRequest) -> glue::WitResult<glue::WitPlacement> {
                     glue::placement::<$manager>(request)
                 }
                 fn configure(
                     content: ::std::string::String,
-                ) -> glue::WitResult<::std::vec::Vec<glue::WitVnfConfigure>> {
+                ) -> glue::WitResult<::std::vec::Vec<glue::WitVnfSwitches>> {
                     glue::configure::<$manager>(content)
                 }
                 fn state(content: ::std::string::String) -> glue::WitResult<::std::string::String> {
                     glue::state::<$manager>(content)
+                }
+                fn task(
+                    content: ::std::string::String,
+                ) -> glue::WitResult<::std::vec::Vec<::std::string::String>> {
+                    glue::task::<$manager>(content)
+                }
+                fn monitor(
+                    content: ::std::string::String,
+                ) -> glue::WitResult<::std::vec::Vec<glue::WitWorkflowRequest>> {
+                    glue::monitor::<$manager>(content)
                 }
             }
     $crate::__private::ssm_bindings::export_ssm!(Export with_types_in $crate::__private::ssm_bindings);
@@ -287,17 +373,20 @@ macro_rules! export_function_manager {
                 fn handles() -> ::std::vec::Vec<glue::WitFsmEvent> {
                     glue::handles::<$manager>()
                 }
-                fn start(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<glue::WitKeyValue>> {
+                fn start(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<glue::WitUnitEnvs>> {
                     glue::start::<$manager>(content)
                 }
                 fn stop(content: ::std::string::String) -> glue::WitResult<()> {
                     glue::stop::<$manager>(content)
                 }
-                fn configure(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<glue::WitKeyValue>> {
+                fn configure(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<glue::WitUnitEnvs>> {
                     glue::configure::<$manager>(content)
                 }
                 fn state(content: ::std::string::String) -> glue::WitResult<glue::WitStateReply> {
                     glue::state::<$manager>(content)
+                }
+                fn scale(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<glue::WitUnitEnvs>> {
+                    glue::scale::<$manager>(content)
                 }
             }
     $crate::__private::fsm_bindings::export_fsm!(Export with_types_in $crate::__private::fsm_bindings);

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::descriptor::{Nsd, VimKind, Vnfd, Vnfr, string_or_number};
+use crate::descriptor::{Nsd, Nsr, VimKind, Vnfd, Vnfr, string_or_number};
 use crate::{Document, RequestError};
 
 /// The events of a service-specific manager.
@@ -17,11 +17,15 @@ pub enum SsmEvent {
     Configure,
     /// Transform a VNF's state while it migrates.
     State,
+    /// Rewrite the schedule of a workflow about to run.
+    Task,
+    /// React to monitoring data by asking for workflows.
+    Monitor,
 }
 
 impl SsmEvent {
     /// Every SSM event, in contract order.
-    pub const ALL: [SsmEvent; 3] = [Self::Placement, Self::Configure, Self::State];
+    pub const ALL: [SsmEvent; 5] = [Self::Placement, Self::Configure, Self::State, Self::Task, Self::Monitor];
 
     /// The 5GTANGO name (`ssm_type`).
     pub fn name(self) -> &'static str {
@@ -29,6 +33,8 @@ impl SsmEvent {
             Self::Placement => "placement",
             Self::Configure => "configure",
             Self::State => "state",
+            Self::Task => "task",
+            Self::Monitor => "monitor",
         }
     }
 
@@ -59,6 +65,15 @@ pub struct Vim {
     /// Memory already in use.
     #[serde(default)]
     pub memory_used: f64,
+    /// `vim_name`.
+    #[serde(default, rename = "vim_name")]
+    pub name: Option<String>,
+    /// `vim_city`.
+    #[serde(default, rename = "vim_city")]
+    pub city: Option<String>,
+    /// `vim_endpoint`.
+    #[serde(default, rename = "vim_endpoint")]
+    pub endpoint: Option<String>,
 }
 
 impl Vim {
@@ -73,11 +88,128 @@ impl Vim {
     }
 }
 
-/// Reads the VIM list (`topology.vims.vim_list`) of a placement content.
-pub fn topology_vims(content: &serde_json::Value) -> Result<Vec<Vim>, RequestError> {
-    match content.pointer("/topology/vims/vim_list") {
-        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-        Some(list) => Vec::<Vim>::deserialize(list).map_err(|error| RequestError::new("topology.vims.vim_list", error)),
+/// One WIM of the placement topology (`topology.wims`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Wim {
+    /// `uuid`.
+    pub uuid: String,
+    /// `name`.
+    pub name: Option<String>,
+    /// The VIMs it connects.
+    pub attached_vims: Vec<String>,
+    /// The network endpoints it connects.
+    pub attached_endpoints: Vec<String>,
+    /// The quality of its links.
+    pub qos: Vec<LinkQos>,
+}
+
+/// The quality of the link a WIM offers between two nodes (VIMs or NEPs).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LinkQos {
+    /// One end (`node_1`).
+    #[serde(rename = "node_1")]
+    pub node_a: String,
+    /// The other end (`node_2`).
+    #[serde(rename = "node_2")]
+    pub node_b: String,
+    /// `latency`, in `latency_unit` (ms when absent).
+    pub latency: Option<f64>,
+    /// `latency_unit`: s, ms or us.
+    pub latency_unit: Option<String>,
+    /// `bandwidth`, in `bandwidth_unit` (Mbps when absent).
+    pub bandwidth: Option<f64>,
+    /// `bandwidth_unit`: bps, kbps, Mbps or Gbps.
+    pub bandwidth_unit: Option<String>,
+}
+
+impl LinkQos {
+    /// The latency in milliseconds, when known in a unit this SDK reads.
+    pub fn latency_ms(&self) -> Option<f64> {
+        let factor = match self.latency_unit.as_deref().unwrap_or("ms") {
+            "s" => 1e3,
+            "ms" => 1.0,
+            "us" => 1e-3,
+            _ => return None,
+        };
+        Some(self.latency? * factor)
+    }
+
+    /// The bandwidth in Mbit/s, when known in a unit this SDK reads.
+    pub fn bandwidth_mbps(&self) -> Option<f64> {
+        let factor = match self.bandwidth_unit.as_deref().unwrap_or("Mbps") {
+            "bps" => 1e-6,
+            "kbps" | "Kbps" => 1e-3,
+            "Mbps" => 1.0,
+            "Gbps" => 1e3,
+            _ => return None,
+        };
+        Some(self.bandwidth? * factor)
+    }
+}
+
+/// A network endpoint (NEP) of the topology (`topology.vims.nep_list`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Nep {
+    /// `nep_uuid`.
+    #[serde(rename = "nep_uuid")]
+    pub uuid: String,
+    /// `nep_name`.
+    #[serde(rename = "nep_name")]
+    pub name: Option<String>,
+}
+
+/// The topology of a placement request, typed: VIMs, WIMs and endpoints.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Topology {
+    /// `vims.vim_list`.
+    pub vims: Vec<Vim>,
+    /// `wims`.
+    pub wims: Vec<Wim>,
+    /// `vims.nep_list`.
+    pub neps: Vec<Nep>,
+}
+
+/// `topology`, each level optional.
+#[derive(Deserialize)]
+struct TopologyContent {
+    #[serde(default)]
+    vims: Option<TopologyVims>,
+    #[serde(default)]
+    wims: Option<Vec<Wim>>,
+}
+
+#[derive(Deserialize)]
+struct TopologyVims {
+    #[serde(default)]
+    vim_list: Option<Vec<Vim>>,
+    #[serde(default)]
+    nep_list: Option<Vec<Nep>>,
+}
+
+impl From<TopologyContent> for Topology {
+    fn from(content: TopologyContent) -> Self {
+        let (vims, neps) = content
+            .vims
+            .map(|vims| (vims.vim_list.unwrap_or_default(), vims.nep_list.unwrap_or_default()))
+            .unwrap_or_default();
+        Self {
+            vims,
+            wims: content.wims.unwrap_or_default(),
+            neps,
+        }
+    }
+}
+
+/// Reads the typed topology (`topology`) of a placement content.
+pub fn topology(content: &serde_json::Value) -> Result<Topology, RequestError> {
+    match content.get("topology") {
+        None | Some(serde_json::Value::Null) => Ok(Topology::default()),
+        Some(topology) => TopologyContent::deserialize(topology)
+            .map(Topology::from)
+            .map_err(|error| RequestError::new("topology", error)),
     }
 }
 
@@ -92,15 +224,19 @@ pub struct PlacementRequest {
     pub vnfds: Vec<Vnfd>,
     /// The VIMs available, with their capacity.
     pub vims: Vec<Vim>,
-    /// The whole content as sent (topology, `nap`, WIMs, ...).
+    /// The WIMs joining VIMs and endpoints, with their links' quality.
+    pub wims: Vec<Wim>,
+    /// The network endpoints of the topology.
+    pub neps: Vec<Nep>,
+    /// The whole content as sent (`nap`, ...).
     pub raw: Document,
 }
 
-/// What a placement request's content holds; `Topology` is the typed
-/// topology, or [`serde::de::IgnoredAny`] when the VIMs arrive typed already.
+/// What a placement request's content holds; `T` is the typed topology,
+/// or [`serde::de::IgnoredAny`] when the topology arrives typed already.
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "Topology: Deserialize<'de>"))]
-struct PlacementContent<Topology> {
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct PlacementContent<T> {
     #[serde(default, rename = "uuid", deserialize_with = "string_or_number")]
     service_id: Option<String>,
     #[serde(default)]
@@ -108,52 +244,57 @@ struct PlacementContent<Topology> {
     #[serde(default)]
     vnfds: Vec<Vnfd>,
     #[serde(default)]
-    topology: Option<Topology>,
-}
-
-/// `topology.vims.vim_list`, each level optional.
-#[derive(Deserialize)]
-struct PlacementTopology {
-    #[serde(default)]
-    vims: Option<TopologyVims>,
-}
-
-#[derive(Deserialize)]
-struct TopologyVims {
-    #[serde(default)]
-    vim_list: Option<Vec<Vim>>,
+    topology: Option<T>,
 }
 
 impl PlacementRequest {
-    /// Builds a request from its content, reading the VIMs from its topology,
-    /// in one parse of the text.
+    /// Builds a request from its content, reading the topology from it, in
+    /// one parse of the text.
     pub fn from_document(raw: Document) -> Result<Self, RequestError> {
-        let mut content: PlacementContent<PlacementTopology> =
+        let mut content: PlacementContent<TopologyContent> =
             raw.parse().map_err(|error| RequestError::new("placement", error))?;
-        let vims = content
-            .topology
-            .take()
-            .and_then(|topology| topology.vims)
-            .and_then(|vims| vims.vim_list)
-            .unwrap_or_default();
-        Ok(Self::from_content(raw, content, vims))
+        let topology = content.topology.take().map(Topology::from).unwrap_or_default();
+        Ok(Self::from_content(raw, content, topology))
     }
 
-    /// Builds a request from its content and a VIM list already typed (the
+    /// Builds a request from its content and a topology already typed (the
     /// topology in the text is skipped, not parsed again).
-    pub fn with_vims(raw: Document, vims: Vec<Vim>) -> Result<Self, RequestError> {
+    pub fn with_topology(raw: Document, topology: Topology) -> Result<Self, RequestError> {
         let content: PlacementContent<serde::de::IgnoredAny> =
             raw.parse().map_err(|error| RequestError::new("placement", error))?;
-        Ok(Self::from_content(raw, content, vims))
+        Ok(Self::from_content(raw, content, topology))
     }
 
-    fn from_content<Topology>(raw: Document, content: PlacementContent<Topology>, vims: Vec<Vim>) -> Self {
+    fn from_content<T>(raw: Document, content: PlacementContent<T>, topology: Topology) -> Self {
         Self {
             service_id: content.service_id,
             nsd: content.nsd,
             vnfds: content.vnfds,
-            vims,
+            vims: topology.vims,
+            wims: topology.wims,
+            neps: topology.neps,
             raw,
+        }
+    }
+}
+
+/// A placement: where each VNF instance goes, and the virtual links the
+/// manager places itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Every VNF instance of the request, on its VIM.
+    pub vnfs: Vec<VnfPlacement>,
+    /// Virtual links of the NSD, on a WIM or inside a VIM; links left out
+    /// are the orchestrator's to realise.
+    pub links: Vec<LinkPlacement>,
+}
+
+impl Placement {
+    /// A placement of VNFs only.
+    pub fn of_vnfs(vnfs: Vec<VnfPlacement>) -> Self {
+        Self {
+            vnfs,
+            links: Vec::new(),
         }
     }
 }
@@ -165,6 +306,24 @@ pub struct VnfPlacement {
     pub vnf: String,
     /// The chosen VIM's uuid.
     pub vim: String,
+}
+
+/// Where one virtual link of the NSD goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkPlacement {
+    /// The link's `id` in the NSD.
+    pub link: String,
+    /// Where it is realised.
+    pub site: LinkSite,
+}
+
+/// Where a virtual link is realised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkSite {
+    /// Inside one VIM (every end there): the VIM's uuid.
+    Vim(String),
+    /// Across VIMs, on a WIM: the WIM's uuid.
+    Wim(String),
 }
 
 /// A configure request: which workflow is running, the service and its VNFs.
@@ -192,6 +351,18 @@ pub struct Function {
     pub vnfd: Option<Vnfd>,
     /// Its record.
     pub vnfr: Option<Vnfr>,
+    /// Whether it is deployed yet.
+    pub deployed: Option<bool>,
+    /// The deployment flavour, when the descriptor has several.
+    pub flavour: Option<String>,
+    /// Whether its FSM start fires, and with which payload.
+    pub start: Option<EventSwitch>,
+    /// Whether its FSM stop fires, and with which payload.
+    pub stop: Option<EventSwitch>,
+    /// Whether its FSM configure fires, and with which payload.
+    pub configure: Option<EventSwitch>,
+    /// Whether its FSM scale fires, and with which payload.
+    pub scale: Option<EventSwitch>,
 }
 
 impl Function {
@@ -241,15 +412,143 @@ impl ConfigureRequest {
     }
 }
 
-/// The decision for one VNF in reply to a configure event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VnfConfigure {
+/// Whether one FSM event fires for a VNF, and with which payload (5GTANGO's
+/// `{trigger, payload}`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct EventSwitch {
+    /// Whether the event fires.
+    pub trigger: bool,
+    /// The payload it gets instead of the default one, if any (5GTANGO's
+    /// empty mapping means none).
+    #[serde(deserialize_with = "empty_as_none")]
+    pub payload: Option<serde_json::Value>,
+}
+
+impl EventSwitch {
+    /// The event fires, with the default payload.
+    pub fn on() -> Self {
+        Self {
+            trigger: true,
+            payload: None,
+        }
+    }
+
+    /// The event does not fire.
+    pub fn off() -> Self {
+        Self::default()
+    }
+
+    /// The event fires with this payload.
+    pub fn with_payload(payload: serde_json::Value) -> Self {
+        Self {
+            trigger: true,
+            payload: Some(payload),
+        }
+    }
+}
+
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<serde_json::Value>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(value.filter(|value| !value.is_null() && value.as_object().is_none_or(|fields| !fields.is_empty())))
+}
+
+/// The reply to a configure event for one VNF: the FSM events it switches;
+/// those left `None` keep their current setting.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VnfSwitches {
     /// The VNF instance id.
     pub id: String,
-    /// Whether its FSM configure event fires.
-    pub trigger: bool,
-    /// The payload it gets instead of the default one, if any.
-    pub payload: Option<serde_json::Value>,
+    /// FSM start.
+    pub start: Option<EventSwitch>,
+    /// FSM stop.
+    pub stop: Option<EventSwitch>,
+    /// FSM configure.
+    pub configure: Option<EventSwitch>,
+    /// FSM scale.
+    pub scale: Option<EventSwitch>,
+}
+
+impl VnfSwitches {
+    /// Switches only the VNF's FSM configure event.
+    pub fn configure(id: impl Into<String>, switch: EventSwitch) -> Self {
+        Self {
+            id: id.into(),
+            configure: Some(switch),
+            ..Self::default()
+        }
+    }
+}
+
+/// A task request: the schedule of the workflow about to run.
+#[derive(Debug, Clone)]
+pub struct TaskRequest {
+    /// The step names still to run, in order (5GTANGO's task names).
+    pub schedule: Vec<String>,
+    /// The whole content as sent.
+    pub raw: Document,
+}
+
+#[derive(Deserialize)]
+struct TaskContent {
+    schedule: Vec<String>,
+}
+
+impl TaskRequest {
+    /// Builds a request from its content.
+    pub fn from_document(raw: Document) -> Result<Self, RequestError> {
+        let content: TaskContent = raw.parse().map_err(|error| RequestError::new("task", error))?;
+        Ok(Self {
+            schedule: content.schedule,
+            raw,
+        })
+    }
+}
+
+/// A monitor request: monitoring data about the service (an alert, or the
+/// service's records when monitoring starts), whatever its shape.
+#[derive(Debug, Clone)]
+pub struct MonitorRequest {
+    /// The service instance the data is about, when the content names it
+    /// (`service_instance_id`, else the NSR's `id`).
+    pub service_id: Option<String>,
+    /// The whole content as sent.
+    pub raw: Document,
+}
+
+#[derive(Deserialize)]
+struct MonitorContent {
+    #[serde(default)]
+    service_instance_id: Option<String>,
+    #[serde(default)]
+    nsr: Option<Nsr>,
+}
+
+impl MonitorRequest {
+    /// Builds a request from its content.
+    pub fn from_document(raw: Document) -> Result<Self, RequestError> {
+        let content: MonitorContent = raw.parse().map_err(|error| RequestError::new("monitor", error))?;
+        Ok(Self {
+            service_id: content.service_instance_id.or(content.nsr.map(|nsr| nsr.id)),
+            raw,
+        })
+    }
+}
+
+/// A workflow a monitor event asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkflowRequest {
+    /// Add `instances` instances of the NSD's VNF `vnf` (its `vnf_id`).
+    ScaleOut {
+        /// The VNF's id in the NSD.
+        vnf: String,
+        /// How many instances to add.
+        instances: u32,
+    },
+    /// Remove these VNF instances.
+    ScaleIn(Vec<String>),
+    /// Reconfigure the service, with this reconfiguration payload.
+    Reconfigure(Option<serde_json::Value>),
 }
 
 /// A state request: the state an FSM extracted from the migrating VNF.
@@ -293,7 +592,7 @@ mod tests {
             let request = PlacementRequest::from_document(Document::from_json(empty)).unwrap();
             assert!(request.vims.is_empty(), "{empty}");
         }
-        let typed = PlacementRequest::with_vims(Document::from_json(text), Vec::new()).unwrap();
+        let typed = PlacementRequest::with_topology(Document::from_json(text), Topology::default()).unwrap();
         assert!(typed.vims.is_empty(), "typed VIMs win over the text's");
     }
 }
