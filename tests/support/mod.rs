@@ -16,6 +16,7 @@ pub struct Guests {
     pub state: PathBuf,
     pub vnf_manager: PathBuf,
     pub task: PathBuf,
+    pub scale: PathBuf,
     pub hostile: PathBuf,
     pub hostile_contract: PathBuf,
 }
@@ -47,6 +48,7 @@ pub fn guests() -> &'static Guests {
             "sm-state",
             "sm-vnf-manager",
             "sm-task",
+            "sm-scale",
             "sm-hostile",
             "sm-hostile-contract",
         ];
@@ -67,6 +69,7 @@ pub fn guests() -> &'static Guests {
             state: out.join("sm_state.wasm"),
             vnf_manager: out.join("sm_vnf_manager.wasm"),
             task: out.join("sm_task.wasm"),
+            scale: out.join("sm_scale.wasm"),
             hostile: out.join("sm_hostile.wasm"),
             hostile_contract: out.join("sm_hostile_contract.wasm"),
         }
