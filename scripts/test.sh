@@ -16,7 +16,8 @@ echo "== clippy (native)" >&2
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 echo "== clippy (guests, wasm32-wasip2)" >&2
 cargo clippy --quiet --target wasm32-wasip2 --profile guest --target-dir target/guests \
-    -p sm-sdk -p sm-placement -p sm-configure -p sm-state -p sm-vnf-manager -p sm-hostile -p sm-hostile-contract \
+    -p sm-sdk -p sm-placement -p sm-configure -p sm-state -p sm-vnf-manager -p sm-task -p sm-scale \
+    -p sm-hostile -p sm-hostile-contract \
     -- -D warnings
 echo "== tests" >&2
 ensure_docker

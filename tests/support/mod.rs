@@ -15,6 +15,8 @@ pub struct Guests {
     pub configure: PathBuf,
     pub state: PathBuf,
     pub vnf_manager: PathBuf,
+    pub task: PathBuf,
+    pub scale: PathBuf,
     pub hostile: PathBuf,
     pub hostile_contract: PathBuf,
 }
@@ -40,7 +42,16 @@ pub fn guests() -> &'static Guests {
     GUESTS.get_or_init(|| {
         let root = workspace_root();
         let target_dir = root.join("target/guests");
-        let crates = ["sm-placement", "sm-configure", "sm-state", "sm-vnf-manager", "sm-hostile", "sm-hostile-contract"];
+        let crates = [
+            "sm-placement",
+            "sm-configure",
+            "sm-state",
+            "sm-vnf-manager",
+            "sm-task",
+            "sm-scale",
+            "sm-hostile",
+            "sm-hostile-contract",
+        ];
         let mut command = Command::new(option_env!("CARGO").unwrap_or("cargo"));
         command.current_dir(&root).args(["build", "--target", "wasm32-wasip2", "--profile", "guest", "--target-dir"]).arg(&target_dir);
         for name in crates {
@@ -57,6 +68,8 @@ pub fn guests() -> &'static Guests {
             configure: out.join("sm_configure.wasm"),
             state: out.join("sm_state.wasm"),
             vnf_manager: out.join("sm_vnf_manager.wasm"),
+            task: out.join("sm_task.wasm"),
+            scale: out.join("sm_scale.wasm"),
             hostile: out.join("sm_hostile.wasm"),
             hostile_contract: out.join("sm_hostile_contract.wasm"),
         }

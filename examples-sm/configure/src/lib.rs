@@ -5,12 +5,13 @@
 //! triggered (configuring the others would be a no-op); on reconfigure every
 //! VNF with an id is. Each payload lists the other VNFs' addresses, taken
 //! from their records, with floating addresses translated to internal ones
-//! through the service's `ip_mapping`.
+//! through the service's `ip_mapping`. Only the FSM configure event is
+//! switched: each VNF's start, stop and scale events keep their setting.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use sm_sdk::ssm::{ConfigureRequest, Function, SsmEvent, VnfConfigure};
+use sm_sdk::ssm::{ConfigureRequest, EventSwitch, Function, SsmEvent, VnfSwitches};
 use sm_sdk::{ManagerError, ServiceManager};
 
 /// The peer-addresses configure manager.
@@ -20,7 +21,7 @@ pub struct PeerAddresses;
 impl ServiceManager for PeerAddresses {
     const HANDLES: &'static [SsmEvent] = &[SsmEvent::Configure];
 
-    fn configure(&self, request: ConfigureRequest) -> Result<Vec<VnfConfigure>, ManagerError> {
+    fn configure(&self, request: ConfigureRequest) -> Result<Vec<VnfSwitches>, ManagerError> {
         let internal: BTreeMap<&str, &str> = request
             .ip_mapping
             .iter()
@@ -46,17 +47,15 @@ impl ServiceManager for PeerAddresses {
             .iter()
             .filter_map(|function| Some((function.instance_id()?, function)))
             .map(|(id, function)| {
-                let trigger = reconfiguring || fsm_handles_configure(function);
+                if !reconfiguring && !fsm_handles_configure(function) {
+                    return VnfSwitches::configure(id, EventSwitch::off());
+                }
                 let peers: BTreeMap<&str, &Vec<&str>> = addresses
                     .iter()
                     .filter(|(peer, _)| **peer != id)
                     .map(|(peer, addresses)| (*peer, addresses))
                     .collect();
-                VnfConfigure {
-                    id: id.to_owned(),
-                    trigger,
-                    payload: trigger.then(|| json!({ "vnf_id": id, "peers": peers })),
-                }
+                VnfSwitches::configure(id, EventSwitch::with_payload(json!({ "vnf_id": id, "peers": peers })))
             })
             .collect();
         Ok(decisions)
@@ -93,14 +92,25 @@ mod tests {
         })
     }
 
-    fn configure(workflow: &str, functions: Vec<serde_json::Value>) -> Vec<VnfConfigure> {
+    /// The FSM configure switch the manager answers for each VNF, in order.
+    fn configure(workflow: &str, functions: Vec<serde_json::Value>) -> Vec<EventSwitch> {
         let content = json!({
             "workflow": workflow,
             "functions": functions,
             "ip_mapping": [{"floating_ip": "10.0.0.2", "internal_ip": "172.16.0.2"}],
         });
         let request = ConfigureRequest::from_document(Document::from_value(&content)).unwrap();
-        PeerAddresses.configure(request).unwrap()
+        let decisions = PeerAddresses.configure(request).unwrap();
+        for decision in &decisions {
+            assert_eq!(
+                (&decision.start, &decision.stop, &decision.scale),
+                (&None, &None, &None)
+            );
+        }
+        decisions
+            .into_iter()
+            .map(|decision| decision.configure.expect("every VNF's configure is switched"))
+            .collect()
     }
 
     #[test]

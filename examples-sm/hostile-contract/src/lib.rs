@@ -1,14 +1,16 @@
-//! A service manager built against contract version 2.0.0, which this host
-//! (1.x) must refuse at load with a message naming both versions. It uses
-//! raw bindings on purpose: the SDK only builds against the current contract.
+//! A service manager built against contract version 1.0.0, the major version
+//! before the one the host speaks (2.x): the host must refuse it at load with
+//! a message naming both versions, rather than call a 1.x module with 2.x
+//! events. It uses raw bindings on purpose: the SDK only builds against the
+//! current contract.
 
 #[cfg(target_arch = "wasm32")]
 mod bindings {
     wit_bindgen::generate!({
         inline: "
-            package wasmano:sm@2.0.0;
+            package wasmano:sm@1.0.0;
             interface service-manager {
-                enum ssm-event { placement, configure, state, reroute }
+                enum ssm-event { placement, configure, state }
                 handles: func() -> list<ssm-event>;
             }
             world service-manager-module {
@@ -19,13 +21,13 @@ mod bindings {
 
     use exports::wasmano::sm::service_manager::{Guest, SsmEvent};
 
-    struct FutureManager;
+    struct FormerManager;
 
-    impl Guest for FutureManager {
+    impl Guest for FormerManager {
         fn handles() -> Vec<SsmEvent> {
-            vec![SsmEvent::Reroute]
+            vec![SsmEvent::Placement]
         }
     }
 
-    export!(FutureManager);
+    export!(FormerManager);
 }

@@ -1,5 +1,6 @@
-//! Hostile service manager for the host's tests: every event misbehaves the
-//! way its `behaviour` option says, so one module covers every fault:
+//! Hostile service manager for the host's tests: every event (placement,
+//! configure, state, task, monitor) misbehaves the way its `behaviour` option
+//! says, so one module covers every fault:
 //!
 //! - `loop`: spins forever (the deadline must stop it);
 //! - `memory-bomb`: allocates until the memory cap stops it;
@@ -20,7 +21,10 @@
 
 use std::hint::black_box;
 
-use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, StateRequest, VnfConfigure, VnfPlacement};
+use sm_sdk::ssm::{
+    ConfigureRequest, EventSwitch, MonitorRequest, Placement, PlacementRequest, SsmEvent, StateRequest, TaskRequest,
+    VnfPlacement, VnfSwitches, WorkflowRequest,
+};
 use sm_sdk::{ManagerError, ServiceManager};
 
 /// The misbehaving manager.
@@ -76,20 +80,22 @@ fn recurse(depth: u64) -> u64 {
 impl ServiceManager for Hostile {
     const HANDLES: &'static [SsmEvent] = &SsmEvent::ALL;
 
-    fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
-        let everything_on = |vim: &str| -> Vec<VnfPlacement> {
-            request
-                .vnfds
-                .iter()
-                .map(|vnfd| VnfPlacement {
-                    vnf: vnfd.instance_id().unwrap_or_default().to_owned(),
-                    vim: vim.to_owned(),
-                })
-                .collect()
+    fn placement(&self, request: PlacementRequest) -> Result<Placement, ManagerError> {
+        let everything_on = |vim: &str| -> Placement {
+            Placement::of_vnfs(
+                request
+                    .vnfds
+                    .iter()
+                    .map(|vnfd| VnfPlacement {
+                        vnf: vnfd.instance_id().unwrap_or_default().to_owned(),
+                        vim: vim.to_owned(),
+                    })
+                    .collect(),
+            )
         };
         match sm_sdk::option("behaviour").as_deref() {
             Some("bad-mapping") => Ok(everything_on("no-such-vim")),
-            Some("place-nothing") => Ok(Vec::new()),
+            Some("place-nothing") => Ok(Placement::default()),
             Some("first-vim") => {
                 let first = request
                     .vims
@@ -97,23 +103,27 @@ impl ServiceManager for Hostile {
                     .ok_or_else(|| ManagerError::failed("the topology has no VIM"))?;
                 Ok(everything_on(&first.uuid))
             }
-            _ => misbehave().map(|_| Vec::new()),
+            _ => misbehave().map(|_| Placement::default()),
         }
     }
 
-    fn configure(&self, _: ConfigureRequest) -> Result<Vec<VnfConfigure>, ManagerError> {
+    fn configure(&self, _: ConfigureRequest) -> Result<Vec<VnfSwitches>, ManagerError> {
         if sm_sdk::option("behaviour").as_deref() == Some("configure-unknown") {
-            return Ok(vec![VnfConfigure {
-                id: "no-such-vnf-instance".to_owned(),
-                trigger: true,
-                payload: None,
-            }]);
+            return Ok(vec![VnfSwitches::configure("no-such-vnf-instance", EventSwitch::on())]);
         }
         misbehave().map(|_| Vec::new())
     }
 
     fn state(&self, _: StateRequest) -> Result<serde_json::Value, ManagerError> {
         misbehave()
+    }
+
+    fn task(&self, _: TaskRequest) -> Result<Vec<String>, ManagerError> {
+        misbehave().map(|_| Vec::new())
+    }
+
+    fn monitor(&self, _: MonitorRequest) -> Result<Vec<WorkflowRequest>, ManagerError> {
+        misbehave().map(|_| Vec::new())
     }
 }
 

@@ -1,10 +1,11 @@
 //! Example placement SSM: puts each VNF on a feasible VIM (type matches the
 //! VNF's deployment units, enough free cores and memory), preferring the VIM
 //! with the most free cores, and accounts for what it already placed. When a
-//! VNF fits nowhere it answers an error naming that VNF.
+//! VNF fits nowhere it answers an error naming that VNF. It places VNFs only:
+//! the service's virtual links are left to the orchestrator to realise.
 
 use sm_sdk::descriptor::Demand;
-use sm_sdk::ssm::{PlacementRequest, SsmEvent, Vim, VnfPlacement};
+use sm_sdk::ssm::{Placement, PlacementRequest, SsmEvent, Vim, VnfPlacement};
 use sm_sdk::{ManagerError, ServiceManager};
 
 /// The most-free-cores placement manager.
@@ -14,7 +15,7 @@ pub struct MostFreeCores;
 impl ServiceManager for MostFreeCores {
     const HANDLES: &'static [SsmEvent] = &[SsmEvent::Placement];
 
-    fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+    fn placement(&self, request: PlacementRequest) -> Result<Placement, ManagerError> {
         let mut vims = request.vims;
         let mut mapping = Vec::with_capacity(request.vnfds.len());
         for vnfd in &request.vnfds {
@@ -38,7 +39,7 @@ impl ServiceManager for MostFreeCores {
             });
         }
         sm_sdk::info!("placed {} VNFs", mapping.len());
-        Ok(mapping)
+        Ok(Placement::of_vnfs(mapping))
     }
 }
 
@@ -89,8 +90,8 @@ mod tests {
         let vnfds = format!("[{}, {}]", vm("a", 4, 1), vm("b", 2, 1));
         let mapping = MostFreeCores.placement(request(&vims, &vnfds)).unwrap();
         // a takes 4 of big's 6 cores, leaving small (4 free) the better choice for b.
-        assert_eq!(mapping[0].vim, "big");
-        assert_eq!(mapping[1].vim, "small");
+        assert_eq!(mapping.vnfs[0].vim, "big");
+        assert_eq!(mapping.vnfs[1].vim, "small");
     }
 
     #[test]
@@ -103,7 +104,7 @@ mod tests {
         let mapping = MostFreeCores
             .placement(request(&vims, &format!("[{}]", vm("a", 1, 1))))
             .unwrap();
-        assert_eq!(mapping[0].vim, "os");
+        assert_eq!(mapping.vnfs[0].vim, "os");
     }
 
     #[test]
@@ -112,7 +113,7 @@ mod tests {
         let error = MostFreeCores
             .placement(request(&vims, &format!("[{}]", vm("hungry", 2, 1))))
             .unwrap_err();
-        let ManagerError::Failed(message) = error else {
+        let ManagerError::Failed { message, .. } = error else {
             panic!("expected an error answer")
         };
         assert!(message.contains("hungry"), "{message}");
@@ -124,7 +125,7 @@ mod tests {
         let mapping = MostFreeCores
             .placement(request(&vims, &format!("[{}]", vm("a", 1, 2))))
             .unwrap();
-        assert_eq!(mapping[0].vim, "roomy");
+        assert_eq!(mapping.vnfs[0].vim, "roomy");
     }
 
     #[test]

@@ -83,6 +83,6 @@ mod tests {
 
     #[test]
     fn missing_state_is_an_error_answer() {
-        assert!(matches!(transform(Value::Null), Err(ManagerError::Failed(_))));
+        assert!(matches!(transform(Value::Null), Err(ManagerError::Failed { .. })));
     }
 }

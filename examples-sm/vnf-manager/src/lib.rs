@@ -1,15 +1,19 @@
 //! Example FSM: handles all four events of a VNF.
 //!
-//! - start: returns envs for the container (its id, name and address);
+//! - start: returns envs for every container unit (the VNF's id, name and
+//!   address), and for each unit the orchestrator sent `generic_envs` for,
+//!   those envs (where its peers are) plus `PEERS`, its peers' addresses in
+//!   one list, so a unit finds the rest of the service from its first start;
 //! - stop: checks the VNF is not already terminated;
-//! - configure: returns a `PEERS` env, from the configure SSM's payload when
-//!   it sent one, else from the other VNF records of the default payload;
+//! - configure: returns a `PEERS` env for every unit, from the configure
+//!   SSM's payload when it sent one, else from the other VNF records of the
+//!   default payload;
 //! - state: extract returns the VNF's address and its state entries (option
 //!   `state_entries`), inject checks there is state to apply.
 
 use serde_json::{Value, json};
-use sm_sdk::fsm::{ConfigureRequest, FsmEvent, LifecycleRequest, StateAction, StateReply, StateRequest};
-use sm_sdk::{FunctionManager, KeyValue, ManagerError};
+use sm_sdk::fsm::{ConfigureRequest, FsmEvent, GenericEnvs, LifecycleRequest, StateAction, StateReply, StateRequest};
+use sm_sdk::{FunctionManager, KeyValue, ManagerError, UnitEnvs};
 
 /// The example VNF manager.
 #[derive(Debug, Default)]
@@ -18,7 +22,7 @@ pub struct VnfManager;
 impl FunctionManager for VnfManager {
     const HANDLES: &'static [FsmEvent] = &[FsmEvent::Start, FsmEvent::Stop, FsmEvent::Configure, FsmEvent::State];
 
-    fn start(&self, request: LifecycleRequest) -> Result<Vec<KeyValue>, ManagerError> {
+    fn start(&self, request: LifecycleRequest) -> Result<Vec<UnitEnvs>, ManagerError> {
         let vnfr = &request.vnfr;
         if vnfr.id.is_empty() {
             return Err(ManagerError::failed("the VNF record has no id"));
@@ -31,7 +35,9 @@ impl FunctionManager for VnfManager {
             envs.push(KeyValue::new("VNF_ADDRESS", *address));
         }
         sm_sdk::info!("starting VNF {}", vnfr.id);
-        Ok(envs)
+        let mut reply = vec![UnitEnvs::every_unit(envs)];
+        reply.extend(request.generic_envs.iter().map(unit_peer_envs));
+        Ok(reply)
     }
 
     fn stop(&self, request: LifecycleRequest) -> Result<(), ManagerError> {
@@ -45,30 +51,23 @@ impl FunctionManager for VnfManager {
         Ok(())
     }
 
-    fn configure(&self, request: ConfigureRequest) -> Result<Vec<KeyValue>, ManagerError> {
+    fn configure(&self, request: ConfigureRequest) -> Result<Vec<UnitEnvs>, ManagerError> {
         let payload = request
             .raw
             .value()
             .map_err(|error| ManagerError::failed(error.to_string()))?;
-        let mut peers: Vec<String> = match payload.get("peers") {
+        let peers = match payload.get("peers") {
             // The example configure SSM's payload: {vnf_id, peers: {id: [addresses]}}.
-            Some(Value::Object(peers)) => peers
-                .values()
-                .filter_map(Value::as_array)
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            _ => request
-                .vnfrs
-                .iter()
-                .flat_map(|vnfr| vnfr.addresses())
-                .map(str::to_owned)
-                .collect(),
+            Some(Value::Object(peers)) => peers_env(
+                peers
+                    .values()
+                    .filter_map(Value::as_array)
+                    .flatten()
+                    .filter_map(Value::as_str),
+            ),
+            _ => peers_env(request.vnfrs.iter().flat_map(|vnfr| vnfr.addresses())),
         };
-        peers.sort();
-        peers.dedup();
-        Ok(vec![KeyValue::new("PEERS", peers.join(","))])
+        Ok(vec![UnitEnvs::every_unit(vec![peers])])
     }
 
     fn state(&self, request: StateRequest) -> Result<StateReply, ManagerError> {
@@ -96,6 +95,31 @@ impl FunctionManager for VnfManager {
     }
 }
 
+/// `PEERS`: the distinct addresses, sorted, comma-separated.
+fn peers_env<'a>(addresses: impl Iterator<Item = &'a str>) -> KeyValue {
+    let mut peers: Vec<&str> = addresses.collect();
+    peers.sort_unstable();
+    peers.dedup();
+    KeyValue::new("PEERS", peers.join(","))
+}
+
+/// One container unit's envs from its `generic_envs`: those envs as sent,
+/// then `PEERS` from the peer addresses among them (the `_IP` entries).
+fn unit_peer_envs(generic: &GenericEnvs) -> UnitEnvs {
+    let addresses = generic
+        .envs
+        .iter()
+        .filter(|(key, _)| key.ends_with("_IP"))
+        .map(|(_, address)| address.as_str());
+    let mut envs: Vec<KeyValue> = generic
+        .envs
+        .iter()
+        .map(|(key, value)| KeyValue::new(key, value))
+        .collect();
+    envs.push(peers_env(addresses));
+    UnitEnvs::unit(&generic.cdu_id, envs)
+}
+
 sm_sdk::export_function_manager!(VnfManager);
 
 #[cfg(test)]
@@ -114,15 +138,53 @@ mod tests {
     }
 
     #[test]
-    fn start_returns_identity_and_address_envs() {
+    fn start_returns_identity_and_address_envs_for_every_unit() {
         let envs = VnfManager.start(lifecycle("offline")).unwrap();
         assert_eq!(
             envs,
-            [
+            [UnitEnvs::every_unit(vec![
                 KeyValue::new("VNF_ID", "v1"),
                 KeyValue::new("VNF_NAME", "web"),
                 KeyValue::new("VNF_ADDRESS", "10.0.0.5")
-            ]
+            ])]
+        );
+    }
+
+    #[test]
+    fn start_gives_each_unit_its_generic_envs_and_its_peers() {
+        let content = json!({
+            "vnfd": {"name": "web"},
+            "vnfr": vnfr("v1", "10.0.0.5", "offline"),
+            "generic_envs": [
+                {"cdu_id": "front-v1", "envs": {"DB_MAIN_IP": "10.0.0.7", "DB_MAIN_SQL_PORT": 5432, "CACHE_MAIN_IP": "10.0.0.8"}},
+                {"cdu_id": "worker-v1", "envs": {"DB_MAIN_IP": "10.0.0.7"}},
+            ],
+        });
+        let request = LifecycleRequest::from_document(Document::from_value(&content)).unwrap();
+        let envs = VnfManager.start(request).unwrap();
+        assert_eq!(envs.len(), 3, "{envs:?}");
+        assert_eq!(envs[0].unit, None, "identity envs go to every unit");
+        assert_eq!(
+            envs[1],
+            UnitEnvs::unit(
+                "front-v1",
+                vec![
+                    KeyValue::new("CACHE_MAIN_IP", "10.0.0.8"),
+                    KeyValue::new("DB_MAIN_IP", "10.0.0.7"),
+                    KeyValue::new("DB_MAIN_SQL_PORT", "5432"),
+                    KeyValue::new("PEERS", "10.0.0.7,10.0.0.8"),
+                ]
+            )
+        );
+        assert_eq!(
+            envs[2],
+            UnitEnvs::unit(
+                "worker-v1",
+                vec![
+                    KeyValue::new("DB_MAIN_IP", "10.0.0.7"),
+                    KeyValue::new("PEERS", "10.0.0.7")
+                ]
+            )
         );
     }
 
@@ -131,7 +193,7 @@ mod tests {
         assert!(VnfManager.stop(lifecycle("normal operation")).is_ok());
         assert!(matches!(
             VnfManager.stop(lifecycle("terminated")),
-            Err(ManagerError::Failed(_))
+            Err(ManagerError::Failed { .. })
         ));
     }
 
@@ -141,7 +203,7 @@ mod tests {
         let request = ConfigureRequest::from_document(Document::from_value(&content)).unwrap();
         assert_eq!(
             VnfManager.configure(request).unwrap(),
-            [KeyValue::new("PEERS", "10.0.0.2,10.0.0.3")]
+            [UnitEnvs::every_unit(vec![KeyValue::new("PEERS", "10.0.0.2,10.0.0.3")])]
         );
     }
 
@@ -151,7 +213,7 @@ mod tests {
         let request = ConfigureRequest::from_document(Document::from_value(&content)).unwrap();
         assert_eq!(
             VnfManager.configure(request).unwrap(),
-            [KeyValue::new("PEERS", "10.0.0.1")]
+            [UnitEnvs::every_unit(vec![KeyValue::new("PEERS", "10.0.0.1")])]
         );
     }
 
