@@ -5,8 +5,14 @@
 //! triggered (configuring the others would be a no-op); on reconfigure every
 //! VNF with an id is. Each payload lists the other VNFs' addresses, taken
 //! from their records, with floating addresses translated to internal ones
-//! through the service's `ip_mapping`. Only the FSM configure event is
-//! switched: each VNF's start, stop and scale events keep their setting.
+//! through the service's `ip_mapping`.
+//!
+//! Each VNF's start, stop and scale events keep their setting, unless the
+//! option `switch_off` lists some of them (comma-separated: `start`,
+//! `stop`, `scale`): those are switched off for every VNF, for services
+//! whose VNFs are started, stopped or scaled by something else. The
+//! orchestrator keeps a switch in the VNF's record and follows it in later
+//! workflows.
 
 use std::collections::BTreeMap;
 
@@ -42,24 +48,54 @@ impl ServiceManager for PeerAddresses {
             })
             .collect();
         let reconfiguring = request.workflow.as_deref() == Some("reconfigure");
+        let switched_off = switched_off_events()?;
         let decisions = request
             .functions
             .iter()
             .filter_map(|function| Some((function.instance_id()?, function)))
             .map(|(id, function)| {
-                if !reconfiguring && !fsm_handles_configure(function) {
-                    return VnfSwitches::configure(id, EventSwitch::off());
+                let configure = if !reconfiguring && !fsm_handles_configure(function) {
+                    EventSwitch::off()
+                } else {
+                    let peers: BTreeMap<&str, &Vec<&str>> = addresses
+                        .iter()
+                        .filter(|(peer, _)| **peer != id)
+                        .map(|(peer, addresses)| (*peer, addresses))
+                        .collect();
+                    EventSwitch::with_payload(json!({ "vnf_id": id, "peers": peers }))
+                };
+                let off = |event: &str| switched_off.contains(&event).then(EventSwitch::off);
+                VnfSwitches {
+                    start: off("start"),
+                    stop: off("stop"),
+                    scale: off("scale"),
+                    ..VnfSwitches::configure(id, configure)
                 }
-                let peers: BTreeMap<&str, &Vec<&str>> = addresses
-                    .iter()
-                    .filter(|(peer, _)| **peer != id)
-                    .map(|(peer, addresses)| (*peer, addresses))
-                    .collect();
-                VnfSwitches::configure(id, EventSwitch::with_payload(json!({ "vnf_id": id, "peers": peers })))
             })
             .collect();
         Ok(decisions)
     }
+}
+
+/// The events the option `switch_off` lists; another name is an error.
+fn switched_off_events() -> Result<Vec<&'static str>, ManagerError> {
+    let Some(list) = sm_sdk::option("switch_off") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|event| !event.is_empty())
+        .map(|event| {
+            ["start", "stop", "scale"]
+                .into_iter()
+                .find(|known| *known == event)
+                .ok_or_else(|| {
+                    ManagerError::failed(format!(
+                        "option switch_off lists {event:?}; it may list start, stop and scale"
+                    ))
+                })
+        })
+        .collect()
 }
 
 fn fsm_handles_configure(function: &Function) -> bool {
@@ -111,6 +147,22 @@ mod tests {
             .into_iter()
             .map(|decision| decision.configure.expect("every VNF's configure is switched"))
             .collect()
+    }
+
+    #[test]
+    fn switch_off_switches_the_listed_events_off_for_every_vnf() {
+        sm_sdk::set_test_options(vec![sm_sdk::KeyValue::new("switch_off", "stop, scale")]);
+        let content = json!({"workflow": "instantiation", "functions": [function("a", "10.0.0.1", true)]});
+        let request = ConfigureRequest::from_document(Document::from_value(&content)).unwrap();
+        let decisions = PeerAddresses.configure(request.clone()).unwrap();
+        sm_sdk::set_test_options(vec![sm_sdk::KeyValue::new("switch_off", "stop,reboot")]);
+        let refused = PeerAddresses.configure(request).unwrap_err();
+        sm_sdk::set_test_options(Vec::new());
+        assert_eq!(decisions[0].start, None);
+        assert_eq!(decisions[0].stop, Some(EventSwitch::off()));
+        assert_eq!(decisions[0].scale, Some(EventSwitch::off()));
+        assert!(decisions[0].configure.as_ref().unwrap().trigger);
+        assert!(refused.to_string().contains("\"reboot\""), "{refused}");
     }
 
     #[test]

@@ -9,8 +9,11 @@
 //! neither is answered with an error, since there is no point at which
 //! configuring makes sense. A schedule that already has `configure_ssm` keeps
 //! it where it is, so the rewrite is idempotent. With the option
-//! `monitoring: off` it also drops `start_monitoring` (`on`, the default,
-//! keeps it). Every other step keeps its name and order.
+//! `configure: before-start` it puts `configure_ssm` (new or already there)
+//! right before `vnfs_start` instead, so the configure manager can switch
+//! each VNF's FSM start, and its payload, before the VNFs start. With the
+//! option `monitoring: off` it also drops `start_monitoring` (`on`, the
+//! default, keeps it). Every other step keeps its name and order.
 //!
 //! Monitor: the manager reads alerts of this shape (extra fields ignored):
 //!
@@ -60,7 +63,16 @@ impl ServiceManager for TaskAndMonitor {
         if !monitoring_enabled()? {
             schedule.retain(|step| step != START_MONITORING);
         }
-        if !schedule.iter().any(|step| step == CONFIGURE_SSM) {
+        if configure_before_start()? {
+            schedule.retain(|step| step != CONFIGURE_SSM);
+            let at = schedule.iter().position(|step| step == VNFS_START).ok_or_else(|| {
+                ManagerError::failed(format!(
+                    "cannot schedule {CONFIGURE_SSM} before {VNFS_START}: the schedule has no {VNFS_START} ({})",
+                    schedule.join(", ")
+                ))
+            })?;
+            schedule.insert(at, CONFIGURE_SSM.to_owned());
+        } else if !schedule.iter().any(|step| step == CONFIGURE_SSM) {
             let at = configure_position(&schedule).ok_or_else(|| {
                 ManagerError::failed(format!(
                     "cannot schedule {CONFIGURE_SSM}: the schedule has neither {VNFS_START} nor {STORE_NSR} ({})",
@@ -115,6 +127,17 @@ fn configure_position(schedule: &[String]) -> Option<usize> {
     index_of(VNFS_START)
         .map(|index| index + 1)
         .or_else(|| index_of(STORE_NSR))
+}
+
+/// The option `configure`: `after-start` (the default) or `before-start`.
+fn configure_before_start() -> Result<bool, ManagerError> {
+    match sm_sdk::option("configure").as_deref() {
+        None | Some("after-start") => Ok(false),
+        Some("before-start") => Ok(true),
+        Some(other) => Err(ManagerError::failed(format!(
+            "option configure is {other:?}; expected \"after-start\" or \"before-start\""
+        ))),
+    }
 }
 
 /// The option `monitoring`: `on` (the default) or `off`.
@@ -241,6 +264,22 @@ mod tests {
     fn a_schedule_without_either_anchor_is_an_error_naming_both() {
         let message = failure_message(rewrite(&steps(&["vnf_deploy", "vnf_chain"]), &[]));
         assert!(message.contains(VNFS_START) && message.contains(STORE_NSR), "{message}");
+    }
+
+    #[test]
+    fn configure_before_start_moves_configure_ssm_right_before_vnfs_start() {
+        let corpus = corpus_schedule();
+        let moved = rewrite(&corpus, &[("configure", "before-start")]).unwrap();
+        let start = moved.iter().position(|step| step == VNFS_START).unwrap();
+        assert_eq!(moved[start - 1], CONFIGURE_SSM);
+        assert_eq!(moved.iter().filter(|step| *step == CONFIGURE_SSM).count(), 1);
+        let again = rewrite(&moved, &[("configure", "before-start")]).unwrap();
+        assert_eq!(again, moved, "moving twice is moving once");
+        let without_start = steps(&["vnf_deploy", "store_nsr"]);
+        let refused = failure_message(rewrite(&without_start, &[("configure", "before-start")]));
+        assert!(refused.contains("has no vnfs_start"), "{refused}");
+        let unknown = failure_message(rewrite(&corpus, &[("configure", "sometimes")]));
+        assert!(unknown.contains("option configure"), "{unknown}");
     }
 
     #[test]
