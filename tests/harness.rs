@@ -93,7 +93,10 @@ fn the_event_can_come_from_a_full_envelope() {
     std::fs::write(&envelope, format!("fsm_type: start\ncontent:\n{nested}")).unwrap();
     let output = sm_test(&guests().vnf_manager, None, &envelope, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", last_stderr_line(&output));
-    assert_eq!(stdout_yaml(&output)["envs"][0]["key"], "VNF_ID");
+    assert_eq!(
+        stdout_yaml(&output)["envs"][0]["envs"]["VNF_ID"],
+        "171b793b-a075-4b00-a947-887be5b5f1b1"
+    );
 }
 
 #[test]
@@ -153,11 +156,14 @@ fn an_unhandled_event_exits_3() {
 
 #[test]
 fn bad_usage_exits_64() {
-    // `task` is a 5GTANGO SSM event wasmano's contract does not have.
-    let output = sm_test(&guests().placement, None, &corpus("tng-sdk-sm/ssm/task_event.yml"), &[]);
+    // An SSM `scale` is a 5GTANGO event wasmano's contract does not have.
+    let dir = tempfile::tempdir().unwrap();
+    let scale = dir.path().join("scale.yml");
+    std::fs::write(&scale, "ssm_type: scale\ncontent: {}\n").unwrap();
+    let output = sm_test(&guests().placement, None, &scale, &[]);
     assert_eq!(output.status.code(), Some(64));
     assert!(
-        last_stderr_line(&output).contains("unknown event \"task\""),
+        last_stderr_line(&output).contains("unknown event \"scale\""),
         "{}",
         last_stderr_line(&output)
     );
@@ -314,7 +320,7 @@ fn a_configure_reply_naming_an_unknown_vnf_exits_4() {
     );
     assert_eq!(output.status.code(), Some(4), "{}", last_stderr_line(&output));
     assert!(
-        last_stderr_line(&output).contains("triggers unknown VNF instance no-such-vnf-instance"),
+        last_stderr_line(&output).contains("names unknown VNF instance no-such-vnf-instance"),
         "{}",
         last_stderr_line(&output)
     );
@@ -381,7 +387,7 @@ fn inspect_reports_kind_version_events_digest_and_size() {
     let summary = stdout_yaml(&output);
     let bytes = std::fs::read(&guests().vnf_manager).unwrap();
     assert_eq!(summary["kind"], "fsm");
-    assert_eq!(summary["contract"], "wasmano:sm@1.0.0");
+    assert_eq!(summary["contract"], "wasmano:sm@2.0.0");
     assert_eq!(
         summary["events"],
         serde_json::json!(["start", "stop", "configure", "state"])

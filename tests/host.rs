@@ -13,9 +13,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sm_sdk::KeyValue;
 use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{SsmEvent, VnfPlacement};
+use sm_sdk::ssm::{Placement, SsmEvent, VnfPlacement};
+use sm_sdk::{KeyValue, UnitEnvs};
 use wasmano_host::{
     Cause, Event, Fault, Host, HostConfig, Limits, LoadError, ManagerKind, Origin, Reply, Request, SpecificManager,
     WasmManager,
@@ -57,10 +57,10 @@ fn placement_example_places_the_corpus_vnf_on_a_vm_vim() {
     // is a VM, so the first of the two equal vm VIMs wins.
     assert_eq!(
         reply,
-        Reply::Placement(vec![VnfPlacement {
+        Reply::Placement(Placement::of_vnfs(vec![VnfPlacement {
             vnf: "beee663b-10b5-43c3-b2db-1aa149256e60".into(),
             vim: "11111111-2222-3333-4444-555555555555".into(),
-        }])
+        }]))
     );
 }
 
@@ -74,15 +74,18 @@ fn configure_example_decides_per_vnf_on_every_corpus_configure_payload() {
         let Reply::Configure(decisions) = reply else {
             panic!("{file}: expected a configure reply")
         };
-        assert!(
-            decisions
-                .iter()
-                .all(|decision| decision.trigger == decision.payload.is_some()),
-            "{file}"
-        );
+        // Only configure is switched, with a payload exactly when it fires.
         decisions
             .into_iter()
-            .map(|decision| (decision.id, decision.trigger))
+            .map(|decision| {
+                assert!(
+                    decision.start.is_none() && decision.stop.is_none() && decision.scale.is_none(),
+                    "{file}"
+                );
+                let configure = decision.configure.expect("configure switched");
+                assert_eq!(configure.trigger, configure.payload.is_some(), "{file}");
+                (decision.id, configure.trigger)
+            })
             .collect()
     };
     let cirros = "171b793b-a075-4b00-a947-887be5b5f1b1".to_owned();
@@ -126,11 +129,11 @@ fn function_manager_example_handles_every_corpus_fsm_event() {
         .unwrap();
     assert_eq!(
         started,
-        Reply::Started(vec![
+        Reply::Started(vec![UnitEnvs::every_unit(vec![
             KeyValue::new("VNF_ID", "171b793b-a075-4b00-a947-887be5b5f1b1"),
             KeyValue::new("VNF_NAME", "testvnf"),
             KeyValue::new("VNF_ADDRESS", "10.120.0.206"),
-        ])
+        ])])
     );
     let stopped = manager
         .invoke_blocking(&fsm(FsmEvent::Stop, &payload("tng-sdk-sm/fsm/stop_event.yml")))
@@ -146,7 +149,8 @@ fn function_manager_example_handles_every_corpus_fsm_event() {
         let Reply::Configured(envs) = reply else {
             panic!("{file}: expected envs")
         };
-        assert_eq!(envs[0].key, "PEERS", "{file}");
+        assert_eq!(envs[0].unit, None, "{file}");
+        assert_eq!(envs[0].envs[0].key, "PEERS", "{file}");
     }
     let extracted = manager
         .invoke_blocking(&fsm(
@@ -184,7 +188,8 @@ fn handled_events_come_from_the_module() {
     let events = manager(&guests().vnf_manager, &[], Limits::default())
         .handled_events()
         .unwrap();
-    assert_eq!(events, FsmEvent::ALL.map(Event::Fsm));
+    let without_scale = FsmEvent::ALL.into_iter().filter(|event| *event != FsmEvent::Scale);
+    assert_eq!(events, without_scale.map(Event::Fsm).collect::<Vec<_>>());
     let events = manager(&guests().placement, &[], Limits::default())
         .handled_events()
         .unwrap();
@@ -396,7 +401,7 @@ fn an_error_message_over_4_kib_is_a_fault() {
 #[test]
 fn an_error_message_reaches_the_operator_without_escapes() {
     let cause = hostile_component_cause(Hostility::EscapesInErrorMessage, SsmEvent::State, Limits::default());
-    let Cause::Answered(message) = cause else {
+    let Cause::Answered { message, .. } = cause else {
         panic!("expected an answered error, got {cause:?}")
     };
     assert!(!message.chars().any(char::is_control), "{message:?}");
@@ -502,7 +507,10 @@ fn an_error_answer_is_not_a_fault() {
     let (cause, _) = hostile("error", Limits::default());
     assert_eq!(
         cause,
-        Cause::Answered("hostile manager answers an error on purpose".into())
+        Cause::Answered {
+            message: "hostile manager answers an error on purpose".into(),
+            content: None,
+        }
     );
 }
 

@@ -171,7 +171,7 @@ fn metrics_count_a_lifecycle_by_kind_never_by_id() {
         ("wasmano_event_stream_clients", 0.0),
         (
             &format!(
-                "wasmano_build_info{{version=\"{}\",contract=\"1.0.0\"}}",
+                "wasmano_build_info{{version=\"{}\",contract=\"2.0.0\"}}",
                 env!("CARGO_PKG_VERSION")
             ),
             1.0,

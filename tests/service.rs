@@ -1494,7 +1494,7 @@ fn modules_and_managers_say_what_runs() {
         .find(|module| module["events"] == json!(["placement"]))
         .expect("the placement manager's module");
     assert_eq!(placement["kind"], "service");
-    assert_eq!(placement["contract"], "wasmano:sm@1.0.0");
+    assert_eq!(placement["contract"], "wasmano:sm@2.0.0");
     assert!(placement["sizeBytes"].as_u64().unwrap() > 0);
     let fsm = modules.iter().find(|module| module["kind"] == "function").unwrap();
     assert_eq!(fsm["events"], json!(["start", "stop", "configure", "state"]));

@@ -56,7 +56,8 @@ fn vnf(vnf_id: &str, kind: VimKind, cores: f64, memory_mb: f64) -> VnfTemplate {
         vnfd_version: "1.0".into(),
         vnfd: json!({"name": format!("{vnf_id}-vnf"), "vendor": "eu.wasmano", "version": "1.0",
             units_key: [{"id": "unit01", "resource_requirements": {
-                "cpu": {"vcpus": cores}, "memory": {"size": memory_mb, "size_unit": "MB"}}}],
+                "cpu": {"vcpus": cores}, "memory": {"size": memory_mb, "size_unit": "MB"}},
+                "connection_points": [{"id": "eth0", "port": 8080, "type": "serviceendpoint"}]}],
             "function_specific_managers": [{"id": "fsm", "options": [
                 {"key": "type", "value": "start"}, {"key": "type", "value": "configure"}]}]}),
         units: vec![UnitTemplate {
@@ -70,7 +71,7 @@ fn vnf(vnf_id: &str, kind: VimKind, cores: f64, memory_mb: f64) -> VnfTemplate {
         required_labels: BTreeSet::new(),
         fsms: vec![ManagerBinding {
             manager: fsm,
-            events: FsmEvent::ALL.to_vec(),
+            events: vec![FsmEvent::Start, FsmEvent::Stop, FsmEvent::Configure, FsmEvent::State],
         }],
     }
 }
@@ -426,11 +427,32 @@ async fn many_services_run_in_parallel() {
 }
 
 /// Emulated VIMs whose `set_envs` or `remove` fail on demand: a test double
-/// for infrastructure failures in the middle of a workflow.
+/// for infrastructure failures in the middle of a workflow. It also keeps
+/// the envs each unit was last given (`<VNF instance>/<unit>`), which the
+/// emulated VIMs do not report.
 struct Flaky {
     inner: EmulatedInfrastructure,
     fail_set_envs: std::sync::atomic::AtomicBool,
     fail_removes: std::sync::atomic::AtomicUsize,
+    envs: std::sync::Mutex<std::collections::HashMap<String, Vec<KeyValue>>>,
+}
+
+impl Flaky {
+    fn new() -> Self {
+        Self {
+            inner: EmulatedInfrastructure::new(default_vims()).unwrap(),
+            fail_set_envs: false.into(),
+            fail_removes: 0.into(),
+            envs: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The value of env `key` in unit `unit01` of a VNF instance.
+    fn env(&self, vnf_instance: &str, key: &str) -> Option<String> {
+        let envs = self.envs.lock().unwrap();
+        let unit = envs.get(&format!("{vnf_instance}/unit01"))?;
+        unit.iter().find(|env| env.key == key).map(|env| env.value.clone())
+    }
 }
 
 impl Infrastructure for Flaky {
@@ -458,7 +480,12 @@ impl Infrastructure for Flaky {
         if self.fail_set_envs.load(std::sync::atomic::Ordering::SeqCst) {
             return Box::pin(async { Err(wasmano::infrastructure::InfraError::Backend("set_envs refused".into())) });
         }
-        self.inner.set_envs(unit, envs)
+        Box::pin(async move {
+            let deployed = self.inner.set_envs(unit, envs).await?;
+            let key = format!("{}/{}", deployed.spec.vnf_instance_id, deployed.spec.unit_id);
+            self.envs.lock().unwrap().insert(key, deployed.spec.envs.clone());
+            Ok(deployed)
+        })
     }
 
     fn remove(&self, unit: wasmano::infrastructure::DeployedUnit) -> wasmano::infrastructure::InfraFuture<'_, ()> {
@@ -572,20 +599,152 @@ async fn a_retried_scale_out_resumes_with_the_instance_it_kept() {
 
 /// An orchestrator over [`Flaky`] VIMs, and a service instantiated on it.
 async fn flaky_service() -> (Arc<Flaky>, Arc<SqliteStore>, Orchestrator, String, tempfile::TempDir) {
+    let (flaky, store, orchestrator, data) = flaky_orchestrator();
+    let service = orchestrator.instantiate(template(example_ssms())).await.unwrap();
+    (flaky, store, orchestrator, service.service_id, data)
+}
+
+fn flaky_orchestrator() -> (Arc<Flaky>, Arc<SqliteStore>, Orchestrator, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
-    let flaky = Arc::new(Flaky {
-        inner: EmulatedInfrastructure::new(default_vims()).unwrap(),
-        fail_set_envs: false.into(),
-        fail_removes: 0.into(),
-    });
+    let flaky = Arc::new(Flaky::new());
     let store = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
     let orchestrator = Orchestrator::new(
         Arc::clone(&flaky) as Arc<dyn Infrastructure>,
         Arc::clone(&store) as Arc<dyn RecordStore>,
         PlacementOptions::default(),
     );
-    let service = orchestrator.instantiate(template(example_ssms())).await.unwrap();
-    (flaky, store, orchestrator, service.service_id, data)
+    (flaky, store, orchestrator, data)
+}
+
+/// The record of the first instance of the NSD's VNF `vnf_id`.
+fn instance_of<'a>(report: &'a WorkflowReport, vnf_id: &str) -> &'a wasmano::records::VnfRecord {
+    report.vnfrs.iter().find(|vnfr| vnfr.vnf_id == vnf_id).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsm_start_gets_generic_envs_built_from_the_records_and_its_per_unit_envs_reach_their_unit() {
+    let (flaky, _store, orchestrator, _data) = flaky_orchestrator();
+    let report = orchestrator.instantiate(template(example_ssms())).await.unwrap();
+    let (web, cache, db) = (
+        instance_of(&report, "web"),
+        instance_of(&report, "cache"),
+        instance_of(&report, "db"),
+    );
+    let address = |record: &wasmano::records::VnfRecord| record.deployment_units[0].addresses[0].address.clone();
+    // The example FSM answers each container unit's generic envs, addressed
+    // by its cdu_id (`unit01-<instance>`), plus the peers' addresses.
+    assert_eq!(flaky.env(&web.id, "CACHE_UNIT01_IP"), Some(address(cache)));
+    assert_eq!(flaky.env(&web.id, "DB_UNIT01_IP"), Some(address(db)));
+    assert_eq!(flaky.env(&web.id, "DB_UNIT01_ETH0_PORT").as_deref(), Some("8080"));
+    assert_eq!(
+        flaky.env(&web.id, "CACHE_UNIT01_ETH0_TYPE").as_deref(),
+        Some("serviceendpoint")
+    );
+    assert_eq!(flaky.env(&web.id, "WEB_UNIT01_IP"), None, "a unit is not its own peer");
+    assert_eq!(flaky.env(&cache.id, "WEB_UNIT01_IP"), Some(address(web)));
+    // The VM gets no envs: they are for container units only.
+    assert!(!flaky.envs.lock().unwrap().keys().any(|key| key.starts_with(&db.id)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsm_scale_runs_on_every_instance_of_the_scaled_vnf_and_its_envs_follow_the_scaling() {
+    let (flaky, _store, orchestrator, _data) = flaky_orchestrator();
+    let mut service = (*template(Vec::new())).clone();
+    service.vnfs[0].fsms.push(ManagerBinding {
+        manager: manager(&guests().scale, "web-balancer", &[], Limits::default()),
+        events: vec![FsmEvent::Scale],
+    });
+    let report = orchestrator.instantiate(Arc::new(service)).await.unwrap();
+    let id = report.service_id.clone();
+    let first = instance_of(&report, "web").id.clone();
+
+    let scaled = orchestrator.scale_out(&id, "web").await.unwrap();
+    assert_eq!(hooks(&scaled), ["fsm start web", "fsm scale web", "fsm scale web"]);
+    let webs: Vec<String> = scaled
+        .vnfrs
+        .iter()
+        .filter(|vnfr| vnfr.vnf_id == "web")
+        .map(|vnfr| vnfr.id.clone())
+        .collect();
+    assert_eq!(webs.len(), 2);
+    for web in &webs {
+        assert_eq!(flaky.env(web, "BACKEND_COUNT").as_deref(), Some("2"), "{web}");
+    }
+    assert_eq!(flaky.env(&first, "BACKENDS"), flaky.env(&webs[1], "BACKENDS"));
+
+    let added = webs.iter().find(|web| **web != first).unwrap();
+    let scaled_in = orchestrator.scale_in(&id, added).await.unwrap();
+    assert_eq!(hooks(&scaled_in), ["fsm scale web"]);
+    assert_eq!(flaky.env(&first, "BACKEND_COUNT").as_deref(), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_manager_reorders_the_instantiation_and_a_schedule_it_may_not_ask_for_is_refused() {
+    let task = |behaviour: (&str, &str), path: &std::path::Path| ManagerBinding {
+        manager: manager(path, "task", &[behaviour], Limits::default()),
+        events: vec![SsmEvent::Task],
+    };
+    let setup = setup();
+    let mut ssms = example_ssms();
+    ssms.push(task(("configure", "before-start"), &guests().task));
+    let report = setup.orchestrator.instantiate(template(ssms)).await.unwrap();
+    assert_eq!(
+        hooks(&report),
+        [
+            "ssm task",
+            "ssm placement",
+            "ssm configure",
+            "fsm configure web",
+            "fsm configure cache",
+            "fsm configure db",
+            "fsm start web",
+            "fsm start cache",
+            "fsm start db",
+        ]
+    );
+
+    // The hostile manager answers an empty schedule to `random`: placement,
+    // deployment and the NSR cannot be skipped, so nothing is deployed.
+    let mut ssms = example_ssms();
+    ssms.push(task(("behaviour", "random"), &guests().hostile));
+    let error = setup.orchestrator.instantiate(template(ssms)).await.unwrap_err();
+    assert!(
+        error.to_string().contains("the schedule must keep SLM_mapping"),
+        "{error}"
+    );
+    assert_eq!(
+        used_capacity(&setup.infrastructure).await,
+        (7.0, 14_000.0),
+        "only the first service"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_a_configure_manager_switches_off_stays_off_in_later_workflows() {
+    let setup = setup();
+    let mut ssms = example_ssms();
+    ssms[1] = ManagerBinding {
+        manager: manager(
+            &guests().configure,
+            "configure",
+            &[("switch_off", "stop")],
+            Limits::default(),
+        ),
+        events: vec![SsmEvent::Configure],
+    };
+    let report = setup.orchestrator.instantiate(template(ssms)).await.unwrap();
+    for vnfr in &report.vnfrs {
+        let stored = setup.store.vnf(&vnfr.id).await.unwrap();
+        assert_eq!(
+            stored.switches.stop.map(|switch| switch.trigger),
+            Some(false),
+            "{}",
+            vnfr.vnf_id
+        );
+    }
+    let terminated = setup.orchestrator.terminate(&report.service_id).await.unwrap();
+    assert!(hooks(&terminated).is_empty(), "{:?}", hooks(&terminated));
+    assert_eq!(terminated.nsr.status, Status::Terminated);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

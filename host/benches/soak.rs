@@ -37,7 +37,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sm_sdk::fsm::{FsmEvent, LifecycleRequest};
-use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, StateRequest, VnfConfigure, VnfPlacement};
+use sm_sdk::ssm::{
+    ConfigureRequest, EventSwitch, Placement, PlacementRequest, SsmEvent, StateRequest, VnfPlacement, VnfSwitches,
+};
 use sm_sdk::{Document, FunctionManager, KeyValue, ServiceManager};
 use wasmano_host::{Cause, Event, Fault, Host, HostConfig, InvocationError, Limits, Reply, Request, WasmManager};
 
@@ -113,7 +115,7 @@ impl Expected {
                 _ => false,
             },
             (Self::Sanitized(words), Err(error)) => match &error.cause {
-                Cause::Answered(message) => {
+                Cause::Answered { message, .. } => {
                     !message.chars().any(char::is_control) && words.iter().all(|word| message.contains(word))
                 }
                 _ => false,
@@ -124,7 +126,7 @@ impl Expected {
 
     fn describe(&self) -> String {
         match self {
-            Self::Reply(Reply::Placement(mapping)) => format!("Ok: placement of {} VNF(s)", mapping.len()),
+            Self::Reply(Reply::Placement(mapping)) => format!("Ok: placement of {} VNF(s)", mapping.vnfs.len()),
             Self::Reply(Reply::Configure(decisions)) => format!("Ok: {} configure decision(s)", decisions.len()),
             Self::Reply(Reply::State(serde_json::Value::Null)) => "Ok: state null".into(),
             Self::Reply(Reply::State(_)) => "Ok: state document".into(),
@@ -143,7 +145,7 @@ impl Expected {
             Self::Cause(Cause::Fault(Fault::ErrorMessageTooLarge { size_bytes })) => {
                 format!("Fault::ErrorMessageTooLarge ({size_bytes} B)")
             }
-            Self::Cause(Cause::Answered(_)) => "Cause::Answered (its message)".into(),
+            Self::Cause(Cause::Answered { .. }) => "Cause::Answered (its message)".into(),
             Self::Cause(cause) => format!("{cause:?}"),
             Self::Trap(words) => format!("Fault::Trap \"{}\"", words.join("\" or \"")),
             Self::Sanitized(_) => "Cause::Answered, sanitized".into(),
@@ -381,7 +383,10 @@ fn cases(host: &Host) -> Vec<Case> {
             defaults,
             state,
             &anything,
-            Expected::Cause(Cause::Answered("hostile manager answers an error on purpose".into())),
+            Expected::Cause(Cause::Answered {
+                message: "hostile manager answers an error on purpose".into(),
+                content: None,
+            }),
         ),
         (
             "random",
@@ -395,17 +400,17 @@ fn cases(host: &Host) -> Vec<Case> {
             defaults,
             placement,
             &placement_payload,
-            Expected::Reply(Reply::Placement(vec![VnfPlacement {
+            Expected::Reply(Reply::Placement(Placement::of_vnfs(vec![VnfPlacement {
                 vnf: placed_vnf.into(),
                 vim: "no-such-vim".into(),
-            }])),
+            }]))),
         ),
         (
             "place-nothing",
             defaults,
             placement,
             &placement_payload,
-            Expected::Reply(Reply::Placement(Vec::new())),
+            Expected::Reply(Reply::Placement(Placement::default())),
         ),
         (
             "first-vim",
@@ -419,11 +424,10 @@ fn cases(host: &Host) -> Vec<Case> {
             defaults,
             configure,
             &configure_payload,
-            Expected::Reply(Reply::Configure(vec![VnfConfigure {
-                id: "no-such-vnf-instance".into(),
-                trigger: true,
-                payload: None,
-            }])),
+            Expected::Reply(Reply::Configure(vec![VnfSwitches::configure(
+                "no-such-vnf-instance",
+                EventSwitch::on(),
+            )])),
         ),
     ];
     for (behaviour, limits, event, content, expected) in behaviours {

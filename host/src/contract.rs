@@ -10,7 +10,7 @@ use std::fmt;
 
 /// The contract version this host implements (the `package` line of `wit/sm.wit`).
 pub const HOST_CONTRACT_VERSION: Version = Version {
-    major: 1,
+    major: 2,
     minor: 0,
     patch: 0,
 };

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use serde_json::{Value, json};
-use sm_sdk::KeyValue;
+use sm_sdk::UnitEnvs;
 use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{SsmEvent, Vim, VnfConfigure, VnfPlacement};
+use sm_sdk::ssm::{EventSwitch, LinkSite, Placement, SsmEvent, Topology, VnfSwitches, WorkflowRequest};
 
 use crate::bindings::ssm_exports;
 use crate::contract::ManagerKind;
@@ -92,7 +92,7 @@ pub(crate) enum Payload {
 
 impl Request {
     /// Builds a request from the event's 5GTANGO content. For placement the
-    /// VIM list is read from `topology.vims.vim_list` and passed typed.
+    /// topology (VIMs, WIMs, NEPs) is read from `topology` and passed typed.
     pub fn new(event: Event, content: &Value) -> Result<Self, RequestError> {
         if !content.is_object() {
             return Err(RequestError {
@@ -108,11 +108,7 @@ impl Request {
         })?;
         let payload = match event {
             Event::Ssm(SsmEvent::Placement) => {
-                let vims = sm_sdk::ssm::topology_vims(content)?;
-                Payload::Placement(ssm_exports::PlacementRequest {
-                    content: text,
-                    vims: vims.into_iter().map(wit_vim).collect(),
-                })
+                Payload::Placement(wit_placement_request(text, sm_sdk::ssm::topology(content)?))
             }
             _ => Payload::Document(text),
         };
@@ -151,8 +147,8 @@ impl Request {
     }
 }
 
-fn wit_vim(vim: Vim) -> ssm_exports::Vim {
-    ssm_exports::Vim {
+fn wit_placement_request(content: String, topology: Topology) -> ssm_exports::PlacementRequest {
+    let vims = topology.vims.into_iter().map(|vim| ssm_exports::Vim {
         uuid: vim.uuid,
         kind: match vim.kind {
             sm_sdk::descriptor::VimKind::Vm => ssm_exports::VimKind::Vm,
@@ -162,61 +158,79 @@ fn wit_vim(vim: Vim) -> ssm_exports::Vim {
         core_used: vim.core_used,
         memory_total: vim.memory_total,
         memory_used: vim.memory_used,
+        name: vim.name,
+        city: vim.city,
+        endpoint: vim.endpoint,
+    });
+    let wims = topology.wims.into_iter().map(|wim| ssm_exports::Wim {
+        qos: wim
+            .qos
+            .iter()
+            .map(|link| ssm_exports::LinkQos {
+                node_a: link.node_a.clone(),
+                node_b: link.node_b.clone(),
+                latency_ms: link.latency_ms(),
+                bandwidth_mbps: link.bandwidth_mbps(),
+            })
+            .collect(),
+        uuid: wim.uuid,
+        name: wim.name,
+        attached_vims: wim.attached_vims,
+        attached_endpoints: wim.attached_endpoints,
+    });
+    let neps = topology.neps.into_iter().map(|nep| ssm_exports::Nep {
+        uuid: nep.uuid,
+        name: nep.name,
+    });
+    ssm_exports::PlacementRequest {
+        content,
+        vims: vims.collect(),
+        wims: wims.collect(),
+        neps: neps.collect(),
     }
 }
 
 /// A manager's successful answer to an event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    /// SSM placement: where each VNF goes.
-    Placement(Vec<VnfPlacement>),
-    /// SSM configure: which VNFs get an FSM configure, with which payload.
-    Configure(Vec<VnfConfigure>),
+    /// SSM placement: where each VNF and virtual link goes.
+    Placement(Placement),
+    /// SSM configure: which FSM events fire for each VNF, with which payload.
+    Configure(Vec<VnfSwitches>),
     /// SSM state: the transformed state.
     State(Value),
-    /// FSM start: envs for container VNFs.
-    Started(Vec<KeyValue>),
+    /// SSM task: the new schedule.
+    Schedule(Vec<String>),
+    /// SSM monitor: the workflows to run.
+    Workflows(Vec<WorkflowRequest>),
+    /// FSM start: envs for container units.
+    Started(Vec<UnitEnvs>),
     /// FSM stop: done.
     Stopped,
-    /// FSM configure: envs for container VNFs.
-    Configured(Vec<KeyValue>),
+    /// FSM configure: envs for container units.
+    Configured(Vec<UnitEnvs>),
     /// FSM state: extracted state, or injected.
     FunctionState(StateReply),
+    /// FSM scale: envs for container units.
+    Scaled(Vec<UnitEnvs>),
 }
 
 impl Reply {
     /// The reply in 5GTANGO's shape (`status: COMPLETED`, `error: null`, and
-    /// the event's own keys: `mapping`, `vnf`, `content`, `envs`, `persist`).
+    /// the event's own keys: `mapping`, `vnf`, `content`, `schedule`,
+    /// `envs`, `persist`). A monitor reply, which 5GTANGO's managers sent
+    /// unsolicited on `monitor.ssm.<service>`, lists its `workflows`.
     pub fn to_tango(&self) -> Value {
         let mut reply = json!({ "status": "COMPLETED", "error": Value::Null });
-        let envs = |envs: &[KeyValue]| -> Value {
-            envs.iter()
-                .map(|env| json!({ "key": env.key, "value": env.value }))
-                .collect()
-        };
         let extra = match self {
-            Self::Placement(mapping) => {
-                let mapping: serde_json::Map<String, Value> = mapping
-                    .iter()
-                    .map(|placement| (placement.vnf.clone(), json!({ "vim": placement.vim })))
-                    .collect();
-                json!({ "mapping": mapping })
-            }
-            Self::Configure(decisions) => {
-                let vnf: Vec<Value> = decisions
-                    .iter()
-                    .map(|decision| {
-                        let mut configure = json!({ "trigger": decision.trigger });
-                        if let Some(payload) = &decision.payload {
-                            configure["payload"] = payload.clone();
-                        }
-                        json!({ "id": decision.id, "configure": configure })
-                    })
-                    .collect();
-                json!({ "vnf": vnf })
-            }
+            Self::Placement(placement) => placement_to_tango(placement),
+            Self::Configure(switches) => json!({ "vnf": switches.iter().map(switches_to_tango).collect::<Vec<_>>() }),
             Self::State(content) => json!({ "content": content }),
-            Self::Started(list) | Self::Configured(list) => json!({ "envs": envs(list) }),
+            Self::Schedule(schedule) => json!({ "schedule": schedule }),
+            Self::Workflows(requests) => {
+                json!({ "workflows": requests.iter().map(workflow_to_tango).collect::<Vec<_>>() })
+            }
+            Self::Started(envs) | Self::Configured(envs) | Self::Scaled(envs) => json!({ "envs": envs_to_tango(envs) }),
             Self::Stopped | Self::FunctionState(StateReply::Injected) => json!({}),
             Self::FunctionState(StateReply::Extracted(state)) => json!({ "persist": state }),
         };
@@ -227,9 +241,91 @@ impl Reply {
     }
 }
 
-/// The 5GTANGO shape of an error answer.
-pub fn tango_error(message: &str) -> Value {
-    json!({ "status": "ERROR", "error": message })
+/// `mapping: {<vnf>: {vim}}`, and `vl_mapping: {<link>: {vim | wim}}` when
+/// links were placed.
+fn placement_to_tango(placement: &Placement) -> Value {
+    let mapping: serde_json::Map<String, Value> = placement
+        .vnfs
+        .iter()
+        .map(|entry| (entry.vnf.clone(), json!({ "vim": entry.vim })))
+        .collect();
+    let mut reply = json!({ "mapping": mapping });
+    if !placement.links.is_empty() {
+        let links: serde_json::Map<String, Value> = placement
+            .links
+            .iter()
+            .map(|entry| {
+                let site = match &entry.site {
+                    LinkSite::Vim(vim) => json!({ "vim": vim }),
+                    LinkSite::Wim(wim) => json!({ "wim": wim }),
+                };
+                (entry.link.clone(), site)
+            })
+            .collect();
+        reply["vl_mapping"] = Value::Object(links);
+    }
+    reply
+}
+
+/// `{id, start?, stop?, configure?, scale?}`, each `{trigger, payload?}`.
+fn switches_to_tango(switches: &VnfSwitches) -> Value {
+    let mut entry = json!({ "id": switches.id });
+    let events = [
+        ("start", &switches.start),
+        ("stop", &switches.stop),
+        ("configure", &switches.configure),
+        ("scale", &switches.scale),
+    ];
+    for (event, switch) in events {
+        if let Some(EventSwitch { trigger, payload }) = switch {
+            let mut value = json!({ "trigger": trigger });
+            if let Some(payload) = payload {
+                value["payload"] = payload.clone();
+            }
+            entry[event] = value;
+        }
+    }
+    entry
+}
+
+fn workflow_to_tango(request: &WorkflowRequest) -> Value {
+    match request {
+        WorkflowRequest::ScaleOut { vnf, instances } => {
+            json!({ "workflow": "scale_out", "vnf_id": vnf, "instances": instances })
+        }
+        WorkflowRequest::ScaleIn(instances) => json!({ "workflow": "scale_in", "vnf": instances }),
+        WorkflowRequest::Reconfigure(payload) => {
+            json!({ "workflow": "reconfigure", "reconfiguration_payload": payload })
+        }
+    }
+}
+
+/// 5GTANGO's `envs: [{cdu_id, envs: {K: V}}]`; envs for every unit have
+/// no `cdu_id`.
+fn envs_to_tango(envs: &[UnitEnvs]) -> Value {
+    envs.iter()
+        .map(|entry| {
+            let pairs: serde_json::Map<String, Value> = entry
+                .envs
+                .iter()
+                .map(|pair| (pair.key.clone(), Value::String(pair.value.clone())))
+                .collect();
+            match &entry.unit {
+                Some(unit) => json!({ "cdu_id": unit, "envs": pairs }),
+                None => json!({ "envs": pairs }),
+            }
+        })
+        .collect()
+}
+
+/// The 5GTANGO shape of an error answer; the content, when the manager gave
+/// one, in `content` (where the SLM reads a state SSM's error).
+pub fn tango_error(message: &str, content: Option<&Value>) -> Value {
+    let mut reply = json!({ "status": "ERROR", "error": message });
+    if let Some(content) = content {
+        reply["content"] = content.clone();
+    }
+    reply
 }
 
 #[cfg(test)]
@@ -238,10 +334,10 @@ mod tests {
 
     #[test]
     fn placement_reply_has_the_5gtango_mapping_shape() {
-        let reply = Reply::Placement(vec![VnfPlacement {
+        let reply = Reply::Placement(Placement::of_vnfs(vec![sm_sdk::ssm::VnfPlacement {
             vnf: "v1".into(),
             vim: "vim-a".into(),
-        }]);
+        }]));
         assert_eq!(
             reply.to_tango(),
             json!({"status": "COMPLETED", "error": null, "mapping": {"v1": {"vim": "vim-a"}}})
@@ -249,36 +345,66 @@ mod tests {
     }
 
     #[test]
-    fn configure_reply_lists_trigger_and_optional_payload() {
+    fn configure_reply_lists_each_switched_event_with_its_optional_payload() {
         let reply = Reply::Configure(vec![
-            VnfConfigure {
-                id: "a".into(),
-                trigger: true,
-                payload: Some(json!({"x": 1})),
-            },
-            VnfConfigure {
+            VnfSwitches::configure("a", EventSwitch::with_payload(json!({"x": 1}))),
+            VnfSwitches {
                 id: "b".into(),
-                trigger: false,
-                payload: None,
+                stop: Some(EventSwitch::off()),
+                scale: Some(EventSwitch::on()),
+                ..VnfSwitches::default()
             },
         ]);
         assert_eq!(
             reply.to_tango()["vnf"],
             json!([
                 {"id": "a", "configure": {"trigger": true, "payload": {"x": 1}}},
-                {"id": "b", "configure": {"trigger": false}}
+                {"id": "b", "stop": {"trigger": false}, "scale": {"trigger": true}}
             ])
         );
     }
 
     #[test]
-    fn placement_request_reads_vims_and_refuses_non_mappings() {
-        let content = json!({"topology": {"vims": {"vim_list": [{"vim_uuid": "a", "type": "vm", "core_total": 4}]}}});
+    fn envs_reply_has_5gtango_per_unit_shape() {
+        let reply = Reply::Started(vec![
+            UnitEnvs::every_unit(vec![sm_sdk::KeyValue::new("A", "1")]),
+            UnitEnvs::unit("cdu01-vnf1", vec![sm_sdk::KeyValue::new("B", "2")]),
+        ]);
+        assert_eq!(
+            reply.to_tango()["envs"],
+            json!([{"envs": {"A": "1"}}, {"cdu_id": "cdu01-vnf1", "envs": {"B": "2"}}])
+        );
+    }
+
+    #[test]
+    fn an_error_with_content_carries_it_where_the_slm_reads_it() {
+        assert_eq!(
+            tango_error("no state", Some(&json!({"why": "empty"}))),
+            json!({"status": "ERROR", "error": "no state", "content": {"why": "empty"}})
+        );
+        assert_eq!(tango_error("x", None), json!({"status": "ERROR", "error": "x"}));
+    }
+
+    #[test]
+    fn placement_request_reads_the_topology_and_refuses_non_mappings() {
+        let content = json!({"topology": {
+            "vims": {
+                "vim_list": [{"vim_uuid": "a", "type": "vm", "core_total": 4, "vim_city": "Athens"}],
+                "nep_list": [{"nep_uuid": "n1", "nep_name": "bcn-1", "type": "endpoint"}],
+            },
+            "wims": [{"uuid": "w", "attached_vims": ["a"], "qos": [
+                {"node_1": "a", "node_2": "n1", "latency": 0.01, "latency_unit": "s", "bandwidth": 1, "bandwidth_unit": "Gbps"}
+            ]}],
+        }});
         let request = Request::new(Event::Ssm(SsmEvent::Placement), &content).unwrap();
         let Payload::Placement(placement) = &request.payload else {
             panic!("placement payload")
         };
         assert_eq!(placement.vims[0].core_total, 4.0);
+        assert_eq!(placement.vims[0].city.as_deref(), Some("Athens"));
+        assert_eq!(placement.neps[0].name.as_deref(), Some("bcn-1"));
+        assert_eq!(placement.wims[0].qos[0].latency_ms, Some(10.0));
+        assert_eq!(placement.wims[0].qos[0].bandwidth_mbps, Some(1000.0));
         assert!(Request::new(Event::Ssm(SsmEvent::State), &json!("text")).is_err());
     }
 

@@ -18,9 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sm_sdk::KeyValue;
+use serde_json::Value;
 use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{SsmEvent, VnfConfigure, VnfPlacement};
+use sm_sdk::ssm::{
+    EventSwitch, LinkPlacement, LinkSite, Placement, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest,
+};
+use sm_sdk::{KeyValue, UnitEnvs};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::{fsm_exports, ssm_exports, wit_types};
@@ -46,8 +49,13 @@ pub struct InvocationError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Cause {
     /// The manager handled the event and answered with an error.
-    #[error("the manager answered an error: {0}")]
-    Answered(String),
+    #[error("the manager answered an error: {message}")]
+    Answered {
+        /// Its message, sanitized.
+        message: String,
+        /// The content it answered with the error, if any.
+        content: Option<Value>,
+    },
     /// The manager does not handle this event.
     #[error("the manager does not handle this event")]
     NotHandled,
@@ -141,12 +149,23 @@ pub(crate) fn invoke(
     let reply = answer.map_err(|answer| {
         error(match answer {
             wit_types::ManagerError::NotHandled => Cause::NotHandled,
-            wit_types::ManagerError::Failed(message) if message.len() > MAX_ERROR_MESSAGE_BYTES => {
+            wit_types::ManagerError::Failed(failure) if failure.message.len() > MAX_ERROR_MESSAGE_BYTES => {
                 Cause::Fault(Fault::ErrorMessageTooLarge {
-                    size_bytes: message.len(),
+                    size_bytes: failure.message.len(),
                 })
             }
-            wit_types::ManagerError::Failed(message) => Cause::Answered(sanitized(&message)),
+            wit_types::ManagerError::Failed(failure) => match failure
+                .content
+                .as_deref()
+                .map(|text| document(text, "the error's content"))
+                .transpose()
+            {
+                Ok(content) => Cause::Answered {
+                    message: sanitized(&failure.message),
+                    content,
+                },
+                Err(invalid) => Cause::Fault(Fault::InvalidReply(invalid)),
+            },
         })
     })?;
     reply
@@ -195,6 +214,8 @@ fn ssm_event(event: ssm_exports::SsmEvent) -> SsmEvent {
         ssm_exports::SsmEvent::Placement => SsmEvent::Placement,
         ssm_exports::SsmEvent::Configure => SsmEvent::Configure,
         ssm_exports::SsmEvent::State => SsmEvent::State,
+        ssm_exports::SsmEvent::Task => SsmEvent::Task,
+        ssm_exports::SsmEvent::Monitor => SsmEvent::Monitor,
     }
 }
 
@@ -204,6 +225,7 @@ fn fsm_event(event: fsm_exports::FsmEvent) -> FsmEvent {
         fsm_exports::FsmEvent::Stop => FsmEvent::Stop,
         fsm_exports::FsmEvent::Configure => FsmEvent::Configure,
         fsm_exports::FsmEvent::State => FsmEvent::State,
+        fsm_exports::FsmEvent::Scale => FsmEvent::Scale,
     }
 }
 
@@ -252,13 +274,16 @@ fn deadline_ticks(deadline: Duration) -> u64 {
 
 /// A guest's answer, before its documents are checked.
 enum RawReply {
-    Placement(Vec<ssm_exports::VnfPlacement>),
-    Configure(Vec<ssm_exports::VnfConfigure>),
+    Placement(ssm_exports::Mapping),
+    Configure(Vec<ssm_exports::VnfSwitches>),
     State(String),
-    Started(Vec<wit_types::KeyValue>),
+    Schedule(Vec<String>),
+    Workflows(Vec<ssm_exports::WorkflowRequest>),
+    Started(Vec<wit_types::UnitEnvs>),
     Stopped,
-    Configured(Vec<wit_types::KeyValue>),
+    Configured(Vec<wit_types::UnitEnvs>),
     FunctionState(fsm_exports::StateReply),
+    Scaled(Vec<wit_types::UnitEnvs>),
 }
 
 type Answer = Result<RawReply, wit_types::ManagerError>;
@@ -286,6 +311,12 @@ fn call(store: &mut Store<Sandbox>, pre: &PreInstance, request: &Request) -> Res
                 (SsmEvent::State, Payload::Document(content)) => guest
                     .call_state(&mut *store, content)
                     .map(|answer| answer.map(RawReply::State)),
+                (SsmEvent::Task, Payload::Document(content)) => guest
+                    .call_task(&mut *store, content)
+                    .map(|answer| answer.map(RawReply::Schedule)),
+                (SsmEvent::Monitor, Payload::Document(content)) => guest
+                    .call_monitor(&mut *store, content)
+                    .map(|answer| answer.map(RawReply::Workflows)),
                 _ => return not_handled,
             };
             answer.map_err(CallError::Run)
@@ -309,6 +340,9 @@ fn call(store: &mut Store<Sandbox>, pre: &PreInstance, request: &Request) -> Res
                 FsmEvent::State => guest
                     .call_state(&mut *store, content)
                     .map(|answer| answer.map(RawReply::FunctionState)),
+                FsmEvent::Scale => guest
+                    .call_scale(&mut *store, content)
+                    .map(|answer| answer.map(RawReply::Scaled)),
             };
             answer.map_err(CallError::Run)
         }
@@ -366,10 +400,19 @@ fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Cause
     })
 }
 
-/// Envs as the orchestrator applies them; a key must be a plain name.
-fn envs(list: Vec<wit_types::KeyValue>) -> Result<Vec<KeyValue>, String> {
+/// Envs as the orchestrator applies them: a unit and a key must be plain
+/// names.
+fn envs(list: Vec<wit_types::UnitEnvs>) -> Result<Vec<UnitEnvs>, String> {
     list.into_iter()
-        .map(|pair| Ok(KeyValue::new(identifier(pair.key, "an env key")?, pair.value)))
+        .map(|entry| {
+            let unit = entry.unit.map(|unit| identifier(unit, "an env's unit")).transpose()?;
+            let envs = entry
+                .envs
+                .into_iter()
+                .map(|pair| Ok(KeyValue::new(identifier(pair.key, "an env key")?, pair.value)))
+                .collect::<Result<_, String>>()?;
+            Ok(UnitEnvs { unit, envs })
+        })
         .collect()
 }
 
@@ -383,45 +426,103 @@ fn identifier(text: String, what: &str) -> Result<String, String> {
     Ok(text)
 }
 
-fn document(text: &str, what: &str) -> Result<serde_json::Value, String> {
+fn document(text: &str, what: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|error| format!("{what} is not a JSON document: {error}"))
+}
+
+fn placement(mapping: ssm_exports::Mapping) -> Result<Placement, String> {
+    let vnfs = mapping
+        .vnfs
+        .into_iter()
+        .map(|entry| {
+            Ok(VnfPlacement {
+                vnf: identifier(entry.vnf, "a placed VNF's id")?,
+                vim: identifier(entry.vim, "a VIM's id")?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let links = mapping
+        .links
+        .into_iter()
+        .map(|entry| {
+            Ok(LinkPlacement {
+                link: identifier(entry.link, "a placed virtual link's id")?,
+                site: match entry.site {
+                    ssm_exports::LinkSite::Vim(vim) => LinkSite::Vim(identifier(vim, "a VIM's id")?),
+                    ssm_exports::LinkSite::Wim(wim) => LinkSite::Wim(identifier(wim, "a WIM's id")?),
+                },
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Placement { vnfs, links })
+}
+
+fn switches(entry: ssm_exports::VnfSwitches) -> Result<VnfSwitches, String> {
+    let id = identifier(entry.id, "a configured VNF's id")?;
+    let switch = |switch: Option<ssm_exports::EventSwitch>, event: &str| {
+        switch
+            .map(|switch| {
+                let payload = switch
+                    .payload
+                    .map(|payload| document(&payload, &format!("the {event} payload for VNF {id}")))
+                    .transpose()?;
+                Ok::<_, String>(EventSwitch {
+                    trigger: switch.trigger,
+                    payload,
+                })
+            })
+            .transpose()
+    };
+    Ok(VnfSwitches {
+        start: switch(entry.start, "start")?,
+        stop: switch(entry.stop, "stop")?,
+        configure: switch(entry.configure, "configure")?,
+        scale: switch(entry.scale, "scale")?,
+        id,
+    })
+}
+
+fn workflow(request: ssm_exports::WorkflowRequest) -> Result<WorkflowRequest, String> {
+    Ok(match request {
+        ssm_exports::WorkflowRequest::ScaleOut(scale) => WorkflowRequest::ScaleOut {
+            vnf: identifier(scale.vnf, "a VNF to scale out")?,
+            instances: scale.instances,
+        },
+        ssm_exports::WorkflowRequest::ScaleIn(instances) => WorkflowRequest::ScaleIn(
+            instances
+                .into_iter()
+                .map(|instance| identifier(instance, "a VNF instance to scale in"))
+                .collect::<Result<_, String>>()?,
+        ),
+        ssm_exports::WorkflowRequest::Reconfigure(payload) => WorkflowRequest::Reconfigure(
+            payload
+                .map(|payload| document(&payload, "the reconfiguration payload"))
+                .transpose()?,
+        ),
+    })
 }
 
 impl RawReply {
     fn into_reply(self) -> Result<Reply, String> {
         Ok(match self {
-            Self::Placement(mapping) => Reply::Placement(
-                mapping
-                    .into_iter()
-                    .map(|entry| {
-                        Ok(VnfPlacement {
-                            vnf: identifier(entry.vnf, "a placed VNF's id")?,
-                            vim: identifier(entry.vim, "a VIM's id")?,
-                        })
-                    })
-                    .collect::<Result<_, String>>()?,
-            ),
-            Self::Configure(decisions) => Reply::Configure(
-                decisions
-                    .into_iter()
-                    .map(|decision| {
-                        let id = identifier(decision.id, "a configured VNF's id")?;
-                        let payload = decision
-                            .payload
-                            .map(|payload| document(&payload, &format!("the payload for VNF {id}")))
-                            .transpose()?;
-                        Ok(VnfConfigure {
-                            id,
-                            trigger: decision.trigger,
-                            payload,
-                        })
-                    })
-                    .collect::<Result<_, String>>()?,
-            ),
+            Self::Placement(mapping) => Reply::Placement(placement(mapping)?),
+            Self::Configure(entries) => {
+                Reply::Configure(entries.into_iter().map(switches).collect::<Result<_, String>>()?)
+            }
             Self::State(text) => Reply::State(document(&text, "the state content")?),
+            Self::Schedule(steps) => Reply::Schedule(
+                steps
+                    .into_iter()
+                    .map(|step| identifier(step, "a scheduled step"))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Self::Workflows(requests) => {
+                Reply::Workflows(requests.into_iter().map(workflow).collect::<Result<_, String>>()?)
+            }
             Self::Started(list) => Reply::Started(envs(list)?),
             Self::Stopped => Reply::Stopped,
             Self::Configured(list) => Reply::Configured(envs(list)?),
+            Self::Scaled(list) => Reply::Scaled(envs(list)?),
             Self::FunctionState(fsm_exports::StateReply::Extracted(text)) => {
                 Reply::FunctionState(StateReply::Extracted(document(&text, "the extracted state")?))
             }

@@ -62,6 +62,9 @@ fn topology(numbers: &mut Numbers) -> Vec<LabelledVim> {
                     core_used: (core_total * numbers.between(0, 40) / 100.0).floor(),
                     memory_total,
                     memory_used: (memory_total * numbers.between(0, 40) / 100.0).floor(),
+                    name: None,
+                    city: None,
+                    endpoint: None,
                 },
                 // Every region has VIMs of both kinds.
                 labels: BTreeSet::from([region_label(REGIONS[position / 3 % REGIONS.len()])]),

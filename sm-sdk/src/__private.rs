@@ -288,8 +288,8 @@ pub mod ssm {
 
 /// Glue for function managers.
 pub mod fsm {
-    pub use super::{WitResult, WitUnitEnvs};
     use super::{Document, dispatch, fsm_bindings, to_wit_envs};
+    pub use super::{WitResult, WitUnitEnvs};
     use crate::FunctionManager;
     use crate::fsm::{ConfigureRequest, FsmEvent, LifecycleRequest, ScaleRequest, StateReply, StateRequest};
 

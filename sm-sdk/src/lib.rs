@@ -336,17 +336,13 @@ macro_rules! export_service_manager {
                 fn placement(request: glue::WitPlacementRequest) -> glue::WitResult<glue::WitPlacement> {
                     glue::placement::<$manager>(request)
                 }
-                fn configure(
-                    content: ::std::string::String,
-                ) -> glue::WitResult<::std::vec::Vec<glue::WitVnfSwitches>> {
+                fn configure(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<glue::WitVnfSwitches>> {
                     glue::configure::<$manager>(content)
                 }
                 fn state(content: ::std::string::String) -> glue::WitResult<::std::string::String> {
                     glue::state::<$manager>(content)
                 }
-                fn task(
-                    content: ::std::string::String,
-                ) -> glue::WitResult<::std::vec::Vec<::std::string::String>> {
+                fn task(content: ::std::string::String) -> glue::WitResult<::std::vec::Vec<::std::string::String>> {
                     glue::task::<$manager>(content)
                 }
                 fn monitor(
@@ -392,4 +388,25 @@ macro_rules! export_function_manager {
     $crate::__private::fsm_bindings::export_fsm!(Export with_types_in $crate::__private::fsm_bindings);
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_envs_apply_to_their_unit_by_descriptor_id_or_cdu_id() {
+        let every = UnitEnvs::every_unit(Vec::new());
+        let by_id = UnitEnvs::unit("cdu01", Vec::new());
+        let by_cdu_id = UnitEnvs::unit("cdu01-vnf-1", Vec::new());
+        assert!(every.applies_to("cdu02", "vnf-1"));
+        assert!(by_id.applies_to("cdu01", "vnf-1"));
+        assert!(by_cdu_id.applies_to("cdu01", "vnf-1"));
+        assert!(!by_cdu_id.applies_to("cdu01", "vnf-2"), "another instance's unit");
+        assert!(
+            !by_cdu_id.applies_to("cdu0", "1-vnf-1"),
+            "ids are not split anywhere but at the instance"
+        );
+        assert!(!by_id.applies_to("cdu02", "vnf-1"));
+    }
 }

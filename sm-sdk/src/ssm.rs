@@ -414,14 +414,14 @@ impl ConfigureRequest {
 
 /// Whether one FSM event fires for a VNF, and with which payload (5GTANGO's
 /// `{trigger, payload}`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct EventSwitch {
     /// Whether the event fires.
     pub trigger: bool,
     /// The payload it gets instead of the default one, if any (5GTANGO's
     /// empty mapping means none).
-    #[serde(deserialize_with = "empty_as_none")]
+    #[serde(deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
 }
 
@@ -575,6 +575,24 @@ impl StateRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configure_function_reads_5gtango_switches_and_an_empty_payload_is_the_default() {
+        let text = r#"{"functions": [{"id": "v1", "deployed": true, "flavour": null,
+            "start": {"trigger": true, "payload": {}},
+            "stop": {"trigger": false},
+            "configure": {"trigger": true, "payload": {"message": "hi"}}}]}"#;
+        let request = ConfigureRequest::from_document(Document::from_json(text)).unwrap();
+        let function = &request.functions[0];
+        assert_eq!(function.deployed, Some(true));
+        assert_eq!(function.start, Some(EventSwitch::on()));
+        assert_eq!(function.stop, Some(EventSwitch::off()));
+        assert_eq!(
+            function.configure,
+            Some(EventSwitch::with_payload(serde_json::json!({"message": "hi"})))
+        );
+        assert_eq!(function.scale, None);
+    }
 
     #[test]
     fn a_placement_document_gives_its_vims_in_one_parse() {

@@ -10,7 +10,7 @@ use crate::support::workspace_root;
 
 /// The exports every service manager module needs; `placement` and `state`
 /// bodies are the hostile part, the rest answer harmlessly.
-const SERVICE_MANAGER: &str = "wasmano:sm/service-manager@1.0.0";
+const SERVICE_MANAGER: &str = "wasmano:sm/service-manager@2.0.0";
 
 /// What a hostile component does.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +52,7 @@ const HOARDER_WIT: [(&str, &str); 3] = [
     ),
     (
         "hoarder.wit",
-        "package wasmano:hostile; world hoarder { include wasmano:sm/service-manager-module@1.0.0; import wasi:cli/stdout@0.2.0; }",
+        "package wasmano:hostile; world hoarder { include wasmano:sm/service-manager-module@2.0.0; import wasi:cli/stdout@0.2.0; }",
     ),
 ];
 
@@ -158,7 +158,7 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
     };
     let wat = format!(
         r#"(module
-  (import "wasmano:sm/host@1.0.0" "log" (func $log (param i32 i32 i32)))
+  (import "wasmano:sm/host@2.0.0" "log" (func $log (param i32 i32 i32)))
   {memories}
   {prelude}
   (global $heap (mut i32) (i32.const 98304))
@@ -171,16 +171,17 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
     (i32.store (i32.const 0) (i32.const 0))
     (i32.store (i32.const 4) (i32.const 0))
     (i32.const 0))
-  (func (export "{SERVICE_MANAGER}#placement") (param i32 i32 i32 i32) (result i32)
+  (func (export "{SERVICE_MANAGER}#placement") (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
     (local $i i32) (local $at i32)
     {placement})
   (func (export "{SERVICE_MANAGER}#configure") (param i32 i32) (result i32)
-    (i32.store (i32.const 0) (i32.const 0))
-    (i32.store (i32.const 4) (i32.const 0))
-    (i32.store (i32.const 8) (i32.const 0))
-    (i32.const 0))
+    {OK_EMPTY_LIST})
   (func (export "{SERVICE_MANAGER}#state") (param i32 i32) (result i32)
     {state})
+  (func (export "{SERVICE_MANAGER}#task") (param i32 i32) (result i32)
+    {OK_EMPTY_LIST})
+  (func (export "{SERVICE_MANAGER}#monitor") (param i32 i32) (result i32)
+    {OK_EMPTY_LIST})
 )"#
     );
     let mut module = wat::parse_str(&wat).unwrap_or_else(|error| panic!("hostile WAT {hostility:?}: {error}"));
@@ -206,7 +207,13 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
         .unwrap_or_else(|error| panic!("making {hostility:?} a component: {error:#}"))
 }
 
-/// Placement answering `ok([])`.
+/// Configure, task and monitor answering `ok([])`.
+const OK_EMPTY_LIST: &str = r#"(i32.store (i32.const 0) (i32.const 0))
+    (i32.store (i32.const 4) (i32.const 0))
+    (i32.store (i32.const 8) (i32.const 0))
+    (i32.const 0)"#;
+
+/// Placement answering `ok` with an empty mapping (no VNF, no link).
 const OK_EMPTY_PLACEMENT: &str = r#"(i32.store (i32.const 0) (i32.const 0))
     (i32.store (i32.const 4) (i32.const 0))
     (i32.store (i32.const 8) (i32.const 0))

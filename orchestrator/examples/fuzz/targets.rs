@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sm_sdk::Document;
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::fsm::StateReply;
-use sm_sdk::ssm::{PlacementRequest, VnfConfigure, VnfPlacement, topology_vims};
+use sm_sdk::ssm::{EventSwitch, Placement, PlacementRequest, VnfPlacement, VnfSwitches, topology};
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::package::Package;
 use wasmano::placement::{LabelledVim, PlacementOptions, VnfToPlace, place, requested_placement, validate_mapping};
@@ -222,7 +222,7 @@ fn reply_seeds(payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
 
 /// A mapping in 5GTANGO's reply shape, as the host renders it.
 fn tango_mapping(mapping: &[VnfPlacement]) -> Value {
-    Reply::Placement(mapping.to_vec()).to_tango()["mapping"].take()
+    Reply::Placement(Placement::of_vnfs(mapping.to_vec())).to_tango()["mapping"].take()
 }
 
 /// The VNFs and VIMs of a placement content, read as `wasmano sm test`
@@ -370,8 +370,8 @@ fn typed_requests(content: &Value) -> bool {
         }
         Err(_) => note(false),
     }
-    match topology_vims(content) {
-        Ok(vims) => note(PlacementRequest::with_vims(document.clone(), vims).is_ok()),
+    match topology(content) {
+        Ok(topology) => note(PlacementRequest::with_topology(document.clone(), topology).is_ok()),
         Err(_) => note(false),
     }
     match ssm::ConfigureRequest::from_document(document.clone()) {
@@ -456,25 +456,30 @@ fn answered_mapping(reply: &Value) -> Vec<VnfPlacement> {
         .collect()
 }
 
-/// The decisions of a 5GTANGO configure reply (`vnf: [{id, configure:
-/// {trigger, payload}}]`).
-fn configure_decisions(reply: &Value) -> Vec<VnfConfigure> {
+/// The decisions of a 5GTANGO configure reply (`vnf: [{id, <event>:
+/// {trigger, payload}}]`, for start, stop, configure and scale).
+fn configure_decisions(reply: &Value) -> Vec<VnfSwitches> {
+    let switch = |decision: &Value, event: &str| {
+        decision.get(event).map(|switch| EventSwitch {
+            trigger: switch.get("trigger").and_then(Value::as_bool).unwrap_or_default(),
+            payload: switch.get("payload").cloned(),
+        })
+    };
     reply
         .get("vnf")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|decision| VnfConfigure {
+        .map(|decision| VnfSwitches {
             id: decision
                 .get("id")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            trigger: decision
-                .pointer("/configure/trigger")
-                .and_then(Value::as_bool)
-                .unwrap_or_default(),
-            payload: decision.pointer("/configure/payload").cloned(),
+            start: switch(decision, "start"),
+            stop: switch(decision, "stop"),
+            configure: switch(decision, "configure"),
+            scale: switch(decision, "scale"),
         })
         .collect()
 }

@@ -135,7 +135,7 @@ fn readme(name: &str, crate_ident: &str) -> String {
 const SSM_TEMPLATE: &str = r##"//! A service-specific manager: places each VNF on the VIM of its kind with
 //! the most free memory.
 
-use sm_sdk::ssm::{PlacementRequest, SsmEvent, VnfPlacement};
+use sm_sdk::ssm::{Placement, PlacementRequest, SsmEvent, VnfPlacement};
 use sm_sdk::{ManagerError, ServiceManager};
 
 /// The manager.
@@ -145,7 +145,7 @@ pub struct Manager;
 impl ServiceManager for Manager {
     const HANDLES: &'static [SsmEvent] = &[SsmEvent::Placement];
 
-    fn placement(&self, request: PlacementRequest) -> Result<Vec<VnfPlacement>, ManagerError> {
+    fn placement(&self, request: PlacementRequest) -> Result<Placement, ManagerError> {
         let mut mapping = Vec::new();
         for vnfd in &request.vnfds {
             let vnf = vnfd.instance_id().ok_or_else(|| ManagerError::failed("a VNFD has no id"))?;
@@ -158,7 +158,8 @@ impl ServiceManager for Manager {
                 .ok_or_else(|| ManagerError::failed(format!("no VIM can host VNF {vnf}")))?;
             mapping.push(VnfPlacement { vnf: vnf.to_owned(), vim: vim.uuid.clone() });
         }
-        Ok(mapping)
+        // Virtual links are left to the orchestrator.
+        Ok(Placement::of_vnfs(mapping))
     }
 }
 
@@ -179,16 +180,17 @@ mod tests {
             ]}}
         }"#;
         let request = PlacementRequest::from_document(Document::from_json(content)).unwrap();
-        let mapping = Manager.placement(request).unwrap();
-        assert_eq!(mapping, [VnfPlacement { vnf: "vnf-1".into(), vim: "large".into() }]);
+        let placement = Manager.placement(request).unwrap();
+        assert_eq!(placement.vnfs, [VnfPlacement { vnf: "vnf-1".into(), vim: "large".into() }]);
     }
 }
 "##;
 
-const FSM_TEMPLATE: &str = r##"//! A function-specific manager: tells a starting VNF its own id and address.
+const FSM_TEMPLATE: &str = r##"//! A function-specific manager: tells every container unit of a starting
+//! VNF the VNF's own id and address.
 
 use sm_sdk::fsm::{FsmEvent, LifecycleRequest};
-use sm_sdk::{FunctionManager, KeyValue, ManagerError};
+use sm_sdk::{FunctionManager, KeyValue, ManagerError, UnitEnvs};
 
 /// The manager.
 #[derive(Debug, Default)]
@@ -197,12 +199,13 @@ pub struct Manager;
 impl FunctionManager for Manager {
     const HANDLES: &'static [FsmEvent] = &[FsmEvent::Start];
 
-    fn start(&self, request: LifecycleRequest) -> Result<Vec<KeyValue>, ManagerError> {
+    fn start(&self, request: LifecycleRequest) -> Result<Vec<UnitEnvs>, ManagerError> {
         let mut envs = vec![KeyValue::new("VNF_ID", &request.vnfr.id)];
         if let Some(address) = request.vnfr.addresses().first() {
             envs.push(KeyValue::new("VNF_ADDRESS", *address));
         }
-        Ok(envs)
+        // `UnitEnvs::unit(cdu_id, envs)` would address one unit instead.
+        Ok(vec![UnitEnvs::every_unit(envs)])
     }
 }
 
@@ -217,7 +220,10 @@ mod tests {
     fn start_returns_the_vnf_id() {
         let content = r#"{"vnfd": {"name": "web"}, "vnfr": {"id": "vnf-1"}}"#;
         let request = LifecycleRequest::from_document(Document::from_json(content)).unwrap();
-        assert_eq!(Manager.start(request).unwrap(), [KeyValue::new("VNF_ID", "vnf-1")]);
+        assert_eq!(
+            Manager.start(request).unwrap(),
+            [UnitEnvs::every_unit(vec![KeyValue::new("VNF_ID", "vnf-1")])]
+        );
     }
 }
 "##;

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use serde_json::Value;
-use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfConfigure};
+use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfSwitches};
 use sm_sdk::{Document, KeyValue};
 use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_mapping};
+use wasmano::workflow::schedule;
 use wasmano_host::{
     Cause, Event, Host, HostConfig, Limits, LoadError, LoadedModule, Reply, Request, WasmManager, tango_error,
 };
@@ -85,8 +86,8 @@ pub fn test(args: TestArgs) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => match &error.cause {
-            Cause::Answered(message) => {
-                print!("{}", to_yaml(&tango_error(message))?);
+            Cause::Answered { message, content } => {
+                print!("{}", to_yaml(&tango_error(message, content.as_ref()))?);
                 Err(Failure::new(exit::MANAGER_ERROR, error.to_string()))
             }
             Cause::NotHandled => Err(Failure::new(exit::NOT_HANDLED, error.to_string())),
@@ -167,25 +168,26 @@ impl Acceptance {
     /// Why the orchestrator would refuse the reply, if it would.
     fn check(&self, reply: &Reply) -> Result<(), String> {
         match (self, reply) {
-            (Self::Placement { vnfs, vims }, Reply::Placement(mapping)) => {
-                validate_mapping(mapping, vnfs, vims).map_err(|error| error.to_string())
+            (Self::Placement { vnfs, vims }, Reply::Placement(placement)) => {
+                validate_mapping(&placement.vnfs, vnfs, vims).map_err(|error| error.to_string())
             }
             (Self::Configure { vnf_ids }, Reply::Configure(decisions)) => unknown_target(decisions, vnf_ids)
                 .map_or(Ok(()), |id| {
-                    Err(format!("the configure reply triggers unknown VNF instance {id}"))
+                    Err(format!("the configure reply names unknown VNF instance {id}"))
                 }),
+            (_, Reply::Schedule(tasks)) => schedule::phases(tasks).map(drop),
             _ => Ok(()),
         }
     }
 }
 
-/// The first decision that triggers a VNF instance not among `vnf_ids`: the
-/// orchestrator fails the workflow on it. Decisions that trigger nothing are
-/// not acted on, so their ids are not checked.
-fn unknown_target<'a>(decisions: &'a [VnfConfigure], vnf_ids: &BTreeSet<String>) -> Option<&'a str> {
+/// The first decision naming a VNF instance not among `vnf_ids`: the
+/// orchestrator fails the workflow on it (every decision may switch events
+/// it follows later, so every id is checked).
+fn unknown_target<'a>(decisions: &'a [VnfSwitches], vnf_ids: &BTreeSet<String>) -> Option<&'a str> {
     decisions
         .iter()
-        .find(|decision| decision.trigger && !vnf_ids.contains(&decision.id))
+        .find(|decision| !vnf_ids.contains(&decision.id))
         .map(|decision| decision.id.as_str())
 }
 

@@ -897,11 +897,11 @@ function_specific_managers:
         let digest = "a".repeat(64);
         assert_eq!(
             problems(&manager(&format!(
-                "{{id: m, wasm: {{module: m.wasm, sha256: '{digest}'}}, options: [{{key: type, value: task}}]}}"
+                "{{id: m, wasm: {{module: m.wasm, sha256: '{digest}'}}, options: [{{key: type, value: scale}}]}}"
             ))),
             [
-                "6: service_specific_managers[0].options[0].value: a WebAssembly SSM cannot handle \"task\": \
-              the wasmano contract offers placement, configure, state"
+                "6: service_specific_managers[0].options[0].value: a WebAssembly SSM cannot handle \"scale\": \
+              the wasmano contract offers placement, configure, state, task, monitor"
             ]
         );
         assert_eq!(

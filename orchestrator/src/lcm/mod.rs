@@ -1440,7 +1440,7 @@ fn operation_error(error: &WorkflowError) -> OperationError {
         } => {
             let cause = match cause.as_ref() {
                 StepFailure::Hook(invocation) => match invocation.cause {
-                    Cause::Answered(_) => ErrorCause::Answered,
+                    Cause::Answered { .. } => ErrorCause::Answered,
                     Cause::NotHandled => ErrorCause::NotHandled,
                     Cause::Fault(_) => ErrorCause::Fault,
                     Cause::Host(_) => ErrorCause::Host,

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sm_sdk::descriptor::VimKind;
+use sm_sdk::ssm::{EventSwitch, VnfSwitches};
 
 use crate::infrastructure::DeployedUnit;
 
@@ -101,6 +102,46 @@ pub struct VnfRecord {
     pub version: u64,
     /// The deployed units and where they run.
     pub deployment_units: Vec<UnitInstance>,
+    /// Which of its FSM events fire, as the service's configure manager
+    /// last switched them (wasmano's; not in the tng-schema shape).
+    #[serde(default)]
+    pub switches: FsmSwitches,
+}
+
+/// Which FSM events fire for a VNF instance, and with which payload: what a
+/// configure manager answered for it (5GTANGO's SLM merged these entries
+/// into its function record and followed them in later FLM calls). `None`
+/// is the default: the event fires with its default payload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FsmSwitches {
+    /// FSM start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<EventSwitch>,
+    /// FSM stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<EventSwitch>,
+    /// FSM scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<EventSwitch>,
+}
+
+impl FsmSwitches {
+    /// Takes the start, stop and scale switches a configure reply set;
+    /// whether anything changed.
+    pub fn merge(&mut self, switches: &VnfSwitches) -> bool {
+        let before = self.clone();
+        let updates = [
+            (&mut self.start, &switches.start),
+            (&mut self.stop, &switches.stop),
+            (&mut self.scale, &switches.scale),
+        ];
+        for (current, update) in updates {
+            if let Some(update) = update {
+                *current = Some(update.clone());
+            }
+        }
+        *self != before
+    }
 }
 
 /// One deployed unit (VDU or CDU instance) of a VNF.
@@ -426,6 +467,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn switches_take_what_a_configure_reply_sets_and_keep_the_rest() {
+        let mut switches = FsmSwitches::default();
+        let stop_off = VnfSwitches {
+            id: "v".into(),
+            stop: Some(EventSwitch::off()),
+            configure: Some(EventSwitch::on()),
+            ..VnfSwitches::default()
+        };
+        assert!(switches.merge(&stop_off));
+        assert!(!switches.merge(&stop_off), "the same reply changes nothing");
+        let scale_on = VnfSwitches {
+            id: "v".into(),
+            scale: Some(EventSwitch::on()),
+            ..VnfSwitches::default()
+        };
+        assert!(switches.merge(&scale_on));
+        assert_eq!(switches.stop, Some(EventSwitch::off()), "kept");
+        assert_eq!(switches.start, None);
+        // Stored with the record, and read back from records that predate them.
+        let text = serde_json::to_string(&switches).unwrap();
+        assert_eq!(serde_json::from_str::<FsmSwitches>(&text).unwrap(), switches);
+    }
+
+    #[test]
     fn vnfrs_put_vdus_and_cdus_where_tng_schema_and_managers_expect_them() {
         let unit = |unit_id: &str, kind, address: &str| UnitInstance {
             unit_id: unit_id.into(),
@@ -449,7 +514,12 @@ mod tests {
                 unit("vdu01", VimKind::Vm, "10.0.0.1"),
                 unit("cdu01", VimKind::Container, "10.1.0.1"),
             ],
+            switches: FsmSwitches::default(),
         };
+        // A record stored before switches existed reads as all on.
+        let mut stored = serde_json::to_value(&record).unwrap();
+        stored.as_object_mut().unwrap().remove("switches");
+        assert_eq!(serde_json::from_value::<VnfRecord>(stored).unwrap(), record);
         let tango = record.to_tango();
         assert_eq!(
             tango["virtual_deployment_units"][0]["vnfc_instance"][0]["vim_id"],

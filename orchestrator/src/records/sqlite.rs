@@ -482,7 +482,7 @@ fn read_journal(connection: &Connection, column: &str, key: &str) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{CpAddress, Status, UnitInstance};
+    use crate::records::{CpAddress, FsmSwitches, Status, UnitInstance};
 
     fn ns(id: &str) -> NsRecord {
         NsRecord {
@@ -514,6 +514,7 @@ mod tests {
                     address: "10.0.0.1".into(),
                 }],
             }],
+            switches: FsmSwitches::default(),
         }
     }
 

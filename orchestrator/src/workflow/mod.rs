@@ -18,6 +18,7 @@
 mod capacity;
 pub mod failpoint;
 mod payload;
+pub mod schedule;
 mod step;
 mod template;
 
@@ -28,19 +29,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use serde_json::Value;
-use sm_sdk::KeyValue;
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{SsmEvent, VnfConfigure, VnfPlacement};
+use sm_sdk::ssm::{EventSwitch, LinkPlacement, LinkSite, SsmEvent, VnfPlacement, VnfSwitches};
+use sm_sdk::{KeyValue, UnitEnvs};
 use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
 
 use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, Reconciliation, VimStatus};
 use crate::placement::{self, LabelledVim, PlacementOptions, VnfToPlace};
 use crate::records::{
-    JournalEntry, NsRecord, RecordStore, RecordWrite, Status, StepOutcome, StoreError, UnitInstance, VnfRecord, Written,
+    FsmSwitches, JournalEntry, NsRecord, RecordStore, RecordWrite, Status, StepOutcome, StoreError, UnitInstance,
+    VnfRecord, Written,
 };
 
 use capacity::{Claim, Reservations};
+use schedule::Phase;
 use step::{Step, StepKind};
 use template::manager_for;
 pub use template::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
@@ -308,6 +311,72 @@ impl VnfInstance {
     fn vim_id(&self) -> Option<&str> {
         self.units.first().map(|unit| unit.vim_id.as_str())
     }
+}
+
+impl ServiceState {
+    /// Each VNF instance with its template, as payloads describing the
+    /// whole service take them.
+    fn members(&self) -> Vec<payload::Member<'_>> {
+        self.vnfs
+            .iter()
+            .map(|vnf| (&self.template.vnfs[vnf.template], &vnf.record))
+            .collect()
+    }
+}
+
+/// The payload a configure manager switched an FSM event on with, if any.
+fn switched_payload(switch: Option<&EventSwitch>) -> Option<Value> {
+    switch.and_then(|switch| switch.payload.clone())
+}
+
+/// Checks a placement manager's virtual-link placement: each link is one of
+/// the NSD's, placed once; a link inside a VIM has every instance of every
+/// VNF it joins there (`sites`: the NSD's VNF id and VIM of each instance
+/// the service will have); the infrastructure adapters have no WIMs, so a
+/// link on a WIM names an unknown one.
+fn validate_links(links: &[LinkPlacement], nsd: &Value, sites: &[(&str, &str)]) -> Result<(), StepFailure> {
+    let declared = nsd.get("virtual_links").and_then(Value::as_array);
+    let mut seen = HashSet::new();
+    for link in links {
+        if !seen.insert(link.link.as_str()) {
+            return Err(StepFailure::Reply(format!(
+                "virtual link {} is placed twice",
+                link.link
+            )));
+        }
+        let Some(declaration) = declared
+            .into_iter()
+            .flatten()
+            .find(|entry| entry.get("id").and_then(Value::as_str) == Some(link.link.as_str()))
+        else {
+            return Err(StepFailure::Reply(format!("the NSD has no virtual link {}", link.link)));
+        };
+        let vim = match &link.site {
+            LinkSite::Wim(wim) => {
+                return Err(StepFailure::Reply(format!(
+                    "virtual link {} is placed on WIM {wim}, which the infrastructure does not have",
+                    link.link
+                )));
+            }
+            LinkSite::Vim(vim) => vim,
+        };
+        let ends = declaration
+            .get("connection_points_reference")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|end| end.split_once(':').map(|(vnf, _)| vnf));
+        for vnf_id in ends {
+            if let Some((_, elsewhere)) = sites.iter().find(|(vnf, site)| *vnf == vnf_id && site != vim) {
+                return Err(StepFailure::Reply(format!(
+                    "virtual link {} is placed inside VIM {vim}, but VNF {vnf_id} runs on {elsewhere}",
+                    link.link
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A service the orchestrator runs.
@@ -1098,11 +1167,16 @@ impl Orchestrator {
             }
         };
         let outcome = async {
-            self.start_kept(&mut run, &mut state).await?;
+            let phases = self.schedule(&mut run, &state).await?;
             if !missing.is_empty() {
                 self.add_vnfs(&mut run, &mut state, &missing).await?;
             }
-            self.configure(&mut run, &mut state, false).await?;
+            for phase in phases {
+                match phase {
+                    Phase::StartFsms => self.start_offline(&mut run, &mut state).await?,
+                    Phase::Configure => self.configure(&mut run, &mut state, false).await?,
+                }
+            }
             self.settle(&mut run, &mut state).await
         }
         .await;
@@ -1201,12 +1275,18 @@ impl Orchestrator {
             ..state.clone()
         };
         let outcome = async {
-            if resumed {
-                self.start_kept(&mut run, &mut state).await?;
-            } else {
+            if !resumed {
                 self.add_vnfs(&mut run, &mut state, &[index]).await?;
             }
+            self.start_offline(&mut run, &mut state).await?;
             self.update_nsr(&mut run, &mut state).await?;
+            let added: Vec<String> = state
+                .vnfs
+                .iter()
+                .filter(|vnf| !before.vnfs.iter().any(|kept| kept.record.id == vnf.record.id))
+                .map(|vnf| vnf.record.id.clone())
+                .collect();
+            self.scale_fsms(&mut run, &mut state, index, "out", &added, &[]).await?;
             if manager_for(&state.template.ssms, SsmEvent::Configure).is_some() {
                 self.configure(&mut run, &mut state, false).await?;
             }
@@ -1241,8 +1321,17 @@ impl Orchestrator {
             // The instance leaves the service only once it is removed; a
             // failed removal keeps it, to be retried (removal is idempotent).
             self.remove_vnf(&mut run, state.vnfs[position].clone()).await?;
-            state.vnfs.remove(position);
-            self.update_nsr(&mut run, &mut state).await
+            let removed = state.vnfs.remove(position);
+            self.update_nsr(&mut run, &mut state).await?;
+            self.scale_fsms(
+                &mut run,
+                &mut state,
+                removed.template,
+                "in",
+                &[],
+                &[removed.record.id.as_str()],
+            )
+            .await
         }
         .await;
         self.keep(run, service_id, state, outcome).await
@@ -1274,7 +1363,8 @@ impl Orchestrator {
         let before = state.clone();
         let outcome = async {
             let template = state.vnfs[position].template;
-            let vnf = &state.template.vnfs[template];
+            let templates = Arc::clone(&state.template);
+            let vnf = &templates.vnfs[template];
             // The target must qualify as placement would require: kind,
             // labels, capacity, not blacklisted.
             let new_id = new_id();
@@ -1306,8 +1396,7 @@ impl Orchestrator {
             drop(reserved);
             state.vnfs.push(new);
             let new_position = state.vnfs.len() - 1;
-            self.start_vnf(&mut run, &state.template, &mut state.vnfs[new_position])
-                .await?;
+            self.start_vnf(&mut run, &mut state, new_position).await?;
             if let Some(ssm) = manager_for(&state.template.ssms, SsmEvent::State).cloned() {
                 let extract = Step::FsmStateExtract {
                     vnf: vnf.vnf_id.clone(),
@@ -1429,20 +1518,20 @@ impl Orchestrator {
         let mut state = self.take(service_id)?;
         let mut run = Run::new(service_id, Workflow::Terminate, context, self);
         let outcome = async {
+            let members = state.members();
             for vnf in &state.vnfs {
                 let template = &state.template.vnfs[vnf.template];
+                let switch = vnf.record.switches.stop.as_ref();
+                if switch.is_some_and(|switch| !switch.trigger) {
+                    continue;
+                }
                 if let Some(fsm) = manager_for(&template.fsms, FsmEvent::Stop) {
                     let step = Step::FsmStop {
                         vnf: template.vnf_id.clone(),
                     };
-                    let stopped = run
-                        .hook(
-                            step,
-                            fsm,
-                            Event::Fsm(FsmEvent::Stop),
-                            &payload::lifecycle(template, &vnf.record),
-                        )
-                        .await;
+                    let content =
+                        switched_payload(switch).unwrap_or_else(|| payload::lifecycle(template, &vnf.record, &members));
+                    let stopped = run.hook(step, fsm, Event::Fsm(FsmEvent::Stop), &content).await;
                     match stopped {
                         Err(error) if !force => return Err(error),
                         Err(error) => tracing::warn!("forced termination goes on past: {error}"),
@@ -1595,24 +1684,48 @@ impl Orchestrator {
             state.vnfs.push(instance);
         }
         drop(reserved);
-        let first_new = state.vnfs.len() - instances.len();
-        for position in first_new..state.vnfs.len() {
-            self.start_vnf(run, &state.template, &mut state.vnfs[position]).await?;
+        Ok(())
+    }
+
+    /// FSM start for every instance not yet in operation: the new ones, and
+    /// those a failed run kept (a resumed run: the hook is pure, and setting
+    /// the same envs again is idempotent).
+    async fn start_offline(&self, run: &mut Run, state: &mut ServiceState) -> Result<(), WorkflowError> {
+        for position in 0..state.vnfs.len() {
+            if state.vnfs[position].record.status == Status::Offline {
+                self.start_vnf(run, state, position).await?;
+            }
         }
         Ok(())
     }
 
-    /// FSM start again for the instances a failed run kept before they
-    /// reached operation (a resumed run): the hook is pure, and setting the
-    /// same envs again is idempotent.
-    async fn start_kept(&self, run: &mut Run, state: &mut ServiceState) -> Result<(), WorkflowError> {
-        let template = Arc::clone(&state.template);
-        for vnf in &mut state.vnfs {
-            if vnf.record.status == Status::Offline {
-                self.start_vnf(run, &template, vnf).await?;
-            }
-        }
-        Ok(())
+    /// The phases of an instantiation: the task manager's schedule when the
+    /// service declares one (validated), the default one otherwise.
+    async fn schedule(&self, run: &mut Run, state: &ServiceState) -> Result<Vec<Phase>, WorkflowError> {
+        let configures = manager_for(&state.template.ssms, SsmEvent::Configure).is_some();
+        let default = schedule::instantiation(configures);
+        let Some(manager) = manager_for(&state.template.ssms, SsmEvent::Task) else {
+            let owned: Vec<String> = default.iter().map(|task| (*task).to_owned()).collect();
+            return schedule::phases(&owned)
+                .map_err(|error| run.failure(&Step::ValidateSchedule, None, StepFailure::Inconsistent(error)));
+        };
+        let reply = run
+            .hook(
+                Step::SsmTask,
+                manager,
+                Event::Ssm(SsmEvent::Task),
+                &payload::task(&default),
+            )
+            .await?;
+        let Reply::Schedule(tasks) = reply else {
+            return Err(run.failure(
+                &Step::SsmTask,
+                Some(manager.id()),
+                StepFailure::Reply("not a schedule".into()),
+            ));
+        };
+        let check = schedule::phases(&tasks).map_err(StepFailure::Reply);
+        run.step(Step::ValidateSchedule, std::future::ready(check)).await
     }
 
     /// The VIMs as placement sees them: what the infrastructure reports,
@@ -1661,16 +1774,27 @@ impl Orchestrator {
                 let reply = run
                     .hook(Step::SsmPlacement, manager, Event::Ssm(SsmEvent::Placement), &content)
                     .await?;
-                let Reply::Placement(mapping) = reply else {
+                let Reply::Placement(placed) = reply else {
                     return Err(run.failure(
                         &Step::SsmPlacement,
                         Some(manager.id()),
                         StepFailure::Reply("not a mapping".into()),
                     ));
                 };
-                let check = placement::validate_mapping(&mapping, &vnfs, &placement_vims);
+                let check = placement::validate_mapping(&placed.vnfs, &vnfs, &placement_vims);
                 run.step(Step::ValidateMapping, std::future::ready(check)).await?;
-                mapping
+                let running = state
+                    .vnfs
+                    .iter()
+                    .filter_map(|vnf| Some((template.vnfs[vnf.template].vnf_id.as_str(), vnf.vim_id()?)));
+                let new = instances.iter().filter_map(|(id, index)| {
+                    let placement = placed.vnfs.iter().find(|placement| &placement.vnf == id)?;
+                    Some((template.vnfs[*index].vnf_id.as_str(), placement.vim.as_str()))
+                });
+                let sites: Vec<(&str, &str)> = running.chain(new).collect();
+                let check = validate_links(&placed.links, &template.nsd, &sites);
+                run.step(Step::ValidateLinks, std::future::ready(check)).await?;
+                placed.vnfs
             }
             None => {
                 // A CPU-bound search (bounded by its node budget): off the
@@ -1756,6 +1880,7 @@ impl Orchestrator {
             status: Status::Offline,
             version: 0,
             deployment_units: units.iter().map(unit_instance).collect(),
+            switches: FsmSwitches::default(),
         };
         let instance = VnfInstance {
             template,
@@ -1774,27 +1899,26 @@ impl Orchestrator {
         }
     }
 
-    /// FSM start, when declared; its envs go into the container units.
-    async fn start_vnf(
-        &self,
-        run: &mut Run,
-        template: &ServiceTemplate,
-        instance: &mut VnfInstance,
-    ) -> Result<(), WorkflowError> {
+    /// FSM start of the instance at `position`, when declared and switched
+    /// on; its envs go into the instance's container units.
+    async fn start_vnf(&self, run: &mut Run, state: &mut ServiceState, position: usize) -> Result<(), WorkflowError> {
+        let template = Arc::clone(&state.template);
+        let instance = &state.vnfs[position];
         let vnf = &template.vnfs[instance.template];
+        let switch = instance.record.switches.start.as_ref();
+        if switch.is_some_and(|switch| !switch.trigger) {
+            return Ok(());
+        }
         let Some(fsm) = manager_for(&vnf.fsms, FsmEvent::Start) else {
             return Ok(());
         };
         let step = Step::FsmStart {
             vnf: vnf.vnf_id.clone(),
         };
+        let content =
+            switched_payload(switch).unwrap_or_else(|| payload::lifecycle(vnf, &instance.record, &state.members()));
         let reply = run
-            .hook(
-                step.clone(),
-                fsm,
-                Event::Fsm(FsmEvent::Start),
-                &payload::lifecycle(vnf, &instance.record),
-            )
+            .hook(step.clone(), fsm, Event::Fsm(FsmEvent::Start), &content)
             .await?;
         let Reply::Started(envs) = reply else {
             return Err(run.failure(
@@ -1803,28 +1927,85 @@ impl Orchestrator {
                 StepFailure::Reply("start answered no envs".into()),
             ));
         };
-        self.inject_envs(run, instance, envs).await
+        self.inject_envs(run, &mut state.vnfs[position], envs).await
     }
 
-    /// Gives a VNF's container units these envs and records where they are now.
+    /// FSM scale, when declared and switched on, for every instance of the
+    /// scaled VNF (the NSD's VNF at `template`) after the scaling; each
+    /// answer's envs go into that instance's container units.
+    async fn scale_fsms(
+        &self,
+        run: &mut Run,
+        state: &mut ServiceState,
+        template: usize,
+        direction: &str,
+        added: &[String],
+        removed: &[&str],
+    ) -> Result<(), WorkflowError> {
+        let templates = Arc::clone(&state.template);
+        let vnf = &templates.vnfs[template];
+        let Some(fsm) = manager_for(&vnf.fsms, FsmEvent::Scale) else {
+            return Ok(());
+        };
+        let added: Vec<&str> = added.iter().map(String::as_str).collect();
+        let scaling = payload::scaling(direction, &vnf.vnf_id, &added, removed);
+        for position in 0..state.vnfs.len() {
+            let instance = &state.vnfs[position];
+            let switch = instance.record.switches.scale.as_ref();
+            if instance.template != template || switch.is_some_and(|switch| !switch.trigger) {
+                continue;
+            }
+            let step = Step::FsmScale {
+                vnf: vnf.vnf_id.clone(),
+            };
+            let content = switched_payload(switch)
+                .unwrap_or_else(|| payload::fsm_scale(vnf, &instance.record, &scaling, &state.nsr, &state.members()));
+            let reply = run
+                .hook(step.clone(), fsm, Event::Fsm(FsmEvent::Scale), &content)
+                .await?;
+            let Reply::Scaled(envs) = reply else {
+                return Err(run.failure(
+                    &step,
+                    Some(fsm.id()),
+                    StepFailure::Reply("scale answered no envs".into()),
+                ));
+            };
+            self.inject_envs(run, &mut state.vnfs[position], envs).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives each of a VNF's container units the envs meant for it (merged
+    /// in order) and records where they are now.
     async fn inject_envs(
         &self,
         run: &mut Run,
         instance: &mut VnfInstance,
-        envs: Vec<KeyValue>,
+        envs: Vec<UnitEnvs>,
     ) -> Result<(), WorkflowError> {
-        if envs.is_empty() || instance.units.iter().all(|unit| unit.spec.kind != VimKind::Container) {
-            return Ok(());
-        }
         let step = Step::InjectEnvs {
             vnf: instance.record.vnf_id.clone(),
         };
+        let mut changed = false;
         for unit in &mut instance.units {
-            if unit.spec.kind == VimKind::Container {
-                *unit = run
-                    .step(step.clone(), self.infrastructure.set_envs(unit.clone(), envs.clone()))
-                    .await?;
+            if unit.spec.kind != VimKind::Container {
+                continue;
             }
+            let for_unit: Vec<KeyValue> = envs
+                .iter()
+                .filter(|entry| entry.applies_to(&unit.spec.unit_id, &unit.spec.vnf_instance_id))
+                .flat_map(|entry| entry.envs.iter().cloned())
+                .collect();
+            if for_unit.is_empty() {
+                continue;
+            }
+            *unit = run
+                .step(step.clone(), self.infrastructure.set_envs(unit.clone(), for_unit))
+                .await?;
+            changed = true;
+        }
+        if !changed {
+            return Ok(());
         }
         instance.record.deployment_units = instance.units.iter().map(unit_instance).collect();
         let step = Step::StoreVnfr {
@@ -1847,14 +2028,9 @@ impl Orchestrator {
         reconfiguring: bool,
     ) -> Result<(), WorkflowError> {
         let template = Arc::clone(&state.template);
-        let decisions: Vec<VnfConfigure> = match manager_for(&template.ssms, SsmEvent::Configure) {
+        let decisions: Vec<VnfSwitches> = match manager_for(&template.ssms, SsmEvent::Configure) {
             Some(manager) => {
-                let vnfs: Vec<(&VnfTemplate, &VnfRecord)> = state
-                    .vnfs
-                    .iter()
-                    .map(|vnf| (&template.vnfs[vnf.template], &vnf.record))
-                    .collect();
-                let content = payload::ssm_configure(run.workflow.name(), &template, &state.nsr, &vnfs);
+                let content = payload::ssm_configure(run.workflow.name(), &template, &state.nsr, &state.members());
                 match run
                     .hook(Step::SsmConfigure, manager, Event::Ssm(SsmEvent::Configure), &content)
                     .await?
@@ -1872,16 +2048,11 @@ impl Orchestrator {
             None if reconfiguring => state
                 .vnfs
                 .iter()
-                .map(|vnf| VnfConfigure {
-                    id: vnf.record.id.clone(),
-                    trigger: true,
-                    payload: None,
-                })
+                .map(|vnf| VnfSwitches::configure(vnf.record.id.clone(), EventSwitch::on()))
                 .collect(),
             None => return Ok(()),
         };
-        let records: Vec<VnfRecord> = state.vnfs.iter().map(|vnf| vnf.record.clone()).collect();
-        for decision in decisions.into_iter().filter(|decision| decision.trigger) {
+        for decision in decisions {
             let Some(position) = state.vnfs.iter().position(|vnf| vnf.record.id == decision.id) else {
                 return Err(run.failure(
                     &Step::SsmConfigure,
@@ -1893,12 +2064,24 @@ impl Orchestrator {
                 ));
             };
             let vnf = &template.vnfs[state.vnfs[position].template];
+            let mut switches = state.vnfs[position].record.switches.clone();
+            if switches.merge(&decision) {
+                let mut record = state.vnfs[position].record.clone();
+                record.switches = switches;
+                let step = Step::StoreVnfr {
+                    vnf: vnf.vnf_id.clone(),
+                };
+                state.vnfs[position].record = run.write_vnf(step, RecordWrite::UpdateVnf(record)).await?;
+            }
+            let Some(switch) = decision.configure.filter(|switch| switch.trigger) else {
+                continue;
+            };
             let Some(fsm) = manager_for(&vnf.fsms, FsmEvent::Configure) else {
                 continue;
             };
-            let content = decision
+            let content = switch
                 .payload
-                .unwrap_or_else(|| payload::fsm_configure(&state.nsr, &records.iter().collect::<Vec<_>>()));
+                .unwrap_or_else(|| payload::fsm_configure(&state.nsr, &state.vnfs[position].record, &state.members()));
             let step = Step::FsmConfigure {
                 vnf: vnf.vnf_id.clone(),
             };
@@ -2105,6 +2288,9 @@ fn labelled(status: &VimStatus) -> LabelledVim {
             core_used: status.cores_used,
             memory_total: status.config.memory_mb,
             memory_used: status.memory_used_mb,
+            name: None,
+            city: None,
+            endpoint: None,
         },
         labels: status.config.labels.clone(),
     }
@@ -2169,5 +2355,54 @@ fn unit_instance(unit: &DeployedUnit) -> UnitInstance {
         vim_id: unit.vim_id.clone(),
         instance_ref: unit.instance_ref.clone(),
         addresses: unit.addresses.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn link(link: &str, site: LinkSite) -> LinkPlacement {
+        LinkPlacement {
+            link: link.into(),
+            site,
+        }
+    }
+
+    #[test]
+    fn a_link_placement_must_name_an_nsd_link_once_with_every_end_on_its_vim() {
+        let nsd = json!({"virtual_links": [
+            {"id": "data", "connection_points_reference": ["web:eth0", "cache:eth0", "input"]},
+            {"id": "mgmt", "connection_points_reference": ["web:mgmt", "mgmt"]},
+        ]});
+        let sites = [("web", "a"), ("web", "a"), ("cache", "a"), ("db", "b")];
+        let inside = |vim: &str| LinkSite::Vim(vim.into());
+        assert!(validate_links(&[link("data", inside("a")), link("mgmt", inside("a"))], &nsd, &sites).is_ok());
+        assert!(
+            validate_links(&[], &nsd, &sites).is_ok(),
+            "links left out are the orchestrator's"
+        );
+        for (links, error) in [
+            (vec![link("data", inside("b"))], "VNF web runs on a"),
+            (vec![link("nope", inside("a"))], "the NSD has no virtual link nope"),
+            (
+                vec![link("mgmt", inside("a")), link("mgmt", inside("a"))],
+                "placed twice",
+            ),
+            (
+                vec![link("data", LinkSite::Wim("w".into()))],
+                "WIM w, which the infrastructure does not have",
+            ),
+        ] {
+            let Err(StepFailure::Reply(refused)) = validate_links(&links, &nsd, &sites) else {
+                panic!("{links:?} must be refused");
+            };
+            assert!(refused.contains(error), "{refused}");
+        }
+        // One instance elsewhere is enough to refuse.
+        let split = [("web", "a"), ("web", "b"), ("cache", "a")];
+        assert!(validate_links(&[link("data", inside("a"))], &nsd, &split).is_err());
     }
 }

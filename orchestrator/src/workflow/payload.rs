@@ -1,12 +1,18 @@
 //! The 5GTANGO content of each hook, built from templates and records
 //! (shapes of BRIEF §3, as tng-sdk-sm's example payloads show them).
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use sm_sdk::descriptor::VimKind;
+use sm_sdk::fsm::GenericEnvs;
 
 use crate::infrastructure::VimStatus;
 use crate::records::{NsRecord, VnfRecord};
 
 use super::template::{ServiceTemplate, VnfTemplate};
+
+/// A VNF instance of the service with its template, as the payloads that
+/// describe the whole service take them.
+pub(crate) type Member<'a> = (&'a VnfTemplate, &'a VnfRecord);
 
 /// The VIM list of a placement topology.
 fn topology(vims: &[VimStatus]) -> Value {
@@ -16,8 +22,8 @@ fn topology(vims: &[VimStatus]) -> Value {
             json!({
                 "vim_uuid": vim.config.id,
                 "type": match vim.config.kind {
-                    sm_sdk::descriptor::VimKind::Vm => "vm",
-                    sm_sdk::descriptor::VimKind::Container => "container",
+                    VimKind::Vm => "vm",
+                    VimKind::Container => "container",
                 },
                 "core_total": vim.config.cores,
                 "core_used": vim.cores_used,
@@ -27,7 +33,9 @@ fn topology(vims: &[VimStatus]) -> Value {
             })
         })
         .collect();
-    json!({ "vims": { "vim_list": vim_list }, "wims": [] })
+    // The infrastructure adapters have no WIMs and no network endpoints:
+    // VIMs reach each other directly.
+    json!({ "vims": { "vim_list": vim_list, "nep_list": [] }, "wims": [] })
 }
 
 /// SSM placement: the NSD, one VNFD per instance to place (with its
@@ -57,27 +65,63 @@ pub(crate) fn placement(
     })
 }
 
-/// FSM start and stop: the VNF's descriptor and record.
-pub(crate) fn lifecycle(vnf: &VnfTemplate, record: &VnfRecord) -> Value {
-    json!({ "vnfd": vnf.vnfd, "vnfr": record.to_tango() })
+/// FSM start and stop: the VNF's descriptor and record, and the generic
+/// envs of its container units.
+pub(crate) fn lifecycle(vnf: &VnfTemplate, record: &VnfRecord, service: &[Member<'_>]) -> Value {
+    json!({ "vnfd": vnf.vnfd, "vnfr": record.to_tango(), "generic_envs": generic_envs(record, service) })
+}
+
+/// FSM scale: the scaled VNF's descriptor, this instance's record, how the
+/// VNF was scaled, the service's records after the scaling, and this
+/// instance's generic envs.
+pub(crate) fn fsm_scale(
+    vnf: &VnfTemplate,
+    record: &VnfRecord,
+    scaling: &Value,
+    nsr: &NsRecord,
+    service: &[Member<'_>],
+) -> Value {
+    let vnfrs: Vec<Value> = service.iter().map(|(_, record)| record.to_tango()).collect();
+    json!({
+        "vnfd": vnf.vnfd,
+        "vnfr": record.to_tango(),
+        "scale": scaling,
+        "nsr": nsr.to_tango(),
+        "vnfrs": vnfrs,
+        "generic_envs": generic_envs(record, service),
+    })
+}
+
+/// How a VNF was scaled, as FSM scale reads it.
+pub(crate) fn scaling(direction: &str, vnf_id: &str, added: &[&str], removed: &[&str]) -> Value {
+    json!({ "direction": direction, "vnf_id": vnf_id, "added": added, "removed": removed })
 }
 
 /// SSM configure: the workflow, the service, its VNFs with descriptors,
-/// records and VIMs.
-pub(crate) fn ssm_configure(
-    workflow: &str,
-    template: &ServiceTemplate,
-    nsr: &NsRecord,
-    vnfs: &[(&VnfTemplate, &VnfRecord)],
-) -> Value {
+/// records, VIMs and the FSM events switched for each (5GTANGO's function
+/// entries: `start`, `stop`, `configure`, `scale`, `deployed`, `flavour`),
+/// and the address mapping of its units.
+pub(crate) fn ssm_configure(workflow: &str, template: &ServiceTemplate, nsr: &NsRecord, vnfs: &[Member<'_>]) -> Value {
     let functions: Vec<Value> = vnfs
         .iter()
         .map(|(vnf, record)| {
+            let switch = |switch: &Option<sm_sdk::ssm::EventSwitch>| match switch {
+                Some(switch) => {
+                    json!({ "trigger": switch.trigger, "payload": switch.payload.clone().unwrap_or_else(|| json!({})) })
+                }
+                None => json!({ "trigger": true, "payload": {} }),
+            };
             json!({
                 "id": record.id,
                 "vnfd": vnf.vnfd,
                 "vnfr": record.to_tango(),
                 "vim_uuid": record.deployment_units.first().map(|unit| unit.vim_id.as_str()),
+                "deployed": !record.deployment_units.is_empty(),
+                "flavour": Value::Null,
+                "start": switch(&record.switches.start),
+                "stop": switch(&record.switches.stop),
+                "configure": { "trigger": true, "payload": {} },
+                "scale": switch(&record.switches.scale),
             })
         })
         .collect();
@@ -87,14 +131,105 @@ pub(crate) fn ssm_configure(
         "functions": functions,
         "ingress": Value::Null,
         "egress": Value::Null,
-        "ip_mapping": [],
+        "ip_mapping": ip_mapping(vnfs),
     })
 }
 
-/// FSM configure, default payload: the service's record and its VNFs'.
-pub(crate) fn fsm_configure(nsr: &NsRecord, records: &[&VnfRecord]) -> Value {
-    let vnfrs: Vec<Value> = records.iter().map(|record| record.to_tango()).collect();
-    json!({ "nsr": nsr.to_tango(), "vnfrs": vnfrs, "ingress": Value::Null, "egress": Value::Null })
+/// The floating to internal address mapping of the service's units. The
+/// infrastructure adapters hand out one address per unit, reachable as is,
+/// so each maps to itself.
+fn ip_mapping(vnfs: &[Member<'_>]) -> Vec<Value> {
+    vnfs.iter()
+        .flat_map(|(_, record)| &record.deployment_units)
+        .flat_map(|unit| &unit.addresses)
+        .map(|cp| json!({ "floating_ip": cp.address, "internal_ip": cp.address }))
+        .collect()
+}
+
+/// FSM configure, default payload: the service's record, its VNFs', and the
+/// generic envs of the configured VNF's container units.
+pub(crate) fn fsm_configure(nsr: &NsRecord, target: &VnfRecord, service: &[Member<'_>]) -> Value {
+    let vnfrs: Vec<Value> = service.iter().map(|(_, record)| record.to_tango()).collect();
+    json!({
+        "nsr": nsr.to_tango(),
+        "vnfrs": vnfrs,
+        "ingress": Value::Null,
+        "egress": Value::Null,
+        "generic_envs": generic_envs(target, service),
+    })
+}
+
+/// 5GTANGO's `generic_envs` for the container units of `target`: for every
+/// other unit of the service, `<VNF>_<UNIT>_IP` (its first address) and,
+/// for each connection point its descriptor declares, `<VNF>_<UNIT>_<CP>_PORT`
+/// and `<VNF>_<UNIT>_<CP>_TYPE`. Names are upper-cased with characters other
+/// than letters and digits as `_`; when a VNF has several instances, the
+/// first listed names the peer.
+pub(crate) fn generic_envs(target: &VnfRecord, service: &[Member<'_>]) -> Vec<GenericEnvs> {
+    target
+        .deployment_units
+        .iter()
+        .filter(|unit| unit.kind == VimKind::Container)
+        .map(|unit| {
+            let mut envs = std::collections::BTreeMap::new();
+            for (vnf, record) in service {
+                for peer in &record.deployment_units {
+                    if record.id == target.id && peer.unit_id == unit.unit_id {
+                        continue;
+                    }
+                    let prefix = format!("{}_{}", env_name(&vnf.vnf_id), env_name(&peer.unit_id));
+                    if let Some(cp) = peer.addresses.first() {
+                        envs.entry(format!("{prefix}_IP")).or_insert_with(|| cp.address.clone());
+                    }
+                    for point in declared_connection_points(vnf, &peer.unit_id) {
+                        let name = format!(
+                            "{prefix}_{}",
+                            env_name(point.get("id").and_then(Value::as_str).unwrap_or_default())
+                        );
+                        for (field, suffix) in [("port", "PORT"), ("type", "TYPE")] {
+                            if let Some(value) = point.get(field).filter(|value| !value.is_null()) {
+                                let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                                envs.entry(format!("{name}_{suffix}")).or_insert(text);
+                            }
+                        }
+                    }
+                }
+            }
+            GenericEnvs {
+                cdu_id: format!("{}-{}", unit.unit_id, target.id),
+                envs,
+            }
+        })
+        .collect()
+}
+
+/// The connection points a unit's descriptor declares (a CDU's or a VDU's).
+fn declared_connection_points<'a>(vnf: &'a VnfTemplate, unit_id: &str) -> impl Iterator<Item = &'a Map<String, Value>> {
+    ["cloudnative_deployment_units", "virtual_deployment_units"]
+        .into_iter()
+        .filter_map(|units| vnf.vnfd.get(units)?.as_array())
+        .flatten()
+        .filter(move |unit| unit.get("id").and_then(Value::as_str) == Some(unit_id))
+        .filter_map(|unit| unit.get("connection_points")?.as_array())
+        .flatten()
+        .filter_map(Value::as_object)
+}
+
+fn env_name(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// SSM task: the schedule of the workflow about to run.
+pub(crate) fn task(schedule: &[&str]) -> Value {
+    json!({ "schedule": schedule })
 }
 
 /// FSM state extract.

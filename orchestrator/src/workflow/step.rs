@@ -47,6 +47,10 @@ pub(super) enum Step {
     ReserveCapacity,
     /// Check a placement manager's mapping.
     ValidateMapping,
+    /// Check a placement manager's virtual-link placement.
+    ValidateLinks,
+    /// Check a task manager's schedule.
+    ValidateSchedule,
     /// Place with the orchestrator's algorithm.
     DefaultPlacement,
     /// Check every new instance was placed.
@@ -57,12 +61,16 @@ pub(super) enum Step {
     SsmConfigure,
     /// The state manager transforming a migrating VNF's state.
     SsmState,
+    /// The task manager rewriting the schedule.
+    SsmTask,
     /// A VNF's start manager.
     FsmStart { vnf: String },
     /// A VNF's stop manager.
     FsmStop { vnf: String },
     /// A VNF's configure manager.
     FsmConfigure { vnf: String },
+    /// A scaled VNF's scale manager, for one of its instances.
+    FsmScale { vnf: String },
     /// A migrating VNF's state, extracted from the old instance.
     FsmStateExtract { vnf: String },
     /// A migrating VNF's state, injected into the new instance.
@@ -111,11 +119,15 @@ impl Step {
             | Self::ValidateTarget
             | Self::ReserveCapacity
             | Self::ValidateMapping
+            | Self::ValidateLinks
+            | Self::ValidateSchedule
             | Self::DefaultPlacement
             | Self::Placement => StepKind::Internal,
             Self::SsmPlacement
             | Self::SsmConfigure
             | Self::SsmState
+            | Self::SsmTask
+            | Self::FsmScale { .. }
             | Self::FsmStart { .. }
             | Self::FsmStop { .. }
             | Self::FsmConfigure { .. }
@@ -150,14 +162,18 @@ impl fmt::Display for Step {
             Self::ValidateTarget => f.write_str("validate target"),
             Self::ReserveCapacity => f.write_str("reserve capacity"),
             Self::ValidateMapping => f.write_str("validate mapping"),
+            Self::ValidateLinks => f.write_str("validate link placement"),
+            Self::ValidateSchedule => f.write_str("validate schedule"),
             Self::DefaultPlacement => f.write_str("default placement"),
             Self::Placement => f.write_str("placement"),
             Self::SsmPlacement => f.write_str("ssm placement"),
             Self::SsmConfigure => f.write_str("ssm configure"),
             Self::SsmState => f.write_str("ssm state"),
+            Self::SsmTask => f.write_str("ssm task"),
             Self::FsmStart { vnf } => write!(f, "fsm start {vnf}"),
             Self::FsmStop { vnf } => write!(f, "fsm stop {vnf}"),
             Self::FsmConfigure { vnf } => write!(f, "fsm configure {vnf}"),
+            Self::FsmScale { vnf } => write!(f, "fsm scale {vnf}"),
             Self::FsmStateExtract { vnf } => write!(f, "fsm state extract {vnf}"),
             Self::FsmStateInject { vnf } => write!(f, "fsm state inject {vnf}"),
             Self::Deploy { vnf, vim } => write!(f, "deploy {vnf} on {vim}"),
