@@ -1,13 +1,19 @@
 //! Write wasmano specific managers in Rust.
 //!
 //! A specific manager customises a network service's lifecycle: a
-//! service-specific manager ([`ServiceManager`]) decides placement, which VNFs
-//! to configure and how state moves during migration; a function-specific
-//! manager ([`FunctionManager`]) starts, stops, configures a VNF and extracts
-//! or injects its state. Each event is a method taking a typed request (parsed
-//! from the 5GTANGO payload, raw document kept) and returning a typed reply or
-//! a [`ManagerError`]. Events a manager does not handle answer
-//! [`ManagerError::NotHandled`] by default.
+//! service-specific manager ([`ServiceManager`]) decides placement (of VNFs
+//! and virtual links), which FSM events fire for each VNF and with which
+//! payload, how state moves during migration, the schedule of an
+//! instantiation (task) and which workflows monitoring data calls for; a
+//! function-specific manager ([`FunctionManager`]) starts, stops, configures
+//! and scales a VNF, answering envs per container unit ([`UnitEnvs`]), and
+//! extracts or injects its state. Each event is a method taking a typed
+//! request (parsed from the 5GTANGO payload, raw document kept) and returning
+//! a typed reply or a [`ManagerError`]. Events a manager does not handle
+//! answer [`ManagerError::NotHandled`] by default.
+//!
+//! This SDK builds against contract 2.0 ([`CONTRACT_VERSION`]); the host
+//! refuses modules built against 1.x, naming both versions.
 //!
 //! Build a manager crate as a `cdylib` for `wasm32-wasip2` and export its type
 //! with [`export_service_manager!`] or [`export_function_manager!`]; the host

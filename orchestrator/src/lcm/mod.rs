@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
+use sm_sdk::ssm::WorkflowRequest;
 use wasmano_host::{Cause, Host, Limits, ManagerKind, WasmManager};
 
 use crate::catalogue::{Catalogue, EntryKind, Identity};
@@ -526,6 +527,61 @@ impl Lifecycle {
         params: Value,
         on_failure: OnFailure,
     ) -> Result<OpOccurrence, LcmError> {
+        self.begin(instance, task, params, on_failure, false).await
+    }
+
+    /// Hands monitoring data about an instantiated NS instance to its
+    /// monitor manager (5GTANGO's SSM `monitor`) and starts the first
+    /// workflow the manager asks for as an automatic operation
+    /// (`isAutomaticInvocation`). One operation runs at a time, so the
+    /// others (a second scale-out instance included) are handed back, not
+    /// started: the monitoring system sends its data again. A monitor's
+    /// reconfiguration payload is not forwarded: a reconfigure sends the
+    /// configure manager the service as it is.
+    pub async fn monitor(self: &Arc<Self>, instance: &NsInstance, data: Value) -> Result<Monitored, LcmError> {
+        if instance.ns_state != NsState::Instantiated {
+            return Err(LcmError::StateConflict(format!(
+                "NS instance {} is {:?}: only an instantiated service is monitored",
+                instance.id, instance.ns_state
+            )));
+        }
+        let requests = match self.parts.orchestrator.monitor(&instance.id, &data).await {
+            Ok(Some(requests)) => requests,
+            Ok(None) => {
+                return Err(LcmError::Unprocessable(format!(
+                    "NS instance {} declares no manager for the monitor event",
+                    instance.id
+                )));
+            }
+            Err(WorkflowError::Step { cause, .. }) => {
+                return Err(LcmError::Unprocessable(format!("the monitor manager failed: {cause}")));
+            }
+            Err(error) => return Err(LcmError::StateConflict(error.to_string())),
+        };
+        let Some((task, deferred)) = first_task(&requests) else {
+            return Ok(Monitored {
+                requests,
+                operation: None,
+                deferred: Vec::new(),
+            });
+        };
+        let params = serde_json::json!({ "monitoringData": data });
+        let operation = self.begin(instance, task, params, OnFailure::default(), true).await?;
+        Ok(Monitored {
+            requests,
+            operation: Some(operation),
+            deferred,
+        })
+    }
+
+    async fn begin(
+        self: &Arc<Self>,
+        instance: &NsInstance,
+        task: TaskRequest,
+        params: Value,
+        on_failure: OnFailure,
+        automatic: bool,
+    ) -> Result<OpOccurrence, LcmError> {
         self.validate(instance, &task).await?;
         let vnf_instances_before = match (&task, self.parts.records.ns(&instance.id).await) {
             (TaskRequest::Instantiate { .. }, _) | (_, Err(StoreError::NotFound { .. })) => Vec::new(),
@@ -541,7 +597,7 @@ impl Lifecycle {
             project_id: instance.project_id.clone(),
             lcm_operation_type: task.operation_type(),
             start_time: started,
-            is_automatic_invocation: false,
+            is_automatic_invocation: automatic,
             operation_params: params,
             on_failure,
             is_cancel_pending: false,
@@ -1469,4 +1525,53 @@ fn operation_error(error: &WorkflowError) -> OperationError {
         manager,
         cause,
     }
+}
+
+/// What monitoring data led to ([`Lifecycle::monitor`]).
+#[derive(Debug, Clone)]
+pub struct Monitored {
+    /// The workflows the monitor manager asked for, in order.
+    pub requests: Vec<WorkflowRequest>,
+    /// The operation started for the first of them, if it asked for any.
+    pub operation: Option<OpOccurrence>,
+    /// What it asked for beyond that operation, not started.
+    pub deferred: Vec<WorkflowRequest>,
+}
+
+/// The task for the first workflow a monitor manager asked for, and the
+/// rest of what it asked for; `None` when it asked for nothing.
+fn first_task(requests: &[WorkflowRequest]) -> Option<(TaskRequest, Vec<WorkflowRequest>)> {
+    let asks_for_something = |request: &&WorkflowRequest| match request {
+        WorkflowRequest::ScaleOut { instances, .. } => *instances > 0,
+        WorkflowRequest::ScaleIn(instances) => !instances.is_empty(),
+        WorkflowRequest::Reconfigure(_) => true,
+    };
+    let position = requests.iter().position(|request| asks_for_something(&request))?;
+    let (first, rest) = (&requests[position], &requests[position + 1..]);
+    let mut deferred = Vec::new();
+    let task = match first {
+        WorkflowRequest::ScaleOut { vnf, instances } => {
+            if *instances > 1 {
+                deferred.push(WorkflowRequest::ScaleOut {
+                    vnf: vnf.clone(),
+                    instances: instances - 1,
+                });
+            }
+            TaskRequest::ScaleOut {
+                vnf_profile_id: vnf.clone(),
+            }
+        }
+        WorkflowRequest::ScaleIn(instances) => {
+            let (instance, others) = instances.split_first()?;
+            if !others.is_empty() {
+                deferred.push(WorkflowRequest::ScaleIn(others.to_vec()));
+            }
+            TaskRequest::ScaleIn {
+                vnf_instance_id: instance.clone(),
+            }
+        }
+        WorkflowRequest::Reconfigure(_) => TaskRequest::Reconfigure,
+    };
+    deferred.extend_from_slice(rest);
+    Some((task, deferred))
 }

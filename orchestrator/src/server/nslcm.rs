@@ -28,6 +28,8 @@ use crate::lcm::model::{
     CancelMode, ManagerInfo, NsInstance, OnFailure, OpOccurrence, PlacementRequest, TaskRequest, text_of,
 };
 use crate::records::{NsRecord, Status, VnfRecord};
+use sm_sdk::ssm::WorkflowRequest;
+use wasmano_host::Reply;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,6 +41,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(scale))
         .routes(routes!(migrate))
         .routes(routes!(reconfigure))
+        .routes(routes!(monitoring))
         .routes(routes!(terminate))
         .routes(routes!(update))
         .routes(routes!(managers))
@@ -748,6 +751,64 @@ async fn reconfigure(
         request.on_failure,
     )
     .await
+}
+
+/// What the service's monitor manager made of monitoring data.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct MonitoringOutcome {
+    /// The workflows the manager asked for, in order
+    /// (`{workflow: scale_out | scale_in | reconfigure, ...}`).
+    #[schema(value_type = Vec<Object>)]
+    workflows: Value,
+    /// The operation occurrence started for the first of them, if any
+    /// (`isAutomaticInvocation` true).
+    ns_lcm_op_occ_id: Option<String>,
+    /// What the manager asked for beyond that operation, not started: one
+    /// operation runs at a time, so the monitoring system sends its data
+    /// again.
+    #[schema(value_type = Vec<Object>)]
+    deferred: Value,
+}
+
+/// Hands monitoring data (an alert, any JSON object) to the NS instance's
+/// monitor manager, and starts the first workflow it asks for (a wasmano
+/// extension: 5GTANGO's SLM forwarded monitoring alerts to the SSM).
+#[utoipa::path(
+    post,
+    path = "/nslcm/v1/ns_instances/{id}/monitoring",
+    tag = "nslcm",
+    params(("id" = String, Path, description = "the NS instance's id")),
+    request_body(content = Object, description = "the monitoring data, a JSON object"),
+    responses(
+        (status = 200, description = "what the monitor manager asked for, and the operation started", body = MonitoringOutcome),
+        (status = 403, description = "a viewer token"),
+        (status = 404, description = "no such NS instance, or another project's"),
+        (status = 409, description = "it is not instantiated, or an operation is open"),
+        (status = 422, description = "the data is not a JSON object, the service has no monitor manager, or the manager failed"),
+    )
+)]
+async fn monitoring(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    JsonBody(data): JsonBody<Value>,
+) -> Result<Json<MonitoringOutcome>, Problem> {
+    if !data.is_object() {
+        return Err(Problem::new(
+            ProblemKind::Unprocessable,
+            "the monitoring data must be a JSON object",
+        ));
+    }
+    let instance = visible_instance(&state, &principal, &id).await?;
+    writable(&principal, &instance.project_id, "NS instance", &id)?;
+    let monitored = state.lifecycle.monitor(&instance, data).await?;
+    let workflows = |requests: Vec<WorkflowRequest>| Reply::Workflows(requests).to_tango()["workflows"].take();
+    Ok(Json(MonitoringOutcome {
+        workflows: workflows(monitored.requests),
+        ns_lcm_op_occ_id: monitored.operation.map(|operation| operation.id),
+        deferred: workflows(monitored.deferred),
+    }))
 }
 
 /// How a termination treats failing FSM stop hooks.

@@ -31,7 +31,7 @@ use std::time::{Instant, SystemTime};
 use serde_json::Value;
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{EventSwitch, LinkPlacement, LinkSite, SsmEvent, VnfPlacement, VnfSwitches};
+use sm_sdk::ssm::{EventSwitch, LinkPlacement, LinkSite, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest};
 use sm_sdk::{KeyValue, UnitEnvs};
 use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
 
@@ -67,6 +67,8 @@ pub enum Workflow {
     ChangeManager,
     /// Rebuild a service from its records after a restart.
     Recovery,
+    /// Hand monitoring data to the service's monitor manager.
+    Monitor,
 }
 
 impl Workflow {
@@ -81,6 +83,7 @@ impl Workflow {
             Self::Terminate => "termination",
             Self::ChangeManager => "manager change",
             Self::Recovery => "recovery",
+            Self::Monitor => "monitor",
         }
     }
 }
@@ -1220,6 +1223,40 @@ impl Orchestrator {
             state.template = template;
         }
         self.keep(run, service_id, state, outcome).await
+    }
+
+    /// Hands monitoring data about a running service to its monitor manager
+    /// (5GTANGO's SSM `monitor`) and returns the workflows the manager asks
+    /// for; `None` when the service declares no monitor manager. The call
+    /// is journaled (workflow `monitor`). It reads the service without
+    /// holding it: the hook is pure, so it may run beside a workflow.
+    pub async fn monitor(
+        &self,
+        service_id: &str,
+        content: &Value,
+    ) -> Result<Option<Vec<WorkflowRequest>>, WorkflowError> {
+        let template = self.take(service_id)?.template;
+        let Some(manager) = manager_for(&template.ssms, SsmEvent::Monitor) else {
+            return Ok(None);
+        };
+        let mut run = Run::new(service_id, Workflow::Monitor, &RunContext::default(), self);
+        let reply = match run
+            .hook(Step::SsmMonitor, manager, Event::Ssm(SsmEvent::Monitor), content)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(error) => return Err(self.fail(run, error).await),
+        };
+        let Reply::Workflows(requests) = reply else {
+            let error = run.failure(
+                &Step::SsmMonitor,
+                Some(manager.id()),
+                StepFailure::Reply("not a list of workflows".into()),
+            );
+            return Err(self.fail(run, error).await);
+        };
+        self.journal(run).await?;
+        Ok(Some(requests))
     }
 
     /// Stores the NSR of an instantiation: a new one, or the service's

@@ -63,6 +63,8 @@ pub(super) enum Step {
     SsmState,
     /// The task manager rewriting the schedule.
     SsmTask,
+    /// The monitor manager reading monitoring data.
+    SsmMonitor,
     /// A VNF's start manager.
     FsmStart { vnf: String },
     /// A VNF's stop manager.
@@ -127,6 +129,7 @@ impl Step {
             | Self::SsmConfigure
             | Self::SsmState
             | Self::SsmTask
+            | Self::SsmMonitor
             | Self::FsmScale { .. }
             | Self::FsmStart { .. }
             | Self::FsmStop { .. }
@@ -170,6 +173,7 @@ impl fmt::Display for Step {
             Self::SsmConfigure => f.write_str("ssm configure"),
             Self::SsmState => f.write_str("ssm state"),
             Self::SsmTask => f.write_str("ssm task"),
+            Self::SsmMonitor => f.write_str("ssm monitor"),
             Self::FsmStart { vnf } => write!(f, "fsm start {vnf}"),
             Self::FsmStop { vnf } => write!(f, "fsm stop {vnf}"),
             Self::FsmConfigure { vnf } => write!(f, "fsm configure {vnf}"),
