@@ -162,6 +162,31 @@ fn changed_content_under_an_onboarded_version_is_refused() {
     assert_eq!(entries(&data), 8);
 }
 
+#[test]
+fn two_descriptors_with_one_identity_are_refused_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    // The same VNFD identity under a second file name, with other content:
+    // before, one of the two was silently left out of the catalogue.
+    let text = std::fs::read_to_string(package.join("web-vnfd.yml")).unwrap();
+    std::fs::write(
+        package.join("web-vnfd-copy.yml"),
+        text.replace("nginx-like web front end", "another front end"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let problems = onboard_dir(&package, &data).unwrap_err();
+    assert_eq!(
+        problems,
+        [
+            "web-vnfd.yml: VNFD eu.wasmano/web-vnf/1.0 is also declared by web-vnfd-copy.yml: a package holds \
+             one descriptor per identity (vendor/name/version); give one of them another version"
+        ],
+        "{problems:#?}"
+    );
+    assert_eq!(entries(&data), 0, "nothing stored");
+}
+
 fn wasmano(args: &[&str]) -> Output {
     Command::new(BIN).args(args).env("NO_COLOR", "1").output().unwrap()
 }

@@ -437,6 +437,32 @@ fn strip_common_root(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec
         .collect()
 }
 
+/// Two VNFDs of one package with one identity: the catalogue keeps one
+/// descriptor per identity, so one of them would silently not be onboarded.
+/// Each later file is named with the first one declaring the identity.
+fn shared_identities(vnfds: &[(&Path, Vnfd, &[u8])]) -> Vec<OnboardingProblem> {
+    let mut first_file: HashMap<&descriptor::Identity, &Path> = HashMap::new();
+    let mut problems = Vec::new();
+    for (file, vnfd, _) in vnfds {
+        match first_file.get(&vnfd.identity) {
+            Some(first) => problems.push(OnboardingProblem::new(
+                file,
+                "",
+                format!(
+                    "VNFD {} is also declared by {}: a package holds one descriptor per identity \
+                     (vendor/name/version); give one of them another version",
+                    vnfd.identity,
+                    first.display()
+                ),
+            )),
+            None => {
+                first_file.insert(&vnfd.identity, file);
+            }
+        }
+    }
+    problems
+}
+
 /// A manager entry whose module must be checked, and where it was declared.
 struct ModuleUse<'a> {
     file: &'a Path,
@@ -462,6 +488,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
             ),
         }
     }
+    problems.extend(shared_identities(&vnfds));
     let root = Path::new(".");
     if nsds.is_empty() && !problems.is_empty() {
         return Err(problems);
@@ -556,6 +583,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
             .map(|(_, vnfd, bytes)| descriptor_entry(EntryKind::Vnfd, &vnfd.identity, bytes)),
     );
     entries.sort_by(|a, b| (a.kind, &a.identity).cmp(&(b.kind, &b.identity)));
+    // Modules shared by several entries; descriptors are unique by now.
     entries.dedup_by(|a, b| a.kind == b.kind && a.identity == b.identity);
     if let Err(conflicts) = catalogue.check(&entries) {
         problems.extend(conflicts.into_iter().map(|conflict| OnboardingProblem {
