@@ -160,6 +160,17 @@ pub enum Issue {
         /// The longest deadline a manager may have, in milliseconds.
         max: u64,
     },
+    /// A key wasmano does not know in a block wasmano owns (`wasm`,
+    /// `wasm.limits`): a typo there would silently change what runs.
+    #[error("unknown key {key:?} in the {block} block (known: {known})")]
+    UnknownKey {
+        /// The key found.
+        key: String,
+        /// The block, e.g. `wasm.limits`.
+        block: &'static str,
+        /// The keys the block accepts.
+        known: String,
+    },
     /// A network function whose VNFD is not among those given.
     #[error("no VNFD {vnfd} among the function descriptors given")]
     MissingVnfd {

@@ -33,6 +33,11 @@ const SERVICE_EVENTS: &[&str] = &["task", "placement", "configure", "state", "mo
 /// The events 5GTANGO's function-specific managers handle.
 const FUNCTION_EVENTS: &[&str] = &["start", "stop", "configure", "state", "scale"];
 
+/// The keys of a manager's `wasm` block, which wasmano owns.
+const WASM_KEYS: &[&str] = &["module", "sha256", "limits"];
+/// The keys of `wasm.limits`.
+const WASM_LIMITS_KEYS: &[&str] = &["deadline_ms", "memory_mb"];
+
 /// Reads a descriptor from its YAML tree, or says everything wrong with it,
 /// in line order.
 pub(crate) fn read_descriptor(root: &Node) -> Result<Descriptor, Vec<Problem>> {
@@ -129,6 +134,15 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The keys the model did not take, with their lines.
+    fn untaken(&self) -> impl Iterator<Item = (&'a str, Option<usize>)> + '_ {
+        self.entries
+            .iter()
+            .zip(&self.taken)
+            .filter(|(_, taken)| !**taken)
+            .map(|((key, node), _)| (key.as_str(), node.line))
+    }
+
     /// The entries the model did not take, as written.
     fn into_other(self) -> Map<String, Value> {
         self.entries
@@ -158,6 +172,22 @@ impl Reader {
             line,
             issue,
         });
+    }
+
+    /// Reports every key of a block wasmano owns that the model did not
+    /// take: a typo there would silently change what runs.
+    fn refuse_unknown_keys(&mut self, fields: &Fields<'_>, block: &'static str, known: &'static [&'static str]) {
+        for (key, line) in fields.untaken() {
+            self.report(
+                &fields.path_of(key),
+                line,
+                Issue::UnknownKey {
+                    key: key.to_owned(),
+                    block,
+                    known: known.join(", "),
+                },
+            );
+        }
     }
 
     fn wrong_type(&mut self, node: &Node, path: &str, expected: &'static str) {
@@ -468,6 +498,7 @@ impl Reader {
             None => Some(WasmLimits::default()),
             Some(node) => self.wasm_limits(node, &fields.path_of("limits")),
         };
+        self.refuse_unknown_keys(&fields, "wasm", WASM_KEYS);
         Some(ManagerSource::Wasm {
             module: module?,
             sha256: sha256?,
@@ -504,6 +535,7 @@ impl Reader {
             }
             other => other,
         };
+        self.refuse_unknown_keys(&fields, "wasm.limits", WASM_LIMITS_KEYS);
         Some(WasmLimits {
             deadline_ms: deadline_ms.ok()?.and_then(NonZeroU64::new),
             memory_mb: memory_mb
