@@ -9,8 +9,9 @@
 //! gzip decoder, so a gzip bomb is refused as soon as it inflates past what a
 //! package may hold.
 //!
-//! Onboarding checks everything before storing anything: every descriptor is
-//! valid, the NSD's VNFs resolve to VNFDs (in the package or already
+//! Onboarding checks everything before storing anything: every descriptor
+//! loads (its warnings, inconsistencies 5GTANGO accepted, are reported with
+//! what was stored), the NSD's VNFs resolve to VNFDs (in the package or already
 //! onboarded), every module is in the package with its pinned digest,
 //! compiles (without writing the host's precompiled cache until the package
 //! is stored) to a manager of the right kind that handles the events its entry declares, and no
@@ -28,7 +29,9 @@ use sm_sdk::KeyValue;
 use wasmano_host::{Host, Limits, LoadedModule, ManagerKind, WasmManager};
 
 use crate::catalogue::{self, Catalogue, CatalogueError, EntryKind, NewEntry, StoreReport};
-use crate::descriptor::{self, Descriptor, Manager, ManagerSource, ModuleRef, Nsd, Problem, Vnfd};
+use crate::descriptor::{
+    self, Descriptor, Manager, ManagerSource, ManagerUpdate, ModuleRef, Nsd, Problem, Severity, Vnfd,
+};
 
 /// The most a package may hold, unpacked; a `.tar.gz` may also inflate to no
 /// more than this, headers included.
@@ -75,7 +78,7 @@ pub enum PackageError {
 }
 
 /// One problem found while onboarding: where, and what.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnboardingProblem {
     /// The file, relative to the package root.
     pub file: PathBuf,
@@ -133,6 +136,9 @@ pub struct OnboardReport {
     pub nsd: catalogue::Identity,
     /// New and unchanged catalogue entries.
     pub stored: StoreReport,
+    /// What is inconsistent in the descriptors although 5GTANGO ran such
+    /// descriptors (left out of their model), in file and line order.
+    pub warnings: Vec<OnboardingProblem>,
 }
 
 impl Package {
@@ -471,20 +477,53 @@ struct ModuleUse<'a> {
     kind: ManagerKind,
 }
 
+/// The manager entries of one descriptor's list (`key`), the managers it
+/// runs and the updates it declares, each named by its position in the
+/// list as written.
+fn module_uses<'a>(
+    file: &'a Path,
+    key: &str,
+    managers: &'a [Manager],
+    updates: &'a [ManagerUpdate],
+    kind: ManagerKind,
+) -> Vec<ModuleUse<'a>> {
+    let update_entries: Vec<usize> = updates.iter().map(|update| update.entry).collect();
+    let positions = (0..).filter(|position| !update_entries.contains(position));
+    let ordinary = positions.zip(managers);
+    let updated = updates.iter().map(|update| (update.entry, &update.manager));
+    ordinary
+        .chain(updated)
+        .map(|(position, manager)| ModuleUse {
+            file,
+            field: format!("{key}[{position}]"),
+            manager,
+            kind,
+        })
+        .collect()
+}
+
 /// Checks a package and stores it in the catalogue, or stores nothing and
 /// returns every problem.
 pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<OnboardReport, Vec<OnboardingProblem>> {
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut nsds: Vec<(&Path, Nsd, &[u8])> = Vec::new();
     let mut vnfds: Vec<(&Path, Vnfd, &[u8])> = Vec::new();
     for (file, bytes) in package.descriptor_files() {
-        match descriptor::parse(bytes) {
-            Ok(Descriptor::Service(nsd)) => nsds.push((file, nsd, bytes)),
-            Ok(Descriptor::Function(vnfd)) => vnfds.push((file, vnfd, bytes)),
+        let on_file = |problem| OnboardingProblem::from_descriptor(file, problem);
+        match descriptor::parse_checked(bytes) {
+            Ok(checked) => {
+                warnings.extend(checked.warnings.into_iter().map(on_file));
+                match checked.descriptor {
+                    Descriptor::Service(nsd) => nsds.push((file, nsd, bytes)),
+                    Descriptor::Function(vnfd) => vnfds.push((file, vnfd, bytes)),
+                }
+            }
             Err(found) => problems.extend(
                 found
                     .into_iter()
-                    .map(|problem| OnboardingProblem::from_descriptor(file, problem)),
+                    .filter(|problem| problem.severity() == Severity::Error)
+                    .map(on_file),
             ),
         }
     }
@@ -532,30 +571,22 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
             .map(|problem| OnboardingProblem::from_descriptor(nsd_file, problem)),
     );
 
-    // Every WebAssembly manager's module.
-    let mut uses: Vec<ModuleUse> = nsd
-        .service_specific_managers
-        .iter()
-        .enumerate()
-        .map(|(index, manager)| ModuleUse {
-            file: nsd_file,
-            field: format!("service_specific_managers[{index}]"),
-            manager,
-            kind: ManagerKind::Service,
-        })
-        .collect();
+    // Every WebAssembly manager's module, updates' too.
+    let mut uses = module_uses(
+        nsd_file,
+        "service_specific_managers",
+        &nsd.service_specific_managers,
+        &nsd.service_manager_updates,
+        ManagerKind::Service,
+    );
     for (file, vnfd, _) in &vnfds {
-        uses.extend(
-            vnfd.function_specific_managers
-                .iter()
-                .enumerate()
-                .map(|(index, manager)| ModuleUse {
-                    file,
-                    field: format!("function_specific_managers[{index}]"),
-                    manager,
-                    kind: ManagerKind::Function,
-                }),
-        );
+        uses.extend(module_uses(
+            file,
+            "function_specific_managers",
+            &vnfd.function_specific_managers,
+            &vnfd.function_manager_updates,
+            ManagerKind::Function,
+        ));
     }
     let mut entries = Vec::new();
     let mut verified = VerifiedModules::new();
@@ -610,6 +641,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
     Ok(OnboardReport {
         nsd: nsd.identity.clone(),
         stored,
+        warnings,
     })
 }
 
