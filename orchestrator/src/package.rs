@@ -1,7 +1,8 @@
 //! Packages and onboarding.
 //!
-//! A package is a directory, or a `.tar.gz` of one, holding one NSD, its
-//! VNFDs and the WebAssembly modules their managers reference. Reading one
+//! A package is a directory, a `.tar.gz` of one, or a 5GTANGO `.tgo`
+//! (a ZIP whose NAPD manifest lists its files, read by the `tgo` module), holding one
+//! NSD, its VNFDs and the WebAssembly modules their managers reference. Reading one
 //! is bounded before anything is held in memory: each module and descriptor
 //! by its own cap and the whole package by [`MAX_PACKAGE_BYTES`], checked on
 //! the size the file system or the archive header gives before a file is
@@ -19,7 +20,7 @@
 //! leaves the data directory as it was and reports every problem found.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
@@ -29,6 +30,8 @@ use sm_sdk::KeyValue;
 use wasmano_host::{Host, Limits, LoadedModule, ManagerKind, WasmManager};
 
 use crate::catalogue::{self, Catalogue, CatalogueError, EntryKind, NewEntry, StoreReport};
+
+mod tgo;
 use crate::descriptor::{
     self, Descriptor, Manager, ManagerSource, ManagerUpdate, ModuleRef, Nsd, Problem, Severity, Vnfd,
 };
@@ -59,6 +62,17 @@ pub struct Package {
     pub source: PathBuf,
     /// Its files.
     pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Which files are descriptors.
+    descriptors: DescriptorFiles,
+}
+
+/// How a package says which of its files are descriptors.
+#[derive(Debug, Clone)]
+enum DescriptorFiles {
+    /// A directory or `.tar.gz`: every `.yml` and `.yaml` file.
+    ByExtension,
+    /// A `.tgo`: the files its NAPD lists as 5GTANGO NSDs and VNFDs.
+    Listed(BTreeSet<PathBuf>),
 }
 
 /// Why a package could not be read at all.
@@ -146,31 +160,43 @@ impl Package {
     /// paths that leave the package, a module over [`MAX_MODULE_BYTES`], a
     /// descriptor over [`MAX_DESCRIPTOR_BYTES`] (both before reading them)
     /// and anything beyond [`MAX_PACKAGE_BYTES`] or [`MAX_PACKAGE_FILES`].
+    ///
+    /// A file is read by what it holds, whatever its name: a ZIP archive is a
+    /// 5GTANGO `.tgo` package (only the files its NAPD lists, their digests
+    /// checked), anything else a `.tar.gz`.
     pub fn read(path: &Path) -> Result<Self, PackageError> {
         if !path.exists() {
             return Err(PackageError::Missing(path.to_owned()));
         }
         let mut contents = Contents::default();
-        let read = if path.is_dir() {
-            read_directory(path, &mut contents)
-        } else {
-            read_archive(path, &mut contents)
-        };
-        read.map_err(|message| PackageError::Unreadable {
+        let unreadable = |message| PackageError::Unreadable {
             path: path.to_owned(),
             message,
-        })?;
+        };
+        let (files, descriptors) = if path.is_dir() {
+            read_directory(path, &mut contents).map_err(unreadable)?;
+            (strip_common_root(contents.files), DescriptorFiles::ByExtension)
+        } else if tgo::is_zip(path).map_err(|error| unreadable(error.to_string()))? {
+            let listed = tgo::read(path, &mut contents).map_err(unreadable)?;
+            (contents.files, DescriptorFiles::Listed(listed))
+        } else {
+            read_archive(path, &mut contents).map_err(unreadable)?;
+            (strip_common_root(contents.files), DescriptorFiles::ByExtension)
+        };
         Ok(Self {
             source: path.to_owned(),
-            files: strip_common_root(contents.files),
+            files,
+            descriptors,
         })
     }
 
-    /// The package's descriptor files (`.yml`, `.yaml`).
+    /// The package's descriptor files: `.yml` and `.yaml` files, or those
+    /// a `.tgo`'s NAPD lists as NSDs and VNFDs.
     fn descriptor_files(&self) -> impl Iterator<Item = (&PathBuf, &Vec<u8>)> {
-        self.files
-            .iter()
-            .filter(|(path, _)| FileKind::of(path) == FileKind::Descriptor)
+        self.files.iter().filter(|(path, _)| match &self.descriptors {
+            DescriptorFiles::ByExtension => FileKind::of(path) == FileKind::Descriptor,
+            DescriptorFiles::Listed(listed) => listed.contains(*path),
+        })
     }
 }
 
@@ -207,7 +233,7 @@ impl FileKind {
 
 /// The files of a package being read, kept within its caps.
 #[derive(Debug, Default)]
-struct Contents {
+pub(crate) struct Contents {
     files: BTreeMap<PathBuf, Vec<u8>>,
     bytes: u64,
 }
@@ -218,7 +244,7 @@ impl Contents {
     /// cap or would take the package past [`MAX_PACKAGE_BYTES`] or
     /// [`MAX_PACKAGE_FILES`]. Returns how many bytes to read at most: one
     /// more than the file may hold, so that one that grew is caught.
-    fn admit(&self, file: &Path, size: u64) -> Result<u64, String> {
+    pub(crate) fn admit(&self, file: &Path, size: u64) -> Result<u64, String> {
         if self.files.len() >= MAX_PACKAGE_FILES {
             return Err(format!(
                 "more than {MAX_PACKAGE_FILES} files, the most a package may hold"
@@ -247,7 +273,7 @@ impl Contents {
 
     /// Keeps a file read under the bound [`Contents::admit`] gave, checking
     /// the size it turned out to have.
-    fn insert(&mut self, file: PathBuf, bytes: Vec<u8>) -> Result<(), String> {
+    pub(crate) fn insert(&mut self, file: PathBuf, bytes: Vec<u8>) -> Result<(), String> {
         let size = bytes.len() as u64;
         self.admit(&file, size)?;
         self.bytes += size;
