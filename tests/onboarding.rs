@@ -1,13 +1,18 @@
 //! Packages and onboarding on real descriptors and real compiled modules:
 //! the bundled example package onboards once (twice is a no-op), and a
 //! package with any problem stores nothing and names every problem; the
-//! `wasmano onboard`, `catalogue` and `demo` commands end to end.
+//! `wasmano onboard`, `catalogue` and `demo` commands end to end; 5GTANGO
+//! `.tgo` packages written here from corpus descriptors, through the CLI
+//! and the HTTP upload.
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod support;
 #[path = "support/package.rs"]
 mod support_package;
+#[allow(dead_code, reason = "each test binary uses its own part of the support modules")]
+#[path = "support/server.rs"]
+mod support_server;
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -160,6 +165,31 @@ fn changed_content_under_an_onboarded_version_is_refused() {
         "{problems:#?}"
     );
     assert_eq!(entries(&data), 8);
+}
+
+#[test]
+fn two_descriptors_with_one_identity_are_refused_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = example_package(dir.path());
+    // The same VNFD identity under a second file name, with other content:
+    // before, one of the two was silently left out of the catalogue.
+    let text = std::fs::read_to_string(package.join("web-vnfd.yml")).unwrap();
+    std::fs::write(
+        package.join("web-vnfd-copy.yml"),
+        text.replace("nginx-like web front end", "another front end"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let problems = onboard_dir(&package, &data).unwrap_err();
+    assert_eq!(
+        problems,
+        [
+            "web-vnfd.yml: VNFD eu.wasmano/web-vnf/1.0 is also declared by web-vnfd-copy.yml: a package holds \
+             one descriptor per identity (vendor/name/version); give one of them another version"
+        ],
+        "{problems:#?}"
+    );
+    assert_eq!(entries(&data), 0, "nothing stored");
 }
 
 fn wasmano(args: &[&str]) -> Output {
@@ -501,4 +531,202 @@ fn a_refused_package_leaves_the_data_directory_byte_for_byte_as_it_was() {
     let onboarded = wasmano(&["onboard", package.to_str().unwrap(), "--data-dir", data_arg]);
     assert_eq!(onboarded.status.code(), Some(0));
     assert_ne!(tree(&data), before);
+}
+
+/// A `.tgo` as tng-sdk-package writes it: `TOSCA-Metadata/TOSCA.meta`
+/// naming the NAPD, the NAPD listing `listed` (path, content type) with
+/// their SHA-256, and every file of `files` (listed or not) in a ZIP.
+fn write_tgo(path: &Path, files: &[(&str, &[u8])], listed: &[(&str, &str)], edit_napd: impl Fn(String) -> String) {
+    let content: String = listed
+        .iter()
+        .map(|(source, content_type)| {
+            let bytes = files.iter().find(|(name, _)| name == source).unwrap().1;
+            format!(
+                "- source: {source}\n  content-type: {content_type}\n  algorithm: SHA-256\n  hash: '{}'\n",
+                wasmano_host::sha256_hex(bytes)
+            )
+        })
+        .collect();
+    let napd = edit_napd(format!(
+        "descriptor_schema: https://raw.githubusercontent.com/sonata-nfv/tng-schema/master/package-specification/napd-schema.yml\n\
+         vendor: eu.5gtango\nname: default-ns-package\nversion: '0.9'\npackage_type: application/vnd.5gtango.package.nsp\n\
+         maintainer: wasmano tests\nrelease_date_time: '2019-01-01T00:00:00+00:00'\npackage_content:\n{content}"
+    ));
+    let tosca = "TOSCA-Meta-Version: 1.0\nCSAR-Version: 1.0\nCreated-By: wasmano tests\nEntry-Manifest: etsi_manifest.mf\n\
+                 Entry-Definitions: TODO\n\nName: TOSCA-Metadata/NAPD.yaml\nContent-Type: application/vnd.5gtango.napd\n\n";
+    let mut zip = zip::ZipWriter::new(File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let metadata: [(&str, &[u8]); 2] = [
+        ("TOSCA-Metadata/TOSCA.meta", tosca.as_bytes()),
+        ("TOSCA-Metadata/NAPD.yaml", napd.as_bytes()),
+    ];
+    for (name, bytes) in metadata.iter().chain(files) {
+        zip.start_file(*name, options).unwrap();
+        io::Write::write_all(&mut zip, bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// Corpus descriptors for a `.tgo`: tng-schema's default NSD (whose mgmt
+/// link names an undeclared VNF: a warning) and its VNFD, under
+/// `Definitions/` as tng-sdk-package places descriptors, plus a broken
+/// `.yml` the NAPD does not list.
+fn corpus_tgo_files(corpus: &Path) -> Vec<(&'static str, Vec<u8>)> {
+    let read = |name: &str| std::fs::read(corpus.join("descriptors/plain").join(name)).unwrap();
+    vec![
+        ("Definitions/nsd.yml", read("tng-schema_default-nsd.yml")),
+        ("Definitions/vnfd.yml", read("tng-schema_default-vnfd.yml")),
+        (
+            "Definitions/not-listed.yml",
+            b"{ not: a descriptor, nor: [valid".to_vec(),
+        ),
+    ]
+}
+
+const LISTED: [(&str, &str); 2] = [
+    ("Definitions/nsd.yml", "application/vnd.5gtango.nsd"),
+    ("Definitions/vnfd.yml", "application/vnd.5gtango.vnfd"),
+];
+
+fn borrowed<'a>(files: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'static str, &'a [u8])> {
+    files.iter().map(|(name, bytes)| (*name, bytes.as_slice())).collect()
+}
+
+/// The corpus directory, when `WASMANO_CORPUS` names one (.ci/run sets it).
+fn corpus() -> Option<PathBuf> {
+    let corpus = std::env::var_os("WASMANO_CORPUS").map(PathBuf::from);
+    if corpus.is_none() {
+        eprintln!("WASMANO_CORPUS is not set: the .tgo package is built from the corpus in .ci/run");
+    }
+    corpus
+}
+
+/// Writes the corpus `.tgo` in `dir`, its NAPD passed through
+/// `edit(napd, the VNFD's digest)`, and onboards it with `wasmano onboard`
+/// into `dir/data`.
+fn onboard_corpus_tgo(corpus: &Path, dir: &Path, edit: impl Fn(String, &str) -> String) -> (PathBuf, Output) {
+    let files = corpus_tgo_files(corpus);
+    let vnfd_digest = wasmano_host::sha256_hex(&files[1].1);
+    let package = dir.join("eu.5gtango.default-ns-package.0.9.tgo");
+    write_tgo(&package, &borrowed(&files), &LISTED, |napd| edit(napd, &vnfd_digest));
+    let output = wasmano(&[
+        "onboard",
+        package.to_str().unwrap(),
+        "--data-dir",
+        dir.join("data").to_str().unwrap(),
+    ]);
+    (package, output)
+}
+
+#[test]
+fn a_tgo_package_onboards_through_the_cli_and_over_http() {
+    let Some(corpus) = corpus() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (package, output) = onboard_corpus_tgo(&corpus, dir.path(), |napd, _| napd);
+    let data = dir.path().join("data");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("eu.5gtango/default-nsd/0.9: onboarded"), "{stdout}");
+    assert!(stdout.contains("added vnfd eu.5gtango/ubuntu-vnf/0.9"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "warning: Definitions/nsd.yml:72: virtual_links[0].connection_points_reference[1]: \"vnf2\" is not a \
+             declared network function"
+        ),
+        "the NSD's warning is reported: {stderr}"
+    );
+    assert_eq!(entries(&data), 2, "the NSD and the VNFD; the unlisted file is ignored");
+
+    // The same bytes uploaded, declared as a ZIP.
+    let server = support_server::Server::start(&dir.path().join("server-data"), &[]);
+    let admin = server.admin();
+    let project = admin.project("p");
+    let (_, operator) = admin.token("operator", Some(&project));
+    let uploaded = server.client(&operator).post_raw(
+        "/wasmano/v1/packages",
+        "application/zip",
+        &std::fs::read(&package).unwrap(),
+    );
+    assert_eq!(uploaded.status, 201, "{uploaded:#?}");
+    assert_eq!(uploaded.body["nsdId"], "eu.5gtango/default-nsd/0.9");
+    assert_eq!(uploaded.body["vnfds"][0]["id"], "eu.5gtango/ubuntu-vnf/0.9");
+}
+
+#[test]
+fn a_tgo_with_a_wrong_digest_is_refused_naming_the_file_and_stores_nothing() {
+    let Some(corpus) = corpus() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "0".repeat(64);
+    let vnfd_digest = wasmano_host::sha256_hex(&corpus_tgo_files(&corpus)[1].1);
+    let (_, output) = onboard_corpus_tgo(&corpus, dir.path(), |napd, vnfd_digest| {
+        napd.replace(vnfd_digest, &wrong)
+    });
+    let data = dir.path().join("data");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(65), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "Definitions/vnfd.yml: sha256 mismatch: the NAPD says {wrong}, the file has {vnfd_digest}"
+        )),
+        "{stderr}"
+    );
+    assert!(!data.join("catalogue").exists(), "nothing stored: {stderr}");
+}
+
+#[test]
+fn an_oversized_entry_or_a_zip_bomb_in_a_tgo_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A listed descriptor over the descriptor cap, refused on the size the
+    // archive declares for it.
+    let big = vec![b'#'; usize::try_from(MAX_DESCRIPTOR_BYTES).unwrap() + 1];
+    let package = dir.path().join("big.tgo");
+    write_tgo(
+        &package,
+        &[("Definitions/nsd.yml", &big)],
+        &[("Definitions/nsd.yml", "application/vnd.5gtango.nsd")],
+        |napd| napd,
+    );
+    let error = Package::read(&package).unwrap_err().to_string();
+    assert!(
+        error.contains(&format!(
+            "Definitions/nsd.yml is {} bytes, more than the {MAX_DESCRIPTOR_BYTES} bytes a descriptor may hold",
+            MAX_DESCRIPTOR_BYTES + 1
+        )),
+        "{error}"
+    );
+
+    // A bomb: 4 MiB of zeros whose archive entry claims 1,000 bytes, the
+    // size the caps are checked on. Refused once it inflates past it.
+    let zeros = vec![0; 4 << 20];
+    let package = dir.path().join("bomb.tgo");
+    write_tgo(
+        &package,
+        &[("Files/zeros.bin", &zeros)],
+        &[("Files/zeros.bin", "text/plain")],
+        |napd| napd,
+    );
+    let mut bytes = std::fs::read(&package).unwrap();
+    let name = b"Files/zeros.bin";
+    let found: Vec<usize> = bytes
+        .windows(name.len())
+        .enumerate()
+        .filter(|(_, window)| window == name)
+        .map(|(at, _)| at)
+        .collect();
+    let [local, central] = found[..] else {
+        panic!("the name in the local header and the directory: {found:?}")
+    };
+    let declared = 1000u32.to_le_bytes();
+    // Uncompressed size: 22 bytes into a local header (30 before the
+    // name), 24 into a central directory header (46 before the name).
+    bytes[local - 30 + 22..local - 30 + 26].copy_from_slice(&declared);
+    bytes[central - 46 + 24..central - 46 + 28].copy_from_slice(&declared);
+    std::fs::write(&package, &bytes).unwrap();
+    let error = Package::read(&package).unwrap_err().to_string();
+    assert!(
+        // The zip reader's own check or wasmano's, whichever sees it first.
+        error.contains("Files/zeros.bin") && error.contains("declare"),
+        "{error}"
+    );
 }

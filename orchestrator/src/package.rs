@@ -1,7 +1,8 @@
 //! Packages and onboarding.
 //!
-//! A package is a directory, or a `.tar.gz` of one, holding one NSD, its
-//! VNFDs and the WebAssembly modules their managers reference. Reading one
+//! A package is a directory, a `.tar.gz` of one, or a 5GTANGO `.tgo`
+//! (a ZIP whose NAPD manifest lists its files, read by the `tgo` module), holding one
+//! NSD, its VNFDs and the WebAssembly modules their managers reference. Reading one
 //! is bounded before anything is held in memory: each module and descriptor
 //! by its own cap and the whole package by [`MAX_PACKAGE_BYTES`], checked on
 //! the size the file system or the archive header gives before a file is
@@ -9,8 +10,9 @@
 //! gzip decoder, so a gzip bomb is refused as soon as it inflates past what a
 //! package may hold.
 //!
-//! Onboarding checks everything before storing anything: every descriptor is
-//! valid, the NSD's VNFs resolve to VNFDs (in the package or already
+//! Onboarding checks everything before storing anything: every descriptor
+//! loads (its warnings, inconsistencies 5GTANGO accepted, are reported with
+//! what was stored), the NSD's VNFs resolve to VNFDs (in the package or already
 //! onboarded), every module is in the package with its pinned digest,
 //! compiles (without writing the host's precompiled cache until the package
 //! is stored) to a manager of the right kind that handles the events its entry declares, and no
@@ -18,7 +20,7 @@
 //! leaves the data directory as it was and reports every problem found.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
@@ -28,7 +30,11 @@ use sm_sdk::KeyValue;
 use wasmano_host::{Host, Limits, LoadedModule, ManagerKind, WasmManager};
 
 use crate::catalogue::{self, Catalogue, CatalogueError, EntryKind, NewEntry, StoreReport};
-use crate::descriptor::{self, Descriptor, Manager, ManagerSource, ModuleRef, Nsd, Problem, Vnfd};
+
+mod tgo;
+use crate::descriptor::{
+    self, Descriptor, Manager, ManagerSource, ManagerUpdate, ModuleRef, Nsd, Problem, Severity, Vnfd,
+};
 
 /// The most a package may hold, unpacked; a `.tar.gz` may also inflate to no
 /// more than this, headers included.
@@ -56,6 +62,17 @@ pub struct Package {
     pub source: PathBuf,
     /// Its files.
     pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Which files are descriptors.
+    descriptors: DescriptorFiles,
+}
+
+/// How a package says which of its files are descriptors.
+#[derive(Debug, Clone)]
+enum DescriptorFiles {
+    /// A directory or `.tar.gz`: every `.yml` and `.yaml` file.
+    ByExtension,
+    /// A `.tgo`: the files its NAPD lists as 5GTANGO NSDs and VNFDs.
+    Listed(BTreeSet<PathBuf>),
 }
 
 /// Why a package could not be read at all.
@@ -75,7 +92,7 @@ pub enum PackageError {
 }
 
 /// One problem found while onboarding: where, and what.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnboardingProblem {
     /// The file, relative to the package root.
     pub file: PathBuf,
@@ -133,6 +150,9 @@ pub struct OnboardReport {
     pub nsd: catalogue::Identity,
     /// New and unchanged catalogue entries.
     pub stored: StoreReport,
+    /// What is inconsistent in the descriptors although 5GTANGO ran such
+    /// descriptors (left out of their model), in file and line order.
+    pub warnings: Vec<OnboardingProblem>,
 }
 
 impl Package {
@@ -140,31 +160,43 @@ impl Package {
     /// paths that leave the package, a module over [`MAX_MODULE_BYTES`], a
     /// descriptor over [`MAX_DESCRIPTOR_BYTES`] (both before reading them)
     /// and anything beyond [`MAX_PACKAGE_BYTES`] or [`MAX_PACKAGE_FILES`].
+    ///
+    /// A file is read by what it holds, whatever its name: a ZIP archive is a
+    /// 5GTANGO `.tgo` package (only the files its NAPD lists, their digests
+    /// checked), anything else a `.tar.gz`.
     pub fn read(path: &Path) -> Result<Self, PackageError> {
         if !path.exists() {
             return Err(PackageError::Missing(path.to_owned()));
         }
         let mut contents = Contents::default();
-        let read = if path.is_dir() {
-            read_directory(path, &mut contents)
-        } else {
-            read_archive(path, &mut contents)
-        };
-        read.map_err(|message| PackageError::Unreadable {
+        let unreadable = |message| PackageError::Unreadable {
             path: path.to_owned(),
             message,
-        })?;
+        };
+        let (files, descriptors) = if path.is_dir() {
+            read_directory(path, &mut contents).map_err(unreadable)?;
+            (strip_common_root(contents.files), DescriptorFiles::ByExtension)
+        } else if tgo::is_zip(path).map_err(|error| unreadable(error.to_string()))? {
+            let listed = tgo::read(path, &mut contents).map_err(unreadable)?;
+            (contents.files, DescriptorFiles::Listed(listed))
+        } else {
+            read_archive(path, &mut contents).map_err(unreadable)?;
+            (strip_common_root(contents.files), DescriptorFiles::ByExtension)
+        };
         Ok(Self {
             source: path.to_owned(),
-            files: strip_common_root(contents.files),
+            files,
+            descriptors,
         })
     }
 
-    /// The package's descriptor files (`.yml`, `.yaml`).
+    /// The package's descriptor files: `.yml` and `.yaml` files, or those
+    /// a `.tgo`'s NAPD lists as NSDs and VNFDs.
     fn descriptor_files(&self) -> impl Iterator<Item = (&PathBuf, &Vec<u8>)> {
-        self.files
-            .iter()
-            .filter(|(path, _)| FileKind::of(path) == FileKind::Descriptor)
+        self.files.iter().filter(|(path, _)| match &self.descriptors {
+            DescriptorFiles::ByExtension => FileKind::of(path) == FileKind::Descriptor,
+            DescriptorFiles::Listed(listed) => listed.contains(*path),
+        })
     }
 }
 
@@ -201,7 +233,7 @@ impl FileKind {
 
 /// The files of a package being read, kept within its caps.
 #[derive(Debug, Default)]
-struct Contents {
+pub(crate) struct Contents {
     files: BTreeMap<PathBuf, Vec<u8>>,
     bytes: u64,
 }
@@ -212,7 +244,7 @@ impl Contents {
     /// cap or would take the package past [`MAX_PACKAGE_BYTES`] or
     /// [`MAX_PACKAGE_FILES`]. Returns how many bytes to read at most: one
     /// more than the file may hold, so that one that grew is caught.
-    fn admit(&self, file: &Path, size: u64) -> Result<u64, String> {
+    pub(crate) fn admit(&self, file: &Path, size: u64) -> Result<u64, String> {
         if self.files.len() >= MAX_PACKAGE_FILES {
             return Err(format!(
                 "more than {MAX_PACKAGE_FILES} files, the most a package may hold"
@@ -241,7 +273,7 @@ impl Contents {
 
     /// Keeps a file read under the bound [`Contents::admit`] gave, checking
     /// the size it turned out to have.
-    fn insert(&mut self, file: PathBuf, bytes: Vec<u8>) -> Result<(), String> {
+    pub(crate) fn insert(&mut self, file: PathBuf, bytes: Vec<u8>) -> Result<(), String> {
         let size = bytes.len() as u64;
         self.admit(&file, size)?;
         self.bytes += size;
@@ -437,6 +469,32 @@ fn strip_common_root(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec
         .collect()
 }
 
+/// Two VNFDs of one package with one identity: the catalogue keeps one
+/// descriptor per identity, so one of them would silently not be onboarded.
+/// Each later file is named with the first one declaring the identity.
+fn shared_identities(vnfds: &[(&Path, Vnfd, &[u8])]) -> Vec<OnboardingProblem> {
+    let mut first_file: HashMap<&descriptor::Identity, &Path> = HashMap::new();
+    let mut problems = Vec::new();
+    for (file, vnfd, _) in vnfds {
+        match first_file.get(&vnfd.identity) {
+            Some(first) => problems.push(OnboardingProblem::new(
+                file,
+                "",
+                format!(
+                    "VNFD {} is also declared by {}: a package holds one descriptor per identity \
+                     (vendor/name/version); give one of them another version",
+                    vnfd.identity,
+                    first.display()
+                ),
+            )),
+            None => {
+                first_file.insert(&vnfd.identity, file);
+            }
+        }
+    }
+    problems
+}
+
 /// A manager entry whose module must be checked, and where it was declared.
 struct ModuleUse<'a> {
     file: &'a Path,
@@ -445,23 +503,57 @@ struct ModuleUse<'a> {
     kind: ManagerKind,
 }
 
+/// The manager entries of one descriptor's list (`key`), the managers it
+/// runs and the updates it declares, each named by its position in the
+/// list as written.
+fn module_uses<'a>(
+    file: &'a Path,
+    key: &str,
+    managers: &'a [Manager],
+    updates: &'a [ManagerUpdate],
+    kind: ManagerKind,
+) -> Vec<ModuleUse<'a>> {
+    let update_entries: Vec<usize> = updates.iter().map(|update| update.entry).collect();
+    let positions = (0..).filter(|position| !update_entries.contains(position));
+    let ordinary = positions.zip(managers);
+    let updated = updates.iter().map(|update| (update.entry, &update.manager));
+    ordinary
+        .chain(updated)
+        .map(|(position, manager)| ModuleUse {
+            file,
+            field: format!("{key}[{position}]"),
+            manager,
+            kind,
+        })
+        .collect()
+}
+
 /// Checks a package and stores it in the catalogue, or stores nothing and
 /// returns every problem.
 pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<OnboardReport, Vec<OnboardingProblem>> {
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut nsds: Vec<(&Path, Nsd, &[u8])> = Vec::new();
     let mut vnfds: Vec<(&Path, Vnfd, &[u8])> = Vec::new();
     for (file, bytes) in package.descriptor_files() {
-        match descriptor::parse(bytes) {
-            Ok(Descriptor::Service(nsd)) => nsds.push((file, nsd, bytes)),
-            Ok(Descriptor::Function(vnfd)) => vnfds.push((file, vnfd, bytes)),
+        let on_file = |problem| OnboardingProblem::from_descriptor(file, problem);
+        match descriptor::parse_checked(bytes) {
+            Ok(checked) => {
+                warnings.extend(checked.warnings.into_iter().map(on_file));
+                match checked.descriptor {
+                    Descriptor::Service(nsd) => nsds.push((file, nsd, bytes)),
+                    Descriptor::Function(vnfd) => vnfds.push((file, vnfd, bytes)),
+                }
+            }
             Err(found) => problems.extend(
                 found
                     .into_iter()
-                    .map(|problem| OnboardingProblem::from_descriptor(file, problem)),
+                    .filter(|problem| problem.severity() == Severity::Error)
+                    .map(on_file),
             ),
         }
     }
+    problems.extend(shared_identities(&vnfds));
     let root = Path::new(".");
     if nsds.is_empty() && !problems.is_empty() {
         return Err(problems);
@@ -505,30 +597,22 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
             .map(|problem| OnboardingProblem::from_descriptor(nsd_file, problem)),
     );
 
-    // Every WebAssembly manager's module.
-    let mut uses: Vec<ModuleUse> = nsd
-        .service_specific_managers
-        .iter()
-        .enumerate()
-        .map(|(index, manager)| ModuleUse {
-            file: nsd_file,
-            field: format!("service_specific_managers[{index}]"),
-            manager,
-            kind: ManagerKind::Service,
-        })
-        .collect();
+    // Every WebAssembly manager's module, updates' too.
+    let mut uses = module_uses(
+        nsd_file,
+        "service_specific_managers",
+        &nsd.service_specific_managers,
+        &nsd.service_manager_updates,
+        ManagerKind::Service,
+    );
     for (file, vnfd, _) in &vnfds {
-        uses.extend(
-            vnfd.function_specific_managers
-                .iter()
-                .enumerate()
-                .map(|(index, manager)| ModuleUse {
-                    file,
-                    field: format!("function_specific_managers[{index}]"),
-                    manager,
-                    kind: ManagerKind::Function,
-                }),
-        );
+        uses.extend(module_uses(
+            file,
+            "function_specific_managers",
+            &vnfd.function_specific_managers,
+            &vnfd.function_manager_updates,
+            ManagerKind::Function,
+        ));
     }
     let mut entries = Vec::new();
     let mut verified = VerifiedModules::new();
@@ -556,6 +640,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
             .map(|(_, vnfd, bytes)| descriptor_entry(EntryKind::Vnfd, &vnfd.identity, bytes)),
     );
     entries.sort_by(|a, b| (a.kind, &a.identity).cmp(&(b.kind, &b.identity)));
+    // Modules shared by several entries; descriptors are unique by now.
     entries.dedup_by(|a, b| a.kind == b.kind && a.identity == b.identity);
     if let Err(conflicts) = catalogue.check(&entries) {
         problems.extend(conflicts.into_iter().map(|conflict| OnboardingProblem {
@@ -582,6 +667,7 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
     Ok(OnboardReport {
         nsd: nsd.identity.clone(),
         stored,
+        warnings,
     })
 }
 

@@ -75,6 +75,9 @@ pub fn onboard_command(args: OnboardArgs) -> Result<ExitCode, Failure> {
     let host = host_in(&data_dir)?;
     match onboard(&package, &catalogue, &host) {
         Ok(report) => {
+            for warning in &report.warnings {
+                eprintln!("{}: warning: {warning}", args.package.display());
+            }
             for entry in &report.stored.added {
                 println!("added {} {} (sha256 {})", entry.kind, entry.identity, entry.sha256);
             }

@@ -50,6 +50,47 @@ impl Manager {
 /// The `options` key whose values name the events a manager handles.
 pub const EVENT_OPTION_KEY: &str = "type";
 
+/// The `options` key by which an entry declares itself an update of the
+/// manager it names (5GTANGO's update directive, see [`ManagerUpdate`]).
+pub const CURRENT_ID_OPTION_KEY: &str = "currentId";
+
+/// The `options` key naming the image the updated manager runs now.
+pub const CURRENT_IMAGE_OPTION_KEY: &str = "currentImage";
+
+/// 5GTANGO's manager update directive: an entry of a descriptor's manager
+/// list whose options name an earlier entry's manager by `currentId` (and
+/// its running image by `currentImage`) declares a new version of that
+/// manager, as son-mano-framework's specific manager registry read it:
+///
+/// ```yaml
+/// service_specific_managers:
+///   - id: "dumb"
+///     image: "hadik3r/sonssmservice1dumb1"
+///   - id: "dumb"                           # the same id: an update of it
+///     image: "hadik3r/sonssmservice1updateddumb1"
+///     options:
+///       - {key: "currentId", value: "dumb"}
+///       - {key: "currentImage", value: "hadik3r/sonssmservice1dumb1"}
+/// ```
+///
+/// Updates are kept apart from the managers the descriptor runs (ids stay
+/// unique there): this is what an in-place manager update applies. A
+/// repeated id without `currentId` is still a duplicate; a `currentId`
+/// naming no earlier entry, or a `currentImage` that is not that entry's
+/// image, is an error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagerUpdate {
+    /// The id of the manager replaced (`currentId`).
+    pub current_id: String,
+    /// The image it runs now, as the descriptor says (`currentImage`).
+    pub current_image: Option<String>,
+    /// The new manager: its id, source and remaining options (without
+    /// `currentId` and `currentImage`).
+    pub manager: Manager,
+    /// The entry's position in the descriptor's manager list, as written.
+    pub entry: usize,
+}
+
 /// One `options` entry of a manager.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagerOption {

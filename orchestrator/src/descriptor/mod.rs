@@ -2,9 +2,10 @@
 //! function (VNFD) descriptors in tng-schema's format, read from YAML that
 //! may be hostile, checked, and typed.
 //!
-//! Reading a file ([`load_file`], [`parse`]) yields a [`Descriptor`] or every
-//! [`Problem`] in it at once, each with its field path and, when known, its
-//! line. Checks that need several files (an NSD against its VNFDs) are in
+//! Reading a file ([`load_file`], [`parse`]) yields a [`Descriptor`] (with
+//! its warnings: [`load_file_checked`], [`parse_checked`]) or every
+//! [`Problem`] in it at once, each with its [`Severity`], field path and,
+//! when known, its line. Checks that need several files (an NSD against its VNFDs) are in
 //! [`check_service`]. Specific managers may be WebAssembly modules or legacy
 //! containers; [`ManagerSource`] shows the YAML of both.
 
@@ -19,14 +20,14 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 pub use manager::{
-    EVENT_OPTION_KEY, MAX_WASM_DEADLINE_MS, MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef,
-    Sha256Digest, WasmLimits,
+    CURRENT_ID_OPTION_KEY, CURRENT_IMAGE_OPTION_KEY, EVENT_OPTION_KEY, MAX_WASM_DEADLINE_MS, MAX_WASM_MEMORY_MB,
+    Manager, ManagerOption, ManagerSource, ManagerUpdate, ModuleRef, Sha256Digest, WasmLimits,
 };
 pub use model::{
     ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
     ResourceRequirements, VirtualLink, Vnfd,
 };
-pub use problem::{Issue, Problem};
+pub use problem::{Issue, Problem, Severity};
 pub use validate::check_service;
 pub use yaml::MAX_DESCRIPTOR_BYTES;
 
@@ -57,6 +58,16 @@ impl Descriptor {
     }
 }
 
+/// A descriptor that loaded, and what is inconsistent in it although
+/// 5GTANGO ran such descriptors (left out of the model).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The descriptor.
+    pub descriptor: Descriptor,
+    /// Its warnings, in line order.
+    pub warnings: Vec<Problem>,
+}
+
 /// Why a descriptor file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -74,14 +85,20 @@ pub enum LoadError {
     Invalid {
         /// The file.
         path: PathBuf,
-        /// Everything wrong with it, in line order.
+        /// Everything wrong with it, errors and warnings, in line order.
         problems: Vec<Problem>,
     },
 }
 
 /// Reads and checks a descriptor file, reading no more than
-/// [`MAX_DESCRIPTOR_BYTES`] of it.
+/// [`MAX_DESCRIPTOR_BYTES`] of it; its warnings are not kept (see
+/// [`load_file_checked`]).
 pub fn load_file(path: &Path) -> Result<Descriptor, LoadError> {
+    load_file_checked(path).map(|checked| checked.descriptor)
+}
+
+/// Reads and checks a descriptor file, as [`load_file`], with its warnings.
+pub fn load_file_checked(path: &Path) -> Result<Checked, LoadError> {
     let read_error = |source| LoadError::Read {
         path: path.to_owned(),
         source,
@@ -92,7 +109,7 @@ pub fn load_file(path: &Path) -> Result<Descriptor, LoadError> {
     file.take(one_byte_too_many)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
-    parse(&bytes).map_err(|problems| LoadError::Invalid {
+    parse_checked(&bytes).map_err(|problems| LoadError::Invalid {
         path: path.to_owned(),
         problems,
     })
@@ -104,8 +121,15 @@ pub fn document(bytes: &[u8]) -> Result<serde_json::Value, Problem> {
     yaml::parse(bytes).map(|root| root.to_json())
 }
 
-/// Reads and checks a descriptor held in memory.
+/// Reads and checks a descriptor held in memory; its warnings are not kept
+/// (see [`parse_checked`]).
 pub fn parse(bytes: &[u8]) -> Result<Descriptor, Vec<Problem>> {
+    parse_checked(bytes).map(|checked| checked.descriptor)
+}
+
+/// Reads and checks a descriptor held in memory, with its warnings. Fails
+/// when any problem is an error, returning every problem, warnings too.
+pub fn parse_checked(bytes: &[u8]) -> Result<Checked, Vec<Problem>> {
     let root = yaml::parse(bytes).map_err(|problem| vec![problem])?;
     validate::read_descriptor(&root)
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use sm_sdk::descriptor::{self as guest, Demand, Memory};
 
-use super::manager::Manager;
+use super::manager::{Manager, ManagerUpdate};
 
 /// A descriptor's identity: `vendor/name/version`. The catalogue also names
 /// modules with it: their sha256 as name, vendor and version empty.
@@ -55,8 +55,11 @@ pub struct Nsd {
     pub connection_points: Vec<ConnectionPoint>,
     /// Links between service and VNF connection points.
     pub virtual_links: Vec<VirtualLink>,
-    /// The service's specific managers.
+    /// The service's specific managers, ids unique.
     pub service_specific_managers: Vec<Manager>,
+    /// Updates of some of them the descriptor declares (5GTANGO's update
+    /// directive), in declaration order.
+    pub service_manager_updates: Vec<ManagerUpdate>,
     /// Every other top-level field.
     pub other: Map<String, Value>,
 }
@@ -116,8 +119,11 @@ pub struct Vnfd {
     pub connection_points: Vec<ConnectionPoint>,
     /// Links between VNF and unit connection points.
     pub virtual_links: Vec<VirtualLink>,
-    /// The VNF's specific managers.
+    /// The VNF's specific managers, ids unique.
     pub function_specific_managers: Vec<Manager>,
+    /// Updates of some of them the descriptor declares (5GTANGO's update
+    /// directive), in declaration order.
+    pub function_manager_updates: Vec<ManagerUpdate>,
     /// Every other top-level field.
     pub other: Map<String, Value>,
 }

@@ -1,6 +1,8 @@
 //! What can be wrong with a descriptor, and where: every check reports a
 //! [`Problem`] (field path, line, [`Issue`]) instead of stopping, so that one
-//! run shows everything to fix.
+//! run shows everything to fix. An issue is an error (the descriptor cannot
+//! run) or a warning (inconsistent, but 5GTANGO's platform ran it): see
+//! [`Issue::severity`].
 
 use std::fmt;
 
@@ -24,6 +26,32 @@ impl fmt::Display for Problem {
         } else {
             write!(f, "{}: {}", self.path, self.issue)
         }
+    }
+}
+
+impl Problem {
+    /// Whether the problem stops the descriptor from loading.
+    pub fn severity(&self) -> Severity {
+        self.issue.severity()
+    }
+}
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Inconsistent, but 5GTANGO ran such descriptors: the descriptor loads
+    /// and the inconsistent part is left out of the model.
+    Warning,
+    /// The descriptor cannot run: it does not load.
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Warning => "warning",
+            Self::Error => "error",
+        })
     }
 }
 
@@ -67,34 +95,39 @@ pub enum Issue {
         /// The path of its first declaration.
         first: String,
     },
-    /// An NSD link names a `vnf_id` the NSD does not declare.
-    #[error("{vnf_id:?} is not a declared network function (network_functions[].vnf_id)")]
+    /// An NSD link names a `vnf_id` the NSD does not declare (a warning).
+    #[error("{vnf_id:?} is not a declared network function (network_functions[].vnf_id); the link is left out")]
     UnknownNetworkFunction {
         /// The `vnf_id` part of the reference.
         vnf_id: String,
     },
-    /// An NSD link reference that is neither a service cp nor `vnf_id:cp`.
-    #[error("{reference:?} is neither a service connection point nor vnf_id:cp")]
+    /// An NSD link reference that is neither a service cp nor `vnf_id:cp`
+    /// (a warning).
+    #[error("{reference:?} is neither a service connection point nor vnf_id:cp; the link is left out")]
     UnknownServicePoint {
         /// The reference.
         reference: String,
     },
-    /// A VNFD link names a unit the VNFD does not declare.
-    #[error("{unit:?} is not a declared deployment unit (virtual_ or cloudnative_deployment_units[].id)")]
+    /// A VNFD link names a unit the VNFD does not declare (a warning).
+    #[error(
+        "{unit:?} is not a declared deployment unit (virtual_ or cloudnative_deployment_units[].id); the link is left out"
+    )]
     UnknownUnit {
         /// The unit part of the reference.
         unit: String,
     },
-    /// A VNFD link names a connection point its unit does not have.
-    #[error("deployment unit {unit:?} has no connection point {cp:?}")]
+    /// A VNFD link names a connection point its unit does not have (a
+    /// warning).
+    #[error("deployment unit {unit:?} has no connection point {cp:?}; the link is left out")]
     UnknownUnitPoint {
         /// The unit.
         unit: String,
         /// The connection point.
         cp: String,
     },
-    /// A VNFD link reference that is neither a VNF cp nor `unit:cp`.
-    #[error("{reference:?} is neither a VNF connection point nor unit:cp")]
+    /// A VNFD link reference that is neither a VNF cp nor `unit:cp` (a
+    /// warning).
+    #[error("{reference:?} is neither a VNF connection point nor unit:cp; the link is left out")]
     UnknownFunctionPoint {
         /// The reference.
         reference: String,
@@ -160,6 +193,35 @@ pub enum Issue {
         /// The longest deadline a manager may have, in milliseconds.
         max: u64,
     },
+    /// A key wasmano does not know in a block wasmano owns (`wasm`,
+    /// `wasm.limits`): a typo there would silently change what runs.
+    #[error("unknown key {key:?} in the {block} block (known: {known})")]
+    UnknownKey {
+        /// The key found.
+        key: String,
+        /// The block, e.g. `wasm.limits`.
+        block: &'static str,
+        /// The keys the block accepts.
+        known: String,
+    },
+    /// An update directive (`currentId`) naming no manager declared before it.
+    #[error("currentId {current_id:?} names no manager declared before this entry")]
+    UpdateOfUndeclaredManager {
+        /// The `currentId` value.
+        current_id: String,
+    },
+    /// An update directive whose `currentImage` is not the image of the
+    /// manager it updates.
+    #[error("currentImage {current_image:?} is not the image manager {current_id:?} is declared with")]
+    UpdateOfAnotherImage {
+        /// The manager updated.
+        current_id: String,
+        /// The `currentImage` value.
+        current_image: String,
+    },
+    /// `currentImage` without `currentId`.
+    #[error("currentImage without currentId: an update names the manager it replaces with currentId")]
+    UpdateWithoutCurrentId,
     /// A network function whose VNFD is not among those given.
     #[error("no VNFD {vnfd} among the function descriptors given")]
     MissingVnfd {
@@ -174,4 +236,22 @@ pub enum Issue {
         /// The connection point.
         cp: String,
     },
+}
+
+impl Issue {
+    /// How bad the issue is. A virtual link naming an endpoint its
+    /// descriptor does not declare is a warning: 5GTANGO's platform accepted
+    /// and ran such descriptors (three in the corpus), and the link is left
+    /// out of the model so that no workflow sees it. Everything else is an
+    /// error.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Self::UnknownNetworkFunction { .. }
+            | Self::UnknownServicePoint { .. }
+            | Self::UnknownUnit { .. }
+            | Self::UnknownUnitPoint { .. }
+            | Self::UnknownFunctionPoint { .. } => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
 }

@@ -14,17 +14,17 @@ use serde_json::{Map, Value};
 use sm_sdk::descriptor::Memory;
 use wasmano_host::{Event, ManagerKind};
 
-use super::Descriptor;
 use super::manager::{
-    EVENT_OPTION_KEY, MAX_WASM_DEADLINE_MS, MAX_WASM_MEMORY_MB, Manager, ManagerOption, ManagerSource, ModuleRef,
-    Sha256Digest, WasmLimits,
+    CURRENT_ID_OPTION_KEY, CURRENT_IMAGE_OPTION_KEY, EVENT_OPTION_KEY, MAX_WASM_DEADLINE_MS, MAX_WASM_MEMORY_MB,
+    Manager, ManagerOption, ManagerSource, ManagerUpdate, ModuleRef, Sha256Digest, WasmLimits,
 };
 use super::model::{
     ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
     ResourceRequirements, VirtualLink, Vnfd,
 };
-use super::problem::{Issue, Problem};
+use super::problem::{Issue, Problem, Severity};
 use super::yaml::{Content, Node};
+use super::{Checked, Descriptor};
 
 /// The events 5GTANGO's service-specific managers handle (`scale` marks an
 /// SSM that takes part in scaling, as 5GTANGO's SLM asks "does the SSM
@@ -33,18 +33,25 @@ const SERVICE_EVENTS: &[&str] = &["task", "placement", "configure", "state", "mo
 /// The events 5GTANGO's function-specific managers handle.
 const FUNCTION_EVENTS: &[&str] = &["start", "stop", "configure", "state", "scale"];
 
-/// Reads a descriptor from its YAML tree, or says everything wrong with it,
-/// in line order.
-pub(crate) fn read_descriptor(root: &Node) -> Result<Descriptor, Vec<Problem>> {
+/// The keys of a manager's `wasm` block, which wasmano owns.
+const WASM_KEYS: &[&str] = &["module", "sha256", "limits"];
+/// The keys of `wasm.limits`.
+const WASM_LIMITS_KEYS: &[&str] = &["deadline_ms", "memory_mb"];
+
+/// Reads a descriptor from its YAML tree with its warnings, or says
+/// everything wrong with it (errors and warnings), in line order.
+pub(crate) fn read_descriptor(root: &Node) -> Result<Checked, Vec<Problem>> {
     let mut reader = Reader::default();
     let descriptor = reader.descriptor(root);
     let mut problems = reader.problems;
+    problems.sort_by_key(|problem| problem.line.unwrap_or(usize::MAX));
+    let has_errors = problems.iter().any(|problem| problem.severity() == Severity::Error);
     match descriptor {
-        Some(descriptor) if problems.is_empty() => Ok(descriptor),
-        _ => {
-            problems.sort_by_key(|problem| problem.line.unwrap_or(usize::MAX));
-            Err(problems)
-        }
+        Some(descriptor) if !has_errors => Ok(Checked {
+            descriptor,
+            warnings: problems,
+        }),
+        _ => Err(problems),
     }
 }
 
@@ -92,6 +99,16 @@ pub fn check_service(nsd: &Nsd, vnfds: &[Vnfd]) -> Vec<Problem> {
     problems
 }
 
+/// A manager entry's `currentId` (and `currentImage`) options: the entry
+/// updates the manager `current_id` declared before it.
+struct UpdateDirective {
+    current_id: String,
+    current_image: Option<String>,
+    /// Where the `currentId` option is.
+    path: String,
+    line: Option<usize>,
+}
+
 /// Ids declared so far in one list, with the path of each first declaration.
 type Declared = HashMap<String, String>;
 
@@ -129,6 +146,15 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The keys the model did not take, with their lines.
+    fn untaken(&self) -> impl Iterator<Item = (&'a str, Option<usize>)> + '_ {
+        self.entries
+            .iter()
+            .zip(&self.taken)
+            .filter(|(_, taken)| !**taken)
+            .map(|((key, node), _)| (key.as_str(), node.line))
+    }
+
     /// The entries the model did not take, as written.
     fn into_other(self) -> Map<String, Value> {
         self.entries
@@ -158,6 +184,22 @@ impl Reader {
             line,
             issue,
         });
+    }
+
+    /// Reports every key of a block wasmano owns that the model did not
+    /// take: a typo there would silently change what runs.
+    fn refuse_unknown_keys(&mut self, fields: &Fields<'_>, block: &'static str, known: &'static [&'static str]) {
+        for (key, line) in fields.untaken() {
+            self.report(
+                &fields.path_of(key),
+                line,
+                Issue::UnknownKey {
+                    key: key.to_owned(),
+                    block,
+                    known: known.join(", "),
+                },
+            );
+        }
     }
 
     fn wrong_type(&mut self, node: &Node, path: &str, expected: &'static str) {
@@ -202,13 +244,15 @@ impl Reader {
             }
         };
         let virtual_links = self.virtual_links(&mut fields, resolve);
-        let service_specific_managers = self.managers(&mut fields, "service_specific_managers", ManagerKind::Service);
+        let (service_specific_managers, service_manager_updates) =
+            self.managers(&mut fields, "service_specific_managers", ManagerKind::Service);
         Some(Nsd {
             identity: identity?,
             network_functions,
             connection_points,
             virtual_links,
             service_specific_managers,
+            service_manager_updates,
             other: fields.into_other(),
         })
     }
@@ -256,7 +300,7 @@ impl Reader {
             }
         };
         let virtual_links = self.virtual_links(&mut fields, resolve);
-        let function_specific_managers =
+        let (function_specific_managers, function_manager_updates) =
             self.managers(&mut fields, "function_specific_managers", ManagerKind::Function);
         Some(Vnfd {
             identity: identity?,
@@ -265,6 +309,7 @@ impl Reader {
             connection_points,
             virtual_links,
             function_specific_managers,
+            function_manager_updates,
             other: fields.into_other(),
         })
     }
@@ -314,22 +359,27 @@ impl Reader {
                         Issue::Missing,
                     );
                 }
+                let mut dangling = false;
                 let references: Vec<String> = self
                     .list(&mut fields, "connection_points_reference")
                     .into_iter()
                     .filter_map(|(path, node)| {
                         let reference = self.text(node, &path)?;
                         if let Some(issue) = resolve(&reference) {
+                            dangling |= issue.severity() == Severity::Warning;
                             self.report(&path, node.line, issue);
                         }
                         Some(reference)
                     })
                     .collect();
-                Some(VirtualLink {
+                // A link with an end nowhere does not join what it says it
+                // does: it is left out (reported as a warning above).
+                let link = VirtualLink {
                     id: id?,
                     connection_points_reference: references,
                     other: fields.into_other(),
-                })
+                };
+                (!dangling).then_some(link)
             })
             .collect()
     }
@@ -396,17 +446,60 @@ impl Reader {
         })
     }
 
-    fn managers(&mut self, fields: &mut Fields<'_>, key: &str, kind: ManagerKind) -> Vec<Manager> {
+    /// A list of managers: the managers it declares, and the updates of
+    /// some of them it declares (5GTANGO's update directive: see
+    /// [`ManagerUpdate`]).
+    fn managers(
+        &mut self,
+        fields: &mut Fields<'_>,
+        key: &str,
+        kind: ManagerKind,
+    ) -> (Vec<Manager>, Vec<ManagerUpdate>) {
         let mut ids = Declared::new();
-        self.list(fields, key)
-            .into_iter()
-            .filter_map(|(path, node)| self.manager(node, &path, kind, &mut ids))
-            .collect()
+        let mut managers: Vec<Manager> = Vec::new();
+        let mut updates = Vec::new();
+        for (entry, (path, node)) in self.list(fields, key).into_iter().enumerate() {
+            match self.manager(node, &path, kind, &mut ids) {
+                Some((manager, None)) => managers.push(manager),
+                Some((manager, Some(directive))) => {
+                    let replaced = managers.iter().find(|declared| declared.id == directive.current_id);
+                    if let (Some(replaced), Some(current_image)) = (replaced, &directive.current_image)
+                        && replaced.source
+                            != (ManagerSource::Container {
+                                image: current_image.clone(),
+                            })
+                    {
+                        self.report(
+                            &directive.path,
+                            directive.line,
+                            Issue::UpdateOfAnotherImage {
+                                current_id: directive.current_id.clone(),
+                                current_image: current_image.clone(),
+                            },
+                        );
+                    }
+                    updates.push(ManagerUpdate {
+                        current_id: directive.current_id,
+                        current_image: directive.current_image,
+                        manager,
+                        entry,
+                    });
+                }
+                None => {}
+            }
+        }
+        (managers, updates)
     }
 
-    fn manager(&mut self, node: &Node, path: &str, kind: ManagerKind, ids: &mut Declared) -> Option<Manager> {
+    /// A manager entry, and the update directive it carries, if any.
+    fn manager(
+        &mut self,
+        node: &Node,
+        path: &str,
+        kind: ManagerKind,
+        ids: &mut Declared,
+    ) -> Option<(Manager, Option<UpdateDirective>)> {
         let mut fields = self.mapping(node, path)?;
-        let id = self.id(&mut fields, "id", ids);
         let description = self.optional_text(&mut fields, "description");
         let image = fields.take("image");
         let wasm = fields.take("wasm");
@@ -425,18 +518,56 @@ impl Reader {
             (None, Some(wasm)) => self.wasm_source(wasm, &fields.path_of("wasm")),
         };
         let is_wasm = wasm.is_some() && image.is_none();
-        let options = self
-            .list(&mut fields, "options")
-            .into_iter()
-            .filter_map(|(path, node)| self.manager_option(node, &path, kind, is_wasm))
-            .collect();
-        Some(Manager {
+        let mut options = Vec::new();
+        let mut current_id = None;
+        let mut current_image = None;
+        for (path, node) in self.list(&mut fields, "options") {
+            let Some(option) = self.manager_option(node, &path, kind, is_wasm) else {
+                continue;
+            };
+            match option.key.as_str() {
+                CURRENT_ID_OPTION_KEY => current_id = Some((option.value, path, node.line)),
+                CURRENT_IMAGE_OPTION_KEY => current_image = Some(option.value),
+                _ => options.push(option),
+            }
+        }
+        let directive = match current_id {
+            Some((current_id, path, line)) => Some(UpdateDirective {
+                current_id,
+                current_image,
+                path,
+                line,
+            }),
+            None => {
+                if current_image.is_some() {
+                    self.report(&fields.path_of("options"), fields.line, Issue::UpdateWithoutCurrentId);
+                }
+                None
+            }
+        };
+        let id = match &directive {
+            None => self.id(&mut fields, "id", ids),
+            Some(directive) => {
+                let id = self.required_text(&mut fields, "id");
+                if !ids.contains_key(&directive.current_id) {
+                    let current_id = directive.current_id.clone();
+                    self.report(
+                        &directive.path,
+                        directive.line,
+                        Issue::UpdateOfUndeclaredManager { current_id },
+                    );
+                }
+                id
+            }
+        };
+        let manager = Manager {
             id: id?,
             description,
             options,
             source: source?,
             other: fields.into_other(),
-        })
+        };
+        Some((manager, directive))
     }
 
     fn manager_option(&mut self, node: &Node, path: &str, kind: ManagerKind, is_wasm: bool) -> Option<ManagerOption> {
@@ -468,6 +599,7 @@ impl Reader {
             None => Some(WasmLimits::default()),
             Some(node) => self.wasm_limits(node, &fields.path_of("limits")),
         };
+        self.refuse_unknown_keys(&fields, "wasm", WASM_KEYS);
         Some(ManagerSource::Wasm {
             module: module?,
             sha256: sha256?,
@@ -504,6 +636,7 @@ impl Reader {
             }
             other => other,
         };
+        self.refuse_unknown_keys(&fields, "wasm.limits", WASM_LIMITS_KEYS);
         Some(WasmLimits {
             deadline_ms: deadline_ms.ok()?.and_then(NonZeroU64::new),
             memory_mb: memory_mb
@@ -877,10 +1010,12 @@ function_specific_managers:
                 "10: virtual_deployment_units[1].id: duplicate id \"u\", already declared at virtual_deployment_units[0].id",
                 "12: virtual_deployment_units[1].resource_requirements.memory.size_unit: unknown memory unit \"parsecs\" \
                  (expected B, kB, KB, KiB, MB, MiB, GB, GiB, TB or TiB)",
-                "15: virtual_links[0].connection_points_reference[1]: deployment unit \"u\" has no connection point \"b\"",
+                "15: virtual_links[0].connection_points_reference[1]: deployment unit \"u\" has no connection point \"b\"; \
+                 the link is left out",
                 "15: virtual_links[0].connection_points_reference[2]: \"w\" is not a declared deployment unit \
-                 (virtual_ or cloudnative_deployment_units[].id)",
-                "15: virtual_links[0].connection_points_reference[3]: \"y\" is neither a VNF connection point nor unit:cp",
+                 (virtual_ or cloudnative_deployment_units[].id); the link is left out",
+                "15: virtual_links[0].connection_points_reference[3]: \"y\" is neither a VNF connection point nor unit:cp; \
+                 the link is left out",
                 "16: virtual_links[1].id: duplicate id \"l\", already declared at virtual_links[0].id",
                 "16: virtual_links[1].connection_points_reference: is required",
                 "18: function_specific_managers[0].options[0].value: \"launch\" is not a 5GTANGO FSM event \
@@ -931,6 +1066,70 @@ function_specific_managers:
         assert_eq!(
             problems(&manager("{id: m}")),
             ["6: service_specific_managers[0]: declares neither image (a container) nor wasm (a WebAssembly module)"]
+        );
+    }
+
+    #[test]
+    fn a_repeated_manager_id_is_an_update_only_with_current_id() {
+        let managers = |entries: &str| {
+            format!("vendor: v\nname: n\nversion: '1'\nnetwork_functions: []\nservice_specific_managers:\n{entries}")
+        };
+        let original = "  - {id: m, image: old}\n";
+        let update = |options: &str| format!("  - {{id: m, image: new, options: [{options}]}}\n");
+        let Descriptor::Service(nsd) = parse(
+            managers(&format!(
+                "{original}{}",
+                update("{key: currentId, value: m}, {key: currentImage, value: old}, {key: type, value: task}")
+            ))
+            .as_bytes(),
+        )
+        .unwrap() else {
+            panic!("an NSD")
+        };
+        assert_eq!(nsd.service_specific_managers.len(), 1);
+        let [update_of_m] = nsd.service_manager_updates.as_slice() else {
+            panic!("one update")
+        };
+        assert_eq!(
+            (
+                update_of_m.current_id.as_str(),
+                update_of_m.current_image.as_deref(),
+                update_of_m.entry
+            ),
+            ("m", Some("old"), 1)
+        );
+        assert_eq!(update_of_m.manager.declared_events().collect::<Vec<_>>(), ["task"]);
+
+        assert_eq!(
+            problems(&managers(&format!("{original}{}", update("{key: myKey, value: v}")))),
+            [
+                "7: service_specific_managers[1].id: duplicate id \"m\", already declared at service_specific_managers[0].id"
+            ]
+        );
+        assert_eq!(
+            problems(&managers(&update("{key: currentId, value: m}"))),
+            ["6: service_specific_managers[0].options[0]: currentId \"m\" names no manager declared before this entry"]
+        );
+        assert_eq!(
+            problems(&managers(&format!(
+                "{original}{}",
+                update("{key: currentId, value: m}, {key: currentImage, value: other}")
+            ))),
+            [
+                "7: service_specific_managers[1].options[0]: currentImage \"other\" is not the image manager \"m\" is \
+              declared with"
+            ]
+        );
+        assert_eq!(
+            problems(&managers(&format!(
+                "{original}{}",
+                update("{key: currentImage, value: old}")
+            ))),
+            [
+                "7: service_specific_managers[1].options: currentImage without currentId: an update names the manager \
+                 it replaces with currentId",
+                "7: service_specific_managers[1].id: duplicate id \"m\", already declared at service_specific_managers[0].id"
+            ]
         );
     }
 

@@ -1,5 +1,5 @@
-//! `/wasmano/v1`: packages (onboarded all-or-nothing from a `.tar.gz`) and
-//! the VIMs.
+//! `/wasmano/v1`: packages (onboarded all-or-nothing from a `.tar.gz` or a
+//! 5GTANGO `.tgo`) and the VIMs.
 
 use std::convert::Infallible;
 
@@ -30,8 +30,16 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_vims))
 }
 
-/// The media types a package upload may declare.
-const GZIP_TYPES: [&str; 3] = ["application/gzip", "application/x-gzip", "application/tar+gzip"];
+/// The media types a package upload may declare: a `.tar.gz` or a 5GTANGO
+/// `.tgo` (a ZIP). The package is read by what the body holds
+/// ([`crate::package::Package::read`]), not by the type declared.
+const PACKAGE_TYPES: [&str; 5] = [
+    "application/gzip",
+    "application/x-gzip",
+    "application/tar+gzip",
+    "application/zip",
+    "application/x-zip-compressed",
+];
 
 /// Whether an NS instance uses a package.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -106,7 +114,7 @@ impl Package {
     }
 }
 
-/// A package upload's body, a gzipped tar, read whole; a body that could
+/// A package upload's body, a gzipped tar or a ZIP, read whole; a body that could
 /// not be read (too large, cut off) is kept as such, so that the request's
 /// other faults are answered first.
 #[derive(Debug, ToSchema)]
@@ -132,18 +140,20 @@ struct ProjectQuery {
 }
 
 /// Onboards a package: one NSD, its VNFDs and their modules, as a
-/// `.tar.gz`, all or nothing.
+/// `.tar.gz` or a 5GTANGO `.tgo`, all or nothing.
 #[utoipa::path(
     post,
     path = "/wasmano/v1/packages",
     tag = "packages",
     params(ProjectQuery),
     request_body(
-        description = "the package, a gzipped tar",
+        description = "the package, a gzipped tar or a 5GTANGO .tgo (ZIP with TOSCA-Metadata and a NAPD)",
         content(
             (Archive = "application/gzip"),
             (Archive = "application/x-gzip"),
             (Archive = "application/tar+gzip"),
+            (Archive = "application/zip"),
+            (Archive = "application/x-zip-compressed"),
         )
     ),
     responses(
@@ -175,12 +185,15 @@ async fn onboard_package(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(|value| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    if !media_type.as_deref().is_some_and(|media| GZIP_TYPES.contains(&media)) {
+    if !media_type
+        .as_deref()
+        .is_some_and(|media| PACKAGE_TYPES.contains(&media))
+    {
         return Err(Problem::new(
             ProblemKind::UnsupportedMediaType,
             format!(
                 "a package is uploaded as {}, not {}",
-                GZIP_TYPES.join(" or "),
+                PACKAGE_TYPES.join(" or "),
                 media_type.as_deref().unwrap_or("untyped")
             ),
         ));
