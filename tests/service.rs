@@ -1630,3 +1630,86 @@ fn a_bootstrap_token_written_to_its_file_is_not_printed() {
     assert!(printed.iter().all(|line| !line.contains(secret.trim())), "{printed:#?}");
     assert!(printed.iter().any(|line| line.contains("written to")), "{printed:#?}");
 }
+
+#[test]
+fn monitoring_data_starts_the_scale_out_the_monitor_manager_asks_for() {
+    // The example task manager, declared for monitor: an alert above its
+    // threshold asks for one more instance of the VNF it names.
+    let setup = setup_with(|dir| {
+        let guests = support::guests();
+        let mut modules = guests.examples().to_vec();
+        modules.push(&guests.task);
+        archive_with(dir, &modules, |name, text| {
+            if name != "nsd.yml" {
+                return text;
+            }
+            text.replace(
+                "service_specific_managers:\n",
+                "service_specific_managers:\n  - id: \"monitor\"\n    wasm:\n      module: \"modules/sm_task.wasm\"\n    options:\n      - key: \"type\"\n        value: \"monitor\"\n",
+            )
+        })
+    });
+    let api = &setup.operator;
+    let id = create_instance(api, "monitored");
+    let monitoring = format!("/nslcm/v1/ns_instances/{id}/monitoring");
+    let alert =
+        |value: f64| json!({"service_instance_id": id, "alert": {"name": "cpu_high", "vnf_id": "web", "value": value}});
+    api.post(&monitoring, &alert(95.0))
+        .assert_problem(409, "state-conflict");
+    let instantiated = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(instantiated["operationState"], "COMPLETED");
+    let vnfs_before = api.get(&format!("/nslcm/v1/ns_instances/{id}")).body["vnfInstance"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let calm = api.post(&monitoring, &alert(10.0));
+    assert_eq!(calm.status, 200, "{calm:#?}");
+    assert_eq!(
+        calm.body,
+        json!({"workflows": [], "nsLcmOpOccId": null, "deferred": []})
+    );
+
+    let hot = api.post(&monitoring, &alert(95.0));
+    assert_eq!(hot.status, 200, "{hot:#?}");
+    assert_eq!(
+        hot.body["workflows"],
+        json!([{"workflow": "scale_out", "vnf_id": "web", "instances": 1}])
+    );
+    let operation = hot.body["nsLcmOpOccId"].as_str().expect("an operation started");
+    let scaled = api.wait(&format!("/nslcm/v1/ns_lcm_op_occs/{operation}"));
+    assert_eq!(scaled["operationState"], "COMPLETED", "{scaled:#}");
+    assert_eq!(scaled["lcmOperationType"], "SCALE", "{scaled:#}");
+    assert_eq!(scaled["isAutomaticInvocation"], true, "{scaled:#}");
+    let vnfs_after = api.get(&format!("/nslcm/v1/ns_instances/{id}")).body["vnfInstance"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(vnfs_after, vnfs_before + 1);
+
+    api.post(&monitoring, &json!(["not", "an", "object"]))
+        .assert_problem(422, "unprocessable");
+}
+
+#[test]
+fn monitoring_data_for_a_service_without_a_monitor_manager_is_refused() {
+    let setup = setup();
+    let api = &setup.operator;
+    let id = create_instance(api, "unmonitored");
+    assert_eq!(
+        api.run_task(&task(&id, "instantiate"), &json!({}))["operationState"],
+        "COMPLETED"
+    );
+    let refused = api.post(
+        &format!("/nslcm/v1/ns_instances/{id}/monitoring"),
+        &json!({"alert": {}}),
+    );
+    refused.assert_problem(422, "unprocessable");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no manager for the monitor event"),
+        "{refused:#?}"
+    );
+}
