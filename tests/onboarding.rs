@@ -651,6 +651,23 @@ fn a_tgo_package_onboards_through_the_cli_and_over_http() {
     assert_eq!(uploaded.status, 201, "{uploaded:#?}");
     assert_eq!(uploaded.body["nsdId"], "eu.5gtango/default-nsd/0.9");
     assert_eq!(uploaded.body["vnfds"][0]["id"], "eu.5gtango/ubuntu-vnf/0.9");
+    // The upload's answer carries the warnings too; reading the package
+    // later does not.
+    let warning = &uploaded.body["warnings"][0];
+    assert_eq!(
+        (warning["file"].as_str(), warning["line"].as_u64()),
+        (Some("Definitions/nsd.yml"), Some(72)),
+        "{uploaded:#?}"
+    );
+    assert!(
+        warning["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"vnf2\" is not a declared network function")
+    );
+    let id = uploaded.body["id"].as_str().unwrap();
+    let read = server.client(&operator).get(&format!("/wasmano/v1/packages/{id}"));
+    assert_eq!(read.body.get("warnings"), None, "{read:#?}");
 }
 
 #[test]

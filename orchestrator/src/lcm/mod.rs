@@ -127,6 +127,9 @@ pub struct Onboarded {
     pub package: PackageRecord,
     /// False when the project had onboarded the same content already.
     pub created: bool,
+    /// What is inconsistent in its descriptors although 5GTANGO ran such
+    /// descriptors (left out of their model).
+    pub warnings: Vec<OnboardingProblem>,
 }
 
 /// Something that happened to the lifecycle, as observers (the event
@@ -317,6 +320,7 @@ impl Lifecycle {
             return Ok(Onboarded {
                 package,
                 created: false,
+                warnings: report.warnings,
             });
         }
         let entries = report.stored.added.iter().chain(&report.stored.unchanged);
@@ -348,7 +352,11 @@ impl Lifecycle {
         package.vnfds.sort_by(|a, b| a.id.cmp(&b.id));
         package.modules.sort_by(|a, b| a.sha256.cmp(&b.sha256));
         self.store.insert_package(&package)?;
-        Ok(Onboarded { package, created: true })
+        Ok(Onboarded {
+            package,
+            created: true,
+            warnings: report.warnings,
+        })
     }
 
     /// Every package.

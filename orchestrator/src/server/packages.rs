@@ -16,7 +16,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use super::body::{Link, Path, Query, located, owning_project, paginate, visible, writable};
-use super::problem::{Problem, ProblemKind};
+use super::problem::{PackageProblem, Problem, ProblemKind};
 use super::{AppState, MAX_UPLOAD_BYTES};
 use crate::access::Principal;
 use crate::lcm::model::{ModuleInfo, PackageDescriptor, PackageModule, PackageRecord};
@@ -84,6 +84,10 @@ struct Package {
     usage_state: UsageState,
     /// When it was onboarded (RFC 3339).
     created_at: String,
+    /// In the answer to an upload: what is inconsistent in its descriptors
+    /// although 5GTANGO ran such descriptors (left out of their model).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<PackageProblem>,
     #[serde(rename = "_links")]
     links: PackageLinks,
 }
@@ -106,6 +110,7 @@ impl Package {
                 UsageState::NotInUse
             },
             created_at: package.created_at.clone(),
+            warnings: Vec::new(),
             links: PackageLinks {
                 nsd: Link::to(format!("{href}/nsd")),
                 this: Link::to(href),
@@ -200,7 +205,10 @@ async fn onboard_package(
     }
     let onboarded = state.lifecycle.onboard(&project, body?.to_vec()).await?;
     let in_use = state.lifecycle.package_in_use(&onboarded.package.id).await?;
-    let body = Json(Package::of(&onboarded.package, in_use));
+    let body = Json(Package {
+        warnings: onboarded.warnings.iter().map(PackageProblem::from).collect(),
+        ..Package::of(&onboarded.package, in_use)
+    });
     let location = format!("/wasmano/v1/packages/{}", onboarded.package.id);
     let status = if onboarded.created {
         StatusCode::CREATED
