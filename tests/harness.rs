@@ -463,3 +463,158 @@ fn scaffolded_managers_test_and_build() {
     ]);
     assert_eq!(bad.status.code(), Some(64));
 }
+
+/// A service of two container VNFs, `web` and `cache`, each unit with a
+/// port; its managers are legacy images, which generating never loads.
+fn write_container_service(dir: &Path) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+    let vnfd = |name: &str, port: u16| {
+        format!(
+            "descriptor_schema: https://raw.githubusercontent.com/sonata-nfv/tng-schema/master/function-descriptor/vnfd-schema.yml
+vendor: eu.wasmano
+name: {name}-vnf
+version: '1.0'
+connection_points:
+  - {{id: data, interface: ipv4, type: external}}
+cloudnative_deployment_units:
+  - id: cdu01
+    image: wasmano/{name}:1.0
+    resource_requirements: {{cpu: {{vcpus: 1}}, memory: {{size: 512, size_unit: MB}}}}
+    connection_points:
+      - {{id: data, port: {port}, type: serviceendpoint}}
+virtual_links:
+  - {{id: data-link, connectivity_type: E-LAN, connection_points_reference: [data, 'cdu01:data']}}
+function_specific_managers:
+  - id: {name}-fsm
+    image: example/{name}-fsm
+    options:
+      - {{key: type, value: start}}
+"
+        )
+    };
+    let nsd = "descriptor_schema: https://raw.githubusercontent.com/sonata-nfv/tng-schema/master/service-descriptor/nsd-schema.yml
+vendor: eu.wasmano
+name: generated
+version: '1.0'
+network_functions:
+  - {vnf_id: web, vnf_vendor: eu.wasmano, vnf_name: web-vnf, vnf_version: '1.0'}
+  - {vnf_id: cache, vnf_vendor: eu.wasmano, vnf_name: cache-vnf, vnf_version: '1.0'}
+connection_points:
+  - {id: input, interface: ipv4, type: external}
+virtual_links:
+  - {id: front, connectivity_type: E-LAN, connection_points_reference: [input, 'web:data', 'cache:data']}
+service_specific_managers:
+  - id: placement
+    image: example/placement-ssm
+    options:
+      - {key: type, value: placement}
+";
+    std::fs::write(dir.join("nsd.yml"), nsd).unwrap();
+    let vnfds = [("web", 8080), ("cache", 6379)].map(|(name, port)| {
+        let path = dir.join(format!("{name}-vnfd.yml"));
+        std::fs::write(&path, vnfd(name, port)).unwrap();
+        path
+    });
+    (dir.join("nsd.yml"), vnfds.to_vec())
+}
+
+fn generate(nsd: &Path, vnfds: &[std::path::PathBuf], kind: &str, event: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sm",
+        "generate",
+        "--nsd",
+        nsd.to_str().unwrap(),
+        "--kind",
+        kind,
+        "--event",
+        event,
+    ];
+    for vnfd in vnfds {
+        args.extend(["--vnfd", vnfd.to_str().unwrap()]);
+    }
+    args.extend(extra);
+    wasmano(&args)
+}
+
+/// Every event's generated payload is one the example managers answer, and
+/// the orchestrator would accept their replies.
+#[test]
+fn generated_payloads_feed_the_harness_for_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nsd, vnfds) = write_container_service(dir.path());
+    let guests = guests();
+    let cases: [(&str, &str, &Path); 10] = [
+        ("ssm", "placement", &guests.placement),
+        ("ssm", "configure", &guests.configure),
+        ("ssm", "state", &guests.state),
+        ("ssm", "task", &guests.task),
+        ("ssm", "monitor", &guests.task),
+        ("fsm", "start", &guests.vnf_manager),
+        ("fsm", "stop", &guests.vnf_manager),
+        ("fsm", "configure", &guests.vnf_manager),
+        ("fsm", "state", &guests.vnf_manager),
+        ("fsm", "scale", &guests.scale),
+    ];
+    for (kind, event, module) in cases {
+        let generated = generate(&nsd, &vnfds, kind, event, &[]);
+        assert_eq!(
+            generated.status.code(),
+            Some(0),
+            "{kind} {event}: {}",
+            last_stderr_line(&generated)
+        );
+        let envelope = stdout_yaml(&generated);
+        assert_eq!(envelope[format!("{kind}_type")], event, "{envelope:#}");
+        let payload = dir.path().join(format!("{kind}-{event}.yml"));
+        std::fs::write(&payload, &generated.stdout).unwrap();
+        let answered = sm_test(module, None, &payload, &[]);
+        assert_eq!(
+            answered.status.code(),
+            Some(0),
+            "{kind} {event} on {}: {}",
+            module.display(),
+            last_stderr_line(&answered)
+        );
+    }
+}
+
+#[test]
+fn a_generated_fsm_start_carries_the_generic_envs_of_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nsd, vnfds) = write_container_service(dir.path());
+    let generated = generate(&nsd, &vnfds, "fsm", "start", &["--vnf", "web"]);
+    assert_eq!(generated.status.code(), Some(0), "{}", last_stderr_line(&generated));
+    let content = &stdout_yaml(&generated)["content"];
+    let web = content["vnfr"]["id"].as_str().unwrap();
+    assert_eq!(content["vnfd"]["name"], "web-vnf");
+    let generic = &content["generic_envs"][0];
+    assert_eq!(generic["cdu_id"], format!("cdu01-{web}"));
+    assert_eq!(generic["envs"]["CACHE_CDU01_DATA_PORT"], "6379");
+    assert_eq!(generic["envs"]["CACHE_CDU01_DATA_TYPE"], "serviceendpoint");
+    assert!(generic["envs"]["CACHE_CDU01_IP"].is_string(), "{generic:#}");
+    assert!(
+        generic["envs"].get("WEB_CDU01_IP").is_none(),
+        "not its own peer: {generic:#}"
+    );
+
+    for (args, code, words) in [
+        (vec!["--vnf", "nope"], 64, "the service has no VNF nope"),
+        (vec!["--event", "reboot"], 64, "unknown event \"reboot\" for a fsm"),
+    ] {
+        let event = if args[0] == "--event" { "reboot" } else { "start" };
+        let extra: Vec<&str> = if args[0] == "--event" { Vec::new() } else { args.clone() };
+        let refused = generate(&nsd, &vnfds, "fsm", event, &extra);
+        assert_eq!(
+            refused.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            last_stderr_line(&refused)
+        );
+        assert!(
+            last_stderr_line(&refused).contains(words),
+            "{}",
+            last_stderr_line(&refused)
+        );
+    }
+    let missing = generate(&dir.path().join("absent.yml"), &vnfds, "ssm", "placement", &[]);
+    assert_eq!(missing.status.code(), Some(66), "{}", last_stderr_line(&missing));
+}

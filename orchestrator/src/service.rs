@@ -47,6 +47,9 @@ pub enum ModuleSource<'a> {
     /// Module files by manager id; a legacy container manager listed here
     /// runs as that module instead.
     Files(&'a BTreeMap<String, PathBuf>),
+    /// No manager is loaded: the service runs on the defaults (sample
+    /// payloads are built from such a run).
+    Nothing,
 }
 
 /// A descriptor's document as managers receive it.
@@ -342,6 +345,7 @@ fn load_manager(
         message,
     };
     let (bytes, sha256, limits) = match (&manager.source, modules) {
+        (_, ModuleSource::Nothing) => return Ok(None),
         (ManagerSource::Wasm { sha256, limits, .. }, ModuleSource::Catalogue(catalogue)) => {
             let identity = crate::catalogue::module_identity(sha256.as_str());
             let bytes = catalogue

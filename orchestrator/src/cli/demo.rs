@@ -462,7 +462,14 @@ fn field<'a>(value: &'a Value, name: &str) -> Result<&'a str, Failure> {
 /// modules, through its lifecycle in process.
 fn external(runtime: &Runtime, data_dir: &Path, args: &DemoArgs, nsd: &Path) -> Result<(), Failure> {
     let host = host_in(data_dir)?;
-    let template = external_service(&host, nsd, &args.vnfd, &args.managers)?;
+    let mut modules = BTreeMap::new();
+    for mapping in &args.managers {
+        let (id, module) = mapping
+            .split_once('=')
+            .ok_or_else(|| Failure::new(exit::USAGE, format!("--manager {mapping:?}: expected ID=MODULE")))?;
+        modules.insert(id.to_owned(), PathBuf::from(module));
+    }
+    let template = service_from_files(&host, nsd, &args.vnfd, &ModuleSource::Files(&modules))?;
     let vims = match &args.vims {
         Some(file) => load_vims(file).map_err(|error| Failure::new(exit::DATA, error.to_string()))?,
         None => default_vims(),
@@ -485,21 +492,14 @@ fn external(runtime: &Runtime, data_dir: &Path, args: &DemoArgs, nsd: &Path) -> 
     ))
 }
 
-/// The service of `--nsd` and `--vnfd`, its legacy managers mapped onto
-/// the modules of `--manager`.
-fn external_service(
+/// The service of an NSD file and its VNFD files, its managers loaded
+/// from `modules`.
+pub(super) fn service_from_files(
     host: &wasmano_host::Host,
     nsd: &Path,
     vnfds: &[PathBuf],
-    managers: &[String],
+    modules: &ModuleSource,
 ) -> Result<ServiceTemplate, Failure> {
-    let mut modules = BTreeMap::new();
-    for mapping in managers {
-        let (id, module) = mapping
-            .split_once('=')
-            .ok_or_else(|| Failure::new(exit::USAGE, format!("--manager {mapping:?}: expected ID=MODULE")))?;
-        modules.insert(id.to_owned(), PathBuf::from(module));
-    }
     let read = |path: &Path| -> Result<(Descriptor, Value), Failure> {
         let parsed = descriptor::load_file(path).map_err(|error| match &error {
             descriptor::LoadError::Read { .. } => Failure::new(exit::NO_INPUT, error.to_string()),
@@ -532,7 +532,7 @@ fn external_service(
     if let Some(problem) = problems.first() {
         return Err(Failure::new(exit::DATA, format!("{}: {problem}", nsd.identity)));
     }
-    service::build(host, &nsd, nsd_document, &functions, &ModuleSource::Files(&modules))
+    service::build(host, &nsd, nsd_document, &functions, modules)
         .map_err(|error| Failure::new(exit::DATA, error.to_string()))
 }
 

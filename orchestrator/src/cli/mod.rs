@@ -3,6 +3,7 @@
 mod catalogue;
 mod client;
 mod demo;
+mod generate;
 mod remote;
 mod scaffold;
 mod serve;
@@ -150,6 +151,9 @@ enum SmCommand {
     },
     /// Create a manager crate that builds to a component.
     New(scaffold::NewArgs),
+    /// Print the payload the orchestrator sends a manager for an event, for
+    /// a service given by its descriptors (run on emulated VIMs).
+    Generate(generate::GenerateArgs),
 }
 
 /// Runs a command.
@@ -158,6 +162,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         Command::Sm(SmCommand::Test(test)) => sm::test(test),
         Command::Sm(SmCommand::Inspect { module }) => sm::inspect(&module),
         Command::Sm(SmCommand::New(new)) => scaffold::new(new),
+        Command::Sm(SmCommand::Generate(generate)) => generate::generate(generate),
         Command::Validate(validate) => Ok(validate::validate(validate)),
         Command::Onboard(onboard) => catalogue::onboard_command(onboard),
         Command::Catalogue(data_dir) => catalogue::catalogue_command(&data_dir),

@@ -24,12 +24,23 @@ pub struct NewArgs {
     sdk: Option<PathBuf>,
 }
 
+/// Which kind of manager (`--kind`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Kind {
+pub(super) enum Kind {
     /// A service-specific manager.
     Ssm,
     /// A function-specific manager.
     Fsm,
+}
+
+impl Kind {
+    /// The host's name for the kind.
+    pub(super) fn manager_kind(self) -> wasmano_host::ManagerKind {
+        match self {
+            Self::Ssm => wasmano_host::ManagerKind::Service,
+            Self::Fsm => wasmano_host::ManagerKind::Function,
+        }
+    }
 }
 
 pub fn new(args: NewArgs) -> Result<ExitCode, Failure> {

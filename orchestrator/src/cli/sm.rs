@@ -33,9 +33,9 @@ pub struct TestArgs {
     /// The component (.wasm).
     #[arg(long)]
     module: PathBuf,
-    /// The event (placement, configure, state for an SSM; start, stop,
-    /// configure, state for an FSM). Optional when the payload is a full
-    /// envelope naming it (`ssm_type` / `fsm_type`).
+    /// The event (placement, configure, state, task, monitor for an SSM;
+    /// start, stop, configure, state, scale for an FSM). Optional when the
+    /// payload is a full envelope naming it (`ssm_type` / `fsm_type`).
     #[arg(long)]
     event: Option<String>,
     /// The payload: the event's content, or the full envelope, as YAML or JSON.
@@ -217,7 +217,7 @@ fn parse_option(text: &str) -> Result<KeyValue, Failure> {
 
 /// The host the harness runs modules on, caching compiled modules in the
 /// user's cache directory so repeated runs skip compilation.
-fn host() -> Result<Host, Failure> {
+pub(super) fn host() -> Result<Host, Failure> {
     let cache_dir = std::env::var_os("WASMANO_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|dir| PathBuf::from(dir).join("wasmano")))
@@ -322,7 +322,7 @@ fn resolve_event(
     Ok((event, content))
 }
 
-fn to_yaml(value: &Value) -> Result<String, Failure> {
+pub(super) fn to_yaml(value: &Value) -> Result<String, Failure> {
     serde_saphyr::to_string(value)
         .map_err(|error| Failure::new(exit::SOFTWARE, format!("cannot render the reply as YAML: {error}")))
 }

@@ -43,6 +43,7 @@ use crate::records::{
 };
 
 use capacity::{Claim, Reservations};
+pub use payload::sample as sample_payload;
 use schedule::Phase;
 use step::{Step, StepKind};
 use template::manager_for;

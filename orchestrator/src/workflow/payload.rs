@@ -246,3 +246,87 @@ pub(crate) fn state_inject(record: &VnfRecord, state: &Value) -> Value {
 pub(crate) fn ssm_state(state: &Value) -> Value {
     json!({ "state": state })
 }
+
+/// SSM monitor, as 5GTANGO's SLM sent it when monitoring started: the
+/// service's descriptors and records.
+fn monitoring_started(template: &ServiceTemplate, nsr: &NsRecord, service: &[Member<'_>]) -> Value {
+    let vnfs: Vec<Value> = service
+        .iter()
+        .map(|(vnf, record)| json!({ "id": record.id, "vnfd": vnf.vnfd, "vnfr": record.to_tango() }))
+        .collect();
+    json!({ "nsd": template.nsd, "nsr": nsr.to_tango(), "vnfs": vnfs, "ingress": Value::Null, "egress": Value::Null })
+}
+
+/// The content the orchestrator sends for `event` in a service whose
+/// records are `nsr` and `vnfrs`, for FSM events about the first instance
+/// of the NSD's VNF `vnf_id` (the first VNF when `None`): sample payloads
+/// for testing a manager on its own service's shapes. A state is whatever
+/// an FSM extracted: the SSM state sample carries the VNF's address as
+/// text. The scale sample is a scale-out that added this instance.
+pub fn sample(
+    event: wasmano_host::Event,
+    template: &ServiceTemplate,
+    nsr: &NsRecord,
+    vnfrs: &[VnfRecord],
+    vnf_id: Option<&str>,
+    vims: &[VimStatus],
+) -> Result<Value, String> {
+    use sm_sdk::fsm::FsmEvent;
+    use sm_sdk::ssm::SsmEvent;
+    use wasmano_host::Event;
+
+    let members = vnfrs
+        .iter()
+        .map(|record| {
+            let vnf = template
+                .vnfs
+                .iter()
+                .find(|vnf| vnf.vnf_id == record.vnf_id)
+                .ok_or_else(|| format!("VNFR {} names VNF {}, which the NSD lacks", record.id, record.vnf_id))?;
+            Ok((vnf, record))
+        })
+        .collect::<Result<Vec<Member<'_>>, String>>()?;
+    let target = || {
+        members
+            .iter()
+            .find(|(vnf, _)| vnf_id.is_none_or(|wanted| vnf.vnf_id == wanted))
+            .copied()
+            .ok_or_else(|| format!("the service has no VNF {}", vnf_id.unwrap_or("at all")))
+    };
+    Ok(match event {
+        Event::Ssm(SsmEvent::Placement) => {
+            let instances: Vec<(String, &VnfTemplate)> =
+                members.iter().map(|(vnf, record)| (record.id.clone(), *vnf)).collect();
+            placement(&nsr.id, template, &instances, vims)
+        }
+        Event::Ssm(SsmEvent::Configure) => ssm_configure("instantiation", template, nsr, &members),
+        Event::Ssm(SsmEvent::State) => {
+            let address = target()?
+                .1
+                .deployment_units
+                .iter()
+                .flat_map(|unit| &unit.addresses)
+                .next();
+            ssm_state(&json!(address.map(|cp| cp.address.as_str())))
+        }
+        Event::Ssm(SsmEvent::Task) => {
+            let configures = template
+                .ssms
+                .iter()
+                .any(|ssm| ssm.events.contains(&SsmEvent::Configure));
+            task(&super::schedule::instantiation(configures))
+        }
+        Event::Ssm(SsmEvent::Monitor) => monitoring_started(template, nsr, &members),
+        Event::Fsm(FsmEvent::Start | FsmEvent::Stop) => {
+            let (vnf, record) = target()?;
+            lifecycle(vnf, record, &members)
+        }
+        Event::Fsm(FsmEvent::Configure) => fsm_configure(nsr, target()?.1, &members),
+        Event::Fsm(FsmEvent::State) => state_extract(target()?.1),
+        Event::Fsm(FsmEvent::Scale) => {
+            let (vnf, record) = target()?;
+            let scaling = scaling("out", &vnf.vnf_id, &[record.id.as_str()], &[]);
+            fsm_scale(vnf, record, &scaling, nsr, &members)
+        }
+    })
+}
