@@ -870,3 +870,301 @@ async fn a_looping_placement_manager_delays_only_its_own_service() {
     let error = hostile.await.unwrap().unwrap_err();
     assert!(error.to_string().contains("deadline"), "{error}");
 }
+
+/// tng-schema's NSR and VNFR schemas, from the 5GTANGO corpus.
+struct RecordSchemas {
+    nsr: jsonschema::Validator,
+    vnfr: jsonschema::Validator,
+}
+
+impl RecordSchemas {
+    /// The schemas of `$WASMANO_CORPUS` (.ci/run sets it), or `None`.
+    fn from_corpus() -> Option<Self> {
+        let Some(corpus) = std::env::var_os("WASMANO_CORPUS").map(std::path::PathBuf::from) else {
+            eprintln!("WASMANO_CORPUS is not set: records are checked against tng-schema in .ci/run");
+            return None;
+        };
+        let schema = |name: &str| {
+            let path = corpus.join("schemas").join(name);
+            let schema: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            // Draft 4, as the schemas declare; they refer only to their own
+            // definitions, so nothing is fetched.
+            jsonschema::draft4::new(&schema).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        };
+        Some(Self {
+            nsr: schema("tng-schema_nsr-schema.yml"),
+            vnfr: schema("tng-schema_vnfr-schema.yml"),
+        })
+    }
+
+    /// Why `record` does not validate against `schema`, one line per error
+    /// (empty when it does).
+    fn problems(schema: &jsonschema::Validator, record: &serde_json::Value) -> Vec<String> {
+        schema
+            .iter_errors(record)
+            .map(|error| format!("{}: {error}", error.instance_path()))
+            .collect()
+    }
+
+    /// Panics, naming every error, unless `nsr` and `vnfrs` validate.
+    fn assert_valid(&self, what: &str, nsr: &serde_json::Value, vnfrs: &[serde_json::Value]) {
+        let problems = Self::problems(&self.nsr, nsr);
+        assert!(
+            problems.is_empty(),
+            "{what}: the NSR does not validate: {problems:#?}\n{nsr:#}"
+        );
+        for vnfr in vnfrs {
+            let problems = Self::problems(&self.vnfr, vnfr);
+            assert!(
+                problems.is_empty(),
+                "{what}: a VNFR does not validate: {problems:#?}\n{vnfr:#}"
+            );
+        }
+    }
+}
+
+/// The demo-shaped service with the virtual links of the demo's
+/// descriptors (examples-sm/package): between the VNFs in the NSD, and
+/// from each VNF's connection point to its unit in its VNFD.
+fn template_with_virtual_links() -> Arc<ServiceTemplate> {
+    let mut template = ServiceTemplate::clone(&template(example_ssms()));
+    template.nsd["virtual_links"] = json!([
+        {"id": "ingress-2-web", "connectivity_type": "E-Line",
+         "connection_points_reference": ["ingress", "web:eth0"]},
+        {"id": "backend", "connectivity_type": "E-LAN",
+         "connection_points_reference": ["web:eth0", "cache:eth0", "db:eth0"]},
+    ]);
+    for vnf in &mut template.vnfs {
+        // Whole cores, as a VNFD's YAML writes them (`vnf` writes the
+        // template's floats).
+        let units = match vnf.kind() {
+            VimKind::Container => "cloudnative_deployment_units",
+            VimKind::Vm => "virtual_deployment_units",
+        };
+        vnf.vnfd[units][0]["resource_requirements"]["cpu"]["vcpus"] = json!(vnf.units[0].cores as u64);
+        vnf.vnfd["virtual_links"] = json!([{"id": "eth0-2-unit01", "connectivity_type": "E-Line",
+            "connection_points_reference": ["unit01:eth0", "eth0"]}]);
+    }
+    Arc::new(template)
+}
+
+/// Checks that every record of the service, as the workflow's report has
+/// it and as the store has it right after, renders as a valid tng-schema
+/// document naming its record's and its descriptor's references; answers
+/// the report.
+async fn assert_tango_records(
+    schemas: &RecordSchemas,
+    store: &SqliteStore,
+    template: &ServiceTemplate,
+    report: WorkflowReport,
+) -> WorkflowReport {
+    let descriptors = template.descriptors();
+    let stored = (
+        store.ns(&report.service_id).await.unwrap(),
+        store.vnfs_of(&report.service_id).await.unwrap(),
+    );
+    for (nsr, vnfrs) in [(&report.nsr, &report.vnfrs), (&stored.0, &stored.1)] {
+        let tango_nsr = nsr.to_tango(&descriptors[&nsr.descriptor_reference]);
+        let tango_vnfrs: Vec<serde_json::Value> = vnfrs
+            .iter()
+            .map(|vnfr| vnfr.to_tango(&descriptors[&vnfr.descriptor_reference]))
+            .collect();
+        schemas.assert_valid(report.workflow.name(), &tango_nsr, &tango_vnfrs);
+        // What the schemas cannot say: the references are the records' and
+        // the descriptors' own.
+        let listed = tango_nsr["network_functions"].as_array().map_or(0, Vec::len);
+        assert_eq!(listed, nsr.network_functions.len());
+        assert_eq!(tango_nsr["virtual_links"], template.nsd["virtual_links"]);
+        for vnfr in &tango_vnfrs {
+            assert_eq!(vnfr["virtual_links"].as_array().unwrap().len(), 1, "{vnfr:#}");
+            let units = ["virtual_deployment_units", "cloudnative_deployment_units"]
+                .into_iter()
+                .filter_map(|key| vnfr.get(key)?.as_array())
+                .flatten();
+            for unit in units {
+                let reference = unit.get("vdu_reference").or_else(|| unit.get("cdu_reference"));
+                let reference = reference.and_then(serde_json::Value::as_str).unwrap_or_default();
+                assert!(reference.ends_with("-vnf:unit01"), "{unit:#}");
+            }
+        }
+    }
+    report
+}
+
+/// The VNF instance of `vnf_id` a report lists last (the newest).
+fn last_instance_of<'a>(report: &'a WorkflowReport, vnf_id: &str) -> &'a wasmano::records::VnfRecord {
+    report.vnfrs.iter().rfind(|vnfr| vnfr.vnf_id == vnf_id).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_of_every_workflow_validates_against_tng_schema() {
+    let Some(schemas) = RecordSchemas::from_corpus() else {
+        return;
+    };
+    let setup = setup();
+    let orchestrator = &setup.orchestrator;
+    let template = template_with_virtual_links();
+    let check = |report| assert_tango_records(&schemas, &setup.store, &template, report);
+    let service = check(orchestrator.instantiate(Arc::clone(&template)).await.unwrap()).await;
+    let id = service.service_id.clone();
+    let scaled = check(orchestrator.scale_out(&id, "web").await.unwrap()).await;
+    let db = instance_of(&scaled, "db").id.clone();
+    check(orchestrator.migrate(&id, &db, "core-us-west").await.unwrap()).await;
+    check(orchestrator.reconfigure(&id).await.unwrap()).await;
+    let extra_web = last_instance_of(&scaled, "web").id.clone();
+    check(orchestrator.scale_in(&id, &extra_web).await.unwrap()).await;
+    let terminated = check(orchestrator.terminate(&id).await.unwrap()).await;
+    assert_eq!(terminated.nsr.status, Status::Terminated);
+    // A VNF's instances name one descriptor UUID, as FSMs that group
+    // sibling instances expect.
+    let descriptors = template.descriptors();
+    let webs: BTreeSet<String> = scaled
+        .vnfrs
+        .iter()
+        .filter(|vnfr| vnfr.vnf_id == "web")
+        .map(|vnfr| vnfr.to_tango(&descriptors[&vnfr.descriptor_reference])["descriptor_reference"].to_string())
+        .collect();
+    assert_eq!(webs.len(), 1);
+}
+
+/// The corpus's record files, none of which validates against tng-schema:
+/// why, and a text each of its errors contains one of.
+const CORPUS_RECORDS: &[(&str, &str, &[&str])] = &[
+    (
+        "son-mano-framework_slm-test_expected_vnfr_iperf.yml",
+        "SONATA's older shape: connection point addresses under `type`, no `interface`",
+        ADDRESSES_UNDER_TYPE,
+    ),
+    (
+        "son-mano-framework_slm-test_ia-nsr.yml",
+        "a test id that is not a UUID",
+        &["/id: \"9df6a98f-9e11-4cb7-b3c0-InAdUnitTest-02\" does not match"],
+    ),
+    (
+        "son-mano-framework_slm-test_ia-vnfr.yml",
+        "addresses under `type`, and a VDU without `resource_requirements`",
+        &[
+            "/type: {",
+            "\"interface\" is a required property",
+            "\"resource_requirements\" is a required property",
+        ],
+    ),
+    (
+        "son-mano-framework_slm-test_sonata-demo-nsr.yml",
+        "status `DEPLOYED` (a request's status), a test id, connection points typed `interface`",
+        &["DEPLOYED", "does not match", "\"interface\""],
+    ),
+    (
+        "son-mano-framework_slm-test_sonata-demo-vnfrs.yml",
+        "addresses under `type`",
+        ADDRESSES_UNDER_TYPE,
+    ),
+    (
+        "son-mano-framework_smr-test_nsr.yml",
+        "generated filler, not even YAML: a quoted scalar continued at its key's indentation",
+        &["invalid indentation in multiline quoted scalar"],
+    ),
+    (
+        "son-mano-framework_smr-test_vnfr.yml",
+        "catalogue entries (`uuid`, `created_at`, `updated_at`, no `id`), addresses under `type`",
+        &[
+            "\"id\" is a required property",
+            "Additional properties",
+            "/type: {",
+            "\"interface\" is a required property",
+        ],
+    ),
+    (
+        "tng-sdk-sm_generated_nsr.yml",
+        "tng-sdk-sm leaves `descriptor_version` null and adds `instance_name`",
+        &["/descriptor_version: null", "'instance_name' was unexpected"],
+    ),
+    (
+        "tng-sdk-sm_generated_vnfr0.yml",
+        "tng-sdk-sm leaves `descriptor_version` null",
+        &["/descriptor_version: null"],
+    ),
+    (
+        "tng-sdk-sm_generated_vnfr_from_vnfd7.yml",
+        "tng-sdk-sm leaves `descriptor_version` null",
+        &["/descriptor_version: null"],
+    ),
+];
+
+/// SONATA's records put a connection point's address in `type`, where
+/// tng-schema has its kind, and have no `interface`.
+const ADDRESSES_UNDER_TYPE: &[&str] = &["/type: {", "\"interface\" is a required property"];
+
+/// The records a corpus file holds (a record, a list, or an answer
+/// wrapping one under `key`), or why it cannot be read.
+fn corpus_records(path: &std::path::Path, key: &str) -> Result<Vec<serde_json::Value>, String> {
+    let document: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).map_err(|error| error.to_string())?;
+    Ok(match document.get(key).cloned().unwrap_or(document) {
+        serde_json::Value::Array(records) => records,
+        record => vec![record],
+    })
+}
+
+#[test]
+fn the_corpus_records_fail_tng_schema_only_for_their_known_defects() {
+    let Some(schemas) = RecordSchemas::from_corpus() else {
+        return;
+    };
+    let records = std::path::PathBuf::from(std::env::var_os("WASMANO_CORPUS").unwrap()).join("records");
+    let mut files: Vec<String> = std::fs::read_dir(&records)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let listed: Vec<&str> = CORPUS_RECORDS.iter().map(|(name, ..)| *name).collect();
+    assert_eq!(files, listed, "every corpus record file is listed");
+    for (name, why, markers) in CORPUS_RECORDS {
+        let (schema, key) = if name.contains("vnfr") {
+            (&schemas.vnfr, "vnfr")
+        } else {
+            (&schemas.nsr, "nsr")
+        };
+        let problems = match corpus_records(&records.join(name), key) {
+            Ok(documents) => documents
+                .iter()
+                .flat_map(|record| RecordSchemas::problems(schema, record))
+                .collect(),
+            Err(error) => vec![error],
+        };
+        assert!(
+            !problems.is_empty(),
+            "{name} validates now; it was listed because {why}"
+        );
+        for problem in &problems {
+            assert!(
+                markers.iter().any(|marker| problem.contains(marker)),
+                "{name}: {problem} is not among its known defects ({why})"
+            );
+        }
+    }
+    // The validator accepts real 5GTANGO records: tng-sdk-sm's, once their
+    // defects are repaired as 5GTANGO's service platform wrote records.
+    for (name, key, schema, version) in [
+        ("tng-sdk-sm_generated_nsr.yml", "nsr", &schemas.nsr, "nsr-schema-01"),
+        (
+            "tng-sdk-sm_generated_vnfr0.yml",
+            "vnfr",
+            &schemas.vnfr,
+            "vnfr-schema-01",
+        ),
+        (
+            "tng-sdk-sm_generated_vnfr_from_vnfd7.yml",
+            "vnfr",
+            &schemas.vnfr,
+            "vnfr-schema-01",
+        ),
+    ] {
+        for mut record in corpus_records(&records.join(name), key).unwrap() {
+            record["descriptor_version"] = json!(version);
+            record.as_object_mut().unwrap().remove("instance_name");
+            let problems = RecordSchemas::problems(schema, &record);
+            assert!(problems.is_empty(), "{name}, repaired: {problems:#?}");
+        }
+    }
+}

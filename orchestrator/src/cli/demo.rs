@@ -37,7 +37,7 @@ use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
 use wasmano::package::pin_module_digests;
 use wasmano::placement::PlacementOptions;
-use wasmano::records::{RecordStore, SqliteStore, Status, StepOutcome, VnfRecord};
+use wasmano::records::{RecordStore, SqliteStore, Status, StepOutcome};
 use wasmano::server::{self, ServeConfig};
 use wasmano::service::{self, ModuleSource};
 use wasmano::workflow::{Orchestrator, ServiceTemplate, WorkflowReport};
@@ -137,6 +137,7 @@ impl DataDir {
 fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>) -> Result<(), Failure> {
     let package_dir = assemble_package(data_dir)?;
     let archive = gzip_tar(&package_dir)?;
+    let descriptors = package_descriptors(&package_dir)?;
     let token_file = data_dir.join(TOKEN_FILE);
     let config = ServeConfig {
         data_dir: data_dir.to_owned(),
@@ -166,7 +167,7 @@ fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>) -> Result<
     eprintln!("serving the API on {base} in this process");
 
     let driven = drive(&base, &token_file, &archive)
-        .and_then(|id| runtime.block_on(print_final_records(lifecycle.records().as_ref(), &id)));
+        .and_then(|id| runtime.block_on(print_final_records(lifecycle.records().as_ref(), &id, &descriptors)));
     let _ = stop.send(());
     let served = runtime.block_on(serving);
     driven?;
@@ -237,6 +238,28 @@ fn assemble_package(data_dir: &Path) -> Result<PathBuf, Failure> {
             .map_err(|error| Failure::new(exit::CANT_CREATE, error.to_string()))?;
     }
     Ok(package_dir)
+}
+
+/// The descriptor documents of the package directory by catalogue
+/// reference: what the final records are rendered with.
+fn package_descriptors(package_dir: &Path) -> Result<BTreeMap<String, Value>, Failure> {
+    let entries = std::fs::read_dir(package_dir)
+        .map_err(|error| Failure::new(exit::NO_INPUT, format!("{}: {error}", package_dir.display())))?;
+    let mut descriptors = BTreeMap::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|error| Failure::new(exit::NO_INPUT, error.to_string()))?
+            .path();
+        if !path.is_file() {
+            continue;
+        }
+        let invalid = |message: String| Failure::new(exit::DATA, format!("{}: {message}", path.display()));
+        let bytes = std::fs::read(&path).map_err(|error| invalid(error.to_string()))?;
+        let parsed = descriptor::parse(&bytes).map_err(|problems| invalid(problems[0].to_string()))?;
+        let document = service::document(&bytes).map_err(|error| invalid(error.to_string()))?;
+        descriptors.insert(parsed.identity().to_string(), document);
+    }
+    Ok(descriptors)
 }
 
 /// The package directory as a `.tar.gz`, in memory.
@@ -595,7 +618,7 @@ async fn lifecycle(
     print_timeline(&orchestrator.reconfigure(&id).await.map_err(failed)?);
     print_timeline(&orchestrator.scale_in(&id, &added.id).await.map_err(failed)?);
     print_timeline(&orchestrator.terminate(&id).await.map_err(failed)?);
-    print_final_records(store, &id).await
+    print_final_records(store, &id, &template.descriptors()).await
 }
 
 /// An in-process workflow's timeline, as [`run_task`] prints an operation's.
@@ -661,8 +684,13 @@ fn print_vnfs<'a>(vnfs: impl Iterator<Item = (&'a str, &'a str, &'a str)>) {
     }
 }
 
-/// The service's NSR and VNFRs, in the 5GTANGO shape, as YAML.
-async fn print_final_records(store: &dyn RecordStore, id: &str) -> Result<(), Failure> {
+/// The service's NSR and VNFRs, in the 5GTANGO shape (rendered with
+/// `descriptors`, by catalogue reference), as YAML.
+async fn print_final_records(
+    store: &dyn RecordStore,
+    id: &str,
+    descriptors: &BTreeMap<String, Value>,
+) -> Result<(), Failure> {
     let nsr = store
         .ns(id)
         .await
@@ -671,9 +699,21 @@ async fn print_final_records(store: &dyn RecordStore, id: &str) -> Result<(), Fa
         .vnfs_of(id)
         .await
         .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
+    let descriptor = |reference: &str| {
+        descriptors.get(reference).ok_or_else(|| {
+            Failure::new(
+                exit::SOFTWARE,
+                format!("a record names descriptor {reference}, which the service does not have"),
+            )
+        })
+    };
+    let vnfrs = vnfrs
+        .iter()
+        .map(|vnfr| Ok(vnfr.to_tango(descriptor(&vnfr.descriptor_reference)?)))
+        .collect::<Result<Vec<_>, Failure>>()?;
     let records = json!({
-        "nsr": nsr.to_tango(),
-        "vnfrs": vnfrs.iter().map(VnfRecord::to_tango).collect::<Vec<_>>(),
+        "nsr": nsr.to_tango(descriptor(&nsr.descriptor_reference)?),
+        "vnfrs": vnfrs,
     });
     println!("\n== final records");
     print!(

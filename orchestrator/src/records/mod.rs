@@ -3,25 +3,27 @@
 //!
 //! Records carry the tng-schema fields (BRIEF §5): `id`,
 //! `descriptor_reference`, `descriptor_version`, `status` and `version`,
-//! incremented by the store on every update. The [`RecordStore`] trait is the
+//! incremented by the store on every update; `tango` renders them, with
+//! their descriptors, as tng-schema NSR and VNFR documents. The [`RecordStore`] trait is the
 //! only way in; [`SqliteStore`] is the embedded, durable default, and its SQL
 //! sticks to what PostgreSQL also speaks, so a shared store for several
 //! orchestrator instances can implement the same trait without touching
 //! callers.
 
 mod sqlite;
+mod tango;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::ssm::{EventSwitch, VnfSwitches};
 
 use crate::infrastructure::DeployedUnit;
 
 pub use sqlite::SqliteStore;
+pub use tango::{NSR_SCHEMA_VERSION, VNFR_SCHEMA_VERSION, descriptor_uuid};
 
 /// The lifecycle status of a service or VNF (tng-schema's values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,9 +73,10 @@ impl fmt::Display for Status {
 pub struct NsRecord {
     /// The service instance id.
     pub id: String,
-    /// The NSD this service instantiates (its catalogue reference).
+    /// The NSD this service instantiates: its catalogue identity,
+    /// `vendor/name/version` (the tng-schema rendering shows its UUID).
     pub descriptor_reference: String,
-    /// The NSD's version.
+    /// The NSD's version (the tng-schema rendering shows the NSR schema's).
     pub descriptor_version: String,
     /// Lifecycle status.
     pub status: Status,
@@ -92,9 +95,10 @@ pub struct VnfRecord {
     pub service_id: String,
     /// The VNF's id inside the NSD (`vnf_id`).
     pub vnf_id: String,
-    /// The VNFD this VNF instantiates.
+    /// The VNFD this VNF instantiates: its catalogue identity,
+    /// `vendor/name/version` (the tng-schema rendering shows its UUID).
     pub descriptor_reference: String,
-    /// The VNFD's version.
+    /// The VNFD's version (the tng-schema rendering shows the VNFR schema's).
     pub descriptor_version: String,
     /// Lifecycle status.
     pub status: Status,
@@ -166,76 +170,6 @@ pub struct CpAddress {
     pub cp: String,
     /// IP address.
     pub address: String,
-}
-
-impl NsRecord {
-    /// The record in tng-schema's NSR shape.
-    pub fn to_tango(&self) -> Value {
-        json!({
-            "id": self.id,
-            "descriptor_reference": self.descriptor_reference,
-            "descriptor_version": self.descriptor_version,
-            "status": self.status.as_str(),
-            "version": self.version.to_string(),
-            "network_functions": self.network_functions.iter().map(|id| json!({ "vnfr_id": id })).collect::<Vec<_>>(),
-        })
-    }
-}
-
-impl VnfRecord {
-    /// The record in tng-schema's VNFR shape: a `virtual_deployment_units`
-    /// entry per VDU, with its instance, VIM and connection point addresses,
-    /// and a `cloudnative_deployment_units` entry per CDU, with its VIM and
-    /// its address as `load_balancer_ip` (as 5GTANGO's CNF FSMs read it).
-    pub fn to_tango(&self) -> Value {
-        let cdus: Vec<Value> = self
-            .deployment_units
-            .iter()
-            .filter(|unit| unit.kind == VimKind::Container)
-            .map(|unit| {
-                let address = unit.addresses.first().map(|cp| cp.address.as_str());
-                json!({
-                    "id": unit.unit_id,
-                    "vim_id": unit.vim_id,
-                    "number_of_instances": 1,
-                    "connection_points": unit.addresses.iter().map(|cp| json!({ "id": cp.cp })).collect::<Vec<_>>(),
-                    "load_balancer_ip": { "floating_ip": address, "internal_ip": address },
-                })
-            })
-            .collect();
-        let vdus: Vec<Value> = self
-            .deployment_units
-            .iter()
-            .filter(|unit| unit.kind == VimKind::Vm)
-            .map(|unit| {
-                let connection_points: Vec<Value> = unit
-                    .addresses
-                    .iter()
-                    .map(|cp| json!({ "id": cp.cp, "interface": { "address": cp.address } }))
-                    .collect();
-                json!({
-                    "id": unit.unit_id,
-                    "number_of_instances": 1,
-                    "vnfc_instance": [{
-                        "id": "0",
-                        "vc_id": unit.instance_ref,
-                        "vim_id": unit.vim_id,
-                        "connection_points": connection_points,
-                    }],
-                })
-            })
-            .collect();
-        json!({
-            "id": self.id,
-            "name": self.vnf_id,
-            "descriptor_reference": self.descriptor_reference,
-            "descriptor_version": self.descriptor_version,
-            "status": self.status.as_str(),
-            "version": self.version.to_string(),
-            "virtual_deployment_units": vdus,
-            "cloudnative_deployment_units": cdus,
-        })
-    }
 }
 
 /// How a journaled step ended.
@@ -464,6 +398,8 @@ pub trait RecordStore: Send + Sync {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     #[test]
@@ -490,8 +426,8 @@ mod tests {
         assert_eq!(serde_json::from_str::<FsmSwitches>(&text).unwrap(), switches);
     }
 
-    #[test]
-    fn vnfrs_put_vdus_and_cdus_where_tng_schema_and_managers_expect_them() {
+    /// A VNF instance with a VDU and a CDU, one connection point each.
+    fn web_vnfr() -> VnfRecord {
         let unit = |unit_id: &str, kind, address: &str| UnitInstance {
             unit_id: unit_id.into(),
             kind,
@@ -502,11 +438,11 @@ mod tests {
                 address: address.into(),
             }],
         };
-        let record = VnfRecord {
-            id: "vnf-1".into(),
+        VnfRecord {
+            id: "3d5c0d8e-0c4f-4f43-9a38-6a4c1c3e2b10".into(),
             service_id: "ns-1".into(),
             vnf_id: "web".into(),
-            descriptor_reference: "eu.wasmano/web/1.0".into(),
+            descriptor_reference: "eu.wasmano/web-vnf/1.0".into(),
             descriptor_version: "1.0".into(),
             status: Status::NormalOperation,
             version: 3,
@@ -515,12 +451,38 @@ mod tests {
                 unit("cdu01", VimKind::Container, "10.1.0.1"),
             ],
             switches: FsmSwitches::default(),
-        };
+        }
+    }
+
+    /// The VNFD `web_vnfr` instantiates.
+    fn web_vnfd() -> Value {
+        json!({
+            "vendor": "eu.wasmano", "name": "web-vnf", "version": "1.0",
+            "virtual_deployment_units": [{
+                "id": "vdu01", "vm_image": "web-image",
+                "resource_requirements": {"cpu": {"vcpus": 1}, "memory": {"size": 512, "size_unit": "MB"}},
+                "connection_points": [{"id": "eth0", "interface": "ipv4", "type": "internal"}],
+            }],
+            "cloudnative_deployment_units": [{
+                "id": "cdu01", "image": "wasmano/web:1.0",
+                "connection_points": [{"id": "eth0", "port": 8080, "type": "serviceendpoint"}],
+            }],
+            "virtual_links": [{
+                "id": "eth0-2-cdu01", "connectivity_type": "E-Line",
+                "connection_points_reference": ["cdu01:eth0", "eth0"],
+                "description": "not a record field",
+            }],
+        })
+    }
+
+    #[test]
+    fn vnfrs_put_vdus_and_cdus_where_tng_schema_and_managers_expect_them() {
+        let record = web_vnfr();
         // A record stored before switches existed reads as all on.
         let mut stored = serde_json::to_value(&record).unwrap();
         stored.as_object_mut().unwrap().remove("switches");
         assert_eq!(serde_json::from_value::<VnfRecord>(stored).unwrap(), record);
-        let tango = record.to_tango();
+        let tango = record.to_tango(&web_vnfd());
         assert_eq!(
             tango["virtual_deployment_units"][0]["vnfc_instance"][0]["vim_id"],
             "vim-a"
@@ -533,5 +495,108 @@ mod tests {
         let seen: sm_sdk::descriptor::Vnfr = serde_json::from_value(tango).unwrap();
         assert_eq!(seen.addresses(), ["10.0.0.1", "10.1.0.1", "10.1.0.1"]);
         assert_eq!(seen.version.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn vnfrs_take_unit_references_requirements_and_links_from_their_vnfd() {
+        let vnfd = web_vnfd();
+        let tango = web_vnfr().to_tango(&vnfd);
+        assert_eq!(tango["descriptor_version"], VNFR_SCHEMA_VERSION);
+        assert_eq!(
+            tango["descriptor_reference"],
+            descriptor_uuid("eu.wasmano/web-vnf/1.0", &vnfd).to_string()
+        );
+        let vdu = &tango["virtual_deployment_units"][0];
+        assert_eq!(vdu["vdu_reference"], "web-vnf:vdu01", "as 5GTANGO's SLM wrote it");
+        assert_eq!(vdu["vm_image"], "web-image");
+        assert_eq!(
+            vdu["resource_requirements"],
+            vnfd["virtual_deployment_units"][0]["resource_requirements"]
+        );
+        assert_eq!(
+            vdu["vnfc_instance"][0]["connection_points"][0],
+            json!({"id": "eth0", "interface": {"address": "10.0.0.1"}, "type": "internal"})
+        );
+        let cdu = &tango["cloudnative_deployment_units"][0];
+        assert_eq!(cdu["cdu_reference"], "web-vnf:cdu01");
+        assert_eq!(cdu["image"], "wasmano/web:1.0");
+        assert_eq!(
+            cdu["connection_points"][0],
+            json!({"id": "eth0", "port": 8080, "type": "serviceendpoint"})
+        );
+        assert_eq!(
+            tango["virtual_links"],
+            json!([{"id": "eth0-2-cdu01", "connectivity_type": "E-Line",
+                "connection_points_reference": ["cdu01:eth0", "eth0"]}]),
+            "the link's fields the VNFR schema has, and only those"
+        );
+        // tng-schema wants at least one VDU when the key is there.
+        let mut containers_only = web_vnfr();
+        containers_only
+            .deployment_units
+            .retain(|unit| unit.kind == VimKind::Container);
+        assert!(
+            containers_only
+                .to_tango(&vnfd)
+                .get("virtual_deployment_units")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn nsrs_list_their_vnfrs_once_there_are_some_and_carry_the_nsd_links() {
+        let nsd = json!({"vendor": "eu.wasmano", "name": "demo", "version": "1.0", "virtual_links": [
+            {"id": "backend", "connectivity_type": "E-LAN", "connection_points_reference": ["web:eth0", "db:eth0"],
+             "qos_requirements": {"minimum_bandwidth": {"bandwidth": 1}}}]});
+        let mut nsr = NsRecord {
+            id: "0f6b1e9c-8a55-4d0b-9d2b-2f3a0f2c9e41".into(),
+            descriptor_reference: "eu.wasmano/demo/1.0".into(),
+            descriptor_version: "1.0".into(),
+            status: Status::Offline,
+            version: 1,
+            network_functions: Vec::new(),
+        };
+        let created = nsr.to_tango(&nsd);
+        assert_eq!(created["descriptor_version"], NSR_SCHEMA_VERSION);
+        assert!(
+            created.get("network_functions").is_none(),
+            "tng-schema wants at least one"
+        );
+        assert_eq!(
+            created["virtual_links"],
+            json!([{"id": "backend", "connectivity_type": "E-LAN",
+                "connection_points_reference": ["web:eth0", "db:eth0"]}])
+        );
+        nsr.network_functions.push(web_vnfr().id);
+        assert_eq!(
+            nsr.to_tango(&nsd)["network_functions"],
+            json!([{"vnfr_id": "3d5c0d8e-0c4f-4f43-9a38-6a4c1c3e2b10"}])
+        );
+    }
+
+    #[test]
+    fn a_descriptor_uuid_is_its_own_or_one_derived_from_its_identity_for_good() {
+        let reference = "eu.wasmano/web-vnf/1.0";
+        // Pinned (Python's uuid.uuid5 agrees): records written before and
+        // after a restart or an upgrade name the descriptor alike.
+        assert_eq!(
+            descriptor_uuid(reference, &json!({"name": "web-vnf"})).to_string(),
+            "a2b995f2-4604-5021-b9e5-8b3cc4298c2d"
+        );
+        assert_ne!(
+            descriptor_uuid("eu.wasmano/web-vnf/1.1", &json!({})),
+            descriptor_uuid(reference, &json!({}))
+        );
+        let own = json!({"uuid": "6A15313F-CB0A-4540-BAA2-77CC6B3F5B68"});
+        assert_eq!(
+            descriptor_uuid(reference, &own).to_string(),
+            "6a15313f-cb0a-4540-baa2-77cc6b3f5b68",
+            "the descriptor's own, spelled as tng-schema's pattern wants"
+        );
+        let not_a_uuid = json!({"uuid": "web"});
+        assert_eq!(
+            descriptor_uuid(reference, &not_a_uuid),
+            descriptor_uuid(reference, &json!({}))
+        );
     }
 }

@@ -1452,7 +1452,7 @@ impl Orchestrator {
                         extract.clone(),
                         &fsm,
                         Event::Fsm(FsmEvent::State),
-                        &payload::state_extract(&old.record),
+                        &payload::state_extract(vnf, &old.record),
                     )
                     .await?;
                 let Reply::FunctionState(StateReply::Extracted(extracted)) = extracted else {
@@ -1484,7 +1484,7 @@ impl Orchestrator {
                     inject,
                     &fsm,
                     Event::Fsm(FsmEvent::State),
-                    &payload::state_inject(&state.vnfs[new_position].record, &transformed),
+                    &payload::state_inject(vnf, &state.vnfs[new_position].record, &transformed),
                 )
                 .await?;
             }
@@ -1996,8 +1996,16 @@ impl Orchestrator {
             let step = Step::FsmScale {
                 vnf: vnf.vnf_id.clone(),
             };
-            let content = switched_payload(switch)
-                .unwrap_or_else(|| payload::fsm_scale(vnf, &instance.record, &scaling, &state.nsr, &state.members()));
+            let content = switched_payload(switch).unwrap_or_else(|| {
+                payload::fsm_scale(
+                    &templates,
+                    vnf,
+                    &instance.record,
+                    &scaling,
+                    &state.nsr,
+                    &state.members(),
+                )
+            });
             let reply = run
                 .hook(step.clone(), fsm, Event::Fsm(FsmEvent::Scale), &content)
                 .await?;
@@ -2117,9 +2125,9 @@ impl Orchestrator {
             let Some(fsm) = manager_for(&vnf.fsms, FsmEvent::Configure) else {
                 continue;
             };
-            let content = switch
-                .payload
-                .unwrap_or_else(|| payload::fsm_configure(&state.nsr, &state.vnfs[position].record, &state.members()));
+            let content = switch.payload.unwrap_or_else(|| {
+                payload::fsm_configure(&template, &state.nsr, &state.vnfs[position].record, &state.members())
+            });
             let step = Step::FsmConfigure {
                 vnf: vnf.vnf_id.clone(),
             };

@@ -68,28 +68,33 @@ pub(crate) fn placement(
 /// FSM start and stop: the VNF's descriptor and record, and the generic
 /// envs of its container units.
 pub(crate) fn lifecycle(vnf: &VnfTemplate, record: &VnfRecord, service: &[Member<'_>]) -> Value {
-    json!({ "vnfd": vnf.vnfd, "vnfr": record.to_tango(), "generic_envs": generic_envs(record, service) })
+    json!({ "vnfd": vnf.vnfd, "vnfr": record.to_tango(&vnf.vnfd), "generic_envs": generic_envs(record, service) })
 }
 
 /// FSM scale: the scaled VNF's descriptor, this instance's record, how the
 /// VNF was scaled, the service's records after the scaling, and this
 /// instance's generic envs.
 pub(crate) fn fsm_scale(
+    template: &ServiceTemplate,
     vnf: &VnfTemplate,
     record: &VnfRecord,
     scaling: &Value,
     nsr: &NsRecord,
     service: &[Member<'_>],
 ) -> Value {
-    let vnfrs: Vec<Value> = service.iter().map(|(_, record)| record.to_tango()).collect();
     json!({
         "vnfd": vnf.vnfd,
-        "vnfr": record.to_tango(),
+        "vnfr": record.to_tango(&vnf.vnfd),
         "scale": scaling,
-        "nsr": nsr.to_tango(),
-        "vnfrs": vnfrs,
+        "nsr": nsr.to_tango(&template.nsd),
+        "vnfrs": vnfrs(service),
         "generic_envs": generic_envs(record, service),
     })
+}
+
+/// The service's VNF records, each rendered with its VNFD.
+fn vnfrs(service: &[Member<'_>]) -> Vec<Value> {
+    service.iter().map(|(vnf, record)| record.to_tango(&vnf.vnfd)).collect()
 }
 
 /// How a VNF was scaled, as FSM scale reads it.
@@ -114,7 +119,7 @@ pub(crate) fn ssm_configure(workflow: &str, template: &ServiceTemplate, nsr: &Ns
             json!({
                 "id": record.id,
                 "vnfd": vnf.vnfd,
-                "vnfr": record.to_tango(),
+                "vnfr": record.to_tango(&vnf.vnfd),
                 "vim_uuid": record.deployment_units.first().map(|unit| unit.vim_id.as_str()),
                 "deployed": !record.deployment_units.is_empty(),
                 "flavour": Value::Null,
@@ -127,7 +132,7 @@ pub(crate) fn ssm_configure(workflow: &str, template: &ServiceTemplate, nsr: &Ns
         .collect();
     json!({
         "workflow": workflow,
-        "service": { "nsd": template.nsd, "nsr": nsr.to_tango() },
+        "service": { "nsd": template.nsd, "nsr": nsr.to_tango(&template.nsd) },
         "functions": functions,
         "ingress": Value::Null,
         "egress": Value::Null,
@@ -148,11 +153,15 @@ fn ip_mapping(vnfs: &[Member<'_>]) -> Vec<Value> {
 
 /// FSM configure, default payload: the service's record, its VNFs', and the
 /// generic envs of the configured VNF's container units.
-pub(crate) fn fsm_configure(nsr: &NsRecord, target: &VnfRecord, service: &[Member<'_>]) -> Value {
-    let vnfrs: Vec<Value> = service.iter().map(|(_, record)| record.to_tango()).collect();
+pub(crate) fn fsm_configure(
+    template: &ServiceTemplate,
+    nsr: &NsRecord,
+    target: &VnfRecord,
+    service: &[Member<'_>],
+) -> Value {
     json!({
-        "nsr": nsr.to_tango(),
-        "vnfrs": vnfrs,
+        "nsr": nsr.to_tango(&template.nsd),
+        "vnfrs": vnfrs(service),
         "ingress": Value::Null,
         "egress": Value::Null,
         "generic_envs": generic_envs(target, service),
@@ -233,13 +242,13 @@ pub(crate) fn task(schedule: &[&str]) -> Value {
 }
 
 /// FSM state extract.
-pub(crate) fn state_extract(record: &VnfRecord) -> Value {
-    json!({ "action": "extract", "vnfr": record.to_tango() })
+pub(crate) fn state_extract(vnf: &VnfTemplate, record: &VnfRecord) -> Value {
+    json!({ "action": "extract", "vnfr": record.to_tango(&vnf.vnfd) })
 }
 
 /// FSM state inject.
-pub(crate) fn state_inject(record: &VnfRecord, state: &Value) -> Value {
-    json!({ "action": "inject", "vnfr": record.to_tango(), "state": state })
+pub(crate) fn state_inject(vnf: &VnfTemplate, record: &VnfRecord, state: &Value) -> Value {
+    json!({ "action": "inject", "vnfr": record.to_tango(&vnf.vnfd), "state": state })
 }
 
 /// SSM state: the extracted state.
@@ -252,9 +261,9 @@ pub(crate) fn ssm_state(state: &Value) -> Value {
 fn monitoring_started(template: &ServiceTemplate, nsr: &NsRecord, service: &[Member<'_>]) -> Value {
     let vnfs: Vec<Value> = service
         .iter()
-        .map(|(vnf, record)| json!({ "id": record.id, "vnfd": vnf.vnfd, "vnfr": record.to_tango() }))
+        .map(|(vnf, record)| json!({ "id": record.id, "vnfd": vnf.vnfd, "vnfr": record.to_tango(&vnf.vnfd) }))
         .collect();
-    json!({ "nsd": template.nsd, "nsr": nsr.to_tango(), "vnfs": vnfs, "ingress": Value::Null, "egress": Value::Null })
+    json!({ "nsd": template.nsd, "nsr": nsr.to_tango(&template.nsd), "vnfs": vnfs, "ingress": Value::Null, "egress": Value::Null })
 }
 
 /// The content the orchestrator sends for `event` in a service whose
@@ -321,12 +330,15 @@ pub fn sample(
             let (vnf, record) = target()?;
             lifecycle(vnf, record, &members)
         }
-        Event::Fsm(FsmEvent::Configure) => fsm_configure(nsr, target()?.1, &members),
-        Event::Fsm(FsmEvent::State) => state_extract(target()?.1),
+        Event::Fsm(FsmEvent::Configure) => fsm_configure(template, nsr, target()?.1, &members),
+        Event::Fsm(FsmEvent::State) => {
+            let (vnf, record) = target()?;
+            state_extract(vnf, record)
+        }
         Event::Fsm(FsmEvent::Scale) => {
             let (vnf, record) = target()?;
             let scaling = scaling("out", &vnf.vnf_id, &[record.id.as_str()], &[]);
-            fsm_scale(vnf, record, &scaling, nsr, &members)
+            fsm_scale(template, vnf, record, &scaling, nsr, &members)
         }
     })
 }

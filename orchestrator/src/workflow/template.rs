@@ -2,7 +2,7 @@
 //! catalogue: descriptors as documents, deployment units typed, and the
 //! specific managers bound to the events they declared.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -121,6 +121,20 @@ impl std::fmt::Debug for VnfTemplate {
             .field("units", &self.units)
             .field("fsms", &self.fsms)
             .finish_non_exhaustive()
+    }
+}
+
+impl ServiceTemplate {
+    /// The service's descriptor documents (its NSD and VNFDs) by catalogue
+    /// reference: what its records are rendered with.
+    pub fn descriptors(&self) -> BTreeMap<String, Value> {
+        std::iter::once((self.nsd_reference.clone(), self.nsd.clone()))
+            .chain(
+                self.vnfs
+                    .iter()
+                    .map(|vnf| (vnf.vnfd_reference.clone(), vnf.vnfd.clone())),
+            )
+            .collect()
     }
 }
 
