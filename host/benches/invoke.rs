@@ -177,6 +177,36 @@ fn main() {
                 std::hint::black_box(sm_vnf_manager::VnfManager.state(request).unwrap());
             }),
         ),
+        (
+            "ssm task",
+            ssm(SsmEvent::Task),
+            &guests.task,
+            "tng-sdk-sm/ssm/task_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::ssm::TaskRequest::from_document(Document::from_json(content)).unwrap();
+                std::hint::black_box(sm_task::TaskAndMonitor.task(request).unwrap());
+            }),
+        ),
+        (
+            "ssm monitor",
+            ssm(SsmEvent::Monitor),
+            &guests.task,
+            "wasmano/ssm_monitor_alert.yml",
+            Box::new(|content| {
+                let request = sm_sdk::ssm::MonitorRequest::from_document(Document::from_json(content)).unwrap();
+                std::hint::black_box(sm_task::TaskAndMonitor.monitor(request).unwrap());
+            }),
+        ),
+        (
+            "fsm scale",
+            fsm(FsmEvent::Scale),
+            &guests.scale,
+            "wasmano/fsm_scale_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::fsm::ScaleRequest::from_document(Document::from_json(content)).unwrap();
+                std::hint::black_box(sm_scale::LoadBalancer.scale(request).unwrap());
+            }),
+        ),
     ];
     for (name, event, module, file, native) in &cases {
         let content = payload(file);

@@ -1,6 +1,6 @@
-//! Every 5GTANGO SM payload parses into its typed request: the copies bundled
-//! in `examples-sm/payloads`, and the whole corpus when `WASMANO_CORPUS`
-//! points at it (`.ci/run` sets it).
+//! Every SM payload parses into its typed request: the 5GTANGO copies and
+//! wasmano's own samples bundled in `examples-sm/payloads`, and the whole
+//! corpus when `WASMANO_CORPUS` points at it (`.ci/run` sets it).
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
@@ -8,20 +8,18 @@ use std::path::{Path, PathBuf};
 
 use sm_sdk::{Document, fsm, ssm};
 
-/// Which request a payload file holds, from its 5GTANGO file name; `None`
-/// for the events wasmano's contract does not have (task, monitoring).
-fn parse(path: &Path) -> Option<Result<(), String>> {
-    let name = path.file_name()?.to_str()?;
+/// Which request a payload file holds, from its 5GTANGO file name.
+fn parse(path: &Path) -> Result<(), String> {
+    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
     let is_fsm = path.to_string_lossy().contains("/fsm") || name.starts_with("fsm_");
     let text = std::fs::read_to_string(path).map_err(|error| error.to_string());
     let value =
         text.and_then(|text| serde_saphyr::from_str::<serde_json::Value>(&text).map_err(|error| error.to_string()));
-    let document = match value {
-        Ok(value) => Document::from_value(&value),
-        Err(error) => return Some(Err(error)),
-    };
+    let document = Document::from_value(&value?);
     let outcome = match name {
-        _ if name.contains("task_event") || name.contains("monitoring-message") => return None,
+        _ if name.contains("task_event") => ssm::TaskRequest::from_document(document).map(drop),
+        _ if name.contains("monitor") => ssm::MonitorRequest::from_document(document).map(drop),
+        _ if name.contains("scale") => fsm::ScaleRequest::from_document(document).map(drop),
         _ if name.contains("placement") => ssm::PlacementRequest::from_document(document).map(drop),
         _ if name.contains("configure") && is_fsm => fsm::ConfigureRequest::from_document(document).map(drop),
         _ if name.contains("configure") => ssm::ConfigureRequest::from_document(document).map(drop),
@@ -30,9 +28,9 @@ fn parse(path: &Path) -> Option<Result<(), String>> {
         _ if name.contains("start") || name.contains("stop") => {
             fsm::LifecycleRequest::from_document(document).map(drop)
         }
-        _ => return Some(Err("no request type for this file name".into())),
+        _ => return Err("no request type for this file name".into()),
     };
-    Some(outcome.map_err(|error| error.to_string()))
+    outcome.map_err(|error| error.to_string())
 }
 
 fn payload_files(dir: &Path) -> Vec<PathBuf> {
@@ -58,11 +56,10 @@ fn payload_files(dir: &Path) -> Vec<PathBuf> {
 fn assert_all_parse(dir: &Path) -> usize {
     let mut parsed = 0;
     for file in payload_files(dir) {
-        match parse(&file) {
-            Some(Ok(())) => parsed += 1,
-            Some(Err(error)) => panic!("{}: {error}", file.display()),
-            None => {}
+        if let Err(error) = parse(&file) {
+            panic!("{}: {error}", file.display());
         }
+        parsed += 1;
     }
     parsed
 }
@@ -70,7 +67,7 @@ fn assert_all_parse(dir: &Path) -> usize {
 #[test]
 fn bundled_payloads_parse_into_typed_requests() {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-sm/payloads");
-    assert_eq!(assert_all_parse(&bundled), 11);
+    assert_eq!(assert_all_parse(&bundled), 15);
 }
 
 #[test]
@@ -79,8 +76,8 @@ fn corpus_payloads_parse_into_typed_requests() {
         eprintln!("WASMANO_CORPUS is not set: the corpus check runs in .ci/run");
         return;
     };
-    let parsed = assert_all_parse(&Path::new(&corpus).join("payloads"));
-    assert!(parsed >= 11, "only {parsed} corpus payloads parsed");
+    // Every one, the task event and the monitoring message included.
+    assert_eq!(assert_all_parse(&Path::new(&corpus).join("payloads")), 13);
 }
 
 #[test]
