@@ -2,17 +2,17 @@
 //!
 //! A [`Request`] holds its content already serialized for the guest, so
 //! invoking the same request many times costs no re-encoding. A [`Reply`]
-//! holds the typed answer (the SDK's types, shared by guest and host) and can
-//! be rendered in the 5GTANGO reply shape ([`Reply::to_tango`]).
+//! holds the typed answer (the SDK's types, shared by guest and host); the
+//! `tango` module reads and writes it in 5GTANGO's reply shape.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sm_sdk::UnitEnvs;
 use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{EventSwitch, LinkSite, Placement, SsmEvent, Topology, VnfSwitches, WorkflowRequest};
+use sm_sdk::ssm::{Placement, SsmEvent, Topology, VnfSwitches, WorkflowRequest};
 
 use crate::bindings::ssm_exports;
 use crate::contract::ManagerKind;
@@ -82,6 +82,8 @@ pub struct Request {
     /// Set to stop the guest at its next epoch tick
     /// ([`Cause::Interrupted`](crate::Cause::Interrupted)).
     pub(crate) interrupt: Option<Arc<AtomicBool>>,
+    /// The service or function instance the event is for.
+    instance: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +119,7 @@ impl Request {
             payload,
             seed: rand::random(),
             interrupt: None,
+            instance: None,
         })
     }
 
@@ -126,6 +129,20 @@ impl Request {
     pub fn interruptible(mut self, interrupt: Arc<AtomicBool>) -> Self {
         self.interrupt = Some(interrupt);
         self
+    }
+
+    /// The same request, for the service instance (SSM events) or function
+    /// instance (FSM events) `instance`: a manager that keeps something per
+    /// instance (a legacy manager's program) finds it by this id.
+    #[must_use]
+    pub fn for_instance(mut self, instance: &str) -> Self {
+        self.instance = Some(Arc::from(instance));
+        self
+    }
+
+    /// The instance the event is for, when the caller said.
+    pub fn instance(&self) -> Option<&str> {
+        self.instance.as_deref()
     }
 
     /// The same request with its random numbers drawn from `seed`.
@@ -138,6 +155,15 @@ impl Request {
     /// The event this request is for.
     pub fn event(&self) -> Event {
         self.event
+    }
+
+    /// The event's 5GTANGO content as the JSON text the guest receives (what
+    /// a legacy manager receives on the bus, too).
+    pub fn content_json(&self) -> &str {
+        match &self.payload {
+            Payload::Placement(placement) => &placement.content,
+            Payload::Document(text) => text,
+        }
     }
 
     /// The seed of the guest's random numbers: what to journal with the
@@ -215,175 +241,11 @@ pub enum Reply {
     Scaled(Vec<UnitEnvs>),
 }
 
-impl Reply {
-    /// The reply in 5GTANGO's shape (`status: COMPLETED`, `error: null`, and
-    /// the event's own keys: `mapping`, `vnf`, `content`, `schedule`,
-    /// `envs`, `persist`). A monitor reply, which 5GTANGO's managers sent
-    /// unsolicited on `monitor.ssm.<service>`, lists its `workflows`.
-    pub fn to_tango(&self) -> Value {
-        let mut reply = json!({ "status": "COMPLETED", "error": Value::Null });
-        let extra = match self {
-            Self::Placement(placement) => placement_to_tango(placement),
-            Self::Configure(switches) => json!({ "vnf": switches.iter().map(switches_to_tango).collect::<Vec<_>>() }),
-            Self::State(content) => json!({ "content": content }),
-            Self::Schedule(schedule) => json!({ "schedule": schedule }),
-            Self::Workflows(requests) => {
-                json!({ "workflows": requests.iter().map(workflow_to_tango).collect::<Vec<_>>() })
-            }
-            Self::Started(envs) | Self::Configured(envs) | Self::Scaled(envs) => json!({ "envs": envs_to_tango(envs) }),
-            Self::Stopped | Self::FunctionState(StateReply::Injected) => json!({}),
-            Self::FunctionState(StateReply::Extracted(state)) => json!({ "persist": state }),
-        };
-        if let (Value::Object(reply), Value::Object(extra)) = (&mut reply, extra) {
-            reply.extend(extra);
-        }
-        reply
-    }
-}
-
-/// `mapping: {<vnf>: {vim}}`, and `vl_mapping: {<link>: {vim | wim}}` when
-/// links were placed.
-fn placement_to_tango(placement: &Placement) -> Value {
-    let mapping: serde_json::Map<String, Value> = placement
-        .vnfs
-        .iter()
-        .map(|entry| (entry.vnf.clone(), json!({ "vim": entry.vim })))
-        .collect();
-    let mut reply = json!({ "mapping": mapping });
-    if !placement.links.is_empty() {
-        let links: serde_json::Map<String, Value> = placement
-            .links
-            .iter()
-            .map(|entry| {
-                let site = match &entry.site {
-                    LinkSite::Vim(vim) => json!({ "vim": vim }),
-                    LinkSite::Wim(wim) => json!({ "wim": wim }),
-                };
-                (entry.link.clone(), site)
-            })
-            .collect();
-        reply["vl_mapping"] = Value::Object(links);
-    }
-    reply
-}
-
-/// `{id, start?, stop?, configure?, scale?}`, each `{trigger, payload?}`.
-fn switches_to_tango(switches: &VnfSwitches) -> Value {
-    let mut entry = json!({ "id": switches.id });
-    let events = [
-        ("start", &switches.start),
-        ("stop", &switches.stop),
-        ("configure", &switches.configure),
-        ("scale", &switches.scale),
-    ];
-    for (event, switch) in events {
-        if let Some(EventSwitch { trigger, payload }) = switch {
-            let mut value = json!({ "trigger": trigger });
-            if let Some(payload) = payload {
-                value["payload"] = payload.clone();
-            }
-            entry[event] = value;
-        }
-    }
-    entry
-}
-
-fn workflow_to_tango(request: &WorkflowRequest) -> Value {
-    match request {
-        WorkflowRequest::ScaleOut { vnf, instances } => {
-            json!({ "workflow": "scale_out", "vnf_id": vnf, "instances": instances })
-        }
-        WorkflowRequest::ScaleIn(instances) => json!({ "workflow": "scale_in", "vnf": instances }),
-        WorkflowRequest::Reconfigure(payload) => {
-            json!({ "workflow": "reconfigure", "reconfiguration_payload": payload })
-        }
-    }
-}
-
-/// 5GTANGO's `envs: [{cdu_id, envs: {K: V}}]`; envs for every unit have
-/// no `cdu_id`.
-fn envs_to_tango(envs: &[UnitEnvs]) -> Value {
-    envs.iter()
-        .map(|entry| {
-            let pairs: serde_json::Map<String, Value> = entry
-                .envs
-                .iter()
-                .map(|pair| (pair.key.clone(), Value::String(pair.value.clone())))
-                .collect();
-            match &entry.unit {
-                Some(unit) => json!({ "cdu_id": unit, "envs": pairs }),
-                None => json!({ "envs": pairs }),
-            }
-        })
-        .collect()
-}
-
-/// The 5GTANGO shape of an error answer; the content, when the manager gave
-/// one, in `content` (where the SLM reads a state SSM's error).
-pub fn tango_error(message: &str, content: Option<&Value>) -> Value {
-    let mut reply = json!({ "status": "ERROR", "error": message });
-    if let Some(content) = content {
-        reply["content"] = content.clone();
-    }
-    reply
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
-
-    #[test]
-    fn placement_reply_has_the_5gtango_mapping_shape() {
-        let reply = Reply::Placement(Placement::of_vnfs(vec![sm_sdk::ssm::VnfPlacement {
-            vnf: "v1".into(),
-            vim: "vim-a".into(),
-        }]));
-        assert_eq!(
-            reply.to_tango(),
-            json!({"status": "COMPLETED", "error": null, "mapping": {"v1": {"vim": "vim-a"}}})
-        );
-    }
-
-    #[test]
-    fn configure_reply_lists_each_switched_event_with_its_optional_payload() {
-        let reply = Reply::Configure(vec![
-            VnfSwitches::configure("a", EventSwitch::with_payload(json!({"x": 1}))),
-            VnfSwitches {
-                id: "b".into(),
-                stop: Some(EventSwitch::off()),
-                scale: Some(EventSwitch::on()),
-                ..VnfSwitches::default()
-            },
-        ]);
-        assert_eq!(
-            reply.to_tango()["vnf"],
-            json!([
-                {"id": "a", "configure": {"trigger": true, "payload": {"x": 1}}},
-                {"id": "b", "stop": {"trigger": false}, "scale": {"trigger": true}}
-            ])
-        );
-    }
-
-    #[test]
-    fn envs_reply_has_5gtango_per_unit_shape() {
-        let reply = Reply::Started(vec![
-            UnitEnvs::every_unit(vec![sm_sdk::KeyValue::new("A", "1")]),
-            UnitEnvs::unit("cdu01-vnf1", vec![sm_sdk::KeyValue::new("B", "2")]),
-        ]);
-        assert_eq!(
-            reply.to_tango()["envs"],
-            json!([{"envs": {"A": "1"}}, {"cdu_id": "cdu01-vnf1", "envs": {"B": "2"}}])
-        );
-    }
-
-    #[test]
-    fn an_error_with_content_carries_it_where_the_slm_reads_it() {
-        assert_eq!(
-            tango_error("no state", Some(&json!({"why": "empty"}))),
-            json!({"status": "ERROR", "error": "no state", "content": {"why": "empty"}})
-        );
-        assert_eq!(tango_error("x", None), json!({"status": "ERROR", "error": "x"}));
-    }
 
     #[test]
     fn placement_request_reads_the_topology_and_refuses_non_mappings() {

@@ -110,6 +110,9 @@ pub enum Fault {
     /// instances, memories, tables, host resources).
     #[error("beyond the sandbox's limits: {0}")]
     SandboxLimit(String),
+    /// A legacy manager did not start, register or subscribe in time.
+    #[error("did not start: {0}")]
+    DidNotStart(String),
     /// The reply does not have the contract's shape (e.g. a document that is
     /// not JSON).
     #[error("invalid reply: {0}")]

@@ -22,11 +22,13 @@ mod invoke;
 mod manager;
 mod module;
 mod sandbox;
+mod tango;
 
 pub use blocking::run_blocking;
 pub use contract::{HOST_CONTRACT_VERSION, ManagerKind, Version};
 pub use engine::{Host, HostConfig, MAX_MODULE_BYTES};
-pub use event::{Event, Reply, Request, RequestError, tango_error};
+pub use event::{Event, Reply, Request, RequestError};
 pub use invoke::{Cause, Fault, InvocationError, MAX_ERROR_MESSAGE_BYTES};
 pub use manager::{BoxFuture, Limits, LimitsError, SpecificManager, WasmManager};
 pub use module::{LoadError, LoadedModule, Origin, sha256_hex};
+pub use tango::tango_error;

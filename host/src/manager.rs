@@ -31,6 +31,14 @@ pub trait SpecificManager: Send + Sync {
 
     /// Runs one event.
     fn invoke(&self, request: Request) -> BoxFuture<'_, Result<Reply, InvocationError>>;
+
+    /// Releases what the manager holds for a service or function instance
+    /// that has ended (a legacy manager's program and its broker vhost).
+    /// Nothing to release by default: a WebAssembly manager runs every event
+    /// in a fresh instance and keeps nothing.
+    fn release<'a>(&'a self, _instance: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What one invocation may use.
