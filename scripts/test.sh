@@ -2,8 +2,10 @@
 # The whole test suite: formatting, lints (native and wasm32), every test,
 # schemathesis against a real server (scripts/schemathesis.sh, which installs
 # it with pip into its own venv) and the docs. Installs the wasm32-wasip2
-# target when it is missing, and Docker (started in the background) for the
-# tests that run containers.
+# target when it is missing, Docker (started in the background) for the
+# tests that run containers, and RabbitMQ with its management plugin (started
+# detached) and a Python venv (target/legacy-venv) for the tests that run
+# legacy 5GTANGO managers.
 # Set WASMANO_CORPUS to a 5GTANGO corpus directory to also check it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,8 @@ cargo clippy --quiet --target wasm32-wasip2 --profile guest --target-dir target/
     -- -D warnings
 echo "== tests" >&2
 ensure_docker
+ensure_rabbitmq
+ensure_legacy_python
 cargo test --workspace
 echo "== schemathesis" >&2
 bash scripts/schemathesis.sh

@@ -3,6 +3,7 @@
 //! (placement). The `wasmano` binary's command line sits on top of it.
 
 pub mod access;
+pub mod bus;
 pub mod catalogue;
 pub mod clock;
 pub mod descriptor;

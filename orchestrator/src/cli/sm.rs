@@ -1,5 +1,8 @@
 //! `wasmano sm test` and `wasmano sm inspect`: run a manager module the way
-//! the orchestrator would, from a 5GTANGO payload file.
+//! the orchestrator would, from a 5GTANGO payload file. `sm test --command`
+//! runs a legacy 5GTANGO manager the same way, over the broker: launched,
+//! registered, sent the event, removed; its reply printed and judged like a
+//! module's.
 //!
 //! A reply is checked as the orchestrator checks it before acting on it: a
 //! placement mapping by the same [`validate_mapping`] the workflows run
@@ -19,10 +22,14 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfSwitches};
 use sm_sdk::{Document, KeyValue};
+use wasmano::bus::{
+    Broker, DEFAULT_BROKER_URL, DEFAULT_CALL_DEADLINE, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire,
+};
 use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_mapping};
 use wasmano::workflow::schedule;
 use wasmano_host::{
-    Cause, Event, Host, HostConfig, Limits, LoadError, LoadedModule, Reply, Request, WasmManager, tango_error,
+    Cause, Event, Fault, Host, HostConfig, InvocationError, Limits, LoadError, LoadedModule, ManagerKind, Reply,
+    Request, SpecificManager, WasmManager, tango_error,
 };
 
 use super::{Failure, exit};
@@ -31,8 +38,18 @@ use super::{Failure, exit};
 #[derive(Debug, ClapArgs)]
 pub struct TestArgs {
     /// The component (.wasm).
+    #[arg(long, required_unless_present = "command", conflicts_with = "command")]
+    module: Option<PathBuf>,
+    /// A legacy 5GTANGO manager instead of a module: the command line that
+    /// runs it (through `sh -c`, with `broker_host` and `sf_uuid` set as
+    /// 5GTANGO's registry set them). It is registered, sent the event over
+    /// the broker, and stopped.
     #[arg(long)]
-    module: PathBuf,
+    command: Option<String>,
+    /// The legacy manager's kind (ssm or fsm); read from the payload's
+    /// envelope (`ssm_type` / `fsm_type`) when it names one.
+    #[arg(long, value_parser = ["ssm", "fsm"], requires = "command")]
+    kind: Option<String>,
     /// The event (placement, configure, state, task, monitor for an SSM;
     /// start, stop, configure, state, scale for an FSM). Optional when the
     /// payload is a full envelope naming it (`ssm_type` / `fsm_type`).
@@ -42,39 +59,141 @@ pub struct TestArgs {
     #[arg(long)]
     payload: PathBuf,
     /// The module's expected sha256; a mismatch is refused.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "command")]
     sha256: Option<String>,
-    /// Deadline of the invocation in milliseconds.
-    #[arg(long, default_value_t = 100)]
-    timeout_ms: u64,
+    /// Deadline of the invocation in milliseconds (default 100 for a module,
+    /// 10000 for a legacy manager).
+    #[arg(long)]
+    timeout_ms: Option<u64>,
     /// Memory cap in MiB.
     #[arg(long, default_value_t = 64)]
     memory_mb: usize,
     /// An option the manager sees as declared in its descriptor (repeatable).
-    #[arg(long = "option", value_name = "KEY=VALUE")]
+    #[arg(long = "option", value_name = "KEY=VALUE", conflicts_with = "command")]
     options: Vec<String>,
     /// The manager id its logs are tagged with.
     #[arg(long, default_value = "sm-under-test")]
     id: String,
+    /// The broker a legacy manager talks to; its user must be a RabbitMQ
+    /// administrator (it creates the instance's vhost).
+    #[arg(long, default_value = DEFAULT_BROKER_URL, requires = "command")]
+    broker: String,
+    /// The broker's management API (default http://<broker host>:15672).
+    #[arg(long, requires = "command")]
+    broker_management: Option<String>,
+    /// How long a legacy manager has to register and subscribe, in milliseconds.
+    #[arg(long, default_value_t = 60_000, requires = "command")]
+    ready_within_ms: u64,
 }
 
 pub fn test(args: TestArgs) -> Result<ExitCode, Failure> {
-    let limits = limits(args.timeout_ms, args.memory_mb)?;
-    let options = args
-        .options
-        .iter()
-        .map(|option| parse_option(option))
-        .collect::<Result<Vec<_>, _>>()?;
     let payload = read_payload(&args.payload)?;
-    let host = host()?;
-    let module = load(&host, &args.module, args.sha256.as_deref())?;
-    let (event, content) = resolve_event(&module, args.event.as_deref(), payload, &args.payload)?;
-    let bad_payload = |message: String| Failure::new(exit::DATA, format!("{}: {message}", args.payload.display()));
-    let request = Request::new(event, &content).map_err(|error| bad_payload(error.to_string()))?;
-    let acceptance = Acceptance::of(event, &content).map_err(bad_payload)?;
-    let manager = WasmManager::new(&host, module, args.id, options, limits)
+    let (outcome, event, content) = match (&args.module, &args.command) {
+        (Some(module), _) => {
+            let limits = limits(args.timeout_ms.unwrap_or(100), args.memory_mb)?;
+            let options = args
+                .options
+                .iter()
+                .map(|option| parse_option(option))
+                .collect::<Result<Vec<_>, _>>()?;
+            let host = host()?;
+            let module = load(&host, module, args.sha256.as_deref())?;
+            let (event, content) = resolve_event(module.kind(), args.event.as_deref(), payload, &args.payload)?;
+            let request = request(&args.payload, event, &content)?;
+            let manager = WasmManager::new(&host, module, &args.id, options, limits)
+                .map_err(|error| Failure::new(exit::USAGE, error.to_string()))?;
+            (manager.invoke_blocking(&request), event, content)
+        }
+        (None, Some(command)) => {
+            let kind = legacy_kind(args.kind.as_deref(), &payload, &args.payload)?;
+            let (event, content) = resolve_event(kind, args.event.as_deref(), payload, &args.payload)?;
+            let request = request(&args.payload, event, &content)?;
+            let outcome = run_legacy(&args, command, kind, request)?;
+            (outcome, event, content)
+        }
+        (None, None) => return Err(Failure::new(exit::USAGE, "--module or --command is required")),
+    };
+    let acceptance = Acceptance::of(event, &content)
+        .map_err(|message| Failure::new(exit::DATA, format!("{}: {message}", args.payload.display())))?;
+    report(outcome, &acceptance)
+}
+
+fn request(path: &Path, event: Event, content: &Value) -> Result<Request, Failure> {
+    Request::new(event, content).map_err(|error| Failure::new(exit::DATA, format!("{}: {error}", path.display())))
+}
+
+/// The kind of a legacy manager: `--kind`, or the envelope's type key.
+fn legacy_kind(flag: Option<&str>, payload: &Value, path: &Path) -> Result<ManagerKind, Failure> {
+    let named = [ManagerKind::Service, ManagerKind::Function]
+        .into_iter()
+        .find(|kind| payload.get(format!("{}_type", kind.short_name())).is_some());
+    match (flag, named) {
+        (Some("ssm"), _) => Ok(ManagerKind::Service),
+        (Some(_), _) => Ok(ManagerKind::Function),
+        (None, Some(kind)) => Ok(kind),
+        (None, None) => Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--kind ssm|fsm is required: {} names neither ssm_type nor fsm_type",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Starts the legacy manager on the broker, sends it the request, and
+/// removes it (vhost and program) whatever happened.
+fn run_legacy(
+    args: &TestArgs,
+    command: &str,
+    kind: ManagerKind,
+    request: Request,
+) -> Result<Result<Reply, InvocationError>, Failure> {
+    let broker = Broker::new(&args.broker, args.broker_management.as_deref())
         .map_err(|error| Failure::new(exit::USAGE, error.to_string()))?;
-    match manager.invoke_blocking(&request) {
+    let deadline = Duration::from_millis(args.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE.as_millis() as u64));
+    let ready_within = Duration::from_millis(args.ready_within_ms);
+    if deadline.is_zero() || ready_within.is_zero() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--timeout-ms and --ready-within-ms must be positive",
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::new(exit::SOFTWARE, format!("cannot start the async runtime: {error}")))?;
+    let spec = LegacySpec {
+        id: args.id.clone(),
+        launcher: Launcher::Command(command.to_owned()),
+    };
+    let group = LegacyGroup::new(kind, vec![spec], broker, ready_within);
+    let manager = LegacyManager::new(&args.id, group, deadline);
+    let instance = uuid::Uuid::new_v4().to_string();
+    runtime.block_on(async {
+        let outcome = manager.invoke(request.for_instance(&instance)).await;
+        if let Err(error) = manager.release(&instance).await {
+            tracing::warn!("removing the legacy manager: {error}");
+        }
+        match outcome {
+            Err(InvocationError {
+                cause: Cause::Host(message),
+                ..
+            }) => Err(Failure::new(exit::UNAVAILABLE, message)),
+            Err(InvocationError {
+                cause: Cause::Fault(Fault::DidNotStart(message)),
+                ..
+            }) => Err(Failure::new(exit::SANDBOX_FAULT, message)),
+            outcome => Ok(outcome),
+        }
+    })
+}
+
+/// Prints a reply (or an error answer) in 5GTANGO's shape and maps the
+/// outcome to the exit-code contract.
+fn report(outcome: Result<Reply, InvocationError>, acceptance: &Acceptance) -> Result<ExitCode, Failure> {
+    match outcome {
         Ok(reply) => {
             print!("{}", to_yaml(&reply.to_tango())?);
             acceptance.check(&reply).map_err(|why| {
@@ -260,24 +379,28 @@ fn read_payload(path: &Path) -> Result<Value, Failure> {
 /// event (`ssm_type` / `fsm_type`) and carries the content either flat beside
 /// it (5GTANGO's SSM messages) or under `content` (its FSM messages).
 fn resolve_event(
-    module: &LoadedModule,
+    kind: ManagerKind,
     flag: Option<&str>,
     payload: Value,
     path: &Path,
 ) -> Result<(Event, Value), Failure> {
-    let type_key = format!("{}_type", module.kind().short_name());
-    let Value::Object(mut fields) = payload else {
+    let Value::Object(message) = payload else {
         return Err(Failure::new(
             exit::DATA,
             format!("{}: the payload must be a mapping", path.display()),
         ));
     };
-    let named = match fields.remove(&type_key) {
+    let (named, content) = wire::open_envelope(kind, message);
+    let named = match named {
         Some(Value::String(name)) => Some(name),
         Some(other) => {
             return Err(Failure::new(
                 exit::DATA,
-                format!("{}: {type_key} must be a string, found {other}", path.display()),
+                format!(
+                    "{}: {}_type must be a string, found {other}",
+                    path.display(),
+                    kind.short_name()
+                ),
             ));
         }
         None => None,
@@ -296,29 +419,24 @@ fn resolve_event(
         (None, None) => {
             return Err(Failure::new(
                 exit::USAGE,
-                format!("--event is required: {} names no {type_key}", path.display()),
+                format!(
+                    "--event is required: {} names no {}_type",
+                    path.display(),
+                    kind.short_name()
+                ),
             ));
         }
     };
-    let event = Event::parse(module.kind(), &name).ok_or_else(|| {
-        let known: Vec<&str> = Event::all(module.kind()).iter().map(|event| event.name()).collect();
+    let event = Event::parse(kind, &name).ok_or_else(|| {
+        let known: Vec<&str> = Event::all(kind).iter().map(|event| event.name()).collect();
         Failure::new(
             exit::USAGE,
             format!(
-                "unknown event {name:?} for a {} module; expected one of {}",
-                module.kind(),
+                "unknown event {name:?} for a {kind} manager; expected one of {}",
                 known.join(", ")
             ),
         )
     })?;
-    let content = match fields.remove("content") {
-        Some(content @ Value::Object(_)) if named.is_some() => content,
-        Some(other) => {
-            fields.insert("content".into(), other);
-            Value::Object(fields)
-        }
-        None => Value::Object(fields),
-    };
     Ok((event, content))
 }
 

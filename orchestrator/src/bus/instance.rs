@@ -1,0 +1,444 @@
+//! One service or function instance's legacy managers, driven as 5GTANGO's
+//! MANO drove them: the registry's part (`LEGACY-BUS.md` §3–§5: the
+//! instance's vhost and permissions, each manager launched with its
+//! `broker_host` and `sf_uuid`, registrations answered, readiness awaited,
+//! everything removed at the end) and the SLM/FLM's part (§6: events sent on
+//! `generic.<kind>.<instance>` as requests, the first reply with the
+//! request's correlation id taken, within a deadline).
+//!
+//! Ready means every launched manager has registered *and* a queue other
+//! than the orchestrator's is bound to the instance's event topic: 5GTANGO's
+//! older managers subscribe only after their registration is answered, and
+//! an event published before that binding exists is silently dropped (the
+//! subscription race, §8.1). The bindings are read from the management API.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use wasmano_host::{ManagerKind, run_blocking};
+
+use super::broker::{Broker, BrokerError};
+use super::launcher::{Launched, Launcher};
+use super::wire;
+
+/// How often readiness is checked while managers start.
+const READINESS_POLL: Duration = Duration::from_millis(50);
+
+/// How long a manager has to exit after its vhost is gone and SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The longest 5GTANGO's registry waited for a manager to register, and our
+/// default.
+pub const DEFAULT_READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// One legacy manager of an instance: its descriptor id and how it starts.
+#[derive(Debug, Clone)]
+pub struct LegacySpec {
+    /// The manager's id in its descriptor.
+    pub id: String,
+    /// How it starts.
+    pub launcher: Launcher,
+}
+
+/// Why an instance's legacy managers could not be started, called or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum LegacyError {
+    /// The management API failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The AMQP side of the broker failed.
+    #[error("the broker at {at}: {message}")]
+    Amqp {
+        /// host:port.
+        at: String,
+        /// What failed.
+        message: String,
+    },
+    /// A manager did not start, register or subscribe in time.
+    #[error("legacy manager {manager}: {message}")]
+    Start {
+        /// The manager's id.
+        manager: String,
+        /// Why, with the end of its output.
+        message: String,
+    },
+}
+
+/// Why one call to an instance's managers got no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No reply within the deadline.
+    #[error("no reply within {} ms", .0.as_millis())]
+    Deadline(Duration),
+    /// The broker connection is gone.
+    #[error("the broker at {at}: {message}")]
+    Broker {
+        /// host:port.
+        at: String,
+        /// What failed.
+        message: String,
+    },
+    /// The reply's body could not be read.
+    #[error("{0}")]
+    Body(String),
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>>;
+
+/// The legacy managers of one service or function instance, running and
+/// registered, with the connection their events travel on.
+#[derive(Debug)]
+pub struct LegacyInstance {
+    kind: ManagerKind,
+    instance: String,
+    vhost: String,
+    topic: String,
+    broker: Broker,
+    channel: Channel,
+    connection: Connection,
+    pending: Pending,
+    registered: Arc<AtomicUsize>,
+    launched: tokio::sync::Mutex<Vec<Launched>>,
+}
+
+impl LegacyInstance {
+    /// Opens the instance's vhost, launches its managers and waits until
+    /// they are ready (at most `ready_within`). On failure nothing is left:
+    /// programs stopped, vhost deleted.
+    pub async fn start(
+        broker: &Broker,
+        kind: ManagerKind,
+        instance: &str,
+        managers: &[LegacySpec],
+        ready_within: Duration,
+    ) -> Result<Self, LegacyError> {
+        let vhost = wire::vhost(kind, instance);
+        let opening = broker.clone();
+        let name = vhost.clone();
+        blocking(move || opening.open_vhost(&name)).await??;
+        let connected = Self::connect(broker, kind, instance, &vhost).await;
+        let instance = match connected {
+            Ok(instance) => instance,
+            Err(error) => {
+                let deleting = broker.clone();
+                let name = vhost.clone();
+                let _ = blocking(move || deleting.delete_vhost(&name)).await;
+                return Err(error);
+            }
+        };
+        match instance.launch_and_wait(managers, ready_within).await {
+            Ok(()) => Ok(instance),
+            Err(error) => {
+                if let Err(cleanup) = instance.remove().await {
+                    tracing::warn!(vhost = %vhost, "removing what a failed start left: {cleanup}");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn connect(broker: &Broker, kind: ManagerKind, instance: &str, vhost: &str) -> Result<Self, LegacyError> {
+        let amqp = |error: lapin::Error| LegacyError::Amqp {
+            at: broker.address(),
+            message: error.to_string(),
+        };
+        let properties = ConnectionProperties::default().with_connection_name(format!("wasmano {vhost}").into());
+        let connection = Connection::connect(&broker.orchestrator_url(vhost), properties)
+            .await
+            .map_err(amqp)?;
+        let channel = connection.create_channel().await.map_err(amqp)?;
+        channel
+            .exchange_declare(
+                wire::EXCHANGE.into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+        let topic = wire::event_topic(kind, instance);
+        let registrations = subscribe(&channel, wire::REGISTRATION_TOPIC).await.map_err(amqp)?;
+        let registered = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(answer_registrations(
+            channel.clone(),
+            registrations,
+            Arc::clone(&registered),
+            vhost.to_owned(),
+        ));
+        let replies = subscribe(&channel, &topic).await.map_err(amqp)?;
+        let pending = Pending::default();
+        tokio::spawn(route_replies(replies, Arc::clone(&pending), broker.address()));
+        Ok(Self {
+            kind,
+            instance: instance.to_owned(),
+            vhost: vhost.to_owned(),
+            topic,
+            broker: broker.clone(),
+            channel,
+            connection,
+            pending,
+            registered,
+            launched: tokio::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    async fn launch_and_wait(&self, managers: &[LegacySpec], ready_within: Duration) -> Result<(), LegacyError> {
+        let started = tokio::time::Instant::now();
+        let manager_url = self.broker.manager_url(&self.vhost);
+        {
+            let mut launched = self.launched.lock().await;
+            for manager in managers {
+                let program = manager
+                    .launcher
+                    .launch(&manager.id, &manager_url, &self.instance)
+                    .await
+                    .map_err(|message| LegacyError::Start {
+                        manager: manager.id.clone(),
+                        message,
+                    })?;
+                launched.push(program);
+            }
+        }
+        let own_queues = 1;
+        loop {
+            let registered = self.registered.load(Ordering::SeqCst);
+            let broker = self.broker.clone();
+            let (vhost, topic) = (self.vhost.clone(), self.topic.clone());
+            let bound = blocking(move || broker.bound_queues(&vhost, wire::EXCHANGE, &topic)).await??;
+            if registered >= managers.len() && bound.len() > own_queues {
+                tracing::info!(vhost = %self.vhost, "legacy managers ready in {} ms", started.elapsed().as_millis());
+                return Ok(());
+            }
+            let mut launched = self.launched.lock().await;
+            for program in launched.iter_mut() {
+                if let Some(status) = program.exited().await {
+                    return Err(LegacyError::Start {
+                        manager: program.manager.clone(),
+                        message: format!(
+                            "its program ended ({status}) before it was ready; its last output:\n{}",
+                            program.last_output().await
+                        ),
+                    });
+                }
+            }
+            if started.elapsed() >= ready_within {
+                let program = launched.first();
+                let output = match program {
+                    Some(program) => program.last_output().await,
+                    None => String::new(),
+                };
+                let what = if registered < managers.len() {
+                    format!("{registered} of {} managers registered", managers.len())
+                } else {
+                    format!("registered, but never subscribed to {}", self.topic)
+                };
+                return Err(LegacyError::Start {
+                    manager: program.map(|program| program.manager.clone()).unwrap_or_default(),
+                    message: format!(
+                        "not ready within {} ms: {what}; its last output:\n{output}",
+                        ready_within.as_millis(),
+                    ),
+                });
+            }
+            drop(launched);
+            tokio::time::sleep(READINESS_POLL).await;
+        }
+    }
+
+    /// Service or function instance.
+    pub fn kind(&self) -> ManagerKind {
+        self.kind
+    }
+
+    /// The instance's vhost.
+    pub fn vhost(&self) -> &str {
+        &self.vhost
+    }
+
+    /// What each manager runs as: its process id, or its container's name.
+    pub async fn programs(&self) -> Vec<String> {
+        self.launched.lock().await.iter().map(Launched::reference).collect()
+    }
+
+    /// Sends a request to the instance's managers and returns the first
+    /// reply carrying its correlation id; later ones are dropped.
+    pub async fn call(&self, body: &Value, deadline: Duration) -> Result<Value, CallError> {
+        let correlation = uuid::Uuid::new_v4().to_string();
+        let (sender, receiver) = oneshot::channel();
+        lock(&self.pending).insert(correlation.clone(), sender);
+        let properties = wire::request_properties(wire::caller_app_id(self.kind), &self.topic, &correlation);
+        let answer = tokio::time::timeout(deadline, async {
+            self.publish(&self.topic, body, properties).await?;
+            receiver
+                .await
+                .map_err(|_| self.broker_lost("the reply router stopped".into()))
+        })
+        .await;
+        lock(&self.pending).remove(&correlation);
+        match answer {
+            Ok(Ok(Ok(body))) => Ok(body),
+            Ok(Ok(Err(message))) => Err(CallError::Body(message)),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(CallError::Deadline(deadline)),
+        }
+    }
+
+    /// Sends a one-way message (5GTANGO's `notify`) to the instance's managers.
+    pub async fn notify(&self, body: &Value) -> Result<(), CallError> {
+        let properties = wire::notification_properties(wire::caller_app_id(self.kind));
+        self.publish(&self.topic, body, properties).await
+    }
+
+    async fn publish(&self, topic: &str, body: &Value, properties: lapin::BasicProperties) -> Result<(), CallError> {
+        self.channel
+            .basic_publish(
+                wire::EXCHANGE.into(),
+                topic.into(),
+                BasicPublishOptions::default(),
+                &wire::encode(body),
+                properties,
+            )
+            .await
+            .map_err(|error| self.broker_lost(error.to_string()))?;
+        Ok(())
+    }
+
+    fn broker_lost(&self, message: String) -> CallError {
+        CallError::Broker {
+            at: self.broker.address(),
+            message,
+        }
+    }
+
+    /// Removes everything the instance holds: the orchestrator's connection,
+    /// the vhost (its queues, and the managers' connections, which ends a
+    /// 5GTANGO manager), then the programs (SIGTERM, SIGKILL after a grace
+    /// period).
+    pub async fn remove(&self) -> Result<(), LegacyError> {
+        if self.connection.status().connected() {
+            let _ = self.connection.close(200, "instance removed".into()).await;
+        }
+        let broker = self.broker.clone();
+        let vhost = self.vhost.clone();
+        let deleted = blocking(move || broker.delete_vhost(&vhost)).await;
+        let programs = std::mem::take(&mut *self.launched.lock().await);
+        for program in programs {
+            program.stop(STOP_GRACE).await;
+        }
+        deleted??;
+        Ok(())
+    }
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, LegacyError> {
+    run_blocking(work).await.ok_or_else(|| LegacyError::Amqp {
+        at: "management API".into(),
+        message: "the call's thread panicked".into(),
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A subscription as 5GTANGO's components make one: a queue per
+/// subscription bound to the topic, prefetch 100, acknowledged by hand.
+async fn subscribe(channel: &Channel, topic: &str) -> Result<Consumer, lapin::Error> {
+    let queue = wire::queue_name(topic);
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            wire::EXCHANGE.into(),
+            topic.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel.basic_qos(100, BasicQosOptions::default()).await?;
+    channel
+        .basic_consume(
+            queue.as_str().into(),
+            queue.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Hands each reply to the call waiting for its correlation id (the first
+/// one wins: the entry is gone after it). When the connection ends, every
+/// waiting call fails at once rather than at its deadline.
+async fn route_replies(mut replies: Consumer, pending: Pending, broker: String) {
+    while let Some(Ok(delivery)) = replies.next().await {
+        if let Some(correlation) = wire::reply_correlation(&delivery.properties) {
+            let waiting = lock(&pending).remove(correlation);
+            if let Some(waiting) = waiting {
+                let _ = waiting.send(wire::decode(&delivery.data));
+            }
+        }
+        let _ = delivery.ack(BasicAckOptions::default()).await;
+    }
+    for (_, waiting) in lock(&pending).drain() {
+        let _ = waiting.send(Err(format!("the connection to the broker at {broker} was lost")));
+    }
+}
+
+/// The registry's endpoint (§5): each request with a `reply_to` gets a reply
+/// on it, `registered` with a fresh uuid when it names its
+/// `specific_manager_id`, `Failed` otherwise.
+async fn answer_registrations(channel: Channel, mut requests: Consumer, registered: Arc<AtomicUsize>, vhost: String) {
+    while let Some(Ok(delivery)) = requests.next().await {
+        let properties = &delivery.properties;
+        let reply_to = properties.reply_to().as_ref().map(|to| to.as_str().to_owned());
+        let own = properties
+            .app_id()
+            .as_ref()
+            .is_some_and(|id| id.as_str() == wire::REGISTRY_APP_ID);
+        if let (Some(reply_to), false) = (reply_to.filter(|to| !to.is_empty()), own) {
+            let request = wire::decode(&delivery.data).unwrap_or(Value::Null);
+            let reply = match request.get("specific_manager_id").and_then(Value::as_str) {
+                Some(manager) => {
+                    registered.fetch_add(1, Ordering::SeqCst);
+                    tracing::info!(vhost = %vhost, manager, "legacy manager registered");
+                    json!({
+                        "status": "registered",
+                        "specific_manager_id": manager,
+                        "version": request.get("version").cloned().unwrap_or(Value::Null),
+                        "uuid": uuid::Uuid::new_v4().to_string(),
+                        "error": null,
+                    })
+                }
+                None => json!({"status": "Failed", "error": "Invalid registration request format"}),
+            };
+            let properties = wire::reply_properties(wire::REGISTRY_APP_ID, properties.correlation_id().as_ref());
+            let _ = channel
+                .basic_publish(
+                    wire::EXCHANGE.into(),
+                    reply_to.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &wire::encode(&reply),
+                    properties,
+                )
+                .await;
+        }
+        let _ = delivery.ack(BasicAckOptions::default()).await;
+    }
+}

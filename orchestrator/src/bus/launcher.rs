@@ -1,0 +1,310 @@
+//! How a legacy manager's program starts and stops, with the environment
+//! 5GTANGO's registry gave a manager's container: `broker_host` (the
+//! instance's vhost URL) and `sf_uuid` (the instance id).
+//!
+//! - [`Launcher::Image`] runs the manager's image with Docker, as 5GTANGO's
+//!   registry did: the image must be present locally (no registry is
+//!   pulled from), the container is named `<manager id><instance id>` as
+//!   5GTANGO named it, labelled ([`LABEL_MANAGER`], [`LABEL_INSTANCE`]) so
+//!   leftovers can be found, shares the host's network so the broker URL
+//!   reaches the broker, and is confined like a VNF unit (memory and pids
+//!   caps, no capabilities, no-new-privileges).
+//! - [`Launcher::Command`] runs a command line (through `sh -c`, in its own
+//!   process group), for managers that exist as source, during development
+//!   and in tests.
+//!
+//! A manager's last output lines are kept for the error that explains a
+//! failed start.
+
+use std::collections::{HashMap, VecDeque};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt as _;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+/// How many of a manager's last output lines an error quotes.
+const KEPT_LINES: usize = 20;
+
+/// The label naming a legacy manager container's manager id.
+pub const LABEL_MANAGER: &str = "wasmano.legacy-manager";
+
+/// The label naming the service or function instance a legacy manager
+/// container serves.
+pub const LABEL_INSTANCE: &str = "wasmano.legacy-instance";
+
+/// A legacy manager container's memory cap.
+const CONTAINER_MEMORY_BYTES: i64 = 512 << 20;
+
+/// A legacy manager container's pids cap.
+const CONTAINER_PIDS_LIMIT: i64 = 256;
+
+/// How a legacy manager is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launcher {
+    /// A container image, run with Docker.
+    Image(String),
+    /// A command line, run by `sh -c`.
+    Command(String),
+}
+
+impl Launcher {
+    /// Starts the manager `manager` of instance `sf_uuid`, its broker at
+    /// `broker_host`.
+    pub(crate) async fn launch(&self, manager: &str, broker_host: &str, sf_uuid: &str) -> Result<Launched, String> {
+        match self {
+            Self::Command(command) => spawn(command, manager, broker_host, sf_uuid),
+            Self::Image(image) => run_container(image, manager, broker_host, sf_uuid).await,
+        }
+    }
+}
+
+fn spawn(command: &str, manager: &str, broker_host: &str, sf_uuid: &str) -> Result<Launched, String> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("broker_host", broker_host)
+        .env("sf_uuid", sf_uuid)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| format!("cannot run {command:?}: {error}"))?;
+    let output = Arc::new(Mutex::new(VecDeque::new()));
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(keep_lines(stdout, manager.to_owned(), Arc::clone(&output)));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(keep_lines(stderr, manager.to_owned(), Arc::clone(&output)));
+    }
+    Ok(Launched {
+        manager: manager.to_owned(),
+        program: Program::Process { child, output },
+    })
+}
+
+async fn keep_lines(stream: impl AsyncRead + Unpin, manager: String, output: Arc<Mutex<VecDeque<String>>>) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line = line.chars().filter(|c| !c.is_control()).collect::<String>();
+        tracing::debug!(manager = %manager, "{line}");
+        let mut kept = output.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() == KEPT_LINES {
+            kept.pop_front();
+        }
+        kept.push_back(line);
+    }
+}
+
+/// The container name 5GTANGO gave a manager (`<manager id><instance id>`),
+/// with characters Docker refuses replaced.
+pub fn container_name(manager: &str, sf_uuid: &str) -> String {
+    format!("{manager}{sf_uuid}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+async fn run_container(image: &str, manager: &str, broker_host: &str, sf_uuid: &str) -> Result<Launched, String> {
+    let docker = Docker::connect_with_defaults()
+        .map_err(|error| format!("cannot reach the Docker daemon: {error}"))?
+        .negotiate_version()
+        .await
+        .map_err(|error| format!("cannot reach the Docker daemon: {error}"))?;
+    match docker.inspect_image(image).await {
+        Ok(_) => {}
+        Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
+            return Err(format!(
+                "image {image} is not present on the Docker daemon: build or pull it first"
+            ));
+        }
+        Err(error) => return Err(format!("inspecting image {image}: {error}")),
+    }
+    let name = container_name(manager, sf_uuid);
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        env: Some(vec![format!("broker_host={broker_host}"), format!("sf_uuid={sf_uuid}")]),
+        labels: Some(HashMap::from([
+            (LABEL_MANAGER.to_owned(), manager.to_owned()),
+            (LABEL_INSTANCE.to_owned(), sf_uuid.to_owned()),
+        ])),
+        host_config: Some(HostConfig {
+            memory: Some(CONTAINER_MEMORY_BYTES),
+            memory_swap: Some(CONTAINER_MEMORY_BYTES),
+            pids_limit: Some(CONTAINER_PIDS_LIMIT),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            network_mode: Some("host".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(&name).build();
+    docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(|error| format!("creating container {name} from {image}: {error}"))?;
+    let launched = Launched {
+        manager: manager.to_owned(),
+        program: Program::Container {
+            docker: docker.clone(),
+            name: name.clone(),
+        },
+    };
+    if let Err(error) = docker.start_container(&name, None).await {
+        launched.stop(Duration::ZERO).await;
+        return Err(format!("starting container {name}: {error}"));
+    }
+    Ok(launched)
+}
+
+/// A started manager.
+#[derive(Debug)]
+pub(crate) struct Launched {
+    pub(crate) manager: String,
+    program: Program,
+}
+
+#[derive(Debug)]
+enum Program {
+    Process {
+        child: Child,
+        output: Arc<Mutex<VecDeque<String>>>,
+    },
+    Container {
+        docker: Docker,
+        name: String,
+    },
+}
+
+impl Launched {
+    /// What the manager runs as: a process id, or a container name.
+    pub(crate) fn reference(&self) -> String {
+        match &self.program {
+            Program::Process { child, .. } => child.id().map(|pid| pid.to_string()).unwrap_or_default(),
+            Program::Container { name, .. } => name.clone(),
+        }
+    }
+
+    /// Whether the manager has ended, and how.
+    pub(crate) async fn exited(&mut self) -> Option<String> {
+        match &mut self.program {
+            Program::Process { child, .. } => match child.try_wait() {
+                Ok(Some(status)) => Some(status.to_string()),
+                Ok(None) => None,
+                Err(error) => Some(error.to_string()),
+            },
+            Program::Container { docker, name } => match docker.inspect_container(name, None).await {
+                Ok(inspected) => {
+                    let state = inspected.state.unwrap_or_default();
+                    (!state.running.unwrap_or(false)).then(|| format!("exit code {}", state.exit_code.unwrap_or(-1)))
+                }
+                Err(error) => Some(error.to_string()),
+            },
+        }
+    }
+
+    /// The manager's last output lines, for an error message.
+    pub(crate) async fn last_output(&self) -> String {
+        let lines: Vec<String> = match &self.program {
+            Program::Process { output, .. } => output
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .iter()
+                .cloned()
+                .collect(),
+            Program::Container { docker, name } => {
+                let options = LogsOptionsBuilder::default()
+                    .stdout(true)
+                    .stderr(true)
+                    .tail(&KEPT_LINES.to_string())
+                    .build();
+                docker
+                    .logs(name, Some(options))
+                    .filter_map(|chunk| async move { chunk.ok() })
+                    .map(|chunk| {
+                        chunk
+                            .to_string()
+                            .trim_end()
+                            .chars()
+                            .filter(|c| *c == '\n' || !c.is_control())
+                            .collect()
+                    })
+                    .collect()
+                    .await
+            }
+        };
+        if lines.is_empty() {
+            "(it wrote nothing)".to_owned()
+        } else {
+            lines.join("\n")
+        }
+    }
+
+    /// Stops the manager: a process and everything it started get SIGTERM,
+    /// then SIGKILL after `grace`; a container is stopped with that grace
+    /// and removed.
+    pub(crate) async fn stop(self, grace: Duration) {
+        match self.program {
+            Program::Process { mut child, .. } => {
+                let Some(pid) = child.id() else {
+                    return;
+                };
+                signal_group(pid, libc::SIGTERM);
+                if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                    tracing::warn!(manager = %self.manager, "did not stop within {} ms of SIGTERM: killed", grace.as_millis());
+                }
+                // The group, even when its leader left: `sh -c` children may remain.
+                signal_group(pid, libc::SIGKILL);
+                let _ = child.wait().await;
+            }
+            Program::Container { docker, name } => {
+                let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+                let stop = StopContainerOptionsBuilder::default().t(seconds).build();
+                let _ = docker.stop_container(&name, Some(stop)).await;
+                let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+                match docker.remove_container(&name, Some(remove)).await {
+                    Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+                    Err(error) => tracing::warn!(manager = %self.manager, container = %name, "cannot remove: {error}"),
+                }
+            }
+        }
+    }
+}
+
+fn signal_group(pid: u32, signal: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) with a negative pid signals a process group; it
+        // touches no memory of ours.
+        unsafe {
+            libc::kill(-pid, signal);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_names_follow_5gtango_and_docker_accepts_them() {
+        assert_eq!(container_name("tng-fsm-mdc", "b6bf"), "tng-fsm-mdcb6bf");
+        assert_eq!(container_name("a b/c", "u"), "a-b-cu");
+    }
+}

@@ -1,0 +1,167 @@
+//! Legacy 5GTANGO managers behind the same [`SpecificManager`] as
+//! WebAssembly ones, so workflows cannot tell which kind runs a hook.
+//!
+//! A [`LegacyGroup`] holds the legacy managers of one descriptor (an NSD's
+//! SSMs, or a VNFD's FSMs) and starts them per service or function instance
+//! the first time an event for that instance arrives (the request says
+//! which: [`Request::instance`]), all in the instance's vhost, as 5GTANGO's
+//! registry did; [`SpecificManager::release`] removes them when the
+//! instance ends. A [`LegacyManager`] is one manager of a group, bound to the
+//! events its descriptor entry declares: an event's content travels in the
+//! SLM/FLM's envelope, and the first reply is read into the same typed
+//! [`Reply`] a module gives ([`Reply::from_tango`]). Every call has a
+//! deadline (5GTANGO's SLM waited forever).
+//!
+//! All managers of an instance share its event topic, so each receives
+//! every event of the instance and the first reply wins, as in 5GTANGO.
+//! SSM `monitor` is a one-way message there: it is sent and answered at once
+//! with no workflow requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sm_sdk::ssm::SsmEvent;
+use wasmano_host::{BoxFuture, Cause, Event, Fault, InvocationError, ManagerKind, Reply, Request, SpecificManager};
+
+use super::broker::Broker;
+use super::instance::{CallError, LegacyError, LegacyInstance, LegacySpec};
+use super::wire;
+
+/// How long a legacy manager has for one event when nothing else is said:
+/// Python managers on a bus are slower than modules.
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The legacy managers of one descriptor, running per instance.
+#[derive(Debug)]
+pub struct LegacyGroup {
+    kind: ManagerKind,
+    specs: Vec<LegacySpec>,
+    broker: Broker,
+    ready_within: Duration,
+    /// Running instances by id. Held across a start, so that concurrent
+    /// first events of one group start each instance once.
+    running: tokio::sync::Mutex<HashMap<String, Arc<LegacyInstance>>>,
+}
+
+impl LegacyGroup {
+    /// The managers `specs` of a descriptor of this kind, on `broker`,
+    /// each instance's managers ready within `ready_within` of their start.
+    pub fn new(kind: ManagerKind, specs: Vec<LegacySpec>, broker: Broker, ready_within: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            specs,
+            broker,
+            ready_within,
+            running: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Service or function managers.
+    pub fn kind(&self) -> ManagerKind {
+        self.kind
+    }
+
+    /// The managers of `instance`, started (and awaited) if they are not
+    /// running yet.
+    pub async fn instance(&self, instance: &str) -> Result<Arc<LegacyInstance>, LegacyError> {
+        let mut running = self.running.lock().await;
+        if let Some(started) = running.get(instance) {
+            return Ok(Arc::clone(started));
+        }
+        let started =
+            Arc::new(LegacyInstance::start(&self.broker, self.kind, instance, &self.specs, self.ready_within).await?);
+        running.insert(instance.to_owned(), Arc::clone(&started));
+        Ok(started)
+    }
+
+    /// The ids of the instances running.
+    pub async fn running(&self) -> Vec<String> {
+        self.running.lock().await.keys().cloned().collect()
+    }
+
+    /// Removes the managers of `instance` (nothing if none run).
+    pub async fn release(&self, instance: &str) -> Result<(), LegacyError> {
+        let removed = self.running.lock().await.remove(instance);
+        match removed {
+            Some(running) => running.remove().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// One manager of a [`LegacyGroup`].
+#[derive(Debug, Clone)]
+pub struct LegacyManager {
+    id: String,
+    group: Arc<LegacyGroup>,
+    deadline: Duration,
+}
+
+impl LegacyManager {
+    /// The manager `id` of `group`, each event answered within `deadline`.
+    pub fn new(id: impl Into<String>, group: Arc<LegacyGroup>, deadline: Duration) -> Self {
+        Self {
+            id: id.into(),
+            group,
+            deadline,
+        }
+    }
+
+    async fn call(&self, request: Request) -> Result<Reply, Cause> {
+        let event = request.event();
+        if event.kind() != self.group.kind() {
+            return Err(Cause::NotHandled);
+        }
+        let instance = request.instance().ok_or_else(|| {
+            Cause::Host("a legacy manager needs the service or function instance an event is for".into())
+        })?;
+        let running = self.group.instance(instance).await.map_err(|error| match error {
+            LegacyError::Start { .. } => Cause::Fault(Fault::DidNotStart(error.to_string())),
+            LegacyError::Broker(_) | LegacyError::Amqp { .. } => Cause::Host(error.to_string()),
+        })?;
+        let content: Value = serde_json::from_str(request.content_json())
+            .map_err(|error| Cause::Host(format!("the request's content: {error}")))?;
+        let body = wire::envelope(event, content);
+        if event == Event::Ssm(SsmEvent::Monitor) {
+            running.notify(&body).await.map_err(call_cause)?;
+            return Ok(Reply::Workflows(Vec::new()));
+        }
+        let answer = running.call(&body, self.deadline).await.map_err(call_cause)?;
+        Reply::from_tango(event, &answer)
+    }
+}
+
+fn call_cause(error: CallError) -> Cause {
+    match error {
+        CallError::Deadline(deadline) => Cause::Fault(Fault::Timeout { deadline }),
+        CallError::Body(message) => Cause::Fault(Fault::InvalidReply(message)),
+        broker @ CallError::Broker { .. } => Cause::Host(broker.to_string()),
+    }
+}
+
+impl SpecificManager for LegacyManager {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn kind(&self) -> ManagerKind {
+        self.group.kind()
+    }
+
+    fn invoke(&self, request: Request) -> BoxFuture<'_, Result<Reply, InvocationError>> {
+        Box::pin(async move {
+            let event = request.event();
+            self.call(request).await.map_err(|cause| InvocationError {
+                manager: self.id.clone(),
+                event,
+                cause,
+            })
+        })
+    }
+
+    fn release<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.group.release(instance).await.map_err(|error| error.to_string()) })
+    }
+}
