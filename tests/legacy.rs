@@ -18,13 +18,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 use sm_sdk::fsm::{FsmEvent, StateReply};
 use sm_sdk::ssm::{SsmEvent, WorkflowRequest};
 use wasmano::bus::{
-    Broker, DEFAULT_BROKER_URL, Launcher, LegacyGroup, LegacyInstance, LegacyManager, LegacySpec, wire,
+    Broker, DEFAULT_BROKER_URL, LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager,
+    LegacySpec, wire,
 };
-use wasmano_host::{Cause, Event, Fault, ManagerKind, Reply, Request, SpecificManager};
+use wasmano::descriptor::{self, Descriptor};
+use wasmano::infrastructure::Infrastructure;
+use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims};
+use wasmano::placement::PlacementOptions;
+use wasmano::records::{RecordStore, SqliteStore, Status};
+use wasmano::service::{self, LegacySettings, ModuleSource};
+use wasmano::workflow::{Orchestrator, WorkflowReport};
+use wasmano_host::{Cause, Event, Fault, Host, HostConfig, ManagerKind, Reply, Request, SpecificManager, sha256_hex};
 
 const HOW_TO_START: &str = "the legacy manager tests need RabbitMQ with its management plugin on 127.0.0.1 and \
      the venv target/legacy-venv: run `bash -c 'source scripts/common.sh && ensure_rabbitmq && \
@@ -375,6 +385,206 @@ async fn lower_case_and_error_answers_read_as_5gtango_managers_meant_them() {
         "{error}"
     );
     release_and_check(&group, &manager, &instance).await;
+}
+
+/// Builds the legacy manager images once per test process
+/// (`tests/legacy/build-image.sh`, a no-op when they are up to date).
+fn ensure_images() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let output = std::process::Command::new("bash")
+            .arg(support::workspace_root().join("tests/legacy/build-image.sh"))
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run bash: {error}"));
+        assert!(
+            output.status.success(),
+            "building the legacy manager images failed ({}): {}; {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            support::DOCKER_HOW_TO_START
+        );
+    });
+}
+
+/// Whether a container of this name exists, and its labels.
+fn container_labels(name: &str) -> Option<Value> {
+    let output = std::process::Command::new("docker")
+        .args(["container", "inspect", "--format", "{{json .Config.Labels}}", name])
+        .output()
+        .unwrap();
+    output
+        .status
+        .success()
+        .then(|| serde_json::from_slice(&output.stdout).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_manager_image_runs_in_a_labelled_container_and_goes_with_its_instance() {
+    ensure_images();
+    let spec = LegacySpec {
+        id: "tng-fsm-legacy".into(),
+        launcher: Launcher::Image("wasmano/legacy-tango-fsm:1".into()),
+    };
+    let group = LegacyGroup::new(ManagerKind::Function, vec![spec], broker(), READY_WITHIN);
+    let manager = LegacyManager::new("tng-fsm-legacy", Arc::clone(&group), CALL_DEADLINE);
+    let instance = new_instance();
+    let start = request(Event::Fsm(FsmEvent::Start), "tng-sdk-sm/fsm/start_event.yml", &instance);
+    let Reply::Started(envs) = manager.invoke(start).await.unwrap() else {
+        panic!("started")
+    };
+    assert!(
+        envs[0]
+            .envs
+            .iter()
+            .any(|pair| pair.key == "LEGACY_START" && pair.value == "tng-fsm-legacy")
+    );
+    // Named as 5GTANGO named it, labelled for whoever cleans up.
+    let name = format!("tng-fsm-legacy{instance}");
+    let labels = container_labels(&name).expect("the manager's container runs");
+    assert_eq!(labels[LABEL_MANAGER], "tng-fsm-legacy");
+    assert_eq!(labels[LABEL_INSTANCE], instance.as_str());
+    let programs = group.instance(&instance).await.unwrap().programs().await;
+    assert_eq!(programs, std::slice::from_ref(&name));
+
+    manager.release(&instance).await.unwrap();
+    assert!(container_labels(&name).is_none(), "container {name} left");
+    assert!(
+        !broker()
+            .vhost_exists(&wire::vhost(ManagerKind::Function, &instance))
+            .unwrap()
+    );
+
+    // An image the daemon does not have is the manager's failure to start.
+    let missing = LegacySpec {
+        id: "ghost".into(),
+        launcher: Launcher::Image("wasmano/no-such-manager:0".into()),
+    };
+    let group = LegacyGroup::new(ManagerKind::Function, vec![missing], broker(), READY_WITHIN);
+    let manager = LegacyManager::new("ghost", group, CALL_DEADLINE);
+    let stop = request(Event::Fsm(FsmEvent::Stop), "tng-sdk-sm/fsm/stop_event.yml", &instance);
+    let cause = manager.invoke(stop).await.unwrap_err().cause;
+    assert!(
+        matches!(&cause, Cause::Fault(Fault::DidNotStart(message)) if message.contains("wasmano/no-such-manager:0 is not present")),
+        "{cause}"
+    );
+}
+
+/// The mixed-managers example (examples-sm/legacy): a WebAssembly
+/// placement SSM, a legacy task/configure SSM and a legacy FSM, the legacy
+/// ones run as the Python manager.
+fn mixed_service(host: &Host) -> wasmano::workflow::ServiceTemplate {
+    let root = support::workspace_root().join("examples-sm/legacy");
+    let placement = &support::guests().placement;
+    let digest = sha256_hex(&std::fs::read(placement).unwrap());
+    let nsd_text = std::fs::read_to_string(root.join("nsd.yml"))
+        .unwrap()
+        .replace(&"0".repeat(64), &digest);
+    let Ok(Descriptor::Service(nsd)) = descriptor::parse(nsd_text.as_bytes()) else {
+        panic!("the example NSD parses")
+    };
+    let vnfd_bytes = std::fs::read(root.join("vnfd.yml")).unwrap();
+    let Ok(Descriptor::Function(vnfd)) = descriptor::parse(&vnfd_bytes) else {
+        panic!("the example VNFD parses")
+    };
+    let modules = BTreeMap::from([("placement".to_owned(), placement.clone())]);
+    let mut legacy = LegacySettings::new(broker());
+    for (id, kind) in [("tng-ssm-legacy", "ssm"), ("tng-fsm-legacy", "fsm")] {
+        let command = format!(
+            "exec {} {} --type {kind} --id {id}",
+            python().display(),
+            support::workspace_root().join("tests/legacy/tango_sm.py").display()
+        );
+        legacy.commands.insert(id.to_owned(), command);
+    }
+    legacy.call_deadline = CALL_DEADLINE;
+    service::build(
+        host,
+        &nsd,
+        service::document(nsd_text.as_bytes()).unwrap(),
+        &[(vnfd, service::document(&vnfd_bytes).unwrap())],
+        &ModuleSource::Files(&modules),
+        &legacy,
+    )
+    .unwrap()
+}
+
+/// Each step a workflow ran with the manager that ran it, as
+/// `step by manager`.
+fn steps_by_manager(report: &WorkflowReport) -> Vec<String> {
+    report
+        .steps
+        .iter()
+        .filter_map(|step| {
+            step.manager
+                .as_ref()
+                .map(|manager| format!("{} by {manager}", step.step))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_mixing_webassembly_and_legacy_managers_runs_its_lifecycle() {
+    let host = Host::new(HostConfig::default()).unwrap();
+    let template = Arc::new(mixed_service(&host));
+    let data = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
+    let orchestrator = Orchestrator::new(
+        Arc::new(EmulatedInfrastructure::new(default_vims()).unwrap()) as Arc<dyn Infrastructure>,
+        Arc::clone(&store) as Arc<dyn RecordStore>,
+        PlacementOptions::default(),
+    );
+
+    let report = orchestrator.instantiate(template).await.unwrap();
+    assert_eq!(report.nsr.status, Status::NormalOperation);
+    let service_id = report.service_id.clone();
+    let vnfr_id = report.vnfrs[0].id.clone();
+    assert_eq!(
+        steps_by_manager(&report),
+        [
+            // The legacy task SSM inserted configure_ssm after the start.
+            "ssm task by tng-ssm-legacy",
+            "ssm placement by placement",
+            "fsm start web by tng-fsm-legacy",
+            "ssm configure by tng-ssm-legacy",
+            "fsm configure web by tng-fsm-legacy",
+        ]
+    );
+    // The legacy FSM's start envs reached the unit (its configure got the
+    // SSM's payload instead of the records, so it had no units to answer for).
+    let injected = report
+        .steps
+        .iter()
+        .filter(|step| step.step == "inject envs web")
+        .count();
+    assert_eq!(injected, 1, "{:?}", report.steps);
+    // One vhost per instance, as 5GTANGO's registry made them.
+    for vhost in [format!("ssm-{service_id}"), format!("fsm-{vnfr_id}")] {
+        assert!(broker().vhost_exists(&vhost).unwrap(), "{vhost}");
+    }
+
+    let terminated = orchestrator.terminate(&service_id).await.unwrap();
+    assert_eq!(terminated.nsr.status, Status::Terminated);
+    let releases: Vec<String> = steps_by_manager(&terminated)
+        .into_iter()
+        .filter(|step| step.starts_with("release"))
+        .collect();
+    assert_eq!(
+        releases,
+        [
+            "release managers of web by tng-fsm-legacy",
+            "release managers by tng-ssm-legacy",
+        ]
+    );
+    let stop = steps_by_manager(&terminated);
+    assert!(stop.contains(&"fsm stop web by tng-fsm-legacy".to_owned()), "{stop:?}");
+    for vhost in [format!("ssm-{service_id}"), format!("fsm-{vnfr_id}")] {
+        assert!(
+            !broker().vhost_exists(&vhost).unwrap(),
+            "{vhost} left after termination"
+        );
+    }
+    assert_no_process_mentions(&service_id);
+    assert_no_process_mentions(&vnfr_id);
 }
 
 /// No process runs with this instance id on its command line or in its

@@ -32,10 +32,16 @@ pub trait SpecificManager: Send + Sync {
     /// Runs one event.
     fn invoke(&self, request: Request) -> BoxFuture<'_, Result<Reply, InvocationError>>;
 
-    /// Releases what the manager holds for a service or function instance
-    /// that has ended (a legacy manager's program and its broker vhost).
-    /// Nothing to release by default: a WebAssembly manager runs every event
-    /// in a fresh instance and keeps nothing.
+    /// Whether the manager keeps something per service or function
+    /// instance between events (a legacy manager's program and its broker
+    /// vhost), to [`release`](Self::release) when the instance ends. Not by
+    /// default: a WebAssembly manager runs every event in a fresh instance.
+    fn keeps_instances(&self) -> bool {
+        false
+    }
+
+    /// Releases what the manager keeps for a service or function instance
+    /// that has ended; nothing by default.
     fn release<'a>(&'a self, _instance: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }

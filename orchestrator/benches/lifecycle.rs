@@ -296,7 +296,8 @@ fn onboarded_template(host: &Host, dir: &std::path::Path) -> (Arc<ServiceTemplat
     let report = onboard(&package, &catalogue, host).expect("onboard");
     let onboarding = started.elapsed();
     let started = Instant::now();
-    let template = service::from_catalogue(&catalogue, host, &report.nsd).expect("resolve");
+    let template =
+        service::from_catalogue(&catalogue, host, &service::LegacySettings::default(), &report.nsd).expect("resolve");
     (Arc::new(template), onboarding, started.elapsed())
 }
 

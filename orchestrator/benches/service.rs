@@ -266,6 +266,7 @@ fn setup(runtime: &tokio::runtime::Runtime, services: usize) -> Setup {
         placement: PlacementOptions::default(),
         docker: false,
         callback_ca: None,
+        legacy: wasmano::service::LegacySettings::default(),
     };
     let (server, started) = start(runtime, &config);
     assert_eq!(started.recovered, 0, "a fresh data directory runs nothing");

@@ -2,10 +2,15 @@
 //! units typed from the VNFDs, and every WebAssembly manager loaded (through
 //! the host's precompiled cache) and bound to the events it declared.
 //!
+//! Legacy container managers (`image`) run over the broker
+//! ([`crate::bus`]): a descriptor's legacy managers form one
+//! [`LegacyGroup`], started per service or function instance. During
+//! development a command can stand in for an image ([`LegacySettings`]).
+//!
 //! Templates come from the catalogue (onboarded services) or straight from
 //! descriptor files (the demo's external-service mode), where legacy
-//! container managers (`image`) can be mapped onto WebAssembly modules given
-//! by the operator.
+//! container managers can also be mapped onto WebAssembly modules given by
+//! the operator.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,6 +24,10 @@ use sm_sdk::fsm::FsmEvent;
 use sm_sdk::ssm::SsmEvent;
 use wasmano_host::{Event, Host, Limits, ManagerKind, SpecificManager, WasmManager};
 
+use crate::bus::{
+    Broker, DEFAULT_BROKER_URL, DEFAULT_CALL_DEADLINE, DEFAULT_READY_WITHIN, Launcher, LegacyGroup, LegacyManager,
+    LegacySpec,
+};
 use crate::catalogue::{Catalogue, EntryKind};
 use crate::descriptor::{self, DeploymentUnit, Descriptor, Manager, ManagerSource, Nsd, Sha256Digest, Vnfd};
 use crate::workflow::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
@@ -52,6 +61,40 @@ pub enum ModuleSource<'a> {
     Nothing,
 }
 
+/// How legacy container managers run.
+#[derive(Debug, Clone)]
+pub struct LegacySettings {
+    /// The broker they talk to (contacted only when one runs).
+    pub broker: Broker,
+    /// Command lines standing in for images, by manager id: managers that
+    /// exist as source, during development and in tests.
+    pub commands: BTreeMap<String, String>,
+    /// How long an instance's managers have to register and subscribe.
+    pub ready_within: Duration,
+    /// How long a legacy manager has for one event.
+    pub call_deadline: Duration,
+}
+
+impl LegacySettings {
+    /// The settings for managers on `broker`, with 5GTANGO's readiness
+    /// timeout and the default call deadline.
+    pub fn new(broker: Broker) -> Self {
+        Self {
+            broker,
+            commands: BTreeMap::new(),
+            ready_within: DEFAULT_READY_WITHIN,
+            call_deadline: DEFAULT_CALL_DEADLINE,
+        }
+    }
+}
+
+impl Default for LegacySettings {
+    /// The local broker with 5GTANGO's default credentials.
+    fn default() -> Self {
+        Self::new(Broker::new(DEFAULT_BROKER_URL, None).unwrap_or_else(|error| unreachable!("{error}")))
+    }
+}
+
 /// A descriptor's document as managers receive it.
 pub fn document(bytes: &[u8]) -> Result<Value, ResolveError> {
     descriptor::document(bytes).map_err(|problem| ResolveError::Descriptor(problem.to_string()))
@@ -73,6 +116,7 @@ pub fn onboarded_vnfd(catalogue: &Catalogue, identity: &descriptor::Identity) ->
 pub fn from_catalogue(
     catalogue: &Catalogue,
     host: &Host,
+    legacy: &LegacySettings,
     nsd: &descriptor::Identity,
 ) -> Result<ServiceTemplate, ResolveError> {
     let bytes = catalogue
@@ -97,6 +141,7 @@ pub fn from_catalogue(
         document(&bytes)?,
         &vnfds,
         &ModuleSource::Catalogue(catalogue),
+        legacy,
     )
 }
 
@@ -108,45 +153,52 @@ pub fn build(
     nsd_document: Value,
     vnfds: &[(Vnfd, Value)],
     modules: &ModuleSource,
+    legacy: &LegacySettings,
 ) -> Result<ServiceTemplate, ResolveError> {
-    let mut ssms = Vec::new();
-    for manager in &nsd.service_specific_managers {
-        if let Some((manager, events)) = load_manager(host, manager, ManagerKind::Service, modules)? {
-            let events = events.into_iter().filter_map(|event| {
-                if let Event::Ssm(event) = event {
-                    Some(event)
-                } else {
-                    None
-                }
-            });
-            ssms.push(ManagerBinding::<SsmEvent> {
-                manager,
-                events: events.collect(),
-            });
-        }
-    }
+    let ssms = bind_managers(
+        host,
+        &nsd.service_specific_managers,
+        ManagerKind::Service,
+        modules,
+        legacy,
+    )?
+    .into_iter()
+    .map(|(manager, events)| ManagerBinding::<SsmEvent> {
+        manager,
+        events: events
+            .into_iter()
+            .filter_map(|event| match event {
+                Event::Ssm(event) => Some(event),
+                Event::Fsm(_) => None,
+            })
+            .collect(),
+    })
+    .collect();
     let mut vnfs = Vec::new();
     for function in &nsd.network_functions {
         let (vnfd, document) = vnfds
             .iter()
             .find(|(vnfd, _)| vnfd.identity == function.vnfd)
             .ok_or_else(|| ResolveError::Descriptor(format!("VNF {}: no VNFD {}", function.vnf_id, function.vnfd)))?;
-        let mut fsms = Vec::new();
-        for manager in &vnfd.function_specific_managers {
-            if let Some((manager, events)) = load_manager(host, manager, ManagerKind::Function, modules)? {
-                let events = events.into_iter().filter_map(|event| {
-                    if let Event::Fsm(event) = event {
-                        Some(event)
-                    } else {
-                        None
-                    }
-                });
-                fsms.push(ManagerBinding::<FsmEvent> {
-                    manager,
-                    events: events.collect(),
-                });
-            }
-        }
+        let fsms = bind_managers(
+            host,
+            &vnfd.function_specific_managers,
+            ManagerKind::Function,
+            modules,
+            legacy,
+        )?
+        .into_iter()
+        .map(|(manager, events)| ManagerBinding::<FsmEvent> {
+            manager,
+            events: events
+                .into_iter()
+                .filter_map(|event| match event {
+                    Event::Fsm(event) => Some(event),
+                    Event::Ssm(_) => None,
+                })
+                .collect(),
+        })
+        .collect();
         let units = vnfd
             .virtual_deployment_units
             .iter()
@@ -175,6 +227,53 @@ pub fn build(
         vnfs,
         ssms,
     })
+}
+
+/// A descriptor's managers, each bound to its events: WebAssembly ones
+/// loaded, legacy container ones (not mapped onto a module) in one
+/// [`LegacyGroup`] for the descriptor, bound to every event they declare.
+fn bind_managers(
+    host: &Host,
+    managers: &[Manager],
+    kind: ManagerKind,
+    modules: &ModuleSource,
+    legacy: &LegacySettings,
+) -> Result<Vec<LoadedManager>, ResolveError> {
+    let mut bound = Vec::new();
+    let mut legacy_managers = Vec::new();
+    for manager in managers {
+        match (&manager.source, modules) {
+            (_, ModuleSource::Nothing) => {}
+            (ManagerSource::Container { image }, ModuleSource::Files(files)) if !files.contains_key(&manager.id) => {
+                legacy_managers.push((manager, image));
+            }
+            (ManagerSource::Container { image }, ModuleSource::Catalogue(_)) => legacy_managers.push((manager, image)),
+            _ => bound.extend(load_manager(host, manager, kind, modules)?),
+        }
+    }
+    if legacy_managers.is_empty() {
+        return Ok(bound);
+    }
+    let specs = legacy_managers
+        .iter()
+        .map(|(manager, image)| LegacySpec {
+            id: manager.id.clone(),
+            launcher: legacy.commands.get(&manager.id).map_or_else(
+                || Launcher::Image((*image).clone()),
+                |command| Launcher::Command(command.clone()),
+            ),
+        })
+        .collect();
+    let group = LegacyGroup::new(kind, specs, legacy.broker.clone(), legacy.ready_within);
+    for (manager, _) in legacy_managers {
+        let events = manager
+            .declared_events()
+            .filter_map(|name| Event::parse(kind, name))
+            .collect();
+        let legacy_manager = LegacyManager::new(&manager.id, Arc::clone(&group), legacy.call_deadline);
+        bound.push((Arc::new(legacy_manager) as Arc<dyn SpecificManager>, events));
+    }
+    Ok(bound)
 }
 
 fn unit_template(unit: &DeploymentUnit, kind: VimKind, image_key: &str) -> Result<UnitTemplate, String> {
@@ -245,7 +344,7 @@ pub fn replace_manager(
         },
         ManagerSource::Container { image } => {
             return Err(failure(format!(
-                "legacy container manager {image}: container managers do not run yet, so none can be changed"
+                "legacy container manager {image}: changing a container manager in place is not supported yet"
             )));
         }
     };
@@ -333,7 +432,7 @@ type LoadedManager = (Arc<dyn SpecificManager>, Vec<Event>);
 /// handles. A declared event the module does not handle is left unbound
 /// (and logged): onboarding refuses such modules, so this only happens when
 /// an operator maps a legacy manager onto a module by hand. `None` for a
-/// legacy container manager no module was given for.
+/// legacy container manager no module was given for (it runs over the bus).
 fn load_manager(
     host: &Host,
     manager: &Manager,
@@ -356,10 +455,7 @@ fn load_manager(
         (source, ModuleSource::Files(files)) => {
             let Some(path) = files.get(&manager.id) else {
                 return match source {
-                    ManagerSource::Container { image } => {
-                        tracing::warn!(manager = %manager.id, "legacy container manager {image} has no module mapped: its events use the defaults");
-                        Ok(None)
-                    }
+                    ManagerSource::Container { .. } => Ok(None),
                     ManagerSource::Wasm { module, .. } => Err(failure(format!("no file given for module {module}"))),
                 };
             };
@@ -370,11 +466,7 @@ fn load_manager(
             };
             (bytes, sha256, limits)
         }
-        (ManagerSource::Container { image }, ModuleSource::Catalogue(_)) => {
-            return Err(failure(format!(
-                "legacy container manager {image}: running container managers over the bus is not supported yet"
-            )));
-        }
+        (ManagerSource::Container { .. }, ModuleSource::Catalogue(_)) => return Ok(None),
     };
     let module = host
         .load_bytes(&bytes, sha256.as_deref())

@@ -161,6 +161,10 @@ impl SpecificManager for LegacyManager {
         })
     }
 
+    fn keeps_instances(&self) -> bool {
+        true
+    }
+
     fn release<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.group.release(instance).await.map_err(|error| error.to_string()) })
     }

@@ -32,6 +32,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
+use wasmano::bus::Broker;
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
@@ -39,9 +40,10 @@ use wasmano::package::pin_module_digests;
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{RecordStore, SqliteStore, Status, StepOutcome};
 use wasmano::server::{self, ServeConfig};
-use wasmano::service::{self, ModuleSource};
+use wasmano::service::{self, LegacySettings, ModuleSource};
 use wasmano::workflow::{Orchestrator, ServiceTemplate, WorkflowReport};
 
+use super::broker::{BrokerArgs, legacy_settings};
 use super::catalogue::{DataDir, host_in};
 use super::client::Client;
 use super::{Failure, exit};
@@ -63,6 +65,12 @@ pub struct DemoArgs {
     /// Run the manager with this id as this WebAssembly module (repeatable).
     #[arg(long = "manager", value_name = "ID=MODULE")]
     managers: Vec<String>,
+    /// Run the legacy container manager with this id as this command line
+    /// instead of its image, over the broker (repeatable).
+    #[arg(long = "legacy", value_name = "ID=COMMAND")]
+    legacy: Vec<String>,
+    #[command(flatten)]
+    broker: BrokerArgs,
 }
 
 /// The example crates the bundled package needs, and their module names.
@@ -119,7 +127,12 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
         .build()
         .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
     match &args.nsd {
-        None => bundled(&runtime, &data_dir, args.vims.clone())?,
+        None => bundled(
+            &runtime,
+            &data_dir,
+            args.vims.clone(),
+            args.broker.broker((None, None))?,
+        )?,
         Some(nsd) => external(&runtime, &data_dir, &args, nsd)?,
     }
     Ok(ExitCode::SUCCESS)
@@ -134,7 +147,7 @@ impl DataDir {
 /// The bundled service through a server in this process: assembled,
 /// served, driven over HTTP, its final records printed, the server shut
 /// down (also when driving it failed).
-fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>) -> Result<(), Failure> {
+fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>, broker: Broker) -> Result<(), Failure> {
     let package_dir = assemble_package(data_dir)?;
     let archive = gzip_tar(&package_dir)?;
     let descriptors = package_descriptors(&package_dir)?;
@@ -146,6 +159,7 @@ fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>) -> Result<
         placement: PlacementOptions::default(),
         docker: false,
         callback_ca: None,
+        legacy: LegacySettings::new(broker),
     };
     let (listener, opened) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -492,7 +506,8 @@ fn external(runtime: &Runtime, data_dir: &Path, args: &DemoArgs, nsd: &Path) -> 
             .ok_or_else(|| Failure::new(exit::USAGE, format!("--manager {mapping:?}: expected ID=MODULE")))?;
         modules.insert(id.to_owned(), PathBuf::from(module));
     }
-    let template = service_from_files(&host, nsd, &args.vnfd, &ModuleSource::Files(&modules))?;
+    let legacy = legacy_settings(args.broker.broker((None, None))?, &args.legacy)?;
+    let template = service_from_files(&host, nsd, &args.vnfd, &ModuleSource::Files(&modules), &legacy)?;
     let vims = match &args.vims {
         Some(file) => load_vims(file).map_err(|error| Failure::new(exit::DATA, error.to_string()))?,
         None => default_vims(),
@@ -522,6 +537,7 @@ pub(super) fn service_from_files(
     nsd: &Path,
     vnfds: &[PathBuf],
     modules: &ModuleSource,
+    legacy: &LegacySettings,
 ) -> Result<ServiceTemplate, Failure> {
     let read = |path: &Path| -> Result<(Descriptor, Value), Failure> {
         let parsed = descriptor::load_file(path).map_err(|error| match &error {
@@ -555,7 +571,7 @@ pub(super) fn service_from_files(
     if let Some(problem) = problems.first() {
         return Err(Failure::new(exit::DATA, format!("{}: {problem}", nsd.identity)));
     }
-    service::build(host, &nsd, nsd_document, &functions, modules)
+    service::build(host, &nsd, nsd_document, &functions, modules, legacy)
         .map_err(|error| Failure::new(exit::DATA, error.to_string()))
 }
 

@@ -19,7 +19,7 @@ use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
 use wasmano::placement::PlacementOptions;
 use wasmano::records::SqliteStore;
-use wasmano::service::ModuleSource;
+use wasmano::service::{LegacySettings, ModuleSource};
 use wasmano::workflow::{Orchestrator, sample_payload};
 use wasmano_host::Event;
 
@@ -73,6 +73,7 @@ pub fn generate(args: GenerateArgs) -> Result<ExitCode, Failure> {
         &args.nsd,
         &args.vnfd,
         &ModuleSource::Nothing,
+        &LegacySettings::default(),
     )?);
     let vims = match &args.vims {
         Some(file) => load_vims(file).map_err(|error| Failure::new(exit::DATA, error.to_string()))?,

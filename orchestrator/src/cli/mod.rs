@@ -1,5 +1,6 @@
 //! Command-line arguments, dispatch, and the exit-code contract.
 
+mod broker;
 mod catalogue;
 mod client;
 mod demo;

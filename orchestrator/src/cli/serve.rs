@@ -13,6 +13,9 @@ use serde::Deserialize;
 use wasmano::placement::{PlacementOptions, PlacementStrategy};
 use wasmano::server::{self, ServeConfig, ServeError};
 
+use wasmano::service::LegacySettings;
+
+use super::broker::BrokerArgs;
 use super::catalogue::DataDir;
 use super::{Failure, exit, read_config};
 
@@ -54,6 +57,8 @@ pub struct ServeArgs {
     /// instead of the public web's roots.
     #[arg(long, value_name = "FILE")]
     callback_ca: Option<PathBuf>,
+    #[command(flatten)]
+    broker: BrokerArgs,
 }
 
 /// The default placement's strategies.
@@ -80,6 +85,8 @@ struct ConfigFile {
     docker: bool,
     #[serde(default)]
     placement: PlacementFile,
+    broker: Option<String>,
+    broker_management: Option<String>,
 }
 
 /// The configuration file's `placement` block.
@@ -157,6 +164,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         vims_file: args.vims.or(file.vims),
         docker: args.docker || file.docker,
         callback_ca: args.callback_ca.or(file.callback_ca),
+        legacy: LegacySettings::new(
+            args.broker
+                .broker((file.broker.as_deref(), file.broker_management.as_deref()))?,
+        ),
     };
     let listen = args
         .listen

@@ -22,9 +22,7 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfSwitches};
 use sm_sdk::{Document, KeyValue};
-use wasmano::bus::{
-    Broker, DEFAULT_BROKER_URL, DEFAULT_CALL_DEADLINE, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire,
-};
+use wasmano::bus::{DEFAULT_CALL_DEADLINE, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire};
 use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_mapping};
 use wasmano::workflow::schedule;
 use wasmano_host::{
@@ -32,6 +30,7 @@ use wasmano_host::{
     Request, SpecificManager, WasmManager, tango_error,
 };
 
+use super::broker::BrokerArgs;
 use super::{Failure, exit};
 
 /// Arguments of `wasmano sm test`.
@@ -74,13 +73,8 @@ pub struct TestArgs {
     /// The manager id its logs are tagged with.
     #[arg(long, default_value = "sm-under-test")]
     id: String,
-    /// The broker a legacy manager talks to; its user must be a RabbitMQ
-    /// administrator (it creates the instance's vhost).
-    #[arg(long, default_value = DEFAULT_BROKER_URL, requires = "command")]
-    broker: String,
-    /// The broker's management API (default http://<broker host>:15672).
-    #[arg(long, requires = "command")]
-    broker_management: Option<String>,
+    #[command(flatten)]
+    broker: BrokerArgs,
     /// How long a legacy manager has to register and subscribe, in milliseconds.
     #[arg(long, default_value_t = 60_000, requires = "command")]
     ready_within_ms: u64,
@@ -149,8 +143,7 @@ fn run_legacy(
     kind: ManagerKind,
     request: Request,
 ) -> Result<Result<Reply, InvocationError>, Failure> {
-    let broker = Broker::new(&args.broker, args.broker_management.as_deref())
-        .map_err(|error| Failure::new(exit::USAGE, error.to_string()))?;
+    let broker = args.broker.broker((None, None))?;
     let deadline = Duration::from_millis(args.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE.as_millis() as u64));
     let ready_within = Duration::from_millis(args.ready_within_ms);
     if deadline.is_zero() || ready_within.is_zero() {

@@ -41,7 +41,7 @@ use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
 use crate::package::{OnboardingProblem, Package, PackageError, onboard};
 use crate::placement::{PlacementOptions, PlacementStrategy};
 use crate::records::{self, JournalEntry, RecordStore, Status, StoreError, VnfRecord};
-use crate::service::{self, ResolveError};
+use crate::service::{self, LegacySettings, ResolveError};
 use crate::workflow::{
     FailurePolicy, Orchestrator, RecoveryPlan, RunContext, ServiceTemplate, StepFailure, Task, WorkflowError,
 };
@@ -188,6 +188,8 @@ pub struct Parts {
     pub host: Arc<Host>,
     /// Where uploads are spooled before they are read.
     pub data_dir: PathBuf,
+    /// How legacy container managers run.
+    pub legacy: LegacySettings,
 }
 
 impl std::fmt::Debug for Parts {
@@ -1056,7 +1058,8 @@ impl Lifecycle {
         }
         let identity: Identity = nsd_id.parse().map_err(LcmError::Unprocessable)?;
         let (catalogue, host) = (Arc::clone(&self.parts.catalogue), Arc::clone(&self.parts.host));
-        let template = blocking(move || Ok(service::from_catalogue(&catalogue, &host, &identity)?)).await?;
+        let legacy = self.parts.legacy.clone();
+        let template = blocking(move || Ok(service::from_catalogue(&catalogue, &host, &legacy, &identity)?)).await?;
         let template = Arc::new(template);
         self.templates
             .lock()

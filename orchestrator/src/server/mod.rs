@@ -44,6 +44,7 @@ use crate::lcm::store::LcmStore;
 use crate::lcm::{Lifecycle, Parts};
 use crate::placement::PlacementOptions;
 use crate::records::SqliteStore;
+use crate::service::LegacySettings;
 use crate::workflow::Orchestrator;
 use events::EventLog;
 use metrics::Metrics;
@@ -85,6 +86,8 @@ pub struct ServeConfig {
     /// PEM certificates an `https` callback's certificate must chain to,
     /// instead of the public web's roots (Mozilla's, built in).
     pub callback_ca: Option<PathBuf>,
+    /// How legacy container managers run: the broker they talk to.
+    pub legacy: LegacySettings,
 }
 
 /// The data directory's orchestrator id, created on first use: what marks
@@ -261,6 +264,7 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
             catalogue: Arc::new(catalogue),
             host: Arc::new(host),
             data_dir: data_dir.clone(),
+            legacy: config.legacy.clone(),
         },
         lifecycle_store,
     );

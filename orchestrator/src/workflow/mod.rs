@@ -702,13 +702,15 @@ impl Run {
             .map_err(|error| self.error(&step, None, StepFailure::Store(error)))
     }
 
-    /// Runs one hook as a step.
+    /// Runs one hook as a step. An SSM event is for the run's service; an
+    /// FSM event for the VNF instance `vnf_instance`.
     async fn hook(
         &mut self,
         step: Step,
         manager: &Arc<dyn SpecificManager>,
         event: Event,
         content: &Value,
+        vnf_instance: Option<&str>,
     ) -> Result<Reply, WorkflowError> {
         debug_assert_eq!(step.kind(), StepKind::Hook, "{step}");
         self.boundary(&step, Some(manager.id()))?;
@@ -721,7 +723,9 @@ impl Run {
         let outcome = match Request::new(event, content) {
             Ok(request) => {
                 call.seed = Some(request.seed());
-                let request = request.interruptible(Arc::clone(&self.interrupted));
+                let request = request
+                    .interruptible(Arc::clone(&self.interrupted))
+                    .for_instance(vnf_instance.unwrap_or(&self.service));
                 manager.invoke(request).await.map_err(StepFailure::Hook)
             }
             Err(error) => Err(StepFailure::Request(format!("{event}: {error}"))),
@@ -735,6 +739,41 @@ impl Run {
                 self.record(&step, Some(call), started, StepOutcome::Failed, Some(cause.to_string()));
                 Err(self.error(&step, Some(manager.id()), cause))
             }
+        }
+    }
+
+    /// Releases what `managers` keep for an instance that has ended (the
+    /// service, or the VNF instance `vnf_instance`): best effort, since the
+    /// instance is gone whatever happens, and journaled per manager that
+    /// keeps anything ([`SpecificManager::keeps_instances`]).
+    async fn release(&mut self, step: Step, managers: Vec<Arc<dyn SpecificManager>>, vnf_instance: Option<&str>) {
+        debug_assert_eq!(step.kind(), StepKind::Effect, "{step}");
+        let instance = vnf_instance.map_or_else(|| self.service.clone(), str::to_owned);
+        for manager in managers.iter().filter(|manager| manager.keeps_instances()) {
+            if self.workflow != Workflow::Recovery {
+                failpoint::step_boundary(&step);
+            }
+            if self.intents
+                && let Err(error) = self.intend(&step).await
+            {
+                tracing::error!("cannot journal the intent of {step}: {error}");
+            }
+            let started = now();
+            let error = manager.release(&instance).await.err();
+            if let Some(error) = &error {
+                tracing::warn!(manager = manager.id(), instance = %instance, "cannot release: {error}");
+            }
+            let outcome = if error.is_some() {
+                StepOutcome::Failed
+            } else {
+                StepOutcome::Succeeded
+            };
+            let call = HookCall {
+                manager: manager.id(),
+                event: None,
+                seed: None,
+            };
+            self.record(&step, Some(call), started, outcome, error);
         }
     }
 
@@ -1003,7 +1042,7 @@ impl Orchestrator {
             RecoveryPlan::KeepEverything => in_operation || !kept.is_empty(),
         };
         let removed = orphans.iter().map(|vnf| vnf.record.id.clone()).collect();
-        self.remove_vnfs(run, orphans, Status::Failed).await;
+        self.remove_vnfs(run, &template, orphans, Status::Failed).await;
         let mut state = ServiceState {
             template,
             placement: Arc::new(placement.unwrap_or_else(|| self.placement.clone())),
@@ -1195,7 +1234,8 @@ impl Orchestrator {
             }
             Err(error) => {
                 let added: Vec<VnfInstance> = std::mem::take(&mut state.vnfs);
-                self.remove_vnfs(&mut run, added, Status::Failed).await;
+                self.remove_vnfs(&mut run, &state.template, added, Status::Failed).await;
+                release_ssms(&mut run, &state.template).await;
                 let failed = NsRecord {
                     status: Status::Failed,
                     ..state.nsr.clone()
@@ -1242,7 +1282,7 @@ impl Orchestrator {
         };
         let mut run = Run::new(service_id, Workflow::Monitor, &RunContext::default(), self);
         let reply = match run
-            .hook(Step::SsmMonitor, manager, Event::Ssm(SsmEvent::Monitor), content)
+            .hook(Step::SsmMonitor, manager, Event::Ssm(SsmEvent::Monitor), content, None)
             .await
         {
             Ok(reply) => reply,
@@ -1358,7 +1398,8 @@ impl Orchestrator {
         let outcome = async {
             // The instance leaves the service only once it is removed; a
             // failed removal keeps it, to be retried (removal is idempotent).
-            self.remove_vnf(&mut run, state.vnfs[position].clone()).await?;
+            self.remove_vnf(&mut run, &state.template, state.vnfs[position].clone())
+                .await?;
             let removed = state.vnfs.remove(position);
             self.update_nsr(&mut run, &mut state).await?;
             self.scale_fsms(
@@ -1453,6 +1494,7 @@ impl Orchestrator {
                         &fsm,
                         Event::Fsm(FsmEvent::State),
                         &payload::state_extract(vnf, &old.record),
+                        Some(&old.record.id),
                     )
                     .await?;
                 let Reply::FunctionState(StateReply::Extracted(extracted)) = extracted else {
@@ -1468,6 +1510,7 @@ impl Orchestrator {
                         &ssm,
                         Event::Ssm(SsmEvent::State),
                         &payload::ssm_state(&extracted),
+                        None,
                     )
                     .await?;
                 let Reply::State(transformed) = transformed else {
@@ -1485,6 +1528,7 @@ impl Orchestrator {
                     &fsm,
                     Event::Fsm(FsmEvent::State),
                     &payload::state_inject(vnf, &state.vnfs[new_position].record, &transformed),
+                    Some(&state.vnfs[new_position].record.id),
                 )
                 .await?;
             }
@@ -1514,7 +1558,7 @@ impl Orchestrator {
         // never dropped.
         let old = state.vnfs.remove(position);
         let finished = async {
-            if let Err(error) = self.remove_vnf(&mut run, old.clone()).await {
+            if let Err(error) = self.remove_vnf(&mut run, &state.template, old.clone()).await {
                 for unit in old.units {
                     self.hold_removal(&mut run, unit).await;
                 }
@@ -1569,7 +1613,9 @@ impl Orchestrator {
                     };
                     let content =
                         switched_payload(switch).unwrap_or_else(|| payload::lifecycle(template, &vnf.record, &members));
-                    let stopped = run.hook(step, fsm, Event::Fsm(FsmEvent::Stop), &content).await;
+                    let stopped = run
+                        .hook(step, fsm, Event::Fsm(FsmEvent::Stop), &content, Some(&vnf.record.id))
+                        .await;
                     match stopped {
                         Err(error) if !force => return Err(error),
                         Err(error) => tracing::warn!("forced termination goes on past: {error}"),
@@ -1581,7 +1627,10 @@ impl Orchestrator {
             // rest in it, to be terminated again.
             let mut terminated = Vec::with_capacity(state.vnfs.len());
             while !state.vnfs.is_empty() {
-                terminated.push(self.remove_vnf(&mut run, state.vnfs[0].clone()).await?);
+                terminated.push(
+                    self.remove_vnf(&mut run, &state.template, state.vnfs[0].clone())
+                        .await?,
+                );
                 state.vnfs.remove(0);
             }
             state.vnfs = terminated;
@@ -1592,6 +1641,7 @@ impl Orchestrator {
             state.nsr = run
                 .write_ns(Step::NsrTerminated, RecordWrite::UpdateNs(terminated))
                 .await?;
+            release_ssms(&mut run, &state.template).await;
             Ok(())
         }
         .await;
@@ -1644,7 +1694,7 @@ impl Orchestrator {
                 let kept: HashSet<String> = before.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect();
                 let (vnfs, added): (Vec<VnfInstance>, Vec<VnfInstance>) =
                     state.vnfs.into_iter().partition(|vnf| kept.contains(&vnf.record.id));
-                self.remove_vnfs(&mut run, added, Status::Failed).await;
+                self.remove_vnfs(&mut run, &state.template, added, Status::Failed).await;
                 let mut restored = ServiceState {
                     template: state.template,
                     placement: state.placement,
@@ -1753,6 +1803,7 @@ impl Orchestrator {
                 manager,
                 Event::Ssm(SsmEvent::Task),
                 &payload::task(&default),
+                None,
             )
             .await?;
         let Reply::Schedule(tasks) = reply else {
@@ -1810,7 +1861,13 @@ impl Orchestrator {
                     .collect();
                 let content = payload::placement(&run.service, template, &with_templates, &offered);
                 let reply = run
-                    .hook(Step::SsmPlacement, manager, Event::Ssm(SsmEvent::Placement), &content)
+                    .hook(
+                        Step::SsmPlacement,
+                        manager,
+                        Event::Ssm(SsmEvent::Placement),
+                        &content,
+                        None,
+                    )
                     .await?;
                 let Reply::Placement(placed) = reply else {
                     return Err(run.failure(
@@ -1931,7 +1988,8 @@ impl Orchestrator {
         match run.write_vnf(step, RecordWrite::CreateVnf(record)).await {
             Ok(record) => Ok(VnfInstance { record, ..instance }),
             Err(error) => {
-                self.remove_vnfs(run, vec![instance], Status::Failed).await;
+                self.remove_vnfs(run, &state.template, vec![instance], Status::Failed)
+                    .await;
                 Err(error)
             }
         }
@@ -1956,7 +2014,13 @@ impl Orchestrator {
         let content =
             switched_payload(switch).unwrap_or_else(|| payload::lifecycle(vnf, &instance.record, &state.members()));
         let reply = run
-            .hook(step.clone(), fsm, Event::Fsm(FsmEvent::Start), &content)
+            .hook(
+                step.clone(),
+                fsm,
+                Event::Fsm(FsmEvent::Start),
+                &content,
+                Some(&instance.record.id),
+            )
             .await?;
         let Reply::Started(envs) = reply else {
             return Err(run.failure(
@@ -2007,7 +2071,13 @@ impl Orchestrator {
                 )
             });
             let reply = run
-                .hook(step.clone(), fsm, Event::Fsm(FsmEvent::Scale), &content)
+                .hook(
+                    step.clone(),
+                    fsm,
+                    Event::Fsm(FsmEvent::Scale),
+                    &content,
+                    Some(&instance.record.id),
+                )
                 .await?;
             let Reply::Scaled(envs) = reply else {
                 return Err(run.failure(
@@ -2078,7 +2148,13 @@ impl Orchestrator {
             Some(manager) => {
                 let content = payload::ssm_configure(run.workflow.name(), &template, &state.nsr, &state.members());
                 match run
-                    .hook(Step::SsmConfigure, manager, Event::Ssm(SsmEvent::Configure), &content)
+                    .hook(
+                        Step::SsmConfigure,
+                        manager,
+                        Event::Ssm(SsmEvent::Configure),
+                        &content,
+                        None,
+                    )
                     .await?
                 {
                     Reply::Configure(decisions) => decisions,
@@ -2131,8 +2207,15 @@ impl Orchestrator {
             let step = Step::FsmConfigure {
                 vnf: vnf.vnf_id.clone(),
             };
+            let vnf_instance = state.vnfs[position].record.id.clone();
             let reply = run
-                .hook(step.clone(), fsm, Event::Fsm(FsmEvent::Configure), &content)
+                .hook(
+                    step.clone(),
+                    fsm,
+                    Event::Fsm(FsmEvent::Configure),
+                    &content,
+                    Some(&vnf_instance),
+                )
                 .await?;
             let Reply::Configured(envs) = reply else {
                 return Err(run.failure(
@@ -2280,7 +2363,12 @@ impl Orchestrator {
     }
 
     /// Removes an instance's units and marks its record terminated.
-    async fn remove_vnf(&self, run: &mut Run, instance: VnfInstance) -> Result<VnfInstance, WorkflowError> {
+    async fn remove_vnf(
+        &self,
+        run: &mut Run,
+        template: &ServiceTemplate,
+        instance: VnfInstance,
+    ) -> Result<VnfInstance, WorkflowError> {
         let vnf = instance.record.vnf_id.clone();
         for unit in &instance.units {
             let step = Step::Remove { vnf: vnf.clone() };
@@ -2291,27 +2379,38 @@ impl Orchestrator {
             ..instance.record.clone()
         };
         let record = run
-            .write_vnf(Step::VnfrTerminated { vnf }, RecordWrite::UpdateVnf(terminated))
+            .write_vnf(
+                Step::VnfrTerminated { vnf: vnf.clone() },
+                RecordWrite::UpdateVnf(terminated),
+            )
             .await?;
+        release_fsms(run, template, &instance).await;
         Ok(VnfInstance { record, ..instance })
     }
 
     /// Undo: removes instances, going on past failures, and marks their
     /// records with `status`. A unit whose removal fails is held durably,
     /// to be retried until it is gone ([`Orchestrator::retry_removals`]).
-    async fn remove_vnfs(&self, run: &mut Run, instances: Vec<VnfInstance>, status: Status) {
+    async fn remove_vnfs(
+        &self,
+        run: &mut Run,
+        template: &ServiceTemplate,
+        instances: Vec<VnfInstance>,
+        status: Status,
+    ) {
         for instance in instances {
             let vnf = instance.record.vnf_id.clone();
-            for unit in instance.units {
+            for unit in &instance.units {
                 let step = Step::Remove { vnf: vnf.clone() };
                 if run
                     .undo_effect(step, self.infrastructure.remove(unit.clone()))
                     .await
                     .is_some()
                 {
-                    self.hold_removal(run, unit).await;
+                    self.hold_removal(run, unit.clone()).await;
                 }
             }
+            release_fsms(run, template, &instance).await;
             if instance.record.version > 0 {
                 let marked = VnfRecord {
                     status,
@@ -2322,6 +2421,29 @@ impl Orchestrator {
             }
         }
     }
+}
+
+/// Releases what a VNF instance's FSMs hold for it.
+async fn release_fsms(run: &mut Run, template: &ServiceTemplate, instance: &VnfInstance) {
+    let fsms = template.vnfs[instance.template]
+        .fsms
+        .iter()
+        .map(|binding| Arc::clone(&binding.manager))
+        .collect();
+    let step = Step::ReleaseManagers {
+        vnf: Some(instance.record.vnf_id.clone()),
+    };
+    run.release(step, fsms, Some(&instance.record.id)).await;
+}
+
+/// Releases what the service's SSMs hold for it.
+async fn release_ssms(run: &mut Run, template: &ServiceTemplate) {
+    let ssms = template
+        .ssms
+        .iter()
+        .map(|binding| Arc::clone(&binding.manager))
+        .collect();
+    run.release(Step::ReleaseManagers { vnf: None }, ssms, None).await;
 }
 
 /// A VIM as placement sees it.

@@ -85,6 +85,9 @@ pub(super) enum Step {
     Remove { vnf: String },
     /// Remove the units of a VNF deployed before one of its units failed.
     RemovePartlyDeployed { vnf: String },
+    /// Release what the managers hold for an ended instance: the service's
+    /// (no `vnf`) or a VNF instance's (a legacy manager's program and vhost).
+    ReleaseManagers { vnf: Option<String> },
     /// Keep a unit whose removal failed on the durable retry list.
     HoldRemoval { vnf: String, unit: String },
     /// Store the service record of an instantiation.
@@ -136,9 +139,11 @@ impl Step {
             | Self::FsmConfigure { .. }
             | Self::FsmStateExtract { .. }
             | Self::FsmStateInject { .. } => StepKind::Hook,
-            Self::Deploy { .. } | Self::InjectEnvs { .. } | Self::Remove { .. } | Self::RemovePartlyDeployed { .. } => {
-                StepKind::Effect
-            }
+            Self::Deploy { .. }
+            | Self::InjectEnvs { .. }
+            | Self::Remove { .. }
+            | Self::RemovePartlyDeployed { .. }
+            | Self::ReleaseManagers { .. } => StepKind::Effect,
             Self::HoldRemoval { .. }
             | Self::StoreNsr
             | Self::StoreVnfr { .. }
@@ -184,6 +189,8 @@ impl fmt::Display for Step {
             Self::InjectEnvs { vnf } => write!(f, "inject envs {vnf}"),
             Self::Remove { vnf } => write!(f, "remove {vnf}"),
             Self::RemovePartlyDeployed { vnf } => write!(f, "remove {vnf} (partly deployed)"),
+            Self::ReleaseManagers { vnf: None } => f.write_str("release managers"),
+            Self::ReleaseManagers { vnf: Some(vnf) } => write!(f, "release managers of {vnf}"),
             Self::HoldRemoval { vnf, unit } => write!(f, "hold removal of {vnf} {unit}"),
             Self::StoreNsr => f.write_str("store NSR"),
             Self::StoreVnfr { vnf } => write!(f, "store VNFR {vnf}"),
