@@ -13,8 +13,10 @@
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 mod support;
+#[path = "support/legacy.rs"]
+mod support_legacy;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +26,7 @@ use serde_json::{Value, json};
 use sm_sdk::fsm::{FsmEvent, StateReply};
 use sm_sdk::ssm::{SsmEvent, WorkflowRequest};
 use wasmano::bus::{
-    Broker, DEFAULT_BROKER_URL, LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager,
-    LegacySpec, wire,
+    LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager, LegacySpec, wire,
 };
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::infrastructure::Infrastructure;
@@ -36,43 +37,12 @@ use wasmano::service::{self, LegacySettings, ModuleSource};
 use wasmano::workflow::{Orchestrator, WorkflowReport};
 use wasmano_host::{Cause, Event, Fault, Host, HostConfig, ManagerKind, Reply, Request, SpecificManager, sha256_hex};
 
-const HOW_TO_START: &str = "the legacy manager tests need RabbitMQ with its management plugin on 127.0.0.1 and \
-     the venv target/legacy-venv: run `bash -c 'source scripts/common.sh && ensure_rabbitmq && \
-     ensure_legacy_python'` as root from the repository (scripts/test.sh does)";
+use support_legacy::{broker, python, tango_sm};
 
 /// Generous for a Python manager on a loaded CI machine; the deadline tests
 /// use their own.
 const CALL_DEADLINE: Duration = Duration::from_secs(10);
 const READY_WITHIN: Duration = Duration::from_secs(30);
-
-fn broker() -> Broker {
-    let broker = Broker::new(DEFAULT_BROKER_URL, None).unwrap();
-    if let Err(error) = broker.vhost_exists("wasmano-probe") {
-        panic!("{error}; {HOW_TO_START}");
-    }
-    broker
-}
-
-fn python() -> PathBuf {
-    let python = support::workspace_root().join("target/legacy-venv/bin/python");
-    assert!(python.exists(), "{} is missing; {HOW_TO_START}", python.display());
-    python
-}
-
-/// The Python manager of this kind, misbehaving as told.
-fn tango_sm(kind: ManagerKind, behaviour: &str) -> LegacySpec {
-    let script = support::workspace_root().join("tests/legacy/tango_sm.py");
-    LegacySpec {
-        id: format!("legacy-{}", kind.short_name()),
-        launcher: Launcher::Command(format!(
-            "exec {} {} --type {} --id legacy-{} --behaviour {behaviour}",
-            python().display(),
-            script.display(),
-            kind.short_name(),
-            kind.short_name()
-        )),
-    }
-}
 
 /// A group of one Python manager of this kind, misbehaving as told, and
 /// that manager.

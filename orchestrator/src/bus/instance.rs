@@ -94,7 +94,15 @@ pub enum CallError {
     Body(String),
 }
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>>;
+/// What a waiting call is handed: the reply's body (or why it could not be
+/// read), or the news that the connection is gone.
+#[derive(Debug)]
+enum Answer {
+    Body(Result<Value, String>),
+    Lost(String),
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>;
 
 /// The legacy managers of one service or function instance, running and
 /// registered, with the connection their events travel on.
@@ -256,6 +264,13 @@ impl LegacyInstance {
         }
     }
 
+    /// Whether the orchestrator's connection to the instance's vhost is up.
+    /// A broker restart drops it, and the managers' own (5GTANGO's managers
+    /// do not reconnect): the instance has to be started again.
+    pub fn connected(&self) -> bool {
+        self.connection.status().connected()
+    }
+
     /// Service or function instance.
     pub fn kind(&self) -> ManagerKind {
         self.kind
@@ -287,8 +302,9 @@ impl LegacyInstance {
         .await;
         lock(&self.pending).remove(&correlation);
         match answer {
-            Ok(Ok(Ok(body))) => Ok(body),
-            Ok(Ok(Err(message))) => Err(CallError::Body(message)),
+            Ok(Ok(Answer::Body(Ok(body)))) => Ok(body),
+            Ok(Ok(Answer::Body(Err(message)))) => Err(CallError::Body(message)),
+            Ok(Ok(Answer::Lost(message))) => Err(self.broker_lost(message)),
             Ok(Err(error)) => Err(error),
             Err(_) => Err(CallError::Deadline(deadline)),
         }
@@ -391,13 +407,15 @@ async fn route_replies(mut replies: Consumer, pending: Pending, broker: String) 
         if let Some(correlation) = wire::reply_correlation(&delivery.properties) {
             let waiting = lock(&pending).remove(correlation);
             if let Some(waiting) = waiting {
-                let _ = waiting.send(wire::decode(&delivery.data));
+                let _ = waiting.send(Answer::Body(wire::decode(&delivery.data)));
             }
         }
         let _ = delivery.ack(BasicAckOptions::default()).await;
     }
     for (_, waiting) in lock(&pending).drain() {
-        let _ = waiting.send(Err(format!("the connection to the broker at {broker} was lost")));
+        let _ = waiting.send(Answer::Lost(format!(
+            "the connection to the broker at {broker} was lost"
+        )));
     }
 }
 

@@ -64,11 +64,21 @@ impl LegacyGroup {
     }
 
     /// The managers of `instance`, started (and awaited) if they are not
-    /// running yet.
+    /// running yet, or started again if the broker connection they ran on
+    /// was lost (a broker restart ends 5GTANGO's managers).
     pub async fn instance(&self, instance: &str) -> Result<Arc<LegacyInstance>, LegacyError> {
         let mut running = self.running.lock().await;
-        if let Some(started) = running.get(instance) {
-            return Ok(Arc::clone(started));
+        match running.get(instance) {
+            Some(started) if started.connected() => return Ok(Arc::clone(started)),
+            Some(_) => {
+                if let Some(lost) = running.remove(instance) {
+                    tracing::warn!(vhost = %lost.vhost(), "the broker connection was lost: starting the managers again");
+                    if let Err(error) = lost.remove().await {
+                        tracing::warn!(vhost = %lost.vhost(), "removing what the lost connection left: {error}");
+                    }
+                }
+            }
+            None => {}
         }
         let started =
             Arc::new(LegacyInstance::start(&self.broker, self.kind, instance, &self.specs, self.ready_within).await?);

@@ -1,0 +1,47 @@
+//! Shared by the legacy manager tests: the local broker, the venv's Python
+//! and the Python 5GTANGO manager of `tests/legacy/tango_sm.py`. Each fails
+//! loudly, saying how to get what is missing.
+
+#![allow(dead_code, reason = "each test binary uses its own part of the support module")]
+
+use std::path::PathBuf;
+
+use wasmano::bus::{Broker, DEFAULT_BROKER_URL, Launcher, LegacySpec};
+use wasmano_host::ManagerKind;
+
+use crate::support::workspace_root;
+
+pub const HOW_TO_START: &str = "the legacy manager tests need RabbitMQ with its management plugin on 127.0.0.1 \
+     and the venv target/legacy-venv: run `bash -c 'source scripts/common.sh && ensure_rabbitmq && \
+     ensure_legacy_python'` as root from the repository (scripts/test.sh does)";
+
+/// The local broker, checked to answer.
+pub fn broker() -> Broker {
+    let broker = Broker::new(DEFAULT_BROKER_URL, None).expect("the default broker URL parses");
+    if let Err(error) = broker.vhost_exists("wasmano-probe") {
+        panic!("{error}; {HOW_TO_START}");
+    }
+    broker
+}
+
+/// The venv's Python, with amqpstorm and PyYAML.
+pub fn python() -> PathBuf {
+    let python = workspace_root().join("target/legacy-venv/bin/python");
+    assert!(python.exists(), "{} is missing; {HOW_TO_START}", python.display());
+    python
+}
+
+/// The Python manager of this kind, id `legacy-<kind>`, misbehaving as told.
+pub fn tango_sm(kind: ManagerKind, behaviour: &str) -> LegacySpec {
+    let script = workspace_root().join("tests/legacy/tango_sm.py");
+    LegacySpec {
+        id: format!("legacy-{}", kind.short_name()),
+        launcher: Launcher::Command(format!(
+            "exec {} {} --type {} --id legacy-{} --behaviour {behaviour}",
+            python().display(),
+            script.display(),
+            kind.short_name(),
+            kind.short_name()
+        )),
+    }
+}
