@@ -571,11 +571,15 @@ fn assert_no_process_mentions(instance: &str) {
     }
 }
 
-/// `wasmano sm test --command` with these arguments: exit code and stdout.
+/// `wasmano sm test` with these arguments: exit code, stdout and stderr.
 fn harness(args: &[&str]) -> (i32, String, String) {
+    wasmano(&[&["sm", "test"], args].concat())
+}
+
+/// `wasmano` with these arguments, from the repository.
+fn wasmano(args: &[&str]) -> (i32, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_wasmano"))
         .current_dir(support::workspace_root())
-        .args(["sm", "test"])
         .args(args)
         .output()
         .unwrap();
@@ -651,4 +655,54 @@ fn the_harness_runs_a_legacy_manager_like_a_module() {
     let (code, _, stderr) = fsm_start(&fsm("normal"), &unreachable);
     assert_eq!(code, 69, "an unreachable broker: {stderr}");
     assert!(stderr.contains("the broker at http://127.0.0.1:1"), "{stderr}");
+}
+
+#[test]
+fn the_harness_runs_a_legacy_image_and_compares_a_port_with_its_legacy_manager() {
+    ensure_images();
+    let start = "examples-sm/payloads/tng-sdk-sm/fsm/start_event.yml";
+    let stop = "examples-sm/payloads/tng-sdk-sm/fsm/stop_event.yml";
+    let image = [
+        "--image",
+        "wasmano/legacy-tango-fsm:1",
+        "--kind",
+        "fsm",
+        "--event",
+        "start",
+    ];
+    let (code, stdout, stderr) = harness(&[&image[..], &["--payload", start]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("LEGACY_START: tng-fsm-legacy"), "{stdout}");
+
+    // The example FSM module against the Python FSM: they stop alike (the
+    // legacy 'None' error and the module's null read the same), and start
+    // with different envs.
+    let module = support::guests().vnf_manager.display().to_string();
+    let legacy = format!(
+        "exec {} tests/legacy/tango_sm.py --type fsm --id legacy-fsm",
+        python().display()
+    );
+    let compare = |event: &str, payload: &str| {
+        wasmano(&[
+            "sm",
+            "compare",
+            "--module",
+            &module,
+            "--command",
+            &legacy,
+            "--event",
+            event,
+            "--payload",
+            payload,
+        ])
+    };
+    let (code, stdout, stderr) = compare("stop", stop);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("answer the same"), "{stdout}");
+    let (code, stdout, stderr) = compare("start", start);
+    assert_eq!(code, 6, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(".LEGACY_START: module null | legacy \"legacy-fsm\""),
+        "{stdout}"
+    );
 }

@@ -267,6 +267,7 @@ fn setup(runtime: &tokio::runtime::Runtime, services: usize) -> Setup {
         docker: false,
         callback_ca: None,
         legacy: wasmano::service::LegacySettings::default(),
+        publish_events: false,
     };
     let (server, started) = start(runtime, &config);
     assert_eq!(started.recovered, 0, "a fresh data directory runs nothing");

@@ -82,6 +82,13 @@ impl Broker {
         self.url_for(&user.username, &user.password, vhost)
     }
 
+    /// The URL of the broker's default vhost (`/`), where lifecycle events
+    /// are published.
+    pub(crate) fn default_vhost_url(&self) -> String {
+        let user = &self.uri.authority.userinfo;
+        self.url_for(&user.username, &user.password, "%2f")
+    }
+
     /// The `broker_host` a manager of an instance is given: the managers'
     /// user, in the instance's vhost.
     pub fn manager_url(&self, vhost: &str) -> String {

@@ -10,6 +10,8 @@
 //! - [`instance`] — one instance's managers: the registry's part (vhost,
 //!   launch, registration, readiness, removal) and the lifecycle managers'
 //!   part (requests and their first replies).
+//! - [`lifecycle`] — the orchestrator's lifecycle events published on the
+//!   bus, for components that follow it.
 //! - [`legacy`] — [`LegacyGroup`] (a descriptor's legacy managers, started
 //!   per instance on its first event, released when it ends) and
 //!   [`LegacyManager`], the [`wasmano_host::SpecificManager`] over a group.
@@ -18,6 +20,7 @@ pub mod broker;
 pub mod instance;
 pub mod launcher;
 pub mod legacy;
+pub mod lifecycle;
 pub mod wire;
 
 pub use broker::{Broker, BrokerError, DEFAULT_BROKER_URL};

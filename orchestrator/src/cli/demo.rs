@@ -160,6 +160,7 @@ fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>, broker: Br
         docker: false,
         callback_ca: None,
         legacy: LegacySettings::new(broker),
+        publish_events: false,
     };
     let (listener, opened) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -34,6 +34,8 @@ pub mod exit {
     /// other than COMPLETED, a rollback other than ROLLED_BACK, a cancel
     /// other than FAILED_TEMP.
     pub const OPERATION_FAILED: u8 = 5;
+    /// `sm compare`: the module and the legacy manager answered differently.
+    pub const REPLIES_DIFFER: u8 = 6;
     /// Bad usage: unknown event, bad flag values.
     pub const USAGE: u8 = 64;
     /// Bad data: malformed payload, digest mismatch, not a valid component.
@@ -143,8 +145,12 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum SmCommand {
-    /// Run one event on a manager module and print its 5GTANGO reply as YAML.
+    /// Run one event on a manager module (or a legacy manager) and print its
+    /// 5GTANGO reply as YAML.
     Test(sm::TestArgs),
+    /// Run one event on a module and on a legacy manager and print where
+    /// their replies differ.
+    Compare(sm::CompareArgs),
     /// Print a module's kind, contract version, events, sha256 and size.
     Inspect {
         /// The component (.wasm).
@@ -161,6 +167,7 @@ enum SmCommand {
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     match args.command {
         Command::Sm(SmCommand::Test(test)) => sm::test(test),
+        Command::Sm(SmCommand::Compare(compare)) => sm::compare(compare),
         Command::Sm(SmCommand::Inspect { module }) => sm::inspect(&module),
         Command::Sm(SmCommand::New(new)) => scaffold::new(new),
         Command::Sm(SmCommand::Generate(generate)) => generate::generate(generate),

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     callback_ca: Option<PathBuf>,
     #[command(flatten)]
     broker: BrokerArgs,
+    /// Publish the lifecycle events (operations, steps, NS instances) on the
+    /// broker's son-kernel exchange, as wasmano.lifecycle.<kind>.<NS id>.
+    #[arg(long)]
+    publish_events: bool,
 }
 
 /// The default placement's strategies.
@@ -87,6 +91,8 @@ struct ConfigFile {
     placement: PlacementFile,
     broker: Option<String>,
     broker_management: Option<String>,
+    #[serde(default)]
+    publish_events: bool,
 }
 
 /// The configuration file's `placement` block.
@@ -168,6 +174,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             args.broker
                 .broker((file.broker.as_deref(), file.broker_management.as_deref()))?,
         ),
+        publish_events: args.publish_events || file.publish_events,
     };
     let listen = args
         .listen

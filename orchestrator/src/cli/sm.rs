@@ -1,8 +1,9 @@
-//! `wasmano sm test` and `wasmano sm inspect`: run a manager module the way
-//! the orchestrator would, from a 5GTANGO payload file. `sm test --command`
-//! runs a legacy 5GTANGO manager the same way, over the broker: launched,
-//! registered, sent the event, removed; its reply printed and judged like a
-//! module's.
+//! `wasmano sm test`, `sm compare` and `sm inspect`: run a manager module the
+//! way the orchestrator would, from a 5GTANGO payload file. `sm test
+//! --command | --image` runs a legacy 5GTANGO manager the same way, over the
+//! broker: launched, registered, sent the event, removed; its reply printed
+//! and judged like a module's. `sm compare` runs a module and a legacy
+//! manager on the same payload and prints where their replies differ.
 //!
 //! A reply is checked as the orchestrator checks it before acting on it: a
 //! placement mapping by the same [`validate_mapping`] the workflows run
@@ -33,22 +34,48 @@ use wasmano_host::{
 use super::broker::BrokerArgs;
 use super::{Failure, exit};
 
+/// A legacy 5GTANGO manager to run over the broker, as the orchestrator
+/// runs one: launched with `broker_host` and `sf_uuid`, registered in a vhost
+/// of its own, sent the event, removed.
+#[derive(Debug, ClapArgs)]
+pub struct LegacyArgs {
+    /// The command line that runs the legacy manager (through `sh -c`).
+    #[arg(long, conflicts_with = "image")]
+    command: Option<String>,
+    /// The legacy manager's container image, present on the local Docker
+    /// daemon.
+    #[arg(long)]
+    image: Option<String>,
+    /// The legacy manager's kind (ssm or fsm); read from the payload's
+    /// envelope (`ssm_type` / `fsm_type`) when it names one.
+    #[arg(long, value_parser = ["ssm", "fsm"])]
+    kind: Option<String>,
+    /// How long the legacy manager has to register and subscribe, in
+    /// milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    ready_within_ms: u64,
+    #[command(flatten)]
+    broker: BrokerArgs,
+}
+
+impl LegacyArgs {
+    fn launcher(&self) -> Option<Launcher> {
+        match (&self.command, &self.image) {
+            (Some(command), _) => Some(Launcher::Command(command.clone())),
+            (None, Some(image)) => Some(Launcher::Image(image.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Arguments of `wasmano sm test`.
 #[derive(Debug, ClapArgs)]
 pub struct TestArgs {
     /// The component (.wasm).
-    #[arg(long, required_unless_present = "command", conflicts_with = "command")]
+    #[arg(long, required_unless_present_any = ["command", "image"], conflicts_with_all = ["command", "image"])]
     module: Option<PathBuf>,
-    /// A legacy 5GTANGO manager instead of a module: the command line that
-    /// runs it (through `sh -c`, with `broker_host` and `sf_uuid` set as
-    /// 5GTANGO's registry set them). It is registered, sent the event over
-    /// the broker, and stopped.
-    #[arg(long)]
-    command: Option<String>,
-    /// The legacy manager's kind (ssm or fsm); read from the payload's
-    /// envelope (`ssm_type` / `fsm_type`) when it names one.
-    #[arg(long, value_parser = ["ssm", "fsm"], requires = "command")]
-    kind: Option<String>,
+    #[command(flatten)]
+    legacy: LegacyArgs,
     /// The event (placement, configure, state, task, monitor for an SSM;
     /// start, stop, configure, state, scale for an FSM). Optional when the
     /// payload is a full envelope naming it (`ssm_type` / `fsm_type`).
@@ -58,7 +85,7 @@ pub struct TestArgs {
     #[arg(long)]
     payload: PathBuf,
     /// The module's expected sha256; a mismatch is refused.
-    #[arg(long, conflicts_with = "command")]
+    #[arg(long)]
     sha256: Option<String>,
     /// Deadline of the invocation in milliseconds (default 100 for a module,
     /// 10000 for a legacy manager).
@@ -68,48 +95,197 @@ pub struct TestArgs {
     #[arg(long, default_value_t = 64)]
     memory_mb: usize,
     /// An option the manager sees as declared in its descriptor (repeatable).
-    #[arg(long = "option", value_name = "KEY=VALUE", conflicts_with = "command")]
+    #[arg(long = "option", value_name = "KEY=VALUE")]
     options: Vec<String>,
     /// The manager id its logs are tagged with.
     #[arg(long, default_value = "sm-under-test")]
     id: String,
+}
+
+/// Arguments of `wasmano sm compare`.
+#[derive(Debug, ClapArgs)]
+pub struct CompareArgs {
+    /// The component (.wasm): the port.
+    #[arg(long)]
+    module: PathBuf,
     #[command(flatten)]
-    broker: BrokerArgs,
-    /// How long a legacy manager has to register and subscribe, in milliseconds.
-    #[arg(long, default_value_t = 60_000, requires = "command")]
-    ready_within_ms: u64,
+    legacy: LegacyArgs,
+    /// The event (optional when the payload's envelope names it).
+    #[arg(long)]
+    event: Option<String>,
+    /// The payload both are sent.
+    #[arg(long)]
+    payload: PathBuf,
+    /// The module's deadline in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    timeout_ms: u64,
+    /// The legacy manager's deadline in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    legacy_timeout_ms: u64,
+    /// An option the module sees as declared in its descriptor (repeatable).
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    options: Vec<String>,
 }
 
 pub fn test(args: TestArgs) -> Result<ExitCode, Failure> {
     let payload = read_payload(&args.payload)?;
-    let (outcome, event, content) = match (&args.module, &args.command) {
+    let (outcome, event, content) = match (&args.module, args.legacy.launcher()) {
         (Some(module), _) => {
-            let limits = limits(args.timeout_ms.unwrap_or(100), args.memory_mb)?;
-            let options = args
-                .options
-                .iter()
-                .map(|option| parse_option(option))
-                .collect::<Result<Vec<_>, _>>()?;
-            let host = host()?;
-            let module = load(&host, module, args.sha256.as_deref())?;
+            let module = Module::load(
+                module,
+                args.sha256.as_deref(),
+                &args.options,
+                args.timeout_ms,
+                args.memory_mb,
+            )?;
             let (event, content) = resolve_event(module.kind(), args.event.as_deref(), payload, &args.payload)?;
             let request = request(&args.payload, event, &content)?;
-            let manager = WasmManager::new(&host, module, &args.id, options, limits)
-                .map_err(|error| Failure::new(exit::USAGE, error.to_string()))?;
-            (manager.invoke_blocking(&request), event, content)
+            (module.invoke(&args.id, &request)?, event, content)
         }
-        (None, Some(command)) => {
-            let kind = legacy_kind(args.kind.as_deref(), &payload, &args.payload)?;
+        (None, Some(launcher)) => {
+            let kind = legacy_kind(args.legacy.kind.as_deref(), &payload, &args.payload)?;
             let (event, content) = resolve_event(kind, args.event.as_deref(), payload, &args.payload)?;
             let request = request(&args.payload, event, &content)?;
-            let outcome = run_legacy(&args, command, kind, request)?;
+            let deadline = args.timeout_ms.map_or(DEFAULT_CALL_DEADLINE, Duration::from_millis);
+            let outcome = run_legacy(&args.legacy, launcher, &args.id, kind, deadline, request)?;
             (outcome, event, content)
         }
-        (None, None) => return Err(Failure::new(exit::USAGE, "--module or --command is required")),
+        (None, None) => {
+            return Err(Failure::new(exit::USAGE, "--module, --command or --image is required"));
+        }
     };
     let acceptance = Acceptance::of(event, &content)
         .map_err(|message| Failure::new(exit::DATA, format!("{}: {message}", args.payload.display())))?;
     report(outcome, &acceptance)
+}
+
+/// Runs the same event on a module and on a legacy manager and prints where
+/// their replies (in 5GTANGO's shape) differ: the proof that a port answers
+/// as the manager it replaces.
+pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
+    let launcher = args
+        .legacy
+        .launcher()
+        .ok_or_else(|| Failure::new(exit::USAGE, "--command or --image is required"))?;
+    let payload = read_payload(&args.payload)?;
+    let module = Module::load(&args.module, None, &args.options, Some(args.timeout_ms), 64)?;
+    let (event, content) = resolve_event(module.kind(), args.event.as_deref(), payload, &args.payload)?;
+    let request = request(&args.payload, event, &content)?;
+    let ported = module.invoke("module", &request)?;
+    let deadline = Duration::from_millis(args.legacy_timeout_ms);
+    let legacy = run_legacy(&args.legacy, launcher, "legacy", module.kind(), deadline, request)?;
+    let (ported, legacy) = (answer(&ported), answer(&legacy));
+    let mut differences = Vec::new();
+    differ("", &ported, &legacy, &mut differences);
+    if differences.is_empty() {
+        println!("the module and the legacy manager answer the same:");
+        print!("{}", to_yaml(&ported)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("the replies differ ({} place(s)):", differences.len());
+    for line in &differences {
+        println!("{line}");
+    }
+    Err(Failure::new(
+        exit::REPLIES_DIFFER,
+        format!(
+            "the module and the legacy manager answer {event} differently in {} place(s)",
+            differences.len()
+        ),
+    ))
+}
+
+/// An outcome as a document to compare: the reply or error answer in
+/// 5GTANGO's shape, `null` for not handled (5GTANGO's template answer), the
+/// fault otherwise.
+fn answer(outcome: &Result<Reply, InvocationError>) -> Value {
+    match outcome {
+        Ok(reply) => reply.to_tango(),
+        Err(error) => match &error.cause {
+            Cause::Answered { message, content } => tango_error(message, content.as_ref()),
+            Cause::NotHandled => Value::Null,
+            other => serde_json::json!({ "fault": other.to_string() }),
+        },
+    }
+}
+
+/// Appends `path: module … | legacy …` for every place the documents differ.
+fn differ(path: &str, ported: &Value, legacy: &Value, differences: &mut Vec<String>) {
+    match (ported, legacy) {
+        (Value::Object(left), Value::Object(right)) => {
+            let keys: BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+            for key in keys {
+                let at = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                differ(
+                    &at,
+                    left.get(key).unwrap_or(&Value::Null),
+                    right.get(key).unwrap_or(&Value::Null),
+                    differences,
+                );
+            }
+        }
+        (Value::Array(left), Value::Array(right)) => {
+            for index in 0..left.len().max(right.len()) {
+                differ(
+                    &format!("{path}[{index}]"),
+                    left.get(index).unwrap_or(&Value::Null),
+                    right.get(index).unwrap_or(&Value::Null),
+                    differences,
+                );
+            }
+        }
+        (left, right) if left != right => {
+            let at = if path.is_empty() { "(the reply)" } else { path };
+            differences.push(format!("{at}: module {left} | legacy {right}"));
+        }
+        _ => {}
+    }
+}
+
+/// A module loaded for the harness, with its limits and options.
+struct Module {
+    host: Host,
+    module: LoadedModule,
+    limits: Limits,
+    options: Vec<KeyValue>,
+}
+
+impl Module {
+    fn load(
+        path: &Path,
+        sha256: Option<&str>,
+        options: &[String],
+        timeout_ms: Option<u64>,
+        memory_mb: usize,
+    ) -> Result<Self, Failure> {
+        let limits = limits(timeout_ms.unwrap_or(100), memory_mb)?;
+        let options = options
+            .iter()
+            .map(|option| parse_option(option))
+            .collect::<Result<Vec<_>, _>>()?;
+        let host = host()?;
+        let module = load(&host, path, sha256)?;
+        Ok(Self {
+            host,
+            module,
+            limits,
+            options,
+        })
+    }
+
+    fn kind(&self) -> ManagerKind {
+        self.module.kind()
+    }
+
+    fn invoke(&self, id: &str, request: &Request) -> Result<Result<Reply, InvocationError>, Failure> {
+        let manager = WasmManager::new(&self.host, self.module.clone(), id, self.options.clone(), self.limits)
+            .map_err(|error| Failure::new(exit::USAGE, error.to_string()))?;
+        Ok(manager.invoke_blocking(request))
+    }
 }
 
 fn request(path: &Path, event: Event, content: &Value) -> Result<Request, Failure> {
@@ -138,18 +314,19 @@ fn legacy_kind(flag: Option<&str>, payload: &Value, path: &Path) -> Result<Manag
 /// Starts the legacy manager on the broker, sends it the request, and
 /// removes it (vhost and program) whatever happened.
 fn run_legacy(
-    args: &TestArgs,
-    command: &str,
+    args: &LegacyArgs,
+    launcher: Launcher,
+    id: &str,
     kind: ManagerKind,
+    deadline: Duration,
     request: Request,
 ) -> Result<Result<Reply, InvocationError>, Failure> {
     let broker = args.broker.broker((None, None))?;
-    let deadline = Duration::from_millis(args.timeout_ms.unwrap_or(DEFAULT_CALL_DEADLINE.as_millis() as u64));
     let ready_within = Duration::from_millis(args.ready_within_ms);
     if deadline.is_zero() || ready_within.is_zero() {
         return Err(Failure::new(
             exit::USAGE,
-            "--timeout-ms and --ready-within-ms must be positive",
+            "the deadline and --ready-within-ms must be positive",
         ));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -158,11 +335,11 @@ fn run_legacy(
         .build()
         .map_err(|error| Failure::new(exit::SOFTWARE, format!("cannot start the async runtime: {error}")))?;
     let spec = LegacySpec {
-        id: args.id.clone(),
-        launcher: Launcher::Command(command.to_owned()),
+        id: id.to_owned(),
+        launcher,
     };
     let group = LegacyGroup::new(kind, vec![spec], broker, ready_within);
-    let manager = LegacyManager::new(&args.id, group, deadline);
+    let manager = LegacyManager::new(id, group, deadline);
     let instance = uuid::Uuid::new_v4().to_string();
     runtime.block_on(async {
         let outcome = manager.invoke(request.for_instance(&instance)).await;

@@ -50,6 +50,7 @@ use super::body::Query;
 use super::metrics::Metrics;
 use super::problem::Problem;
 use crate::access::Principal;
+use crate::bus::lifecycle::{self, LifecycleMessage};
 use crate::clock::rfc3339;
 use crate::lcm::model::{NsInstance, OpOccurrence, OperationState};
 use crate::lcm::{LcmEvent, Lifecycle};
@@ -247,6 +248,46 @@ impl EventLog {
         Read::Events {
             gap,
             events: ring.events.range(skip..).take(BATCH).cloned().collect(),
+        }
+    }
+
+    /// Hands every event from now on, in order, to `messages` as a
+    /// [`LifecycleMessage`] (a reset when the follower fell behind the
+    /// ring), until the log closes or the receiver goes: the feed of
+    /// [`crate::bus::lifecycle::publish`].
+    pub async fn follow(self: Arc<Self>, messages: tokio::sync::mpsc::Sender<LifecycleMessage>) {
+        let mut changes = self.latest.subscribe();
+        let (_, mut cursor) = self.start(Resume::Live);
+        loop {
+            let Read::Events { gap, events } = self.read(cursor) else {
+                return;
+            };
+            if gap {
+                let body = json!({"reason": "the publisher fell behind; events were lost"}).to_string();
+                let reset = LifecycleMessage {
+                    topic: lifecycle::topic("reset", None),
+                    body,
+                };
+                if messages.send(reset).await.is_err() {
+                    return;
+                }
+            }
+            if events.is_empty() {
+                if changes.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            for event in events {
+                cursor = event.id;
+                let message = LifecycleMessage {
+                    topic: lifecycle::topic(event.kind, event.ns_instance_id.as_deref()),
+                    body: event.data.clone(),
+                };
+                if messages.send(message).await.is_err() {
+                    return;
+                }
+            }
         }
     }
 

@@ -88,6 +88,9 @@ pub struct ServeConfig {
     pub callback_ca: Option<PathBuf>,
     /// How legacy container managers run: the broker they talk to.
     pub legacy: LegacySettings,
+    /// Publish the lifecycle events on that broker too
+    /// ([`crate::bus::lifecycle`]).
+    pub publish_events: bool,
 }
 
 /// The data directory's orchestrator id, created on first use: what marks
@@ -203,6 +206,10 @@ impl AppState {
     }
 }
 
+/// How many lifecycle events may wait for the bus publisher before the
+/// event log's follower waits (and, past the ring, sees a gap).
+const PUBLISHED_EVENTS_BUFFER: usize = 1024;
+
 /// A started service: its state, what recovery did, and the bootstrap
 /// secret when this start issued one.
 #[derive(Debug)]
@@ -275,6 +282,11 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
         subscriptions,
         callback_roots(config.callback_ca.as_deref())?,
     );
+    if config.publish_events {
+        let (sender, receiver) = tokio::sync::mpsc::channel(PUBLISHED_EVENTS_BUFFER);
+        tokio::spawn(Arc::clone(&state.events).follow(sender));
+        tokio::spawn(crate::bus::lifecycle::publish(config.legacy.broker.clone(), receiver));
+    }
     let recovered = state.lifecycle.recover().await?;
     Ok(Opened {
         state,

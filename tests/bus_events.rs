@@ -1,0 +1,129 @@
+//! `wasmano serve --publish-events` against a real broker: a component
+//! bound to `wasmano.lifecycle.#` on the `son-kernel` exchange follows an
+//! NS instance's creation and instantiation (the operation's START, every
+//! step, its RESULT), each routed by kind and NS instance.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod support;
+#[path = "support/legacy.rs"]
+mod support_legacy;
+#[path = "support/package.rs"]
+mod support_package;
+#[path = "support/server.rs"]
+#[allow(dead_code, reason = "this test uses a few of the server helpers")]
+mod support_server;
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use lapin::options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use serde_json::{Value, json};
+use wasmano::bus::wire;
+
+use support_server::{Server, bundled_archive, create_instance, task};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_on_the_bus_follows_an_instantiation() {
+    support_legacy::broker();
+    let connection = Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .exchange_declare(
+            wire::EXCHANGE.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            wire::EXCHANGE.into(),
+            "wasmano.lifecycle.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let (id, operation, server) = tokio::task::spawn_blocking({
+        let data = data.path().to_owned();
+        move || {
+            let server = Server::start_with(&data.join("data"), &[], &["--publish-events"]);
+            let project = server.admin().project("tenant");
+            let (_, token) = server.admin().token("operator", Some(&project));
+            let operator = server.client(&token);
+            assert_eq!(operator.onboard(&bundled_archive(&data, |_, text| text)).status, 201);
+            let id = create_instance(&operator, "followed");
+            let operation = operator.run_task(&task(&id, "instantiate"), &json!({}));
+            assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+            // The server stays up until every event is read.
+            (id, operation["id"].as_str().unwrap().to_owned(), server)
+        }
+    })
+    .await
+    .unwrap();
+
+    let mut seen: Vec<(String, Value)> = Vec::new();
+    let result = loop {
+        let delivery = tokio::time::timeout(Duration::from_secs(30), consumer.next())
+            .await
+            .expect("the events within 30 s")
+            .unwrap()
+            .unwrap();
+        let body: Value = serde_json::from_slice(&delivery.data).unwrap();
+        seen.push((delivery.routing_key.to_string(), body.clone()));
+        if body["nsLcmOpOccId"] == operation.as_str() && body["notificationStatus"] == "RESULT" {
+            break body;
+        }
+    };
+    assert_eq!(result["operationState"], "COMPLETED");
+    let topics: Vec<&str> = seen.iter().map(|(topic, _)| topic.as_str()).collect();
+    assert_eq!(topics[0], format!("wasmano.lifecycle.ns_instance.{id}"), "{topics:?}");
+    assert!(topics.contains(&format!("wasmano.lifecycle.lcm_op_occ.{id}").as_str()));
+    let steps: Vec<&str> = seen
+        .iter()
+        .filter(|(topic, _)| *topic == format!("wasmano.lifecycle.step.{id}"))
+        .filter_map(|(_, body)| body["step"].as_str())
+        .collect();
+    for expected in ["ssm placement", "fsm start web", "ssm configure", "NSR in operation"] {
+        assert!(steps.contains(&expected), "{expected} in {steps:?}");
+    }
+    let start = seen
+        .iter()
+        .find(|(_, body)| body["notificationStatus"] == "START")
+        .expect("the operation's START");
+    assert_eq!(start.1["operationState"], "PROCESSING");
+    drop(server);
+}
