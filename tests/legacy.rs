@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 use sm_sdk::fsm::{FsmEvent, StateReply};
 use sm_sdk::ssm::{SsmEvent, WorkflowRequest};
 use wasmano::bus::{
-    LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager, LegacySpec, wire,
+    LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager, LegacySpec, remove_leftovers,
+    wire,
 };
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::infrastructure::Infrastructure;
@@ -437,6 +438,45 @@ async fn a_legacy_manager_image_runs_in_a_labelled_container_and_goes_with_its_i
         matches!(&cause, Cause::Fault(Fault::DidNotStart(message)) if message.contains("wasmano/no-such-manager:0 is not present")),
         "{cause}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_legacy_managers_of_a_crashed_process_left_is_removed_for_known_instances() {
+    ensure_images();
+    let spec = LegacySpec {
+        id: "tng-fsm-legacy".into(),
+        launcher: Launcher::Image("wasmano/legacy-tango-fsm:1".into()),
+    };
+    let (known, unknown) = (new_instance(), new_instance());
+    for instance in [&known, &unknown] {
+        // A process that dies without releasing: its container and vhost stay.
+        let group = LegacyGroup::new(ManagerKind::Function, vec![spec.clone()], broker(), READY_WITHIN);
+        let manager = LegacyManager::new("tng-fsm-legacy", group, CALL_DEADLINE);
+        let stop = request(Event::Fsm(FsmEvent::Stop), "tng-sdk-sm/fsm/stop_event.yml", instance);
+        assert_eq!(manager.invoke(stop).await.unwrap(), Reply::Stopped);
+    }
+    let name = |instance: &str| format!("tng-fsm-legacy{instance}");
+    assert!(container_labels(&name(&known)).is_some());
+
+    let instances = std::collections::HashSet::from([known.clone()]);
+    let leftovers = remove_leftovers(&broker(), &instances).await;
+    assert_eq!((leftovers.vhosts, leftovers.containers), (1, 1), "{leftovers:?}");
+    assert!(leftovers.problems.is_empty(), "{leftovers:?}");
+    assert!(container_labels(&name(&known)).is_none());
+    assert!(
+        !broker()
+            .vhost_exists(&wire::vhost(ManagerKind::Function, &known))
+            .unwrap()
+    );
+    // What the records do not know is not touched.
+    assert!(container_labels(&name(&unknown)).is_some());
+    assert!(
+        broker()
+            .vhost_exists(&wire::vhost(ManagerKind::Function, &unknown))
+            .unwrap()
+    );
+    let all = std::collections::HashSet::from([unknown.clone()]);
+    assert_eq!(remove_leftovers(&broker(), &all).await.containers, 1);
 }
 
 /// The mixed-managers example (examples-sm/legacy): a WebAssembly

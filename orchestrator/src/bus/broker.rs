@@ -130,6 +130,21 @@ impl Broker {
         }
     }
 
+    /// The names of the broker's vhosts.
+    pub fn vhosts(&self) -> Result<Vec<String>, BrokerError> {
+        let (status, body) = self.send("GET", "/api/vhosts", None)?;
+        if status != 200 {
+            return Err(self.refused("listing the vhosts", status));
+        }
+        let vhosts: Value = serde_json::from_str(&body).map_err(|error| self.unavailable(error.to_string()))?;
+        Ok(vhosts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|vhost| vhost["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// Whether the vhost exists.
     pub fn vhost_exists(&self, vhost: &str) -> Result<bool, BrokerError> {
         check_name(vhost)?;

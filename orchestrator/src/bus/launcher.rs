@@ -16,7 +16,7 @@
 //! A manager's last output lines are kept for the error that explains a
 //! failed start.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +25,8 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt as _;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -286,6 +287,41 @@ impl Launched {
             }
         }
     }
+}
+
+/// Removes the legacy manager containers on the local Docker daemon whose
+/// instance is one of `instances`; returns how many there were.
+pub(crate) async fn remove_containers_of(instances: &HashSet<String>) -> Result<usize, String> {
+    let docker = Docker::connect_with_defaults()
+        .map_err(|error| format!("cannot reach the Docker daemon: {error}"))?
+        .negotiate_version()
+        .await
+        .map_err(|error| format!("cannot reach the Docker daemon: {error}"))?;
+    let filters = HashMap::from([("label", vec![LABEL_INSTANCE.to_owned()])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|error| format!("listing the legacy manager containers: {error}"))?;
+    let mut removed = 0;
+    for container in containers {
+        let instance = container.labels.as_ref().and_then(|labels| labels.get(LABEL_INSTANCE));
+        let (Some(instance), Some(id)) = (instance, container.id) else {
+            continue;
+        };
+        if !instances.contains(instance) {
+            continue;
+        }
+        let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+        match docker.remove_container(&id, Some(remove)).await {
+            Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => removed += 1,
+            Err(error) => return Err(format!("removing container {id}: {error}")),
+        }
+    }
+    Ok(removed)
 }
 
 fn signal_group(pid: u32, signal: libc::c_int) {

@@ -17,7 +17,7 @@
 //! SSM `monitor` is a one-way message there: it is sent and answered at once
 //! with no workflow requests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,6 +99,58 @@ impl LegacyGroup {
             None => Ok(()),
         }
     }
+}
+
+/// What [`remove_leftovers`] removed, and what it could not check.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Instance vhosts deleted.
+    pub vhosts: usize,
+    /// Manager containers removed.
+    pub containers: usize,
+    /// What could not be checked or removed (no broker, no Docker daemon).
+    pub problems: Vec<String>,
+}
+
+/// Removes what legacy managers of an earlier process left for `instances`
+/// (the service and VNF instance ids this orchestrator records): their
+/// vhosts, which ends 5GTANGO's managers (they exit when their connection
+/// closes), and their containers. Run at start, before any event: an
+/// instance's managers start again on its next event. Best effort: what
+/// cannot be reached is reported, not fatal.
+pub async fn remove_leftovers(broker: &Broker, instances: &HashSet<String>) -> Leftovers {
+    let mut leftovers = Leftovers::default();
+    let listing = broker.clone();
+    let doomed: HashSet<String> = instances
+        .iter()
+        .flat_map(|id| {
+            [
+                wire::vhost(ManagerKind::Service, id),
+                wire::vhost(ManagerKind::Function, id),
+            ]
+        })
+        .collect();
+    let deleted = wasmano_host::run_blocking(move || -> Result<usize, String> {
+        let mut deleted = 0;
+        for vhost in listing.vhosts().map_err(|error| error.to_string())? {
+            if doomed.contains(&vhost) {
+                listing.delete_vhost(&vhost).map_err(|error| error.to_string())?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    })
+    .await
+    .unwrap_or_else(|| Err("the management API call panicked".into()));
+    match deleted {
+        Ok(count) => leftovers.vhosts = count,
+        Err(problem) => leftovers.problems.push(problem),
+    }
+    match super::launcher::remove_containers_of(instances).await {
+        Ok(count) => leftovers.containers = count,
+        Err(problem) => leftovers.problems.push(problem),
+    }
+    leftovers
 }
 
 /// One manager of a [`LegacyGroup`].

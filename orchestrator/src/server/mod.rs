@@ -24,6 +24,7 @@ mod packages;
 pub mod problem;
 mod subscriptions;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 
 use crate::access::{AccessStore, bearer_secret};
+use crate::bus::Broker;
 use crate::catalogue::Catalogue;
 use crate::infrastructure::Infrastructure;
 use crate::infrastructure::docker::{DockerInfrastructure, default_docker_vims};
@@ -43,7 +45,7 @@ use crate::infrastructure::emulated::{CapacityLedger, EmulatedInfrastructure, de
 use crate::lcm::store::LcmStore;
 use crate::lcm::{Lifecycle, Parts};
 use crate::placement::PlacementOptions;
-use crate::records::SqliteStore;
+use crate::records::{RecordStore, SqliteStore};
 use crate::service::LegacySettings;
 use crate::workflow::Orchestrator;
 use events::EventLog;
@@ -239,6 +241,11 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
     .map_err(|error| ServeError::Host(error.to_string()))?;
     let records =
         Arc::new(SqliteStore::open(&data_dir.join("records.sqlite")).map_err(|error| storage(error.to_string()))?);
+    // What legacy managers of an earlier process left goes before anything
+    // runs: an instance's managers start again on its next event.
+    remove_legacy_leftovers(&config.legacy.broker, records.as_ref())
+        .await
+        .map_err(storage)?;
     let vims = match (&config.vims_file, config.docker) {
         (Some(file), _) => load_vims(file)?,
         (None, false) => default_vims(),
@@ -293,6 +300,38 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
         recovered,
         bootstrap_secret,
     })
+}
+
+/// Removes the vhosts and containers legacy managers left for the
+/// instances the records know ([`crate::bus::remove_leftovers`]); a broker
+/// or Docker daemon that cannot be reached is normal when no legacy manager
+/// is used, and only logged.
+async fn remove_legacy_leftovers(broker: &Broker, records: &dyn RecordStore) -> Result<(), String> {
+    let services = records.all_ns().await.map_err(|error| error.to_string())?;
+    let service_ids: Vec<String> = services.into_iter().map(|service| service.id).collect();
+    let vnfs = records
+        .vnfs_of_many(service_ids.clone())
+        .await
+        .map_err(|error| error.to_string())?;
+    let instances: HashSet<String> = service_ids
+        .into_iter()
+        .chain(vnfs.into_iter().map(|vnf| vnf.id))
+        .collect();
+    if instances.is_empty() {
+        return Ok(());
+    }
+    let leftovers = crate::bus::remove_leftovers(broker, &instances).await;
+    if leftovers.vhosts + leftovers.containers > 0 {
+        tracing::info!(
+            vhosts = leftovers.vhosts,
+            containers = leftovers.containers,
+            "removed what legacy managers of an earlier run left"
+        );
+    }
+    for problem in &leftovers.problems {
+        tracing::debug!("legacy manager leftovers not checked: {problem}");
+    }
+    Ok(())
 }
 
 /// The API's routes, each with its description.

@@ -1,7 +1,9 @@
-//! `wasmano serve --publish-events` against a real broker: a component
+//! `wasmano serve` and a real broker: with `--publish-events` a component
 //! bound to `wasmano.lifecycle.#` on the `son-kernel` exchange follows an
 //! NS instance's creation and instantiation (the operation's START, every
-//! step, its RESULT), each routed by kind and NS instance.
+//! step, its RESULT), each routed by kind and NS instance; and at start the
+//! server removes the vhosts legacy managers of an earlier run left for the
+//! instances it records, and nothing else.
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
@@ -126,4 +128,42 @@ async fn a_component_on_the_bus_follows_an_instantiation() {
         .expect("the operation's START");
     assert_eq!(start.1["operationState"], "PROCESSING");
     drop(server);
+}
+
+#[test]
+fn at_start_the_server_removes_the_vhosts_legacy_managers_left_for_its_instances() {
+    let broker = support_legacy::broker();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let server = Server::start_with(&data_dir, &[], &[]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let operator = server.client(&token);
+    assert_eq!(
+        operator.onboard(&bundled_archive(data.path(), |_, text| text)).status,
+        201
+    );
+    let id = create_instance(&operator, "crashed");
+    let operation = operator.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    drop(server);
+
+    // What a crashed run's legacy SSM would have left, and a vhost of
+    // another orchestrator's instance.
+    let left = wire::vhost(wasmano_host::ManagerKind::Service, &id);
+    let foreign = wire::vhost(wasmano_host::ManagerKind::Service, &uuid::Uuid::new_v4().to_string());
+    for vhost in [&left, &foreign] {
+        let created = std::process::Command::new("rabbitmqctl")
+            .args(["add_vhost", vhost])
+            .output()
+            .unwrap();
+        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    }
+    let _server = Server::start_with(&data_dir, &[], &[]);
+    assert!(!broker.vhost_exists(&left).unwrap(), "{left} left after the restart");
+    assert!(
+        broker.vhost_exists(&foreign).unwrap(),
+        "{foreign} is not this orchestrator's"
+    );
+    broker.delete_vhost(&foreign).unwrap();
 }
