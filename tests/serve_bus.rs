@@ -19,9 +19,9 @@ mod support_server;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use lapin::options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use wasmano::bus::wire;
 
@@ -34,15 +34,7 @@ async fn a_component_on_the_bus_follows_an_instantiation() {
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    channel
-        .exchange_declare(
-            wire::EXCHANGE.into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    wire::declare_exchange(&channel).await.unwrap();
     let queue = channel
         .queue_declare(
             "".into(),

@@ -30,12 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
+use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use sm_sdk::fsm::FsmEvent;
 use wasmano::bus::{Broker, DEFAULT_BROKER_URL, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire};
@@ -74,44 +70,9 @@ async fn respond() {
         .await
         .expect("the broker");
     let channel = connection.create_channel().await.expect("a channel");
-    channel
-        .exchange_declare(
-            wire::EXCHANGE.into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("the exchange");
+    wire::declare_exchange(&channel).await.expect("the exchange");
     let topic = wire::event_topic(ManagerKind::Function, &instance);
-    let queue = wire::queue_name(&topic);
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("a queue");
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            wire::EXCHANGE.into(),
-            topic.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("the binding");
-    let mut events = channel
-        .basic_consume(
-            queue.as_str().into(),
-            queue.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("a consumer");
+    let mut events = wire::subscribe(&channel, &topic).await.expect("a subscription");
     let app_id = format!("fast-responder-{instance}");
     let registration = json!({"specific_manager_id": "fast-responder", "version": "0.1", "sf_uuid": instance});
     let properties = wire::request_properties(&app_id, wire::REGISTRATION_TOPIC, &uuid::Uuid::new_v4().to_string());

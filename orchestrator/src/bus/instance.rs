@@ -18,12 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
+use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use wasmano_host::{ManagerKind, run_blocking};
@@ -166,17 +162,11 @@ impl LegacyInstance {
             .await
             .map_err(amqp)?;
         let channel = connection.create_channel().await.map_err(amqp)?;
-        channel
-            .exchange_declare(
-                wire::EXCHANGE.into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions::default(),
-                FieldTable::default(),
-            )
+        wire::declare_exchange(&channel).await.map_err(amqp)?;
+        let topic = wire::event_topic(kind, instance);
+        let registrations = wire::subscribe(&channel, wire::REGISTRATION_TOPIC)
             .await
             .map_err(amqp)?;
-        let topic = wire::event_topic(kind, instance);
-        let registrations = subscribe(&channel, wire::REGISTRATION_TOPIC).await.map_err(amqp)?;
         let registered = Arc::new(AtomicUsize::new(0));
         tokio::spawn(answer_registrations(
             channel.clone(),
@@ -184,7 +174,7 @@ impl LegacyInstance {
             Arc::clone(&registered),
             vhost.to_owned(),
         ));
-        let replies = subscribe(&channel, &topic).await.map_err(amqp)?;
+        let replies = wire::subscribe(&channel, &topic).await.map_err(amqp)?;
         let pending = Pending::default();
         tokio::spawn(route_replies(replies, Arc::clone(&pending), broker.address()));
         Ok(Self {
@@ -366,37 +356,6 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A subscription as 5GTANGO's components make one: a queue per
-/// subscription bound to the topic, prefetch 100, acknowledged by hand.
-async fn subscribe(channel: &Channel, topic: &str) -> Result<Consumer, lapin::Error> {
-    let queue = wire::queue_name(topic);
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            wire::EXCHANGE.into(),
-            topic.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    channel.basic_qos(100, BasicQosOptions::default()).await?;
-    channel
-        .basic_consume(
-            queue.as_str().into(),
-            queue.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
 }
 
 /// Hands each reply to the call waiting for its correlation id (the first

@@ -15,9 +15,8 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::options::BasicPublishOptions;
+use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::mpsc;
 
 use super::broker::Broker;
@@ -97,13 +96,7 @@ async fn connect(broker: &Broker) -> Result<(Connection, Channel), String> {
         .await
         .map_err(|error| format!("the broker at {}: {error}", broker.address()))?;
     let channel = connection.create_channel().await.map_err(|error| error.to_string())?;
-    channel
-        .exchange_declare(
-            wire::EXCHANGE.into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
+    wire::declare_exchange(&channel)
         .await
         .map_err(|error| error.to_string())?;
     Ok((connection, channel))

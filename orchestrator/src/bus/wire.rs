@@ -5,8 +5,11 @@
 //! which 5GTANGO's `yaml.load` reads; read as YAML, which its managers
 //! `yaml.dump`).
 
-use lapin::BasicProperties;
+use lapin::options::{
+    BasicConsumeOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Consumer, ExchangeKind};
 use serde_json::{Map, Value};
 use wasmano_host::{Event, ManagerKind};
 
@@ -27,6 +30,50 @@ pub const REGISTRY_APP_ID: &str = "son-plugin.SpecificManagerRegistry";
 
 /// The largest body read from the bus: a reply or a registration.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Declares [`EXCHANGE`] on `channel` with 5GTANGO's flags, as every
+/// 5GTANGO component does before it publishes or subscribes.
+pub async fn declare_exchange(channel: &Channel) -> Result<(), lapin::Error> {
+    channel
+        .exchange_declare(
+            EXCHANGE.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// A subscription as 5GTANGO's components make one: a queue per
+/// subscription bound to the topic, prefetch 100, acknowledged by hand.
+pub async fn subscribe(channel: &Channel, topic: &str) -> Result<Consumer, lapin::Error> {
+    let queue = queue_name(topic);
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            EXCHANGE.into(),
+            topic.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel.basic_qos(100, BasicQosOptions::default()).await?;
+    channel
+        .basic_consume(
+            queue.as_str().into(),
+            queue.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
 
 /// The app id the orchestrator sends events with: the SLM's for SSMs, the
 /// FLM's for FSMs.
