@@ -169,6 +169,14 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
         .ok_or_else(|| Failure::new(exit::USAGE, "--command or --image is required"))?;
     let payload = read_payload(&args.payload)?;
     let module = Module::load(&args.module, None, &args.options, Some(args.timeout_ms), 64)?;
+    if let Some(kind) = args.legacy.kind.as_deref()
+        && kind != module.kind().short_name()
+    {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("--kind {kind}, but the module is a {}", module.kind()),
+        ));
+    }
     let (event, content) = resolve_event(module.kind(), args.event.as_deref(), payload, &args.payload)?;
     let request = request(&args.payload, event, &content)?;
     let ported = module.invoke("module", &request)?;
