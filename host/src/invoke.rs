@@ -142,10 +142,7 @@ pub(crate) fn invoke(
     {
         return Err(error(Cause::Interrupted));
     }
-    let mut store = new_store(host, identity, limits, request.seed);
-    if let Some(interrupt) = &request.interrupt {
-        stop_when_interrupted(&mut store, Arc::clone(interrupt), limits.deadline);
-    }
+    let mut store = new_store(host, identity, limits, request.seed, request.interrupt.clone());
     let outcome = call(&mut store, pre, request);
     store.data().flush_output();
     let answer = outcome.map_err(|failure| error(classify(&store, &failure, limits)))?;
@@ -184,7 +181,7 @@ pub(crate) fn handled_events(
     identity: &Arc<Identity>,
     limits: &Limits,
 ) -> Result<Vec<Event>, Cause> {
-    let mut store = new_store(host, identity, limits, 0);
+    let mut store = new_store(host, identity, limits, 0, None);
     let outcome = match pre {
         PreInstance::Service(pre) => pre
             .instantiate(&mut store)
@@ -233,8 +230,15 @@ fn fsm_event(event: fsm_exports::FsmEvent) -> FsmEvent {
 }
 
 /// A store for one invocation: sandbox (random seeded with `seed`), memory
-/// budget, transfer cap, handle cap, deadline.
-fn new_store(host: &HostInner, identity: &Arc<Identity>, limits: &Limits, seed: u64) -> Store<Sandbox> {
+/// budget, transfer cap, handle cap, deadline, and the orchestrator's
+/// interrupt flag if the request has one.
+fn new_store(
+    host: &HostInner,
+    identity: &Arc<Identity>,
+    limits: &Limits,
+    seed: u64,
+    interrupt: Option<Arc<AtomicBool>>,
+) -> Store<Sandbox> {
     let mut store = Store::new(
         &host.engine,
         Sandbox::new(Arc::clone(identity), limits.memory_bytes, seed),
@@ -242,8 +246,7 @@ fn new_store(host: &HostInner, identity: &Arc<Identity>, limits: &Limits, seed: 
     store.limiter(|sandbox| &mut sandbox.limiter);
     store.set_hostcall_fuel(limits.reply_bytes);
     store.set_max_component_handles(MAX_RESOURCES);
-    store.set_epoch_deadline(deadline_ticks(limits.deadline));
-    store.epoch_deadline_trap();
+    stop_at_deadline(&mut store, interrupt, limits.deadline);
     store
 }
 
@@ -252,20 +255,30 @@ fn new_store(host: &HostInner, identity: &Arc<Identity>, limits: &Limits, seed: 
 #[error("interrupted by the orchestrator")]
 struct Interrupted;
 
-/// Checks `interrupt` at every epoch tick instead of only trapping at the
-/// deadline: the guest stops at the first tick after the flag is set, and
-/// still at its deadline (a trap [`classify`] reports as a timeout).
-fn stop_when_interrupted(store: &mut Store<Sandbox>, interrupt: Arc<AtomicBool>, deadline: Duration) {
+/// Stops the guest once `deadline` of real time has passed, never before:
+/// the epoch only wakes the check, and the clock decides. (The epoch ticker
+/// catches up in bursts when it was not scheduled for a while, so counting
+/// ticks alone could end a deadline a little early.) With an `interrupt`
+/// flag the check runs at every tick, so the guest also stops at the first
+/// tick after the flag is set. A deadline ends in a trap [`classify`]
+/// reports as a timeout.
+fn stop_at_deadline<T>(store: &mut Store<T>, interrupt: Option<Arc<AtomicBool>>, deadline: Duration) {
     let deadline_at = Instant::now() + deadline;
-    store.set_epoch_deadline(1);
+    let every_tick = interrupt.is_some();
+    let next_check = move |now: Instant| match every_tick {
+        true => 1,
+        false => deadline_ticks(deadline_at.saturating_duration_since(now)),
+    };
+    store.set_epoch_deadline(next_check(Instant::now()));
     store.epoch_deadline_callback(move |_| {
-        if interrupt.load(Ordering::SeqCst) {
+        if interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst)) {
             return Err(wasmtime::Error::new(Interrupted));
         }
-        if Instant::now() >= deadline_at {
+        let now = Instant::now();
+        if now >= deadline_at {
             return Err(Trap::Interrupt.into());
         }
-        Ok(UpdateDeadline::Continue(1))
+        Ok(UpdateDeadline::Continue(next_check(now)))
     });
 }
 
@@ -542,5 +555,40 @@ mod tests {
     fn deadline_rounds_up_and_adds_a_tick() {
         assert_eq!(deadline_ticks(Duration::from_millis(100)), 101);
         assert_eq!(deadline_ticks(Duration::from_micros(1500)), 3);
+    }
+
+    /// The epoch ticker catches up in bursts after it was not scheduled for
+    /// a while; a burst of ticks must not end a deadline before its time.
+    #[test]
+    fn a_burst_of_epoch_ticks_does_not_end_the_deadline_early() {
+        let engine = wasmtime::Engine::new(wasmtime::Config::new().epoch_interruption(true)).unwrap();
+        let spin_forever = wat::parse_str(r#"(module (func (export "spin") (loop (br 0))))"#).unwrap();
+        let module = wasmtime::Module::new(&engine, spin_forever).unwrap();
+        let mut store = Store::new(&engine, ());
+        let deadline = Duration::from_millis(60);
+        stop_at_deadline(&mut store, None, deadline);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        let ticker = std::thread::spawn({
+            let engine = engine.clone();
+            move || {
+                for _ in 0..10_000 {
+                    engine.increment_epoch();
+                }
+                for _ in 0..200 {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            }
+        });
+        let started = Instant::now();
+        let error = spin.call(&mut store, ()).unwrap_err();
+        let elapsed = started.elapsed();
+        ticker.join().unwrap();
+        assert_eq!(error.downcast_ref::<Trap>(), Some(&Trap::Interrupt));
+        assert!(
+            elapsed >= deadline,
+            "stopped after {elapsed:?}, before its deadline of {deadline:?}"
+        );
     }
 }
