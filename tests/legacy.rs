@@ -29,13 +29,17 @@ use wasmano::bus::{
     LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager, LegacySpec, remove_leftovers,
     wire,
 };
+use wasmano::catalogue::{Catalogue, EntryKind, NewEntry, module_identity};
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims};
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{RecordStore, SqliteStore, Status};
+use wasmano::service::ManagerChange;
 use wasmano::service::{self, LegacySettings, ModuleSource};
-use wasmano::workflow::{Orchestrator, WorkflowReport};
+use wasmano::workflow::{
+    ManagerHandover, Orchestrator, RunContext, ServiceTemplate, Task, WorkflowError, WorkflowReport,
+};
 use wasmano_host::{Cause, Event, Fault, Host, HostConfig, ManagerKind, Reply, Request, SpecificManager, sha256_hex};
 
 use support_legacy::{broker, python, tango_sm};
@@ -417,8 +421,31 @@ async fn a_legacy_manager_image_runs_in_a_labelled_container_and_goes_with_its_i
     let programs = group.instance(&instance).await.unwrap().programs().await;
     assert_eq!(programs, std::slice::from_ref(&name));
 
+    // An in-place update: the new container starts beside the old one,
+    // named as 5GTANGO's registry named it (`<random10><instance>`), and
+    // the old one is removed once the new one is ready.
+    let updated = group.with_manager(
+        "tng-fsm-legacy",
+        Some(Launcher::Image("wasmano/legacy-tango-fsm:1".into())),
+    );
+    updated
+        .hand_over("tng-fsm-legacy", std::slice::from_ref(&instance))
+        .await
+        .unwrap();
+    let programs = updated.programs(&instance).await;
+    assert_eq!(programs.len(), 1, "{programs:?}");
+    let new_name = programs[0].clone();
+    assert!(new_name.ends_with(&instance) && new_name != name, "{new_name}");
+    assert!(container_labels(&name).is_none(), "the old container {name} is left");
+    let labels = container_labels(&new_name).expect("the new container runs");
+    assert_eq!(labels[LABEL_MANAGER], "tng-fsm-legacy");
+    let updated_manager = LegacyManager::new("tng-fsm-legacy", Arc::clone(&updated), CALL_DEADLINE);
+    let start = request(Event::Fsm(FsmEvent::Start), "tng-sdk-sm/fsm/start_event.yml", &instance);
+    assert!(matches!(updated_manager.invoke(start).await, Ok(Reply::Started(_))));
+
     manager.release(&instance).await.unwrap();
     assert!(container_labels(&name).is_none(), "container {name} left");
+    assert!(container_labels(&new_name).is_none(), "container {new_name} left");
     assert!(
         !broker()
             .vhost_exists(&wire::vhost(ManagerKind::Function, &instance))
@@ -482,7 +509,30 @@ async fn what_legacy_managers_of_a_crashed_process_left_is_removed_for_known_ins
 /// The mixed-managers example (examples-sm/legacy): a WebAssembly
 /// placement SSM, a legacy task/configure SSM and a legacy FSM, the legacy
 /// ones run as the Python manager.
-fn mixed_service(host: &Host) -> wasmano::workflow::ServiceTemplate {
+fn mixed_service(host: &Host) -> ServiceTemplate {
+    mixed_service_with(host, &mixed_settings())
+}
+
+/// The Python managers standing in for the example's legacy images.
+fn mixed_settings() -> LegacySettings {
+    let mut legacy = LegacySettings::new(broker());
+    for (id, kind) in [("tng-ssm-legacy", "ssm"), ("tng-fsm-legacy", "fsm")] {
+        legacy.commands.insert(id.to_owned(), python_manager(kind, id));
+    }
+    legacy.call_deadline = CALL_DEADLINE;
+    legacy
+}
+
+/// The command line of the Python manager of this kind and id.
+fn python_manager(kind: &str, id: &str) -> String {
+    format!(
+        "exec {} {} --type {kind} --id {id}",
+        python().display(),
+        support::workspace_root().join("tests/legacy/tango_sm.py").display()
+    )
+}
+
+fn mixed_service_with(host: &Host, legacy: &LegacySettings) -> ServiceTemplate {
     let root = support::workspace_root().join("examples-sm/legacy");
     let placement = &support::guests().placement;
     let digest = sha256_hex(&std::fs::read(placement).unwrap());
@@ -497,23 +547,13 @@ fn mixed_service(host: &Host) -> wasmano::workflow::ServiceTemplate {
         panic!("the example VNFD parses")
     };
     let modules = BTreeMap::from([("placement".to_owned(), placement.clone())]);
-    let mut legacy = LegacySettings::new(broker());
-    for (id, kind) in [("tng-ssm-legacy", "ssm"), ("tng-fsm-legacy", "fsm")] {
-        let command = format!(
-            "exec {} {} --type {kind} --id {id}",
-            python().display(),
-            support::workspace_root().join("tests/legacy/tango_sm.py").display()
-        );
-        legacy.commands.insert(id.to_owned(), command);
-    }
-    legacy.call_deadline = CALL_DEADLINE;
     service::build(
         host,
         &nsd,
         service::document(nsd_text.as_bytes()).unwrap(),
         &[(vnfd, service::document(&vnfd_bytes).unwrap())],
         &ModuleSource::Files(&modules),
-        &legacy,
+        legacy,
     )
     .unwrap()
 }
@@ -593,6 +633,178 @@ async fn a_service_mixing_webassembly_and_legacy_managers_runs_its_lifecycle() {
             "{vhost} left after termination"
         );
     }
+    assert_no_process_mentions(&service_id);
+    assert_no_process_mentions(&vnfr_id);
+}
+
+/// The legacy group the manager `id` of these bindings runs in.
+fn group_of<'a>(mut managers: impl Iterator<Item = &'a Arc<dyn SpecificManager>>, id: &str) -> Arc<LegacyGroup> {
+    let manager = managers.find(|manager| manager.id() == id).unwrap();
+    let legacy = (manager.as_ref() as &dyn std::any::Any)
+        .downcast_ref::<LegacyManager>()
+        .expect("a legacy manager");
+    Arc::clone(legacy.group())
+}
+
+/// Runs a manager change of `template` and returns the changed template
+/// (the current one again when the change failed) with the run's outcome.
+async fn change_manager(
+    orchestrator: &Orchestrator,
+    (template, legacy, catalogue): (&Arc<ServiceTemplate>, &LegacySettings, &Catalogue),
+    service_id: &str,
+    (manager_id, vnf_id): (&str, Option<&str>),
+    change: ManagerChange<'_>,
+) -> (Arc<ServiceTemplate>, Result<WorkflowReport, WorkflowError>) {
+    let host = Host::new(HostConfig::default()).unwrap();
+    let changed = service::replace_manager(catalogue, &host, legacy, template, manager_id, vnf_id, change).unwrap();
+    let new_template = Arc::new(changed.template);
+    let task = Task::ChangeManager {
+        template: Arc::clone(&new_template),
+        manager_id: manager_id.to_owned(),
+        vnf_id: vnf_id.map(str::to_owned),
+        handover: changed
+            .handover
+            .map(|handover| Arc::new(handover) as Arc<dyn ManagerHandover>),
+    };
+    let outcome = orchestrator.run_with(service_id, &RunContext::default(), task).await;
+    match outcome {
+        Ok(report) => (new_template, Ok(report)),
+        Err(error) => (Arc::clone(template), Err(error)),
+    }
+}
+
+fn process_runs(pid: &str) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_manager_changes_in_place_and_a_failed_change_keeps_the_old_one() {
+    let host = Host::new(HostConfig::default()).unwrap();
+    let mut legacy = mixed_settings();
+    // Commands standing in for the images the managers change to.
+    legacy.commands.insert(
+        "example/tng-ssm-legacy:2".into(),
+        python_manager("ssm", "tng-ssm-legacy"),
+    );
+    legacy
+        .commands
+        .insert("example/broken:1".into(), "echo 'missing libfoo.so'; exit 3".into());
+    let mut template = Arc::new(mixed_service_with(&host, &legacy));
+    let data = tempfile::tempdir().unwrap();
+    let catalogue = Catalogue::open(&data.path().join("catalogue")).unwrap();
+    let vnf_manager = std::fs::read(&support::guests().vnf_manager).unwrap();
+    let vnf_manager_sha = sha256_hex(&vnf_manager);
+    catalogue
+        .store(&[NewEntry {
+            kind: EntryKind::Module,
+            identity: module_identity(&vnf_manager_sha),
+            bytes: vnf_manager,
+        }])
+        .unwrap();
+    let store = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
+    let orchestrator = Orchestrator::new(
+        Arc::new(EmulatedInfrastructure::new(default_vims()).unwrap()) as Arc<dyn Infrastructure>,
+        Arc::clone(&store) as Arc<dyn RecordStore>,
+        PlacementOptions::default(),
+    );
+    let report = orchestrator.instantiate(Arc::clone(&template)).await.unwrap();
+    let service_id = report.service_id.clone();
+    let vnfr_id = report.vnfrs[0].id.clone();
+    let ssm_vhost = format!("ssm-{service_id}");
+    let ssm_topic = format!("generic.ssm.{service_id}");
+    let ssms = group_of(template.ssms.iter().map(|binding| &binding.manager), "tng-ssm-legacy");
+    let old_programs = ssms.programs(&service_id).await;
+    assert_eq!(old_programs.len(), 1, "{old_programs:?}");
+
+    // A new image: the new manager starts beside the old one, then the old
+    // one and its queue go; the service's next events reach the new one.
+    let (changed, outcome) = change_manager(
+        &orchestrator,
+        (&template, &legacy, &catalogue),
+        &service_id,
+        ("tng-ssm-legacy", None),
+        ManagerChange::Image("example/tng-ssm-legacy:2"),
+    )
+    .await;
+    let report = outcome.unwrap();
+    let steps: Vec<String> = report.steps.iter().map(|step| step.step.clone()).collect();
+    assert_eq!(
+        steps,
+        ["hand over manager tng-ssm-legacy", "change manager tng-ssm-legacy"]
+    );
+    template = changed;
+    let new_programs = ssms.programs(&service_id).await;
+    assert_eq!(new_programs.len(), 1, "{new_programs:?}");
+    assert_ne!(new_programs, old_programs);
+    assert!(!process_runs(&old_programs[0]), "the old manager still runs");
+    let bound = broker().bound_queues(&ssm_vhost, wire::EXCHANGE, &ssm_topic).unwrap();
+    assert_eq!(
+        bound.len(),
+        2,
+        "the orchestrator's queue and the new manager's only: {bound:?}"
+    );
+    let reconfigured = orchestrator.reconfigure(&service_id).await.unwrap();
+    assert!(
+        steps_by_manager(&reconfigured).contains(&"ssm configure by tng-ssm-legacy".to_owned()),
+        "{:?}",
+        reconfigured.steps
+    );
+
+    // An image whose manager never starts: the change fails, saying why,
+    // and the manager that ran before runs on.
+    let (unchanged, outcome) = change_manager(
+        &orchestrator,
+        (&template, &legacy, &catalogue),
+        &service_id,
+        ("tng-ssm-legacy", None),
+        ManagerChange::Image("example/broken:1"),
+    )
+    .await;
+    let error = outcome.unwrap_err().to_string();
+    assert!(error.contains("did not take over"), "{error}");
+    assert!(error.contains("missing libfoo.so"), "{error}");
+    assert!(Arc::ptr_eq(&unchanged, &template));
+    assert_eq!(ssms.programs(&service_id).await, new_programs);
+    assert!(process_runs(&new_programs[0]));
+    orchestrator.reconfigure(&service_id).await.unwrap();
+
+    // The legacy FSM ported to a module: its programs stop and, no legacy
+    // manager being left for the VNF, its vhost goes.
+    let fsms = group_of(
+        template.vnfs[0].fsms.iter().map(|binding| &binding.manager),
+        "tng-fsm-legacy",
+    );
+    let fsm_programs = fsms.programs(&vnfr_id).await;
+    assert_eq!(fsm_programs.len(), 1, "{fsm_programs:?}");
+    let (changed, outcome) = change_manager(
+        &orchestrator,
+        (&template, &legacy, &catalogue),
+        &service_id,
+        ("tng-fsm-legacy", Some("web")),
+        ManagerChange::Module(&vnf_manager_sha),
+    )
+    .await;
+    outcome.unwrap();
+    template = changed;
+    assert!(!process_runs(&fsm_programs[0]), "the legacy FSM still runs");
+    assert!(!broker().vhost_exists(&format!("fsm-{vnfr_id}")).unwrap());
+    let reconfigured = orchestrator.reconfigure(&service_id).await.unwrap();
+    assert!(
+        steps_by_manager(&reconfigured).contains(&"fsm configure web by tng-fsm-legacy".to_owned()),
+        "{:?}",
+        reconfigured.steps
+    );
+    assert!(
+        !broker().vhost_exists(&format!("fsm-{vnfr_id}")).unwrap(),
+        "the module ran the FSM's configure, not a legacy manager"
+    );
+    assert_eq!(
+        template.vnfs[0].vnfd["function_specific_managers"][0]["wasm"]["sha256"],
+        json!(vnf_manager_sha)
+    );
+
+    orchestrator.terminate(&service_id).await.unwrap();
+    assert!(!broker().vhost_exists(&ssm_vhost).unwrap());
     assert_no_process_mentions(&service_id);
     assert_no_process_mentions(&vnfr_id);
 }

@@ -1133,6 +1133,22 @@ fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
     let (code, timeline, _) = cli(&["op", "timeline", &operation]);
     assert_eq!(code, Some(0));
     assert!(timeline.contains("hook placement on placement"), "{timeline}");
+    let (code, managers, _) = cli(&["ns", "managers", &id, "--json"]);
+    assert_eq!(code, Some(0));
+    let managers: Value = serde_json::from_str(&managers).unwrap();
+    let configure = managers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|manager| manager["managerId"] == "configure")
+        .unwrap();
+    assert_eq!(configure["source"], "wasm");
+    let sha = configure["moduleSha256"].as_str().unwrap();
+    let (code, table, stderr) = cli(&["ns", "change-manager", &id, "--manager", "configure", "--module", sha]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(table.contains("UPDATE") && table.contains("COMPLETED"), "{table}");
+    let (code, _, stderr) = cli(&["ns", "change-manager", &id, "--manager", "configure"]);
+    assert_eq!(code, Some(64), "--module or --image is required: {stderr}");
     assert_eq!(
         cli(&["ns", "instantiate", &id]).0,
         Some(75),
@@ -1564,12 +1580,38 @@ fn change_manager_runs_another_module_and_keeps_it_across_a_restart() {
         .assert_problem(422, "unprocessable");
     api.post(&task(&id, "update"), &json!({"updateType": "CHANGE_VNFPKG"}))
         .assert_problem(400, "validation");
+    for data in [
+        json!({"managerId": "configure"}),
+        json!({"managerId": "configure", "moduleSha256": configure, "image": "wasmano/legacy-tango-ssm:1"}),
+    ] {
+        api.post(
+            &task(&id, "update"),
+            &json!({"updateType": "CHANGE_MANAGER", "changeManagerData": data}),
+        )
+        .assert_problem(400, "validation");
+    }
+    // A legacy image that cannot start: the module that ran before runs on.
+    let to_image = json!({"updateType": "CHANGE_MANAGER",
+        "changeManagerData": {"managerId": "configure", "image": "wasmano/no-such-manager:0"}});
+    let refused = api.run_task(&task(&id, "update"), &to_image);
+    assert_eq!(refused["operationState"], "ROLLED_BACK", "{refused:#}");
+    let detail = refused["error"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("did not take over") && detail.contains("wasmano/no-such-manager:0"),
+        "{detail}"
+    );
     let same = api.run_task(&task(&id, "update"), &change(&configure));
     assert_eq!(
         same["operationState"], "COMPLETED",
         "the current module re-verifies: {same:#}"
     );
     assert_eq!(same["lcmOperationType"], "UPDATE");
+
+    assert_eq!(
+        api.run_task(&task(&id, "reconfigure"), &json!({}))["operationState"],
+        "COMPLETED",
+        "the configure module still answers"
+    );
 
     let changed = api.run_task(&task(&id, "update"), &change(&hostile));
     assert_eq!(changed["operationState"], "COMPLETED", "{changed:#}");

@@ -45,6 +45,22 @@ impl Event {
         }
     }
 
+    /// The service manager event, if it is one.
+    pub fn as_ssm(self) -> Option<SsmEvent> {
+        match self {
+            Self::Ssm(event) => Some(event),
+            Self::Fsm(_) => None,
+        }
+    }
+
+    /// The function manager event, if it is one.
+    pub fn as_fsm(self) -> Option<FsmEvent> {
+        match self {
+            Self::Fsm(event) => Some(event),
+            Self::Ssm(_) => None,
+        }
+    }
+
     /// The kind of manager this event is for.
     pub fn kind(self) -> ManagerKind {
         match self {

@@ -21,8 +21,10 @@ use crate::sandbox::Identity;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A specific manager, however it runs (a WebAssembly component here, a
-/// legacy container over the bus elsewhere).
-pub trait SpecificManager: Send + Sync {
+/// legacy container over the bus elsewhere). It is [`Any`](std::any::Any)
+/// so that its owner can tell its kinds apart where it must (changing a
+/// legacy manager in place restarts its group's programs).
+pub trait SpecificManager: std::any::Any + Send + Sync {
     /// The manager's id (from its descriptor).
     fn id(&self) -> &str;
 

@@ -12,6 +12,7 @@
 //! container managers can also be mapped onto WebAssembly modules given by
 //! the operator.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,11 +26,13 @@ use sm_sdk::ssm::SsmEvent;
 use wasmano_host::{Event, Host, Limits, ManagerKind, SpecificManager, WasmManager};
 
 use crate::bus::{
-    Broker, DEFAULT_BROKER_URL, DEFAULT_CALL_DEADLINE, DEFAULT_READY_WITHIN, Launcher, LegacyGroup, LegacyManager,
-    LegacySpec,
+    Broker, DEFAULT_BROKER_URL, DEFAULT_CALL_DEADLINE, DEFAULT_READY_WITHIN, Launcher, LegacyGroup, LegacyHandover,
+    LegacyManager, LegacySpec,
 };
 use crate::catalogue::{Catalogue, EntryKind};
-use crate::descriptor::{self, DeploymentUnit, Descriptor, Manager, ManagerSource, Nsd, Sha256Digest, Vnfd};
+use crate::descriptor::{
+    self, DeploymentUnit, Descriptor, Manager, ManagerSource, ModuleRef, Nsd, Sha256Digest, Vnfd, WasmLimits,
+};
 use crate::workflow::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
 
 /// Why a service could not be resolved into a template.
@@ -66,8 +69,9 @@ pub enum ModuleSource<'a> {
 pub struct LegacySettings {
     /// The broker they talk to (contacted only when one runs).
     pub broker: Broker,
-    /// Command lines standing in for images, by manager id: managers that
-    /// exist as source, during development and in tests.
+    /// Command lines standing in for images, by image or by manager id
+    /// (the image is looked up first): managers that exist as source,
+    /// during development and in tests.
     pub commands: BTreeMap<String, String>,
     /// How long an instance's managers have to register and subscribe.
     pub ready_within: Duration,
@@ -76,6 +80,15 @@ pub struct LegacySettings {
 }
 
 impl LegacySettings {
+    /// How the manager `manager_id` with image `image` starts: the command
+    /// standing in for the image or the manager, or else the image.
+    pub fn launcher_for(&self, manager_id: &str, image: &str) -> Launcher {
+        match self.commands.get(image).or_else(|| self.commands.get(manager_id)) {
+            Some(command) => Launcher::Command(command.clone()),
+            None => Launcher::Image(image.to_owned()),
+        }
+    }
+
     /// The settings for managers on `broker`, with 5GTANGO's readiness
     /// timeout and the default call deadline.
     pub fn new(broker: Broker) -> Self {
@@ -165,13 +178,7 @@ pub fn build(
     .into_iter()
     .map(|(manager, events)| ManagerBinding::<SsmEvent> {
         manager,
-        events: events
-            .into_iter()
-            .filter_map(|event| match event {
-                Event::Ssm(event) => Some(event),
-                Event::Fsm(_) => None,
-            })
-            .collect(),
+        events: events.into_iter().filter_map(Event::as_ssm).collect(),
     })
     .collect();
     let mut vnfs = Vec::new();
@@ -190,13 +197,7 @@ pub fn build(
         .into_iter()
         .map(|(manager, events)| ManagerBinding::<FsmEvent> {
             manager,
-            events: events
-                .into_iter()
-                .filter_map(|event| match event {
-                    Event::Fsm(event) => Some(event),
-                    Event::Ssm(_) => None,
-                })
-                .collect(),
+            events: events.into_iter().filter_map(Event::as_fsm).collect(),
         })
         .collect();
         let units = vnfd
@@ -258,22 +259,24 @@ fn bind_managers(
         .iter()
         .map(|(manager, image)| LegacySpec {
             id: manager.id.clone(),
-            launcher: legacy.commands.get(&manager.id).map_or_else(
-                || Launcher::Image((*image).clone()),
-                |command| Launcher::Command(command.clone()),
-            ),
+            launcher: legacy.launcher_for(&manager.id, image),
         })
         .collect();
     let group = LegacyGroup::new(kind, specs, legacy.broker.clone(), legacy.ready_within);
     for (manager, _) in legacy_managers {
-        let events = manager
-            .declared_events()
-            .filter_map(|name| Event::parse(kind, name))
-            .collect();
-        let legacy_manager = LegacyManager::new(&manager.id, Arc::clone(&group), legacy.call_deadline);
-        bound.push((Arc::new(legacy_manager) as Arc<dyn SpecificManager>, events));
+        bound.push(legacy_binding(manager, kind, &group, legacy.call_deadline));
     }
     Ok(bound)
+}
+
+/// A legacy manager of `group`, bound to the events its entry declares.
+fn legacy_binding(manager: &Manager, kind: ManagerKind, group: &Arc<LegacyGroup>, deadline: Duration) -> LoadedManager {
+    let events = manager
+        .declared_events()
+        .filter_map(|name| Event::parse(kind, name))
+        .collect();
+    let legacy_manager = LegacyManager::new(&manager.id, Arc::clone(group), deadline);
+    (Arc::new(legacy_manager) as Arc<dyn SpecificManager>, events)
 }
 
 fn unit_template(unit: &DeploymentUnit, kind: VimKind, image_key: &str) -> Result<UnitTemplate, String> {
@@ -297,34 +300,48 @@ fn unit_template(unit: &DeploymentUnit, kind: VimKind, image_key: &str) -> Resul
     })
 }
 
+/// What a manager runs from after a change (CHANGE_MANAGER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagerChange<'a> {
+    /// An onboarded module, by its sha256.
+    Module(&'a str),
+    /// A legacy container image.
+    Image(&'a str),
+}
+
+/// A template with one manager changed, and the hand-over the change needs
+/// before the service may use it (`None` when neither the old nor the new
+/// manager is a legacy one).
+#[derive(Debug)]
+pub struct ChangedTemplate {
+    /// The service with the changed manager.
+    pub template: ServiceTemplate,
+    /// Starts the new legacy manager and stops the old one.
+    pub handover: Option<LegacyHandover>,
+}
+
 /// `template` with the manager `manager_id` (an SSM, or the FSM of VNF
-/// `vnf_id`) running the onboarded module `sha256` instead, with its
-/// descriptor entry's options and limits: the module must be of the
-/// manager's kind and handle every event the entry declares.
+/// `vnf_id`) running from `change` instead, with its descriptor entry's
+/// options (and limits, for a module): a module must be of the manager's
+/// kind and handle every event the entry declares. A manager may change
+/// between a module and an image either way (porting a legacy manager, or
+/// going back). Nothing starts or stops here: see
+/// [`ChangedTemplate::handover`].
 pub fn replace_manager(
     catalogue: &Catalogue,
     host: &Host,
+    legacy: &LegacySettings,
     template: &ServiceTemplate,
     manager_id: &str,
     vnf_id: Option<&str>,
-    sha256: &str,
-) -> Result<ServiceTemplate, ResolveError> {
+    change: ManagerChange<'_>,
+) -> Result<ChangedTemplate, ResolveError> {
     let failure = |message: String| ResolveError::Manager {
         manager: manager_id.to_owned(),
         message,
     };
-    let digest = Sha256Digest::parse(sha256).ok_or_else(|| failure(format!("{sha256:?} is not a sha256")))?;
-    let document = match vnf_id {
-        None => &template.nsd,
-        Some(vnf_id) => {
-            &template
-                .vnfs
-                .iter()
-                .find(|vnf| vnf.vnf_id == vnf_id)
-                .ok_or_else(|| failure(format!("the service has no VNF {vnf_id:?}")))?
-                .vnfd
-        }
-    };
+    let mut replaced = template.clone();
+    let (document, bindings) = descriptor_of_mut(&mut replaced, vnf_id).map_err(failure)?;
     let parsed = descriptor::parse(document.to_string().as_bytes())
         .map_err(|problems| failure(format!("its descriptor no longer validates: {}", problems[0])))?;
     let (entries, kind) = match &parsed {
@@ -336,42 +353,159 @@ pub fn replace_manager(
         .find(|entry| entry.id == manager_id)
         .cloned()
         .ok_or_else(|| failure("no such manager in its descriptor".into()))?;
-    entry.source = match entry.source {
-        ManagerSource::Wasm { module, limits, .. } => ManagerSource::Wasm {
-            module,
-            sha256: digest,
-            limits,
-        },
-        ManagerSource::Container { image } => {
-            return Err(failure(format!(
-                "legacy container manager {image}: changing a container manager in place is not supported yet"
-            )));
+    let old_group = bindings
+        .iter()
+        .find_map(|binding| (binding.manager().as_ref() as &dyn Any).downcast_ref::<LegacyManager>())
+        .map(|manager| Arc::clone(manager.group()));
+    let (manager, events, group) = match change {
+        ManagerChange::Module(sha256) => {
+            let digest = Sha256Digest::parse(sha256).ok_or_else(|| failure(format!("{sha256:?} is not a sha256")))?;
+            entry.source = match entry.source {
+                ManagerSource::Wasm { module, limits, .. } => ManagerSource::Wasm {
+                    module,
+                    sha256: digest,
+                    limits,
+                },
+                ManagerSource::Container { .. } => ManagerSource::Wasm {
+                    module: ModuleRef::Package(PathBuf::from(format!("{sha256}.wasm"))),
+                    sha256: digest,
+                    limits: WasmLimits::default(),
+                },
+            };
+            let declared = entry.declared_events().count();
+            let (manager, events) = load_manager(host, &entry, kind, &ModuleSource::Catalogue(catalogue))?
+                .ok_or_else(|| failure("the module could not be loaded".into()))?;
+            if events.len() < declared {
+                return Err(failure(format!(
+                    "module {sha256} does not handle every event the entry declares ({})",
+                    entry.declared_events().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            let group = old_group
+                .filter(|group| group.specs().iter().any(|spec| spec.id == manager_id))
+                .map(|group| group.with_manager(manager_id, None));
+            (manager, events, group)
+        }
+        ManagerChange::Image(image) => {
+            if image.trim().is_empty() {
+                return Err(failure("the image reference is empty".into()));
+            }
+            entry.source = ManagerSource::Container {
+                image: image.to_owned(),
+            };
+            let launcher = legacy.launcher_for(manager_id, image);
+            let group = match old_group {
+                Some(group) => group.with_manager(manager_id, Some(launcher)),
+                None => LegacyGroup::new(
+                    kind,
+                    vec![LegacySpec {
+                        id: manager_id.to_owned(),
+                        launcher,
+                    }],
+                    legacy.broker.clone(),
+                    legacy.ready_within,
+                ),
+            };
+            let (manager, events) = legacy_binding(&entry, kind, &group, legacy.call_deadline);
+            (manager, events, Some(group))
         }
     };
-    let declared = entry.declared_events().count();
-    let (manager, events) = load_manager(host, &entry, kind, &ModuleSource::Catalogue(catalogue))?
-        .ok_or_else(|| failure("the module could not be loaded".into()))?;
-    if events.len() < declared {
-        return Err(failure(format!(
-            "module {sha256} does not handle every event the entry declares ({})",
-            entry.declared_events().collect::<Vec<_>>().join(", ")
-        )));
+    pin_source(document, vnf_id, manager_id, change);
+    let mut found = false;
+    for mut binding in bindings {
+        if binding.id() == manager_id {
+            found = true;
+            binding.set_manager(Arc::clone(&manager));
+            binding.set_events(&events);
+        } else if let (Some(group), Some(other)) = (
+            &group,
+            (binding.manager().as_ref() as &dyn Any).downcast_ref::<LegacyManager>(),
+        ) {
+            // Every legacy manager of the descriptor runs in the new group.
+            let moved = LegacyManager::new(other.id(), Arc::clone(group), other.deadline());
+            binding.set_manager(Arc::new(moved));
+        }
     }
-    let mut replaced = template.clone();
-    // The descriptor document the template keeps pins the new module too.
-    let (document, list) = match vnf_id {
-        None => (&mut replaced.nsd, "service_specific_managers"),
-        Some(vnf_id) => (
-            &mut replaced
+    if !found {
+        return Err(failure("the service does not run it".into()));
+    }
+    Ok(ChangedTemplate {
+        template: replaced,
+        handover: group.map(|group| LegacyHandover {
+            group,
+            manager: manager_id.to_owned(),
+        }),
+    })
+}
+
+/// A binding of either kind, for [`replace_manager`].
+enum AnyBinding<'a> {
+    Ssm(&'a mut ManagerBinding<SsmEvent>),
+    Fsm(&'a mut ManagerBinding<FsmEvent>),
+}
+
+impl AnyBinding<'_> {
+    fn id(&self) -> &str {
+        self.manager().id()
+    }
+
+    fn manager(&self) -> &Arc<dyn SpecificManager> {
+        match self {
+            Self::Ssm(binding) => &binding.manager,
+            Self::Fsm(binding) => &binding.manager,
+        }
+    }
+
+    fn set_manager(&mut self, manager: Arc<dyn SpecificManager>) {
+        match self {
+            Self::Ssm(binding) => binding.manager = manager,
+            Self::Fsm(binding) => binding.manager = manager,
+        }
+    }
+
+    /// Binds it to those of `events` of its kind.
+    fn set_events(&mut self, events: &[Event]) {
+        match self {
+            Self::Ssm(binding) => {
+                binding.events = events.iter().copied().filter_map(Event::as_ssm).collect();
+            }
+            Self::Fsm(binding) => {
+                binding.events = events.iter().copied().filter_map(Event::as_fsm).collect();
+            }
+        }
+    }
+}
+
+/// The descriptor document a manager change edits (the NSD, or the VNFD of
+/// VNF `vnf_id`) and the managers bound from it.
+fn descriptor_of_mut<'a>(
+    template: &'a mut ServiceTemplate,
+    vnf_id: Option<&str>,
+) -> Result<(&'a mut Value, Vec<AnyBinding<'a>>), String> {
+    match vnf_id {
+        None => Ok((
+            &mut template.nsd,
+            template.ssms.iter_mut().map(AnyBinding::Ssm).collect(),
+        )),
+        Some(vnf_id) => {
+            let vnf = template
                 .vnfs
                 .iter_mut()
                 .find(|vnf| vnf.vnf_id == vnf_id)
-                .ok_or_else(|| failure(format!("the service has no VNF {vnf_id:?}")))?
-                .vnfd,
-            "function_specific_managers",
-        ),
+                .ok_or_else(|| format!("the service has no VNF {vnf_id:?}"))?;
+            Ok((&mut vnf.vnfd, vnf.fsms.iter_mut().map(AnyBinding::Fsm).collect()))
+        }
+    }
+}
+
+/// Makes the descriptor document the template keeps name the manager's new
+/// source: the module's digest, or the image.
+fn pin_source(document: &mut Value, vnf_id: Option<&str>, manager_id: &str, change: ManagerChange<'_>) {
+    let list = match vnf_id {
+        None => "service_specific_managers",
+        Some(_) => "function_specific_managers",
     };
-    if let Some(wasm) = document
+    let Some(entry) = document
         .get_mut(list)
         .and_then(Value::as_array_mut)
         .and_then(|entries| {
@@ -379,50 +513,25 @@ pub fn replace_manager(
                 .iter_mut()
                 .find(|entry| entry.get("id").and_then(Value::as_str) == Some(manager_id))
         })
-        .and_then(|entry| entry.get_mut("wasm"))
         .and_then(Value::as_object_mut)
-    {
-        wasm.insert("sha256".into(), Value::String(sha256.to_ascii_lowercase()));
-    }
-    let bound = |binding_id: &str| binding_id == manager_id;
-    match vnf_id {
-        None => {
-            let binding = replaced
-                .ssms
-                .iter_mut()
-                .find(|binding| bound(binding.manager.id()))
-                .ok_or_else(|| failure("the service does not run it".into()))?;
-            binding.manager = manager;
-            binding.events = events
-                .into_iter()
-                .filter_map(|event| match event {
-                    Event::Ssm(event) => Some(event),
-                    Event::Fsm(_) => None,
-                })
-                .collect();
+    else {
+        return;
+    };
+    match change {
+        ManagerChange::Module(sha256) => {
+            entry.remove("image");
+            let wasm = entry
+                .entry("wasm")
+                .or_insert_with(|| serde_json::json!({"module": format!("{sha256}.wasm")}));
+            if let Some(wasm) = wasm.as_object_mut() {
+                wasm.insert("sha256".into(), Value::String(sha256.to_ascii_lowercase()));
+            }
         }
-        Some(vnf_id) => {
-            let vnf = replaced
-                .vnfs
-                .iter_mut()
-                .find(|vnf| vnf.vnf_id == vnf_id)
-                .ok_or_else(|| failure(format!("the service has no VNF {vnf_id:?}")))?;
-            let binding = vnf
-                .fsms
-                .iter_mut()
-                .find(|binding| bound(binding.manager.id()))
-                .ok_or_else(|| failure("the VNF does not run it".into()))?;
-            binding.manager = manager;
-            binding.events = events
-                .into_iter()
-                .filter_map(|event| match event {
-                    Event::Fsm(event) => Some(event),
-                    Event::Ssm(_) => None,
-                })
-                .collect();
+        ManagerChange::Image(image) => {
+            entry.remove("wasm");
+            entry.insert("image".into(), Value::String(image.to_owned()));
         }
     }
-    Ok(replaced)
 }
 
 /// A manager ready to run, and the events it is bound to.

@@ -156,12 +156,7 @@ impl Broker {
     }
 
     /// The queues bound to `routing_key` on the exchange in `vhost`.
-    pub(crate) fn bound_queues(
-        &self,
-        vhost: &str,
-        exchange: &str,
-        routing_key: &str,
-    ) -> Result<Vec<String>, BrokerError> {
+    pub fn bound_queues(&self, vhost: &str, exchange: &str, routing_key: &str) -> Result<Vec<String>, BrokerError> {
         check_name(vhost)?;
         let (status, body) = self.send(
             "GET",
@@ -182,6 +177,31 @@ impl Broker {
             .filter(|binding| binding["routing_key"] == routing_key && binding["destination_type"] == "queue")
             .filter_map(|binding| binding["destination"].as_str().map(str::to_owned))
             .collect())
+    }
+
+    /// Deletes the queues in `vhost` that nobody consumes (the broker
+    /// checks at the moment of deletion), and returns how many there were.
+    pub(crate) fn delete_unused_queues(&self, vhost: &str) -> Result<usize, BrokerError> {
+        check_name(vhost)?;
+        let (status, body) = self.send("GET", &format!("/api/queues/{vhost}?columns=name"), None)?;
+        if status != 200 {
+            return Err(self.refused(&format!("listing the queues of {vhost}"), status));
+        }
+        let queues: Value = serde_json::from_str(&body).map_err(|error| self.unavailable(error.to_string()))?;
+        let mut deleted = 0;
+        for queue in queues.as_array().into_iter().flatten() {
+            let Some(name) = queue["name"].as_str() else {
+                continue;
+            };
+            let path = format!("/api/queues/{vhost}/{}?if-unused=true", percent_encoded(name));
+            match self.send("DELETE", &path, None)?.0 {
+                200..=299 => deleted += 1,
+                // 400: it has consumers; 404: it went meanwhile.
+                400 | 404 => {}
+                other => return Err(self.refused(&format!("deleting queue {name} of {vhost}"), other)),
+            }
+        }
+        Ok(deleted)
     }
 
     fn put(&self, path: &str, body: &Value) -> Result<(), BrokerError> {
@@ -236,6 +256,17 @@ fn check_name(vhost: &str) -> Result<(), BrokerError> {
             message: "a vhost name has only letters, digits, '-' and '_'".into(),
         })
     }
+}
+
+/// `name` with everything but unreserved URL characters percent-encoded, for
+/// a path segment.
+fn percent_encoded(name: &str) -> String {
+    name.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(byte).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// A URL with its password replaced, for messages.

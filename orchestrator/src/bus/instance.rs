@@ -6,13 +6,18 @@
 //! `generic.<kind>.<instance>` as requests, the first reply with the
 //! request's correlation id taken, within a deadline).
 //!
-//! Ready means every launched manager has registered *and* a queue other
-//! than the orchestrator's is bound to the instance's event topic: 5GTANGO's
-//! older managers subscribe only after their registration is answered, and
-//! an event published before that binding exists is silently dropped (the
-//! subscription race, §8.1). The bindings are read from the management API.
+//! Ready means every launched manager has registered *and* bound a queue of
+//! its own to the instance's event topic: 5GTANGO's older managers subscribe
+//! only after their registration is answered, and an event published before
+//! that binding exists is silently dropped (the subscription race, §8.1).
+//! The bindings are read from the management API.
+//!
+//! An in-place update (5GTANGO's SMR `update`) launches the new manager in
+//! the running instance beside the old one ([`LegacyInstance::add`]), and
+//! stops the old one once the new one is ready
+//! ([`LegacyInstance::stop_programs`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -99,6 +104,12 @@ enum Answer {
 }
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>;
+
+/// What a launch is measured against ([`LegacyInstance::readiness`]).
+struct Readiness {
+    registered: usize,
+    queues: HashSet<String>,
+}
 
 /// The legacy managers of one service or function instance, running and
 /// registered, with the connection their events travel on.
@@ -192,34 +203,123 @@ impl LegacyInstance {
     }
 
     async fn launch_and_wait(&self, managers: &[LegacySpec], ready_within: Duration) -> Result<(), LegacyError> {
-        let started = tokio::time::Instant::now();
-        let manager_url = self.broker.manager_url(&self.vhost);
-        {
-            let mut launched = self.launched.lock().await;
-            for manager in managers {
-                let program = manager
-                    .launcher
-                    .launch(&manager.id, &manager_url, &self.instance)
-                    .await
-                    .map_err(|message| LegacyError::Start {
-                        manager: manager.id.clone(),
-                        message,
-                    })?;
-                launched.push(program);
+        let before = self.readiness().await?;
+        let mut references = Vec::new();
+        for manager in managers {
+            references.push(self.launch(manager).await?);
+        }
+        self.wait_ready(&before, &references, ready_within).await
+    }
+
+    /// Launches one more manager program in the instance, for an in-place
+    /// update (5GTANGO's SMR `update`): it shares the vhost and the event
+    /// topic with the manager it replaces. Returns once it has registered
+    /// and subscribed (within `ready_within`), with the program's
+    /// [reference](Self::programs); on failure the new program is stopped
+    /// and everything else is as it was.
+    pub async fn add(&self, manager: &LegacySpec, ready_within: Duration) -> Result<String, LegacyError> {
+        let before = self.readiness().await?;
+        let reference = self.launch(manager).await?;
+        let references = [reference.clone()];
+        match self.wait_ready(&before, &references, ready_within).await {
+            Ok(()) => Ok(reference),
+            Err(error) => {
+                self.stop_programs(&references).await;
+                Err(error)
             }
         }
-        let own_queues = 1;
+    }
+
+    /// The references of the programs that run `manager`.
+    pub async fn programs_of(&self, manager: &str) -> Vec<String> {
+        let launched = self.launched.lock().await;
+        launched
+            .iter()
+            .filter(|program| program.manager == manager)
+            .map(Launched::reference)
+            .collect()
+    }
+
+    /// Stops the programs with these references, then deletes the queues
+    /// nobody consumes any more (a 5GTANGO manager's queues are not
+    /// auto-delete, so a stopped manager's would fill with every later
+    /// event). Best effort: what cannot be deleted is logged.
+    pub async fn stop_programs(&self, references: &[String]) {
+        let stopping: Vec<Launched> = {
+            let mut launched = self.launched.lock().await;
+            let (stopping, kept) = std::mem::take(&mut *launched)
+                .into_iter()
+                .partition(|program| references.contains(&program.reference()));
+            *launched = kept;
+            stopping
+        };
+        for program in stopping {
+            program.stop(STOP_GRACE).await;
+        }
+        let broker = self.broker.clone();
+        let vhost = self.vhost.clone();
+        match blocking(move || broker.delete_unused_queues(&vhost)).await {
+            Ok(Ok(count)) => tracing::debug!(vhost = %self.vhost, "{count} unused queues deleted"),
+            Ok(Err(error)) => tracing::warn!(vhost = %self.vhost, "deleting the unused queues: {error}"),
+            Err(error) => tracing::warn!(vhost = %self.vhost, "deleting the unused queues: {error}"),
+        }
+    }
+
+    /// Registrations so far and the queues bound to the event topic: a
+    /// launch is ready against this once its managers have registered and
+    /// subscribed on queues of their own.
+    async fn readiness(&self) -> Result<Readiness, LegacyError> {
+        Ok(Readiness {
+            registered: self.registered.load(Ordering::SeqCst),
+            queues: self.bound_queues().await?,
+        })
+    }
+
+    async fn bound_queues(&self) -> Result<HashSet<String>, LegacyError> {
+        let broker = self.broker.clone();
+        let (vhost, topic) = (self.vhost.clone(), self.topic.clone());
+        let bound = blocking(move || broker.bound_queues(&vhost, wire::EXCHANGE, &topic)).await??;
+        Ok(bound.into_iter().collect())
+    }
+
+    async fn launch(&self, manager: &LegacySpec) -> Result<String, LegacyError> {
+        let manager_url = self.broker.manager_url(&self.vhost);
+        let program = manager
+            .launcher
+            .launch(&manager.id, &manager_url, &self.instance)
+            .await
+            .map_err(|message| LegacyError::Start {
+                manager: manager.id.clone(),
+                message,
+            })?;
+        let reference = program.reference();
+        self.launched.lock().await.push(program);
+        Ok(reference)
+    }
+
+    /// Waits until the programs `references` have all registered and each
+    /// subscribed to the event topic on a queue of its own (counted against
+    /// `before`), or one of them ends, or `ready_within` passes.
+    async fn wait_ready(
+        &self,
+        before: &Readiness,
+        references: &[String],
+        ready_within: Duration,
+    ) -> Result<(), LegacyError> {
+        let started = tokio::time::Instant::now();
+        let expected = references.len();
         loop {
-            let registered = self.registered.load(Ordering::SeqCst);
-            let broker = self.broker.clone();
-            let (vhost, topic) = (self.vhost.clone(), self.topic.clone());
-            let bound = blocking(move || broker.bound_queues(&vhost, wire::EXCHANGE, &topic)).await??;
-            if registered >= managers.len() && bound.len() > own_queues {
+            let registered = self.registered.load(Ordering::SeqCst) - before.registered;
+            let subscribed = self.bound_queues().await?.difference(&before.queues).count();
+            if registered >= expected && subscribed >= expected {
                 tracing::info!(vhost = %self.vhost, "legacy managers ready in {} ms", started.elapsed().as_millis());
                 return Ok(());
             }
             let mut launched = self.launched.lock().await;
-            for program in launched.iter_mut() {
+            let mut watched = launched
+                .iter_mut()
+                .filter(|program| references.contains(&program.reference()));
+            for program in watched.by_ref() {
                 if let Some(status) = program.exited().await {
                     return Err(LegacyError::Start {
                         manager: program.manager.clone(),
@@ -231,15 +331,17 @@ impl LegacyInstance {
                 }
             }
             if started.elapsed() >= ready_within {
-                let program = launched.first();
+                let program = launched
+                    .iter()
+                    .find(|program| references.first() == Some(&program.reference()));
                 let output = match program {
                     Some(program) => program.last_output().await,
                     None => String::new(),
                 };
-                let what = if registered < managers.len() {
-                    format!("{registered} of {} managers registered", managers.len())
+                let what = if registered < expected {
+                    format!("{registered} of {expected} managers registered")
                 } else {
-                    format!("registered, but never subscribed to {}", self.topic)
+                    format!("{subscribed} of {expected} managers subscribed to {}", self.topic)
                 };
                 return Err(LegacyError::Start {
                     manager: program.map(|program| program.manager.clone()).unwrap_or_default(),
@@ -264,6 +366,11 @@ impl LegacyInstance {
     /// Service or function instance.
     pub fn kind(&self) -> ManagerKind {
         self.kind
+    }
+
+    /// The service or function instance's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// The instance's vhost.

@@ -5,7 +5,8 @@
 //! - [`Launcher::Image`] runs the manager's image with Docker, as 5GTANGO's
 //!   registry did: the image must be present locally (no registry is
 //!   pulled from), the container is named `<manager id><instance id>` as
-//!   5GTANGO named it, labelled ([`LABEL_MANAGER`], [`LABEL_INSTANCE`]) so
+//!   5GTANGO named it (`<random10><instance id>` for the new manager of an
+//!   in-place update, whose old one still holds that name), labelled ([`LABEL_MANAGER`], [`LABEL_INSTANCE`]) so
 //!   leftovers can be found, shares the host's network so the broker URL
 //!   reaches the broker, and is confined like a VNF unit (memory and pids
 //!   caps, no capabilities, no-new-privileges).
@@ -34,6 +35,10 @@ use tokio::process::{Child, Command};
 
 /// How many of a manager's last output lines an error quotes.
 const KEPT_LINES: usize = 20;
+
+/// How long an ended process's output is read on (a child it left may hold
+/// the pipe open).
+const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 
 /// The label naming a legacy manager container's manager id.
 pub const LABEL_MANAGER: &str = "wasmano.legacy-manager";
@@ -82,15 +87,25 @@ fn spawn(command: &str, manager: &str, broker_host: &str, sf_uuid: &str) -> Resu
         .spawn()
         .map_err(|error| format!("cannot run {command:?}: {error}"))?;
     let output = Arc::new(Mutex::new(VecDeque::new()));
+    let mut readers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(keep_lines(stdout, manager.to_owned(), Arc::clone(&output)));
+        readers.push(tokio::spawn(keep_lines(
+            stdout,
+            manager.to_owned(),
+            Arc::clone(&output),
+        )));
     }
     if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(keep_lines(stderr, manager.to_owned(), Arc::clone(&output)));
+        readers.push(tokio::spawn(keep_lines(
+            stderr,
+            manager.to_owned(),
+            Arc::clone(&output),
+        )));
     }
     Ok(Launched {
         manager: manager.to_owned(),
-        program: Program::Process { child, output },
+        reference: child.id().map(|pid| pid.to_string()).unwrap_or_default(),
+        program: Program::Process { child, output, readers },
     })
 }
 
@@ -157,12 +172,25 @@ async fn run_container(image: &str, manager: &str, broker_host: &str, sf_uuid: &
         ..Default::default()
     };
     let options = CreateContainerOptionsBuilder::default().name(&name).build();
-    docker
-        .create_container(Some(options), body)
-        .await
-        .map_err(|error| format!("creating container {name} from {image}: {error}"))?;
+    let name = match docker.create_container(Some(options), body.clone()).await {
+        Ok(_) => name,
+        // The manager it replaces in an update holds the name: 5GTANGO's
+        // registry named the new container `<random10><instance id>`.
+        Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => {
+            let random: String = uuid::Uuid::new_v4().simple().to_string().chars().take(10).collect();
+            let name = container_name(&random, sf_uuid);
+            let options = CreateContainerOptionsBuilder::default().name(&name).build();
+            docker
+                .create_container(Some(options), body)
+                .await
+                .map_err(|error| format!("creating container {name} from {image}: {error}"))?;
+            name
+        }
+        Err(error) => return Err(format!("creating container {name} from {image}: {error}")),
+    };
     let launched = Launched {
         manager: manager.to_owned(),
+        reference: name.clone(),
         program: Program::Container {
             docker: docker.clone(),
             name: name.clone(),
@@ -179,6 +207,7 @@ async fn run_container(image: &str, manager: &str, broker_host: &str, sf_uuid: &
 #[derive(Debug)]
 pub(crate) struct Launched {
     pub(crate) manager: String,
+    reference: String,
     program: Program,
 }
 
@@ -187,6 +216,8 @@ enum Program {
     Process {
         child: Child,
         output: Arc<Mutex<VecDeque<String>>>,
+        /// The tasks keeping its output, which end when it closes it.
+        readers: Vec<tokio::task::JoinHandle<()>>,
     },
     Container {
         docker: Docker,
@@ -195,19 +226,23 @@ enum Program {
 }
 
 impl Launched {
-    /// What the manager runs as: a process id, or a container name.
+    /// What the manager runs as: its process id, or its container's name
+    /// (the same after it ended).
     pub(crate) fn reference(&self) -> String {
-        match &self.program {
-            Program::Process { child, .. } => child.id().map(|pid| pid.to_string()).unwrap_or_default(),
-            Program::Container { name, .. } => name.clone(),
-        }
+        self.reference.clone()
     }
 
     /// Whether the manager has ended, and how.
     pub(crate) async fn exited(&mut self) -> Option<String> {
         match &mut self.program {
-            Program::Process { child, .. } => match child.try_wait() {
-                Ok(Some(status)) => Some(status.to_string()),
+            Program::Process { child, readers, .. } => match child.try_wait() {
+                Ok(Some(status)) => {
+                    // Its last words may still be in the pipe.
+                    for reader in readers.drain(..) {
+                        let _ = tokio::time::timeout(OUTPUT_DRAIN, reader).await;
+                    }
+                    Some(status.to_string())
+                }
                 Ok(None) => None,
                 Err(error) => Some(error.to_string()),
             },

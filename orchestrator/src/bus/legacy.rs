@@ -27,11 +27,17 @@ use wasmano_host::{BoxFuture, Cause, Event, Fault, InvocationError, ManagerKind,
 
 use super::broker::Broker;
 use super::instance::{CallError, LegacyError, LegacyInstance, LegacySpec};
+use super::launcher::Launcher;
 use super::wire;
+use crate::workflow::ManagerHandover;
 
 /// How long a legacy manager has for one event when nothing else is said:
 /// Python managers on a bus are slower than modules.
 pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Running instances by id, shared by the groups an in-place update derives
+/// from one another.
+type Running = Arc<tokio::sync::Mutex<HashMap<String, Arc<LegacyInstance>>>>;
 
 /// The legacy managers of one descriptor, running per instance.
 #[derive(Debug)]
@@ -40,9 +46,9 @@ pub struct LegacyGroup {
     specs: Vec<LegacySpec>,
     broker: Broker,
     ready_within: Duration,
-    /// Running instances by id. Held across a start, so that concurrent
-    /// first events of one group start each instance once.
-    running: tokio::sync::Mutex<HashMap<String, Arc<LegacyInstance>>>,
+    /// Held across a start, so that concurrent first events of one group
+    /// start each instance once.
+    running: Running,
 }
 
 impl LegacyGroup {
@@ -54,7 +60,7 @@ impl LegacyGroup {
             specs,
             broker,
             ready_within,
-            running: tokio::sync::Mutex::new(HashMap::new()),
+            running: Running::default(),
         })
     }
 
@@ -63,11 +69,45 @@ impl LegacyGroup {
         self.kind
     }
 
+    /// The managers each instance runs.
+    pub fn specs(&self) -> &[LegacySpec] {
+        &self.specs
+    }
+
+    /// This group with the manager `id` started by `launcher` instead (or
+    /// added), or removed when `launcher` is `None` (it became a module).
+    /// The two groups share their running instances: nothing starts or
+    /// stops until [`LegacyGroup::hand_over`].
+    pub fn with_manager(&self, id: &str, launcher: Option<Launcher>) -> Arc<Self> {
+        let mut specs: Vec<LegacySpec> = self.specs.iter().filter(|spec| spec.id != id).cloned().collect();
+        if let Some(launcher) = launcher {
+            specs.push(LegacySpec {
+                id: id.to_owned(),
+                launcher,
+            });
+        }
+        Arc::new(Self {
+            kind: self.kind,
+            specs,
+            broker: self.broker.clone(),
+            ready_within: self.ready_within,
+            running: Arc::clone(&self.running),
+        })
+    }
+
     /// The managers of `instance`, started (and awaited) if they are not
     /// running yet, or started again if the broker connection they ran on
     /// was lost (a broker restart ends 5GTANGO's managers).
     pub async fn instance(&self, instance: &str) -> Result<Arc<LegacyInstance>, LegacyError> {
         let mut running = self.running.lock().await;
+        self.running_instance(&mut running, instance).await
+    }
+
+    async fn running_instance(
+        &self,
+        running: &mut HashMap<String, Arc<LegacyInstance>>,
+        instance: &str,
+    ) -> Result<Arc<LegacyInstance>, LegacyError> {
         match running.get(instance) {
             Some(started) if started.connected() => return Ok(Arc::clone(started)),
             Some(_) => {
@@ -91,12 +131,116 @@ impl LegacyGroup {
         self.running.lock().await.keys().cloned().collect()
     }
 
+    /// What the managers of `instance` run as (process ids or container
+    /// names); empty when the instance is not running.
+    pub async fn programs(&self, instance: &str) -> Vec<String> {
+        let started = self.running.lock().await.get(instance).cloned();
+        match started {
+            Some(started) => started.programs().await,
+            None => Vec::new(),
+        }
+    }
+
     /// Removes the managers of `instance` (nothing if none run).
     pub async fn release(&self, instance: &str) -> Result<(), LegacyError> {
         let removed = self.running.lock().await.remove(instance);
         match removed {
             Some(running) => running.remove().await,
             None => Ok(()),
+        }
+    }
+
+    /// Hands the manager `manager` over to this group's spec of it in each
+    /// of `instances` (the instances it serves), as 5GTANGO's registry
+    /// updated a manager: first the new manager starts in every instance
+    /// (beside the old one, in the same vhost) and is awaited; only when all
+    /// are ready are the old manager's programs stopped. If one start fails,
+    /// the new programs are stopped and the old ones keep running. A manager
+    /// that left the group (it became a module) only has its old programs
+    /// stopped; an instance left with no legacy manager is removed.
+    pub async fn hand_over(&self, manager: &str, instances: &[String]) -> Result<(), LegacyError> {
+        let spec = self.specs.iter().find(|spec| spec.id == manager);
+        let mut running = self.running.lock().await;
+        let mut handed = Vec::new();
+        for instance in instances {
+            let step = match (spec, running.get(instance).filter(|started| started.connected())) {
+                (Some(spec), Some(started)) => {
+                    let old = started.programs_of(manager).await;
+                    started.add(spec, self.ready_within).await.map(|new| Handed {
+                        instance: Arc::clone(started),
+                        old,
+                        new: New::Program(new),
+                    })
+                }
+                (Some(_), None) => self
+                    .running_instance(&mut running, instance)
+                    .await
+                    .map(|started| Handed {
+                        instance: started,
+                        old: Vec::new(),
+                        new: New::Instance,
+                    }),
+                (None, Some(started)) => Ok(Handed {
+                    old: started.programs_of(manager).await,
+                    instance: Arc::clone(started),
+                    new: New::Nothing,
+                }),
+                (None, None) => continue,
+            };
+            match step {
+                Ok(step) => handed.push(step),
+                Err(error) => {
+                    for step in handed {
+                        step.undo(&mut running).await;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        for step in handed {
+            step.instance.stop_programs(&step.old).await;
+            if self.specs.is_empty() {
+                let id = step.instance.instance().to_owned();
+                running.remove(&id);
+                if let Err(error) = step.instance.remove().await {
+                    tracing::warn!(vhost = %step.instance.vhost(), "removing an instance left without legacy managers: {error}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`LegacyGroup::hand_over`] did in one instance: the old manager's
+/// programs, and what it started.
+struct Handed {
+    instance: Arc<LegacyInstance>,
+    old: Vec<String>,
+    new: New,
+}
+
+/// What a hand-over started in one instance.
+enum New {
+    /// The new manager's program, beside the old one.
+    Program(String),
+    /// The whole instance, which was not running.
+    Instance,
+    /// Nothing: the manager became a module.
+    Nothing,
+}
+
+impl Handed {
+    /// Puts the instance back as it was before the hand-over.
+    async fn undo(self, running: &mut HashMap<String, Arc<LegacyInstance>>) {
+        match self.new {
+            New::Program(new) => self.instance.stop_programs(&[new]).await,
+            New::Instance => {
+                running.remove(self.instance.instance());
+                if let Err(error) = self.instance.remove().await {
+                    tracing::warn!(vhost = %self.instance.vhost(), "undoing a start: {error}");
+                }
+            }
+            New::Nothing => {}
         }
     }
 }
@@ -171,6 +315,16 @@ impl LegacyManager {
         }
     }
 
+    /// The group it belongs to.
+    pub fn group(&self) -> &Arc<LegacyGroup> {
+        &self.group
+    }
+
+    /// How long it has for one event.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     async fn call(&self, request: Request) -> Result<Reply, Cause> {
         let event = request.event();
         if event.kind() != self.group.kind() {
@@ -229,5 +383,27 @@ impl SpecificManager for LegacyManager {
 
     fn release<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.group.release(instance).await.map_err(|error| error.to_string()) })
+    }
+}
+
+/// The in-place update of one manager to a group's spec of it
+/// ([`LegacyGroup::hand_over`]), as the workflows see it.
+#[derive(Debug, Clone)]
+pub struct LegacyHandover {
+    /// The group with the manager's new spec (or without it, when it
+    /// became a module).
+    pub group: Arc<LegacyGroup>,
+    /// The manager's id.
+    pub manager: String,
+}
+
+impl ManagerHandover for LegacyHandover {
+    fn hand_over<'a>(&'a self, instances: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.group
+                .hand_over(&self.manager, instances)
+                .await
+                .map_err(|error| error.to_string())
+        })
     }
 }

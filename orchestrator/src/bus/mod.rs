@@ -26,4 +26,4 @@ pub mod wire;
 pub use broker::{Broker, BrokerError, DEFAULT_BROKER_URL};
 pub use instance::{CallError, DEFAULT_READY_WITHIN, LegacyError, LegacyInstance, LegacySpec};
 pub use launcher::{LABEL_INSTANCE, LABEL_MANAGER, Launcher};
-pub use legacy::{DEFAULT_CALL_DEADLINE, Leftovers, LegacyGroup, LegacyManager, remove_leftovers};
+pub use legacy::{DEFAULT_CALL_DEADLINE, Leftovers, LegacyGroup, LegacyHandover, LegacyManager, remove_leftovers};

@@ -35,7 +35,8 @@ impl BrokerArgs {
 }
 
 /// The settings of legacy managers on `broker`, with `ID=COMMAND`
-/// mappings standing in for their images.
+/// mappings (a manager id or an image reference) standing in for their
+/// images.
 pub fn legacy_settings(broker: Broker, commands: &[String]) -> Result<LegacySettings, Failure> {
     let mut mapped = BTreeMap::new();
     for mapping in commands {

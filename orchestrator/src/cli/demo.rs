@@ -65,8 +65,8 @@ pub struct DemoArgs {
     /// Run the manager with this id as this WebAssembly module (repeatable).
     #[arg(long = "manager", value_name = "ID=MODULE")]
     managers: Vec<String>,
-    /// Run the legacy container manager with this id as this command line
-    /// instead of its image, over the broker (repeatable).
+    /// Run the legacy container manager with this id (or this image) as
+    /// this command line instead of its image, over the broker (repeatable).
     #[arg(long = "legacy", value_name = "ID=COMMAND")]
     legacy: Vec<String>,
     #[command(flatten)]

@@ -108,6 +108,34 @@ pub enum NsCommand {
         #[arg(long)]
         force: bool,
     },
+    /// List the specific managers an NS instance runs, and what from.
+    Managers {
+        /// The instance id.
+        id: String,
+    },
+    /// Run a specific manager from another onboarded module or container
+    /// image, in place (a failed start keeps the manager that ran).
+    ChangeManager {
+        #[command(flatten)]
+        task: Task,
+        /// The manager's id in its descriptor.
+        #[arg(long, value_name = "ID")]
+        manager: String,
+        /// The NSD's vnf_id of its VNF, for a function manager.
+        #[arg(long, value_name = "VNF_PROFILE")]
+        vnf: Option<String>,
+        /// The onboarded module to run it from.
+        #[arg(
+            long,
+            value_name = "SHA256",
+            conflicts_with = "image",
+            required_unless_present = "image"
+        )]
+        module: Option<String>,
+        /// The container image to run it from, as a legacy manager.
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+    },
 }
 
 /// What every task command takes.
@@ -262,6 +290,40 @@ pub fn ns(command: NsCommand, connection: &Connection) -> Result<ExitCode, Failu
             let path = format!("{INSTANCES}/{}/terminate", task.id);
             let kind = if force { "FORCEFUL" } else { "GRACEFUL" };
             (task, path, json!({"terminationType": kind}))
+        }
+        NsCommand::Managers { id } => {
+            let managers = client.get(&format!("{INSTANCES}/{id}/managers"))?.body;
+            let columns = [
+                "managerId",
+                "scope",
+                "vnfProfileId",
+                "source",
+                "moduleSha256",
+                "image",
+                "events",
+            ];
+            print(connection, &managers, &columns);
+            return Ok(ExitCode::SUCCESS);
+        }
+        NsCommand::ChangeManager {
+            task,
+            manager,
+            vnf,
+            module,
+            image,
+        } => {
+            let path = format!("{INSTANCES}/{}/update", task.id);
+            let mut data = json!({"managerId": manager});
+            for (key, value) in [("vnfProfileId", vnf), ("moduleSha256", module), ("image", image)] {
+                if let Some(value) = value {
+                    data[key] = json!(value);
+                }
+            }
+            (
+                task,
+                path,
+                json!({"updateType": "CHANGE_MANAGER", "changeManagerData": data}),
+            )
         }
     };
     let answer = client.post_json(&path, &body)?;

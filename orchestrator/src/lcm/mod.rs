@@ -43,11 +43,13 @@ use crate::placement::{PlacementOptions, PlacementStrategy};
 use crate::records::{self, JournalEntry, RecordStore, Status, StoreError, VnfRecord};
 use crate::service::{self, LegacySettings, ResolveError};
 use crate::workflow::{
-    FailurePolicy, Orchestrator, RecoveryPlan, RunContext, ServiceTemplate, StepFailure, Task, WorkflowError,
+    FailurePolicy, ManagerHandover, Orchestrator, RecoveryPlan, RunContext, ServiceTemplate, StepFailure, Task,
+    WorkflowError,
 };
 use model::{
-    CancelMode, ErrorCause, ManagerInfo, ModuleInfo, NsInstance, NsState, OnFailure, OpOccurrence, OperationError,
-    OperationState, PackageDescriptor, PackageModule, PackageRecord, PlacementRequest, StrategyName, TaskRequest,
+    CancelMode, ErrorCause, ManagerInfo, ModuleInfo, NewManagerSource, NsInstance, NsState, OnFailure, OpOccurrence,
+    OperationError, OperationState, PackageDescriptor, PackageModule, PackageRecord, PlacementRequest, StrategyName,
+    TaskRequest,
 };
 use store::{LcmStore, LcmStoreError};
 
@@ -822,20 +824,23 @@ impl Lifecycle {
             TaskRequest::ChangeManager {
                 manager_id,
                 vnf_profile_id,
-                module_sha256,
+                source,
             } => {
-                let project_has_it = self.packages().await?.iter().any(|package| {
-                    package.project_id == instance.project_id
-                        && package.modules.iter().any(|module| &module.sha256 == module_sha256)
-                });
-                if !project_has_it {
-                    return Err(LcmError::Unprocessable(format!(
-                        "module {module_sha256} is not onboarded in project {}",
-                        instance.project_id
-                    )));
+                if let NewManagerSource::ModuleSha256(module_sha256) = source {
+                    let project_has_it = self.packages().await?.iter().any(|package| {
+                        package.project_id == instance.project_id
+                            && package.modules.iter().any(|module| &module.sha256 == module_sha256)
+                    });
+                    if !project_has_it {
+                        return Err(LcmError::Unprocessable(format!(
+                            "module {module_sha256} is not onboarded in project {}",
+                            instance.project_id
+                        )));
+                    }
                 }
-                // Loading it checks its kind, contract and events.
-                self.changed_template(instance, manager_id, vnf_profile_id.as_deref(), module_sha256)
+                // Loading a module checks its kind, contract and events; an
+                // image is checked when the hand-over starts it.
+                self.changed_template(instance, manager_id, vnf_profile_id.as_deref(), source)
                     .await
                     .map_err(|error| match error {
                         LcmError::Template(unusable) => LcmError::Unprocessable(unusable.to_string()),
@@ -902,6 +907,11 @@ impl Lifecycle {
                 source: if wasm.is_some() { "wasm" } else { "container" },
                 module_sha256: wasm
                     .and_then(|wasm| wasm.get("sha256"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                image: entry
+                    .as_ref()
+                    .and_then(|entry| entry.get("image"))
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 events,
@@ -994,27 +1004,29 @@ impl Lifecycle {
             if let TaskRequest::ChangeManager {
                 manager_id,
                 vnf_profile_id,
-                module_sha256,
+                source,
             } = &operation.task
             {
                 template = self
-                    .replace_manager(template, manager_id, vnf_profile_id.as_deref(), module_sha256)
-                    .await?;
+                    .replace_manager(template, manager_id, vnf_profile_id.as_deref(), source)
+                    .await?
+                    .0;
             }
         }
         Ok(template)
     }
 
-    /// The instance's template with one more manager change.
+    /// The instance's template with one more manager change, and the
+    /// hand-over that change needs.
     async fn changed_template(
         &self,
         instance: &NsInstance,
         manager_id: &str,
         vnf_id: Option<&str>,
-        sha256: &str,
-    ) -> Result<Arc<ServiceTemplate>, LcmError> {
+        source: &NewManagerSource,
+    ) -> Result<(Arc<ServiceTemplate>, Option<Arc<dyn ManagerHandover>>), LcmError> {
         let template = self.instance_template(instance).await?;
-        self.replace_manager(template, manager_id, vnf_id, sha256).await
+        self.replace_manager(template, manager_id, vnf_id, source).await
     }
 
     async fn replace_manager(
@@ -1022,22 +1034,30 @@ impl Lifecycle {
         template: Arc<ServiceTemplate>,
         manager_id: &str,
         vnf_id: Option<&str>,
-        sha256: &str,
-    ) -> Result<Arc<ServiceTemplate>, LcmError> {
-        let (catalogue, host) = (Arc::clone(&self.parts.catalogue), Arc::clone(&self.parts.host));
-        let (manager_id, vnf_id, sha256) = (manager_id.to_owned(), vnf_id.map(str::to_owned), sha256.to_owned());
-        let replaced = blocking(move || {
+        source: &NewManagerSource,
+    ) -> Result<(Arc<ServiceTemplate>, Option<Arc<dyn ManagerHandover>>), LcmError> {
+        let (catalogue, host, legacy) = (
+            Arc::clone(&self.parts.catalogue),
+            Arc::clone(&self.parts.host),
+            self.parts.legacy.clone(),
+        );
+        let (manager_id, vnf_id, source) = (manager_id.to_owned(), vnf_id.map(str::to_owned), source.clone());
+        let changed = blocking(move || {
             Ok(service::replace_manager(
                 &catalogue,
                 &host,
+                &legacy,
                 &template,
                 &manager_id,
                 vnf_id.as_deref(),
-                &sha256,
+                source.as_change(),
             )?)
         })
         .await?;
-        Ok(Arc::new(replaced))
+        let handover = changed
+            .handover
+            .map(|handover| Arc::new(handover) as Arc<dyn ManagerHandover>);
+        Ok((Arc::new(changed.template), handover))
     }
 
     /// The template of an onboarded NSD, assembled once.
@@ -1184,14 +1204,19 @@ impl Lifecycle {
             TaskRequest::ChangeManager {
                 manager_id,
                 vnf_profile_id,
-                module_sha256,
-            } => Task::ChangeManager {
-                template: self
-                    .changed_template(&instance, manager_id, vnf_profile_id.as_deref(), module_sha256)
+                source,
+            } => {
+                let (template, handover) = self
+                    .changed_template(&instance, manager_id, vnf_profile_id.as_deref(), source)
                     .await
-                    .map_err(not_run)?,
-                manager_id: manager_id.clone(),
-            },
+                    .map_err(not_run)?;
+                Task::ChangeManager {
+                    template,
+                    manager_id: manager_id.clone(),
+                    vnf_id: vnf_profile_id.clone(),
+                    handover,
+                }
+            }
         };
         self.parts
             .orchestrator
@@ -1519,6 +1544,7 @@ fn operation_error(error: &WorkflowError) -> OperationError {
                 StepFailure::Store(_) => ErrorCause::Store,
                 StepFailure::Inconsistent(_) => ErrorCause::Rejected,
                 StepFailure::Cancelled => ErrorCause::Cancelled,
+                StepFailure::Handover(_) => ErrorCause::Fault,
             };
             (Some(step.clone()), manager.clone(), cause)
         }

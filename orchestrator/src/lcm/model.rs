@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::service::ManagerChange;
+
 /// Whether an NS instance runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -162,15 +164,37 @@ pub enum TaskRequest {
         /// Go on past failing FSM stop hooks, journaling them.
         force: bool,
     },
-    /// Run a manager from another onboarded module (CHANGE_MANAGER).
+    /// Run a manager from another onboarded module or another container
+    /// image (CHANGE_MANAGER).
     ChangeManager {
         /// The manager's id in its descriptor.
         manager_id: String,
         /// The NSD's `vnf_id` of its VNF, for an FSM.
         vnf_profile_id: Option<String>,
-        /// The module to run it from.
-        module_sha256: String,
+        /// What to run it from.
+        #[serde(flatten)]
+        source: NewManagerSource,
     },
+}
+
+/// What a changed manager runs from (stored as `module_sha256` or `image`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewManagerSource {
+    /// An onboarded module, by its sha256.
+    ModuleSha256(String),
+    /// A legacy container image.
+    Image(String),
+}
+
+impl NewManagerSource {
+    /// The change as the service builder takes it.
+    pub fn as_change(&self) -> ManagerChange<'_> {
+        match self {
+            Self::ModuleSha256(sha256) => ManagerChange::Module(sha256),
+            Self::Image(image) => ManagerChange::Image(image),
+        }
+    }
 }
 
 impl TaskRequest {
@@ -315,6 +339,9 @@ pub struct ManagerInfo {
     /// The pinned module, for a WebAssembly manager.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module_sha256: Option<String>,
+    /// The image, for a legacy container manager.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// The events the orchestrator calls it for.
     pub events: Vec<String>,
     /// Its descriptor's `limits` (deadline_ms, memory_mb), when it sets any.

@@ -25,7 +25,8 @@ use crate::access::Principal;
 use crate::clock::rfc3339;
 use crate::lcm::LcmError;
 use crate::lcm::model::{
-    CancelMode, ManagerInfo, NsInstance, OnFailure, OpOccurrence, PlacementRequest, TaskRequest, text_of,
+    CancelMode, ManagerInfo, NewManagerSource, NsInstance, OnFailure, OpOccurrence, PlacementRequest, TaskRequest,
+    text_of,
 };
 use crate::records::{NsRecord, Status, VnfRecord};
 use sm_sdk::ssm::WorkflowRequest;
@@ -867,7 +868,8 @@ struct UpdateRequest {
     on_failure: Option<OnFailure>,
 }
 
-/// A manager to run from another onboarded module.
+/// A manager to run from another onboarded module, or from another
+/// container image: exactly one of `moduleSha256` and `image`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChangeManagerData {
@@ -876,7 +878,9 @@ struct ChangeManagerData {
     /// The NSD's `vnf_id` of its VNF, for a function manager.
     vnf_profile_id: Option<String>,
     /// The module to run it from, onboarded in the project.
-    module_sha256: String,
+    module_sha256: Option<String>,
+    /// The image to run it from, as a legacy container manager.
+    image: Option<String>,
 }
 
 /// Starts changing the module a specific manager runs from.
@@ -891,7 +895,7 @@ struct ChangeManagerData {
         (status = 403, description = "a viewer token"),
         (status = 404, description = "no such NS instance, or another project's"),
         (status = 409, description = "an operation is open"),
-        (status = 422, description = "the module is not onboarded, of the wrong kind or contract, or misses an event"),
+        (status = 422, description = "the module is not onboarded, of the wrong kind or contract, or misses an event; or the image reference is empty"),
     )
 )]
 async fn update(
@@ -916,10 +920,20 @@ async fn update(
             ));
         }
     };
+    let source = match (data.module_sha256, data.image) {
+        (Some(sha256), None) => NewManagerSource::ModuleSha256(sha256),
+        (None, Some(image)) => NewManagerSource::Image(image),
+        _ => {
+            return Err(Problem::new(
+                ProblemKind::Validation,
+                "changeManagerData needs exactly one of moduleSha256 and image",
+            ));
+        }
+    };
     let task = TaskRequest::ChangeManager {
         manager_id: data.manager_id,
         vnf_profile_id: data.vnf_profile_id,
-        module_sha256: data.module_sha256,
+        source,
     };
     start_task(&state, &principal, &id, task, params, request.on_failure).await
 }

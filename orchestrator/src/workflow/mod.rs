@@ -47,7 +47,7 @@ pub use payload::sample as sample_payload;
 use schedule::Phase;
 use step::{Step, StepKind};
 use template::manager_for;
-pub use template::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
+pub use template::{ManagerBinding, ManagerHandover, ServiceTemplate, UnitTemplate, VnfTemplate};
 
 /// The workflows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,13 +139,19 @@ pub enum Task {
         force: bool,
     },
     /// Run the service with this template from now on: the same one with
-    /// manager `manager_id` loaded from another module (5GTANGO's SMR
-    /// update; a WebAssembly manager has nothing to start or stop).
+    /// manager `manager_id` running from another module or image (5GTANGO's
+    /// SMR update). A legacy manager, old or new, is handed over first: the
+    /// new one started in every instance it serves, then the old one
+    /// stopped; a module has nothing to start or stop.
     ChangeManager {
         /// The template with the new manager.
         template: Arc<ServiceTemplate>,
         /// The manager changed.
         manager_id: String,
+        /// The NSD's `vnf_id` of its VNF, for an FSM.
+        vnf_id: Option<String>,
+        /// Starts the new legacy manager and stops the old one.
+        handover: Option<Arc<dyn ManagerHandover>>,
     },
 }
 
@@ -254,6 +260,9 @@ pub enum StepFailure {
     /// The run was cancelled before this step.
     #[error("cancelled before this step")]
     Cancelled,
+    /// A changed manager's new programs did not start; the old ones run on.
+    #[error("the new manager did not take over: {0}")]
+    Handover(String),
 }
 
 /// What a completed workflow did.
@@ -392,6 +401,14 @@ struct ServiceState {
     placement: Arc<PlacementOptions>,
     nsr: NsRecord,
     vnfs: Vec<VnfInstance>,
+}
+
+/// What [`Task::ChangeManager`] carries, for its workflow.
+struct ManagerChangeTask {
+    template: Arc<ServiceTemplate>,
+    manager_id: String,
+    vnf_id: Option<String>,
+    handover: Option<Arc<dyn ManagerHandover>>,
 }
 
 /// Runs workflows over an infrastructure and a record store.
@@ -902,9 +919,19 @@ impl Orchestrator {
             }
             Task::Reconfigure => self.run_reconfigure(service_id, context).await,
             Task::Terminate { force } => self.run_terminate(service_id, context, force).await,
-            Task::ChangeManager { template, manager_id } => {
-                self.run_change_manager(service_id, context, template, &manager_id)
-                    .await
+            Task::ChangeManager {
+                template,
+                manager_id,
+                vnf_id,
+                handover,
+            } => {
+                let change = ManagerChangeTask {
+                    template,
+                    manager_id,
+                    vnf_id,
+                    handover,
+                };
+                self.run_change_manager(service_id, context, change).await
             }
         }
     }
@@ -1250,18 +1277,41 @@ impl Orchestrator {
         &self,
         service_id: &str,
         context: &RunContext,
-        template: Arc<ServiceTemplate>,
-        manager_id: &str,
+        change: ManagerChangeTask,
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::ChangeManager)?;
         let mut state = self.take(service_id)?;
         let mut run = Run::new(service_id, Workflow::ChangeManager, context, self);
-        let step = Step::ChangeManager {
-            manager: manager_id.to_owned(),
-        };
-        let outcome = run.step(step, std::future::ready(Ok::<_, StepFailure>(()))).await;
+        let mut outcome = Ok(());
+        if let Some(handover) = &change.handover {
+            // The instances the manager serves: the service, or each live
+            // instance of its VNF.
+            let instances: Vec<String> = match &change.vnf_id {
+                None => vec![service_id.to_owned()],
+                Some(vnf_id) => state
+                    .vnfs
+                    .iter()
+                    .filter(|vnf| state.template.vnfs[vnf.template].vnf_id == *vnf_id)
+                    .map(|vnf| vnf.record.id.clone())
+                    .collect(),
+            };
+            let step = Step::HandOverManager {
+                manager: change.manager_id.clone(),
+            };
+            outcome = run
+                .step(step, async {
+                    handover.hand_over(&instances).await.map_err(StepFailure::Handover)
+                })
+                .await;
+        }
         if outcome.is_ok() {
-            state.template = template;
+            let step = Step::ChangeManager {
+                manager: change.manager_id.clone(),
+            };
+            outcome = run.step(step, std::future::ready(Ok::<_, StepFailure>(()))).await;
+        }
+        if outcome.is_ok() {
+            state.template = change.template;
         }
         self.keep(run, service_id, state, outcome).await
     }

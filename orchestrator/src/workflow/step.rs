@@ -39,6 +39,9 @@ pub(super) enum Step {
     AdoptUnits,
     /// Switch a manager to another module.
     ChangeManager { manager: String },
+    /// A legacy manager's new programs started and its old ones stopped, in
+    /// every instance it serves (an in-place update).
+    HandOverManager { manager: String },
     /// Ask the infrastructure what it has free.
     Topology,
     /// Check a migration's target VIM as placement would.
@@ -143,7 +146,8 @@ impl Step {
             | Self::InjectEnvs { .. }
             | Self::Remove { .. }
             | Self::RemovePartlyDeployed { .. }
-            | Self::ReleaseManagers { .. } => StepKind::Effect,
+            | Self::ReleaseManagers { .. }
+            | Self::HandOverManager { .. } => StepKind::Effect,
             Self::HoldRemoval { .. }
             | Self::StoreNsr
             | Self::StoreVnfr { .. }
@@ -166,6 +170,7 @@ impl fmt::Display for Step {
             Self::ReadVnfrs => f.write_str("read VNFRs"),
             Self::AdoptUnits => f.write_str("adopt units"),
             Self::ChangeManager { manager } => write!(f, "change manager {manager}"),
+            Self::HandOverManager { manager } => write!(f, "hand over manager {manager}"),
             Self::Topology => f.write_str("topology"),
             Self::ValidateTarget => f.write_str("validate target"),
             Self::ReserveCapacity => f.write_str("reserve capacity"),

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::fsm::FsmEvent;
 use sm_sdk::ssm::SsmEvent;
-use wasmano_host::SpecificManager;
+use wasmano_host::{BoxFuture, SpecificManager};
 
 use crate::infrastructure::UnitSpec;
 
@@ -90,6 +90,17 @@ pub struct ManagerBinding<E> {
     pub manager: Arc<dyn SpecificManager>,
     /// The events it was declared for (`options` with `key: type`).
     pub events: Vec<E>,
+}
+
+/// What changing a manager in place does outside the process before the
+/// service switches to its new template (5GTANGO's SMR `update`): start the
+/// new manager in each of `instances` (the service, or the VNF instances the
+/// manager serves) and then stop the old one; on failure the old one keeps
+/// running and the error says why. WebAssembly managers need none: a module
+/// has nothing running between events.
+pub trait ManagerHandover: Send + Sync + std::fmt::Debug {
+    /// Starts the new manager and stops the old one in each instance.
+    fn hand_over<'a>(&'a self, instances: &'a [String]) -> BoxFuture<'a, Result<(), String>>;
 }
 
 impl<E> std::fmt::Debug for ManagerBinding<E>
