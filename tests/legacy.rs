@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 use sm_sdk::fsm::{FsmEvent, StateReply};
 use sm_sdk::ssm::{SsmEvent, WorkflowRequest};
 use wasmano::bus::{
-    LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager, LegacySpec, remove_leftovers,
-    wire,
+    LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager, LegacySpec,
+    MANAGER_REQUESTS_BUFFER, remove_leftovers, wire,
 };
 use wasmano::catalogue::{Catalogue, EntryKind, NewEntry, module_identity};
 use wasmano::descriptor::{self, Descriptor};
@@ -42,7 +42,7 @@ use wasmano::workflow::{
 };
 use wasmano_host::{Cause, Event, Fault, Host, HostConfig, ManagerKind, Reply, Request, SpecificManager, sha256_hex};
 
-use support_legacy::{broker, python, tango_sm};
+use support_legacy::{broker, ensure_images, python, tango_sm};
 
 /// Generous for a Python manager on a loaded CI machine; the deadline tests
 /// use their own.
@@ -254,6 +254,7 @@ async fn a_manager_that_never_registers_fails_the_start_and_leaves_nothing() {
         &instance,
         &[spec],
         Duration::from_secs(3),
+        None,
     )
     .await
     .unwrap_err()
@@ -290,7 +291,7 @@ async fn a_manager_whose_program_dies_fails_the_start_with_its_last_words() {
         id: "broken".into(),
         launcher: Launcher::Command("echo \"no module named smbase for $sf_uuid\" >&2; exit 3".into()),
     };
-    let error = LegacyInstance::start(&broker(), ManagerKind::Service, &instance, &[spec], READY_WITHIN)
+    let error = LegacyInstance::start(&broker(), ManagerKind::Service, &instance, &[spec], READY_WITHIN, None)
         .await
         .unwrap_err()
         .to_string();
@@ -362,23 +363,36 @@ async fn lower_case_and_error_answers_read_as_5gtango_managers_meant_them() {
     release_and_check(&group, &manager, &instance).await;
 }
 
-/// Builds the legacy manager images once per test process
-/// (`tests/legacy/build-image.sh`, a no-op when they are up to date).
-fn ensure_images() {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let output = std::process::Command::new("bash")
-            .arg(support::workspace_root().join("tests/legacy/build-image.sh"))
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run bash: {error}"));
-        assert!(
-            output.status.success(),
-            "building the legacy manager images failed ({}): {}; {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr),
-            support::DOCKER_HOW_TO_START
-        );
-    });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_ssm_asks_for_workflows_unasked_on_its_monitor_topic() {
+    let (sender, mut requests) = tokio::sync::mpsc::channel(MANAGER_REQUESTS_BUFFER);
+    let group = LegacyGroup::new(
+        ManagerKind::Service,
+        vec![tango_sm(ManagerKind::Service, "normal")],
+        broker(),
+        READY_WITHIN,
+    )
+    .forwarding_requests_to(sender);
+    let manager = LegacyManager::new("legacy-ssm", Arc::clone(&group), CALL_DEADLINE);
+    let instance = new_instance();
+    // The monitor event itself is a notification, answered with nothing.
+    let alert =
+        json!({"alert": {"name": "cpu_high"}, "request_workflow": "reconfigure", "payload": {"quarantine": true}});
+    let monitor = Request::new(Event::Ssm(SsmEvent::Monitor), &alert)
+        .unwrap()
+        .for_instance(&instance);
+    assert_eq!(manager.invoke(monitor).await.unwrap(), Reply::Workflows(Vec::new()));
+    let request = tokio::time::timeout(CALL_DEADLINE, requests.recv())
+        .await
+        .expect("the SSM's request within the call deadline")
+        .unwrap();
+    assert_eq!(request.service_id, instance);
+    assert_eq!(request.body["service_instance_id"], instance.as_str());
+    assert_eq!(
+        Reply::from_tango(Event::Ssm(SsmEvent::Monitor), &request.body).unwrap(),
+        Reply::Workflows(vec![WorkflowRequest::Reconfigure(Some(json!({"quarantine": true})))])
+    );
+    release_and_check(&group, &manager, &instance).await;
 }
 
 /// Whether a container of this name exists, and its labels.

@@ -3,7 +3,8 @@
 //! NS instance's creation and instantiation (the operation's START, every
 //! step, its RESULT), each routed by kind and NS instance; and at start the
 //! server removes the vhosts legacy managers of an earlier run left for the
-//! instances it records, and nothing else.
+//! instances it records, and nothing else; and a legacy SSM's request
+//! published unasked on `monitor.ssm.<id>` starts the workflow it asks for.
 
 #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
@@ -25,7 +26,7 @@ use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use wasmano::bus::wire;
 
-use support_server::{Server, bundled_archive, create_instance, task};
+use support_server::{Server, archive_with, bundled_archive, create_instance, task};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_on_the_bus_follows_an_instantiation() {
@@ -120,6 +121,67 @@ async fn a_component_on_the_bus_follows_an_instantiation() {
         .expect("the operation's START");
     assert_eq!(start.1["operationState"], "PROCESSING");
     drop(server);
+}
+
+#[test]
+fn a_legacy_ssms_unasked_request_starts_the_workflow_it_asks_for() {
+    support_legacy::broker();
+    support_legacy::ensure_images();
+    // The legacy SSM image, declared for monitor: an alert that says so
+    // makes it publish a reconfigure request on monitor.ssm.<id>.
+    let data = tempfile::tempdir().unwrap();
+    let archive = archive_with(data.path(), &support::guests().examples(), |name, text| {
+        if name != "nsd.yml" {
+            return text;
+        }
+        text.replace(
+            "service_specific_managers:\n",
+            "service_specific_managers:\n  - id: \"tng-ssm-legacy\"\n    image: \"wasmano/legacy-tango-ssm:1\"\n    options:\n      - key: \"type\"\n        value: \"monitor\"\n",
+        )
+    });
+    let server = Server::start(&data.path().join("data"), &[]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let operator = server.client(&token);
+    assert_eq!(operator.onboard(&archive).status, 201);
+    let id = create_instance(&operator, "monitored");
+    let instantiated = operator.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(instantiated["operationState"], "COMPLETED", "{instantiated:#}");
+
+    let alert = json!({"alert": {"name": "quarantine"}, "request_workflow": "reconfigure", "payload": {"quarantine_state": "on"}});
+    let notified = operator.post(&format!("/nslcm/v1/ns_instances/{id}/monitoring"), &alert);
+    assert_eq!(notified.status, 200, "{notified:#?}");
+    // 5GTANGO's monitor event is a notification: nothing is asked in reply.
+    assert_eq!(notified.body["nsLcmOpOccId"], Value::Null);
+
+    let operations = format!("/nslcm/v1/ns_lcm_op_occs?nsInstanceId={id}");
+    let started = std::time::Instant::now();
+    let requested = loop {
+        let listed = operator.get(&operations).body;
+        let found = listed.as_array().unwrap().iter().find(|operation| {
+            operation["lcmOperationType"] == "RECONFIGURE" && operation["isAutomaticInvocation"] == true
+        });
+        if let Some(operation) = found {
+            break operation.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no reconfiguration was started: {listed:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        requested["operationParams"]["managerRequest"]["workflow"], "reconfigure",
+        "{requested:#}"
+    );
+    let done = operator.wait(&format!(
+        "/nslcm/v1/ns_lcm_op_occs/{}",
+        requested["id"].as_str().unwrap()
+    ));
+    assert_eq!(done["operationState"], "COMPLETED", "{done:#}");
+    let terminated = operator.run_task(&task(&id, "terminate"), &json!({}));
+    assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    assert!(!support_legacy::broker().vhost_exists(&format!("ssm-{id}")).unwrap());
 }
 
 #[test]

@@ -27,7 +27,7 @@ use wasmano_host::{Event, Host, Limits, ManagerKind, SpecificManager, WasmManage
 
 use crate::bus::{
     Broker, DEFAULT_BROKER_URL, DEFAULT_CALL_DEADLINE, DEFAULT_READY_WITHIN, Launcher, LegacyGroup, LegacyHandover,
-    LegacyManager, LegacySpec,
+    LegacyManager, LegacySpec, ManagerRequests,
 };
 use crate::catalogue::{Catalogue, EntryKind};
 use crate::descriptor::{
@@ -77,9 +77,21 @@ pub struct LegacySettings {
     pub ready_within: Duration,
     /// How long a legacy manager has for one event.
     pub call_deadline: Duration,
+    /// Where legacy SSMs' unasked workflow requests go (`serve` acts on
+    /// them); dropped when `None`.
+    pub requests: Option<ManagerRequests>,
 }
 
 impl LegacySettings {
+    /// A group of these managers, run with these settings.
+    fn group(&self, kind: ManagerKind, specs: Vec<LegacySpec>) -> Arc<LegacyGroup> {
+        let group = LegacyGroup::new(kind, specs, self.broker.clone(), self.ready_within);
+        match &self.requests {
+            Some(requests) => group.forwarding_requests_to(requests.clone()),
+            None => group,
+        }
+    }
+
     /// How the manager `manager_id` with image `image` starts: the command
     /// standing in for the image or the manager, or else the image.
     pub fn launcher_for(&self, manager_id: &str, image: &str) -> Launcher {
@@ -97,6 +109,7 @@ impl LegacySettings {
             commands: BTreeMap::new(),
             ready_within: DEFAULT_READY_WITHIN,
             call_deadline: DEFAULT_CALL_DEADLINE,
+            requests: None,
         }
     }
 }
@@ -262,7 +275,7 @@ fn bind_managers(
             launcher: legacy.launcher_for(&manager.id, image),
         })
         .collect();
-    let group = LegacyGroup::new(kind, specs, legacy.broker.clone(), legacy.ready_within);
+    let group = legacy.group(kind, specs);
     for (manager, _) in legacy_managers {
         bound.push(legacy_binding(manager, kind, &group, legacy.call_deadline));
     }
@@ -396,14 +409,12 @@ pub fn replace_manager(
             let launcher = legacy.launcher_for(manager_id, image);
             let group = match old_group {
                 Some(group) => group.with_manager(manager_id, Some(launcher)),
-                None => LegacyGroup::new(
+                None => legacy.group(
                     kind,
                     vec![LegacySpec {
                         id: manager_id.to_owned(),
                         launcher,
                     }],
-                    legacy.broker.clone(),
-                    legacy.ready_within,
                 ),
             };
             let (manager, events) = legacy_binding(&entry, kind, &group, legacy.call_deadline);

@@ -32,6 +32,8 @@ it follows is the one ``LEGACY-BUS.md`` describes:
 * §6 (lifecycle events): requests are told apart by ``ssm_type`` /
   ``fsm_type``; anything without one (its own replies, for instance) is
   ignored. The replies do real work on the payload; see ``reply_for``.
+  An SSM monitor alert carrying ``request_workflow`` makes it publish that
+  workflow request unasked on ``monitor.ssm.<sf_uuid>`` (see ``on_alert``).
 * §8.8: when its connection closes (the vhost is deleted) or it gets
   SIGTERM, the process exits within about a second.
 
@@ -367,6 +369,8 @@ class LegacyManager:
                         f'no {self.type_key} (ignored)')
             return
         log_message('received', topic, correlation_id, event)
+        if self.kind == 'ssm' and event == 'monitor':
+            self.on_alert(request)
         reply = self.reply_for(event, request)
         if reply is NO_REPLY:
             LOG.info('%s expects no answer', event)
@@ -387,6 +391,26 @@ class LegacyManager:
         if self.behaviour == 'twice':
             self.answer(topic, correlation_id, event + ' (second reply)',
                         {'status': 'ERROR', 'error': 'second reply'})
+
+    def on_alert(self, alert):
+        """Ask for a workflow when an alert says so (LEGACY-BUS §6).
+
+        As the industrial pilot's SSM did from its monitoring callback, it
+        publishes ``{workflow, service_instance_id,
+        reconfiguration_payload}`` on ``monitor.ssm.<sf_uuid>``, unasked:
+        the alert's ``request_workflow`` names the workflow and its
+        ``payload`` becomes the reconfiguration payload.
+        """
+        workflow = alert.get('request_workflow')
+        if not workflow:
+            return
+        topic = f'monitor.ssm.{self.sf_uuid}'
+        self.bus.notify(topic, dump_yaml({
+            'workflow': workflow,
+            'service_instance_id': self.sf_uuid,
+            'reconfiguration_payload': alert.get('payload'),
+        }))
+        log_message('sent', topic, None, f'a {workflow} request')
 
     def answer(self, topic, correlation_id, event, reply):
         """Send ``reply`` to the request ``correlation_id`` on ``topic``."""

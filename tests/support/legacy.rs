@@ -45,3 +45,22 @@ pub fn tango_sm(kind: ManagerKind, behaviour: &str) -> LegacySpec {
         )),
     }
 }
+
+/// Builds the legacy manager images once per test process
+/// (`tests/legacy/build-image.sh`, a no-op when they are up to date).
+pub fn ensure_images() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let output = std::process::Command::new("bash")
+            .arg(workspace_root().join("tests/legacy/build-image.sh"))
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run bash: {error}"));
+        assert!(
+            output.status.success(),
+            "building the legacy manager images failed ({}): {}; {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            crate::support::DOCKER_HOW_TO_START
+        );
+    });
+}

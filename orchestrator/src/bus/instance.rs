@@ -12,6 +12,10 @@
 //! that binding exists is silently dropped (the subscription race, §8.1).
 //! The bindings are read from the management API.
 //!
+//! A service's SSMs may publish workflow requests unasked on
+//! `monitor.ssm.<service id>` (§6, 5GTANGO's SLM subscribed to it): they are
+//! forwarded as [`ManagerRequest`]s.
+//!
 //! An in-place update (5GTANGO's SMR `update`) launches the new manager in
 //! the running instance beside the old one ([`LegacyInstance::add`]), and
 //! stops the old one once the new one is ready
@@ -42,6 +46,25 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The longest 5GTANGO's registry waited for a manager to register, and our
 /// default.
 pub const DEFAULT_READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// How many requests legacy SSMs published unasked may wait for the
+/// orchestrator; more are dropped (and logged).
+pub const MANAGER_REQUESTS_BUFFER: usize = 64;
+
+/// A message a legacy SSM published unasked on `monitor.ssm.<service id>`
+/// (5GTANGO's SSM → SLM path: the workflows it wants, typically from
+/// monitoring data), with the service whose vhost it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagerRequest {
+    /// The service: the instance of the vhost the message came from, never
+    /// what the message says.
+    pub service_id: String,
+    /// The message, decoded.
+    pub body: Value,
+}
+
+/// Where [`ManagerRequest`]s go.
+pub type ManagerRequests = tokio::sync::mpsc::Sender<ManagerRequest>;
 
 /// One legacy manager of an instance: its descriptor id and how it starts.
 #[derive(Debug, Clone)]
@@ -131,18 +154,21 @@ impl LegacyInstance {
     /// Opens the instance's vhost, launches its managers and waits until
     /// they are ready (at most `ready_within`). On failure nothing is left:
     /// programs stopped, vhost deleted.
+    /// A service instance's SSMs may also publish workflow requests
+    /// unasked: they go to `requests` when given.
     pub async fn start(
         broker: &Broker,
         kind: ManagerKind,
         instance: &str,
         managers: &[LegacySpec],
         ready_within: Duration,
+        requests: Option<&ManagerRequests>,
     ) -> Result<Self, LegacyError> {
         let vhost = wire::vhost(kind, instance);
         let opening = broker.clone();
         let name = vhost.clone();
         blocking(move || opening.open_vhost(&name)).await??;
-        let connected = Self::connect(broker, kind, instance, &vhost).await;
+        let connected = Self::connect(broker, kind, instance, &vhost, requests).await;
         let instance = match connected {
             Ok(instance) => instance,
             Err(error) => {
@@ -163,7 +189,13 @@ impl LegacyInstance {
         }
     }
 
-    async fn connect(broker: &Broker, kind: ManagerKind, instance: &str, vhost: &str) -> Result<Self, LegacyError> {
+    async fn connect(
+        broker: &Broker,
+        kind: ManagerKind,
+        instance: &str,
+        vhost: &str,
+        requests: Option<&ManagerRequests>,
+    ) -> Result<Self, LegacyError> {
         let amqp = |error: lapin::Error| LegacyError::Amqp {
             at: broker.address(),
             message: error.to_string(),
@@ -185,6 +217,12 @@ impl LegacyInstance {
             Arc::clone(&registered),
             vhost.to_owned(),
         ));
+        if let (ManagerKind::Service, Some(requests)) = (kind, requests) {
+            let published = wire::subscribe(&channel, &wire::monitor_topic(instance))
+                .await
+                .map_err(amqp)?;
+            tokio::spawn(forward_requests(published, requests.clone(), instance.to_owned()));
+        }
         let replies = wire::subscribe(&channel, &topic).await.map_err(amqp)?;
         let pending = Pending::default();
         tokio::spawn(route_replies(replies, Arc::clone(&pending), broker.address()));
@@ -482,6 +520,29 @@ async fn route_replies(mut replies: Consumer, pending: Pending, broker: String) 
         let _ = waiting.send(Answer::Lost(format!(
             "the connection to the broker at {broker} was lost"
         )));
+    }
+}
+
+/// Hands each message an SSM publishes on its monitor topic to the
+/// orchestrator, as a [`ManagerRequest`] of `service_id`. A body that is not
+/// YAML, or a full queue, drops the message with a warning.
+async fn forward_requests(mut published: Consumer, requests: ManagerRequests, service_id: String) {
+    while let Some(Ok(delivery)) = published.next().await {
+        match wire::decode(&delivery.data) {
+            Ok(body) => {
+                let request = ManagerRequest {
+                    service_id: service_id.clone(),
+                    body,
+                };
+                if let Err(error) = requests.try_send(request) {
+                    tracing::warn!(service = %service_id, "a legacy SSM's workflow request was dropped: {error}");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(service = %service_id, "a legacy SSM published an unreadable request: {error}")
+            }
+        }
+        let _ = delivery.ack(BasicAckOptions::default()).await;
     }
 }
 

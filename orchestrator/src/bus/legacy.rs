@@ -15,7 +15,8 @@
 //! All managers of an instance share its event topic, so each receives
 //! every event of the instance and the first reply wins, as in 5GTANGO.
 //! SSM `monitor` is a one-way message there: it is sent and answered at once
-//! with no workflow requests.
+//! with no workflow requests; the SSM asks for workflows later, unasked, on
+//! `monitor.ssm.<service id>` ([`LegacyGroup::forwarding_requests_to`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use sm_sdk::ssm::SsmEvent;
 use wasmano_host::{BoxFuture, Cause, Event, Fault, InvocationError, ManagerKind, Reply, Request, SpecificManager};
 
 use super::broker::Broker;
-use super::instance::{CallError, LegacyError, LegacyInstance, LegacySpec};
+use super::instance::{CallError, LegacyError, LegacyInstance, LegacySpec, ManagerRequests};
 use super::launcher::Launcher;
 use super::wire;
 use crate::workflow::ManagerHandover;
@@ -49,6 +50,8 @@ pub struct LegacyGroup {
     /// Held across a start, so that concurrent first events of one group
     /// start each instance once.
     running: Running,
+    /// Where the SSMs' unasked workflow requests go.
+    requests: Option<ManagerRequests>,
 }
 
 impl LegacyGroup {
@@ -61,6 +64,20 @@ impl LegacyGroup {
             broker,
             ready_within,
             running: Running::default(),
+            requests: None,
+        })
+    }
+
+    /// This group with its SSMs' unasked workflow requests
+    /// (`monitor.ssm.<service id>`) forwarded to `requests`.
+    pub fn forwarding_requests_to(&self, requests: ManagerRequests) -> Arc<Self> {
+        Arc::new(Self {
+            kind: self.kind,
+            specs: self.specs.clone(),
+            broker: self.broker.clone(),
+            ready_within: self.ready_within,
+            running: Arc::clone(&self.running),
+            requests: Some(requests),
         })
     }
 
@@ -92,6 +109,7 @@ impl LegacyGroup {
             broker: self.broker.clone(),
             ready_within: self.ready_within,
             running: Arc::clone(&self.running),
+            requests: self.requests.clone(),
         })
     }
 
@@ -120,8 +138,16 @@ impl LegacyGroup {
             }
             None => {}
         }
-        let started =
-            Arc::new(LegacyInstance::start(&self.broker, self.kind, instance, &self.specs, self.ready_within).await?);
+        let started = LegacyInstance::start(
+            &self.broker,
+            self.kind,
+            instance,
+            &self.specs,
+            self.ready_within,
+            self.requests.as_ref(),
+        )
+        .await?;
+        let started = Arc::new(started);
         running.insert(instance.to_owned(), Arc::clone(&started));
         Ok(started)
     }

@@ -24,6 +24,9 @@ pub mod lifecycle;
 pub mod wire;
 
 pub use broker::{Broker, BrokerError, DEFAULT_BROKER_URL};
-pub use instance::{CallError, DEFAULT_READY_WITHIN, LegacyError, LegacyInstance, LegacySpec};
+pub use instance::{
+    CallError, DEFAULT_READY_WITHIN, LegacyError, LegacyInstance, LegacySpec, MANAGER_REQUESTS_BUFFER, ManagerRequest,
+    ManagerRequests,
+};
 pub use launcher::{LABEL_INSTANCE, LABEL_MANAGER, Launcher};
 pub use legacy::{DEFAULT_CALL_DEADLINE, Leftovers, LegacyGroup, LegacyHandover, LegacyManager, remove_leftovers};

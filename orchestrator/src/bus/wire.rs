@@ -154,6 +154,12 @@ pub fn reply_correlation(properties: &BasicProperties) -> Option<&str> {
         .filter(|id| reply_to_empty && !id.is_empty())
 }
 
+/// The topic a legacy SSM publishes workflow requests on, unasked
+/// (5GTANGO's SLM subscribed to it in the service's vhost).
+pub fn monitor_topic(service_id: &str) -> String {
+    format!("monitor.ssm.{service_id}")
+}
+
 /// The message 5GTANGO's SLM/FLM sent for an event, from the content a
 /// WebAssembly manager receives: SSM placement and state carry it under
 /// `content`, SSM configure, task and monitor flat beside `ssm_type`, every

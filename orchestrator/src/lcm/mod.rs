@@ -32,8 +32,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use sm_sdk::ssm::WorkflowRequest;
-use wasmano_host::{Cause, Host, Limits, ManagerKind, WasmManager};
+use sm_sdk::ssm::{SsmEvent, WorkflowRequest};
+use wasmano_host::{Cause, Event, Host, Limits, ManagerKind, Reply, WasmManager};
+
+use crate::bus::ManagerRequest;
 
 use crate::catalogue::{Catalogue, EntryKind, Identity};
 use crate::clock::rfc3339;
@@ -570,6 +572,62 @@ impl Lifecycle {
             }
             Err(error) => return Err(LcmError::StateConflict(error.to_string())),
         };
+        let params = serde_json::json!({ "monitoringData": data });
+        self.start_requested(instance, requests, params).await
+    }
+
+    /// Acts on workflow requests a legacy SSM published unasked on
+    /// `monitor.ssm.<service id>` (5GTANGO's SSM → SLM path): the first one
+    /// is started as an automatic operation, as [`Lifecycle::monitor`] does
+    /// with a monitor manager's answer. What cannot be acted on (an
+    /// unreadable request, a workflow wasmano does not run from a manager,
+    /// a service that is gone or busy) is logged and dropped, as the SLM
+    /// dropped it.
+    pub async fn requested_by_manager(self: &Arc<Self>, request: ManagerRequest) -> Option<Monitored> {
+        let service = request.service_id.as_str();
+        let requests = match Reply::from_tango(Event::Ssm(SsmEvent::Monitor), &request.body) {
+            Ok(Reply::Workflows(requests)) => requests,
+            Ok(_) => return None,
+            Err(cause) => {
+                tracing::warn!(service, "a legacy SSM's workflow request was not acted on: {cause}");
+                return None;
+            }
+        };
+        let instance = match self.ns(service).await {
+            Ok(instance) => instance,
+            Err(error) => {
+                tracing::warn!(
+                    service,
+                    "a legacy SSM asked for workflows of an unknown service: {error}"
+                );
+                return None;
+            }
+        };
+        let params = serde_json::json!({ "managerRequest": request.body });
+        match self.start_requested(&instance, requests, params).await {
+            Ok(monitored) => {
+                tracing::info!(
+                    service,
+                    operation = ?monitored.operation.as_ref().map(|operation| &operation.id),
+                    "a legacy SSM asked for workflows"
+                );
+                Some(monitored)
+            }
+            Err(error) => {
+                tracing::warn!(service, "a legacy SSM's workflow request was not acted on: {error}");
+                None
+            }
+        }
+    }
+
+    /// Starts the first workflow of `requests` as an automatic operation
+    /// with these parameters, and hands back the rest.
+    async fn start_requested(
+        self: &Arc<Self>,
+        instance: &NsInstance,
+        requests: Vec<WorkflowRequest>,
+        params: Value,
+    ) -> Result<Monitored, LcmError> {
         let Some((task, deferred)) = first_task(&requests) else {
             return Ok(Monitored {
                 requests,
@@ -577,7 +635,6 @@ impl Lifecycle {
                 deferred: Vec::new(),
             });
         };
-        let params = serde_json::json!({ "monitoringData": data });
         let operation = self.begin(instance, task, params, OnFailure::default(), true).await?;
         Ok(Monitored {
             requests,

@@ -37,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 
 use crate::access::{AccessStore, bearer_secret};
-use crate::bus::Broker;
+use crate::bus::{Broker, MANAGER_REQUESTS_BUFFER};
 use crate::catalogue::Catalogue;
 use crate::infrastructure::Infrastructure;
 use crate::infrastructure::docker::{DockerInfrastructure, default_docker_vims};
@@ -270,6 +270,13 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
     let bootstrap_secret = access
         .bootstrap(config.bootstrap_token_file.as_deref())
         .map_err(|error| storage(error.to_string()))?;
+    // Workflow requests legacy SSMs publish unasked, acted on once the
+    // lifecycle exists.
+    let (manager_requests, mut requested) = tokio::sync::mpsc::channel(MANAGER_REQUESTS_BUFFER);
+    let legacy = LegacySettings {
+        requests: Some(manager_requests),
+        ..config.legacy.clone()
+    };
     let lifecycle = Lifecycle::new(
         Parts {
             orchestrator,
@@ -278,7 +285,7 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
             catalogue: Arc::new(catalogue),
             host: Arc::new(host),
             data_dir: data_dir.clone(),
-            legacy: config.legacy.clone(),
+            legacy,
         },
         lifecycle_store,
     );
@@ -289,6 +296,16 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
         subscriptions,
         callback_roots(config.callback_ca.as_deref())?,
     );
+    // Weak: the lifecycle holds the senders, and the channel closes with it.
+    let acting = Arc::downgrade(&state.lifecycle);
+    tokio::spawn(async move {
+        while let Some(request) = requested.recv().await {
+            let Some(lifecycle) = acting.upgrade() else {
+                return;
+            };
+            lifecycle.requested_by_manager(request).await;
+        }
+    });
     if config.publish_events {
         let (sender, receiver) = tokio::sync::mpsc::channel(PUBLISHED_EVENTS_BUFFER);
         tokio::spawn(Arc::clone(&state.events).follow(sender));
