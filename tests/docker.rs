@@ -336,10 +336,11 @@ async fn capacity_and_kind_are_enforced() {
     );
     let mut missing_image = service.unit("vnf-x", "cdu0", 0.5, &[]);
     missing_image.image = Some("wasmano/no-such-image:latest".into());
-    assert!(matches!(
-        infra.deploy("small", missing_image).await,
-        Err(InfraError::Backend(_))
-    ));
+    let error = infra.deploy("small", missing_image).await.unwrap_err();
+    assert!(
+        matches!(&error, InfraError::Backend(message) if message.contains("wasmano/no-such-image:latest is not present on the Docker daemon and could not be pulled from docker.io")),
+        "{error}"
+    );
     assert_eq!(
         used(&infra, "small").await,
         (0.0, 0.0),
@@ -703,11 +704,25 @@ async fn each_service_has_its_own_network_until_its_last_unit_goes() {
     assert_eq!(infra.remove_service(&second.0).await.unwrap(), 1);
     assert!(service_network(&docker, &second.0).await.is_none());
 
-    // A deploy that fails leaves no network behind.
+    // A deploy that fails once the network is made leaves no network
+    // behind: an image with no command cannot become a container.
+    let imported = Command::new("sh")
+        .args([
+            "-c",
+            "tar cf - --files-from /dev/null | docker import - wasmano/no-command:1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     let failing = Service::new("network-failing");
-    let mut missing_image = failing.unit("vnf-x", "cdu0", 0.25, &[]);
-    missing_image.image = Some("wasmano/no-such-image:latest".into());
-    assert!(infra.deploy("docker-a", missing_image).await.is_err());
+    let mut no_command = failing.unit("vnf-x", "cdu0", 0.25, &[]);
+    no_command.image = Some("wasmano/no-command:1".into());
+    let error = infra.deploy("docker-a", no_command).await.unwrap_err();
+    assert!(error.to_string().contains("creating container"), "{error}");
     assert!(service_network(&docker, &failing.0).await.is_none());
 
     // A network of the service's name that is not labelled with it is neither

@@ -15,6 +15,8 @@
 mod support;
 #[path = "support/legacy.rs"]
 mod support_legacy;
+#[path = "support/registry.rs"]
+mod support_registry;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,7 +44,9 @@ use wasmano::workflow::{
 };
 use wasmano_host::{Cause, Event, Fault, Host, HostConfig, ManagerKind, Reply, Request, SpecificManager, sha256_hex};
 
+use base64::Engine as _;
 use support_legacy::{broker, ensure_images, python, tango_sm};
+use support_registry::TestRegistry;
 
 /// Generous for a Python manager on a loaded CI machine; the deadline tests
 /// use their own.
@@ -844,9 +848,16 @@ fn harness(args: &[&str]) -> (i32, String, String) {
 
 /// `wasmano` with these arguments, from the repository.
 fn wasmano(args: &[&str]) -> (i32, String, String) {
+    wasmano_with(args, &[])
+}
+
+/// `wasmano` with these arguments and environment variables, from the
+/// repository.
+fn wasmano_with(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_wasmano"))
         .current_dir(support::workspace_root())
         .args(args)
+        .envs(envs.iter().copied())
         .output()
         .unwrap();
     (
@@ -854,6 +865,66 @@ fn wasmano(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+#[test]
+fn an_image_the_daemon_lacks_is_pulled_from_its_registry_with_the_stored_credentials() {
+    ensure_images();
+    let registry = TestRegistry::serve(
+        "wasmano/legacy-tango-fsm:1",
+        "wasmano/pulled-fsm",
+        "1",
+        ("operator", "s3cret"),
+    );
+    let image = registry.image();
+    let remove_image = || {
+        std::process::Command::new("docker")
+            .args(["image", "rm", "--force", &image])
+            .output()
+            .unwrap()
+    };
+    remove_image();
+    let start = "examples-sm/payloads/tng-sdk-sm/fsm/start_event.yml";
+    let docker_config = tempfile::tempdir().unwrap();
+    let config_dir = docker_config.path().to_str().unwrap();
+    let run = || {
+        let args = [
+            "sm",
+            "test",
+            "--image",
+            &image,
+            "--kind",
+            "fsm",
+            "--event",
+            "start",
+            "--payload",
+            start,
+        ];
+        wasmano_with(&args, &[("DOCKER_CONFIG", config_dir)])
+    };
+
+    // No `docker login` for it: refused, and the error says where and how.
+    let (code, _, stderr) = run();
+    assert_eq!(code, 2, "a manager that cannot start: {stderr}");
+    assert!(
+        stderr.contains(&format!("could not be pulled from {}", registry.address)) && stderr.contains("anonymously"),
+        "{stderr}"
+    );
+
+    // With the credentials `docker login` would store, it is pulled and runs.
+    let auth = base64::engine::general_purpose::STANDARD.encode("operator:s3cret");
+    let config = json!({"auths": {registry.address.clone(): {"auth": auth}}});
+    std::fs::write(docker_config.path().join("config.json"), config.to_string()).unwrap();
+    let (code, stdout, stderr) = run();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("LEGACY_START: tng-fsm-legacy"), "{stdout}");
+    assert!(registry.manifests_sent() >= 1, "the image came from the registry");
+    let inspected = std::process::Command::new("docker")
+        .args(["image", "inspect", &image])
+        .output()
+        .unwrap();
+    assert!(inspected.status.success(), "the daemon has the pulled image");
+    remove_image();
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod lcm;
 pub mod package;
 pub mod placement;
 pub mod records;
+pub mod registry;
 pub mod server;
 pub mod service;
 pub mod workflow;

@@ -3,8 +3,8 @@
 //! instance's vhost URL) and `sf_uuid` (the instance id).
 //!
 //! - [`Launcher::Image`] runs the manager's image with Docker, as 5GTANGO's
-//!   registry did: the image must be present locally (no registry is
-//!   pulled from), the container is named `<manager id><instance id>` as
+//!   registry did: an image the daemon does not have is pulled first
+//!   ([`crate::registry`]), the container is named `<manager id><instance id>` as
 //!   5GTANGO named it (`<random10><instance id>` for the new manager of an
 //!   in-place update, whose old one still holds that name), labelled ([`LABEL_MANAGER`], [`LABEL_INSTANCE`]) so
 //!   leftovers can be found, shares the host's network so the broker URL
@@ -143,15 +143,7 @@ async fn run_container(image: &str, manager: &str, broker_host: &str, sf_uuid: &
         .negotiate_version()
         .await
         .map_err(|error| format!("cannot reach the Docker daemon: {error}"))?;
-    match docker.inspect_image(image).await {
-        Ok(_) => {}
-        Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
-            return Err(format!(
-                "image {image} is not present on the Docker daemon: build or pull it first"
-            ));
-        }
-        Err(error) => return Err(format!("inspecting image {image}: {error}")),
-    }
+    crate::registry::ensure_image(&docker, image).await?;
     let name = container_name(manager, sf_uuid);
     let body = ContainerCreateBody {
         image: Some(image.to_owned()),

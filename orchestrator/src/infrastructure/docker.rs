@@ -271,6 +271,9 @@ impl DockerInfrastructure {
             (LABEL_VIM.to_string(), vim_id.to_string()),
             (LABEL_ORCHESTRATOR.to_string(), self.orchestrator.clone()),
         ]);
+        crate::registry::ensure_image(&self.docker, &image)
+            .await
+            .map_err(|message| InfraError::Backend(format!("unit {}: {message}", unit.unit_id)))?;
         let options = CreateContainerOptionsBuilder::default().name(name).build();
         let changing = self.network_changes.lock().await;
         let network = self.ensure_network(&unit.service_id).await?;
