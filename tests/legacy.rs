@@ -249,6 +249,48 @@ async fn each_instance_gets_its_own_managers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_hangs_holds_up_only_its_own_instance() {
+    let (stuck, other) = (new_instance(), new_instance());
+    let normal = tango_sm(ManagerKind::Function, "normal");
+    let Launcher::Command(command) = normal.launcher else {
+        panic!("the Python manager runs as a command")
+    };
+    // The manager of one instance never comes up; the other's does.
+    let spec = LegacySpec {
+        id: normal.id.clone(),
+        launcher: Launcher::Command(format!(
+            "if [ \"$sf_uuid\" = {stuck} ]; then exec sleep 60; fi; {command}"
+        )),
+    };
+    let group = LegacyGroup::new(ManagerKind::Function, vec![spec], broker(), Duration::from_secs(8));
+    let manager = LegacyManager::new(normal.id, Arc::clone(&group), CALL_DEADLINE);
+    let stop = |instance: &str| request(Event::Fsm(FsmEvent::Stop), "tng-sdk-sm/fsm/stop_event.yml", instance);
+    let stuck_call = tokio::spawn({
+        let (manager, request) = (manager.clone(), stop(&stuck));
+        async move { manager.invoke(request).await }
+    });
+    let stuck_vhost = wire::vhost(ManagerKind::Function, &stuck);
+    for _ in 0..200 {
+        if broker().vhost_exists(&stuck_vhost).unwrap() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(broker().vhost_exists(&stuck_vhost).unwrap(), "the first start began");
+
+    assert_eq!(manager.invoke(stop(&other)).await.unwrap(), Reply::Stopped);
+    assert!(
+        !stuck_call.is_finished(),
+        "the other instance was answered while the first one was still starting"
+    );
+    let cause = stuck_call.await.unwrap().unwrap_err().cause;
+    assert!(matches!(cause, Cause::Fault(Fault::DidNotStart(_))), "{cause}");
+    assert!(!broker().vhost_exists(&stuck_vhost).unwrap());
+    assert_eq!(group.running().await, vec![other.clone()]);
+    release_and_check(&group, &manager, &other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_that_never_registers_fails_the_start_and_leaves_nothing() {
     let instance = new_instance();
     let spec = tango_sm(ManagerKind::Function, "no-register");

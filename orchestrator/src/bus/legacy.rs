@@ -19,7 +19,7 @@
 //! `monitor.ssm.<service id>` ([`LegacyGroup::forwarding_requests_to`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -36,9 +36,14 @@ use crate::workflow::ManagerHandover;
 /// Python managers on a bus are slower than modules.
 pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Running instances by id, shared by the groups an in-place update derives
-/// from one another.
-type Running = Arc<tokio::sync::Mutex<HashMap<String, Arc<LegacyInstance>>>>;
+/// One instance's managers, once started. Locked across a start, so that
+/// concurrent first events of an instance start it once, while other
+/// instances of the group start beside it.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<LegacyInstance>>>>;
+
+/// The instances' slots by id, shared by the groups an in-place update
+/// derives from one another.
+type Running = Arc<std::sync::Mutex<HashMap<String, Slot>>>;
 
 /// The legacy managers of one descriptor, running per instance.
 #[derive(Debug)]
@@ -47,8 +52,6 @@ pub struct LegacyGroup {
     specs: Vec<LegacySpec>,
     broker: Broker,
     ready_within: Duration,
-    /// Held across a start, so that concurrent first events of one group
-    /// start each instance once.
     running: Running,
     /// Where the SSMs' unasked workflow requests go.
     requests: Option<ManagerRequests>,
@@ -117,23 +120,52 @@ impl LegacyGroup {
     /// running yet, or started again if the broker connection they ran on
     /// was lost (a broker restart ends 5GTANGO's managers).
     pub async fn instance(&self, instance: &str) -> Result<Arc<LegacyInstance>, LegacyError> {
-        let mut running = self.running.lock().await;
-        self.running_instance(&mut running, instance).await
+        let slot = self.slot(instance);
+        let mut held = slot.lock().await;
+        let started = self.started_in(&mut held, instance).await;
+        if held.is_none() {
+            self.forget(instance, &slot);
+        }
+        started
     }
 
-    async fn running_instance(
+    /// The slot of `instance`, made if it has none.
+    fn slot(&self, instance: &str) -> Slot {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(running.entry(instance.to_owned()).or_default())
+    }
+
+    /// The slot of `instance`, if it has one.
+    fn existing_slot(&self, instance: &str) -> Option<Slot> {
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running.get(instance).cloned()
+    }
+
+    /// Drops the slot of an instance that has no managers any more (unless
+    /// another slot took its place meanwhile).
+    fn forget(&self, instance: &str, slot: &Slot) {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.get(instance).is_some_and(|current| Arc::ptr_eq(current, slot)) {
+            running.remove(instance);
+        }
+    }
+
+    /// The instance held in a slot, started if it is empty or its
+    /// connection was lost.
+    async fn started_in(
         &self,
-        running: &mut HashMap<String, Arc<LegacyInstance>>,
+        held: &mut Option<Arc<LegacyInstance>>,
         instance: &str,
     ) -> Result<Arc<LegacyInstance>, LegacyError> {
-        match running.get(instance) {
-            Some(started) if started.connected() => return Ok(Arc::clone(started)),
-            Some(_) => {
-                if let Some(lost) = running.remove(instance) {
-                    tracing::warn!(vhost = %lost.vhost(), "the broker connection was lost: starting the managers again");
-                    if let Err(error) = lost.remove().await {
-                        tracing::warn!(vhost = %lost.vhost(), "removing what the lost connection left: {error}");
-                    }
+        match held.take() {
+            Some(started) if started.connected() => {
+                *held = Some(Arc::clone(&started));
+                return Ok(started);
+            }
+            Some(lost) => {
+                tracing::warn!(vhost = %lost.vhost(), "the broker connection was lost: starting the managers again");
+                if let Err(error) = lost.remove().await {
+                    tracing::warn!(vhost = %lost.vhost(), "removing what the lost connection left: {error}");
                 }
             }
             None => {}
@@ -148,19 +180,36 @@ impl LegacyGroup {
         )
         .await?;
         let started = Arc::new(started);
-        running.insert(instance.to_owned(), Arc::clone(&started));
+        *held = Some(Arc::clone(&started));
         Ok(started)
     }
 
-    /// The ids of the instances running.
+    /// The ids of the instances running (an instance being started counts
+    /// once it is).
     pub async fn running(&self) -> Vec<String> {
-        self.running.lock().await.keys().cloned().collect()
+        let slots: Vec<(String, Slot)> = {
+            let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+            running
+                .iter()
+                .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
+                .collect()
+        };
+        let mut ids = Vec::new();
+        for (id, slot) in slots {
+            if slot.lock().await.is_some() {
+                ids.push(id);
+            }
+        }
+        ids
     }
 
     /// What the managers of `instance` run as (process ids or container
     /// names); empty when the instance is not running.
     pub async fn programs(&self, instance: &str) -> Vec<String> {
-        let started = self.running.lock().await.get(instance).cloned();
+        let Some(slot) = self.existing_slot(instance) else {
+            return Vec::new();
+        };
+        let started = slot.lock().await.clone();
         match started {
             Some(started) => started.programs().await,
             None => Vec::new(),
@@ -169,7 +218,11 @@ impl LegacyGroup {
 
     /// Removes the managers of `instance` (nothing if none run).
     pub async fn release(&self, instance: &str) -> Result<(), LegacyError> {
-        let removed = self.running.lock().await.remove(instance);
+        let Some(slot) = self.existing_slot(instance) else {
+            return Ok(());
+        };
+        let removed = slot.lock().await.take();
+        self.forget(instance, &slot);
         match removed {
             Some(running) => running.remove().await,
             None => Ok(()),
@@ -186,50 +239,57 @@ impl LegacyGroup {
     /// stopped; an instance left with no legacy manager is removed.
     pub async fn hand_over(&self, manager: &str, instances: &[String]) -> Result<(), LegacyError> {
         let spec = self.specs.iter().find(|spec| spec.id == manager);
-        let mut running = self.running.lock().await;
         let mut handed = Vec::new();
         for instance in instances {
-            let step = match (spec, running.get(instance).filter(|started| started.connected())) {
+            let slot = self.slot(instance);
+            let mut held = Arc::clone(&slot).lock_owned().await;
+            let running = held.clone().filter(|started| started.connected());
+            let new = match (spec, running) {
                 (Some(spec), Some(started)) => {
                     let old = started.programs_of(manager).await;
-                    started.add(spec, self.ready_within).await.map(|new| Handed {
-                        instance: Arc::clone(started),
-                        old,
-                        new: New::Program(new),
-                    })
+                    started
+                        .add(spec, self.ready_within)
+                        .await
+                        .map(|new| (old, New::Program(new)))
                 }
                 (Some(_), None) => self
-                    .running_instance(&mut running, instance)
+                    .started_in(&mut held, instance)
                     .await
-                    .map(|started| Handed {
-                        instance: started,
-                        old: Vec::new(),
-                        new: New::Instance,
-                    }),
-                (None, Some(started)) => Ok(Handed {
-                    old: started.programs_of(manager).await,
-                    instance: Arc::clone(started),
-                    new: New::Nothing,
-                }),
-                (None, None) => continue,
+                    .map(|_| (Vec::new(), New::Instance)),
+                (None, Some(started)) => Ok((started.programs_of(manager).await, New::Nothing)),
+                (None, None) => Ok((Vec::new(), New::Nothing)),
             };
-            match step {
-                Ok(step) => handed.push(step),
+            match new {
+                Ok((old, new)) => handed.push(Handed {
+                    instance: instance.clone(),
+                    slot,
+                    held,
+                    old,
+                    new,
+                }),
                 Err(error) => {
-                    for step in handed {
-                        step.undo(&mut running).await;
+                    if held.is_none() {
+                        self.forget(instance, &slot);
+                    }
+                    drop(held);
+                    for step in handed.into_iter().rev() {
+                        step.undo(self).await;
                     }
                     return Err(error);
                 }
             }
         }
-        for step in handed {
-            step.instance.stop_programs(&step.old).await;
+        for mut step in handed {
+            let Some(started) = step.held.clone() else {
+                self.forget(&step.instance, &step.slot);
+                continue;
+            };
+            started.stop_programs(&step.old).await;
             if self.specs.is_empty() {
-                let id = step.instance.instance().to_owned();
-                running.remove(&id);
-                if let Err(error) = step.instance.remove().await {
-                    tracing::warn!(vhost = %step.instance.vhost(), "removing an instance left without legacy managers: {error}");
+                step.held.take();
+                self.forget(&step.instance, &step.slot);
+                if let Err(error) = started.remove().await {
+                    tracing::warn!(vhost = %started.vhost(), "removing an instance left without legacy managers: {error}");
                 }
             }
         }
@@ -237,10 +297,13 @@ impl LegacyGroup {
     }
 }
 
-/// What [`LegacyGroup::hand_over`] did in one instance: the old manager's
-/// programs, and what it started.
+/// What [`LegacyGroup::hand_over`] did in one instance, its slot held until
+/// the hand-over ends.
 struct Handed {
-    instance: Arc<LegacyInstance>,
+    instance: String,
+    slot: Slot,
+    held: tokio::sync::OwnedMutexGuard<Option<Arc<LegacyInstance>>>,
+    /// The old manager's programs.
     old: Vec<String>,
     new: New,
 }
@@ -251,19 +314,25 @@ enum New {
     Program(String),
     /// The whole instance, which was not running.
     Instance,
-    /// Nothing: the manager became a module.
+    /// Nothing: the manager became a module, or the instance has none.
     Nothing,
 }
 
 impl Handed {
     /// Puts the instance back as it was before the hand-over.
-    async fn undo(self, running: &mut HashMap<String, Arc<LegacyInstance>>) {
+    async fn undo(mut self, group: &LegacyGroup) {
         match self.new {
-            New::Program(new) => self.instance.stop_programs(&[new]).await,
+            New::Program(new) => {
+                if let Some(started) = self.held.as_ref() {
+                    started.stop_programs(&[new]).await;
+                }
+            }
             New::Instance => {
-                running.remove(self.instance.instance());
-                if let Err(error) = self.instance.remove().await {
-                    tracing::warn!(vhost = %self.instance.vhost(), "undoing a start: {error}");
+                if let Some(started) = self.held.take() {
+                    group.forget(&self.instance, &self.slot);
+                    if let Err(error) = started.remove().await {
+                        tracing::warn!(vhost = %started.vhost(), "undoing a start: {error}");
+                    }
                 }
             }
             New::Nothing => {}
