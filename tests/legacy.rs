@@ -45,7 +45,7 @@ use wasmano::workflow::{
 use wasmano_host::{Cause, Event, Fault, Host, HostConfig, ManagerKind, Reply, Request, SpecificManager, sha256_hex};
 
 use base64::Engine as _;
-use support_legacy::{broker, ensure_images, python, tango_sm};
+use support_legacy::{broker, ensure_images, listen, python, tango_sm};
 use support_registry::TestRegistry;
 
 /// Generous for a Python manager on a loaded CI machine; the deadline tests
@@ -246,6 +246,41 @@ async fn each_instance_gets_its_own_managers() {
     assert_eq!(group.running().await, vec![second.clone()]);
     assert_eq!(manager.invoke(stop(&second)).await.unwrap(), Reply::Stopped);
     release_and_check(&group, &manager, &second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configure_ssm_hears_how_the_configuration_went() {
+    use futures_util::StreamExt as _;
+
+    let (group, manager) = legacy(ManagerKind::Service, "normal", CALL_DEADLINE);
+    let instance = new_instance();
+    // Nobody to tell before the service's managers run.
+    manager.configuration_status(&instance, "COMPLETED").await.unwrap();
+    assert!(group.running().await.is_empty(), "telling starts nothing");
+
+    let task = request(Event::Ssm(SsmEvent::Task), "tng-sdk-sm/ssm/task_event.yml", &instance);
+    manager.invoke(task).await.unwrap();
+    // A listener on the service's event topic, in its vhost, as any SSM.
+    let vhost = wire::vhost(ManagerKind::Service, &instance);
+    let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");
+    let (connection, mut heard) = listen(&url, &wire::event_topic(ManagerKind::Service, &instance)).await;
+
+    manager.configuration_status(&instance, "COMPLETED").await.unwrap();
+    let delivery = tokio::time::timeout(CALL_DEADLINE, heard.next())
+        .await
+        .expect("the status within the call deadline")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        wire::decode(&delivery.data).unwrap(),
+        json!({"ssm_type": "configure", "workflow": "status", "status": "COMPLETED"})
+    );
+    assert!(
+        delivery.properties.reply_to().is_none(),
+        "a notification expects no answer"
+    );
+    connection.close(200, "done".into()).await.unwrap();
+    release_and_check(&group, &manager, &instance).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -657,6 +692,7 @@ async fn a_service_mixing_webassembly_and_legacy_managers_runs_its_lifecycle() {
             "fsm start web by tng-fsm-legacy",
             "ssm configure by tng-ssm-legacy",
             "fsm configure web by tng-fsm-legacy",
+            "configuration status by tng-ssm-legacy",
         ]
     );
     // The legacy FSM's start envs reached the unit (its configure got the

@@ -20,9 +20,6 @@ mod support_server;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use wasmano::bus::wire;
 
@@ -31,45 +28,8 @@ use support_server::{Server, archive_with, bundled_archive, create_instance, tas
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_on_the_bus_follows_an_instantiation() {
     support_legacy::broker();
-    let connection = Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    wire::declare_exchange(&channel).await.unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            wire::EXCHANGE.into(),
-            "wasmano.lifecycle.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_connection, mut consumer) =
+        support_legacy::listen("amqp://guest:guest@127.0.0.1:5672/%2f", "wasmano.lifecycle.#").await;
 
     let data = tempfile::tempdir().unwrap();
     let (id, operation, server) = tokio::task::spawn_blocking({

@@ -47,6 +47,14 @@ pub trait SpecificManager: std::any::Any + Send + Sync {
     fn release<'a>(&'a self, _instance: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Tells the configure manager of a service instance, one way, how the
+    /// VNF configuration it decided went (`COMPLETED` or `FAILED`), as
+    /// 5GTANGO's SLM notified a configure SSM (`workflow: status`). The
+    /// contract has no such event for modules: nothing by default.
+    fn configuration_status<'a>(&'a self, _instance: &'a str, _status: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What one invocation may use.

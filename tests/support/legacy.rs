@@ -64,3 +64,47 @@ pub fn ensure_images() {
         );
     });
 }
+
+/// A queue of its own on `son-kernel` in the vhost of `url`, bound to
+/// `routing_key`, consumed without acknowledgements: how a test listens
+/// to the bus as any component would. Keep the connection while listening.
+pub async fn listen(url: &str, routing_key: &str) -> (lapin::Connection, lapin::Consumer) {
+    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|error| panic!("connecting to {url}: {error}; {HOW_TO_START}"));
+    let channel = connection.create_channel().await.expect("a channel");
+    wasmano::bus::wire::declare_exchange(&channel)
+        .await
+        .expect("the exchange");
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), options, FieldTable::default())
+        .await
+        .expect("a queue");
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            wasmano::bus::wire::EXCHANGE.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("a binding");
+    let options = BasicConsumeOptions {
+        no_ack: true,
+        ..BasicConsumeOptions::default()
+    };
+    let consumer = channel
+        .basic_consume(queue.name().clone(), "".into(), options, FieldTable::default())
+        .await
+        .expect("a consumer");
+    (connection, consumer)
+}

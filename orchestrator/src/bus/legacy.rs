@@ -14,6 +14,8 @@
 //!
 //! All managers of an instance share its event topic, so each receives
 //! every event of the instance and the first reply wins, as in 5GTANGO.
+//! After the VNFs are configured, the configure SSM is told how it went
+//! (`{ssm_type: configure, workflow: status, status}`, one way).
 //! SSM `monitor` is a one-way message there: it is sent and answered at once
 //! with no workflow requests; the SSM asks for workflows later, unasked, on
 //! `monitor.ssm.<service id>` ([`LegacyGroup::forwarding_requests_to`]).
@@ -203,14 +205,17 @@ impl LegacyGroup {
         ids
     }
 
+    /// The managers of `instance` if they run (nothing is started).
+    pub async fn started(&self, instance: &str) -> Option<Arc<LegacyInstance>> {
+        let slot = self.existing_slot(instance)?;
+        let held = slot.lock().await;
+        held.clone()
+    }
+
     /// What the managers of `instance` run as (process ids or container
     /// names); empty when the instance is not running.
     pub async fn programs(&self, instance: &str) -> Vec<String> {
-        let Some(slot) = self.existing_slot(instance) else {
-            return Vec::new();
-        };
-        let started = slot.lock().await.clone();
-        match started {
+        match self.started(instance).await {
             Some(started) => started.programs().await,
             None => Vec::new(),
         }
@@ -478,6 +483,20 @@ impl SpecificManager for LegacyManager {
 
     fn release<'a>(&'a self, instance: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.group.release(instance).await.map_err(|error| error.to_string()) })
+    }
+
+    /// `{ssm_type: configure, workflow: status, status}` as a notification
+    /// on the service's event topic, if its managers run (a service whose
+    /// managers are not running has nobody to tell).
+    fn configuration_status<'a>(&'a self, instance: &'a str, status: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let Some(running) = self.group.started(instance).await else {
+                return Ok(());
+            };
+            let content = serde_json::json!({"workflow": "status", "status": status});
+            let body = wire::envelope(Event::Ssm(SsmEvent::Configure), content);
+            running.notify(&body).await.map_err(|error| error.to_string())
+        })
     }
 }
 

@@ -777,21 +777,45 @@ impl Run {
             }
             let started = now();
             let error = manager.release(&instance).await.err();
-            if let Some(error) = &error {
-                tracing::warn!(manager = manager.id(), instance = %instance, "cannot release: {error}");
-            }
-            let outcome = if error.is_some() {
-                StepOutcome::Failed
-            } else {
-                StepOutcome::Succeeded
-            };
-            let call = HookCall {
-                manager: manager.id(),
-                event: None,
-                seed: None,
-            };
-            self.record(&step, Some(call), started, outcome, error);
+            self.record_best_effort(&step, manager.id(), started, error);
         }
+    }
+
+    /// Records a best-effort step a manager took part in: a failure is
+    /// logged and recorded, and the run goes on.
+    fn record_best_effort(
+        &mut self,
+        step: &Step,
+        manager: &str,
+        started: (SystemTime, Instant),
+        error: Option<String>,
+    ) {
+        if let Some(error) = &error {
+            tracing::warn!(manager, service = %self.service, "{step} failed: {error}");
+        }
+        let outcome = if error.is_some() {
+            StepOutcome::Failed
+        } else {
+            StepOutcome::Succeeded
+        };
+        let call = HookCall {
+            manager,
+            event: None,
+            seed: None,
+        };
+        self.record(step, Some(call), started, outcome, error);
+    }
+
+    /// Tells the configure manager how the configuration went, one way, if
+    /// it is one that hears it ([`SpecificManager::keeps_instances`]: a
+    /// legacy manager); best effort, as 5GTANGO's notification was.
+    async fn configuration_status(&mut self, manager: &Arc<dyn SpecificManager>, status: &str) {
+        if !manager.keeps_instances() {
+            return;
+        }
+        let started = now();
+        let error = manager.configuration_status(&self.service, status).await.err();
+        self.record_best_effort(&Step::ConfigurationStatus, manager.id(), started, error);
     }
 
     /// Undoes an effect, best effort (undo must go on past failures): its
@@ -2224,6 +2248,23 @@ impl Orchestrator {
                 .collect(),
             None => return Ok(()),
         };
+        let applied = self.apply_configuration(run, state, &template, decisions).await;
+        if let Some(manager) = manager_for(&template.ssms, SsmEvent::Configure) {
+            let status = if applied.is_ok() { "COMPLETED" } else { "FAILED" };
+            run.configuration_status(manager, status).await;
+        }
+        applied
+    }
+
+    /// Records the configure manager's switches and fires the FSM configure
+    /// events it asked for, injecting the envs they answer.
+    async fn apply_configuration(
+        &self,
+        run: &mut Run,
+        state: &mut ServiceState,
+        template: &ServiceTemplate,
+        decisions: Vec<VnfSwitches>,
+    ) -> Result<(), WorkflowError> {
         for decision in decisions {
             let Some(position) = state.vnfs.iter().position(|vnf| vnf.record.id == decision.id) else {
                 return Err(run.failure(
@@ -2252,7 +2293,7 @@ impl Orchestrator {
                 continue;
             };
             let content = switch.payload.unwrap_or_else(|| {
-                payload::fsm_configure(&template, &state.nsr, &state.vnfs[position].record, &state.members())
+                payload::fsm_configure(template, &state.nsr, &state.vnfs[position].record, &state.members())
             });
             let step = Step::FsmConfigure {
                 vnf: vnf.vnf_id.clone(),

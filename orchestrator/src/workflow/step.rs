@@ -91,6 +91,9 @@ pub(super) enum Step {
     /// Release what the managers hold for an ended instance: the service's
     /// (no `vnf`) or a VNF instance's (a legacy manager's program and vhost).
     ReleaseManagers { vnf: Option<String> },
+    /// The configure manager told how the configuration went (legacy
+    /// managers only: 5GTANGO's `workflow: status` notification).
+    ConfigurationStatus,
     /// Keep a unit whose removal failed on the durable retry list.
     HoldRemoval { vnf: String, unit: String },
     /// Store the service record of an instantiation.
@@ -147,6 +150,7 @@ impl Step {
             | Self::Remove { .. }
             | Self::RemovePartlyDeployed { .. }
             | Self::ReleaseManagers { .. }
+            | Self::ConfigurationStatus
             | Self::HandOverManager { .. } => StepKind::Effect,
             Self::HoldRemoval { .. }
             | Self::StoreNsr
@@ -195,6 +199,7 @@ impl fmt::Display for Step {
             Self::Remove { vnf } => write!(f, "remove {vnf}"),
             Self::RemovePartlyDeployed { vnf } => write!(f, "remove {vnf} (partly deployed)"),
             Self::ReleaseManagers { vnf: None } => f.write_str("release managers"),
+            Self::ConfigurationStatus => f.write_str("configuration status"),
             Self::ReleaseManagers { vnf: Some(vnf) } => write!(f, "release managers of {vnf}"),
             Self::HoldRemoval { vnf, unit } => write!(f, "hold removal of {vnf} {unit}"),
             Self::StoreNsr => f.write_str("store NSR"),
