@@ -24,7 +24,9 @@ use wasmano::workflow::{
     FailurePolicy, ManagerBinding, Orchestrator, RunContext, ServiceTemplate, Task, UnitTemplate, VnfTemplate,
     WorkflowError, WorkflowReport,
 };
-use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
+use wasmano_host::{
+    BoxFuture, Host, HostConfig, InvocationError, Limits, ManagerKind, Reply, Request, SpecificManager, WasmManager,
+};
 
 use support::guests;
 
@@ -1167,4 +1169,81 @@ fn the_corpus_records_fail_tng_schema_only_for_their_known_defects() {
             assert!(problems.is_empty(), "{name}, repaired: {problems:#?}");
         }
     }
+}
+
+/// A configure manager that answers only once the test lets it.
+struct Gated {
+    gate: tokio::sync::Semaphore,
+}
+
+impl SpecificManager for Gated {
+    fn id(&self) -> &str {
+        "gated-configure"
+    }
+
+    fn kind(&self) -> ManagerKind {
+        ManagerKind::Service
+    }
+
+    fn invoke(&self, _request: Request) -> BoxFuture<'_, Result<Reply, InvocationError>> {
+        Box::pin(async move {
+            let _permit = self.gate.acquire().await;
+            Ok(Reply::Configure(Vec::new()))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operations_steps_can_be_followed_while_its_run_goes() {
+    let setup = setup();
+    let gated = Arc::new(Gated {
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let mut ssms = example_ssms();
+    ssms.retain(|binding| !binding.events.contains(&SsmEvent::Configure));
+    ssms.push(ManagerBinding {
+        manager: Arc::clone(&gated) as Arc<dyn SpecificManager>,
+        events: vec![SsmEvent::Configure],
+    });
+    let mut committed = setup.orchestrator.committed_steps();
+    let run = tokio::spawn({
+        let orchestrator = Arc::clone(&setup.orchestrator);
+        let task = Task::Instantiate {
+            template: template(ssms),
+            placement: None,
+        };
+        async move {
+            let context = RunContext::new(Some("followed-operation"), FailurePolicy::Undo);
+            orchestrator.run_with("followed-service", &context, task).await
+        }
+    });
+
+    // The run waits in its configure hook; what it stored so far is told.
+    let mut told = Vec::new();
+    while !told
+        .iter()
+        .any(|step: &String| step.starts_with("VNFR in operation") || step == "fsm start web")
+    {
+        let batch = tokio::time::timeout(Duration::from_secs(30), committed.recv())
+            .await
+            .expect("steps while the run goes")
+            .unwrap();
+        assert_eq!(batch.operation_id, "followed-operation");
+        told.extend(batch.steps.into_iter().map(|entry| entry.step));
+    }
+    assert!(told.contains(&"ssm placement".to_owned()), "{told:?}");
+    assert!(!run.is_finished(), "the steps were told before the run ended");
+
+    gated.gate.add_permits(1);
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(report.nsr.status, Status::NormalOperation);
+    let journaled: Vec<String> = setup
+        .store
+        .journal_of_operation("followed-operation")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.step)
+        .collect();
+    assert!(journaled.starts_with(&told), "told {told:?}, journaled {journaled:?}");
 }

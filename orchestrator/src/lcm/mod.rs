@@ -45,8 +45,8 @@ use crate::placement::{PlacementOptions, PlacementStrategy};
 use crate::records::{self, JournalEntry, RecordStore, Status, StoreError, VnfRecord};
 use crate::service::{self, LegacySettings, ResolveError};
 use crate::workflow::{
-    FailurePolicy, ManagerHandover, Orchestrator, RecoveryPlan, RunContext, ServiceTemplate, StepFailure, Task,
-    WorkflowError,
+    CommittedSteps, FailurePolicy, ManagerHandover, Orchestrator, RecoveryPlan, RunContext, ServiceTemplate,
+    StepFailure, Task, WorkflowError,
 };
 use model::{
     CancelMode, ErrorCause, ManagerInfo, ModuleInfo, NewManagerSource, NsInstance, NsState, OnFailure, OpOccurrence,
@@ -142,6 +142,18 @@ pub struct Onboarded {
 pub enum LcmEvent {
     /// An operation occurrence entered a state (its new self).
     Operation(OpOccurrence),
+    /// Steps an operation's run just stored, while it runs (see
+    /// [`Orchestrator::committed_steps`]); the whole list follows in
+    /// [`LcmEvent::Steps`] once the run ended.
+    StepsCommitted {
+        /// The operation's id.
+        operation_id: String,
+        /// The entries just stored, in journal order.
+        steps: Vec<JournalEntry>,
+    },
+    /// Some [`LcmEvent::StepsCommitted`] were missed (a slow observer): the
+    /// steps of the runs going on come with [`LcmEvent::Steps`].
+    StepsMissed,
     /// The steps an operation's run journaled, once the run ended.
     Steps {
         /// The operation.
@@ -251,13 +263,34 @@ impl Lifecycle {
     /// Lifecycle management over `parts`, remembering in `store`. Call
     /// [`Lifecycle::recover`] before serving requests.
     pub fn new(parts: Parts, store: LcmStore) -> Arc<Self> {
+        let events = tokio::sync::broadcast::channel(EVENT_BUFFER).0;
+        // Runs' steps as they are stored, among the lifecycle's events. The
+        // task ends with the orchestrator.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut committed = parts.orchestrator.committed_steps();
+            let forwarded = events.clone();
+            runtime.spawn(async move {
+                loop {
+                    match committed.recv().await {
+                        Ok(CommittedSteps { operation_id, steps }) => {
+                            let _ = forwarded.send(LcmEvent::StepsCommitted { operation_id, steps });
+                        }
+                        // What was missed is published when the run ends.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let _ = forwarded.send(LcmEvent::StepsMissed);
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
         Arc::new(Self {
             parts,
             store,
             templates: Mutex::new(HashMap::new()),
             assembling: tokio::sync::Mutex::new(()),
             running: Arc::new(Running::default()),
-            events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
+            events,
             runs: Mutex::new(HashMap::new()),
             modules: Mutex::new(HashMap::new()),
         })

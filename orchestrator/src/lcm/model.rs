@@ -307,6 +307,30 @@ pub struct OpOccurrence {
     pub vnf_instances_before: Vec<String>,
 }
 
+#[cfg(test)]
+impl OpOccurrence {
+    /// Operation `o1`, an instantiation of NS instance `i1` in project `p`,
+    /// in `state`, for tests.
+    pub(crate) fn sample(state: &str) -> Self {
+        serde_json::from_value(serde_json::json!({
+            "id": "o1",
+            "operationState": state,
+            "stateEnteredTime": "2026-01-01T00:00:01Z",
+            "nsInstanceId": "i1",
+            "projectId": "p",
+            "lcmOperationType": "INSTANTIATE",
+            "startTime": "2026-01-01T00:00:00Z",
+            "isAutomaticInvocation": false,
+            "operationParams": {},
+            "onFailure": "ROLLBACK",
+            "isCancelPending": false,
+            "error": null,
+            "task": {"task": "instantiate"},
+        }))
+        .unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
 /// What a module is, as it answers for itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

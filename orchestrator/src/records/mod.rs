@@ -233,6 +233,26 @@ pub struct JournalEntry {
     pub error: Option<String>,
 }
 
+#[cfg(test)]
+impl JournalEntry {
+    /// A step of operation `op-1` of service `ns-1`, for tests.
+    pub(crate) fn sample(step: &str, outcome: StepOutcome) -> Self {
+        Self {
+            service_id: "ns-1".into(),
+            operation_id: Some("op-1".into()),
+            workflow: "instantiation".into(),
+            step: step.into(),
+            manager: None,
+            event: None,
+            seed: None,
+            started_at: std::time::UNIX_EPOCH,
+            duration: Duration::ZERO,
+            outcome,
+            error: None,
+        }
+    }
+}
+
 /// The effects among `entries` (a run's journal, in order) whose intent is
 /// journaled with no outcome after it: in flight, or done with their
 /// outcome lost, when the process stopped.

@@ -587,19 +587,7 @@ mod tests {
     }
 
     fn entry(step: &str, outcome: StepOutcome) -> JournalEntry {
-        JournalEntry {
-            service_id: "ns-1".into(),
-            operation_id: Some("op-1".into()),
-            workflow: "instantiation".into(),
-            step: step.into(),
-            manager: None,
-            event: None,
-            seed: None,
-            started_at: UNIX_EPOCH,
-            duration: Duration::ZERO,
-            outcome,
-            error: None,
-        }
+        JournalEntry::sample(step, outcome)
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! `GET /wasmano/v1/events`: the lifecycle as Server-Sent Events, for
 //! dashboards and watchers: `lcm_op_occ` (an operation occurrence entered a
 //! state: START for PROCESSING and ROLLING_BACK, RESULT otherwise), `step`
-//! (one per journaled step of a run) and `ns_instance` (CREATED, DELETED).
+//! (one per journaled step of a run, as the run stores it: a hook's step
+//! goes out with the run's next durable write) and `ns_instance` (CREATED,
+//! DELETED).
 //!
 //! One background task, [`observe`], follows
 //! [`Lifecycle::subscribe`](crate::lcm::Lifecycle::subscribe) from the
@@ -27,7 +29,7 @@
 //! goes out every [`KEEP_ALIVE`]; the streams end when the server shuts
 //! down ([`EventLog::close`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -448,12 +450,15 @@ pub fn observe(lifecycle: &Arc<Lifecycle>, log: Arc<EventLog>, metrics: Arc<Metr
             log,
             metrics,
             published: HashMap::new(),
+            open: HashMap::new(),
+            unfollowed: HashSet::new(),
         };
         loop {
             match receiver.recv().await {
                 Ok(event) => feed.take(event),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!("the event stream and the metrics missed {missed} lifecycle event(s)");
+                    feed.take(LcmEvent::StepsMissed);
                     feed.log.push(vec![Unnumbered {
                         kind: "reset",
                         project_id: None,
@@ -474,6 +479,11 @@ struct Feed {
     metrics: Arc<Metrics>,
     /// How many journal entries were published, per open operation.
     published: HashMap<String, usize>,
+    /// The open operations, for the steps their runs store as they go.
+    open: HashMap<String, OpOccurrence>,
+    /// Open operations some of whose stored steps were not seen: the rest
+    /// is published when their runs end, in order.
+    unfollowed: HashSet<String>,
 }
 
 impl Feed {
@@ -481,10 +491,35 @@ impl Feed {
         match event {
             LcmEvent::Operation(operation) => {
                 self.metrics.operation(&operation);
-                if !operation.operation_state.is_open() {
+                if operation.operation_state.is_open() {
+                    self.open.insert(operation.id.clone(), operation.clone());
+                } else {
                     self.published.remove(&operation.id);
+                    self.open.remove(&operation.id);
+                    self.unfollowed.remove(&operation.id);
                 }
                 self.log.push(vec![operation_event(&operation)]);
+            }
+            LcmEvent::StepsCommitted { operation_id, steps } => {
+                let operation = match self.open.get(&operation_id) {
+                    Some(operation) if !self.unfollowed.contains(&operation_id) => operation,
+                    // Published in order when the run ends.
+                    _ => {
+                        self.unfollowed.insert(operation_id);
+                        return;
+                    }
+                };
+                let published = self.published.get(&operation_id).copied().unwrap_or(0);
+                let fresh: Vec<Unnumbered> = steps
+                    .iter()
+                    .enumerate()
+                    .map(|(index, entry)| {
+                        self.metrics.step(entry);
+                        step_event(operation, published + index + 1, entry)
+                    })
+                    .collect();
+                self.published.insert(operation_id, published + steps.len());
+                self.log.push(fresh);
             }
             LcmEvent::Steps { operation, steps } => {
                 let published = self.published.get(&operation.id).copied().unwrap_or(0);
@@ -500,6 +535,7 @@ impl Feed {
                 self.published.insert(operation.id.clone(), steps.len().max(published));
                 self.log.push(fresh);
             }
+            LcmEvent::StepsMissed => self.unfollowed.extend(self.open.keys().cloned()),
             LcmEvent::InstanceCreated(instance) => self.log.push(vec![instance_event(&instance, "CREATED")]),
             LcmEvent::InstanceDeleted(instance) => self.log.push(vec![instance_event(&instance, "DELETED")]),
         }
@@ -583,6 +619,75 @@ mod tests {
             Read::Events { gap, events } => (gap, events.iter().map(|event| event.id).collect()),
             Read::Closed => panic!("closed"),
         }
+    }
+
+    fn operation(state: &str) -> OpOccurrence {
+        OpOccurrence::sample(state)
+    }
+
+    fn entry(step: &str) -> JournalEntry {
+        JournalEntry::sample(step, crate::records::StepOutcome::Succeeded)
+    }
+
+    /// The `step` events of the log, as `seq step`.
+    fn steps(log: &EventLog) -> Vec<String> {
+        let Read::Events { events, .. } = log.read(0) else {
+            panic!("closed")
+        };
+        events
+            .iter()
+            .filter(|event| event.kind == "step")
+            .map(|event| {
+                let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+                format!("{} {}", data["seq"], data["step"].as_str().unwrap_or_default())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steps_told_while_a_run_goes_are_not_told_again_when_it_ends() {
+        let log = Arc::new(EventLog::new(100, 1));
+        let mut feed = Feed {
+            log: Arc::clone(&log),
+            metrics: Arc::new(Metrics::default()),
+            published: HashMap::new(),
+            open: HashMap::new(),
+            unfollowed: HashSet::new(),
+        };
+        let committed = |names: &[&str]| LcmEvent::StepsCommitted {
+            operation_id: "o1".into(),
+            steps: names.iter().map(|name| entry(name)).collect(),
+        };
+        let ended = |names: [&str; 4]| LcmEvent::Steps {
+            operation: operation("COMPLETED"),
+            steps: names.map(entry).to_vec(),
+        };
+        feed.take(LcmEvent::Operation(operation("PROCESSING")));
+        feed.take(committed(&["read NSR", "deploy web"]));
+        feed.take(committed(&["ssm configure"]));
+        assert_eq!(steps(&log), ["1 read NSR", "2 deploy web", "3 ssm configure"]);
+        feed.take(ended(["read NSR", "deploy web", "ssm configure", "NSR in operation"]));
+        feed.take(LcmEvent::Operation(operation("COMPLETED")));
+        let told = ["1 read NSR", "2 deploy web", "3 ssm configure", "4 NSR in operation"];
+        assert_eq!(steps(&log), told);
+        assert!(
+            feed.open.is_empty() && feed.published.is_empty(),
+            "forgotten once closed"
+        );
+
+        // Steps stored before the operation was seen open (or missed by a
+        // slow feed) make the rest wait for the run's end, in order.
+        let log = Arc::new(EventLog::new(100, 1));
+        feed.log = Arc::clone(&log);
+        feed.take(committed(&["read NSR"]));
+        feed.take(LcmEvent::Operation(operation("PROCESSING")));
+        feed.take(committed(&["deploy web"]));
+        feed.take(LcmEvent::StepsMissed);
+        assert!(steps(&log).is_empty());
+        feed.take(ended(["read NSR", "deploy web", "ssm configure", "NSR in operation"]));
+        feed.take(LcmEvent::Operation(operation("COMPLETED")));
+        assert_eq!(steps(&log), told);
+        assert!(feed.unfollowed.is_empty());
     }
 
     #[test]

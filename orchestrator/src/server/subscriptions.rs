@@ -783,7 +783,7 @@ impl Notice {
                 };
                 (!repeated).then_some(Self::Operation(operation))
             }
-            LcmEvent::Steps { .. } => None,
+            LcmEvent::Steps { .. } | LcmEvent::StepsCommitted { .. } | LcmEvent::StepsMissed => None,
             LcmEvent::InstanceCreated(instance) => Some(Self::Created(instance)),
             LcmEvent::InstanceDeleted(instance) => Some(Self::Deleted {
                 instance,
@@ -1176,22 +1176,7 @@ mod tests {
     }
 
     fn operation(state: &str) -> OpOccurrence {
-        serde_json::from_value(json!({
-            "id": "o1",
-            "operationState": state,
-            "stateEnteredTime": "2026-01-01T00:00:01Z",
-            "nsInstanceId": "i1",
-            "projectId": "p",
-            "lcmOperationType": "INSTANTIATE",
-            "startTime": "2026-01-01T00:00:00Z",
-            "isAutomaticInvocation": false,
-            "operationParams": {},
-            "onFailure": "ROLLBACK",
-            "isCancelPending": false,
-            "error": null,
-            "task": {"task": "instantiate"},
-        }))
-        .unwrap_or_else(|error| panic!("{error}"))
+        OpOccurrence::sample(state)
     }
 
     #[test]

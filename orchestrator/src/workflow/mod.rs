@@ -422,7 +422,25 @@ pub struct Orchestrator {
     /// place on capacity another one is about to take, and no lock is held
     /// across a hook or a deploy.
     reservations: Arc<Reservations>,
+    /// Steps of operations' runs, as each durable write stores them.
+    committed: tokio::sync::broadcast::Sender<CommittedSteps>,
 }
+
+/// Journal entries of an operation's run, stored by one durable write (in
+/// the order the journal keeps them), for observers that follow runs as
+/// they go ([`Orchestrator::committed_steps`]).
+#[derive(Debug, Clone)]
+pub struct CommittedSteps {
+    /// The operation occurrence.
+    pub operation_id: String,
+    /// The entries just stored.
+    pub steps: Vec<JournalEntry>,
+}
+
+/// How many commits a slow observer of [`Orchestrator::committed_steps`]
+/// may fall behind before it misses some (it then sees them when the run
+/// ends).
+const COMMITTED_STEPS_BUFFER: usize = 1024;
 
 impl fmt::Debug for Orchestrator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -539,6 +557,7 @@ struct Run {
     /// How many of `steps` are stored: the others go with the next
     /// durable write.
     stored: usize,
+    committed: tokio::sync::broadcast::Sender<CommittedSteps>,
 }
 
 impl Run {
@@ -554,6 +573,7 @@ impl Run {
             intents: orchestrator.infrastructure.effects_outlive_the_process(),
             steps: Vec::new(),
             stored: 0,
+            committed: orchestrator.committed.clone(),
         }
     }
 
@@ -631,8 +651,20 @@ impl Run {
 
     /// Stores `write` and every journal entry not stored yet, together.
     async fn commit(&mut self, write: RecordWrite) -> Result<Written, StoreError> {
-        let written = self.store.commit(write, self.steps[self.stored..].to_vec()).await?;
+        let steps = self.steps[self.stored..].to_vec();
+        let followed = match &self.operation {
+            Some(operation_id) if !steps.is_empty() && self.committed.receiver_count() > 0 => Some(CommittedSteps {
+                operation_id: operation_id.clone(),
+                steps: steps.clone(),
+            }),
+            _ => None,
+        };
+        let written = self.store.commit(write, steps).await?;
         self.stored = self.steps.len();
+        if let Some(followed) = followed {
+            // Nobody following any more is not an error.
+            let _ = self.committed.send(followed);
+        }
         Ok(written)
     }
 
@@ -890,7 +922,15 @@ impl Orchestrator {
             services: Mutex::new(HashMap::new()),
             busy: Arc::new(Mutex::new(HashMap::new())),
             reservations: Arc::new(Reservations::default()),
+            committed: tokio::sync::broadcast::channel(COMMITTED_STEPS_BUFFER).0,
         }
+    }
+
+    /// The steps of operations' runs from now on, each time a durable write
+    /// of a run stores some (hooks' steps go with the next write): a run
+    /// can be followed while it goes, not only once it ended.
+    pub fn committed_steps(&self) -> tokio::sync::broadcast::Receiver<CommittedSteps> {
+        self.committed.subscribe()
     }
 
     /// Whether the orchestrator runs the service (it has deployed units
