@@ -249,23 +249,33 @@ async fn each_instance_gets_its_own_managers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_configure_ssm_hears_how_the_configuration_went() {
+async fn a_legacy_ssm_gets_5gtangos_one_way_messages() {
     use futures_util::StreamExt as _;
 
     let (group, manager) = legacy(ManagerKind::Service, "normal", CALL_DEADLINE);
-    let instance = new_instance();
-    // Nobody to tell before the service's managers run.
-    manager.configuration_status(&instance, "COMPLETED").await.unwrap();
-    assert!(group.running().await.is_empty(), "telling starts nothing");
+    // start_monitoring starts the service's managers if they do not run:
+    // 5GTANGO's SSMs ran from the service's instantiation on.
+    let monitored = new_instance();
+    let started = json!({"nsd": {"name": "demo"}, "nsr": {}, "vnfs": [], "ingress": null, "egress": null});
+    manager
+        .notify(&monitored, Event::Ssm(SsmEvent::Monitor), &started)
+        .await
+        .unwrap();
+    assert_eq!(group.running().await, vec![monitored.clone()]);
+    release_and_check(&group, &manager, &monitored).await;
 
+    // The configure SSM's status, on the service's topic, as any SSM hears it.
+    let instance = new_instance();
     let task = request(Event::Ssm(SsmEvent::Task), "tng-sdk-sm/ssm/task_event.yml", &instance);
     manager.invoke(task).await.unwrap();
-    // A listener on the service's event topic, in its vhost, as any SSM.
     let vhost = wire::vhost(ManagerKind::Service, &instance);
     let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");
     let (connection, mut heard) = listen(&url, &wire::event_topic(ManagerKind::Service, &instance)).await;
-
-    manager.configuration_status(&instance, "COMPLETED").await.unwrap();
+    let status = json!({"workflow": "status", "status": "COMPLETED"});
+    manager
+        .notify(&instance, Event::Ssm(SsmEvent::Configure), &status)
+        .await
+        .unwrap();
     let delivery = tokio::time::timeout(CALL_DEADLINE, heard.next())
         .await
         .expect("the status within the call deadline")

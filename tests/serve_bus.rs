@@ -107,6 +107,23 @@ fn a_legacy_ssms_unasked_request_starts_the_workflow_it_asks_for() {
     let id = create_instance(&operator, "monitored");
     let instantiated = operator.run_task(&task(&id, "instantiate"), &json!({}));
     assert_eq!(instantiated["operationState"], "COMPLETED", "{instantiated:#}");
+    // Told the service runs, the monitor SSM runs from now on.
+    let timeline = operator.get(&format!(
+        "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
+        instantiated["id"].as_str().unwrap()
+    ));
+    let told = timeline.body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == "start monitoring")
+        .cloned();
+    assert_eq!(
+        told.as_ref().map(|step| (&step["manager"], &step["outcome"])),
+        Some((&json!("tng-ssm-legacy"), &json!("succeeded"))),
+        "{timeline:#?}"
+    );
+    assert!(support_legacy::broker().vhost_exists(&format!("ssm-{id}")).unwrap());
 
     let alert = json!({"alert": {"name": "quarantine"}, "request_workflow": "reconfigure", "payload": {"quarantine_state": "on"}});
     let notified = operator.post(&format!("/nslcm/v1/ns_instances/{id}/monitoring"), &alert);

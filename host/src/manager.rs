@@ -48,11 +48,17 @@ pub trait SpecificManager: std::any::Any + Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
-    /// Tells the configure manager of a service instance, one way, how the
-    /// VNF configuration it decided went (`COMPLETED` or `FAILED`), as
-    /// 5GTANGO's SLM notified a configure SSM (`workflow: status`). The
-    /// contract has no such event for modules: nothing by default.
-    fn configuration_status<'a>(&'a self, _instance: &'a str, _status: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    /// Sends the manager of `instance` a one-way message about `event`
+    /// where 5GTANGO's lifecycle managers sent one and the contract has no
+    /// hook: the configure SSM's `workflow: status` once the VNFs are
+    /// configured, the monitor SSM's `start_monitoring` once the service
+    /// runs. Modules do not get these: nothing by default.
+    fn notify<'a>(
+        &'a self,
+        _instance: &'a str,
+        _event: Event,
+        _content: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -14,8 +14,9 @@
 //!
 //! All managers of an instance share its event topic, so each receives
 //! every event of the instance and the first reply wins, as in 5GTANGO.
-//! After the VNFs are configured, the configure SSM is told how it went
-//! (`{ssm_type: configure, workflow: status, status}`, one way).
+//! One-way messages go where 5GTANGO sent them ([`SpecificManager::notify`]):
+//! the configure SSM's `{workflow: status, status}` once the VNFs are
+//! configured, the monitor SSM's `start_monitoring` once the service runs.
 //! SSM `monitor` is a one-way message there: it is sent and answered at once
 //! with no workflow requests; the SSM asks for workflows later, unasked, on
 //! `monitor.ssm.<service id>` ([`LegacyGroup::forwarding_requests_to`]).
@@ -485,16 +486,14 @@ impl SpecificManager for LegacyManager {
         Box::pin(async move { self.group.release(instance).await.map_err(|error| error.to_string()) })
     }
 
-    /// `{ssm_type: configure, workflow: status, status}` as a notification
-    /// on the service's event topic, if its managers run (a service whose
-    /// managers are not running has nobody to tell).
-    fn configuration_status<'a>(&'a self, instance: &'a str, status: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    /// The message in 5GTANGO's envelope, as a notification on the
+    /// instance's event topic; the instance's managers are started first if
+    /// they do not run (5GTANGO's SLM had started every SSM when it
+    /// instantiated the service).
+    fn notify<'a>(&'a self, instance: &'a str, event: Event, content: &'a Value) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let Some(running) = self.group.started(instance).await else {
-                return Ok(());
-            };
-            let content = serde_json::json!({"workflow": "status", "status": status});
-            let body = wire::envelope(Event::Ssm(SsmEvent::Configure), content);
+            let running = self.group.instance(instance).await.map_err(|error| error.to_string())?;
+            let body = wire::envelope(event, content.clone());
             running.notify(&body).await.map_err(|error| error.to_string())
         })
     }

@@ -838,16 +838,17 @@ impl Run {
         self.record(step, Some(call), started, outcome, error);
     }
 
-    /// Tells the configure manager how the configuration went, one way, if
-    /// it is one that hears it ([`SpecificManager::keeps_instances`]: a
-    /// legacy manager); best effort, as 5GTANGO's notification was.
-    async fn configuration_status(&mut self, manager: &Arc<dyn SpecificManager>, status: &str) {
+    /// Sends a manager a one-way message where 5GTANGO sent one
+    /// ([`SpecificManager::notify`]), if it is one that hears them
+    /// ([`SpecificManager::keeps_instances`]: a legacy manager); best
+    /// effort, as 5GTANGO's notifications were.
+    async fn notify(&mut self, step: Step, manager: &Arc<dyn SpecificManager>, event: Event, content: &Value) {
         if !manager.keeps_instances() {
             return;
         }
         let started = now();
-        let error = manager.configuration_status(&self.service, status).await.err();
-        self.record_best_effort(&Step::ConfigurationStatus, manager.id(), started, error);
+        let error = manager.notify(&self.service, event, content).await.err();
+        self.record_best_effort(&step, manager.id(), started, error);
     }
 
     /// Undoes an effect, best effort (undo must go on past failures): its
@@ -1314,6 +1315,13 @@ impl Orchestrator {
             self.settle(&mut run, &mut state).await
         }
         .await;
+        if outcome.is_ok()
+            && let Some(manager) = manager_for(&state.template.ssms, SsmEvent::Monitor)
+        {
+            let content = payload::monitoring_started(&state.template, &state.nsr, &state.members());
+            run.notify(Step::StartMonitoring, manager, Event::Ssm(SsmEvent::Monitor), &content)
+                .await;
+        }
         match outcome {
             Ok(()) => {
                 self.put(service_id, state.clone());
@@ -2291,7 +2299,9 @@ impl Orchestrator {
         let applied = self.apply_configuration(run, state, &template, decisions).await;
         if let Some(manager) = manager_for(&template.ssms, SsmEvent::Configure) {
             let status = if applied.is_ok() { "COMPLETED" } else { "FAILED" };
-            run.configuration_status(manager, status).await;
+            let content = serde_json::json!({"workflow": "status", "status": status});
+            let event = Event::Ssm(SsmEvent::Configure);
+            run.notify(Step::ConfigurationStatus, manager, event, &content).await;
         }
         applied
     }

@@ -258,7 +258,7 @@ pub(crate) fn ssm_state(state: &Value) -> Value {
 
 /// SSM monitor, as 5GTANGO's SLM sent it when monitoring started: the
 /// service's descriptors and records.
-fn monitoring_started(template: &ServiceTemplate, nsr: &NsRecord, service: &[Member<'_>]) -> Value {
+pub(crate) fn monitoring_started(template: &ServiceTemplate, nsr: &NsRecord, service: &[Member<'_>]) -> Value {
     let vnfs: Vec<Value> = service
         .iter()
         .map(|(vnf, record)| json!({ "id": record.id, "vnfd": vnf.vnfd, "vnfr": record.to_tango(&vnf.vnfd) }))

@@ -94,6 +94,9 @@ pub(super) enum Step {
     /// The configure manager told how the configuration went (legacy
     /// managers only: 5GTANGO's `workflow: status` notification).
     ConfigurationStatus,
+    /// The monitor manager told the service runs (legacy managers only:
+    /// 5GTANGO's `start_monitoring` notification).
+    StartMonitoring,
     /// Keep a unit whose removal failed on the durable retry list.
     HoldRemoval { vnf: String, unit: String },
     /// Store the service record of an instantiation.
@@ -151,6 +154,7 @@ impl Step {
             | Self::RemovePartlyDeployed { .. }
             | Self::ReleaseManagers { .. }
             | Self::ConfigurationStatus
+            | Self::StartMonitoring
             | Self::HandOverManager { .. } => StepKind::Effect,
             Self::HoldRemoval { .. }
             | Self::StoreNsr
@@ -200,6 +204,7 @@ impl fmt::Display for Step {
             Self::RemovePartlyDeployed { vnf } => write!(f, "remove {vnf} (partly deployed)"),
             Self::ReleaseManagers { vnf: None } => f.write_str("release managers"),
             Self::ConfigurationStatus => f.write_str("configuration status"),
+            Self::StartMonitoring => f.write_str("start monitoring"),
             Self::ReleaseManagers { vnf: Some(vnf) } => write!(f, "release managers of {vnf}"),
             Self::HoldRemoval { vnf, unit } => write!(f, "hold removal of {vnf} {unit}"),
             Self::StoreNsr => f.write_str("store NSR"),
