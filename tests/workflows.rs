@@ -1247,3 +1247,64 @@ async fn an_operations_steps_can_be_followed_while_its_run_goes() {
         .collect();
     assert!(journaled.starts_with(&told), "told {told:?}, journaled {journaled:?}");
 }
+
+/// A configure manager that keeps every request it gets and decides
+/// nothing.
+#[derive(Default)]
+struct Recording {
+    requests: std::sync::Mutex<Vec<serde_json::Value>>,
+}
+
+impl SpecificManager for Recording {
+    fn id(&self) -> &str {
+        "recording-configure"
+    }
+
+    fn kind(&self) -> ManagerKind {
+        ManagerKind::Service
+    }
+
+    fn invoke(&self, request: Request) -> BoxFuture<'_, Result<Reply, InvocationError>> {
+        let content = serde_json::from_str(request.content_json()).unwrap();
+        self.requests.lock().unwrap().push(content);
+        Box::pin(async { Ok(Reply::Configure(Vec::new())) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconfigure_hands_its_payload_to_the_configure_manager() {
+    let setup = setup();
+    let recording = Arc::new(Recording::default());
+    let mut ssms = example_ssms();
+    ssms.retain(|binding| !binding.events.contains(&SsmEvent::Configure));
+    ssms.push(ManagerBinding {
+        manager: Arc::clone(&recording) as Arc<dyn SpecificManager>,
+        events: vec![SsmEvent::Configure],
+    });
+    let service = setup.orchestrator.instantiate(template(ssms)).await.unwrap().service_id;
+    let payload = json!({"workflow": "reconfigure", "quarantine_state": true});
+    let task = Task::Reconfigure {
+        reconfiguration_payload: Some(payload.clone()),
+    };
+    setup
+        .orchestrator
+        .run_with(&service, &RunContext::default(), task)
+        .await
+        .unwrap();
+    setup.orchestrator.reconfigure(&service).await.unwrap();
+
+    let requests = recording.requests.lock().unwrap();
+    let seen: Vec<(&serde_json::Value, &serde_json::Value)> = requests
+        .iter()
+        .map(|request| (&request["workflow"], &request["service"]["reconfiguration_payload"]))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (&json!("instantiation"), &serde_json::Value::Null),
+            (&json!("reconfigure"), &payload),
+            (&json!("reconfigure"), &serde_json::Value::Null),
+        ]
+    );
+    assert_eq!(requests[1]["service"]["id"], json!(service));
+}

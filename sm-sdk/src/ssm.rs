@@ -335,6 +335,10 @@ pub struct ConfigureRequest {
     pub functions: Vec<Function>,
     /// Floating to internal address mapping of the service.
     pub ip_mapping: Vec<IpMapping>,
+    /// What the manager that asked for a reconfiguration (a monitor
+    /// manager) wanted the configure manager to see (5GTANGO's
+    /// `service.reconfiguration_payload`).
+    pub reconfiguration_payload: Option<serde_json::Value>,
     /// The whole content as sent (`service`, `ingress`, `egress`, ...).
     pub raw: Document,
 }
@@ -393,6 +397,15 @@ struct ConfigureContent {
     functions: Vec<Function>,
     #[serde(default, deserialize_with = "null_as_empty")]
     ip_mapping: Vec<IpMapping>,
+    #[serde(default)]
+    service: Option<ServiceEntry>,
+}
+
+/// The part of the SLM's ledger entry the typed request reads.
+#[derive(Deserialize)]
+struct ServiceEntry {
+    #[serde(default)]
+    reconfiguration_payload: Option<serde_json::Value>,
 }
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpMapping>, D::Error> {
@@ -407,6 +420,7 @@ impl ConfigureRequest {
             workflow: content.workflow,
             functions: content.functions,
             ip_mapping: content.ip_mapping,
+            reconfiguration_payload: content.service.and_then(|service| service.reconfiguration_payload),
             raw,
         })
     }
@@ -575,6 +589,20 @@ impl StateRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configure_request_reads_the_reconfiguration_payload_of_the_service() {
+        let request = ConfigureRequest::from_document(Document::from_json(
+            r#"{"workflow": "reconfigure", "service": {"id": "s1", "reconfiguration_payload": {"quarantine_state": true}}, "functions": []}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            request.reconfiguration_payload,
+            Some(serde_json::json!({"quarantine_state": true}))
+        );
+        let plain = ConfigureRequest::from_document(Document::from_json(r#"{"service": {"id": "s1"}}"#)).unwrap();
+        assert_eq!(plain.reconfiguration_payload, None);
+    }
 
     #[test]
     fn a_configure_function_reads_5gtango_switches_and_an_empty_payload_is_the_default() {

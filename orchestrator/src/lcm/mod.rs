@@ -582,9 +582,9 @@ impl Lifecycle {
     /// workflow the manager asks for as an automatic operation
     /// (`isAutomaticInvocation`). One operation runs at a time, so the
     /// others (a second scale-out instance included) are handed back, not
-    /// started: the monitoring system sends its data again. A monitor's
-    /// reconfiguration payload is not forwarded: a reconfigure sends the
-    /// configure manager the service as it is.
+    /// started: the monitoring system sends its data again. A reconfigure's
+    /// payload reaches the configure manager as the service's
+    /// `reconfiguration_payload`, as in 5GTANGO.
     pub async fn monitor(self: &Arc<Self>, instance: &NsInstance, data: Value) -> Result<Monitored, LcmError> {
         if instance.ns_state != NsState::Instantiated {
             return Err(LcmError::StateConflict(format!(
@@ -937,8 +937,9 @@ impl Lifecycle {
                         other => other,
                     })?;
             }
-            TaskRequest::Instantiate { placement: None } | TaskRequest::Reconfigure | TaskRequest::Terminate { .. } => {
-            }
+            TaskRequest::Instantiate { placement: None }
+            | TaskRequest::Reconfigure { .. }
+            | TaskRequest::Terminate { .. } => {}
         }
         Ok(())
     }
@@ -1289,7 +1290,11 @@ impl Lifecycle {
                 vnf_instance_id: vnf_instance_id.clone(),
                 target_vim: target_vim_id.clone(),
             },
-            TaskRequest::Reconfigure => Task::Reconfigure,
+            TaskRequest::Reconfigure {
+                reconfiguration_payload,
+            } => Task::Reconfigure {
+                reconfiguration_payload: reconfiguration_payload.clone(),
+            },
             TaskRequest::Terminate { force } => Task::Terminate { force: *force },
             TaskRequest::ChangeManager {
                 manager_id,
@@ -1697,7 +1702,9 @@ fn first_task(requests: &[WorkflowRequest]) -> Option<(TaskRequest, Vec<Workflow
                 vnf_instance_id: instance.clone(),
             }
         }
-        WorkflowRequest::Reconfigure(_) => TaskRequest::Reconfigure,
+        WorkflowRequest::Reconfigure(payload) => TaskRequest::Reconfigure {
+            reconfiguration_payload: payload.clone(),
+        },
     };
     deferred.extend_from_slice(rest);
     Some((task, deferred))

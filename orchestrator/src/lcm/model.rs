@@ -158,7 +158,12 @@ pub enum TaskRequest {
         target_vim_id: String,
     },
     /// Configure the VNFs again.
-    Reconfigure,
+    Reconfigure {
+        /// What a manager that asked for it wants the configure manager to
+        /// see (5GTANGO's `reconfiguration_payload`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reconfiguration_payload: Option<Value>,
+    },
     /// Remove the service.
     Terminate {
         /// Go on past failing FSM stop hooks, journaling them.
@@ -204,7 +209,7 @@ impl TaskRequest {
             Self::Instantiate { .. } => OperationType::Instantiate,
             Self::ScaleOut { .. } | Self::ScaleIn { .. } => OperationType::Scale,
             Self::Migrate { .. } => OperationType::Migrate,
-            Self::Reconfigure => OperationType::Reconfigure,
+            Self::Reconfigure { .. } => OperationType::Reconfigure,
             Self::Terminate { .. } => OperationType::Terminate,
             Self::ChangeManager { .. } => OperationType::Update,
         }

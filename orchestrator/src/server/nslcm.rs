@@ -747,7 +747,9 @@ async fn reconfigure(
         &state,
         &principal,
         &id,
-        TaskRequest::Reconfigure,
+        TaskRequest::Reconfigure {
+            reconfiguration_payload: None,
+        },
         params,
         request.on_failure,
     )

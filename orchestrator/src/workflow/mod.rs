@@ -131,8 +131,13 @@ pub enum Task {
         /// Where it goes; its current VIM is refused.
         target_vim: String,
     },
-    /// Configure the VNFs again.
-    Reconfigure,
+    /// Configure the VNFs again; the configure manager sees the
+    /// reconfiguration payload of whoever asked for it (5GTANGO's
+    /// `service.reconfiguration_payload`).
+    Reconfigure {
+        /// What a monitor manager asked the configure manager to see.
+        reconfiguration_payload: Option<Value>,
+    },
     /// FSM stop on every VNF, removal, records terminated.
     Terminate {
         /// Go on past failing stop hooks, journaling them.
@@ -163,7 +168,7 @@ impl Task {
             Self::ScaleOut { .. } => Workflow::ScaleOut,
             Self::ScaleIn { .. } => Workflow::ScaleIn,
             Self::Migrate { .. } => Workflow::Migrate,
-            Self::Reconfigure => Workflow::Reconfigure,
+            Self::Reconfigure { .. } => Workflow::Reconfigure,
             Self::Terminate { .. } => Workflow::Terminate,
             Self::ChangeManager { .. } => Workflow::ChangeManager,
         }
@@ -180,7 +185,7 @@ impl fmt::Debug for Task {
                 vnf_instance_id,
                 target_vim,
             } => write!(f, "Migrate({vnf_instance_id} to {target_vim})"),
-            Self::Reconfigure => f.write_str("Reconfigure"),
+            Self::Reconfigure { .. } => f.write_str("Reconfigure"),
             Self::Terminate { force } => write!(f, "Terminate(force: {force})"),
             Self::ChangeManager { manager_id, .. } => write!(f, "ChangeManager({manager_id})"),
         }
@@ -401,6 +406,17 @@ struct ServiceState {
     placement: Arc<PlacementOptions>,
     nsr: NsRecord,
     vnfs: Vec<VnfInstance>,
+}
+
+/// Why the VNFs are configured.
+#[derive(Debug, Clone, Copy)]
+enum Configuring<'a> {
+    /// Within a deployment (instantiation, scale-out): only what the
+    /// configure manager decides fires.
+    Deployment,
+    /// A reconfiguration, with the payload of whoever asked for it: without
+    /// a configure manager every FSM declaring configure fires.
+    Reconfiguration(Option<&'a Value>),
 }
 
 /// What [`Task::ChangeManager`] carries, for its workflow.
@@ -982,7 +998,12 @@ impl Orchestrator {
                 self.run_migrate(service_id, context, &vnf_instance_id, &target_vim)
                     .await
             }
-            Task::Reconfigure => self.run_reconfigure(service_id, context).await,
+            Task::Reconfigure {
+                reconfiguration_payload,
+            } => {
+                self.run_reconfigure(service_id, context, reconfiguration_payload.as_ref())
+                    .await
+            }
             Task::Terminate { force } => self.run_terminate(service_id, context, force).await,
             Task::ChangeManager {
                 template,
@@ -1038,7 +1059,10 @@ impl Orchestrator {
 
     /// Configures the VNFs again (see [`Task::Reconfigure`]).
     pub async fn reconfigure(&self, service_id: &str) -> Result<WorkflowReport, WorkflowError> {
-        self.run(service_id, None, Task::Reconfigure).await
+        let task = Task::Reconfigure {
+            reconfiguration_payload: None,
+        };
+        self.run(service_id, None, task).await
     }
 
     /// Terminates a service, stopping at a failing FSM stop (see
@@ -1309,7 +1333,7 @@ impl Orchestrator {
             for phase in phases {
                 match phase {
                     Phase::StartFsms => self.start_offline(&mut run, &mut state).await?,
-                    Phase::Configure => self.configure(&mut run, &mut state, false).await?,
+                    Phase::Configure => self.configure(&mut run, &mut state, Configuring::Deployment).await?,
                 }
             }
             self.settle(&mut run, &mut state).await
@@ -1488,7 +1512,7 @@ impl Orchestrator {
                 .collect();
             self.scale_fsms(&mut run, &mut state, index, "out", &added, &[]).await?;
             if manager_for(&state.template.ssms, SsmEvent::Configure).is_some() {
-                self.configure(&mut run, &mut state, false).await?;
+                self.configure(&mut run, &mut state, Configuring::Deployment).await?;
             }
             self.settle(&mut run, &mut state).await
         }
@@ -1695,13 +1719,19 @@ impl Orchestrator {
     /// Configures the service's VNFs again (configure manager, then FSM
     /// configure; without a configure manager every FSM declaring configure
     /// gets the default payload).
-    async fn run_reconfigure(&self, service_id: &str, context: &RunContext) -> Result<WorkflowReport, WorkflowError> {
+    async fn run_reconfigure(
+        &self,
+        service_id: &str,
+        context: &RunContext,
+        reconfiguration_payload: Option<&Value>,
+    ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Reconfigure)?;
         let mut state = self.take(service_id)?;
         let mut run = Run::new(service_id, Workflow::Reconfigure, context, self);
         let before = state.clone();
         let outcome = async {
-            self.configure(&mut run, &mut state, true).await?;
+            let configuring = Configuring::Reconfiguration(reconfiguration_payload);
+            self.configure(&mut run, &mut state, configuring).await?;
             self.update_nsr(&mut run, &mut state).await
         }
         .await;
@@ -2263,12 +2293,22 @@ impl Orchestrator {
         &self,
         run: &mut Run,
         state: &mut ServiceState,
-        reconfiguring: bool,
+        configuring: Configuring<'_>,
     ) -> Result<(), WorkflowError> {
         let template = Arc::clone(&state.template);
         let decisions: Vec<VnfSwitches> = match manager_for(&template.ssms, SsmEvent::Configure) {
             Some(manager) => {
-                let content = payload::ssm_configure(run.workflow.name(), &template, &state.nsr, &state.members());
+                let reconfiguration_payload = match configuring {
+                    Configuring::Reconfiguration(payload) => payload,
+                    Configuring::Deployment => None,
+                };
+                let content = payload::ssm_configure(
+                    run.workflow.name(),
+                    &template,
+                    &state.nsr,
+                    &state.members(),
+                    reconfiguration_payload,
+                );
                 match run
                     .hook(
                         Step::SsmConfigure,
@@ -2289,7 +2329,7 @@ impl Orchestrator {
                     }
                 }
             }
-            None if reconfiguring => state
+            None if matches!(configuring, Configuring::Reconfiguration(_)) => state
                 .vnfs
                 .iter()
                 .map(|vnf| VnfSwitches::configure(vnf.record.id.clone(), EventSwitch::on()))

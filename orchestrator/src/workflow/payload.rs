@@ -106,7 +106,13 @@ pub(crate) fn scaling(direction: &str, vnf_id: &str, added: &[&str], removed: &[
 /// records, VIMs and the FSM events switched for each (5GTANGO's function
 /// entries: `start`, `stop`, `configure`, `scale`, `deployed`, `flavour`),
 /// and the address mapping of its units.
-pub(crate) fn ssm_configure(workflow: &str, template: &ServiceTemplate, nsr: &NsRecord, vnfs: &[Member<'_>]) -> Value {
+pub(crate) fn ssm_configure(
+    workflow: &str,
+    template: &ServiceTemplate,
+    nsr: &NsRecord,
+    vnfs: &[Member<'_>],
+    reconfiguration_payload: Option<&Value>,
+) -> Value {
     let functions: Vec<Value> = vnfs
         .iter()
         .map(|(vnf, record)| {
@@ -132,7 +138,7 @@ pub(crate) fn ssm_configure(workflow: &str, template: &ServiceTemplate, nsr: &Ns
         .collect();
     json!({
         "workflow": workflow,
-        "service": { "nsd": template.nsd, "nsr": nsr.to_tango(&template.nsd) },
+        "service": service_entry(template, nsr, reconfiguration_payload),
         "functions": functions,
         "ingress": Value::Null,
         "egress": Value::Null,
@@ -256,6 +262,17 @@ pub(crate) fn ssm_state(state: &Value) -> Value {
     json!({ "state": state })
 }
 
+/// The SLM's ledger entry of the service, as the configure SSM reads it:
+/// its id, NSD and NSR, and the reconfiguration payload when a manager asked
+/// for the reconfiguration with one.
+fn service_entry(template: &ServiceTemplate, nsr: &NsRecord, reconfiguration_payload: Option<&Value>) -> Value {
+    let mut service = json!({ "id": nsr.id, "nsd": template.nsd, "nsr": nsr.to_tango(&template.nsd) });
+    if let Some(payload) = reconfiguration_payload {
+        service["reconfiguration_payload"] = payload.clone();
+    }
+    service
+}
+
 /// SSM monitor, as 5GTANGO's SLM sent it when monitoring started: the
 /// service's descriptors and records.
 pub(crate) fn monitoring_started(template: &ServiceTemplate, nsr: &NsRecord, service: &[Member<'_>]) -> Value {
@@ -308,7 +325,7 @@ pub fn sample(
                 members.iter().map(|(vnf, record)| (record.id.clone(), *vnf)).collect();
             placement(&nsr.id, template, &instances, vims)
         }
-        Event::Ssm(SsmEvent::Configure) => ssm_configure("instantiation", template, nsr, &members),
+        Event::Ssm(SsmEvent::Configure) => ssm_configure("instantiation", template, nsr, &members, None),
         Event::Ssm(SsmEvent::State) => {
             let address = target()?
                 .1
