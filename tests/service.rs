@@ -1147,8 +1147,21 @@ fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
     let (code, table, stderr) = cli(&["ns", "change-manager", &id, "--manager", "configure", "--module", sha]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(table.contains("UPDATE") && table.contains("COMPLETED"), "{table}");
+    let (code, _, stderr) = cli(&[
+        "ns",
+        "change-manager",
+        &id,
+        "--manager",
+        "configure",
+        "--module",
+        sha,
+        "--image",
+        "x",
+    ]);
+    assert_eq!(code, Some(64), "--module or --image, not both: {stderr}");
     let (code, _, stderr) = cli(&["ns", "change-manager", &id, "--manager", "configure"]);
-    assert_eq!(code, Some(64), "--module or --image is required: {stderr}");
+    assert_eq!(code, Some(65), "no update declared: {stderr}");
+    assert!(stderr.contains("declares no update of manager configure"), "{stderr}");
     assert_eq!(
         cli(&["ns", "instantiate", &id]).0,
         Some(75),
@@ -1580,16 +1593,18 @@ fn change_manager_runs_another_module_and_keeps_it_across_a_restart() {
         .assert_problem(422, "unprocessable");
     api.post(&task(&id, "update"), &json!({"updateType": "CHANGE_VNFPKG"}))
         .assert_problem(400, "validation");
-    for data in [
-        json!({"managerId": "configure"}),
-        json!({"managerId": "configure", "moduleSha256": configure, "image": "wasmano/legacy-tango-ssm:1"}),
-    ] {
-        api.post(
-            &task(&id, "update"),
-            &json!({"updateType": "CHANGE_MANAGER", "changeManagerData": data}),
-        )
-        .assert_problem(400, "validation");
-    }
+    let both = json!({"managerId": "configure", "moduleSha256": configure, "image": "wasmano/legacy-tango-ssm:1"});
+    api.post(
+        &task(&id, "update"),
+        &json!({"updateType": "CHANGE_MANAGER", "changeManagerData": both}),
+    )
+    .assert_problem(400, "validation");
+    // Neither: the update the descriptor declares, and this one declares none.
+    api.post(
+        &task(&id, "update"),
+        &json!({"updateType": "CHANGE_MANAGER", "changeManagerData": {"managerId": "configure"}}),
+    )
+    .assert_problem(422, "unprocessable");
     // A legacy image that cannot start: the module that ran before runs on.
     let to_image = json!({"updateType": "CHANGE_MANAGER",
         "changeManagerData": {"managerId": "configure", "image": "wasmano/no-such-manager:0"}});
@@ -1642,6 +1657,56 @@ fn change_manager_runs_another_module_and_keeps_it_across_a_restart() {
         api.run_task(&task(&id, "reconfigure"), &json!({}))["operationState"],
         "COMPLETED"
     );
+}
+
+#[test]
+fn change_manager_applies_the_update_a_descriptor_declares() {
+    // 5GTANGO's update directive: the configure manager's id again, with
+    // currentId, running the hostile module.
+    let setup = setup_with(|dir| {
+        let guests = support::guests();
+        let mut modules = guests.examples().to_vec();
+        modules.push(&guests.hostile);
+        archive_with(dir, &modules, |name, text| {
+            if name != "nsd.yml" {
+                return text;
+            }
+            // After the entry it updates.
+            text.replace(
+                "  - id: \"state\"\n",
+                "  - id: \"configure\"\n    wasm:\n      module: \"modules/sm_hostile.wasm\"\n    options:\n      - key: \"type\"\n        value: \"configure\"\n      - key: \"currentId\"\n        value: \"configure\"\n  - id: \"state\"\n",
+            )
+        })
+    });
+    let api = &setup.operator;
+    let id = create_instance(api, "updated-by-its-descriptor");
+    let instantiated = api.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(instantiated["operationState"], "COMPLETED", "{instantiated:#}");
+    let runs = |manager: &str| {
+        api.get(&format!("/nslcm/v1/ns_instances/{id}/managers"))
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["managerId"] == manager)
+            .unwrap()["moduleSha256"]
+            .clone()
+    };
+    let hostile = wasmano_host::sha256_hex(&std::fs::read(&support::guests().hostile).unwrap());
+    assert_ne!(runs("configure"), json!(hostile), "the update is not applied by itself");
+
+    let declared = json!({"updateType": "CHANGE_MANAGER", "changeManagerData": {"managerId": "configure"}});
+    let updated = api.run_task(&task(&id, "update"), &declared);
+    assert_eq!(updated["operationState"], "COMPLETED", "{updated:#}");
+    assert_eq!(runs("configure"), json!(hostile));
+    // The hostile module answers an error without a behaviour option.
+    let reconfigured = api.run_task(&task(&id, "reconfigure"), &json!({}));
+    assert_eq!(reconfigured["operationState"], "ROLLED_BACK", "{reconfigured:#}");
+    assert_eq!(reconfigured["error"]["manager"], "configure");
+    // A manager whose descriptor declares no update.
+    let undeclared = json!({"updateType": "CHANGE_MANAGER", "changeManagerData": {"managerId": "placement"}});
+    api.post(&task(&id, "update"), &undeclared)
+        .assert_problem(422, "unprocessable");
 }
 
 #[test]

@@ -114,7 +114,8 @@ pub enum NsCommand {
         id: String,
     },
     /// Run a specific manager from another onboarded module or container
-    /// image, in place (a failed start keeps the manager that ran).
+    /// image, in place (a failed start keeps the manager that ran); with
+    /// neither, from the update its descriptor declares (currentId).
     ChangeManager {
         #[command(flatten)]
         task: Task,
@@ -125,12 +126,7 @@ pub enum NsCommand {
         #[arg(long, value_name = "VNF_PROFILE")]
         vnf: Option<String>,
         /// The onboarded module to run it from.
-        #[arg(
-            long,
-            value_name = "SHA256",
-            conflicts_with = "image",
-            required_unless_present = "image"
-        )]
+        #[arg(long, value_name = "SHA256", conflicts_with = "image")]
         module: Option<String>,
         /// The container image to run it from, as a legacy manager.
         #[arg(long, value_name = "IMAGE")]

@@ -39,6 +39,7 @@ use crate::bus::ManagerRequest;
 
 use crate::catalogue::{Catalogue, EntryKind, Identity};
 use crate::clock::rfc3339;
+use crate::descriptor::{self, Descriptor, ManagerSource};
 use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
 use crate::package::{OnboardingProblem, Package, PackageError, onboard};
 use crate::placement::{PlacementOptions, PlacementStrategy};
@@ -1105,6 +1106,53 @@ impl Lifecycle {
             }
         }
         Ok(template)
+    }
+
+    /// What the update its descriptor declares for manager `manager_id` (an
+    /// SSM, or the FSM of VNF `vnf_id`) runs from: 5GTANGO's update
+    /// directive, an entry repeating the id with `currentId`, which
+    /// CHANGE_MANAGER applies when it names neither a module nor an image.
+    pub async fn declared_update(
+        &self,
+        instance: &NsInstance,
+        manager_id: &str,
+        vnf_id: Option<&str>,
+    ) -> Result<NewManagerSource, LcmError> {
+        let template = self.instance_template(instance).await?;
+        let document = match vnf_id {
+            None => &template.nsd,
+            Some(vnf_id) => {
+                &template
+                    .vnfs
+                    .iter()
+                    .find(|vnf| vnf.vnf_id == vnf_id)
+                    .ok_or_else(|| LcmError::Unprocessable(format!("the service has no VNF {vnf_id:?}")))?
+                    .vnfd
+            }
+        };
+        let updates = match descriptor::parse(document.to_string().as_bytes()) {
+            Ok(Descriptor::Service(nsd)) => nsd.service_manager_updates,
+            Ok(Descriptor::Function(vnfd)) => vnfd.function_manager_updates,
+            Err(problems) => {
+                return Err(LcmError::Unprocessable(format!(
+                    "the descriptor of manager {manager_id} no longer validates: {}",
+                    problems[0]
+                )));
+            }
+        };
+        let update = updates
+            .into_iter()
+            .find(|update| update.current_id == manager_id)
+            .ok_or_else(|| {
+                LcmError::Unprocessable(format!(
+                    "changeManagerData names neither moduleSha256 nor image, and the descriptor declares no \
+                     update of manager {manager_id} (an entry with currentId: {manager_id})"
+                ))
+            })?;
+        Ok(match update.manager.source {
+            ManagerSource::Container { image } => NewManagerSource::Image(image),
+            ManagerSource::Wasm { sha256, .. } => NewManagerSource::ModuleSha256(sha256.to_string()),
+        })
     }
 
     /// The instance's template with one more manager change, and the

@@ -871,7 +871,9 @@ struct UpdateRequest {
 }
 
 /// A manager to run from another onboarded module, or from another
-/// container image: exactly one of `moduleSha256` and `image`.
+/// container image: at most one of `moduleSha256` and `image`; with
+/// neither, the update its descriptor declares (5GTANGO's update directive:
+/// an entry repeating the id with `currentId`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChangeManagerData {
@@ -897,7 +899,7 @@ struct ChangeManagerData {
         (status = 403, description = "a viewer token"),
         (status = 404, description = "no such NS instance, or another project's"),
         (status = 409, description = "an operation is open"),
-        (status = 422, description = "the module is not onboarded, of the wrong kind or contract, or misses an event; or the image reference is empty"),
+        (status = 422, description = "the module is not onboarded, of the wrong kind or contract, or misses an event; the image reference is empty; or neither is named and the descriptor declares no update of the manager"),
     )
 )]
 async fn update(
@@ -925,10 +927,18 @@ async fn update(
     let source = match (data.module_sha256, data.image) {
         (Some(sha256), None) => NewManagerSource::ModuleSha256(sha256),
         (None, Some(image)) => NewManagerSource::Image(image),
-        _ => {
+        (None, None) => {
+            let instance = visible_instance(&state, &principal, &id).await?;
+            let vnf_id = data.vnf_profile_id.as_deref();
+            state
+                .lifecycle
+                .declared_update(&instance, &data.manager_id, vnf_id)
+                .await?
+        }
+        (Some(_), Some(_)) => {
             return Err(Problem::new(
                 ProblemKind::Validation,
-                "changeManagerData needs exactly one of moduleSha256 and image",
+                "changeManagerData names moduleSha256 or image, not both",
             ));
         }
     };
