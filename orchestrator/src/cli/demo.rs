@@ -677,10 +677,7 @@ fn print_heading(workflow: &str, service_id: &str, step_seconds: f64) {
 /// One step: its name (an effect's intent, journaled before it acted,
 /// marked as such), duration, and the hook it ran or its error.
 fn print_step(step: &str, intent: bool, seconds: f64, manager: Option<&str>, event: Option<&str>, error: Option<&str>) {
-    let hook = match (manager, event) {
-        (Some(manager), Some(event)) => format!("hook {event} on {manager}"),
-        _ => String::new(),
-    };
+    let hook = super::step_participant(manager, event);
     let error = error.map(|error| format!("  error: {error}")).unwrap_or_default();
     let step = if intent {
         format!("{step} (intent)")

@@ -60,6 +60,17 @@ pub mod exit {
     pub const CONFIG: u8 = 78;
 }
 
+/// Who took part in a timeline step: `hook <event> on <manager>` for a hook,
+/// `by <manager>` for a step a manager took part in without an event
+/// (releasing it, telling it something), nothing otherwise.
+pub fn step_participant(manager: Option<&str>, event: Option<&str>) -> String {
+    match (manager, event) {
+        (Some(manager), Some(event)) => format!("hook {event} on {manager}"),
+        (Some(manager), None) => format!("by {manager}"),
+        (None, _) => String::new(),
+    }
+}
+
 /// Reads the YAML configuration file `path` (`what` names it in
 /// messages): a missing file is exit 66, one that cannot be read or does
 /// not fit `T` (which refuses unknown keys) exit 78.
@@ -180,5 +191,20 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         Command::Ns { command, connection } => remote::ns(command, &connection),
         Command::Op { command, connection } => remote::op(command, &connection),
         Command::Watch(watch) => watch::watch(watch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_participant;
+
+    #[test]
+    fn a_step_names_the_manager_that_took_part() {
+        assert_eq!(
+            step_participant(Some("placement"), Some("placement")),
+            "hook placement on placement"
+        );
+        assert_eq!(step_participant(Some("tng-ssm-legacy"), None), "by tng-ssm-legacy");
+        assert_eq!(step_participant(None, None), "");
     }
 }

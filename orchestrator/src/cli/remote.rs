@@ -470,12 +470,14 @@ fn print_timeline(timeline: &Value) {
         .unwrap_or_default();
     for step in steps {
         let text = |name: &str| step.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
-        let hook = match (
+        let participant = super::step_participant(
             step.get("manager").and_then(Value::as_str),
             step.get("event").and_then(Value::as_str),
-        ) {
-            (Some(manager), Some(event)) => format!("  hook {event} on {manager}"),
-            _ => String::new(),
+        );
+        let hook = if participant.is_empty() {
+            participant
+        } else {
+            format!("  {participant}")
         };
         let error = step
             .get("error")

@@ -69,12 +69,14 @@ fn show(event: &Event, json: bool) {
             text("nsInstanceId"),
         ),
         "step" => {
-            let hook = match (
+            let participant = super::step_participant(
                 data.get("manager").and_then(Value::as_str),
                 data.get("event").and_then(Value::as_str),
-            ) {
-                (Some(manager), Some(event)) => format!("  hook {event} on {manager}"),
-                _ => String::new(),
+            );
+            let hook = if participant.is_empty() {
+                participant
+            } else {
+                format!("  {participant}")
             };
             println!(
                 "    {:<44} {:>9.3} ms  {}{hook}",
