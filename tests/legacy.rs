@@ -1056,6 +1056,29 @@ fn the_harness_runs_a_legacy_manager_like_a_module() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("- configure_ssm"), "{stdout}");
 
+    // Virtual links are checked as the orchestrator checks them: inside the
+    // VIM of their VNFs is accepted, on a WIM the infrastructure lacks is not.
+    let placement = "examples-sm/payloads/tng-sdk-sm/ssm/placement_event.yml";
+    let place = |behaviour: &str| {
+        let command = format!("{ssm} --behaviour {behaviour}");
+        harness(&[
+            "--command",
+            &command,
+            "--kind",
+            "ssm",
+            "--event",
+            "placement",
+            "--payload",
+            placement,
+        ])
+    };
+    let (code, stdout, stderr) = place("normal");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("vl_mapping"), "the links are placed: {stdout}");
+    let (code, _, stderr) = place("wim-links");
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("which the infrastructure does not have"), "{stderr}");
+
     let (code, stdout, _) = fsm_start(&fsm("error"), &[]);
     assert_eq!(code, 1, "a manager's error answer");
     assert!(stdout.contains("status: ERROR"), "{stdout}");

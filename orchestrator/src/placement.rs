@@ -12,11 +12,12 @@
 //! assignment exists the search finds one, and a node budget bounds the work
 //! on adversarial instances instead of letting a workflow hang.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
+use serde_json::Value;
 use sm_sdk::descriptor::{Demand, VimKind};
-use sm_sdk::ssm::{PlacementRequest, Vim, VnfPlacement};
+use sm_sdk::ssm::{LinkPlacement, LinkSite, PlacementRequest, Vim, VnfPlacement};
 
 /// The search nodes (tentative assignments) [`place`] explores before giving
 /// up, unless [`PlacementOptions::node_budget`] says otherwise.
@@ -476,6 +477,53 @@ pub fn requested_placement(request: PlacementRequest) -> Result<(Vec<VnfToPlace>
         })
         .collect();
     Ok((vnfs, vims))
+}
+
+/// Checks a placement manager's virtual-link placement: each link is one of
+/// the NSD's, placed once; a link inside a VIM has every instance of every
+/// VNF it joins there (`sites`: the NSD's VNF id and VIM of each instance
+/// the service will have); the infrastructure adapters have no WIMs, so a
+/// link on a WIM names an unknown one.
+pub fn validate_links(links: &[LinkPlacement], nsd: &Value, sites: &[(&str, &str)]) -> Result<(), String> {
+    let declared = nsd.get("virtual_links").and_then(Value::as_array);
+    let mut seen = HashSet::new();
+    for link in links {
+        if !seen.insert(link.link.as_str()) {
+            return Err(format!("virtual link {} is placed twice", link.link));
+        }
+        let Some(declaration) = declared
+            .into_iter()
+            .flatten()
+            .find(|entry| entry.get("id").and_then(Value::as_str) == Some(link.link.as_str()))
+        else {
+            return Err(format!("the NSD has no virtual link {}", link.link));
+        };
+        let vim = match &link.site {
+            LinkSite::Wim(wim) => {
+                return Err(format!(
+                    "virtual link {} is placed on WIM {wim}, which the infrastructure does not have",
+                    link.link
+                ));
+            }
+            LinkSite::Vim(vim) => vim,
+        };
+        let ends = declaration
+            .get("connection_points_reference")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|end| end.split_once(':').map(|(vnf, _)| vnf));
+        for vnf_id in ends {
+            if let Some((_, elsewhere)) = sites.iter().find(|(vnf, site)| *vnf == vnf_id && site != vim) {
+                return Err(format!(
+                    "virtual link {} is placed inside VIM {vim}, but VNF {vnf_id} runs on {elsewhere}",
+                    link.link
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks a mapping answered by a placement manager: every VNF placed exactly
@@ -966,7 +1014,51 @@ fn describe_rejections(rejections: &[VimRejection]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn link(link: &str, site: LinkSite) -> LinkPlacement {
+        LinkPlacement {
+            link: link.into(),
+            site,
+        }
+    }
+
+    #[test]
+    fn a_link_placement_must_name_an_nsd_link_once_with_every_end_on_its_vim() {
+        let nsd = json!({"virtual_links": [
+            {"id": "data", "connection_points_reference": ["web:eth0", "cache:eth0", "input"]},
+            {"id": "mgmt", "connection_points_reference": ["web:mgmt", "mgmt"]},
+        ]});
+        let sites = [("web", "a"), ("web", "a"), ("cache", "a"), ("db", "b")];
+        let inside = |vim: &str| LinkSite::Vim(vim.into());
+        assert!(validate_links(&[link("data", inside("a")), link("mgmt", inside("a"))], &nsd, &sites).is_ok());
+        assert!(
+            validate_links(&[], &nsd, &sites).is_ok(),
+            "links left out are the orchestrator's"
+        );
+        for (links, error) in [
+            (vec![link("data", inside("b"))], "VNF web runs on a"),
+            (vec![link("nope", inside("a"))], "the NSD has no virtual link nope"),
+            (
+                vec![link("mgmt", inside("a")), link("mgmt", inside("a"))],
+                "placed twice",
+            ),
+            (
+                vec![link("data", LinkSite::Wim("w".into()))],
+                "WIM w, which the infrastructure does not have",
+            ),
+        ] {
+            let Err(refused) = validate_links(&links, &nsd, &sites) else {
+                panic!("{links:?} must be refused");
+            };
+            assert!(refused.contains(error), "{refused}");
+        }
+        // One instance elsewhere is enough to refuse.
+        let split = [("web", "a"), ("web", "b"), ("cache", "a")];
+        assert!(validate_links(&[link("data", inside("a"))], &nsd, &split).is_err());
+    }
     use proptest::prelude::{Just, ProptestConfig, prop, prop_assert, prop_assert_eq, prop_oneof, proptest};
     use proptest::strategy::Strategy;
 

@@ -82,6 +82,8 @@ BEHAVIOURS = {
                  "pilots' FSMs did",
     'error': 'answers every event with status ERROR',
     'slow': 'answers every event after 3 s',
+    'wim-links': 'places every virtual link on WIM wim-x, which no '
+                 'infrastructure has',
 }
 
 # What a handler returns for a message that expects no answer.
@@ -387,6 +389,9 @@ class LegacyManager:
                      'error': f'legacy manager refused: {event}'}
         elif self.behaviour == 'lowercase':
             reply = lowercase(reply)
+        elif self.behaviour == 'wim-links' and 'vl_mapping' in reply:
+            reply['vl_mapping'] = {link: {'wim': 'wim-x'}
+                                   for link in reply['vl_mapping']}
         self.answer(topic, correlation_id, event, reply)
         if self.behaviour == 'twice':
             self.answer(topic, correlation_id, event + ' (second reply)',
@@ -460,27 +465,40 @@ class LegacyManager:
 
     @staticmethod
     def ssm_placement(content):
-        """Place every VNF instance on the VIM with the most free cores.
+        """Place every VNF instance on the VIM of its kind with the most free
+        cores, and, when they all landed on one VIM, every virtual link of the
+        NSD inside it.
 
         The VIMs are ``topology.vims.vim_list`` (or ``topology.vims`` when
         that is a list); the instances are ``vnfds[].instance_uuid`` (or
-        ``functions[].id``). Ties go to the VIM listed first.
+        ``functions[].id``); a VNFD with ``cloudnative_deployment_units``
+        needs a ``container`` VIM, any other a ``vm`` one. Ties go to the VIM
+        listed first.
         """
         vims = (content.get('topology') or {}).get('vims') or []
         if isinstance(vims, dict):
             vims = vims.get('vim_list') or []
-        instances = [
-            vnf.get('instance_uuid') or vnf.get('id')
-            for vnf in content.get('vnfds') or content.get('functions') or []
-        ]
+        vnfs = content.get('vnfds') or content.get('functions') or []
         if not vims:
             return {'mapping': {}, 'error': 'no VIM in the topology',
                     'status': 'ERROR'}
-        best = max(vims, key=lambda vim: (vim.get('core_total') or 0)
-                   - (vim.get('core_used') or 0))
-        mapping = {instance: {'vim': best.get('vim_uuid')}
-                   for instance in instances}
-        return {'mapping': mapping, 'error': None, 'status': 'COMPLETED'}
+        mapping = {}
+        for vnf in vnfs:
+            kind = ('container' if vnf.get('cloudnative_deployment_units')
+                    else 'vm')
+            fitting = [vim for vim in vims if vim.get('type') == kind] or vims
+            best = max(fitting, key=lambda vim: (vim.get('core_total') or 0)
+                       - (vim.get('core_used') or 0))
+            mapping[vnf.get('instance_uuid') or vnf.get('id')] = {
+                'vim': best.get('vim_uuid')}
+        reply = {'mapping': mapping, 'error': None, 'status': 'COMPLETED'}
+        sites = {site['vim'] for site in mapping.values()}
+        if len(sites) == 1:
+            (vim,) = sites
+            links = (content.get('nsd') or {}).get('virtual_links') or []
+            reply['vl_mapping'] = {link.get('id'): {'vim': vim}
+                                   for link in links if link.get('id')}
+        return reply
 
     @staticmethod
     def ssm_configure(request):

@@ -24,7 +24,7 @@ use serde_json::Value;
 use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfSwitches};
 use sm_sdk::{Document, KeyValue};
 use wasmano::bus::{DEFAULT_CALL_DEADLINE, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire};
-use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_mapping};
+use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_links, validate_mapping};
 use wasmano::workflow::schedule;
 use wasmano_host::{
     Cause, Event, Fault, Host, HostConfig, InvocationError, Limits, LoadError, LoadedModule, ManagerKind, Reply,
@@ -426,10 +426,15 @@ pub fn inspect(path: &Path) -> Result<ExitCode, Failure> {
 /// request's content before the manager runs.
 #[derive(Debug)]
 enum Acceptance {
-    /// A mapping that places these VNFs on these VIMs.
+    /// A mapping that places these VNFs on these VIMs, and virtual links of
+    /// this NSD consistently with it.
     Placement {
         vnfs: Vec<VnfToPlace>,
         vims: Vec<LabelledVim>,
+        nsd: Value,
+        /// Each VNF instance of the request and the NSD's `vnf_id` it is an
+        /// instance of.
+        vnf_ids: Vec<(String, String)>,
     },
     /// Decisions whose triggered ones name these VNF instances.
     Configure { vnf_ids: BTreeSet<String> },
@@ -447,7 +452,14 @@ impl Acceptance {
             Event::Ssm(SsmEvent::Placement) => {
                 let request = PlacementRequest::from_document(document).map_err(|error| error.to_string())?;
                 let (vnfs, vims) = requested_placement(request)?;
-                Ok(Self::Placement { vnfs, vims })
+                let nsd = content.get("nsd").cloned().unwrap_or(Value::Null);
+                let vnf_ids = instances_of_network_functions(&nsd, content.get("vnfds"));
+                Ok(Self::Placement {
+                    vnfs,
+                    vims,
+                    nsd,
+                    vnf_ids,
+                })
             }
             Event::Ssm(SsmEvent::Configure) => {
                 let request = ConfigureRequest::from_document(document).map_err(|error| error.to_string())?;
@@ -465,8 +477,27 @@ impl Acceptance {
     /// Why the orchestrator would refuse the reply, if it would.
     fn check(&self, reply: &Reply) -> Result<(), String> {
         match (self, reply) {
-            (Self::Placement { vnfs, vims }, Reply::Placement(placement)) => {
-                validate_mapping(&placement.vnfs, vnfs, vims).map_err(|error| error.to_string())
+            (
+                Self::Placement {
+                    vnfs,
+                    vims,
+                    nsd,
+                    vnf_ids,
+                },
+                Reply::Placement(placement),
+            ) => {
+                validate_mapping(&placement.vnfs, vnfs, vims).map_err(|error| error.to_string())?;
+                let sites: Vec<(&str, &str)> = placement
+                    .vnfs
+                    .iter()
+                    .flat_map(|placed| {
+                        vnf_ids
+                            .iter()
+                            .filter(move |(instance, _)| *instance == placed.vnf)
+                            .map(move |(_, vnf_id)| (vnf_id.as_str(), placed.vim.as_str()))
+                    })
+                    .collect();
+                validate_links(&placement.links, nsd, &sites)
             }
             (Self::Configure { vnf_ids }, Reply::Configure(decisions)) => unknown_target(decisions, vnf_ids)
                 .map_or(Ok(()), |id| {
@@ -476,6 +507,33 @@ impl Acceptance {
             _ => Ok(()),
         }
     }
+}
+
+/// Each VNF instance of a placement request (`vnfds[].instance_uuid`) with
+/// the NSD's `vnf_id` of the network function whose descriptor it is (by
+/// vendor, name and version: an instance of a VNFD the NSD uses twice counts
+/// for both).
+fn instances_of_network_functions(nsd: &Value, vnfds: Option<&Value>) -> Vec<(String, String)> {
+    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let functions = nsd.get("network_functions").and_then(Value::as_array);
+    let mut pairs = Vec::new();
+    for vnfd in vnfds.and_then(Value::as_array).into_iter().flatten() {
+        let Some(instance) = text(vnfd, "instance_uuid").or_else(|| text(vnfd, "uuid")) else {
+            continue;
+        };
+        let identity = [text(vnfd, "vendor"), text(vnfd, "name"), text(vnfd, "version")];
+        for function in functions.into_iter().flatten() {
+            let declared = [
+                text(function, "vnf_vendor"),
+                text(function, "vnf_name"),
+                text(function, "vnf_version"),
+            ];
+            if let (true, Some(vnf_id)) = (declared == identity, text(function, "vnf_id")) {
+                pairs.push((instance.clone(), vnf_id));
+            }
+        }
+    }
+    pairs
 }
 
 /// The first decision naming a VNF instance not among `vnf_ids`: the
