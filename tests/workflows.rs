@@ -15,7 +15,7 @@ use serde_json::json;
 use sm_sdk::KeyValue;
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::fsm::FsmEvent;
-use sm_sdk::ssm::SsmEvent;
+use sm_sdk::ssm::{LinkPlacement, LinkSite, Placement, SsmEvent, VnfPlacement};
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims};
 use wasmano::infrastructure::{Infrastructure, VimConfig};
 use wasmano::placement::PlacementOptions;
@@ -1307,4 +1307,87 @@ async fn a_reconfigure_hands_its_payload_to_the_configure_manager() {
         ]
     );
     assert_eq!(requests[1]["service"]["id"], json!(service));
+}
+
+/// A placement manager that puts every VNF on the first VIM of its kind and
+/// the NSD's `front` link inside the container VIM its ends share.
+struct LinkPlacer;
+
+impl SpecificManager for LinkPlacer {
+    fn id(&self) -> &str {
+        "link-placer"
+    }
+
+    fn kind(&self) -> ManagerKind {
+        ManagerKind::Service
+    }
+
+    fn invoke(&self, request: Request) -> BoxFuture<'_, Result<Reply, InvocationError>> {
+        let content: serde_json::Value = serde_json::from_str(request.content_json()).unwrap();
+        let vims = content["topology"]["vims"]["vim_list"].as_array().unwrap().clone();
+        let first_of = |kind: &str| {
+            vims.iter()
+                .find(|vim| vim["type"] == kind)
+                .and_then(|vim| vim["vim_uuid"].as_str())
+                .unwrap()
+                .to_owned()
+        };
+        let vnfs = content["vnfds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|vnfd| {
+                let kind = if vnfd.get("cloudnative_deployment_units").is_some() {
+                    "container"
+                } else {
+                    "vm"
+                };
+                VnfPlacement {
+                    vnf: vnfd["instance_uuid"].as_str().unwrap().to_owned(),
+                    vim: first_of(kind),
+                }
+            })
+            .collect();
+        let links = vec![LinkPlacement {
+            link: "front".into(),
+            site: LinkSite::Vim(first_of("container")),
+        }];
+        Box::pin(async move { Ok(Reply::Placement(Placement { vnfs, links })) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_links_a_placement_manager_places_are_recorded_in_the_nsr() {
+    let setup = setup();
+    let mut ssms = example_ssms();
+    ssms.retain(|binding| !binding.events.contains(&SsmEvent::Placement));
+    ssms.push(ManagerBinding {
+        manager: Arc::new(LinkPlacer),
+        events: vec![SsmEvent::Placement],
+    });
+    let mut service = (*template(ssms)).clone();
+    service.nsd["virtual_links"] = json!([
+        {"id": "front", "connectivity_type": "E-LAN", "connection_points_reference": ["web:eth0", "cache:eth0"]},
+        {"id": "back", "connectivity_type": "E-Line", "connection_points_reference": ["web:eth0", "db:eth0"]},
+    ]);
+    let report = setup.orchestrator.instantiate(Arc::new(service.clone())).await.unwrap();
+    let container_vim = report
+        .vnfrs
+        .iter()
+        .find(|vnfr| vnfr.vnf_id == "web")
+        .unwrap()
+        .deployment_units[0]
+        .vim_id
+        .clone();
+    let stored = setup.store.ns(&report.service_id).await.unwrap();
+    assert_eq!(
+        stored.link_vims,
+        std::collections::BTreeMap::from([("front".to_owned(), container_vim.clone())])
+    );
+    let links = stored.to_tango(&service.nsd)["virtual_links"].clone();
+    assert_eq!(links[0]["vim_id"], json!([container_vim]));
+    assert!(
+        links[1].get("vim_id").is_none(),
+        "a link left out is the orchestrator's"
+    );
 }

@@ -13,6 +13,7 @@
 mod sqlite;
 mod tango;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -84,6 +85,10 @@ pub struct NsRecord {
     pub version: u64,
     /// The service's VNF records, by id.
     pub network_functions: Vec<String>,
+    /// The VIM each virtual link a placement manager placed is realised in,
+    /// by the link's id in the NSD (links it left out are absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub link_vims: BTreeMap<String, String>,
 }
 
 /// A VNF record.
@@ -575,6 +580,7 @@ mod tests {
             status: Status::Offline,
             version: 1,
             network_functions: Vec::new(),
+            link_vims: BTreeMap::new(),
         };
         let created = nsr.to_tango(&nsd);
         assert_eq!(created["descriptor_version"], NSR_SCHEMA_VERSION);
@@ -592,6 +598,9 @@ mod tests {
             nsr.to_tango(&nsd)["network_functions"],
             json!([{"vnfr_id": "3d5c0d8e-0c4f-4f43-9a38-6a4c1c3e2b10"}])
         );
+        // A link its placement manager placed names the VIM it is realised in.
+        nsr.link_vims.insert("backend".into(), "edge-1".into());
+        assert_eq!(nsr.to_tango(&nsd)["virtual_links"][0]["vim_id"], json!(["edge-1"]));
     }
 
     #[test]

@@ -492,6 +492,7 @@ mod tests {
             status: Status::Offline,
             version: 0,
             network_functions: vec!["vnf-1".into()],
+            link_vims: std::collections::BTreeMap::new(),
         }
     }
 

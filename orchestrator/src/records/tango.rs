@@ -70,7 +70,7 @@ impl NsRecord {
     /// The record in tng-schema's NSR shape, `nsd` being the document of
     /// the NSD it instantiates: its VNF records as `network_functions`
     /// (left out while there are none: the schema wants at least one) and
-    /// the NSD's virtual links.
+    /// the NSD's virtual links, with the VIM of those that were placed.
     pub fn to_tango(&self, nsd: &Value) -> Value {
         let mut record = json!({
             "descriptor_version": NSR_SCHEMA_VERSION,
@@ -78,7 +78,7 @@ impl NsRecord {
             "descriptor_reference": descriptor_uuid(&self.descriptor_reference, nsd).to_string(),
             "status": self.status.as_str(),
             "version": self.version.to_string(),
-            "virtual_links": virtual_links(nsd, &[]),
+            "virtual_links": self.placed_links(nsd),
         });
         if !self.network_functions.is_empty() {
             record["network_functions"] = self
@@ -88,6 +88,24 @@ impl NsRecord {
                 .collect();
         }
         record
+    }
+}
+
+impl NsRecord {
+    /// The NSD's virtual links, each one a placement manager placed with
+    /// the VIM it is realised in (`vim_id`).
+    fn placed_links(&self, nsd: &Value) -> Vec<Value> {
+        let mut links = virtual_links(nsd, &[]);
+        for link in &mut links {
+            let placed = link
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| self.link_vims.get(id));
+            if let Some(vim) = placed {
+                link["vim_id"] = json!([vim]);
+            }
+        }
+        links
     }
 }
 

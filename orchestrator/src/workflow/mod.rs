@@ -22,7 +22,7 @@ pub mod schedule;
 mod step;
 mod template;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,7 +31,7 @@ use std::time::{Instant, SystemTime};
 use serde_json::Value;
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{EventSwitch, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest};
+use sm_sdk::ssm::{EventSwitch, LinkSite, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest};
 use sm_sdk::{KeyValue, UnitEnvs};
 use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
 
@@ -1260,6 +1260,7 @@ impl Orchestrator {
                     status: Status::Offline,
                     version: 0,
                     network_functions: Vec::new(),
+                    link_vims: BTreeMap::new(),
                 };
                 let nsr = match self.fresh_nsr(&mut run, nsr).await {
                     Ok(nsr) => nsr,
@@ -1854,7 +1855,9 @@ impl Orchestrator {
         let mut attempt = 1;
         let (mapping, reserved) = loop {
             let vims = run.step(Step::Topology, self.available_vims()).await?;
-            let mapping = self.place(run, state, &instances, &vims).await?;
+            let (mapping, links) = self.place(run, state, &instances, &vims).await?;
+            // Recorded with the NSR's next write.
+            state.nsr.link_vims.extend(links);
             let claims = instances
                 .iter()
                 .zip(&mapping)
@@ -1926,14 +1929,15 @@ impl Orchestrator {
     }
 
     /// Decides a VIM per new instance: the placement manager when the service
-    /// declares one (its mapping validated), the default algorithm otherwise.
+    /// declares one (its mapping validated), the default algorithm otherwise;
+    /// and the VIM of each virtual link the placement manager placed.
     async fn place(
         &self,
         run: &mut Run,
         state: &ServiceState,
         instances: &[(String, usize)],
         vims: &[VimStatus],
-    ) -> Result<Vec<String>, WorkflowError> {
+    ) -> Result<(Vec<String>, Vec<(String, String)>), WorkflowError> {
         let template = &state.template;
         let vnfs: Vec<VnfToPlace> = instances
             .iter()
@@ -1950,6 +1954,7 @@ impl Orchestrator {
             .filter(|vim| !state.placement.blacklist.contains(&vim.config.id))
             .map(labelled)
             .collect();
+        let mut links = Vec::new();
         let mapping: Vec<VnfPlacement> = match manager_for(&template.ssms, SsmEvent::Placement) {
             Some(manager) => {
                 let with_templates: Vec<(String, &VnfTemplate)> = instances
@@ -1991,6 +1996,15 @@ impl Orchestrator {
                 let sites: Vec<(&str, &str)> = running.chain(new).collect();
                 let check = placement::validate_links(&placed.links, &template.nsd, &sites).map_err(StepFailure::Reply);
                 run.step(Step::ValidateLinks, std::future::ready(check)).await?;
+                // Validated: every link is inside a VIM.
+                links = placed
+                    .links
+                    .iter()
+                    .filter_map(|placed| match &placed.site {
+                        LinkSite::Vim(vim) => Some((placed.link.clone(), vim.clone())),
+                        LinkSite::Wim(_) => None,
+                    })
+                    .collect();
                 placed.vnfs
             }
             None => {
@@ -2019,7 +2033,7 @@ impl Orchestrator {
                 run.step(Step::DefaultPlacement, placed).await?
             }
         };
-        instances
+        let vnf_vims = instances
             .iter()
             .map(|(id, _)| {
                 mapping
@@ -2034,7 +2048,8 @@ impl Orchestrator {
                         )
                     })
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((vnf_vims, links))
     }
 
     /// Deploys every unit of a new instance on a VIM and stores its VNFR.
