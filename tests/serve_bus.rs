@@ -162,6 +162,60 @@ fn a_legacy_ssms_unasked_request_starts_the_workflow_it_asks_for() {
 }
 
 #[test]
+fn a_manager_changed_to_an_image_and_back_leaves_no_container() {
+    support_legacy::broker();
+    support_legacy::ensure_images();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(&data.path().join("data"), &[]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let operator = server.client(&token);
+    assert_eq!(
+        operator.onboard(&bundled_archive(data.path(), |_, text| text)).status,
+        201
+    );
+    let id = create_instance(&operator, "changed-and-back");
+    let instantiated = operator.run_task(&task(&id, "instantiate"), &json!({}));
+    assert_eq!(instantiated["operationState"], "COMPLETED", "{instantiated:#}");
+    let module = operator
+        .get(&format!("/nslcm/v1/ns_instances/{id}/managers"))
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|manager| manager["managerId"] == "configure")
+        .unwrap()["moduleSha256"]
+        .clone();
+    let change = |data: Value| {
+        let body = json!({"updateType": "CHANGE_MANAGER", "changeManagerData": data});
+        let operation = operator.run_task(&task(&id, "update"), &body);
+        assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    };
+    let containers = || {
+        let output = std::process::Command::new("docker")
+            .args([
+                "ps",
+                "--quiet",
+                "--filter",
+                &format!("label=wasmano.legacy-instance={id}"),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).lines().count()
+    };
+    let vhost = format!("ssm-{id}");
+
+    change(json!({"managerId": "configure", "image": "wasmano/legacy-tango-ssm:1"}));
+    assert_eq!(containers(), 1, "the legacy manager runs");
+    assert!(support_legacy::broker().vhost_exists(&vhost).unwrap());
+    change(json!({"managerId": "configure", "moduleSha256": module}));
+    assert_eq!(containers(), 0, "the legacy manager is gone with its change back");
+    assert!(!support_legacy::broker().vhost_exists(&vhost).unwrap());
+    let terminated = operator.run_task(&task(&id, "terminate"), &json!({}));
+    assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+}
+
+#[test]
 fn at_start_the_server_removes_the_vhosts_legacy_managers_left_for_its_instances() {
     let broker = support_legacy::broker();
     let data = tempfile::tempdir().unwrap();

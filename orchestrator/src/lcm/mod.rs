@@ -1164,7 +1164,13 @@ impl Lifecycle {
         vnf_id: Option<&str>,
         source: &NewManagerSource,
     ) -> Result<(Arc<ServiceTemplate>, Option<Arc<dyn ManagerHandover>>), LcmError> {
-        let template = self.instance_template(instance).await?;
+        // The template the service runs, when it runs: a template rebuilt
+        // from the operation history would hold other legacy groups than
+        // the ones whose programs run, and the hand-over would miss them.
+        let template = match self.parts.orchestrator.running_template(&instance.id) {
+            Some(running) => running,
+            None => self.instance_template(instance).await?,
+        };
         self.replace_manager(template, manager_id, vnf_id, source).await
     }
 

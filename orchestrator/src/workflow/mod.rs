@@ -1161,6 +1161,13 @@ impl Orchestrator {
         })
     }
 
+    /// The template a running service runs: its managers are the ones
+    /// holding what runs for it (a legacy manager's programs).
+    pub fn running_template(&self, service: &str) -> Option<Arc<ServiceTemplate>> {
+        let services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
+        services.get(service).map(|state| Arc::clone(&state.template))
+    }
+
     fn take(&self, service: &str) -> Result<ServiceState, WorkflowError> {
         let services = self.services.lock().unwrap_or_else(PoisonError::into_inner);
         services
