@@ -517,6 +517,88 @@ fn the_servers_placement_settings_reach_the_engine() {
     assert_eq!(refused.status.code(), Some(64), "a malformed --fixed is a usage error");
 }
 
+/// `wasmano sm replay` on the calls a recording service made: a module
+/// answers its own calls the same (exit 0), a changed version of it
+/// differs where its behaviour changed (exit 6), and a service that does
+/// not record leaves nothing to replay. Read while the server runs.
+#[test]
+fn recorded_hook_calls_replay_on_a_new_module_version() {
+    let changed = support::placement_fewest_free_cores();
+    let setup = setup();
+    let api = &setup.operator;
+    let created = api.post(
+        "/nslcm/v1/ns_instances",
+        &json!({"nsdId": NSD, "nsName": "recorded", "recordHookCalls": true}),
+    );
+    assert_eq!(created.status, 201, "{created:#?}");
+    assert_eq!(created.body["recordHookCalls"], true);
+    let recorded = created.body["id"].as_str().unwrap().to_owned();
+    let unrecorded = create_instance(api, "unrecorded");
+    for id in [&recorded, &unrecorded] {
+        let instantiated = api.run_task(&task(id, "instantiate"), &json!({}));
+        assert_eq!(instantiated["operationState"], "COMPLETED", "{instantiated:#}");
+    }
+    let reconfigured = api.run_task(&task(&recorded, "reconfigure"), &json!({}));
+    assert_eq!(reconfigured["operationState"], "COMPLETED", "{reconfigured:#}");
+    let replay = |module: &std::path::Path, extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+            .args(["sm", "replay", "--module"])
+            .arg(module)
+            .arg("--data-dir")
+            .arg(&setup.data_dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stdout, stderr)
+    };
+    let guests = support::guests();
+
+    let (code, stdout, stderr) = replay(&guests.placement, &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("ssm placement on placement"), "{stdout}");
+    assert!(stdout.contains(&format!("for service {recorded}")), "{stdout}");
+    assert!(
+        !stdout.contains(&unrecorded),
+        "a service that does not record: {stdout}"
+    );
+    assert!(
+        stdout.contains("replayed 1 call(s)") && stdout.contains("1 same, 0 different"),
+        "{stdout}"
+    );
+
+    // The configure manager's calls: instantiation and reconfiguration.
+    let (code, stdout, stderr) = replay(&guests.configure, &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("2 same, 0 different"), "{stdout}");
+
+    let (code, stdout, stderr) = replay(&changed, &[]);
+    assert_eq!(code, Some(6), "{stdout}{stderr}");
+    assert!(stdout.contains("differs in"), "{stdout}");
+    assert!(
+        stdout.contains(r#"recorded "core-eu-central" | replayed "core-us-west""#),
+        "the VM VNF moves to the VIM with fewer free cores: {stdout}"
+    );
+    assert!(
+        stderr.contains("answers 1 of 1 recorded call(s) differently"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = replay(&guests.placement, &["--service", &unrecorded]);
+    assert_eq!(code, Some(66), "{stderr}");
+    assert!(stderr.contains("recorded no call of ssm placement"), "{stderr}");
+
+    // Deleting the instance deletes its calls and their documents.
+    let terminated = api.run_task(&task(&recorded, "terminate"), &json!({}));
+    assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
+    assert_eq!(api.delete(&format!("/nslcm/v1/ns_instances/{recorded}")).status, 204);
+    let (code, _, stderr) = replay(&guests.placement, &[]);
+    assert_eq!(code, Some(66), "{stderr}");
+    let documents = std::fs::read_dir(setup.data_dir.join("calls/blobs")).unwrap().count();
+    assert_eq!(documents, 0, "no document outlives the calls that named it");
+}
+
 #[test]
 fn a_configuration_file_sets_what_the_flags_set() {
     let data = tempfile::tempdir().unwrap();

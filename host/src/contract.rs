@@ -36,6 +36,13 @@ impl ManagerKind {
         }
     }
 
+    /// The kind [`short_name`](Self::short_name) names.
+    pub fn parse(short_name: &str) -> Option<Self> {
+        [Self::Service, Self::Function]
+            .into_iter()
+            .find(|kind| kind.short_name() == short_name)
+    }
+
     fn interface(self) -> &'static str {
         match self {
             Self::Service => "service-manager",

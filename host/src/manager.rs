@@ -187,6 +187,18 @@ impl WasmManager {
         self.limits
     }
 
+    /// The options its descriptor declares.
+    pub fn options(&self) -> Vec<KeyValue> {
+        self.identity
+            .options
+            .iter()
+            .map(|option| KeyValue {
+                key: option.key.clone(),
+                value: option.value.clone(),
+            })
+            .collect()
+    }
+
     /// Runs one event on the calling thread, in a fresh instance.
     pub fn invoke_blocking(&self, request: &Request) -> Result<Reply, InvocationError> {
         if request.event.kind() != self.module.kind() {

@@ -268,6 +268,7 @@ fn setup(runtime: &tokio::runtime::Runtime, services: usize) -> Setup {
         callback_ca: None,
         legacy: wasmano::service::LegacySettings::default(),
         publish_events: false,
+        max_recorded_calls: wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE,
     };
     let (server, started) = start(runtime, &config);
     assert_eq!(started.recovered, 0, "a fresh data directory runs nothing");

@@ -10,6 +10,13 @@ pub fn rfc3339(time: SystemTime) -> String {
     rfc3339_from_unix(seconds)
 }
 
+/// Microseconds since the Unix epoch, as the stores keep times (SQLite
+/// integers are signed); times before 1970 are 0.
+pub fn micros_since_epoch(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// Unix seconds as RFC 3339 UTC.
 pub fn rfc3339_from_unix(seconds: u64) -> String {
     let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);

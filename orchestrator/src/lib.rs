@@ -11,6 +11,7 @@ pub mod infrastructure;
 pub mod lcm;
 pub mod package;
 pub mod placement;
+pub mod recording;
 pub mod records;
 pub mod registry;
 pub mod server;

@@ -76,6 +76,56 @@ pub fn guests() -> &'static Guests {
     })
 }
 
+/// A second version of the placement example with a deliberate behaviour
+/// change, as a vendor's update would bring: it prefers the feasible VIM
+/// with the *fewest* free cores. Built from the example's source, patched,
+/// as a crate of its own (the `sm new` layout) in `target/example-versions`;
+/// its dependencies build in `target/scaffold`, shared with the scaffold
+/// test, and pinned by the workspace's lock file.
+pub fn placement_fewest_free_cores() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = workspace_root();
+            let source = std::fs::read_to_string(root.join("examples-sm/placement/src/lib.rs")).expect("the example");
+            let preference = "if vim.free_cores() > best.free_cores() {";
+            assert!(source.contains(preference), "the example no longer compares free cores this way");
+            let crate_dir = root.join("target/example-versions/placement-fewest-free-cores");
+            std::fs::create_dir_all(crate_dir.join("src")).expect("crate directory");
+            let changed = source.replace(preference, "if vim.free_cores() < best.free_cores() {");
+            write_if_changed(&crate_dir.join("src/lib.rs"), &changed);
+            let manifest = format!(
+                "[package]\nname = \"sm-placement-fewest-free-cores\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+                 [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nsm-sdk = {{ path = {:?} }}\n\n\
+                 [profile.release]\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\npanic = \"abort\"\nstrip = true\n\n[workspace]\n",
+                root.join("sm-sdk").display().to_string()
+            );
+            write_if_changed(&crate_dir.join("Cargo.toml"), &manifest);
+            if !crate_dir.join("Cargo.lock").exists() {
+                std::fs::copy(root.join("Cargo.lock"), crate_dir.join("Cargo.lock")).expect("lock file");
+            }
+            let target_dir = root.join("target/scaffold");
+            let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+                .current_dir(&crate_dir)
+                .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+                .arg(&target_dir)
+                .status()
+                .expect("cannot run cargo to build the changed example");
+            assert!(status.success(), "building the changed placement example failed");
+            target_dir.join("wasm32-wasip2/release/sm_placement_fewest_free_cores.wasm")
+        })
+        .clone()
+}
+
+/// Writes `text` unless the file already holds it (cargo rebuilds on a
+/// newer modification time).
+fn write_if_changed(path: &Path, text: &str) {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return;
+    }
+    std::fs::write(path, text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+}
+
 /// The bundled payloads (copies of the corpus's tng-sdk-sm and industrial-pilot files).
 pub fn payloads_dir() -> PathBuf {
     workspace_root().join("examples-sm/payloads")

@@ -38,6 +38,7 @@ use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
 use wasmano::package::pin_module_digests;
 use wasmano::placement::PlacementOptions;
+use wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE;
 use wasmano::records::{RecordStore, SqliteStore, Status, StepOutcome};
 use wasmano::server::{self, ServeConfig};
 use wasmano::service::{self, LegacySettings, ModuleSource};
@@ -161,6 +162,7 @@ fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>, broker: Br
         callback_ca: None,
         legacy: LegacySettings::new(broker),
         publish_events: false,
+        max_recorded_calls: DEFAULT_MAX_CALLS_PER_SERVICE,
     };
     let (listener, opened) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -6,6 +6,7 @@ mod client;
 mod demo;
 mod generate;
 mod remote;
+mod replay;
 mod scaffold;
 mod serve;
 mod sm;
@@ -34,13 +35,15 @@ pub mod exit {
     /// other than COMPLETED, a rollback other than ROLLED_BACK, a cancel
     /// other than FAILED_TEMP.
     pub const OPERATION_FAILED: u8 = 5;
-    /// `sm compare`: the module and the legacy manager answered differently.
+    /// `sm compare`: the module and the legacy manager answered
+    /// differently; `sm replay`: the new module answered a recorded call
+    /// differently.
     pub const REPLIES_DIFFER: u8 = 6;
     /// Bad usage: unknown event, bad flag values.
     pub const USAGE: u8 = 64;
     /// Bad data: malformed payload, digest mismatch, not a valid component.
     pub const DATA: u8 = 65;
-    /// A file that does not exist.
+    /// A file that does not exist; `sm replay`: no recorded call to run.
     pub const NO_INPUT: u8 = 66;
     /// The server cannot be reached, or the address cannot be listened on.
     pub const UNAVAILABLE: u8 = 69;
@@ -172,6 +175,9 @@ enum SmCommand {
     /// Print the payload the orchestrator sends a manager for an event, for
     /// a service given by its descriptors (run on emulated VIMs).
     Generate(generate::GenerateArgs),
+    /// Run a data directory's recorded hook calls on a new module version
+    /// and print where its answers differ.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs a command.
@@ -182,6 +188,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         Command::Sm(SmCommand::Inspect { module }) => sm::inspect(&module),
         Command::Sm(SmCommand::New(new)) => scaffold::new(new),
         Command::Sm(SmCommand::Generate(generate)) => generate::generate(generate),
+        Command::Sm(SmCommand::Replay(replay)) => replay::replay(replay),
         Command::Validate(validate) => Ok(validate::validate(validate)),
         Command::Onboard(onboard) => catalogue::onboard_command(onboard),
         Command::Catalogue(data_dir) => catalogue::catalogue_command(&data_dir),

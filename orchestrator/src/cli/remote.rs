@@ -56,6 +56,9 @@ pub enum NsCommand {
         /// The owning project (system-scoped tokens only).
         #[arg(long, value_name = "ID")]
         project: Option<String>,
+        /// Record the instance's hook calls, for `wasmano sm replay`.
+        #[arg(long)]
+        record_calls: bool,
     },
     /// List the NS instances.
     List,
@@ -239,8 +242,15 @@ pub fn ns(command: NsCommand, connection: &Connection) -> Result<ExitCode, Failu
             name,
             description,
             project,
+            record_calls,
         } => {
-            let request = json!({"nsdId": nsd, "nsName": name, "nsDescription": description, "projectId": project});
+            let request = json!({
+                "nsdId": nsd,
+                "nsName": name,
+                "nsDescription": description,
+                "projectId": project,
+                "recordHookCalls": record_calls,
+            });
             print(connection, &client.post_json(INSTANCES, &request)?.body, &columns);
             return Ok(ExitCode::SUCCESS);
         }

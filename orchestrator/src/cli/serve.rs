@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Deserialize;
 use wasmano::placement::{PlacementOptions, PlacementStrategy};
+use wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE;
 use wasmano::server::{self, ServeConfig, ServeError};
 
 use wasmano::service::LegacySettings;
@@ -63,6 +64,10 @@ pub struct ServeArgs {
     /// broker's son-kernel exchange, as wasmano.lifecycle.<kind>.<NS id>.
     #[arg(long)]
     publish_events: bool,
+    /// How many hook calls each service created with recordHookCalls keeps
+    /// for `wasmano sm replay`: its newest (default 1000).
+    #[arg(long, value_name = "N")]
+    max_recorded_calls: Option<usize>,
 }
 
 /// The default placement's strategies.
@@ -93,6 +98,7 @@ struct ConfigFile {
     broker_management: Option<String>,
     #[serde(default)]
     publish_events: bool,
+    max_recorded_calls: Option<usize>,
 }
 
 /// The configuration file's `placement` block.
@@ -175,6 +181,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
                 .broker((file.broker.as_deref(), file.broker_management.as_deref()))?,
         ),
         publish_events: args.publish_events || file.publish_events,
+        max_recorded_calls: args
+            .max_recorded_calls
+            .or(file.max_recorded_calls)
+            .unwrap_or(DEFAULT_MAX_CALLS_PER_SERVICE),
     };
     let listen = args
         .listen

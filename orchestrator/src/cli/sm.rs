@@ -25,6 +25,7 @@ use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfSwitches};
 use sm_sdk::{Document, KeyValue};
 use wasmano::bus::{DEFAULT_CALL_DEADLINE, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire};
 use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_links, validate_mapping};
+use wasmano::recording::answer_document;
 use wasmano::workflow::schedule;
 use wasmano_host::{
     Cause, Event, Fault, Host, HostConfig, InvocationError, Limits, LoadError, LoadedModule, ManagerKind, Reply,
@@ -182,9 +183,8 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
     let ported = module.invoke("module", &request)?;
     let deadline = Duration::from_millis(args.legacy_timeout_ms);
     let legacy = run_legacy(&args.legacy, launcher, "legacy", module.kind(), deadline, request)?;
-    let (ported, legacy) = (answer(&ported), answer(&legacy));
-    let mut differences = Vec::new();
-    differ("", &ported, &legacy, &mut differences);
+    let (ported, legacy) = (answer_document(&ported), answer_document(&legacy));
+    let differences = differences(&ported, &legacy, ["module", "legacy"]);
     if differences.is_empty() {
         println!("the module and the legacy manager answer the same:");
         print!("{}", to_yaml(&ported)?);
@@ -203,23 +203,16 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
     ))
 }
 
-/// An outcome as a document to compare: the reply or error answer in
-/// 5GTANGO's shape, `null` for not handled (5GTANGO's template answer), the
-/// fault otherwise.
-fn answer(outcome: &Result<Reply, InvocationError>) -> Value {
-    match outcome {
-        Ok(reply) => reply.to_tango(),
-        Err(error) => match &error.cause {
-            Cause::Answered { message, content } => tango_error(message, content.as_ref()),
-            Cause::NotHandled => Value::Null,
-            other => serde_json::json!({ "fault": other.to_string() }),
-        },
-    }
+/// Every place the documents `left` and `right` differ, as `path: <left
+/// label> … | <right label> …`.
+pub(super) fn differences(left: &Value, right: &Value, labels: [&str; 2]) -> Vec<String> {
+    let mut differences = Vec::new();
+    differ("", left, right, labels, &mut differences);
+    differences
 }
 
-/// Appends `path: module … | legacy …` for every place the documents differ.
-fn differ(path: &str, ported: &Value, legacy: &Value, differences: &mut Vec<String>) {
-    match (ported, legacy) {
+fn differ(path: &str, left: &Value, right: &Value, labels: [&str; 2], differences: &mut Vec<String>) {
+    match (left, right) {
         (Value::Object(left), Value::Object(right)) => {
             let keys: BTreeSet<&String> = left.keys().chain(right.keys()).collect();
             for key in keys {
@@ -232,6 +225,7 @@ fn differ(path: &str, ported: &Value, legacy: &Value, differences: &mut Vec<Stri
                     &at,
                     left.get(key).unwrap_or(&Value::Null),
                     right.get(key).unwrap_or(&Value::Null),
+                    labels,
                     differences,
                 );
             }
@@ -242,13 +236,15 @@ fn differ(path: &str, ported: &Value, legacy: &Value, differences: &mut Vec<Stri
                     &format!("{path}[{index}]"),
                     left.get(index).unwrap_or(&Value::Null),
                     right.get(index).unwrap_or(&Value::Null),
+                    labels,
                     differences,
                 );
             }
         }
         (left, right) if left != right => {
             let at = if path.is_empty() { "(the reply)" } else { path };
-            differences.push(format!("{at}: module {left} | legacy {right}"));
+            let [left_label, right_label] = labels;
+            differences.push(format!("{at}: {left_label} {left} | {right_label} {right}"));
         }
         _ => {}
     }
@@ -397,20 +393,7 @@ fn report(outcome: Result<Reply, InvocationError>, acceptance: &Acceptance) -> R
 pub fn inspect(path: &Path) -> Result<ExitCode, Failure> {
     let host = host()?;
     let module = load(&host, path, None)?;
-    let manager = WasmManager::new(&host, module, path.display().to_string(), Vec::new(), Limits::default())
-        .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
-    let events = manager.handled_events().map_err(|cause| {
-        let code = if matches!(cause, Cause::Host(_) | Cause::Interrupted) {
-            exit::SOFTWARE
-        } else {
-            exit::SANDBOX_FAULT
-        };
-        Failure::new(
-            code,
-            format!("{}: asking which events it handles: {cause}", path.display()),
-        )
-    })?;
-    let module = manager.module();
+    let events = handled_events(&host, &module, path)?;
     let summary = serde_json::json!({
         "kind": module.kind().short_name(),
         "contract": format!("wasmano:sm@{}", module.contract_version()),
@@ -420,6 +403,30 @@ pub fn inspect(path: &Path) -> Result<ExitCode, Failure> {
     });
     print!("{}", to_yaml(&summary)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The events `module` says it handles, asked of a fresh instance under the
+/// default limits.
+pub(super) fn handled_events(host: &Host, module: &LoadedModule, path: &Path) -> Result<Vec<Event>, Failure> {
+    let manager = WasmManager::new(
+        host,
+        module.clone(),
+        path.display().to_string(),
+        Vec::new(),
+        Limits::default(),
+    )
+    .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
+    manager.handled_events().map_err(|cause| {
+        let code = if matches!(cause, Cause::Host(_) | Cause::Interrupted) {
+            exit::SOFTWARE
+        } else {
+            exit::SANDBOX_FAULT
+        };
+        Failure::new(
+            code,
+            format!("{}: asking which events it handles: {cause}", path.display()),
+        )
+    })
 }
 
 /// What the orchestrator accepts in reply to a request, read from the
@@ -563,7 +570,7 @@ fn limits(timeout_ms: u64, memory_mb: usize) -> Result<Limits, Failure> {
     })
 }
 
-fn parse_option(text: &str) -> Result<KeyValue, Failure> {
+pub(super) fn parse_option(text: &str) -> Result<KeyValue, Failure> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| Failure::new(exit::USAGE, format!("--option {text:?}: expected KEY=VALUE")))?;
@@ -585,7 +592,7 @@ pub(super) fn host() -> Result<Host, Failure> {
     .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))
 }
 
-fn load(host: &Host, path: &Path, sha256: Option<&str>) -> Result<LoadedModule, Failure> {
+pub(super) fn load(host: &Host, path: &Path, sha256: Option<&str>) -> Result<LoadedModule, Failure> {
     host.load_file(path, sha256).map_err(|error| {
         let code = match &error {
             LoadError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => exit::NO_INPUT,

@@ -43,6 +43,7 @@ use crate::descriptor::{self, Descriptor, ManagerSource};
 use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
 use crate::package::{OnboardingProblem, Package, PackageError, onboard};
 use crate::placement::{PlacementOptions, PlacementStrategy};
+use crate::recording::CallLog;
 use crate::records::{self, JournalEntry, RecordStore, Status, StoreError, VnfRecord};
 use crate::service::{self, LegacySettings, ResolveError};
 use crate::workflow::{
@@ -207,6 +208,8 @@ pub struct Parts {
     pub data_dir: PathBuf,
     /// How legacy container managers run.
     pub legacy: LegacySettings,
+    /// Where the hook calls of services that record them go.
+    pub calls: Arc<CallLog>,
 }
 
 impl std::fmt::Debug for Parts {
@@ -457,13 +460,15 @@ impl Lifecycle {
         .await
     }
 
-    /// Creates an NS instance of an NSD the project onboarded.
+    /// Creates an NS instance of an NSD the project onboarded; its hook
+    /// calls are recorded when `record_hook_calls` says so.
     pub async fn create_ns(
         &self,
         project_id: &str,
         nsd_id: &str,
         name: &str,
         description: &str,
+        record_hook_calls: bool,
     ) -> Result<NsInstance, LcmError> {
         let store = self.store.clone();
         let instance = NsInstance {
@@ -475,6 +480,7 @@ impl Lifecycle {
             package_id: String::new(),
             ns_state: NsState::NotInstantiated,
             created_at: now(),
+            record_hook_calls,
         };
         let instance = blocking(move || {
             let package = store
@@ -537,6 +543,12 @@ impl Lifecycle {
             ))),
         })
         .await?;
+        if instance.record_hook_calls {
+            let (calls, id) = (Arc::clone(&self.parts.calls), instance.id.clone());
+            if let Some(Err(error)) = wasmano_host::run_blocking(move || calls.forget_service(&id)).await {
+                tracing::warn!(instance = %instance.id, "cannot delete the recorded calls: {error}");
+            }
+        }
         self.publish(LcmEvent::InstanceDeleted(instance.clone()));
         Ok(())
     }
@@ -1326,6 +1338,13 @@ impl Lifecycle {
 
     async fn execute(&self, operation: &OpOccurrence, context: &RunContext) -> Result<(), OperationError> {
         let instance = self.ns(&operation.ns_instance_id).await.map_err(not_run)?;
+        let recording;
+        let context = if instance.record_hook_calls {
+            recording = context.clone().recording_calls(Arc::clone(&self.parts.calls));
+            &recording
+        } else {
+            context
+        };
         let task = match &operation.task {
             TaskRequest::Instantiate { placement } => Task::Instantiate {
                 template: self.instance_template(&instance).await.map_err(not_run)?,

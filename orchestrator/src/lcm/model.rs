@@ -268,6 +268,10 @@ pub struct NsInstance {
     pub ns_state: NsState,
     /// When it was created (RFC 3339).
     pub created_at: String,
+    /// Whether its operations' hook calls are recorded, for `wasmano sm
+    /// replay` (a wasmano extension; see the README).
+    #[serde(default)]
+    pub record_hook_calls: bool,
 }
 
 /// An operation occurrence.

@@ -413,6 +413,7 @@ mod tests {
                 package_id: "pkg".into(),
                 ns_state: NsState::NotInstantiated,
                 created_at: "2026-12-04T21:43:42Z".into(),
+                record_hook_calls: false,
             })
             .unwrap();
         store

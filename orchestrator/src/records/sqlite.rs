@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use super::{
     JournalEntry, NsRecord, RecordStore, RecordWrite, StepOutcome, StoreError, StoreFuture, VnfRecord, Written,
 };
+use crate::clock::micros_since_epoch;
 use crate::infrastructure::DeployedUnit;
 
 const SCHEMA: &str = "
@@ -339,11 +340,6 @@ fn append(connection: &Connection, entry: JournalEntry) -> Result<(), StoreError
         })
         .map(drop)
         .map_err(backend)
-}
-
-fn micros_since_epoch(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl RecordStore for SqliteStore {

@@ -45,6 +45,7 @@ use crate::infrastructure::emulated::{CapacityLedger, EmulatedInfrastructure, de
 use crate::lcm::store::LcmStore;
 use crate::lcm::{Lifecycle, Parts};
 use crate::placement::PlacementOptions;
+use crate::recording::CallLog;
 use crate::records::{RecordStore, SqliteStore};
 use crate::service::LegacySettings;
 use crate::workflow::Orchestrator;
@@ -93,6 +94,9 @@ pub struct ServeConfig {
     /// Publish the lifecycle events on that broker too
     /// ([`crate::bus::lifecycle`]).
     pub publish_events: bool,
+    /// How many hook calls each recording service keeps
+    /// ([`crate::recording`]).
+    pub max_recorded_calls: usize,
 }
 
 /// The data directory's orchestrator id, created on first use: what marks
@@ -267,6 +271,7 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
     let access = AccessStore::open(&data_dir.join("access.sqlite")).map_err(|error| storage(error.to_string()))?;
     let subscriptions = subscriptions::Stored::open(&data_dir.join("subscriptions.sqlite"))
         .map_err(|error| storage(error.to_string()))?;
+    let calls = CallLog::open(data_dir, config.max_recorded_calls).map_err(|error| storage(error.to_string()))?;
     let bootstrap_secret = access
         .bootstrap(config.bootstrap_token_file.as_deref())
         .map_err(|error| storage(error.to_string()))?;
@@ -286,6 +291,7 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
             host: Arc::new(host),
             data_dir: data_dir.clone(),
             legacy,
+            calls,
         },
         lifecycle_store,
     );

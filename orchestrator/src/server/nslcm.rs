@@ -272,6 +272,10 @@ struct CreateInstance {
     /// The owning project: required with a system token, the token's own
     /// project otherwise.
     project_id: Option<String>,
+    /// Record the instance's hook calls for `wasmano sm replay` (a wasmano
+    /// extension; default false).
+    #[serde(default)]
+    record_hook_calls: bool,
 }
 
 /// Creates an NS instance (NOT_INSTANTIATED).
@@ -296,7 +300,13 @@ async fn create_instance(
     let project = owning_project(&principal, request.project_id.as_deref())?;
     let instance = state
         .lifecycle
-        .create_ns(&project, &request.nsd_id, &request.ns_name, &request.ns_description)
+        .create_ns(
+            &project,
+            &request.nsd_id,
+            &request.ns_name,
+            &request.ns_description,
+            request.record_hook_calls,
+        )
         .await?;
     let body = instance_body(&state, &instance).await?;
     Ok(located(

@@ -1066,6 +1066,7 @@ mod tests {
             package_id: "p".into(),
             ns_state: crate::lcm::model::NsState::NotInstantiated,
             created_at: "2026-01-01T00:00:00Z".into(),
+            record_hook_calls: false,
         })
     }
 

@@ -37,6 +37,7 @@ use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
 
 use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, Reconciliation, VimStatus};
 use crate::placement::{self, LabelledVim, PlacementOptions, VnfToPlace};
+use crate::recording::{CallLog, RecordedCall};
 use crate::records::{
     FsmSwitches, JournalEntry, NsRecord, RecordStore, RecordWrite, Status, StepOutcome, StoreError, UnitInstance,
     VnfRecord, Written,
@@ -464,6 +465,9 @@ pub struct RunContext {
     interrupted: Arc<AtomicBool>,
     /// The run resumes a failed run of the same task whose work was kept.
     resume: bool,
+    /// Where the run's hook calls are recorded, when its service records
+    /// them.
+    recorder: Option<Arc<CallLog>>,
 }
 
 impl RunContext {
@@ -475,7 +479,16 @@ impl RunContext {
             cancelled: Arc::default(),
             interrupted: Arc::default(),
             resume: false,
+            recorder: None,
         }
+    }
+
+    /// The same context, recording each hook call of the run in `log`
+    /// (see [`crate::recording`]).
+    #[must_use]
+    pub fn recording_calls(mut self, log: Arc<CallLog>) -> Self {
+        self.recorder = Some(log);
+        self
     }
 
     /// The same context for a run that resumes a failed run of its task
@@ -524,6 +537,7 @@ struct Run {
     /// durable write.
     stored: usize,
     committed: tokio::sync::broadcast::Sender<CommittedSteps>,
+    recorder: Option<Arc<CallLog>>,
 }
 
 impl Run {
@@ -540,6 +554,7 @@ impl Run {
             steps: Vec::new(),
             stored: 0,
             committed: orchestrator.committed.clone(),
+            recorder: context.recorder.clone(),
         }
     }
 
@@ -738,10 +753,19 @@ impl Run {
         let outcome = match Request::new(event, content) {
             Ok(request) => {
                 call.seed = Some(request.seed());
+                let recording = self
+                    .recorder
+                    .clone()
+                    .map(|log| (log, request.content_json().to_owned(), request.seed()));
                 let request = request
                     .interruptible(Arc::clone(&self.interrupted))
                     .for_instance(vnf_instance.unwrap_or(&self.service));
-                manager.invoke(request).await.map_err(StepFailure::Hook)
+                let invoked = manager.invoke(request).await;
+                if let Some((log, request, seed)) = recording {
+                    let call = RecordedCall::of(manager, event, seed, request, &invoked);
+                    self.keep_call(log, call).await;
+                }
+                invoked.map_err(StepFailure::Hook)
             }
             Err(error) => Err(StepFailure::Request(format!("{event}: {error}"))),
         };
@@ -754,6 +778,19 @@ impl Run {
                 self.record(&step, Some(call), started, StepOutcome::Failed, Some(cause.to_string()));
                 Err(self.error(&step, Some(manager.id()), cause))
             }
+        }
+    }
+
+    /// Records a hook call of a service that records them: a failure is
+    /// logged, and the run goes on.
+    async fn keep_call(&self, log: Arc<CallLog>, mut call: RecordedCall) {
+        call.service_id.clone_from(&self.service);
+        call.operation_id.clone_from(&self.operation);
+        let recorded = wasmano_host::run_blocking(move || log.record(&call)).await;
+        match recorded {
+            Some(Ok(())) => {}
+            Some(Err(error)) => tracing::warn!(service = %self.service, "cannot record a hook call: {error}"),
+            None => tracing::warn!(service = %self.service, "recording a hook call panicked"),
         }
     }
 
