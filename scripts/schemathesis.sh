@@ -63,8 +63,9 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$work"' EXIT
 
+# The seed subscribes a callback on loopback, which needs --callback-allow.
 "$TARGET_DIR/debug/wasmano" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
-    --bootstrap-token-file "$work/token" >"$work/stdout" 2>"$work/server.log" &
+    --bootstrap-token-file "$work/token" --callback-allow 127.0.0.1 >"$work/stdout" 2>"$work/server.log" &
 server=$!
 base=""
 for _ in $(seq 600); do

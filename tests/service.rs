@@ -648,6 +648,9 @@ fn a_configuration_file_sets_what_the_flags_set() {
     assert!(stderr.contains("stratgy"), "the unknown key is named: {stderr}");
     let (code, stderr) = refused(Some("docker: sometimes\n"));
     assert_eq!(code, Some(78), "{stderr}");
+    let (code, stderr) = refused(Some("callback_allow: [10.0.0.0/40]\n"));
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(stderr.contains("10.0.0.0/40"), "the bad range is named: {stderr}");
     let (code, stderr) = refused(Some("vims: missing-vims.yml\n"));
     assert_eq!(code, Some(65), "{stderr}");
     let missing = data.path().join("missing-vims.yml");

@@ -40,9 +40,13 @@ struct Setup {
     operator: Api,
 }
 
+/// The callbacks of these tests listen on loopback, which a server refuses
+/// unless allowed.
+const LOOPBACK_CALLBACKS: [&str; 2] = ["--callback-allow", "127.0.0.0/8"];
+
 fn setup() -> Setup {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(&data.path().join("data"), &[]);
+    let server = Server::start_with(&data.path().join("data"), &[], &LOOPBACK_CALLBACKS);
     let project = server.admin().project("tenant");
     let (_, token) = server.admin().token("operator", Some(&project));
     let operator = server.client(&token);
@@ -531,6 +535,42 @@ fn an_instantiation_is_notified_to_the_matching_subscriptions() {
     assert_eq!(metric(server, "wasmano_notifications_total{result=\"dropped\"}"), 0.0);
 }
 
+/// A callback may not point the server at its own loopback, the network
+/// behind it or a cloud's metadata service: without `--callback-allow`,
+/// an internal address is refused, by address or by a name resolving to
+/// one, and the callback never hears from the server.
+#[test]
+fn a_callback_to_an_internal_address_is_refused_unless_allowed() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(&data.path().join("data"), &[]);
+    let project = server.admin().project("tenant");
+    let (_, token) = server.admin().token("operator", Some(&project));
+    let operator = server.client(&token);
+    let callback = Callback::start(204, 0);
+    let by_name = callback.url.replace("127.0.0.1", "localhost");
+    for uri in [
+        callback.url.as_str(),
+        by_name.as_str(),
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1:8080/notify",
+        "http://[::1]:9/notify",
+    ] {
+        let refused = operator.post(SUBSCRIPTIONS, &json!({"callbackUri": uri}));
+        refused.assert_problem(422, "unprocessable");
+        let detail = refused.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("not a public address") && detail.contains("--callback-allow"),
+            "{uri}: {detail}"
+        );
+    }
+    assert!(
+        callback.requests("GET").is_empty(),
+        "the loopback callback never heard from the server"
+    );
+    let listed = operator.get(SUBSCRIPTIONS);
+    assert_eq!(listed.body, json!([]), "nothing was stored");
+}
+
 #[test]
 fn an_https_callback_is_verified_against_the_configured_authority() {
     let authority = Authority::new();
@@ -540,7 +580,12 @@ fn an_https_callback_is_verified_against_the_configured_authority() {
     let server = Server::start_with(
         &data.path().join("data"),
         &[],
-        &["--callback-ca", ca_file.to_str().unwrap()],
+        &[
+            "--callback-ca",
+            ca_file.to_str().unwrap(),
+            "--callback-allow",
+            "127.0.0.1",
+        ],
     );
     let project = server.admin().project("tenant");
     let (_, token) = server.admin().token("operator", Some(&project));
@@ -618,7 +663,7 @@ fn subscriptions_survive_a_restart() {
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&stored).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "{}", stored.display());
 
-    let server = Server::start(&setup.data.path().join("data"), &[]);
+    let server = Server::start_with(&setup.data.path().join("data"), &[], &LOOPBACK_CALLBACKS);
     let operator = server.client(&token);
     let listed = operator.get(SUBSCRIPTIONS);
     assert_eq!(listed.status, 200, "{listed:#?}");

@@ -266,6 +266,7 @@ fn setup(runtime: &tokio::runtime::Runtime, services: usize) -> Setup {
         placement: PlacementOptions::default(),
         docker: false,
         callback_ca: None,
+        callback_allow: Vec::new(),
         legacy: wasmano::service::LegacySettings::default(),
         publish_events: false,
         max_recorded_calls: wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE,

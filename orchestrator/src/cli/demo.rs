@@ -160,6 +160,7 @@ fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>, broker: Br
         placement: PlacementOptions::default(),
         docker: false,
         callback_ca: None,
+        callback_allow: Vec::new(),
         legacy: LegacySettings::new(broker),
         publish_events: false,
         max_recorded_calls: DEFAULT_MAX_CALLS_PER_SERVICE,

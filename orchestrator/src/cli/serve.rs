@@ -12,6 +12,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use serde::Deserialize;
 use wasmano::placement::{PlacementOptions, PlacementStrategy};
 use wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE;
+use wasmano::server::egress::AddressRange;
 use wasmano::server::{self, ServeConfig, ServeError};
 
 use wasmano::service::LegacySettings;
@@ -58,6 +59,10 @@ pub struct ServeArgs {
     /// instead of the public web's roots.
     #[arg(long, value_name = "FILE")]
     callback_ca: Option<PathBuf>,
+    /// Let callbacks connect to this address range (ADDRESS/PREFIX;
+    /// repeatable); by default they connect to public addresses only.
+    #[arg(long = "callback-allow", value_name = "CIDR")]
+    callback_allow: Vec<AddressRange>,
     #[command(flatten)]
     broker: BrokerArgs,
     /// Publish the lifecycle events (operations, steps, NS instances) on the
@@ -90,6 +95,8 @@ struct ConfigFile {
     bootstrap_token_file: Option<PathBuf>,
     vims: Option<PathBuf>,
     callback_ca: Option<PathBuf>,
+    #[serde(default)]
+    callback_allow: Vec<AddressRange>,
     #[serde(default)]
     docker: bool,
     #[serde(default)]
@@ -176,6 +183,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         vims_file: args.vims.or(file.vims),
         docker: args.docker || file.docker,
         callback_ca: args.callback_ca.or(file.callback_ca),
+        callback_allow: file.callback_allow.into_iter().chain(args.callback_allow).collect(),
         legacy: LegacySettings::new(
             args.broker
                 .broker((file.broker.as_deref(), file.broker_management.as_deref()))?,

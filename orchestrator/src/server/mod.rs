@@ -15,6 +15,7 @@
 
 mod admin;
 mod body;
+pub mod egress;
 mod events;
 mod filter;
 mod metrics;
@@ -49,6 +50,7 @@ use crate::recording::CallLog;
 use crate::records::{RecordStore, SqliteStore};
 use crate::service::LegacySettings;
 use crate::workflow::Orchestrator;
+use egress::{AddressRange, CallbackResolver};
 use events::EventLog;
 use metrics::Metrics;
 use problem::{Problem, ProblemKind};
@@ -89,6 +91,9 @@ pub struct ServeConfig {
     /// PEM certificates an `https` callback's certificate must chain to,
     /// instead of the public web's roots (Mozilla's, built in).
     pub callback_ca: Option<PathBuf>,
+    /// Address ranges callbacks may connect to besides public addresses
+    /// ([`egress`]).
+    pub callback_allow: Vec<AddressRange>,
     /// How legacy container managers run: the broker they talk to.
     pub legacy: LegacySettings,
     /// Publish the lifecycle events on that broker too
@@ -197,10 +202,12 @@ impl AppState {
         access: AccessStore,
         subscriptions: subscriptions::Stored,
         callback_roots: RootCerts,
+        callback_resolver: CallbackResolver,
     ) -> Self {
         let (events, metrics) = (Arc::new(EventLog::default()), Arc::new(Metrics::default()));
         events::observe(&lifecycle, Arc::clone(&events), Arc::clone(&metrics));
-        let subscriptions = Subscriptions::start(subscriptions, Arc::clone(&metrics), callback_roots);
+        let subscriptions =
+            Subscriptions::start(subscriptions, Arc::clone(&metrics), callback_roots, callback_resolver);
         subscriptions::notify(&lifecycle, Arc::clone(&subscriptions));
         Self {
             lifecycle,
@@ -301,6 +308,7 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
         access,
         subscriptions,
         callback_roots(config.callback_ca.as_deref())?,
+        CallbackResolver::new(config.callback_allow.clone()),
     );
     // Weak: the lifecycle holds the senders, and the channel closes with it.
     let acting = Arc::downgrade(&state.lifecycle);

@@ -51,11 +51,13 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use ureq::tls::{RootCerts, TlsConfig};
+use ureq::unversioned::transport::DefaultConnector;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::body::{JsonBody, Link, Path as PathParam, located, owning_project, paginate, readable, writable};
+use super::egress::CallbackResolver;
 use super::metrics::{Delivery, Metrics};
 use super::problem::{Problem, ProblemKind};
 use super::{API_VERSION, AppState};
@@ -478,15 +480,22 @@ impl std::fmt::Debug for Subscriptions {
 impl Subscriptions {
     /// The stored subscriptions, each with its delivery task started.
     /// Needs a Tokio runtime.
-    /// `https` callbacks' certificates must chain to `roots`.
-    pub(super) fn start(stored: Stored, metrics: Arc<Metrics>, roots: RootCerts) -> Arc<Self> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+    /// `https` callbacks' certificates must chain to `roots`; callbacks
+    /// connect only where `resolver` allows (see [`super::egress`]).
+    pub(super) fn start(
+        stored: Stored,
+        metrics: Arc<Metrics>,
+        roots: RootCerts,
+        resolver: CallbackResolver,
+    ) -> Arc<Self> {
+        let config = ureq::Agent::config_builder()
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .http_status_as_error(false)
             .max_redirects(0)
+            .proxy(None)
             .timeout_global(Some(CALLBACK_TIMEOUT))
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), resolver);
         let subscriptions = Arc::new(Self {
             connection: Mutex::new(stored.connection),
             live: Mutex::new(Vec::new()),
