@@ -117,6 +117,25 @@ ensure_rabbitmq() {
     done
 }
 
+# Makes VENV a fresh Python venv holding the pip requirements that follow
+# it; fails naming what could not be done, leaving no half-made venv.
+install_venv() {
+    local venv=$1
+    shift
+    echo "installing $* into $venv" >&2
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    if ! python3 -m venv "$venv"; then
+        echo "cannot create a Python venv at $venv (on Debian: apt-get install python3-venv)" >&2
+        exit 1
+    fi
+    if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"; then
+        rm -rf "$venv"
+        echo "cannot install $* with pip into $venv" >&2
+        exit 1
+    fi
+}
+
 # Makes target/legacy-venv (relative to the repository root) a Python venv
 # with what the legacy 5GTANGO manager of tests/legacy/tango_sm.py needs, the
 # versions 5GTANGO's managers ran with: amqpstorm 2.10.8 on pamqp 2, PyYAML
@@ -130,17 +149,21 @@ assert amqpstorm.__version__ == '2.10.8' and pamqp.__version__.startswith('2.') 
         return 0
     fi
     require python3 "the legacy 5GTANGO manager tests run it in a venv at $venv"
-    echo "installing amqpstorm and PyYAML into $venv" >&2
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    if ! python3 -m venv "$venv"; then
-        echo "cannot create a Python venv at $venv (on Debian: apt-get install python3-venv)" >&2
-        exit 1
+    install_venv "$venv" "amqpstorm==2.10.8" "pamqp<3" "PyYAML==5.3.1"
+}
+
+# The componentize-py release Python managers are built with (pinned: the
+# bindings it generates are what the Python SDK's export adapters call).
+COMPONENTIZE_PY_VERSION=0.25.1
+
+# Makes target/componentize-py-venv (relative to the repository root) a
+# Python venv with componentize-py, which builds the Python example manager
+# into a component for the tests and the invocation benchmark.
+ensure_componentize_py() {
+    local venv=target/componentize-py-venv
+    if [ -x "$venv/bin/componentize-py" ] && "$venv/bin/componentize-py" --version 2>/dev/null | grep -qF "$COMPONENTIZE_PY_VERSION"; then
+        return 0
     fi
-    if ! "$venv/bin/pip" install --quiet --disable-pip-version-check \
-        "amqpstorm==2.10.8" "pamqp<3" "PyYAML==5.3.1"; then
-        rm -rf "$venv"
-        echo "cannot install amqpstorm==2.10.8, pamqp<3 and PyYAML==5.3.1 with pip into $venv" >&2
-        exit 1
-    fi
+    require python3 "Python managers are built by componentize-py, installed in a venv at $venv"
+    install_venv "$venv" "componentize-py==$COMPONENTIZE_PY_VERSION"
 }

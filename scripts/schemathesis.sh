@@ -30,18 +30,7 @@ install_schemathesis() {
         return 0
     fi
     require python3 "schemathesis runs on Python 3.9 or newer"
-    echo "installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
-    rm -rf "$VENV"
-    mkdir -p "$(dirname "$VENV")"
-    if ! python3 -m venv "$VENV"; then
-        echo "cannot create a Python venv at $VENV (on Debian: apt-get install python3-venv)" >&2
-        exit 1
-    fi
-    if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"; then
-        rm -rf "$VENV"
-        echo "cannot install schemathesis $SCHEMATHESIS_VERSION with pip" >&2
-        exit 1
-    fi
+    install_venv "$VENV" "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
 install_schemathesis

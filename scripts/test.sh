@@ -5,7 +5,8 @@
 # target when it is missing, Docker (started in the background) for the
 # tests that run containers, and RabbitMQ with its management plugin (started
 # detached) and a Python venv (target/legacy-venv) for the tests that run
-# legacy 5GTANGO managers.
+# legacy 5GTANGO managers, and componentize-py (target/componentize-py-venv)
+# for the Python manager tests.
 # Set WASMANO_CORPUS to a 5GTANGO corpus directory to also check it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ echo "== tests" >&2
 ensure_docker
 ensure_rabbitmq
 ensure_legacy_python
+ensure_componentize_py
 cargo test --workspace
 echo "== schemathesis" >&2
 bash scripts/schemathesis.sh

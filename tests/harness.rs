@@ -618,3 +618,294 @@ fn a_generated_fsm_start_carries_the_generic_envs_of_the_service() {
     let missing = generate(&dir.path().join("absent.yml"), &vnfds, "ssm", "placement", &[]);
     assert_eq!(missing.status.code(), Some(66), "{}", last_stderr_line(&missing));
 }
+
+/// The Python SDK's native tests and the Python example's, as a developer
+/// runs them (`python3 -m unittest`).
+#[test]
+fn python_sdk_and_example_unit_tests_pass() {
+    let root = support::workspace_root();
+    let sdk = root.join("sm-sdk/python");
+    for (dir, args) in [
+        (sdk.clone(), vec!["-m", "unittest", "discover", "-v", "-s", "tests"]),
+        (root.join("examples-sm/python-placement"), vec!["-m", "unittest", "-v"]),
+    ] {
+        let output = Command::new("python3")
+            .args(&args)
+            .current_dir(&dir)
+            .env("PYTHONPATH", &sdk)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .expect("run python3 (the Python SDK's tests need it)");
+        let report = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{}: {report}", dir.display());
+        assert!(report.contains("\nOK"), "{}: {report}", dir.display());
+    }
+}
+
+/// The Python placement example answers as its Rust twin through the host:
+/// the same mappings on the corpus payload and on a crowded topology, the
+/// same error when a VNF fits nowhere, and not handled for other events.
+#[test]
+fn the_python_placement_example_answers_as_its_rust_twin() {
+    let python = &support::python_guests().placement;
+    let rust = &guests().placement;
+    let inspected = wasmano(&["sm", "inspect", python.to_str().unwrap()]);
+    assert_eq!(inspected.status.code(), Some(0), "{}", last_stderr_line(&inspected));
+    let summary = stdout_yaml(&inspected);
+    assert_eq!(summary["kind"], "ssm");
+    assert_eq!(summary["contract"], "wasmano:sm@2.0.0");
+    assert_eq!(summary["events"], serde_json::json!(["placement"]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let vm = |id: &str, cores: u32, memory_mb: u32| {
+        serde_json::json!({"instance_uuid": id, "virtual_deployment_units": [{"id": "vdu",
+            "resource_requirements": {"cpu": {"vcpus": cores}, "memory": {"size": memory_mb, "size_unit": "MB"}}}]})
+    };
+    let vim = |id: &str, kind: &str, cores: u32, memory_mb: u32| {
+        serde_json::json!({"vim_uuid": id, "type": kind, "core_total": cores, "core_used": 1,
+            "memory_total": memory_mb, "memory_used": 0})
+    };
+    let crowded = edited_payload(dir.path(), "tng-sdk-sm/ssm/placement_event.yml", |payload| {
+        payload["vnfds"] = serde_json::json!([vm("a", 4, 512), vm("b", 2, 2048), vm("c", 2, 512), vm("d", 1, 64)]);
+        payload["topology"]["vims"]["vim_list"] = serde_json::json!([
+            vim("edge", "container", 64, 65_536),
+            vim("small", "vm", 6, 4_096),
+            vim("big", "vm", 8, 2_048),
+        ]);
+    });
+    let other_dir = tempfile::tempdir().unwrap();
+    let hopeless = edited_payload(other_dir.path(), "tng-sdk-sm/ssm/placement_event.yml", |payload| {
+        payload["vnfds"] = serde_json::json!([vm("hungry", 64, 64)]);
+    });
+    let corpus_payload = corpus("tng-sdk-sm/ssm/placement_event.yml");
+    for (payload, code) in [(&corpus_payload, 0), (&crowded, 0), (&hopeless, 1)] {
+        let from_python = sm_test(python, Some("placement"), payload, &[]);
+        let from_rust = sm_test(rust, Some("placement"), payload, &[]);
+        assert_eq!(
+            from_python.status.code(),
+            Some(code),
+            "{}",
+            last_stderr_line(&from_python)
+        );
+        assert_eq!(from_rust.status.code(), Some(code), "{}", last_stderr_line(&from_rust));
+        assert_eq!(
+            stdout_yaml(&from_python),
+            stdout_yaml(&from_rust),
+            "{}",
+            payload.display()
+        );
+    }
+    let crowded_reply = stdout_yaml(&sm_test(python, Some("placement"), &crowded, &[]));
+    let placed: Vec<&str> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|vnf| crowded_reply["mapping"][vnf]["vim"].as_str().unwrap())
+        .collect();
+    assert_eq!(placed, ["big", "small", "small", "big"], "{crowded_reply:#}");
+
+    let configure = sm_test(
+        python,
+        Some("configure"),
+        &corpus("tng-sdk-sm/ssm/configure_event.yml"),
+        &[],
+    );
+    assert_eq!(configure.status.code(), Some(3), "{}", last_stderr_line(&configure));
+}
+
+/// Every event of both kinds through the Python SDK's export adapters and
+/// the real host: each reply is built from its request (see
+/// `tests/python/`), so a conversion lost either way shows; an error
+/// answer keeps its content, as the contract's `failure` carries it.
+#[test]
+fn python_managers_answer_every_event_through_the_host() {
+    let python = support::python_guests();
+    let (ssm, fsm) = (&python.every_event_ssm, &python.every_event_fsm);
+    let answer = |module: &Path, event: &str, payload: &Path, extra: &[&str]| {
+        let output = sm_test(module, Some(event), payload, extra);
+        (output.status.code(), stdout_yaml(&output))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let with_wim = edited_payload(dir.path(), "tng-sdk-sm/ssm/placement_event.yml", |payload| {
+        payload["topology"]["wims"] = serde_json::json!([{"uuid": "wim-1", "attached_vims": [], "qos": []}]);
+    });
+    // A link on a WIM crosses the adapters' limits (exit 4), but the reply
+    // is printed whole: both kinds of link site came through.
+    let (code, placed) = answer(ssm, "placement", &with_wim, &[]);
+    assert_eq!(code, Some(4), "{placed:#}");
+    let vnf = "beee663b-10b5-43c3-b2db-1aa149256e60";
+    let vim = "11111111-2222-3333-4444-555555555555";
+    assert_eq!(placed["mapping"][vnf]["vim"], vim, "{placed:#}");
+    assert_eq!(placed["vl_mapping"]["mgmt"]["vim"], vim, "{placed:#}");
+    assert_eq!(placed["vl_mapping"]["input-2-test_vnf"]["wim"], "wim-1", "{placed:#}");
+
+    let (code, configured) = answer(
+        ssm,
+        "configure",
+        &corpus("industrial-pilot/ssm_configure_event_initialisation.yml"),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{configured:#}");
+    let switches = configured["vnf"].as_array().unwrap();
+    assert_eq!(switches.len(), 2, "{configured:#}");
+    for switch in switches {
+        assert_eq!(switch["start"]["trigger"], false, "{configured:#}");
+        assert_eq!(
+            switch["configure"]["payload"]["workflow"], "instantiation",
+            "{configured:#}"
+        );
+    }
+
+    let (code, state) = answer(ssm, "state", &corpus("tng-sdk-sm/ssm/state_event.yml"), &[]);
+    assert_eq!(code, Some(0), "{state:#}");
+    assert_eq!(state["content"]["by"], "python");
+    assert!(
+        state["content"]["state"].as_str().unwrap().contains("add some state"),
+        "{state:#}"
+    );
+    let (code, failed) = answer(
+        ssm,
+        "state",
+        &corpus("tng-sdk-sm/ssm/state_event.yml"),
+        &["--option", "fail=state"],
+    );
+    assert_eq!(code, Some(1), "{failed:#}");
+    assert_eq!(failed["error"], "asked to fail state");
+    assert_eq!(failed["content"], serde_json::json!({"event": "state", "by": "python"}));
+
+    let (code, task) = answer(ssm, "task", &corpus("tng-sdk-sm/ssm/task_event.yml"), &[]);
+    assert_eq!(code, Some(0), "{task:#}");
+    let schedule = task["schedule"].as_array().unwrap();
+    assert!(!schedule.contains(&serde_json::json!("start_monitoring")), "{task:#}");
+    assert!(schedule.contains(&serde_json::json!("vnf_deploy")), "{task:#}");
+
+    let (code, monitored) = answer(ssm, "monitor", &corpus("wasmano/ssm_monitor_alert.yml"), &[]);
+    assert_eq!(code, Some(0), "{monitored:#}");
+    assert_eq!(
+        monitored["workflows"][0],
+        serde_json::json!({"workflow": "scale_out", "vnf_id": "web", "instances": 2})
+    );
+    assert_eq!(
+        monitored["workflows"][1],
+        serde_json::json!({"workflow": "scale_in", "vnf": ["vnf-1"]})
+    );
+    assert_eq!(monitored["workflows"][2]["workflow"], "reconfigure");
+
+    let with_peers = edited_payload(dir.path(), "tng-sdk-sm/fsm/start_event.yml", |payload| {
+        payload["generic_envs"] =
+            serde_json::json!([{"cdu_id": "cdu01-x", "envs": {"DB_IP": "10.0.0.2", "DB_PORT": 5432}}]);
+    });
+    let (code, started) = answer(fsm, "start", &with_peers, &[]);
+    assert_eq!(code, Some(0), "{started:#}");
+    assert_eq!(
+        started["envs"][0]["envs"]["VNF_ID"],
+        "171b793b-a075-4b00-a947-887be5b5f1b1"
+    );
+    assert_eq!(
+        started["envs"][1],
+        serde_json::json!({"cdu_id": "cdu01-x", "envs": {"PEERS": "2"}})
+    );
+    let (code, stopped) = answer(fsm, "stop", &corpus("tng-sdk-sm/fsm/stop_event.yml"), &[]);
+    assert_eq!((code, &stopped["status"]), (Some(0), &serde_json::json!("COMPLETED")));
+    let (code, configured) = answer(
+        fsm,
+        "configure",
+        &corpus("industrial-pilot/fsm_configure_event.yml"),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{configured:#}");
+    assert_eq!(configured["envs"][0]["cdu_id"], "cdu01");
+    let (code, extracted) = answer(fsm, "state", &corpus("tng-sdk-sm/fsm/state_event_extract.yml"), &[]);
+    assert_eq!(code, Some(0), "{extracted:#}");
+    assert_eq!(extracted["persist"]["vnfr"], "171b793b-a075-4b00-a947-887be5b5f1b1");
+    let (code, injected) = answer(fsm, "state", &corpus("tng-sdk-sm/fsm/state_event_inject.yml"), &[]);
+    assert_eq!((code, injected.get("persist")), (Some(0), None), "{injected:#}");
+    let (code, scaled) = answer(fsm, "scale", &corpus("wasmano/fsm_scale_event.yml"), &[]);
+    assert_eq!(code, Some(0), "{scaled:#}");
+    assert_eq!(scaled["envs"][0]["envs"]["DIRECTION"], "out");
+}
+
+/// `sm new --lang python` for both kinds: the project's native test passes
+/// and componentize-py builds it into a component that answers its event
+/// through the harness.
+#[test]
+fn scaffolded_python_managers_test_build_and_answer() {
+    support::python_guests();
+    let componentize = std::env::var_os("WASMANO_COMPONENTIZE_PY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| support::workspace_root().join("target/componentize-py-venv/bin/componentize-py"));
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, name, world, event, payload) in [
+        (
+            "ssm",
+            "py-placement",
+            "service-manager-module",
+            "placement",
+            "tng-sdk-sm/ssm/placement_event.yml",
+        ),
+        (
+            "fsm",
+            "py-vnf",
+            "function-manager-module",
+            "start",
+            "tng-sdk-sm/fsm/start_event.yml",
+        ),
+    ] {
+        let created = wasmano(&[
+            "sm",
+            "new",
+            name,
+            "--kind",
+            kind,
+            "--lang",
+            "python",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(created.status.code(), Some(0), "{}", last_stderr_line(&created));
+        let project = dir.path().join(name);
+        let test = Command::new("python3")
+            .args(["-m", "unittest"])
+            .current_dir(&project)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            test.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&test.stderr)
+        );
+        let module = project.join(format!("{}.wasm", name.replace('-', "_")));
+        let build = Command::new(&componentize)
+            .args(["-d", "wit", "-w", world, "componentize", "app", "-o"])
+            .arg(&module)
+            .current_dir(&project)
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let answered = sm_test(&module, Some(event), &corpus(payload), &[]);
+        assert_eq!(
+            answered.status.code(),
+            Some(0),
+            "{kind}: {}",
+            last_stderr_line(&answered)
+        );
+        assert_eq!(stdout_yaml(&answered)["status"], "COMPLETED");
+    }
+    let refused = wasmano(&[
+        "sm",
+        "new",
+        "other",
+        "--kind",
+        "ssm",
+        "--lang",
+        "python",
+        "--sdk",
+        "sm-sdk",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(64), "--sdk is for Rust crates");
+}

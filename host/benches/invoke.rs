@@ -7,6 +7,9 @@
 //!   typed request), fresh instance per call, side by side with the same
 //!   manager called natively (no sandbox) in the same run, and against a
 //!   floor: an empty call (`handles`) in a fresh instance of the same module;
+//! - the Python placement example (componentize-py) beside its Rust twin:
+//!   per-call cost, floor, the smallest memory cap a call succeeds under,
+//!   loading;
 //! - cold compile and cached load of each example;
 //! - 10,000 invocations spread over every core;
 //! - resident memory per in-flight instance.
@@ -70,6 +73,86 @@ fn millis(duration: Duration) -> String {
 fn manager(host: &Host, path: &Path, options: Vec<KeyValue>, limits: Limits) -> WasmManager {
     let module = host.load_file(path, None).expect("load");
     WasmManager::new(host, module, "bench", options, limits).expect("manager")
+}
+
+/// The Python placement example (componentize-py, CPython inside the
+/// component) beside its Rust twin on the same payload: per-call cost, the
+/// floor of each module, the smallest memory cap a call succeeds under,
+/// and loading.
+fn python_beside_rust(host: &Host, guests: &support::Guests) {
+    const PYTHON_ITERATIONS: usize = 300;
+    let python = &support::python_guests().placement;
+    let content = payload("tng-sdk-sm/ssm/placement_event.yml");
+    let event = Event::Ssm(SsmEvent::Placement);
+    println!(
+        "\n## Python beside Rust (ssm placement, tng-sdk-sm/ssm/placement_event.yml, {PYTHON_ITERATIONS} iterations)\n"
+    );
+    println!("| module | size | call p50 | call p99 | floor p50 | smallest memory cap | cold compile | cached load |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let cache = std::env::temp_dir().join(format!("wasmano-bench-python-cache-{}", std::process::id()));
+    let cached_host = Host::new(HostConfig {
+        cache_dir: Some(cache.clone()),
+        max_instances: 8,
+        ..HostConfig::default()
+    })
+    .expect("host");
+    for (name, path) in [("Rust", &guests.placement), ("Python", python)] {
+        let bytes = std::fs::read(path).expect("module");
+        let manager = manager(host, path, Vec::new(), Limits::default());
+        let call = measure(PYTHON_ITERATIONS, || {
+            let request = Request::new(event, &content).expect("request");
+            std::hint::black_box(manager.invoke_blocking(&request).expect("reply"));
+        });
+        let floor = measure(PYTHON_ITERATIONS, || {
+            std::hint::black_box(manager.handled_events().expect("handles"));
+        });
+        let module = manager.module().clone();
+        let answers_under = |memory_bytes: usize| {
+            let capped = WasmManager::new(
+                host,
+                module.clone(),
+                "bench",
+                Vec::new(),
+                Limits {
+                    memory_bytes,
+                    ..Limits::default()
+                },
+            )
+            .expect("manager");
+            capped
+                .invoke_blocking(&Request::new(event, &content).expect("request"))
+                .is_ok()
+        };
+        // The smallest cap, to 64 KiB (a wasm page), that a call succeeds under.
+        let (mut refused, mut answered) = (0, Limits::default().memory_bytes);
+        assert!(answers_under(answered), "{name} answers under the default cap");
+        while answered - refused > 64 << 10 {
+            let middle = (refused + answered) / 2;
+            if answers_under(middle) {
+                answered = middle;
+            } else {
+                refused = middle;
+            }
+        }
+        let cold = measure(3, || {
+            std::hint::black_box(host.load_bytes(&bytes, None).expect("compile"));
+        });
+        cached_host.load_bytes(&bytes, None).expect("fill the cache");
+        let cached = measure(20, || {
+            std::hint::black_box(cached_host.load_bytes(&bytes, None).expect("cached load"));
+        });
+        println!(
+            "| {name} | {:.1} MB | {} | {} | {} | {:.1} MiB | {} | {} |",
+            bytes.len() as f64 / 1e6,
+            millis(call.p50),
+            millis(call.p99),
+            millis(floor.p50),
+            answered as f64 / f64::from(1 << 20),
+            millis(cold.p50),
+            millis(cached.p50)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&cache);
 }
 
 /// Resident set size of this process, from /proc/self/statm.
@@ -232,6 +315,8 @@ fn main() {
             micros(direct.p99)
         );
     }
+
+    python_beside_rust(&host, guests);
 
     println!("\n## Loading\n");
     println!("| module | size | cold compile p50 | cached load p50 |");

@@ -76,6 +76,104 @@ pub fn guests() -> &'static Guests {
     })
 }
 
+/// The Python managers, built by componentize-py against `wit/` with the
+/// Python SDK (`sm-sdk/python`).
+#[derive(Debug)]
+pub struct PythonGuests {
+    /// `examples-sm/python-placement`: the Rust placement example's twin.
+    pub placement: PathBuf,
+    /// `tests/python/every_event_ssm`: every SSM event, replies built from
+    /// the requests.
+    pub every_event_ssm: PathBuf,
+    /// `tests/python/every_event_fsm`: every FSM event likewise.
+    pub every_event_fsm: PathBuf,
+}
+
+/// What to do when componentize-py is missing.
+pub const COMPONENTIZE_PY_HOW_TO_INSTALL: &str = "the Python manager tests need componentize-py: run `bash -c 'source \
+     scripts/common.sh && ensure_componentize_py'` from the repository (scripts/test.sh does), or set \
+     WASMANO_COMPONENTIZE_PY to a componentize-py 0.25.1";
+
+/// Builds the Python managers once per process into `target/guests/python`;
+/// a build whose sources (the app, the SDK, the contract) are unchanged is
+/// kept (a digest of them sits beside it).
+pub fn python_guests() -> &'static PythonGuests {
+    static GUESTS: OnceLock<PythonGuests> = OnceLock::new();
+    GUESTS.get_or_init(|| {
+        let root = workspace_root();
+        let componentize = std::env::var_os("WASMANO_COMPONENTIZE_PY")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/componentize-py-venv/bin/componentize-py"));
+        let build = |app_dir: &str, world: &str, name: &str| {
+            let app_dir = root.join(app_dir);
+            let sdk = root.join("sm-sdk/python");
+            let out_dir = root.join("target/guests/python");
+            std::fs::create_dir_all(&out_dir).expect("output directory");
+            let mut sources = vec![root.join("wit/sm.wit"), app_dir.join("app.py")];
+            let mut sdk_files: Vec<PathBuf> = std::fs::read_dir(sdk.join("wasmano_sm"))
+                .expect("the Python SDK")
+                .map(|entry| entry.expect("SDK entry").path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "py"))
+                .collect();
+            sdk_files.sort();
+            sources.extend(sdk_files);
+            let mut text = Vec::new();
+            for source in &sources {
+                text.extend(std::fs::read(source).unwrap_or_else(|error| panic!("{}: {error}", source.display())));
+            }
+            let digest = wasmano_host::sha256_hex(&text);
+            let module = out_dir.join(format!("{name}.wasm"));
+            let stamp = out_dir.join(format!("{name}.sources-sha256"));
+            if module.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|built| built == digest) {
+                return module;
+            }
+            assert!(
+                componentize.is_file(),
+                "{}: {COMPONENTIZE_PY_HOW_TO_INSTALL}",
+                componentize.display()
+            );
+            let partial = out_dir.join(format!("{name}.wasm.{}", std::process::id()));
+            let output = Command::new(&componentize)
+                .arg("-d")
+                .arg(root.join("wit"))
+                .args(["-w", world, "componentize", "-p"])
+                .arg(&app_dir)
+                .arg("-p")
+                .arg(&sdk)
+                .args(["app", "-o"])
+                .arg(&partial)
+                .output()
+                .unwrap_or_else(|error| panic!("cannot run {}: {error}", componentize.display()));
+            assert!(
+                output.status.success(),
+                "componentize-py failed on {}: {}",
+                app_dir.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            std::fs::rename(&partial, &module).expect("move the component into place");
+            std::fs::write(&stamp, digest).expect("write the sources' digest");
+            module
+        };
+        PythonGuests {
+            placement: build(
+                "examples-sm/python-placement",
+                "service-manager-module",
+                "sm_python_placement",
+            ),
+            every_event_ssm: build(
+                "tests/python/every_event_ssm",
+                "service-manager-module",
+                "every_event_ssm",
+            ),
+            every_event_fsm: build(
+                "tests/python/every_event_fsm",
+                "function-manager-module",
+                "every_event_fsm",
+            ),
+        }
+    })
+}
+
 /// A second version of the placement example with a deliberate behaviour
 /// change, as a vendor's update would bring: it prefers the feasible VIM
 /// with the *fewest* free cores. Built from the example's source, patched,

@@ -577,6 +577,12 @@ pub(super) fn parse_option(text: &str) -> Result<KeyValue, Failure> {
     Ok(KeyValue::new(key, value))
 }
 
+/// How long the harness lets a module compile: a developer's own module,
+/// on a developer's machine, where a large component (a Python manager
+/// embeds CPython, about 19 MB) may take longer than the server's
+/// onboarding budget while other work shares the cores.
+const HARNESS_COMPILE_BUDGET: Duration = Duration::from_secs(300);
+
 /// The host the harness runs modules on, caching compiled modules in the
 /// user's cache directory so repeated runs skip compilation.
 pub(super) fn host() -> Result<Host, Failure> {
@@ -587,6 +593,7 @@ pub(super) fn host() -> Result<Host, Failure> {
         .map(|dir| dir.join("modules"));
     Host::new(HostConfig {
         cache_dir,
+        compile_budget: HARNESS_COMPILE_BUDGET,
         ..HostConfig::default()
     })
     .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))
