@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use serde_json::Value;
 use sm_sdk::UnitEnvs;
 use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{Placement, SsmEvent, Topology, VnfSwitches, WorkflowRequest};
+use sm_sdk::ssm::{Placement, SsmEvent, VnfSwitches, WorkflowRequest};
 
 use crate::bindings::ssm_exports;
 use crate::contract::ManagerKind;
@@ -126,7 +126,7 @@ impl Request {
         })?;
         let payload = match event {
             Event::Ssm(SsmEvent::Placement) => {
-                Payload::Placement(wit_placement_request(text, sm_sdk::ssm::topology(content)?))
+                Payload::Placement(wit_placement_request(text, sm_sdk::ssm::topology_vims(content)?))
             }
             _ => Payload::Document(text),
         };
@@ -189,8 +189,8 @@ impl Request {
     }
 }
 
-fn wit_placement_request(content: String, topology: Topology) -> ssm_exports::PlacementRequest {
-    let vims = topology.vims.into_iter().map(|vim| ssm_exports::Vim {
+fn wit_placement_request(content: String, vims: Vec<sm_sdk::ssm::Vim>) -> ssm_exports::PlacementRequest {
+    let vims = vims.into_iter().map(|vim| ssm_exports::Vim {
         uuid: vim.uuid,
         kind: match vim.kind {
             sm_sdk::descriptor::VimKind::Vm => ssm_exports::VimKind::Vm,
@@ -204,31 +204,9 @@ fn wit_placement_request(content: String, topology: Topology) -> ssm_exports::Pl
         city: vim.city,
         endpoint: vim.endpoint,
     });
-    let wims = topology.wims.into_iter().map(|wim| ssm_exports::Wim {
-        qos: wim
-            .qos
-            .iter()
-            .map(|link| ssm_exports::LinkQos {
-                node_a: link.node_a.clone(),
-                node_b: link.node_b.clone(),
-                latency_ms: link.latency_ms(),
-                bandwidth_mbps: link.bandwidth_mbps(),
-            })
-            .collect(),
-        uuid: wim.uuid,
-        name: wim.name,
-        attached_vims: wim.attached_vims,
-        attached_endpoints: wim.attached_endpoints,
-    });
-    let neps = topology.neps.into_iter().map(|nep| ssm_exports::Nep {
-        uuid: nep.uuid,
-        name: nep.name,
-    });
     ssm_exports::PlacementRequest {
         content,
         vims: vims.collect(),
-        wims: wims.collect(),
-        neps: neps.collect(),
     }
 }
 
@@ -264,15 +242,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placement_request_reads_the_topology_and_refuses_non_mappings() {
+    fn placement_request_types_the_vims_and_refuses_non_mappings() {
         let content = json!({"topology": {
             "vims": {
                 "vim_list": [{"vim_uuid": "a", "type": "vm", "core_total": 4, "vim_city": "Athens"}],
                 "nep_list": [{"nep_uuid": "n1", "nep_name": "bcn-1", "type": "endpoint"}],
             },
-            "wims": [{"uuid": "w", "attached_vims": ["a"], "qos": [
-                {"node_1": "a", "node_2": "n1", "latency": 0.01, "latency_unit": "s", "bandwidth": 1, "bandwidth_unit": "Gbps"}
-            ]}],
+            "wims": [{"uuid": "w", "attached_vims": ["a"], "qos": []}],
         }});
         let request = Request::new(Event::Ssm(SsmEvent::Placement), &content).unwrap();
         let Payload::Placement(placement) = &request.payload else {
@@ -280,9 +256,10 @@ mod tests {
         };
         assert_eq!(placement.vims[0].core_total, 4.0);
         assert_eq!(placement.vims[0].city.as_deref(), Some("Athens"));
-        assert_eq!(placement.neps[0].name.as_deref(), Some("bcn-1"));
-        assert_eq!(placement.wims[0].qos[0].latency_ms, Some(10.0));
-        assert_eq!(placement.wims[0].qos[0].bandwidth_mbps, Some(1000.0));
+        assert!(
+            placement.content.contains("bcn-1") && placement.content.contains("\"wims\""),
+            "WIMs and NEPs travel in the document"
+        );
         assert!(Request::new(Event::Ssm(SsmEvent::State), &json!("text")).is_err());
     }
 

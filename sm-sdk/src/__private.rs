@@ -108,8 +108,8 @@ pub mod ssm {
     use crate::ServiceManager;
     use crate::descriptor::VimKind;
     use crate::ssm::{
-        ConfigureRequest, EventSwitch, LinkQos, LinkSite, MonitorRequest, Nep, PlacementRequest, SsmEvent,
-        StateRequest, TaskRequest, Topology, Vim, Wim, WorkflowRequest,
+        ConfigureRequest, EventSwitch, LinkSite, MonitorRequest, PlacementRequest, SsmEvent, StateRequest, TaskRequest,
+        Vim, WorkflowRequest,
     };
 
     use ssm_bindings::exports::wasmano::sm::service_manager as wit;
@@ -139,8 +139,8 @@ pub mod ssm {
             .collect()
     }
 
-    fn topology(request: &mut WitPlacementRequest) -> Topology {
-        let vims = std::mem::take(&mut request.vims)
+    fn vims(request: &mut WitPlacementRequest) -> Vec<Vim> {
+        std::mem::take(&mut request.vims)
             .into_iter()
             .map(|vim| Vim {
                 uuid: vim.uuid,
@@ -156,44 +156,15 @@ pub mod ssm {
                 city: vim.city,
                 endpoint: vim.endpoint,
             })
-            .collect();
-        let wims = std::mem::take(&mut request.wims)
-            .into_iter()
-            .map(|wim| Wim {
-                uuid: wim.uuid,
-                name: wim.name,
-                attached_vims: wim.attached_vims,
-                attached_endpoints: wim.attached_endpoints,
-                qos: wim
-                    .qos
-                    .into_iter()
-                    .map(|link| LinkQos {
-                        node_a: link.node_a,
-                        node_b: link.node_b,
-                        latency: link.latency_ms,
-                        latency_unit: None,
-                        bandwidth: link.bandwidth_mbps,
-                        bandwidth_unit: None,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let neps = std::mem::take(&mut request.neps)
-            .into_iter()
-            .map(|nep| Nep {
-                uuid: nep.uuid,
-                name: nep.name,
-            })
-            .collect();
-        Topology { vims, wims, neps }
+            .collect()
     }
 
     /// Runs `M`'s placement.
     pub fn placement<M: ServiceManager>(mut request: WitPlacementRequest) -> WitResult<WitPlacement> {
-        let topology = topology(&mut request);
+        let vims = vims(&mut request);
         let reply = dispatch(
             handles_event::<M>(SsmEvent::Placement),
-            || PlacementRequest::with_topology(Document::from_json(request.content), topology),
+            || PlacementRequest::with_vims(Document::from_json(request.content), vims),
             |request| M::default().placement(request),
         )?;
         Ok(WitPlacement {

@@ -161,54 +161,56 @@ pub struct Nep {
     pub name: Option<String>,
 }
 
-/// The topology of a placement request, typed: VIMs, WIMs and endpoints.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Topology {
-    /// `vims.vim_list`.
-    pub vims: Vec<Vim>,
-    /// `wims`.
-    pub wims: Vec<Wim>,
-    /// `vims.nep_list`.
-    pub neps: Vec<Nep>,
+/// `topology` as a request reads it up front: its VIMs. The WIMs and NEPs
+/// stay in the document until a manager asks for them
+/// ([`PlacementRequest::wims`], [`PlacementRequest::neps`]).
+#[derive(Deserialize)]
+struct VimsContent {
+    #[serde(default)]
+    vims: Option<VimList>,
 }
 
-/// `topology`, each level optional.
 #[derive(Deserialize)]
-struct TopologyContent {
+struct VimList {
     #[serde(default)]
-    vims: Option<TopologyVims>,
+    vim_list: Option<Vec<Vim>>,
+}
+
+impl VimsContent {
+    fn into_vims(self) -> Vec<Vim> {
+        self.vims.and_then(|vims| vims.vim_list).unwrap_or_default()
+    }
+}
+
+/// `topology` as [`PlacementRequest::wims`] and [`PlacementRequest::neps`]
+/// read it.
+#[derive(Deserialize)]
+struct NetworkContent {
+    #[serde(default)]
+    topology: Option<NetworkTopology>,
+}
+
+#[derive(Deserialize)]
+struct NetworkTopology {
+    #[serde(default)]
+    vims: Option<NepList>,
     #[serde(default)]
     wims: Option<Vec<Wim>>,
 }
 
 #[derive(Deserialize)]
-struct TopologyVims {
-    #[serde(default)]
-    vim_list: Option<Vec<Vim>>,
+struct NepList {
     #[serde(default)]
     nep_list: Option<Vec<Nep>>,
 }
 
-impl From<TopologyContent> for Topology {
-    fn from(content: TopologyContent) -> Self {
-        let (vims, neps) = content
-            .vims
-            .map(|vims| (vims.vim_list.unwrap_or_default(), vims.nep_list.unwrap_or_default()))
-            .unwrap_or_default();
-        Self {
-            vims,
-            wims: content.wims.unwrap_or_default(),
-            neps,
-        }
-    }
-}
-
-/// Reads the typed topology (`topology`) of a placement content.
-pub fn topology(content: &serde_json::Value) -> Result<Topology, RequestError> {
+/// Reads the typed VIMs (`topology.vims.vim_list`) of a placement content:
+/// what the host passes typed with the request.
+pub fn topology_vims(content: &serde_json::Value) -> Result<Vec<Vim>, RequestError> {
     match content.get("topology") {
-        None | Some(serde_json::Value::Null) => Ok(Topology::default()),
-        Some(topology) => TopologyContent::deserialize(topology)
-            .map(Topology::from)
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(topology) => VimsContent::deserialize(topology)
+            .map(VimsContent::into_vims)
             .map_err(|error| RequestError::new("topology", error)),
     }
 }
@@ -224,16 +226,13 @@ pub struct PlacementRequest {
     pub vnfds: Vec<Vnfd>,
     /// The VIMs available, with their capacity.
     pub vims: Vec<Vim>,
-    /// The WIMs joining VIMs and endpoints, with their links' quality.
-    pub wims: Vec<Wim>,
-    /// The network endpoints of the topology.
-    pub neps: Vec<Nep>,
-    /// The whole content as sent (`nap`, ...).
+    /// The whole content as sent (`topology` with its WIMs and NEPs,
+    /// `nap`, ...).
     pub raw: Document,
 }
 
-/// What a placement request's content holds; `T` is the typed topology,
-/// or [`serde::de::IgnoredAny`] when the topology arrives typed already.
+/// What a placement request's content holds; `T` is the topology's typed
+/// VIMs, or [`serde::de::IgnoredAny`] when they arrive typed already.
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct PlacementContent<T> {
@@ -248,33 +247,49 @@ struct PlacementContent<T> {
 }
 
 impl PlacementRequest {
-    /// Builds a request from its content, reading the topology from it, in
-    /// one parse of the text.
+    /// Builds a request from its content, reading the VIMs from it, in one
+    /// parse of the text.
     pub fn from_document(raw: Document) -> Result<Self, RequestError> {
-        let mut content: PlacementContent<TopologyContent> =
+        let mut content: PlacementContent<VimsContent> =
             raw.parse().map_err(|error| RequestError::new("placement", error))?;
-        let topology = content.topology.take().map(Topology::from).unwrap_or_default();
-        Ok(Self::from_content(raw, content, topology))
+        let vims = content.topology.take().map(VimsContent::into_vims).unwrap_or_default();
+        Ok(Self::from_content(raw, content, vims))
     }
 
-    /// Builds a request from its content and a topology already typed (the
+    /// Builds a request from its content and its VIMs already typed (the
     /// topology in the text is skipped, not parsed again).
-    pub fn with_topology(raw: Document, topology: Topology) -> Result<Self, RequestError> {
+    pub fn with_vims(raw: Document, vims: Vec<Vim>) -> Result<Self, RequestError> {
         let content: PlacementContent<serde::de::IgnoredAny> =
             raw.parse().map_err(|error| RequestError::new("placement", error))?;
-        Ok(Self::from_content(raw, content, topology))
+        Ok(Self::from_content(raw, content, vims))
     }
 
-    fn from_content<T>(raw: Document, content: PlacementContent<T>, topology: Topology) -> Self {
+    fn from_content<T>(raw: Document, content: PlacementContent<T>, vims: Vec<Vim>) -> Self {
         Self {
             service_id: content.service_id,
             nsd: content.nsd,
             vnfds: content.vnfds,
-            vims: topology.vims,
-            wims: topology.wims,
-            neps: topology.neps,
+            vims,
             raw,
         }
+    }
+
+    /// The WIMs joining VIMs and endpoints, with their links' quality
+    /// (`topology.wims`), read from the content when asked: a placement that
+    /// does not look at the network does not pay for typing it.
+    pub fn wims(&self) -> Result<Vec<Wim>, RequestError> {
+        Ok(self.network()?.wims.unwrap_or_default())
+    }
+
+    /// The network endpoints of the topology (`topology.vims.nep_list`),
+    /// read from the content when asked.
+    pub fn neps(&self) -> Result<Vec<Nep>, RequestError> {
+        Ok(self.network()?.vims.and_then(|vims| vims.nep_list).unwrap_or_default())
+    }
+
+    fn network(&self) -> Result<NetworkTopology, RequestError> {
+        let content: NetworkContent = self.raw.parse().map_err(|error| RequestError::new("topology", error))?;
+        Ok(content.topology.unwrap_or(NetworkTopology { vims: None, wims: None }))
     }
 }
 
@@ -638,7 +653,27 @@ mod tests {
             let request = PlacementRequest::from_document(Document::from_json(empty)).unwrap();
             assert!(request.vims.is_empty(), "{empty}");
         }
-        let typed = PlacementRequest::with_topology(Document::from_json(text), Topology::default()).unwrap();
+        let typed = PlacementRequest::with_vims(Document::from_json(text), Vec::new()).unwrap();
         assert!(typed.vims.is_empty(), "typed VIMs win over the text's");
+    }
+
+    #[test]
+    fn wims_and_neps_are_read_from_the_document_when_asked() {
+        let text = r#"{"topology": {
+            "vims": {"vim_list": [], "nep_list": [{"nep_uuid": "n1", "nep_name": "bcn-1", "type": "endpoint"}]},
+            "wims": [{"uuid": "w", "attached_vims": ["a"], "qos": [
+                {"node_1": "a", "node_2": "n1", "latency": 0.01, "latency_unit": "s", "bandwidth": 1, "bandwidth_unit": "Gbps"}
+            ]}]}}"#;
+        let request = PlacementRequest::with_vims(Document::from_json(text), Vec::new()).unwrap();
+        let wims = request.wims().unwrap();
+        assert_eq!(wims[0].attached_vims, ["a"]);
+        assert_eq!(wims[0].qos[0].latency_ms(), Some(10.0));
+        assert_eq!(wims[0].qos[0].bandwidth_mbps(), Some(1000.0));
+        assert_eq!(request.neps().unwrap()[0].name.as_deref(), Some("bcn-1"));
+        let bare = PlacementRequest::from_document(Document::from_json("{}")).unwrap();
+        assert!(bare.wims().unwrap().is_empty() && bare.neps().unwrap().is_empty());
+        let malformed =
+            PlacementRequest::with_vims(Document::from_json(r#"{"topology": {"wims": 3}}"#), Vec::new()).unwrap();
+        assert!(malformed.wims().unwrap_err().to_string().contains("topology"));
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sm_sdk::Document;
 use sm_sdk::descriptor::VimKind;
 use sm_sdk::fsm::StateReply;
-use sm_sdk::ssm::{EventSwitch, Placement, PlacementRequest, VnfPlacement, VnfSwitches, topology};
+use sm_sdk::ssm::{EventSwitch, Placement, PlacementRequest, VnfPlacement, VnfSwitches, topology_vims};
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::package::Package;
 use wasmano::placement::{LabelledVim, PlacementOptions, VnfToPlace, place, requested_placement, validate_mapping};
@@ -367,11 +367,12 @@ fn typed_requests(content: &Value) -> bool {
             for vim in &request.vims {
                 note(vim.free_cores().is_finite() && vim.free_memory().is_finite());
             }
+            note(request.wims().is_ok() && request.neps().is_ok());
         }
         Err(_) => note(false),
     }
-    match topology(content) {
-        Ok(topology) => note(PlacementRequest::with_topology(document.clone(), topology).is_ok()),
+    match topology_vims(content) {
+        Ok(vims) => note(PlacementRequest::with_vims(document.clone(), vims).is_ok()),
         Err(_) => note(false),
     }
     match ssm::ConfigureRequest::from_document(document.clone()) {

@@ -89,14 +89,14 @@ class SsmRequestTest(unittest.TestCase):
         self.assertEqual(request.vnfds[0].instance_id(), "vnf-1")
         vim = request.vims[0]
         self.assertEqual((vim.kind, vim.free_cores(), vim.city), (CONTAINER, 6.0, "Athens"))
-        self.assertEqual(request.neps, [ssm.Nep("n", "bcn")])
-        self.assertEqual(request.wims[0].qos[0].latency_ms, 10.0)
-        self.assertEqual(request.wims[0].qos[0].bandwidth_mbps, 1000.0)
+        self.assertEqual(request.neps(), [ssm.Nep("n", "bcn")])
+        self.assertEqual(request.wims()[0].qos[0].latency_ms, 10.0)
+        self.assertEqual(request.wims()[0].qos[0].bandwidth_mbps, 1000.0)
         self.assertEqual(request.raw["nap"], {"public": []}, "the whole content stays reachable")
 
     def test_an_unknown_qos_unit_leaves_the_figure_unknown(self):
         content = {"topology": {"wims": [{"uuid": "w", "qos": [{"node_1": "a", "node_2": "b", "latency": 3, "latency_unit": "h"}]}]}}
-        self.assertIsNone(ssm.PlacementRequest.from_json(json.dumps(content)).wims[0].qos[0].latency_ms)
+        self.assertIsNone(ssm.PlacementRequest.from_json(json.dumps(content)).wims()[0].qos[0].latency_ms)
 
     def test_configure_task_monitor_and_state_requests(self):
         configure = ssm.ConfigureRequest.from_json(

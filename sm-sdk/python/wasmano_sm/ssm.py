@@ -90,11 +90,10 @@ def _scaled(value, unit, factors, default_unit):
     return float(value) * factor
 
 
-def _topology(content):
-    """The typed VIMs, WIMs and NEPs of a placement content."""
-    topology = content.get("topology") or {}
-    vims = topology.get("vims") or {}
-    typed_vims = [
+def _vims(content):
+    """The typed VIMs of a placement content (``topology.vims.vim_list``)."""
+    vims = ((content.get("topology") or {}).get("vims") or {}).get("vim_list") or []
+    return [
         Vim(
             uuid=str(vim.get("vim_uuid", "")),
             kind=CONTAINER if vim.get("type") == CONTAINER else VM,
@@ -106,52 +105,58 @@ def _topology(content):
             city=vim.get("vim_city"),
             endpoint=vim.get("vim_endpoint"),
         )
-        for vim in vims.get("vim_list") or []
+        for vim in vims
     ]
-    wims = [
-        Wim(
-            uuid=str(wim.get("uuid", "")),
-            name=wim.get("name"),
-            attached_vims=list(wim.get("attached_vims") or []),
-            attached_endpoints=list(wim.get("attached_endpoints") or []),
-            qos=[
-                LinkQos(
-                    node_a=str(link.get("node_1", "")),
-                    node_b=str(link.get("node_2", "")),
-                    latency_ms=_scaled(link.get("latency"), link.get("latency_unit"), _LATENCY_MS, "ms"),
-                    bandwidth_mbps=_scaled(
-                        link.get("bandwidth"), link.get("bandwidth_unit"), _BANDWIDTH_MBPS, "Mbps"
-                    ),
-                )
-                for link in wim.get("qos") or []
-            ],
-        )
-        for wim in topology.get("wims") or []
-    ]
-    neps = [Nep(uuid=str(nep.get("nep_uuid", "")), name=nep.get("nep_name")) for nep in vims.get("nep_list") or []]
-    return typed_vims, wims, neps
 
 
 class PlacementRequest:
     """A placement request: the service (``service_id``, ``nsd``), one VNFD
-    per VNF instance to place (``vnfds``), and the topology (``vims``,
-    ``wims``, ``neps``); ``raw`` is the whole content (``nap``, ...)."""
+    per VNF instance to place (``vnfds``), and the VIMs (``vims``); ``raw``
+    is the whole content (``nap``, ...), from which :meth:`wims` and
+    :meth:`neps` read the network when asked."""
 
-    def __init__(self, raw, vims, wims, neps):
+    def __init__(self, raw, vims):
         self.raw = raw
         uuid = raw.get("uuid")
         self.service_id = None if uuid is None else str(uuid)
         self.nsd = Nsd(raw.get("nsd"))
         self.vnfds = [Vnfd(vnfd) for vnfd in raw.get("vnfds") or []]
         self.vims = vims
-        self.wims = wims
-        self.neps = neps
 
     @classmethod
     def from_json(cls, text):
-        """A request from its content's JSON text, the topology read from it."""
+        """A request from its content's JSON text, the VIMs read from it."""
         raw = _parse("placement", text)
-        return cls(raw, *_topology(raw))
+        return cls(raw, _vims(raw))
+
+    def wims(self):
+        """The WIMs joining VIMs and endpoints, with their links' quality
+        (``topology.wims``)."""
+        return [
+            Wim(
+                uuid=str(wim.get("uuid", "")),
+                name=wim.get("name"),
+                attached_vims=list(wim.get("attached_vims") or []),
+                attached_endpoints=list(wim.get("attached_endpoints") or []),
+                qos=[
+                    LinkQos(
+                        node_a=str(link.get("node_1", "")),
+                        node_b=str(link.get("node_2", "")),
+                        latency_ms=_scaled(link.get("latency"), link.get("latency_unit"), _LATENCY_MS, "ms"),
+                        bandwidth_mbps=_scaled(
+                            link.get("bandwidth"), link.get("bandwidth_unit"), _BANDWIDTH_MBPS, "Mbps"
+                        ),
+                    )
+                    for link in wim.get("qos") or []
+                ],
+            )
+            for wim in (self.raw.get("topology") or {}).get("wims") or []
+        ]
+
+    def neps(self):
+        """The network endpoints of the topology (``topology.vims.nep_list``)."""
+        neps = ((self.raw.get("topology") or {}).get("vims") or {}).get("nep_list") or []
+        return [Nep(uuid=str(nep.get("nep_uuid", "")), name=nep.get("nep_name")) for nep in neps]
 
 
 @dataclass
@@ -380,8 +385,8 @@ def export(manager_class):
             return wit.WorkflowRequest_Reconfigure(payload)
         raise TypeError(f"a monitor reply lists ScaleOut, ScaleIn or Reconfigure, not {request!r}")
 
-    def typed_topology(request):
-        vims = [
+    def typed_vims(request):
+        return [
             Vim(
                 vim.uuid,
                 CONTAINER if vim.kind == wit.VimKind.CONTAINER else VM,
@@ -395,18 +400,6 @@ def export(manager_class):
             )
             for vim in request.vims
         ]
-        wims = [
-            Wim(
-                wim.uuid,
-                wim.name,
-                list(wim.attached_vims),
-                list(wim.attached_endpoints),
-                [LinkQos(q.node_a, q.node_b, q.latency_ms, q.bandwidth_mbps) for q in wim.qos],
-            )
-            for wim in request.wims
-        ]
-        neps = [Nep(nep.uuid, nep.name) for nep in request.neps]
-        return vims, wims, neps
 
     class Export(exports.ServiceManager):
         def handles(self):
@@ -416,7 +409,7 @@ def export(manager_class):
             return run(
                 Event.PLACEMENT,
                 "placement",
-                lambda: PlacementRequest(_parse("placement", request.content), *typed_topology(request)),
+                lambda: PlacementRequest(_parse("placement", request.content), typed_vims(request)),
                 lambda placement: wit.Mapping(
                     [wit.VnfPlacement(p.vnf, p.vim) for p in placement.vnfs],
                     [wit.LinkPlacement(link.link, site(link)) for link in placement.links],

@@ -22,8 +22,9 @@ class EveryEvent(ssm.ServiceManager):
             vim = next(vim for vim in request.vims if vim.kind == kind)
             vnfs.append(ssm.VnfPlacement(vnf=vnfd.instance_id(), vim=vim.uuid))
         links = [ssm.LinkPlacement(link["id"], vim=vnfs[0].vim) for link in request.nsd.virtual_links[:1]]
-        if request.wims:
-            links += [ssm.LinkPlacement(link["id"], wim=request.wims[0].uuid) for link in request.nsd.virtual_links[1:2]]
+        wims = request.wims()
+        if wims:
+            links += [ssm.LinkPlacement(link["id"], wim=wims[0].uuid) for link in request.nsd.virtual_links[1:2]]
         return ssm.Placement(vnfs=vnfs, links=links)
 
     def configure(self, request):
