@@ -651,6 +651,46 @@ fn a_failing_callback_gets_its_notification_on_a_later_try() {
     wait_metric(&setup.server, "wasmano_notifications_total{result=\"delivered\"}", 1.0);
 }
 
+/// A notification still queued when the server is killed is delivered by
+/// the next start, with the same id; once delivered it is not sent again.
+#[test]
+fn a_notification_pending_at_a_crash_is_delivered_after_the_restart() {
+    let Setup {
+        data, server, operator, ..
+    } = setup();
+    // The first try is refused: the notification waits 1 s for its second.
+    let callback = Callback::start(204, 1);
+    let subscription = subscribe(&operator, &json!({"callbackUri": callback.url}));
+    let token = operator.token_secret();
+    let instance = create_instance(&operator, "pending");
+    let refused = callback.wait_posts(1);
+    drop(server); // SIGKILL, within the backoff
+    let pending = data.path().join("data/subscriptions.sqlite");
+    let count_pending = || -> i64 {
+        let connection = rusqlite::Connection::open(&pending).unwrap();
+        connection
+            .query_row("SELECT COUNT(*) FROM pending", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(count_pending(), 1, "the undelivered notification is on disk");
+
+    let server = Server::start_with(&data.path().join("data"), &[], &LOOPBACK_CALLBACKS);
+    let posts = callback.wait_posts(2);
+    assert_eq!(posts[1].body, refused[0].body, "the same notification, id included");
+    assert_eq!(posts[1].body["nsInstanceId"], json!(instance));
+    assert_eq!(posts[1].body["subscriptionId"], json!(subscription));
+    let deadline = Instant::now() + PATIENCE;
+    while count_pending() > 0 {
+        assert!(Instant::now() < deadline, "a delivered notification leaves pending");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.stop();
+    let server = Server::start_with(&data.path().join("data"), &[], &LOOPBACK_CALLBACKS);
+    assert_eq!(server.client(&token).get(SUBSCRIPTIONS).status, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(callback.requests("POST").len(), 2, "nothing delivered is sent again");
+}
+
 #[test]
 fn subscriptions_survive_a_restart() {
     let setup = setup();

@@ -24,8 +24,11 @@
 //! always comes before its RESULT. A delivery is a `POST` of the JSON body
 //! that any 2xx answer accepts; a failure is tried again after 1, 2, 4 …
 //! [`MAX_BACKOFF`] seconds, [`MAX_TRIES`] times in all, then dropped (and
-//! logged). Queues are memory: what is not delivered when the server stops
-//! is lost.
+//! logged). A queued notification is also written to `pending` in the same
+//! file, and removed once delivered or dropped: after a restart, crash
+//! included, each subscription's queue starts with what it still held, in
+//! order, under the same notification ids (delivery is at least once: one
+//! delivered just before a crash is sent again, and its id tells).
 //!
 //! A filter matches when every criterion it lists does (an empty or absent
 //! one matches anything): `notificationTypes`, the
@@ -104,6 +107,14 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     body TEXT NOT NULL,
     UNIQUE (project_id, callback_uri, filter)
 );
+CREATE TABLE IF NOT EXISTS pending (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription_id TEXT NOT NULL,
+    notification_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_subscription ON pending (subscription_id, seq);
 ";
 
 /// Why the subscriptions could not be read or changed.
@@ -396,6 +407,8 @@ fn check_callback_uri(uri: &str) -> Result<(), Problem> {
 pub struct Stored {
     connection: Connection,
     subscriptions: Vec<Subscription>,
+    /// The notifications not delivered yet, by subscription, in order.
+    pending: HashMap<String, Vec<Notification>>,
 }
 
 impl Stored {
@@ -429,9 +442,35 @@ impl Stored {
                 })
                 .collect::<Result<Vec<Subscription>, _>>()?
         };
+        let mut pending: HashMap<String, Vec<Notification>> = HashMap::new();
+        {
+            let mut statement = connection
+                .prepare("SELECT subscription_id, notification_id, kind, body FROM pending ORDER BY seq")
+                .map_err(|error| failed(&error))?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(|error| failed(&error))?;
+            for row in rows {
+                let (subscription, id, kind, body) = row.map_err(|error| failed(&error))?;
+                let kind = serde_json::from_str(&kind)
+                    .map_err(|error| failed(&format!("unreadable pending notification {id}: {error}")))?;
+                pending
+                    .entry(subscription)
+                    .or_default()
+                    .push(Notification { id, kind, body });
+            }
+        }
         Ok(Self {
             connection,
             subscriptions,
+            pending,
         })
     }
 }
@@ -463,7 +502,7 @@ enum Created {
 /// delivery queues, and the HTTP client of the callbacks.
 pub(super) struct Subscriptions {
     /// Locked after `live` when both are.
-    connection: Mutex<Connection>,
+    connection: Arc<Mutex<Connection>>,
     live: Mutex<Vec<Live>>,
     agent: ureq::Agent,
     metrics: Arc<Metrics>,
@@ -497,16 +536,39 @@ impl Subscriptions {
             .build();
         let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), resolver);
         let subscriptions = Arc::new(Self {
-            connection: Mutex::new(stored.connection),
+            connection: Arc::new(Mutex::new(stored.connection)),
             live: Mutex::new(Vec::new()),
             agent,
             metrics,
         });
+        let mut pending = stored.pending;
         let live: Vec<Live> = stored
             .subscriptions
             .into_iter()
-            .map(|subscription| subscriptions.deliverer(Arc::new(subscription)))
+            .map(|subscription| {
+                let live = subscriptions.deliverer(Arc::new(subscription));
+                // Pending rows are at most a queue's worth: only queued
+                // notifications are written.
+                for notification in pending.remove(&live.subscription.id).unwrap_or_default() {
+                    if let Err(refused) = live.queue.try_send(notification) {
+                        tracing::warn!("dropped a pending notification on restart: {refused}");
+                    }
+                }
+                live
+            })
             .collect();
+        if !pending.is_empty() {
+            // A crash between deleting a subscription and its rows.
+            let orphans: Vec<String> = pending.into_keys().collect();
+            let connection = subscriptions.connection();
+            for subscription in orphans {
+                if let Err(error) =
+                    connection.execute("DELETE FROM pending WHERE subscription_id = ?1", [&subscription])
+                {
+                    tracing::warn!("cannot forget the notifications of subscription {subscription}: {error}");
+                }
+            }
+        }
         *subscriptions.live() = live;
         subscriptions
     }
@@ -525,6 +587,7 @@ impl Subscriptions {
         tokio::spawn(deliver_all(
             self.agent.clone(),
             Arc::clone(&self.metrics),
+            Arc::clone(&self.connection),
             Arc::clone(&subscription),
             waiting,
         ));
@@ -592,9 +655,15 @@ impl Subscriptions {
             let Some(at) = live.iter().position(|live| live.subscription.id == id) else {
                 return Ok(false);
             };
-            this.connection()
+            let mut connection = this.connection();
+            let transaction = connection.transaction().map_err(backend)?;
+            transaction
                 .execute("DELETE FROM subscriptions WHERE id = ?1", [&id])
                 .map_err(backend)?;
+            transaction
+                .execute("DELETE FROM pending WHERE subscription_id = ?1", [&id])
+                .map_err(backend)?;
+            transaction.commit().map_err(backend)?;
             // Its sender gone, the delivery task stops.
             live.remove(at);
             Ok(true)
@@ -621,9 +690,11 @@ impl Subscriptions {
     }
 
     /// Queues `notice` for every subscription of its project that it
-    /// matches; never waits.
+    /// matches, writing each queued notification to `pending` first; never
+    /// waits for a callback (only for the file, as a blocking call).
     fn dispatch(&self, notice: &Notice) {
         let live = self.live();
+        let mut queued = Vec::new();
         for live in live.iter().filter(|live| {
             live.subscription.project_id == notice.project_id() && live.subscription.filter.matches(notice)
         }) {
@@ -633,18 +704,58 @@ impl Subscriptions {
                 id,
                 kind: notice.kind(),
             };
-            let refused = match live.queue.try_send(notification) {
-                Ok(()) => continue,
-                Err(TrySendError::Full(refused) | TrySendError::Closed(refused)) => refused,
-            };
-            tracing::warn!(
-                subscription = %live.subscription.id,
-                notification = %refused.id,
-                kind = ?refused.kind,
-                "dropped a notification: {QUEUE_CAPACITY} wait for this subscription already"
-            );
-            self.metrics.notification(Delivery::Dropped);
+            // Only `dispatch` sends after the start, under the `live` lock.
+            if live.queue.capacity() == 0 {
+                tracing::warn!(
+                    subscription = %live.subscription.id,
+                    notification = %notification.id,
+                    kind = ?notification.kind,
+                    "dropped a notification: {QUEUE_CAPACITY} wait for this subscription already"
+                );
+                self.metrics.notification(Delivery::Dropped);
+                continue;
+            }
+            queued.push((live, notification));
         }
+        if queued.is_empty() {
+            return;
+        }
+        if let Err(error) = self.write_pending(&queued) {
+            // Delivered anyway; only a restart before delivery loses them.
+            tracing::error!("cannot store pending notifications: {error}");
+        }
+        for (live, notification) in queued {
+            if let Err(TrySendError::Full(refused) | TrySendError::Closed(refused)) = live.queue.try_send(notification)
+            {
+                tracing::warn!(subscription = %live.subscription.id, notification = %refused.id, "dropped a notification: its queue closed");
+                self.metrics.notification(Delivery::Dropped);
+                forget_pending(&self.connection, &refused.id);
+            }
+        }
+    }
+
+    /// Writes the notifications about to be queued, in one transaction.
+    fn write_pending(&self, queued: &[(&Live, Notification)]) -> Result<(), SubscriptionError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction().map_err(backend)?;
+        for (live, notification) in queued {
+            let kind = serde_json::to_string(&notification.kind).map_err(backend)?;
+            transaction
+                .execute(
+                    "INSERT INTO pending (subscription_id, notification_id, kind, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![live.subscription.id, notification.id, kind, notification.body],
+                )
+                .map_err(backend)?;
+        }
+        transaction.commit().map_err(backend)
+    }
+}
+
+/// Removes a notification from `pending`: delivered, or dropped for good.
+fn forget_pending(connection: &Mutex<Connection>, notification_id: &str) {
+    let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Err(error) = connection.execute("DELETE FROM pending WHERE notification_id = ?1", [notification_id]) {
+        tracing::warn!(notification = %notification_id, "cannot forget a pending notification: {error}");
     }
 }
 
@@ -705,6 +816,7 @@ fn backoff(attempt: u32) -> Duration {
 async fn deliver_all(
     agent: ureq::Agent,
     metrics: Arc<Metrics>,
+    outbox: Arc<Mutex<Connection>>,
     subscription: Arc<Subscription>,
     mut waiting: mpsc::Receiver<Notification>,
 ) {
@@ -737,6 +849,7 @@ async fn deliver_all(
             match sent {
                 Ok(()) => {
                     metrics.notification(Delivery::Delivered);
+                    forget(&outbox, &notification.id).await;
                     break;
                 }
                 Err(error) if attempt < MAX_TRIES => {
@@ -758,9 +871,21 @@ async fn deliver_all(
                         "dropped a notification: the callback {error} on the last of {MAX_TRIES} tries"
                     );
                     metrics.notification(Delivery::Dropped);
+                    forget(&outbox, &notification.id).await;
                 }
             }
         }
+    }
+}
+
+/// [`forget_pending`] off the async workers.
+async fn forget(outbox: &Arc<Mutex<Connection>>, notification_id: &str) {
+    let (outbox, id) = (Arc::clone(outbox), notification_id.to_owned());
+    if wasmano_host::run_blocking(move || forget_pending(&outbox, &id))
+        .await
+        .is_none()
+    {
+        tracing::warn!(notification = %notification_id, "forgetting a pending notification panicked");
     }
 }
 
@@ -877,7 +1002,13 @@ pub(super) fn notify(lifecycle: &Lifecycle, subscriptions: Arc<Subscriptions>) {
             match events.recv().await {
                 Ok(event) => {
                     if let Some(notice) = Notice::of(event, &mut states) {
-                        subscriptions.dispatch(&notice);
+                        let dispatching = Arc::clone(&subscriptions);
+                        if wasmano_host::run_blocking(move || dispatching.dispatch(&notice))
+                            .await
+                            .is_none()
+                        {
+                            tracing::error!("dispatching a notification panicked");
+                        }
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
