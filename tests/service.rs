@@ -11,6 +11,8 @@ mod support;
 mod support_package;
 #[path = "support/server.rs"]
 mod support_server;
+#[path = "support/tls.rs"]
+mod support_tls;
 
 use std::process::Command;
 use std::time::Duration;
@@ -597,6 +599,70 @@ fn recorded_hook_calls_replay_on_a_new_module_version() {
     assert_eq!(code, Some(66), "{stderr}");
     let documents = std::fs::read_dir(setup.data_dir.join("calls/blobs")).unwrap().count();
     assert_eq!(documents, 0, "no document outlives the calls that named it");
+}
+
+/// `serve --tls-cert --tls-key` answers HTTPS with that certificate: the
+/// CLI trusts it through `--ca-cert` and refuses it without; plain HTTP
+/// gets no answer; unusable files stop the server before it starts, named.
+#[test]
+fn the_server_speaks_https_with_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = support_tls::Authority::new();
+    let (ca, cert, key) = authority.write_pem(dir.path());
+    let data = dir.path().join("data");
+    let server = Server::start_with(
+        &data,
+        &[],
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    assert!(server.base.starts_with("https://127.0.0.1:"), "{}", server.base);
+    let token = support_server::token_file(&data);
+    let cli = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wasmano"))
+            .args(["package", "list", "--json", "--token-file"])
+            .arg(&token)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let trusted = cli(&["--server", &server.base, "--ca-cert", ca.to_str().unwrap()]);
+    assert_eq!(
+        trusted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&trusted.stdout).trim(), "[]");
+    let untrusted = cli(&["--server", &server.base]);
+    assert_eq!(untrusted.status.code(), Some(69), "an unknown issuer is refused");
+    let plain = server.base.replace("https://", "http://");
+    let cleartext = cli(&["--server", &plain, "--ca-cert", ca.to_str().unwrap()]);
+    assert_eq!(cleartext.status.code(), Some(69), "plain HTTP gets no answer");
+    server.stop();
+
+    let refused = |cert: &std::path::Path, key: &std::path::Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("other"))
+            .arg("--tls-cert")
+            .arg(cert)
+            .arg("--tls-key")
+            .arg(key)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = refused(&cert, &ca);
+    assert_eq!(code, Some(65), "a certificate as the key: {stderr}");
+    assert!(stderr.contains(ca.to_str().unwrap()), "{stderr}");
+    let missing = dir.path().join("missing.pem");
+    let (code, stderr) = refused(&cert, &missing);
+    assert_eq!(code, Some(66), "{stderr}");
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+    assert!(!dir.path().join("other").exists(), "nothing started");
 }
 
 #[test]

@@ -16,6 +16,8 @@ mod support_package;
 #[allow(dead_code, reason = "each test binary uses its own part of the support modules")]
 #[path = "support/server.rs"]
 mod support_server;
+#[path = "support/tls.rs"]
+mod support_tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use support_server::{Api, Server, bundled_archive, create_instance, task};
+use support_tls::Authority;
 
 const SUBSCRIPTIONS: &str = "/nslcm/v1/subscriptions";
 
@@ -176,44 +179,6 @@ impl Callback {
 trait ReadWrite: Read + Write {}
 
 impl<T: Read + Write> ReadWrite for T {}
-
-/// A certificate authority of the test's own, and the certificate for
-/// 127.0.0.1 it issued to the `https` callbacks.
-struct Authority {
-    /// The authority's certificate, PEM: what the server is told to trust.
-    pem: String,
-    certificate: rustls::pki_types::CertificateDer<'static>,
-    key: Vec<u8>,
-}
-
-impl Authority {
-    fn new() -> Self {
-        let authority_key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let authority = params.self_signed(&authority_key).unwrap();
-        let issuer = rcgen::Issuer::new(params, authority_key);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let certificate = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&key, &issuer)
-            .unwrap();
-        Self {
-            pem: authority.pem(),
-            certificate: certificate.der().clone(),
-            key: key.serialize_der(),
-        }
-    }
-
-    fn server_config(&self) -> Arc<rustls::ServerConfig> {
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(self.key.clone().into());
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(vec![self.certificate.clone()], key)
-            .unwrap();
-        Arc::new(config)
-    }
-}
 
 /// One HTTP/1.1 request: method, the headers looked at, a JSON body.
 fn read_request(stream: &mut dyn ReadWrite) -> Option<Received> {

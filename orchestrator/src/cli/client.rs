@@ -9,6 +9,8 @@ use clap::Args as ClapArgs;
 use serde::Deserialize;
 use serde_json::Value;
 use ureq::Agent;
+use ureq::tls::{RootCerts, TlsConfig};
+use wasmano::server::tls::trusted_roots;
 
 use super::{Failure, exit, read_config};
 
@@ -25,6 +27,10 @@ pub struct Connection {
     /// A file holding the bearer token (default: $WASMANO_TOKEN_FILE).
     #[arg(long, value_name = "FILE", global = true)]
     token_file: Option<PathBuf>,
+    /// PEM certificates an `https` server's certificate must chain to,
+    /// instead of the public web's roots (default: $WASMANO_CA_CERT).
+    #[arg(long, value_name = "FILE", global = true)]
+    ca_cert: Option<PathBuf>,
     /// Print the server's JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -58,6 +64,7 @@ pub struct Answer {
 struct ClientFile {
     server: Option<String>,
     token_file: Option<PathBuf>,
+    ca_cert: Option<PathBuf>,
 }
 
 impl ClientFile {
@@ -79,8 +86,10 @@ impl ClientFile {
             return Ok(Self::default());
         }
         let mut file: Self = read_config(&path, "client configuration")?;
-        if let (Some(token_file), Some(base)) = (&mut file.token_file, path.parent()) {
-            *token_file = base.join(&*token_file);
+        if let Some(base) = path.parent() {
+            for relative in [&mut file.token_file, &mut file.ca_cert].into_iter().flatten() {
+                *relative = base.join(&*relative);
+            }
         }
         Ok(file)
     }
@@ -127,7 +136,20 @@ impl Connection {
                 ));
             }
         };
-        Ok(Client::new(&base, &token))
+        let ca_cert = self
+            .ca_cert
+            .clone()
+            .or_else(|| std::env::var_os("WASMANO_CA_CERT").map(PathBuf::from))
+            .or(file.ca_cert);
+        let roots = trusted_roots(ca_cert.as_deref()).map_err(|error| {
+            let code = if error.path.exists() {
+                exit::DATA
+            } else {
+                exit::NO_INPUT
+            };
+            Failure::new(code, format!("CA certificates {error}"))
+        })?;
+        Ok(Client::trusting(&base, &token, roots))
     }
 }
 
@@ -135,7 +157,14 @@ impl Client {
     /// A client of the server at `base` (`http://host:port`) calling with
     /// the bearer `token`.
     pub fn new(base: &str, token: &str) -> Client {
+        Self::trusting(base, token, RootCerts::WebPki)
+    }
+
+    /// [`Client::new`], an `https` server's certificate verified against
+    /// `roots`.
+    pub fn trusting(base: &str, token: &str, roots: RootCerts) -> Client {
         let agent: Agent = Agent::config_builder()
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(120)))
             .build()

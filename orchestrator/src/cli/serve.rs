@@ -13,6 +13,7 @@ use serde::Deserialize;
 use wasmano::placement::{PlacementOptions, PlacementStrategy};
 use wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE;
 use wasmano::server::egress::AddressRange;
+use wasmano::server::tls::{TlsFiles, TlsListener};
 use wasmano::server::{self, ServeConfig, ServeError};
 
 use wasmano::service::LegacySettings;
@@ -59,6 +60,12 @@ pub struct ServeArgs {
     /// instead of the public web's roots.
     #[arg(long, value_name = "FILE")]
     callback_ca: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Let callbacks connect to this address range (ADDRESS/PREFIX;
     /// repeatable); by default they connect to public addresses only.
     #[arg(long = "callback-allow", value_name = "CIDR")]
@@ -97,6 +104,7 @@ struct ConfigFile {
     callback_ca: Option<PathBuf>,
     #[serde(default)]
     callback_allow: Vec<AddressRange>,
+    tls: Option<TlsFile>,
     #[serde(default)]
     docker: bool,
     #[serde(default)]
@@ -106,6 +114,14 @@ struct ConfigFile {
     #[serde(default)]
     publish_events: bool,
     max_recorded_calls: Option<usize>,
+}
+
+/// The configuration file's `tls` block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 /// The configuration file's `placement` block.
@@ -136,6 +152,10 @@ impl ConfigFile {
         .flatten()
         {
             *relative = base.join(&*relative);
+        }
+        if let Some(tls) = &mut file.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
         }
         Ok(file)
     }
@@ -194,6 +214,21 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             .or(file.max_recorded_calls)
             .unwrap_or(DEFAULT_MAX_CALLS_PER_SERVICE),
     };
+    let tls = match (args.tls_cert, args.tls_key, file.tls) {
+        (Some(cert), Some(key), _) => Some(TlsFiles { cert, key }),
+        (_, _, Some(TlsFile { cert, key })) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
+    // Checked before anything starts: a bad file is a refusal, not a
+    // server that cannot answer.
+    let tls_config = tls.as_ref().map(TlsFiles::server_config).transpose().map_err(|error| {
+        let code = if error.path.exists() {
+            exit::DATA
+        } else {
+            exit::NO_INPUT
+        };
+        Failure::new(code, format!("TLS: {error}"))
+    })?;
     let listen = args
         .listen
         .or(file.listen)
@@ -217,14 +252,21 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             (Some(_), Some(file)) => println!("bootstrap admin token written to {}", file.display()),
             (None, _) => {}
         }
+        let scheme = if tls_config.is_some() { "https" } else { "http" };
         println!(
-            "wasmano serving http://{address} (data directory {}, {} service(s) recovered)",
+            "wasmano serving {scheme}://{address} (data directory {}, {} service(s) recovered)",
             config.data_dir.display(),
             opened.recovered
         );
-        server::serve(listener, opened.state, shutdown)
-            .await
-            .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))
+        let served = match tls_config {
+            Some(tls) => {
+                let listener =
+                    TlsListener::new(listener, tls).map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
+                server::serve(listener, opened.state, shutdown).await
+            }
+            None => server::serve(listener, opened.state, shutdown).await,
+        };
+        served.map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -24,6 +24,7 @@ mod openapi;
 mod packages;
 pub mod problem;
 mod subscriptions;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -55,7 +56,7 @@ use events::EventLog;
 use metrics::Metrics;
 use problem::{Problem, ProblemKind};
 use subscriptions::Subscriptions;
-use ureq::tls::{PemItem, RootCerts};
+use ureq::tls::RootCerts;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -156,24 +157,10 @@ pub enum ServeError {
 /// The roots an `https` callback's certificate must chain to: the
 /// certificates of `ca_file`, or the public web's.
 fn callback_roots(ca_file: Option<&Path>) -> Result<RootCerts, ServeError> {
-    let Some(path) = ca_file else {
-        return Ok(RootCerts::WebPki);
-    };
-    let refuse = |message: String| ServeError::CallbackCa {
-        path: path.to_owned(),
-        message,
-    };
-    let pem = std::fs::read(path).map_err(|error| refuse(error.to_string()))?;
-    let mut certificates = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        if let PemItem::Certificate(certificate) = item.map_err(|error| refuse(error.to_string()))? {
-            certificates.push(certificate);
-        }
-    }
-    if certificates.is_empty() {
-        return Err(refuse("holds no PEM certificate".into()));
-    }
-    Ok(RootCerts::Specific(Arc::new(certificates)))
+    tls::trusted_roots(ca_file).map_err(|error| ServeError::CallbackCa {
+        path: error.path,
+        message: error.message,
+    })
 }
 
 /// What the handlers share.
@@ -394,11 +381,15 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
 /// running operations reach their end (at most [`DRAIN_LIMIT`]).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+pub async fn serve<L>(
+    listener: L,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let lifecycle = Arc::clone(&state.lifecycle);
     let retries = lifecycle.spawn_removal_retries(REMOVAL_RETRY_PERIOD);
     let events = Arc::clone(&state.events);
