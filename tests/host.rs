@@ -482,6 +482,25 @@ fn a_module_with_more_memories_than_the_sandbox_grants_is_refused_at_load() {
     assert!(error.to_string().contains("memories count of 2"), "{error}");
 }
 
+/// A component built against an edited copy of the contract (same name
+/// and version, other types) is told apart from a sandbox fault: the
+/// message names the contract and what to do.
+#[test]
+fn a_component_whose_exports_differ_from_the_contract_is_named_as_such() {
+    for event in [SsmEvent::Placement, SsmEvent::State] {
+        let cause = hostile_component_cause(Hostility::MismatchedContract, event, Limits::default());
+        let Cause::Fault(Fault::ContractMismatch(detail)) = &cause else {
+            panic!("{event:?}: expected a contract mismatch, got {cause:?}")
+        };
+        assert!(detail.contains("type mismatch"), "{detail}");
+        let message = cause.to_string();
+        assert!(
+            message.contains("wasmano:sm@2.0.0") && message.contains("rebuild"),
+            "{message}"
+        );
+    }
+}
+
 #[test]
 fn a_guest_cannot_hoard_host_resources() {
     // 2,000 live stdout streams: within wasmtime's defaults (a million table

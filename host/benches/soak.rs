@@ -99,6 +99,8 @@ enum Expected {
     Cause(Cause),
     /// With a trap whose kind contains one of these.
     Trap(&'static [&'static str]),
+    /// With a contract mismatch (whatever wasmtime's detail).
+    ContractMismatch,
     /// With an answered error free of control characters that still holds
     /// these words.
     Sanitized(&'static [&'static str]),
@@ -110,6 +112,9 @@ impl Expected {
             (Self::Reply(expected), Ok(reply)) => reply == expected,
             (Self::SameReply(first), Ok(reply)) => first.get_or_init(|| reply.clone()) == reply,
             (Self::Cause(expected), Err(error)) => error.cause == *expected,
+            (Self::ContractMismatch, Err(error)) => {
+                matches!(error.cause, Cause::Fault(Fault::ContractMismatch(_)))
+            }
             (Self::Trap(words), Err(error)) => match &error.cause {
                 Cause::Fault(Fault::Trap { kind }) => words.iter().any(|word| kind.contains(word)),
                 _ => false,
@@ -133,6 +138,7 @@ impl Expected {
             Self::Reply(Reply::Started(envs)) => format!("Ok: started, {} envs", envs.len()),
             Self::Reply(reply) => format!("Ok: {reply:?}"),
             Self::SameReply(_) => "Ok: the same reply every call".into(),
+            Self::ContractMismatch => "Fault::ContractMismatch".into(),
             Self::Cause(Cause::Fault(Fault::Timeout { deadline })) => {
                 format!("Fault::Timeout ({} ms)", deadline.as_millis())
             }
@@ -515,6 +521,14 @@ fn cases(host: &Host) -> Vec<Case> {
             state,
             &anything,
             Expected::Trap(&["no free keys"]),
+        ),
+        (
+            "mismatched contract",
+            Hostility::MismatchedContract,
+            defaults,
+            placement,
+            &placement_payload,
+            Expected::ContractMismatch,
         ),
         (
             "memory+table",

@@ -27,6 +27,7 @@ use sm_sdk::{KeyValue, UnitEnvs};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::{fsm_exports, ssm_exports, wit_types};
+use crate::contract::HOST_CONTRACT_VERSION;
 use crate::engine::{EPOCH_TICK, HostInner};
 use crate::event::{Event, Payload, Reply, Request};
 use crate::manager::Limits;
@@ -110,6 +111,13 @@ pub enum Fault {
     /// instances, memories, tables, host resources).
     #[error("beyond the sandbox's limits: {0}")]
     SandboxLimit(String),
+    /// The component's exports have other types than the contract this host
+    /// runs, though they carry its name and version (built against an
+    /// edited or draft copy of `wit/`).
+    #[error(
+        "its exports do not have the types of wasmano:sm@{HOST_CONTRACT_VERSION} as this host defines them; rebuild it against this host's wit/: {0}"
+    )]
+    ContractMismatch(String),
     /// A legacy manager did not start, register or subscribe in time.
     #[error("did not start: {0}")]
     DidNotStart(String),
@@ -405,8 +413,13 @@ fn classify(store: &Store<Sandbox>, error: &CallError, limits: &Limits) -> Cause
                 limit_bytes: limits.reply_bytes,
             }
         }
-        // Without a trap, instantiation fails on what the pool refuses this
-        // one component (too many memories, tables, core instances).
+        // The bindings check every export's type as they instantiate.
+        None if instantiating && error.chain().any(|cause| cause.to_string().contains("type mismatch")) => {
+            Fault::ContractMismatch(sanitized(&format!("{error:#}")))
+        }
+        // Otherwise, without a trap, instantiation fails on what the pool
+        // refuses this one component (too many memories, tables, core
+        // instances).
         None if instantiating => Fault::SandboxLimit(sanitized(&format!("{error:#}"))),
         // A guest-supplied text (names in a backtrace, a WASI error) may
         // carry escapes: never let it reach a terminal raw.

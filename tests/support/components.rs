@@ -36,6 +36,10 @@ pub enum Hostility {
     TwoMemories,
     /// State asks WASI for 2,000 stdout streams and keeps every handle.
     HoardHandles,
+    /// Built against a `wasmano:sm@2.0.0` whose placement request has two
+    /// more fields than the host's (an edited or earlier draft of `wit/`):
+    /// the same name and version, other types.
+    MismatchedContract,
 }
 
 /// The WASI interfaces the handle hoarder imports, as small as the
@@ -140,6 +144,7 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
             OK_EMPTY_PLACEMENT,
             OK_EMPTY_STATE,
         ),
+        Hostility::MismatchedContract => ("(memory (export \"memory\") 2)", "", OK_EMPTY_PLACEMENT, OK_EMPTY_STATE),
         Hostility::HoardHandles => (
             "(import \"wasi:cli/stdout@0.2.0\" \"get-stdout\" (func $get_stdout (result i32))) (memory (export \"memory\") 2)",
             "",
@@ -156,6 +161,11 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
                (i32.const 0)"#,
         ),
     };
+    // The placement request flattens to a pointer and a length per field.
+    let placement_params = match hostility {
+        Hostility::MismatchedContract => "i32 i32 i32 i32 i32 i32 i32 i32",
+        _ => "i32 i32 i32 i32",
+    };
     let wat = format!(
         r#"(module
   (import "wasmano:sm/host@2.0.0" "log" (func $log (param i32 i32 i32)))
@@ -171,7 +181,7 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
     (i32.store (i32.const 0) (i32.const 0))
     (i32.store (i32.const 4) (i32.const 0))
     (i32.const 0))
-  (func (export "{SERVICE_MANAGER}#placement") (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+  (func (export "{SERVICE_MANAGER}#placement") (param {placement_params}) (result i32)
     (local $i i32) (local $at i32)
     {placement})
   (func (export "{SERVICE_MANAGER}#configure") (param i32 i32) (result i32)
@@ -186,7 +196,23 @@ pub fn hostile_component(hostility: Hostility) -> Vec<u8> {
     );
     let mut module = wat::parse_str(&wat).unwrap_or_else(|error| panic!("hostile WAT {hostility:?}: {error}"));
     let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve.push_dir(workspace_root().join("wit")).expect("wit/ parses");
+    let (package, _) = match hostility {
+        Hostility::MismatchedContract => {
+            let contract = std::fs::read_to_string(workspace_root().join("wit/sm.wit")).expect("wit/sm.wit");
+            let fields = "        content: document,\n        vims: list<vim>,\n";
+            assert!(contract.contains(fields), "the placement request's fields moved");
+            let edited = contract.replace(
+                fields,
+                &format!("{fields}        wims: list<string>,\n        neps: list<string>,\n"),
+            );
+            let package = resolve.push_str("sm.wit", &edited).expect("the edited contract parses");
+            (package, ())
+        }
+        _ => {
+            let (package, _) = resolve.push_dir(workspace_root().join("wit")).expect("wit/ parses");
+            (package, ())
+        }
+    };
     let world = match hostility {
         Hostility::HoardHandles => {
             let hoarder = HOARDER_WIT
