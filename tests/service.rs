@@ -635,6 +635,11 @@ fn the_server_speaks_https_with_its_certificate() {
     assert_eq!(String::from_utf8_lossy(&trusted.stdout).trim(), "[]");
     let untrusted = cli(&["--server", &server.base]);
     assert_eq!(untrusted.status.code(), Some(69), "an unknown issuer is refused");
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("--ca-cert"),
+        "the message says what to do: {}",
+        String::from_utf8_lossy(&untrusted.stderr)
+    );
     let plain = server.base.replace("https://", "http://");
     let cleartext = cli(&["--server", &plain, "--ca-cert", ca.to_str().unwrap()]);
     assert_eq!(cleartext.status.code(), Some(69), "plain HTTP gets no answer");

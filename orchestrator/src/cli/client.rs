@@ -176,6 +176,21 @@ impl Client {
         }
     }
 
+    /// Why the server could not be reached, with a hint for the usual
+    /// certificate mistake.
+    fn unreachable(&self, error: &ureq::Error) -> Failure {
+        let text = error.to_string();
+        let hint = if text.contains("CaUsedAsEndEntity") {
+            " (the server's certificate is marked as a CA: a self-signed server certificate must say \
+             basicConstraints CA:FALSE, or be issued by a CA that --ca-cert names)"
+        } else if text.contains("UnknownIssuer") {
+            " (pass the certificate of the authority that issued the server's with --ca-cert)"
+        } else {
+            ""
+        };
+        Failure::new(exit::UNAVAILABLE, format!("cannot reach {}: {text}{hint}", self.base))
+    }
+
     /// `GET path`.
     pub fn get(&self, path: &str) -> Result<Answer, Failure> {
         let request = self
@@ -238,8 +253,7 @@ impl Client {
         path: &str,
         sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Answer, Failure> {
-        let mut response =
-            sent.map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot reach {}: {error}", self.base)))?;
+        let mut response = sent.map_err(|error| self.unreachable(&error))?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -270,7 +284,7 @@ impl Client {
             .header("Authorization", &self.authorization)
             .header("Accept", "text/event-stream")
             .call()
-            .map_err(|error| Failure::new(exit::UNAVAILABLE, format!("cannot reach {}: {error}", self.base)))?;
+            .map_err(|error| self.unreachable(&error))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             let text = response.body_mut().read_to_string().unwrap_or_default();
