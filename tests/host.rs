@@ -487,10 +487,18 @@ fn a_module_with_more_memories_than_the_sandbox_grants_is_refused_at_load() {
 /// message names the contract and what to do.
 #[test]
 fn a_component_whose_exports_differ_from_the_contract_is_named_as_such() {
-    for event in [SsmEvent::Placement, SsmEvent::State] {
-        let cause = hostile_component_cause(Hostility::MismatchedContract, event, Limits::default());
+    let mismatched = hostile_component(Hostility::MismatchedContract, Limits::default());
+    let placement = mismatched
+        .invoke_blocking(&ssm(
+            SsmEvent::Placement,
+            &payload("tng-sdk-sm/ssm/placement_event.yml"),
+        ))
+        .expect_err("placement's request has another type")
+        .cause;
+    let checked = mismatched.check_contract().expect_err("onboarding's check");
+    for cause in [placement, checked] {
         let Cause::Fault(Fault::ContractMismatch(detail)) = &cause else {
-            panic!("{event:?}: expected a contract mismatch, got {cause:?}")
+            panic!("expected a contract mismatch, got {cause:?}")
         };
         assert!(detail.contains("type mismatch"), "{detail}");
         let message = cause.to_string();
@@ -499,6 +507,17 @@ fn a_component_whose_exports_differ_from_the_contract_is_named_as_such() {
             "{message}"
         );
     }
+    // A call checks only its own function: state has the contract's type.
+    assert!(
+        mismatched
+            .invoke_blocking(&ssm(SsmEvent::State, &json!({"state": 1})))
+            .is_ok()
+    );
+    assert!(
+        hostile_component(Hostility::AliasedStrings, Limits::default())
+            .check_contract()
+            .is_ok()
+    );
 }
 
 #[test]

@@ -43,7 +43,8 @@ impl ManagerKind {
             .find(|kind| kind.short_name() == short_name)
     }
 
-    fn interface(self) -> &'static str {
+    /// The interface a module of this kind exports.
+    pub(crate) fn interface(self) -> &'static str {
         match self {
             Self::Service => "service-manager",
             Self::Function => "function-manager",

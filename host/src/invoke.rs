@@ -24,14 +24,15 @@ use sm_sdk::ssm::{
     EventSwitch, LinkPlacement, LinkSite, Placement, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest,
 };
 use sm_sdk::{KeyValue, UnitEnvs};
+use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::bindings::{fsm_exports, ssm_exports, wit_types};
+use crate::bindings::{fsm, fsm_exports, ssm, ssm_exports, wit_types};
 use crate::contract::HOST_CONTRACT_VERSION;
 use crate::engine::{EPOCH_TICK, HostInner};
 use crate::event::{Event, Payload, Reply, Request};
 use crate::manager::Limits;
-use crate::module::PreInstance;
+use crate::module::{Exports, PreInstance};
 use crate::sandbox::{Identity, MAX_RESOURCES, Sandbox, sanitized};
 
 /// Why an invocation produced no reply.
@@ -181,6 +182,30 @@ pub(crate) fn invoke(
         .map_err(|message| error(Cause::Fault(Fault::InvalidReply(message))))
 }
 
+/// Instantiates the module and looks up every function of its contract,
+/// checking each one's type, as the generated bindings do: what onboarding
+/// asks of a module once, where an invocation checks only the function it
+/// calls.
+pub(crate) fn check_contract(
+    host: &HostInner,
+    pre: &PreInstance,
+    identity: &Arc<Identity>,
+    limits: &Limits,
+) -> Result<(), Cause> {
+    let mut store = new_store(host, identity, limits, 0, None);
+    let instance_pre = pre.instance_pre.clone();
+    let checked = match &pre.exports {
+        Exports::Service { .. } => ssm::ServiceManagerModulePre::new(instance_pre)
+            .and_then(|bindings| bindings.instantiate(&mut store))
+            .map(drop),
+        Exports::Function { .. } => fsm::FunctionManagerModulePre::new(instance_pre)
+            .and_then(|bindings| bindings.instantiate(&mut store))
+            .map(drop),
+    };
+    store.data().flush_output();
+    checked.map_err(|error| classify(&store, &CallError::Instantiate(error), limits))
+}
+
 /// Asks a fresh instance which events the module handles (its `handles`
 /// export), under the same limits as an event.
 pub(crate) fn handled_events(
@@ -190,29 +215,16 @@ pub(crate) fn handled_events(
     limits: &Limits,
 ) -> Result<Vec<Event>, Cause> {
     let mut store = new_store(host, identity, limits, 0, None);
-    let outcome = match pre {
-        PreInstance::Service(pre) => pre
-            .instantiate(&mut store)
-            .map_err(CallError::Instantiate)
-            .and_then(|instance| {
-                let events = instance
-                    .wasmano_sm_service_manager()
-                    .call_handles(&mut store)
-                    .map_err(CallError::Run)?;
-                Ok(events.into_iter().map(|event| Event::Ssm(ssm_event(event))).collect())
-            }),
-        PreInstance::Function(pre) => {
-            pre.instantiate(&mut store)
-                .map_err(CallError::Instantiate)
-                .and_then(|instance| {
-                    let events = instance
-                        .wasmano_sm_function_manager()
-                        .call_handles(&mut store)
-                        .map_err(CallError::Run)?;
-                    Ok(events.into_iter().map(|event| Event::Fsm(fsm_event(event))).collect())
-                })
+    let outcome = instantiate(&mut store, pre).and_then(|instance| match &pre.exports {
+        Exports::Service { handles, .. } => {
+            let events: Vec<ssm_exports::SsmEvent> = call_export(&mut store, &instance, handles, ())?;
+            Ok(events.into_iter().map(|event| Event::Ssm(ssm_event(event))).collect())
         }
-    };
+        Exports::Function { handles, .. } => {
+            let events: Vec<fsm_exports::FsmEvent> = call_export(&mut store, &instance, handles, ())?;
+            Ok(events.into_iter().map(|event| Event::Fsm(fsm_event(event))).collect())
+        }
+    });
     store.data().flush_output();
     outcome.map_err(|failure| classify(&store, &failure, limits))
 }
@@ -321,57 +333,113 @@ enum CallError {
 fn call(store: &mut Store<Sandbox>, pre: &PreInstance, request: &Request) -> Result<Answer, CallError> {
     // A request for the other kind of manager is not handled by this one.
     let not_handled = Ok(Err(wit_types::ManagerError::NotHandled));
-    match (pre, request.event) {
-        (PreInstance::Service(pre), Event::Ssm(event)) => {
-            let instance = pre.instantiate(&mut *store).map_err(CallError::Instantiate)?;
-            let guest = instance.wasmano_sm_service_manager();
-            let answer = match (event, &request.payload) {
-                (SsmEvent::Placement, Payload::Placement(request)) => guest
-                    .call_placement(&mut *store, request)
-                    .map(|answer| answer.map(RawReply::Placement)),
-                (SsmEvent::Configure, Payload::Document(content)) => guest
-                    .call_configure(&mut *store, content)
-                    .map(|answer| answer.map(RawReply::Configure)),
-                (SsmEvent::State, Payload::Document(content)) => guest
-                    .call_state(&mut *store, content)
-                    .map(|answer| answer.map(RawReply::State)),
-                (SsmEvent::Task, Payload::Document(content)) => guest
-                    .call_task(&mut *store, content)
-                    .map(|answer| answer.map(RawReply::Schedule)),
-                (SsmEvent::Monitor, Payload::Document(content)) => guest
-                    .call_monitor(&mut *store, content)
-                    .map(|answer| answer.map(RawReply::Workflows)),
+    match (&pre.exports, request.event, &request.payload) {
+        (
+            Exports::Service {
+                placement,
+                configure,
+                state,
+                task,
+                monitor,
+                ..
+            },
+            Event::Ssm(event),
+            payload,
+        ) => {
+            let instance = instantiate(store, pre)?;
+            Ok(match (event, payload) {
+                (SsmEvent::Placement, Payload::Placement(request)) => {
+                    let answer: Result<ssm_exports::Mapping, _> = call_export(store, &instance, placement, (request,))?;
+                    answer.map(RawReply::Placement)
+                }
+                (SsmEvent::Configure, Payload::Document(content)) => {
+                    let answer: Result<Vec<ssm_exports::VnfSwitches>, _> =
+                        call_export(store, &instance, configure, (content.as_str(),))?;
+                    answer.map(RawReply::Configure)
+                }
+                (SsmEvent::State, Payload::Document(content)) => {
+                    let answer: Result<String, _> = call_export(store, &instance, state, (content.as_str(),))?;
+                    answer.map(RawReply::State)
+                }
+                (SsmEvent::Task, Payload::Document(content)) => {
+                    let answer: Result<Vec<String>, _> = call_export(store, &instance, task, (content.as_str(),))?;
+                    answer.map(RawReply::Schedule)
+                }
+                (SsmEvent::Monitor, Payload::Document(content)) => {
+                    let answer: Result<Vec<ssm_exports::WorkflowRequest>, _> =
+                        call_export(store, &instance, monitor, (content.as_str(),))?;
+                    answer.map(RawReply::Workflows)
+                }
                 _ => return not_handled,
-            };
-            answer.map_err(CallError::Run)
+            })
         }
-        (PreInstance::Function(pre), Event::Fsm(event)) => {
-            let Payload::Document(content) = &request.payload else {
-                return not_handled;
-            };
-            let instance = pre.instantiate(&mut *store).map_err(CallError::Instantiate)?;
-            let guest = instance.wasmano_sm_function_manager();
-            let answer = match event {
-                FsmEvent::Start => guest
-                    .call_start(&mut *store, content)
-                    .map(|answer| answer.map(RawReply::Started)),
-                FsmEvent::Stop => guest
-                    .call_stop(&mut *store, content)
-                    .map(|answer| answer.map(|()| RawReply::Stopped)),
-                FsmEvent::Configure => guest
-                    .call_configure(&mut *store, content)
-                    .map(|answer| answer.map(RawReply::Configured)),
-                FsmEvent::State => guest
-                    .call_state(&mut *store, content)
-                    .map(|answer| answer.map(RawReply::FunctionState)),
-                FsmEvent::Scale => guest
-                    .call_scale(&mut *store, content)
-                    .map(|answer| answer.map(RawReply::Scaled)),
-            };
-            answer.map_err(CallError::Run)
+        (
+            Exports::Function {
+                start,
+                stop,
+                configure,
+                state,
+                scale,
+                ..
+            },
+            Event::Fsm(event),
+            Payload::Document(content),
+        ) => {
+            let instance = instantiate(store, pre)?;
+            let content = (content.as_str(),);
+            Ok(match event {
+                FsmEvent::Start => {
+                    let answer: Result<Vec<wit_types::UnitEnvs>, _> = call_export(store, &instance, start, content)?;
+                    answer.map(RawReply::Started)
+                }
+                FsmEvent::Stop => {
+                    let answer: Result<(), _> = call_export(store, &instance, stop, content)?;
+                    answer.map(|()| RawReply::Stopped)
+                }
+                FsmEvent::Configure => {
+                    let answer: Result<Vec<wit_types::UnitEnvs>, _> =
+                        call_export(store, &instance, configure, content)?;
+                    answer.map(RawReply::Configured)
+                }
+                FsmEvent::State => {
+                    let answer: Result<fsm_exports::StateReply, _> = call_export(store, &instance, state, content)?;
+                    answer.map(RawReply::FunctionState)
+                }
+                FsmEvent::Scale => {
+                    let answer: Result<Vec<wit_types::UnitEnvs>, _> = call_export(store, &instance, scale, content)?;
+                    answer.map(RawReply::Scaled)
+                }
+            })
         }
         _ => not_handled,
     }
+}
+
+/// A fresh instance of the module.
+fn instantiate(store: &mut Store<Sandbox>, pre: &PreInstance) -> Result<Instance, CallError> {
+    pre.instance_pre
+        .instantiate(&mut *store)
+        .map_err(CallError::Instantiate)
+}
+
+/// Calls one function of the contract on `instance`. Its type is checked
+/// against the contract's as it is looked up: a mismatch counts as part of
+/// instantiating (a component built against another `wit/`).
+fn call_export<P, R>(
+    store: &mut Store<Sandbox>,
+    instance: &Instance,
+    index: &ComponentExportIndex,
+    params: P,
+) -> Result<R, CallError>
+where
+    P: ComponentNamedList + Lower + Send + Sync,
+    (R,): ComponentNamedList + Lift + Send + Sync,
+{
+    let function = instance
+        .get_typed_func::<P, (R,)>(&mut *store, index)
+        .map_err(CallError::Instantiate)?;
+    let (answer,) = function.call(&mut *store, params).map_err(CallError::Run)?;
+    Ok(answer)
 }
 
 /// What wasmtime says when a transfer from the guest ran out of hostcall

@@ -207,6 +207,15 @@ impl WasmManager {
         invoke::invoke(&self.host, &self.module.pre, &self.identity, &self.limits, request)
     }
 
+    /// Checks that every function of the contract the module exports has
+    /// the contract's type, in a fresh instance under the manager's limits
+    /// (an invocation checks only the function it calls):
+    /// [`Fault::ContractMismatch`](crate::Fault::ContractMismatch) when one
+    /// does not.
+    pub fn check_contract(&self) -> Result<(), Cause> {
+        invoke::check_contract(&self.host, &self.module.pre, &self.identity, &self.limits)
+    }
+
     /// The events the module says it handles (its `handles` export), asked
     /// of a fresh instance like any event.
     pub fn handled_events(&self) -> Result<Vec<Event>, Cause> {

@@ -22,9 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
 
-use crate::bindings::{fsm, ssm};
 use crate::contract::{self, ExportedContract, HOST_CONTRACT_VERSION, ManagerKind};
 use crate::engine::HostInner;
 use crate::sandbox::Sandbox;
@@ -125,10 +124,68 @@ pub struct LoadedModule {
     pub(crate) pre: PreInstance,
 }
 
+/// A pre-instantiated component and where its contract's functions are.
+/// An invocation instantiates it and looks up only the function it calls,
+/// whose type wasmtime checks then; the generated bindings' `instantiate`
+/// would look up and type-check every export on every call.
 #[derive(Clone)]
-pub(crate) enum PreInstance {
-    Service(ssm::ServiceManagerModulePre<Sandbox>),
-    Function(fsm::FunctionManagerModulePre<Sandbox>),
+pub(crate) struct PreInstance {
+    pub(crate) instance_pre: InstancePre<Sandbox>,
+    pub(crate) exports: Exports,
+}
+
+/// The contract's functions in a component, by kind.
+#[derive(Clone)]
+pub(crate) enum Exports {
+    Service {
+        handles: ComponentExportIndex,
+        placement: ComponentExportIndex,
+        configure: ComponentExportIndex,
+        state: ComponentExportIndex,
+        task: ComponentExportIndex,
+        monitor: ComponentExportIndex,
+    },
+    Function {
+        handles: ComponentExportIndex,
+        start: ComponentExportIndex,
+        stop: ComponentExportIndex,
+        configure: ComponentExportIndex,
+        state: ComponentExportIndex,
+        scale: ComponentExportIndex,
+    },
+}
+
+impl Exports {
+    /// Finds the functions of `kind`'s interface at `version` in `component`.
+    fn find(component: &Component, kind: ManagerKind, version: &str) -> Result<Self, LoadError> {
+        let interface_name = format!("{}/{}@{version}", contract::PACKAGE, kind.interface());
+        let interface = component
+            .get_export_index(None, &interface_name)
+            .ok_or_else(|| LoadError::Incompatible(format!("no export {interface_name}")))?;
+        let function = |name: &str| {
+            component
+                .get_export_index(Some(&interface), name)
+                .ok_or_else(|| LoadError::Incompatible(format!("{interface_name} does not export {name}")))
+        };
+        Ok(match kind {
+            ManagerKind::Service => Self::Service {
+                handles: function("handles")?,
+                placement: function("placement")?,
+                configure: function("configure")?,
+                state: function("state")?,
+                task: function("task")?,
+                monitor: function("monitor")?,
+            },
+            ManagerKind::Function => Self::Function {
+                handles: function("handles")?,
+                start: function("start")?,
+                stop: function("stop")?,
+                configure: function("configure")?,
+                state: function("state")?,
+                scale: function("scale")?,
+            },
+        })
+    }
 }
 
 impl std::fmt::Debug for LoadedModule {
@@ -225,11 +282,10 @@ pub(crate) fn load(
         .linker
         .instantiate_pre(&component)
         .map_err(|error| LoadError::Incompatible(format!("{error:#}")))?;
-    let pre = match kind {
-        ManagerKind::Service => ssm::ServiceManagerModulePre::new(instance_pre).map(PreInstance::Service),
-        ManagerKind::Function => fsm::FunctionManagerModulePre::new(instance_pre).map(PreInstance::Function),
-    }
-    .map_err(|error| LoadError::Incompatible(format!("{error:#}")))?;
+    let pre = PreInstance {
+        exports: Exports::find(&component, kind, &contract_version)?,
+        instance_pre,
+    };
     Ok(LoadedModule {
         kind,
         contract_version,

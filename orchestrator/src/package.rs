@@ -770,6 +770,9 @@ fn check_module(
         .collect();
     let probe = WasmManager::new(host, loaded.clone(), &manager.id, options, Limits::default())
         .map_err(|error| problem(error.to_string()))?;
+    probe
+        .check_contract()
+        .map_err(|cause| problem(format!("{}: {cause}", path.display())))?;
     let handled = probe
         .handled_events()
         .map_err(|cause| problem(format!("{}: {cause}", path.display())))?;

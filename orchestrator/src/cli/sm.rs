@@ -406,7 +406,7 @@ pub fn inspect(path: &Path) -> Result<ExitCode, Failure> {
 }
 
 /// The events `module` says it handles, asked of a fresh instance under the
-/// default limits.
+/// default limits once every function of its contract is checked.
 pub(super) fn handled_events(host: &Host, module: &LoadedModule, path: &Path) -> Result<Vec<Event>, Failure> {
     let manager = WasmManager::new(
         host,
@@ -416,17 +416,20 @@ pub(super) fn handled_events(host: &Host, module: &LoadedModule, path: &Path) ->
         Limits::default(),
     )
     .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
-    manager.handled_events().map_err(|cause| {
-        let code = if matches!(cause, Cause::Host(_) | Cause::Interrupted) {
-            exit::SOFTWARE
-        } else {
-            exit::SANDBOX_FAULT
-        };
-        Failure::new(
-            code,
-            format!("{}: asking which events it handles: {cause}", path.display()),
-        )
-    })
+    manager
+        .check_contract()
+        .and_then(|()| manager.handled_events())
+        .map_err(|cause| {
+            let code = if matches!(cause, Cause::Host(_) | Cause::Interrupted) {
+                exit::SOFTWARE
+            } else {
+                exit::SANDBOX_FAULT
+            };
+            Failure::new(
+                code,
+                format!("{}: asking which events it handles: {cause}", path.display()),
+            )
+        })
 }
 
 /// What the orchestrator accepts in reply to a request, read from the
