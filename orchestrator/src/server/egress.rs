@@ -180,12 +180,16 @@ impl Resolver for CallbackResolver {
         }
         if kept.is_empty() {
             let host = uri.host().unwrap_or_default();
+            let what = if refused.iter().any(|address| host.trim_matches(['[', ']']) == address) {
+                format!("{host} is not a public address")
+            } else {
+                format!("{host} resolves to {}, not a public address", refused.join(", "))
+            };
             return Err(ureq::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
                 format!(
-                    "{host} is {}, not a public address; callbacks go only to public addresses unless the server \
-                     allows the range (serve --callback-allow CIDR)",
-                    refused.join(", ")
+                    "{what}; callbacks go only to public addresses unless the server allows the range \
+                     (serve --callback-allow CIDR)"
                 ),
             )));
         }
@@ -270,9 +274,15 @@ mod tests {
         let error = strict.resolve(&uri, &config, NextTimeout::default()).unwrap_err();
         let message = error.to_string();
         assert!(
-            message.contains("127.0.0.1") && message.contains("--callback-allow"),
+            message.contains("127.0.0.1 is not a public address") && message.contains("--callback-allow"),
             "{message}"
         );
+        let by_name: Uri = "http://localhost:9/callback".parse().unwrap();
+        let message = strict
+            .resolve(&by_name, &config, NextTimeout::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("localhost resolves to"), "{message}");
         let allowing = CallbackResolver::new(vec!["127.0.0.0/8".parse().unwrap()]);
         let kept = allowing.resolve(&uri, &config, NextTimeout::default()).unwrap();
         assert_eq!(kept.len(), 1);

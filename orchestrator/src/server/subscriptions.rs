@@ -141,7 +141,7 @@ impl From<SubscriptionError> for Problem {
 #[derive(Debug, thiserror::Error)]
 enum CallbackError {
     /// No answer: refused, unreachable, too slow, not HTTP.
-    #[error("no answer ({0})")]
+    #[error("gave no answer ({0})")]
     Unreachable(String),
     /// An answer with another status.
     #[error("answered {0}")]
