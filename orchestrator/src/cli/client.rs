@@ -12,7 +12,7 @@ use ureq::Agent;
 use ureq::tls::{RootCerts, TlsConfig};
 use wasmano::server::tls::trusted_roots;
 
-use super::{Failure, exit, read_config};
+use super::{Failure, exit, read_config, tls_failure};
 
 /// Where the server is and who is calling.
 #[derive(Debug, Clone, ClapArgs)]
@@ -141,14 +141,7 @@ impl Connection {
             .clone()
             .or_else(|| std::env::var_os("WASMANO_CA_CERT").map(PathBuf::from))
             .or(file.ca_cert);
-        let roots = trusted_roots(ca_cert.as_deref()).map_err(|error| {
-            let code = if error.path.exists() {
-                exit::DATA
-            } else {
-                exit::NO_INPUT
-            };
-            Failure::new(code, format!("CA certificates {error}"))
-        })?;
+        let roots = trusted_roots(ca_cert.as_deref()).map_err(|error| tls_failure("CA certificates", &error))?;
         Ok(Client::trusting(&base, &token, roots))
     }
 }

@@ -91,6 +91,17 @@ pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> R
     serde_saphyr::from_str(&text).map_err(|error| failure(exit::CONFIG, &error))
 }
 
+/// A certificate or key file that cannot be used (`what` names its role):
+/// exit 66 when it is missing, 65 otherwise.
+pub fn tls_failure(what: &str, error: &wasmano::server::tls::TlsError) -> Failure {
+    let code = if error.path.exists() {
+        exit::DATA
+    } else {
+        exit::NO_INPUT
+    };
+    Failure::new(code, format!("{what}: {error}"))
+}
+
 /// A failed command: what to print and which code to exit with.
 #[derive(Debug)]
 pub struct Failure {

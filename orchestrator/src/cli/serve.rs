@@ -20,7 +20,7 @@ use wasmano::service::LegacySettings;
 
 use super::broker::BrokerArgs;
 use super::catalogue::DataDir;
-use super::{Failure, exit, read_config};
+use super::{Failure, exit, read_config, tls_failure};
 
 /// Arguments of `wasmano serve`. Flags win over the configuration file;
 /// list flags add to its lists.
@@ -221,14 +221,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     };
     // Checked before anything starts: a bad file is a refusal, not a
     // server that cannot answer.
-    let tls_config = tls.as_ref().map(TlsFiles::server_config).transpose().map_err(|error| {
-        let code = if error.path.exists() {
-            exit::DATA
-        } else {
-            exit::NO_INPUT
-        };
-        Failure::new(code, format!("TLS: {error}"))
-    })?;
+    let tls_config = tls
+        .as_ref()
+        .map(TlsFiles::server_config)
+        .transpose()
+        .map_err(|error| tls_failure("TLS", &error))?;
     let listen = args
         .listen
         .or(file.listen)
