@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sm_sdk::fsm::FsmEvent;
+use tango_model::fsm::FsmEvent;
 use wasmano::bus::{LegacyGroup, LegacyManager};
 use wasmano_host::{Cause, Event, ManagerKind, Reply, Request, SpecificManager};
 

@@ -24,8 +24,8 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerInspectResponse, NetworkCreateRequest, NetworkInspect};
-use sm_sdk::KeyValue;
-use sm_sdk::descriptor::VimKind;
+use tango_model::KeyValue;
+use tango_model::descriptor::VimKind;
 use wasmano::infrastructure::docker::{
     DEFAULT_CPUS, DEFAULT_MEMORY_MB, DockerInfrastructure, LABEL_SERVICE, LABEL_UNIT, LABEL_VIM, LABEL_VNF,
     LABEL_VNF_ID, PIDS_LIMIT, container_name, network_name,
@@ -389,8 +389,8 @@ async fn capacity_and_kind_are_enforced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflows_run_real_containers_with_the_managers_envs() {
     use serde_json::json;
-    use sm_sdk::fsm::FsmEvent;
-    use sm_sdk::ssm::SsmEvent;
+    use tango_model::fsm::FsmEvent;
+    use tango_model::ssm::SsmEvent;
     use wasmano::placement::PlacementOptions;
     use wasmano::records::{RecordStore, SqliteStore};
     use wasmano::workflow::{ManagerBinding, Orchestrator, ServiceTemplate, UnitTemplate, VnfTemplate, WorkflowError};
@@ -420,8 +420,11 @@ async fn workflows_run_real_containers_with_the_managers_envs() {
         vnf_id: vnf_id.into(),
         vnfd_reference: format!("eu.wasmano/{vnf_id}/1.0"),
         vnfd_version: "1.0".into(),
-        vnfd: json!({"name": vnf_id, "function_specific_managers": [{"id": "fsm", "options": [
+        vnfd: serde_json::from_value(
+            json!({"name": vnf_id, "function_specific_managers": [{"id": "fsm", "options": [
             {"key": "type", "value": "configure"}]}]}),
+        )
+        .unwrap(),
         units: vec![UnitTemplate {
             unit_id: "cdu01".into(),
             kind: VimKind::Container,
@@ -440,7 +443,7 @@ async fn workflows_run_real_containers_with_the_managers_envs() {
         Arc::new(ServiceTemplate {
             nsd_reference: "eu.wasmano/docker-demo/1.0".into(),
             nsd_version: "1.0".into(),
-            nsd: json!({"name": "docker-demo"}),
+            nsd: serde_json::from_value(json!({"name": "docker-demo"})).unwrap(),
             vnfs: vec![vnf("web"), vnf("cache")],
             ssms: vec![ManagerBinding {
                 manager: configure,

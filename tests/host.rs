@@ -13,9 +13,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{Placement, SsmEvent, VnfPlacement};
-use sm_sdk::{KeyValue, UnitEnvs};
+use tango_model::fsm::{FsmEvent, StateReply};
+use tango_model::ssm::{Placement, SsmEvent, VnfPlacement};
+use tango_model::{KeyValue, UnitEnvs};
 use wasmano_host::{
     Cause, Event, Fault, Host, HostConfig, Limits, LoadError, ManagerKind, Origin, Reply, Request, SpecificManager,
     WasmManager,

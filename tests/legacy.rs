@@ -25,8 +25,8 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{SsmEvent, WorkflowRequest};
+use tango_model::fsm::{FsmEvent, StateReply};
+use tango_model::ssm::{SsmEvent, WorkflowRequest};
 use wasmano::bus::{
     LABEL_INSTANCE, LABEL_MANAGER, Launcher, LegacyGroup, LegacyInstance, LegacyManager, LegacySpec,
     MANAGER_REQUESTS_BUFFER, remove_leftovers, wire,
@@ -905,7 +905,7 @@ async fn a_legacy_manager_changes_in_place_and_a_failed_change_keeps_the_old_one
         "the module ran the FSM's configure, not a legacy manager"
     );
     assert_eq!(
-        template.vnfs[0].vnfd["function_specific_managers"][0]["wasm"]["sha256"],
+        template.vnfs[0].vnfd.function_specific_managers[0].other["wasm"]["sha256"],
         json!(vnf_manager_sha)
     );
 

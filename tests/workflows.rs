@@ -12,10 +12,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::json;
-use sm_sdk::KeyValue;
-use sm_sdk::descriptor::VimKind;
-use sm_sdk::fsm::FsmEvent;
-use sm_sdk::ssm::{LinkPlacement, LinkSite, Placement, SsmEvent, VnfPlacement};
+use tango_model::descriptor::VimKind;
+use tango_model::fsm::FsmEvent;
+use tango_model::ssm::{LinkPlacement, LinkSite, Placement, SsmEvent, VnfPlacement};
+use tango_model::{KeyValue, Quantity, to_document};
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims};
 use wasmano::infrastructure::{Infrastructure, VimConfig};
 use wasmano::placement::PlacementOptions;
@@ -56,12 +56,14 @@ fn vnf(vnf_id: &str, kind: VimKind, cores: f64, memory_mb: f64) -> VnfTemplate {
         vnf_id: vnf_id.into(),
         vnfd_reference: format!("eu.wasmano/{vnf_id}-vnf/1.0"),
         vnfd_version: "1.0".into(),
-        vnfd: json!({"name": format!("{vnf_id}-vnf"), "vendor": "eu.wasmano", "version": "1.0",
+        vnfd: typed(
+            json!({"name": format!("{vnf_id}-vnf"), "vendor": "eu.wasmano", "version": "1.0",
             units_key: [{"id": "unit01", "resource_requirements": {
                 "cpu": {"vcpus": cores}, "memory": {"size": memory_mb, "size_unit": "MB"}},
                 "connection_points": [{"id": "eth0", "port": 8080, "type": "serviceendpoint"}]}],
             "function_specific_managers": [{"id": "fsm", "options": [
                 {"key": "type", "value": "start"}, {"key": "type", "value": "configure"}]}]}),
+        ),
         units: vec![UnitTemplate {
             unit_id: "unit01".into(),
             kind,
@@ -78,13 +80,18 @@ fn vnf(vnf_id: &str, kind: VimKind, cores: f64, memory_mb: f64) -> VnfTemplate {
     }
 }
 
+/// A descriptor document as the model types it.
+fn typed<T: serde::de::DeserializeOwned>(document: serde_json::Value) -> T {
+    serde_json::from_value(document).expect("a descriptor the model reads")
+}
+
 /// The demo's shape: two container VNFs and a VM, with the example
 /// placement, configure and state managers.
 fn template(ssms: Vec<ManagerBinding<SsmEvent>>) -> Arc<ServiceTemplate> {
     Arc::new(ServiceTemplate {
         nsd_reference: "eu.wasmano/demo-web-service/1.0".into(),
         nsd_version: "1.0".into(),
-        nsd: json!({"name": "demo-web-service", "vendor": "eu.wasmano", "version": "1.0"}),
+        nsd: typed(json!({"name": "demo-web-service", "vendor": "eu.wasmano", "version": "1.0"})),
         vnfs: vec![
             vnf("web", VimKind::Container, 2.0, 2_000.0),
             vnf("cache", VimKind::Container, 1.0, 4_000.0),
@@ -930,22 +937,27 @@ impl RecordSchemas {
 /// from each VNF's connection point to its unit in its VNFD.
 fn template_with_virtual_links() -> Arc<ServiceTemplate> {
     let mut template = ServiceTemplate::clone(&template(example_ssms()));
-    template.nsd["virtual_links"] = json!([
+    template.nsd.virtual_links = typed(json!([
         {"id": "ingress-2-web", "connectivity_type": "E-Line",
          "connection_points_reference": ["ingress", "web:eth0"]},
         {"id": "backend", "connectivity_type": "E-LAN",
          "connection_points_reference": ["web:eth0", "cache:eth0", "db:eth0"]},
-    ]);
+    ]));
     for vnf in &mut template.vnfs {
         // Whole cores, as a VNFD's YAML writes them (`vnf` writes the
         // template's floats).
+        let cores = Quantity::from(vnf.units[0].cores as i64);
         let units = match vnf.kind() {
-            VimKind::Container => "cloudnative_deployment_units",
-            VimKind::Vm => "virtual_deployment_units",
+            VimKind::Container => &mut vnf.vnfd.cloudnative_deployment_units,
+            VimKind::Vm => &mut vnf.vnfd.virtual_deployment_units,
         };
-        vnf.vnfd[units][0]["resource_requirements"]["cpu"]["vcpus"] = json!(vnf.units[0].cores as u64);
-        vnf.vnfd["virtual_links"] = json!([{"id": "eth0-2-unit01", "connectivity_type": "E-Line",
-            "connection_points_reference": ["unit01:eth0", "eth0"]}]);
+        let requirements = units[0]
+            .resource_requirements
+            .as_mut()
+            .expect("the unit's requirements");
+        requirements.cpu.as_mut().expect("its cpu").vcpus = cores;
+        vnf.vnfd.virtual_links = typed(json!([{"id": "eth0-2-unit01", "connectivity_type": "E-Line",
+            "connection_points_reference": ["unit01:eth0", "eth0"]}]));
     }
     Arc::new(template)
 }
@@ -960,23 +972,29 @@ async fn assert_tango_records(
     template: &ServiceTemplate,
     report: WorkflowReport,
 ) -> WorkflowReport {
-    let descriptors = template.descriptors();
     let stored = (
         store.ns(&report.service_id).await.unwrap(),
         store.vnfs_of(&report.service_id).await.unwrap(),
     );
     for (nsr, vnfrs) in [(&report.nsr, &report.vnfrs), (&stored.0, &stored.1)] {
-        let tango_nsr = nsr.to_tango(&descriptors[&nsr.descriptor_reference]);
+        assert_eq!(nsr.descriptor_reference, template.nsd_reference);
+        let tango_nsr = to_document(&nsr.to_tango(&template.nsd));
         let tango_vnfrs: Vec<serde_json::Value> = vnfrs
             .iter()
-            .map(|vnfr| vnfr.to_tango(&descriptors[&vnfr.descriptor_reference]))
+            .map(|vnfr| {
+                let vnf = template
+                    .vnfs
+                    .iter()
+                    .find(|vnf| vnf.vnfd_reference == vnfr.descriptor_reference);
+                to_document(&vnfr.to_tango(&vnf.expect("the VNFR's VNFD is the service's").vnfd))
+            })
             .collect();
         schemas.assert_valid(report.workflow.name(), &tango_nsr, &tango_vnfrs);
         // What the schemas cannot say: the references are the records' and
         // the descriptors' own.
         let listed = tango_nsr["network_functions"].as_array().map_or(0, Vec::len);
         assert_eq!(listed, nsr.network_functions.len());
-        assert_eq!(tango_nsr["virtual_links"], template.nsd["virtual_links"]);
+        assert_eq!(tango_nsr["virtual_links"], to_document(&template.nsd)["virtual_links"]);
         for vnfr in &tango_vnfrs {
             assert_eq!(vnfr["virtual_links"].as_array().unwrap().len(), 1, "{vnfr:#}");
             let units = ["virtual_deployment_units", "cloudnative_deployment_units"]
@@ -1019,12 +1037,12 @@ async fn every_record_of_every_workflow_validates_against_tng_schema() {
     assert_eq!(terminated.nsr.status, Status::Terminated);
     // A VNF's instances name one descriptor UUID, as FSMs that group
     // sibling instances expect.
-    let descriptors = template.descriptors();
-    let webs: BTreeSet<String> = scaled
+    let web = template.vnfs.iter().find(|vnf| vnf.vnf_id == "web").unwrap();
+    let webs: BTreeSet<Option<String>> = scaled
         .vnfrs
         .iter()
         .filter(|vnfr| vnfr.vnf_id == "web")
-        .map(|vnfr| vnfr.to_tango(&descriptors[&vnfr.descriptor_reference])["descriptor_reference"].to_string())
+        .map(|vnfr| vnfr.to_tango(&web.vnfd).descriptor_reference)
         .collect();
     assert_eq!(webs.len(), 1);
 }
@@ -1366,10 +1384,10 @@ async fn the_links_a_placement_manager_places_are_recorded_in_the_nsr() {
         events: vec![SsmEvent::Placement],
     });
     let mut service = (*template(ssms)).clone();
-    service.nsd["virtual_links"] = json!([
+    service.nsd.virtual_links = typed(json!([
         {"id": "front", "connectivity_type": "E-LAN", "connection_points_reference": ["web:eth0", "cache:eth0"]},
         {"id": "back", "connectivity_type": "E-Line", "connection_points_reference": ["web:eth0", "db:eth0"]},
-    ]);
+    ]));
     let report = setup.orchestrator.instantiate(Arc::new(service.clone())).await.unwrap();
     let container_vim = report
         .vnfrs
@@ -1384,7 +1402,7 @@ async fn the_links_a_placement_manager_places_are_recorded_in_the_nsr() {
         stored.link_vims,
         std::collections::BTreeMap::from([("front".to_owned(), container_vim.clone())])
     );
-    let links = stored.to_tango(&service.nsd)["virtual_links"].clone();
+    let links = to_document(&stored.to_tango(&service.nsd))["virtual_links"].clone();
     assert_eq!(links[0]["vim_id"], json!([container_vim]));
     assert!(
         links[1].get("vim_id").is_none(),

@@ -10,14 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use serde_json::Value;
-use sm_sdk::UnitEnvs;
-use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{Placement, SsmEvent, VnfSwitches, WorkflowRequest};
+use tango_model::UnitEnvs;
+use tango_model::descriptor::VimKind;
+use tango_model::fsm::{FsmEvent, StateReply};
+use tango_model::ssm::{Placement, SsmEvent, VnfSwitches, WorkflowRequest};
+use tango_model::topology::{Vim, topology_vims};
 
 use crate::bindings::ssm_exports;
 use crate::contract::ManagerKind;
 
-pub use sm_sdk::RequestError;
+pub use tango_model::ContentError as RequestError;
 
 /// One event of either kind of manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,9 +127,7 @@ impl Request {
             message: error.to_string(),
         })?;
         let payload = match event {
-            Event::Ssm(SsmEvent::Placement) => {
-                Payload::Placement(wit_placement_request(text, sm_sdk::ssm::topology_vims(content)?))
-            }
+            Event::Ssm(SsmEvent::Placement) => Payload::Placement(wit_placement_request(text, topology_vims(content)?)),
             _ => Payload::Document(text),
         };
         Ok(Self {
@@ -189,12 +189,12 @@ impl Request {
     }
 }
 
-fn wit_placement_request(content: String, vims: Vec<sm_sdk::ssm::Vim>) -> ssm_exports::PlacementRequest {
+fn wit_placement_request(content: String, vims: Vec<Vim>) -> ssm_exports::PlacementRequest {
     let vims = vims.into_iter().map(|vim| ssm_exports::Vim {
         uuid: vim.uuid,
         kind: match vim.kind {
-            sm_sdk::descriptor::VimKind::Vm => ssm_exports::VimKind::Vm,
-            sm_sdk::descriptor::VimKind::Container => ssm_exports::VimKind::Container,
+            VimKind::Vm => ssm_exports::VimKind::Vm,
+            VimKind::Container => ssm_exports::VimKind::Container,
         },
         core_total: vim.core_total,
         core_used: vim.core_used,

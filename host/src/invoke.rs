@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{
+use tango_model::fsm::{FsmEvent, StateReply};
+use tango_model::ssm::{
     EventSwitch, LinkPlacement, LinkSite, Placement, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest,
 };
-use sm_sdk::{KeyValue, UnitEnvs};
+use tango_model::{KeyValue, UnitEnvs};
 use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower};
 use wasmtime::{Store, Trap, UpdateDeadline};
 

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sm_sdk::KeyValue;
+use tango_model::KeyValue;
 
 use crate::bindings::wit_types;
 use crate::contract::ManagerKind;

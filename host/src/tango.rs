@@ -11,11 +11,11 @@
 //! (the SDK template's answer to events it does not handle) as not handled.
 
 use serde_json::{Map, Value, json};
-use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{
+use tango_model::fsm::{FsmEvent, StateReply};
+use tango_model::ssm::{
     EventSwitch, LinkPlacement, LinkSite, Placement, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest,
 };
-use sm_sdk::{KeyValue, UnitEnvs};
+use tango_model::{KeyValue, UnitEnvs};
 
 use crate::event::{Event, Reply};
 use crate::invoke::{Cause, Fault, MAX_ERROR_MESSAGE_BYTES};

@@ -33,7 +33,7 @@ use futures_util::StreamExt as _;
 use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
-use sm_sdk::fsm::FsmEvent;
+use tango_model::fsm::FsmEvent;
 use wasmano::bus::{Broker, DEFAULT_BROKER_URL, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire};
 use wasmano_host::{Event, Host, HostConfig, Limits, ManagerKind, Reply, Request, SpecificManager, WasmManager};
 

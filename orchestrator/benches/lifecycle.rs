@@ -23,11 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sm_sdk::KeyValue;
-use sm_sdk::descriptor::VimKind;
-use sm_sdk::fsm::FsmEvent;
-use sm_sdk::ssm::SsmEvent;
 use support_package::write_bundled_package;
+use tango_model::KeyValue;
+use tango_model::descriptor::VimKind;
+use tango_model::fsm::FsmEvent;
+use tango_model::ssm::SsmEvent;
 use wasmano::catalogue::Catalogue;
 use wasmano::infrastructure::emulated::EmulatedInfrastructure;
 use wasmano::infrastructure::{Infrastructure, VimConfig};
@@ -62,10 +62,11 @@ fn template(host: &Host) -> Arc<ServiceTemplate> {
             vnf_id: vnf_id.into(),
             vnfd_reference: format!("eu.wasmano/{vnf_id}/1.0"),
             vnfd_version: "1.0".into(),
-            vnfd: json!({"name": vnf_id, "vendor": "eu.wasmano", "version": "1.0",
+            vnfd: serde_json::from_value(json!({"name": vnf_id, "vendor": "eu.wasmano", "version": "1.0",
                 units_key: [{"id": "unit01", "resource_requirements": {
                     "cpu": {"vcpus": cores}, "memory": {"size": memory_mb, "size_unit": "MB"}}}],
-                "function_specific_managers": [{"id": "fsm", "options": [{"key": "type", "value": "configure"}]}]}),
+                "function_specific_managers": [{"id": "fsm", "options": [{"key": "type", "value": "configure"}]}]}))
+            .expect("a VNFD"),
             units: vec![UnitTemplate {
                 unit_id: "unit01".into(),
                 kind,
@@ -84,7 +85,8 @@ fn template(host: &Host) -> Arc<ServiceTemplate> {
     Arc::new(ServiceTemplate {
         nsd_reference: "eu.wasmano/bench/1.0".into(),
         nsd_version: "1.0".into(),
-        nsd: json!({"name": "bench", "vendor": "eu.wasmano", "version": "1.0"}),
+        nsd: serde_json::from_value(json!({"name": "bench", "vendor": "eu.wasmano", "version": "1.0"}))
+            .expect("an NSD"),
         vnfs: vec![
             vnf("web", VimKind::Container, 1.0, 1_000.0),
             vnf("cache", VimKind::Container, 1.0, 1_000.0),

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use sm_sdk::descriptor::{Demand, VimKind};
-use sm_sdk::ssm::Vim;
+use tango_model::descriptor::{Demand, VimKind};
+use tango_model::topology::Vim;
 use wasmano::placement::{LabelledVim, PlacementOptions, PlacementStrategy, VnfToPlace, place, validate_mapping};
 
 const VIMS: usize = 50;
@@ -54,18 +54,11 @@ fn topology(numbers: &mut Numbers) -> Vec<LabelledVim> {
             };
             let core_total = numbers.between(16, 64);
             let memory_total = numbers.between(32, 256) * 1_000.0;
+            let mut vim = Vim::new(format!("vim-{position:02}"), kind, core_total, memory_total);
+            vim.core_used = (core_total * numbers.between(0, 40) / 100.0).floor();
+            vim.memory_used = (memory_total * numbers.between(0, 40) / 100.0).floor();
             LabelledVim {
-                vim: Vim {
-                    uuid: format!("vim-{position:02}"),
-                    kind,
-                    core_total,
-                    core_used: (core_total * numbers.between(0, 40) / 100.0).floor(),
-                    memory_total,
-                    memory_used: (memory_total * numbers.between(0, 40) / 100.0).floor(),
-                    name: None,
-                    city: None,
-                    endpoint: None,
-                },
+                vim,
                 // Every region has VIMs of both kinds.
                 labels: BTreeSet::from([region_label(REGIONS[position / 3 % REGIONS.len()])]),
             }

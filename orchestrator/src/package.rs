@@ -26,7 +26,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
-use sm_sdk::KeyValue;
+use tango_model::KeyValue;
 use wasmano_host::{Host, Limits, LoadedModule, ManagerKind, WasmManager};
 
 use crate::catalogue::{self, Catalogue, CatalogueError, EntryKind, NewEntry, StoreReport};

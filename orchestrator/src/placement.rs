@@ -15,9 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
-use serde_json::Value;
-use sm_sdk::descriptor::{Demand, VimKind};
-use sm_sdk::ssm::{LinkPlacement, LinkSite, PlacementRequest, Vim, VnfPlacement};
+use tango_model::descriptor::{Demand, Nsd, VimKind};
+use tango_model::ssm::{LinkPlacement, LinkSite, PlacementContent, VnfPlacement};
+use tango_model::topology::Vim;
 
 /// The search nodes (tentative assignments) [`place`] explores before giving
 /// up, unless [`PlacementOptions::node_budget`] says otherwise.
@@ -451,7 +451,7 @@ pub fn place(vnfs: &[VnfToPlace], vims: &[LabelledVim], options: &PlacementOptio
 ///
 /// A VNF without an instance id (no mapping could name it) or whose demand
 /// cannot be read, naming its position in `vnfds`.
-pub fn requested_placement(request: PlacementRequest) -> Result<(Vec<VnfToPlace>, Vec<LabelledVim>), String> {
+pub fn requested_placement(request: PlacementContent) -> Result<(Vec<VnfToPlace>, Vec<LabelledVim>), String> {
     let vnfs = request
         .vnfds
         .iter()
@@ -469,7 +469,10 @@ pub fn requested_placement(request: PlacementRequest) -> Result<(Vec<VnfToPlace>
         })
         .collect::<Result<_, String>>()?;
     let vims = request
-        .vims
+        .topology
+        .and_then(|topology| topology.vims)
+        .map(|sites| sites.vim_list)
+        .unwrap_or_default()
         .into_iter()
         .map(|vim| LabelledVim {
             vim,
@@ -484,18 +487,13 @@ pub fn requested_placement(request: PlacementRequest) -> Result<(Vec<VnfToPlace>
 /// VNF it joins there (`sites`: the NSD's VNF id and VIM of each instance
 /// the service will have); the infrastructure adapters have no WIMs, so a
 /// link on a WIM names an unknown one.
-pub fn validate_links(links: &[LinkPlacement], nsd: &Value, sites: &[(&str, &str)]) -> Result<(), String> {
-    let declared = nsd.get("virtual_links").and_then(Value::as_array);
+pub fn validate_links(links: &[LinkPlacement], nsd: &Nsd, sites: &[(&str, &str)]) -> Result<(), String> {
     let mut seen = HashSet::new();
     for link in links {
         if !seen.insert(link.link.as_str()) {
             return Err(format!("virtual link {} is placed twice", link.link));
         }
-        let Some(declaration) = declared
-            .into_iter()
-            .flatten()
-            .find(|entry| entry.get("id").and_then(Value::as_str) == Some(link.link.as_str()))
-        else {
+        let Some(declaration) = nsd.virtual_links.iter().find(|declared| declared.id == link.link) else {
             return Err(format!("the NSD has no virtual link {}", link.link));
         };
         let vim = match &link.site {
@@ -508,11 +506,8 @@ pub fn validate_links(links: &[LinkPlacement], nsd: &Value, sites: &[(&str, &str
             LinkSite::Vim(vim) => vim,
         };
         let ends = declaration
-            .get("connection_points_reference")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+            .connection_points_reference
+            .iter()
             .filter_map(|end| end.split_once(':').map(|(vnf, _)| vnf));
         for vnf_id in ends {
             if let Some((_, elsewhere)) = sites.iter().find(|(vnf, site)| *vnf == vnf_id && site != vim) {
@@ -1027,10 +1022,11 @@ mod tests {
 
     #[test]
     fn a_link_placement_must_name_an_nsd_link_once_with_every_end_on_its_vim() {
-        let nsd = json!({"virtual_links": [
+        let nsd: Nsd = serde_json::from_value(json!({"virtual_links": [
             {"id": "data", "connection_points_reference": ["web:eth0", "cache:eth0", "input"]},
             {"id": "mgmt", "connection_points_reference": ["web:mgmt", "mgmt"]},
-        ]});
+        ]}))
+        .unwrap();
         let sites = [("web", "a"), ("web", "a"), ("cache", "a"), ("db", "b")];
         let inside = |vim: &str| LinkSite::Vim(vim.into());
         assert!(validate_links(&[link("data", inside("a")), link("mgmt", inside("a"))], &nsd, &sites).is_ok());
@@ -1067,17 +1063,7 @@ mod tests {
 
     fn vim(id: &str, kind: VimKind, free_cores: f64, free_memory_mb: f64) -> LabelledVim {
         LabelledVim {
-            vim: Vim {
-                uuid: id.to_owned(),
-                kind,
-                core_total: free_cores,
-                core_used: 0.0,
-                memory_total: free_memory_mb,
-                memory_used: 0.0,
-                name: None,
-                city: None,
-                endpoint: None,
-            },
+            vim: Vim::new(id, kind, free_cores, free_memory_mb),
             labels: BTreeSet::new(),
         }
     }
@@ -1556,6 +1542,7 @@ mod tests {
                             name: None,
                             city: None,
                             endpoint: None,
+                            other: Default::default(),
                         },
                         labels,
                     },

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
-use sm_sdk::KeyValue;
+use tango_model::KeyValue;
 use wasmano_host::{
     Cause, Event, InvocationError, Limits, ManagerKind, Reply, SpecificManager, WasmManager, sha256_hex, tango_error,
 };
@@ -509,8 +509,8 @@ fn storage(path: &Path, error: impl std::fmt::Display) -> CallLogError {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use sm_sdk::fsm::FsmEvent;
-    use sm_sdk::ssm::SsmEvent;
+    use tango_model::fsm::FsmEvent;
+    use tango_model::ssm::SsmEvent;
 
     use super::*;
 

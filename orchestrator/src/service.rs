@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sm_sdk::KeyValue;
-use sm_sdk::descriptor::VimKind;
-use sm_sdk::fsm::FsmEvent;
-use sm_sdk::ssm::SsmEvent;
+use tango_model::KeyValue;
+use tango_model::descriptor::{DeploymentUnit, ManagerDeclaration, VimKind};
+use tango_model::fsm::FsmEvent;
+use tango_model::ssm::SsmEvent;
 use wasmano_host::{Event, Host, Limits, ManagerKind, SpecificManager, WasmManager};
 
 use crate::bus::{
@@ -30,9 +30,7 @@ use crate::bus::{
     LegacyManager, LegacySpec, ManagerRequests,
 };
 use crate::catalogue::{Catalogue, EntryKind};
-use crate::descriptor::{
-    self, DeploymentUnit, Descriptor, Manager, ManagerSource, ModuleRef, Nsd, Sha256Digest, Vnfd, WasmLimits,
-};
+use crate::descriptor::{self, Descriptor, Manager, ManagerSource, ModuleRef, Nsd, Sha256Digest, Vnfd, WasmLimits};
 use crate::workflow::{ManagerBinding, ServiceTemplate, UnitTemplate, VnfTemplate};
 
 /// Why a service could not be resolved into a template.
@@ -216,11 +214,11 @@ pub fn build(
         let units = vnfd
             .virtual_deployment_units
             .iter()
-            .map(|unit| unit_template(unit, VimKind::Vm, "vm_image"))
+            .map(|unit| unit_template(unit, VimKind::Vm))
             .chain(
                 vnfd.cloudnative_deployment_units
                     .iter()
-                    .map(|unit| unit_template(unit, VimKind::Container, "image")),
+                    .map(|unit| unit_template(unit, VimKind::Container)),
             )
             .collect::<Result<Vec<_>, _>>()
             .map_err(|message| ResolveError::Descriptor(format!("VNFD {}: {message}", vnfd.identity)))?;
@@ -228,7 +226,7 @@ pub fn build(
             vnf_id: function.vnf_id.clone(),
             vnfd_reference: vnfd.identity.to_string(),
             vnfd_version: vnfd.identity.version.clone(),
-            vnfd: document.clone(),
+            vnfd: model_document(document, &vnfd.identity)?,
             units,
             required_labels: function.placement_labels.clone(),
             fsms,
@@ -237,10 +235,18 @@ pub fn build(
     Ok(ServiceTemplate {
         nsd_reference: nsd.identity.to_string(),
         nsd_version: nsd.identity.version.clone(),
-        nsd: nsd_document,
+        nsd: model_document(&nsd_document, &nsd.identity)?,
         vnfs,
         ssms,
     })
+}
+
+/// A descriptor document as the model types it (what managers get).
+fn model_document<T: serde::de::DeserializeOwned>(
+    document: &Value,
+    identity: &descriptor::Identity,
+) -> Result<T, ResolveError> {
+    T::deserialize(document).map_err(|error| ResolveError::Descriptor(format!("{identity}: {error}")))
 }
 
 /// A descriptor's managers, each bound to its events: WebAssembly ones
@@ -292,11 +298,10 @@ fn legacy_binding(manager: &Manager, kind: ManagerKind, group: &Arc<LegacyGroup>
     (Arc::new(legacy_manager) as Arc<dyn SpecificManager>, events)
 }
 
-fn unit_template(unit: &DeploymentUnit, kind: VimKind, image_key: &str) -> Result<UnitTemplate, String> {
+fn unit_template(unit: &DeploymentUnit, kind: VimKind) -> Result<UnitTemplate, String> {
     let requirements = unit.resource_requirements.as_ref();
     let memory_mb = match requirements.and_then(|requirements| requirements.memory.as_ref()) {
         Some(memory) => memory
-            .amount
             .megabytes()
             .ok_or_else(|| format!("unit {}: unknown memory unit", unit.id))?,
         None => 0.0,
@@ -304,10 +309,13 @@ fn unit_template(unit: &DeploymentUnit, kind: VimKind, image_key: &str) -> Resul
     Ok(UnitTemplate {
         unit_id: unit.id.clone(),
         kind,
-        image: unit.other.get(image_key).and_then(Value::as_str).map(str::to_owned),
+        image: match kind {
+            VimKind::Vm => unit.vm_image.clone(),
+            VimKind::Container => unit.image.clone(),
+        },
         cores: requirements
             .and_then(|requirements| requirements.cpu.as_ref())
-            .map_or(0.0, |cpu| cpu.vcpus),
+            .map_or(0.0, |cpu| cpu.vcpus.value()),
         memory_mb,
         connection_points: unit.connection_points.iter().map(|point| point.id.clone()).collect(),
     })
@@ -354,7 +362,8 @@ pub fn replace_manager(
         message,
     };
     let mut replaced = template.clone();
-    let (document, bindings) = descriptor_of_mut(&mut replaced, vnf_id).map_err(failure)?;
+    let document = replaced.descriptor_document(vnf_id).map_err(failure)?;
+    let (entries_kept, bindings) = descriptor_of_mut(&mut replaced, vnf_id).map_err(failure)?;
     let parsed = descriptor::parse(document.to_string().as_bytes())
         .map_err(|problems| failure(format!("its descriptor no longer validates: {}", problems[0])))?;
     let (entries, kind) = match &parsed {
@@ -421,7 +430,7 @@ pub fn replace_manager(
             (manager, events, Some(group))
         }
     };
-    pin_source(document, vnf_id, manager_id, change);
+    pin_source(entries_kept, manager_id, change);
     let mut found = false;
     for mut binding in bindings {
         if binding.id() == manager_id {
@@ -487,15 +496,15 @@ impl AnyBinding<'_> {
     }
 }
 
-/// The descriptor document a manager change edits (the NSD, or the VNFD of
-/// VNF `vnf_id`) and the managers bound from it.
+/// The manager entries a manager change edits (the NSD's, or those of the
+/// VNFD of VNF `vnf_id`) and the managers bound from them.
 fn descriptor_of_mut<'a>(
     template: &'a mut ServiceTemplate,
     vnf_id: Option<&str>,
-) -> Result<(&'a mut Value, Vec<AnyBinding<'a>>), String> {
+) -> Result<(&'a mut Vec<ManagerDeclaration>, Vec<AnyBinding<'a>>), String> {
     match vnf_id {
         None => Ok((
-            &mut template.nsd,
+            &mut template.nsd.service_specific_managers,
             template.ssms.iter_mut().map(AnyBinding::Ssm).collect(),
         )),
         Some(vnf_id) => {
@@ -504,34 +513,25 @@ fn descriptor_of_mut<'a>(
                 .iter_mut()
                 .find(|vnf| vnf.vnf_id == vnf_id)
                 .ok_or_else(|| format!("the service has no VNF {vnf_id:?}"))?;
-            Ok((&mut vnf.vnfd, vnf.fsms.iter_mut().map(AnyBinding::Fsm).collect()))
+            Ok((
+                &mut vnf.vnfd.function_specific_managers,
+                vnf.fsms.iter_mut().map(AnyBinding::Fsm).collect(),
+            ))
         }
     }
 }
 
-/// Makes the descriptor document the template keeps name the manager's new
+/// Makes the manager entry the template keeps name the manager's new
 /// source: the module's digest, or the image.
-fn pin_source(document: &mut Value, vnf_id: Option<&str>, manager_id: &str, change: ManagerChange<'_>) {
-    let list = match vnf_id {
-        None => "service_specific_managers",
-        Some(_) => "function_specific_managers",
-    };
-    let Some(entry) = document
-        .get_mut(list)
-        .and_then(Value::as_array_mut)
-        .and_then(|entries| {
-            entries
-                .iter_mut()
-                .find(|entry| entry.get("id").and_then(Value::as_str) == Some(manager_id))
-        })
-        .and_then(Value::as_object_mut)
-    else {
+fn pin_source(entries: &mut [ManagerDeclaration], manager_id: &str, change: ManagerChange<'_>) {
+    let Some(entry) = entries.iter_mut().find(|entry| entry.id == manager_id) else {
         return;
     };
     match change {
         ManagerChange::Module(sha256) => {
-            entry.remove("image");
+            entry.image = None;
             let wasm = entry
+                .other
                 .entry("wasm")
                 .or_insert_with(|| serde_json::json!({"module": format!("{sha256}.wasm")}));
             if let Some(wasm) = wasm.as_object_mut() {
@@ -539,8 +539,8 @@ fn pin_source(document: &mut Value, vnf_id: Option<&str>, manager_id: &str, chan
             }
         }
         ManagerChange::Image(image) => {
-            entry.remove("wasm");
-            entry.insert("image".into(), Value::String(image.to_owned()));
+            entry.other.remove("wasm");
+            entry.image = Some(image.to_owned());
         }
     }
 }

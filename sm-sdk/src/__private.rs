@@ -155,6 +155,7 @@ pub mod ssm {
                 name: vim.name,
                 city: vim.city,
                 endpoint: vim.endpoint,
+                other: Default::default(),
             })
             .collect()
     }

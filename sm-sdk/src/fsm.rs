@@ -1,75 +1,15 @@
 //! Function-specific manager events: their requests and replies.
+//!
+//! A request is its event's content as the model crate types it (see
+//! [`tango_model::fsm`]), with the content's raw document kept.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
+pub use tango_model::fsm::{
+    ConfigureContent, FsmEvent, GenericEnvs, LifecycleContent, ScaleContent, Scaling, StateActionName, StateContent,
+    StateReply,
+};
 
 use crate::descriptor::{Nsr, Vnfd, Vnfr};
 use crate::{Document, RequestError};
-
-/// The events of a function-specific manager.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FsmEvent {
-    /// The VNF was deployed.
-    Start,
-    /// The VNF is about to be removed.
-    Stop,
-    /// Configure the VNF.
-    Configure,
-    /// Extract state from the VNF or inject state into it.
-    State,
-    /// The VNF's instances were scaled.
-    Scale,
-}
-
-impl FsmEvent {
-    /// Every FSM event, in contract order.
-    pub const ALL: [FsmEvent; 5] = [Self::Start, Self::Stop, Self::Configure, Self::State, Self::Scale];
-
-    /// The 5GTANGO name (`fsm_type`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Start => "start",
-            Self::Stop => "stop",
-            Self::Configure => "configure",
-            Self::State => "state",
-            Self::Scale => "scale",
-        }
-    }
-
-    /// Parses a 5GTANGO name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|event| event.name() == name)
-    }
-}
-
-/// The envs 5GTANGO computes for one container unit from the service's
-/// records (`generic_envs`): where its peers are. wasmano names them
-/// `<VNF>_<UNIT>_IP`, `<VNF>_<UNIT>_<CP>_PORT` and `<VNF>_<UNIT>_<CP>_TYPE`
-/// for every other container unit of the service (VNF and unit ids
-/// upper-cased, other characters than letters and digits as `_`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-pub struct GenericEnvs {
-    /// The unit: `<unit id>-<VNF instance id>`.
-    pub cdu_id: String,
-    /// The envs.
-    #[serde(deserialize_with = "scalar_values")]
-    pub envs: BTreeMap<String, String>,
-}
-
-fn scalar_values<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let values = Option::<BTreeMap<String, serde_json::Value>>::deserialize(deserializer)?.unwrap_or_default();
-    Ok(values
-        .into_iter()
-        .map(|(key, value)| {
-            let text = match value {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            };
-            (key, text)
-        })
-        .collect())
-}
 
 /// A start or stop request: the VNF's descriptor and record.
 #[derive(Debug, Clone)]
@@ -82,18 +22,6 @@ pub struct LifecycleRequest {
     pub generic_envs: Vec<GenericEnvs>,
     /// The whole content as sent.
     pub raw: Document,
-}
-
-#[derive(Deserialize)]
-struct LifecycleContent {
-    vnfd: Vnfd,
-    vnfr: Vnfr,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    generic_envs: Vec<GenericEnvs>,
-}
-
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<GenericEnvs>, D::Error> {
-    Ok(Option::<Vec<GenericEnvs>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl LifecycleRequest {
@@ -127,31 +55,6 @@ pub struct ScaleRequest {
     pub raw: Document,
 }
 
-/// How a VNF was scaled.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Scaling {
-    /// `out` or `in`.
-    pub direction: String,
-    /// The VNF's id in the NSD.
-    pub vnf_id: String,
-    /// The instances added.
-    pub added: Vec<String>,
-    /// The instances removed.
-    pub removed: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct ScaleContent {
-    vnfd: Vnfd,
-    vnfr: Vnfr,
-    scale: Scaling,
-    #[serde(default)]
-    vnfrs: Vec<Vnfr>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    generic_envs: Vec<GenericEnvs>,
-}
-
 impl ScaleRequest {
     /// Builds a request from its content.
     pub fn from_document(raw: Document) -> Result<Self, RequestError> {
@@ -182,23 +85,13 @@ pub struct ConfigureRequest {
     pub raw: Document,
 }
 
-#[derive(Deserialize)]
-struct ConfigureContent {
-    #[serde(default)]
-    nsr: Option<Nsr>,
-    #[serde(default)]
-    vnfrs: Option<Vec<Vnfr>>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    generic_envs: Vec<GenericEnvs>,
-}
-
 impl ConfigureRequest {
     /// Builds a request from its content.
     pub fn from_document(raw: Document) -> Result<Self, RequestError> {
         let content: ConfigureContent = raw.parse().map_err(|error| RequestError::new("configure", error))?;
         Ok(Self {
             nsr: content.nsr,
-            vnfrs: content.vnfrs.unwrap_or_default(),
+            vnfrs: content.vnfrs,
             generic_envs: content.generic_envs,
             raw,
         })
@@ -231,35 +124,17 @@ pub enum StateAction {
     },
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "action", rename_all = "lowercase")]
-enum StateContent {
-    Extract {
-        vnfr: Vnfr,
-    },
-    Inject {
-        vnfr: Vnfr,
-        #[serde(default)]
-        state: serde_json::Value,
-    },
-}
-
 impl StateRequest {
     /// Builds a request from its content.
     pub fn from_document(raw: Document) -> Result<Self, RequestError> {
-        let action = match raw.parse().map_err(|error| RequestError::new("state", error))? {
-            StateContent::Extract { vnfr } => StateAction::Extract { vnfr },
-            StateContent::Inject { vnfr, state } => StateAction::Inject { vnfr, state },
+        let content: StateContent = raw.parse().map_err(|error| RequestError::new("state", error))?;
+        let action = match content.action {
+            StateActionName::Extract => StateAction::Extract { vnfr: content.vnfr },
+            StateActionName::Inject => StateAction::Inject {
+                vnfr: content.vnfr,
+                state: content.state.unwrap_or_default(),
+            },
         };
         Ok(Self { action, raw })
     }
-}
-
-/// The reply to a state event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StateReply {
-    /// To extract: the state to persist (5GTANGO's `persist`).
-    Extracted(serde_json::Value),
-    /// To inject: the state was applied.
-    Injected,
 }

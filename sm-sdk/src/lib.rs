@@ -67,6 +67,9 @@ pub mod __private;
 use std::fmt;
 
 pub use document::Document;
+/// A request whose content does not have its 5GTANGO shape.
+pub use tango_model::ContentError as RequestError;
+pub use tango_model::{KeyValue, UnitEnvs};
 
 use fsm::{FsmEvent, LifecycleRequest, ScaleRequest, StateReply};
 use ssm::{MonitorRequest, Placement, PlacementRequest, SsmEvent, TaskRequest, VnfSwitches, WorkflowRequest};
@@ -123,95 +126,6 @@ impl std::error::Error for ManagerError {}
 impl From<RequestError> for ManagerError {
     fn from(error: RequestError) -> Self {
         Self::failed(error.to_string())
-    }
-}
-
-/// A request whose content does not have the 5GTANGO shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestError {
-    /// The event or field that could not be read.
-    pub what: String,
-    /// What was wrong with it.
-    pub message: String,
-}
-
-impl RequestError {
-    pub(crate) fn new(what: &str, error: impl fmt::Display) -> Self {
-        Self {
-            what: what.to_owned(),
-            message: error.to_string(),
-        }
-    }
-
-    pub(crate) fn missing(field: &str) -> Self {
-        Self::new(field, "missing field")
-    }
-}
-
-impl fmt::Display for RequestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {} request: {}", self.what, self.message)
-    }
-}
-
-impl std::error::Error for RequestError {}
-
-/// A key/value pair: an env variable in replies, an option in descriptors.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyValue {
-    /// Key.
-    pub key: String,
-    /// Value.
-    pub value: String,
-}
-
-impl KeyValue {
-    /// A pair.
-    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            value: value.into(),
-        }
-    }
-}
-
-/// Envs for a VNF's container units (5GTANGO's `envs: [{cdu_id, envs}]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnitEnvs {
-    /// The unit, by its id in the VNFD or its record's `cdu_id`
-    /// (`<unit id>-<VNF instance id>`); `None` is every container unit.
-    pub unit: Option<String>,
-    /// The envs, merged in order into what the unit has.
-    pub envs: Vec<KeyValue>,
-}
-
-impl UnitEnvs {
-    /// Envs for every container unit of the VNF.
-    pub fn every_unit(envs: Vec<KeyValue>) -> Self {
-        Self { unit: None, envs }
-    }
-
-    /// Envs for one unit.
-    pub fn unit(unit: impl Into<String>, envs: Vec<KeyValue>) -> Self {
-        Self {
-            unit: Some(unit.into()),
-            envs,
-        }
-    }
-
-    /// Whether these envs are for the unit `unit_id` of VNF instance
-    /// `vnf_instance_id`.
-    pub fn applies_to(&self, unit_id: &str, vnf_instance_id: &str) -> bool {
-        match &self.unit {
-            None => true,
-            Some(unit) => {
-                unit == unit_id
-                    || unit
-                        .strip_prefix(unit_id)
-                        .and_then(|rest| rest.strip_prefix('-'))
-                        .is_some_and(|instance| instance == vnf_instance_id)
-            }
-        }
     }
 }
 

@@ -12,9 +12,10 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use sm_sdk::Document;
-use sm_sdk::descriptor::VimKind;
-use sm_sdk::fsm::StateReply;
-use sm_sdk::ssm::{EventSwitch, Placement, PlacementRequest, VnfPlacement, VnfSwitches, topology_vims};
+use sm_sdk::ssm::{PlacementRequest, topology_vims};
+use tango_model::descriptor::VimKind;
+use tango_model::fsm::StateReply;
+use tango_model::ssm::{EventSwitch, Placement, PlacementContent, VnfPlacement, VnfSwitches};
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::package::Package;
 use wasmano::placement::{LabelledVim, PlacementOptions, VnfToPlace, place, requested_placement, validate_mapping};
@@ -229,7 +230,7 @@ fn tango_mapping(mapping: &[VnfPlacement]) -> Value {
 /// reads them; `None` when the content is not a placement the orchestrator
 /// could have sent.
 fn placement_problem(content: &Value) -> Option<(Vec<VnfToPlace>, Vec<LabelledVim>)> {
-    let request = PlacementRequest::from_document(Document::from_value(content)).ok()?;
+    let request: PlacementContent = serde_json::from_value(content.clone()).ok()?;
     requested_placement(request).ok()
 }
 

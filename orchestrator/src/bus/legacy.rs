@@ -26,7 +26,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
-use sm_sdk::ssm::SsmEvent;
+use tango_model::ssm::SsmEvent;
 use wasmano_host::{BoxFuture, Cause, Event, Fault, InvocationError, ManagerKind, Reply, Request, SpecificManager};
 
 use super::broker::Broker;

@@ -168,7 +168,11 @@ pub fn envelope(event: Event, content: Value) -> Value {
     let mut message = Map::new();
     let flat = matches!(
         event,
-        Event::Ssm(sm_sdk::ssm::SsmEvent::Configure | sm_sdk::ssm::SsmEvent::Task | sm_sdk::ssm::SsmEvent::Monitor)
+        Event::Ssm(
+            tango_model::ssm::SsmEvent::Configure
+                | tango_model::ssm::SsmEvent::Task
+                | tango_model::ssm::SsmEvent::Monitor
+        )
     );
     match (flat, content) {
         (true, Value::Object(fields)) => message.extend(fields),
@@ -223,8 +227,8 @@ pub fn decode(bytes: &[u8]) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use sm_sdk::fsm::FsmEvent;
-    use sm_sdk::ssm::SsmEvent;
+    use tango_model::fsm::FsmEvent;
+    use tango_model::ssm::SsmEvent;
 
     use super::*;
 

@@ -31,6 +31,7 @@ use clap::Args as ClapArgs;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
+use tango_model::to_document;
 use tokio::runtime::Runtime;
 use wasmano::bus::Broker;
 use wasmano::descriptor::{self, Descriptor};
@@ -258,12 +259,33 @@ fn assemble_package(data_dir: &Path) -> Result<PathBuf, Failure> {
     Ok(package_dir)
 }
 
+/// The descriptors a service's records are rendered with: its NSD, and
+/// its VNFDs by catalogue reference.
+struct RecordDescriptors {
+    nsd: tango_model::descriptor::Nsd,
+    vnfds: BTreeMap<String, tango_model::descriptor::Vnfd>,
+}
+
+impl RecordDescriptors {
+    fn of_template(template: &ServiceTemplate) -> Self {
+        Self {
+            nsd: template.nsd.clone(),
+            vnfds: template
+                .vnfs
+                .iter()
+                .map(|vnf| (vnf.vnfd_reference.clone(), vnf.vnfd.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// The descriptor documents of the package directory by catalogue
 /// reference: what the final records are rendered with.
-fn package_descriptors(package_dir: &Path) -> Result<BTreeMap<String, Value>, Failure> {
+fn package_descriptors(package_dir: &Path) -> Result<RecordDescriptors, Failure> {
     let entries = std::fs::read_dir(package_dir)
         .map_err(|error| Failure::new(exit::NO_INPUT, format!("{}: {error}", package_dir.display())))?;
-    let mut descriptors = BTreeMap::new();
+    let mut nsd = None;
+    let mut vnfds = BTreeMap::new();
     for entry in entries {
         let path = entry
             .map_err(|error| Failure::new(exit::NO_INPUT, error.to_string()))?
@@ -275,9 +297,18 @@ fn package_descriptors(package_dir: &Path) -> Result<BTreeMap<String, Value>, Fa
         let bytes = std::fs::read(&path).map_err(|error| invalid(error.to_string()))?;
         let parsed = descriptor::parse(&bytes).map_err(|problems| invalid(problems[0].to_string()))?;
         let document = service::document(&bytes).map_err(|error| invalid(error.to_string()))?;
-        descriptors.insert(parsed.identity().to_string(), document);
+        match parsed {
+            Descriptor::Service(_) => {
+                nsd = Some(serde_json::from_value(document).map_err(|error| invalid(error.to_string()))?);
+            }
+            Descriptor::Function(vnfd) => {
+                let typed = serde_json::from_value(document).map_err(|error| invalid(error.to_string()))?;
+                vnfds.insert(vnfd.identity.to_string(), typed);
+            }
+        }
     }
-    Ok(descriptors)
+    let nsd = nsd.ok_or_else(|| Failure::new(exit::DATA, format!("{}: no NSD", package_dir.display())))?;
+    Ok(RecordDescriptors { nsd, vnfds })
 }
 
 /// The package directory as a `.tar.gz`, in memory.
@@ -638,7 +669,7 @@ async fn lifecycle(
     print_timeline(&orchestrator.reconfigure(&id).await.map_err(failed)?);
     print_timeline(&orchestrator.scale_in(&id, &added.id).await.map_err(failed)?);
     print_timeline(&orchestrator.terminate(&id).await.map_err(failed)?);
-    print_final_records(store, &id, &template.descriptors()).await
+    print_final_records(store, &id, &RecordDescriptors::of_template(&template)).await
 }
 
 /// An in-process workflow's timeline, as [`run_task`] prints an operation's.
@@ -702,11 +733,11 @@ fn print_vnfs<'a>(vnfs: impl Iterator<Item = (&'a str, &'a str, &'a str)>) {
 }
 
 /// The service's NSR and VNFRs, in the 5GTANGO shape (rendered with
-/// `descriptors`, by catalogue reference), as YAML.
+/// `descriptors`), as YAML.
 async fn print_final_records(
     store: &dyn RecordStore,
     id: &str,
-    descriptors: &BTreeMap<String, Value>,
+    descriptors: &RecordDescriptors,
 ) -> Result<(), Failure> {
     let nsr = store
         .ns(id)
@@ -716,21 +747,24 @@ async fn print_final_records(
         .vnfs_of(id)
         .await
         .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
-    let descriptor = |reference: &str| {
-        descriptors.get(reference).ok_or_else(|| {
-            Failure::new(
-                exit::SOFTWARE,
-                format!("a record names descriptor {reference}, which the service does not have"),
-            )
-        })
-    };
     let vnfrs = vnfrs
         .iter()
-        .map(|vnfr| Ok(vnfr.to_tango(descriptor(&vnfr.descriptor_reference)?)))
+        .map(|vnfr| {
+            let vnfd = descriptors.vnfds.get(&vnfr.descriptor_reference).ok_or_else(|| {
+                Failure::new(
+                    exit::SOFTWARE,
+                    format!(
+                        "VNFR {} names VNFD {}, which the service does not have",
+                        vnfr.id, vnfr.descriptor_reference
+                    ),
+                )
+            })?;
+            Ok(vnfr.to_tango(vnfd))
+        })
         .collect::<Result<Vec<_>, Failure>>()?;
     let records = json!({
-        "nsr": nsr.to_tango(descriptor(&nsr.descriptor_reference)?),
-        "vnfrs": vnfrs,
+        "nsr": to_document(&nsr.to_tango(&descriptors.nsd)),
+        "vnfrs": vnfrs.iter().map(to_document).collect::<Vec<_>>(),
     });
     println!("\n== final records");
     print!(

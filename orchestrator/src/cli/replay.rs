@@ -142,7 +142,7 @@ struct Replayer {
     host: Host,
     module: LoadedModule,
     /// Options that replace the recorded ones.
-    options: Option<Vec<sm_sdk::KeyValue>>,
+    options: Option<Vec<tango_model::KeyValue>>,
 }
 
 impl Replayer {

@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use serde_json::Value;
-use sm_sdk::ssm::{ConfigureRequest, PlacementRequest, SsmEvent, VnfSwitches};
-use sm_sdk::{Document, KeyValue};
+use tango_model::KeyValue;
+use tango_model::descriptor::{Nsd, Vnfd};
+use tango_model::ssm::{ConfigureContent, PlacementContent, SsmEvent, VnfSwitches};
 use wasmano::bus::{DEFAULT_CALL_DEADLINE, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire};
 use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_links, validate_mapping};
 use wasmano::recording::answer_document;
@@ -441,7 +442,7 @@ enum Acceptance {
     Placement {
         vnfs: Vec<VnfToPlace>,
         vims: Vec<LabelledVim>,
-        nsd: Value,
+        nsd: Box<Nsd>,
         /// Each VNF instance of the request and the NSD's `vnf_id` it is an
         /// instance of.
         vnf_ids: Vec<(String, String)>,
@@ -457,13 +458,13 @@ impl Acceptance {
     /// configure; a content the orchestrator could not have sent is an
     /// error naming the problem.
     fn of(event: Event, content: &Value) -> Result<Self, String> {
-        let document = Document::from_value(content);
+        let parse_error = |error: serde_json::Error| format!("invalid {} request: {error}", event.name());
         match event {
             Event::Ssm(SsmEvent::Placement) => {
-                let request = PlacementRequest::from_document(document).map_err(|error| error.to_string())?;
+                let request: PlacementContent = serde_json::from_value(content.clone()).map_err(parse_error)?;
+                let vnf_ids = instances_of_network_functions(&request.nsd, &request.vnfds);
+                let nsd = Box::new(request.nsd.clone());
                 let (vnfs, vims) = requested_placement(request)?;
-                let nsd = content.get("nsd").cloned().unwrap_or(Value::Null);
-                let vnf_ids = instances_of_network_functions(&nsd, content.get("vnfds"));
                 Ok(Self::Placement {
                     vnfs,
                     vims,
@@ -472,7 +473,7 @@ impl Acceptance {
                 })
             }
             Event::Ssm(SsmEvent::Configure) => {
-                let request = ConfigureRequest::from_document(document).map_err(|error| error.to_string())?;
+                let request: ConfigureContent = serde_json::from_value(content.clone()).map_err(parse_error)?;
                 let vnf_ids = request
                     .functions
                     .iter()
@@ -523,23 +524,18 @@ impl Acceptance {
 /// the NSD's `vnf_id` of the network function whose descriptor it is (by
 /// vendor, name and version: an instance of a VNFD the NSD uses twice counts
 /// for both).
-fn instances_of_network_functions(nsd: &Value, vnfds: Option<&Value>) -> Vec<(String, String)> {
-    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
-    let functions = nsd.get("network_functions").and_then(Value::as_array);
+fn instances_of_network_functions(nsd: &Nsd, vnfds: &[Vnfd]) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
-    for vnfd in vnfds.and_then(Value::as_array).into_iter().flatten() {
-        let Some(instance) = text(vnfd, "instance_uuid").or_else(|| text(vnfd, "uuid")) else {
+    for vnfd in vnfds {
+        let Some(instance) = vnfd.instance_id() else {
             continue;
         };
-        let identity = [text(vnfd, "vendor"), text(vnfd, "name"), text(vnfd, "version")];
-        for function in functions.into_iter().flatten() {
-            let declared = [
-                text(function, "vnf_vendor"),
-                text(function, "vnf_name"),
-                text(function, "vnf_version"),
-            ];
-            if let (true, Some(vnf_id)) = (declared == identity, text(function, "vnf_id")) {
-                pairs.push((instance.clone(), vnf_id));
+        for function in &nsd.network_functions {
+            let same = function.vnf_vendor == vnfd.vendor
+                && function.vnf_name == vnfd.name
+                && function.vnf_version == vnfd.version;
+            if same && !function.vnf_id.is_empty() {
+                pairs.push((instance.to_owned(), function.vnf_id.clone()));
             }
         }
     }

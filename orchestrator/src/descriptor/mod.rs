@@ -23,10 +23,7 @@ pub use manager::{
     CURRENT_ID_OPTION_KEY, CURRENT_IMAGE_OPTION_KEY, EVENT_OPTION_KEY, MAX_WASM_DEADLINE_MS, MAX_WASM_MEMORY_MB,
     Manager, ManagerOption, ManagerSource, ManagerUpdate, ModuleRef, Sha256Digest, WasmLimits,
 };
-pub use model::{
-    ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
-    ResourceRequirements, VirtualLink, Vnfd,
-};
+pub use model::{Identity, NetworkFunction, Nsd, Vnfd};
 pub use problem::{Issue, Problem, Severity};
 pub use validate::check_service;
 pub use yaml::MAX_DESCRIPTOR_BYTES;

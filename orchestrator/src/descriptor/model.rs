@@ -1,12 +1,14 @@
-//! The typed view of 5GTANGO descriptors (tng-schema NSD and VNFD) the
-//! orchestrator works with. Only fields wasmano reasons about are typed;
-//! every other field of a descriptor, list item or manager entry is kept in
-//! its `other` map as written, so nothing a descriptor says is lost.
+//! A descriptor as the catalogue holds it once validated: its identity, its
+//! managers read into wasmano's [`Manager`] (source, limits, events) and
+//! its update directives, around the model's types for what 5GTANGO
+//! defines (connection points, virtual links, deployment units; see
+//! [`tango_model::descriptor`]). Every field neither types is kept in an
+//! `other` map as written, so nothing a descriptor says is lost.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
-use sm_sdk::descriptor::{self as guest, Demand, Memory};
+use tango_model::descriptor::{ConnectionPoint, Demand, DeploymentUnit, VirtualLink};
 
 use super::manager::{Manager, ManagerUpdate};
 
@@ -85,27 +87,6 @@ pub struct NetworkFunction {
     pub other: Map<String, Value>,
 }
 
-/// A connection point of a service, VNF or deployment unit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConnectionPoint {
-    /// Id, unique among its siblings.
-    pub id: String,
-    /// Every other field (`interface`, `type`, `port`, ...).
-    pub other: Map<String, Value>,
-}
-
-/// A virtual link joining connection points.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VirtualLink {
-    /// Id, unique in the descriptor.
-    pub id: String,
-    /// The joined connection points: in an NSD a service cp or `vnf_id:cp`,
-    /// in a VNFD a VNF cp or `unit:cp`.
-    pub connection_points_reference: Vec<String>,
-    /// Every other field (`connectivity_type`, `dhcp`, ...).
-    pub other: Map<String, Value>,
-}
-
 /// A virtual network function descriptor.
 #[derive(Debug, Clone)]
 pub struct Vnfd {
@@ -135,75 +116,8 @@ impl Vnfd {
     }
 
     /// What the VNF needs from a VIM, computed as managers compute it
-    /// (see [`sm_sdk::descriptor::Vnfd::demand`]).
+    /// (see [`Demand::of_units`]).
     pub fn demand(&self) -> Result<Demand, String> {
-        let units = |units: &[DeploymentUnit]| units.iter().map(DeploymentUnit::guest_view).collect();
-        guest::Vnfd {
-            virtual_deployment_units: units(&self.virtual_deployment_units),
-            cloudnative_deployment_units: units(&self.cloudnative_deployment_units),
-            ..guest::Vnfd::default()
-        }
-        .demand()
+        Demand::of_units(&self.virtual_deployment_units, &self.cloudnative_deployment_units)
     }
-}
-
-/// A deployment unit: a VDU (virtual machine) or CDU (container).
-#[derive(Debug, Clone)]
-pub struct DeploymentUnit {
-    /// Id, unique among the VNFD's units.
-    pub id: String,
-    /// The unit's connection points.
-    pub connection_points: Vec<ConnectionPoint>,
-    /// What the unit needs, when the descriptor says.
-    pub resource_requirements: Option<ResourceRequirements>,
-    /// Every other field (`vm_image`, `image`, `monitoring_parameters`, ...).
-    pub other: Map<String, Value>,
-}
-
-impl DeploymentUnit {
-    /// Whether the unit has this connection point.
-    pub fn has_connection_point(&self, id: &str) -> bool {
-        self.connection_points.iter().any(|point| point.id == id)
-    }
-
-    fn guest_view(&self) -> guest::DeploymentUnit {
-        guest::DeploymentUnit {
-            id: self.id.clone(),
-            resource_requirements: self.resource_requirements.as_ref().map(|requirements| {
-                guest::ResourceRequirements {
-                    cpu: requirements.cpu.as_ref().map(|cpu| guest::Cpu { vcpus: cpu.vcpus }),
-                    memory: requirements.memory.as_ref().map(|memory| memory.amount.clone()),
-                }
-            }),
-        }
-    }
-}
-
-/// CPU and memory a unit needs, and the rest of `resource_requirements`.
-#[derive(Debug, Clone)]
-pub struct ResourceRequirements {
-    /// `cpu`, when given.
-    pub cpu: Option<CpuRequirement>,
-    /// `memory`, when given.
-    pub memory: Option<MemoryRequirement>,
-    /// Every other field (`storage`, `network`, ...).
-    pub other: Map<String, Value>,
-}
-
-/// A CPU requirement.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CpuRequirement {
-    /// Virtual CPUs, positive.
-    pub vcpus: f64,
-    /// Every other field (`cpu_model`, ...).
-    pub other: Map<String, Value>,
-}
-
-/// A memory requirement.
-#[derive(Debug, Clone)]
-pub struct MemoryRequirement {
-    /// `size` (positive) and `size_unit` (a unit tng-schema defines; MB when absent).
-    pub amount: Memory,
-    /// Every other field (`large_pages_required`, ...).
-    pub other: Map<String, Value>,
 }

@@ -84,6 +84,12 @@ pub enum Issue {
         /// What it holds.
         found: &'static str,
     },
+    /// A field tng-schema types holds a value of another shape.
+    #[error("does not have its tng-schema shape: {message}")]
+    NotTngShape {
+        /// What the model could not read.
+        message: String,
+    },
     /// A required string is empty.
     #[error("must not be empty")]
     Empty,

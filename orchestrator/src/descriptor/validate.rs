@@ -10,18 +10,17 @@
 use std::collections::{HashMap, HashSet};
 use std::num::{NonZeroU32, NonZeroU64};
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use sm_sdk::descriptor::Memory;
+use tango_model::Quantity;
+use tango_model::descriptor::{ConnectionPoint, Cpu, DeploymentUnit, Memory, ResourceRequirements, VirtualLink};
 use wasmano_host::{Event, ManagerKind};
 
 use super::manager::{
     CURRENT_ID_OPTION_KEY, CURRENT_IMAGE_OPTION_KEY, EVENT_OPTION_KEY, MAX_WASM_DEADLINE_MS, MAX_WASM_MEMORY_MB,
     Manager, ManagerOption, ManagerSource, ManagerUpdate, ModuleRef, Sha256Digest, WasmLimits,
 };
-use super::model::{
-    ConnectionPoint, CpuRequirement, DeploymentUnit, Identity, MemoryRequirement, NetworkFunction, Nsd,
-    ResourceRequirements, VirtualLink, Vnfd,
-};
+use super::model::{Identity, NetworkFunction, Nsd, Vnfd};
 use super::problem::{Issue, Problem, Severity};
 use super::yaml::{Content, Node};
 use super::{Checked, Descriptor};
@@ -202,6 +201,23 @@ impl Reader {
         }
     }
 
+    /// The model's reading of the fields the walk did not take: those it
+    /// types (`image`, `port`, ...) in their fields, the others in `other`.
+    /// A field of a type the model cannot read is an error naming it.
+    fn rest<T: DeserializeOwned + Default>(&mut self, fields: Fields<'_>) -> T {
+        let (path, line) = (fields.path.clone(), fields.line);
+        serde_json::from_value(Value::Object(fields.into_other())).unwrap_or_else(|error| {
+            self.report(
+                &path,
+                line,
+                Issue::NotTngShape {
+                    message: error.to_string(),
+                },
+            );
+            T::default()
+        })
+    }
+
     fn wrong_type(&mut self, node: &Node, path: &str, expected: &'static str) {
         let found = node.type_name();
         self.report(path, node.line, Issue::WrongType { expected, found });
@@ -339,7 +355,7 @@ impl Reader {
                 let id = self.id(&mut fields, "id", ids)?;
                 Some(ConnectionPoint {
                     id,
-                    other: fields.into_other(),
+                    ..self.rest(fields)
                 })
             })
             .collect()
@@ -377,7 +393,7 @@ impl Reader {
                 let link = VirtualLink {
                     id: id?,
                     connection_points_reference: references,
-                    other: fields.into_other(),
+                    ..self.rest(fields)
                 };
                 (!dangling).then_some(link)
             })
@@ -405,7 +421,7 @@ impl Reader {
             id: id?,
             connection_points,
             resource_requirements,
-            other: fields.into_other(),
+            ..self.rest(fields)
         })
     }
 
@@ -414,9 +430,9 @@ impl Reader {
         let cpu = fields.take("cpu").and_then(|node| {
             let mut fields = self.mapping(node, &format!("{path}.cpu"))?;
             let vcpus = self.positive(&mut fields, "vcpus")?;
-            Some(CpuRequirement {
+            Some(Cpu {
                 vcpus,
-                other: fields.into_other(),
+                ..self.rest(fields)
             })
         });
         let memory = fields.take("memory").and_then(|node| {
@@ -424,7 +440,11 @@ impl Reader {
             let size = self.positive(&mut fields, "size");
             let unit_node = fields.peek("size_unit");
             let size_unit = self.optional_text(&mut fields, "size_unit");
-            let amount = Memory { size: size?, size_unit };
+            let amount = Memory {
+                size: size?,
+                size_unit,
+                ..Memory::default()
+            };
             if amount.megabytes().is_none() {
                 let unit = amount.size_unit.clone().unwrap_or_default();
                 self.report(
@@ -434,15 +454,15 @@ impl Reader {
                 );
                 return None;
             }
-            Some(MemoryRequirement {
-                amount,
-                other: fields.into_other(),
+            Some(Memory {
+                other: self.rest::<Memory>(fields).other,
+                ..amount
             })
         });
         Some(ResourceRequirements {
             cpu,
             memory,
-            other: fields.into_other(),
+            ..self.rest(fields)
         })
     }
 
@@ -759,22 +779,23 @@ impl Reader {
     }
 
     /// A required number that must be positive.
-    fn positive(&mut self, fields: &mut Fields<'_>, key: &str) -> Option<f64> {
+    fn positive(&mut self, fields: &mut Fields<'_>, key: &str) -> Option<Quantity> {
         let path = fields.path_of(key);
         let Some(node) = fields.take(key) else {
             self.report(&path, fields.line, Issue::Missing);
             return None;
         };
-        let value = match node.content {
-            Content::Integer(number) => number as f64,
-            Content::Float(number) => number,
+        let quantity = match node.content {
+            Content::Integer(number) => Quantity::from(number),
+            Content::Float(number) => Quantity::from(number),
             _ => {
                 self.wrong_type(node, &path, "a number");
                 return None;
             }
         };
+        let value = quantity.value();
         if value > 0.0 {
-            Some(value)
+            Some(quantity)
         } else {
             self.report(&path, node.line, Issue::NotPositive { value });
             None
@@ -935,7 +956,7 @@ virtual_links:
         let nsd = nsd(NSD);
         assert_eq!(nsd.identity.to_string(), "eu.5gtango/demo/0.9");
         assert_eq!(nsd.other["author"], "someone");
-        assert_eq!(nsd.virtual_links[0].other["connectivity_type"], "E-Line");
+        assert_eq!(nsd.virtual_links[0].connectivity_type.as_deref(), Some("E-Line"));
         assert_eq!(nsd.network_functions[0].vnfd.name, "demo-vnf");
         assert_eq!(
             nsd.network_functions[0].placement_labels.iter().collect::<Vec<_>>(),
@@ -974,7 +995,7 @@ virtual_links:
         let demand = vnfd.demand().unwrap();
         assert_eq!(
             (demand.cores, demand.memory_mb, demand.kind),
-            (2.0, 1000.0, sm_sdk::descriptor::VimKind::Vm)
+            (2.0, 1000.0, tango_model::descriptor::VimKind::Vm)
         );
     }
 

@@ -49,8 +49,8 @@ use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig,
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
-use sm_sdk::KeyValue;
-use sm_sdk::descriptor::VimKind;
+use tango_model::KeyValue;
+use tango_model::descriptor::VimKind;
 
 use super::emulated::{CapacityLedger, merge_envs};
 use super::{DeployedUnit, InfraError, InfraFuture, Infrastructure, Reconciliation, UnitSpec, VimStatus};

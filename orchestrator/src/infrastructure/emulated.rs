@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Deserialize;
-use sm_sdk::KeyValue;
-use sm_sdk::descriptor::VimKind;
+use tango_model::KeyValue;
+use tango_model::descriptor::VimKind;
 
 use super::{DeployedUnit, InfraError, InfraFuture, Infrastructure, Reconciliation, UnitSpec, VimConfig, VimStatus};
 use crate::records::CpAddress;

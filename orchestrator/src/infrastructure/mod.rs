@@ -13,8 +13,9 @@ pub mod emulated;
 use std::collections::{BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
-use sm_sdk::KeyValue;
-use sm_sdk::descriptor::VimKind;
+use tango_model::KeyValue;
+use tango_model::descriptor::VimKind;
+use tango_model::topology::Vim;
 
 use crate::records::CpAddress;
 
@@ -45,6 +46,26 @@ pub struct VimStatus {
     pub cores_used: f64,
     /// Memory reserved by deployed units, in MB.
     pub memory_used_mb: f64,
+}
+
+impl VimStatus {
+    /// The VIM as a placement topology lists it: capacity and use, and its
+    /// policy labels (wasmano's `labels`).
+    pub fn as_vim(&self) -> Vim {
+        let mut vim = Vim::new(
+            self.config.id.clone(),
+            self.config.kind,
+            self.config.cores,
+            self.config.memory_mb,
+        );
+        vim.core_used = self.cores_used;
+        vim.memory_used = self.memory_used_mb;
+        if !self.config.labels.is_empty() {
+            vim.other
+                .insert("labels".to_owned(), serde_json::json!(self.config.labels));
+        }
+        vim
+    }
 }
 
 /// One deployment unit (VDU or CDU) to deploy. Serialized (without its

@@ -32,7 +32,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use sm_sdk::ssm::{SsmEvent, WorkflowRequest};
+use tango_model::descriptor::ManagerDeclaration;
+use tango_model::ssm::{SsmEvent, WorkflowRequest};
 use wasmano_host::{Cause, Event, Host, Limits, ManagerKind, Reply, WasmManager};
 
 use crate::bus::ManagerRequest;
@@ -994,16 +995,9 @@ impl Lifecycle {
     /// with what their descriptor entries pin (module, limits).
     pub async fn managers(&self, instance: &NsInstance) -> Result<Vec<ManagerInfo>, LcmError> {
         let template = self.instance_template(instance).await?;
-        let entry = |document: &Value, list: &str, id: &str| -> Option<Value> {
-            document
-                .get(list)?
-                .as_array()?
-                .iter()
-                .find(|entry| entry.get("id").and_then(Value::as_str) == Some(id))
-                .cloned()
-        };
-        let info = |entry: Option<Value>, manager_id: &str, scope, vnf_profile_id, events: Vec<String>| {
-            let wasm = entry.as_ref().and_then(|entry| entry.get("wasm"));
+        let entry = |entries: &[ManagerDeclaration], id: &str| entries.iter().find(|entry| entry.id == id).cloned();
+        let info = |entry: Option<ManagerDeclaration>, manager_id: &str, scope, vnf_profile_id, events: Vec<String>| {
+            let wasm = entry.as_ref().and_then(|entry| entry.other.get("wasm"));
             ManagerInfo {
                 manager_id: manager_id.to_owned(),
                 scope,
@@ -1013,11 +1007,7 @@ impl Lifecycle {
                     .and_then(|wasm| wasm.get("sha256"))
                     .and_then(Value::as_str)
                     .map(str::to_owned),
-                image: entry
-                    .as_ref()
-                    .and_then(|entry| entry.get("image"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                image: entry.as_ref().and_then(|entry| entry.image.clone()),
                 events,
                 limits: wasm.and_then(|wasm| wasm.get("limits")).cloned(),
             }
@@ -1026,14 +1016,14 @@ impl Lifecycle {
         for binding in &template.ssms {
             let id = binding.manager.id();
             let events = binding.events.iter().map(|event| event.name().to_owned()).collect();
-            let entry = entry(&template.nsd, "service_specific_managers", id);
+            let entry = entry(&template.nsd.service_specific_managers, id);
             managers.push(info(entry, id, "service", None, events));
         }
         for vnf in &template.vnfs {
             for binding in &vnf.fsms {
                 let id = binding.manager.id();
                 let events = binding.events.iter().map(|event| event.name().to_owned()).collect();
-                let entry = entry(&vnf.vnfd, "function_specific_managers", id);
+                let entry = entry(&vnf.vnfd.function_specific_managers, id);
                 managers.push(info(entry, id, "function", Some(vnf.vnf_id.clone()), events));
             }
         }
@@ -1131,17 +1121,7 @@ impl Lifecycle {
         vnf_id: Option<&str>,
     ) -> Result<NewManagerSource, LcmError> {
         let template = self.instance_template(instance).await?;
-        let document = match vnf_id {
-            None => &template.nsd,
-            Some(vnf_id) => {
-                &template
-                    .vnfs
-                    .iter()
-                    .find(|vnf| vnf.vnf_id == vnf_id)
-                    .ok_or_else(|| LcmError::Unprocessable(format!("the service has no VNF {vnf_id:?}")))?
-                    .vnfd
-            }
-        };
+        let document = template.descriptor_document(vnf_id).map_err(LcmError::Unprocessable)?;
         let updates = match descriptor::parse(document.to_string().as_bytes()) {
             Ok(Descriptor::Service(nsd)) => nsd.service_manager_updates,
             Ok(Descriptor::Function(vnfd)) => vnfd.function_manager_updates,

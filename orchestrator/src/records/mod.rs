@@ -18,8 +18,8 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use sm_sdk::descriptor::VimKind;
-use sm_sdk::ssm::{EventSwitch, VnfSwitches};
+use tango_model::descriptor::VimKind;
+use tango_model::ssm::{EventSwitch, VnfSwitches};
 
 use crate::infrastructure::DeployedUnit;
 
@@ -424,6 +424,7 @@ pub trait RecordStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
+    use tango_model::to_document;
 
     use super::*;
 
@@ -480,7 +481,12 @@ mod tests {
     }
 
     /// The VNFD `web_vnfr` instantiates.
-    fn web_vnfd() -> Value {
+    fn web_vnfd() -> tango_model::descriptor::Vnfd {
+        serde_json::from_value(web_vnfd_document()).unwrap()
+    }
+
+    /// The document of [`web_vnfd`].
+    fn web_vnfd_document() -> Value {
         json!({
             "vendor": "eu.wasmano", "name": "web-vnf", "version": "1.0",
             "virtual_deployment_units": [{
@@ -507,7 +513,7 @@ mod tests {
         let mut stored = serde_json::to_value(&record).unwrap();
         stored.as_object_mut().unwrap().remove("switches");
         assert_eq!(serde_json::from_value::<VnfRecord>(stored).unwrap(), record);
-        let tango = record.to_tango(&web_vnfd());
+        let tango = to_document(&record.to_tango(&web_vnfd()));
         assert_eq!(
             tango["virtual_deployment_units"][0]["vnfc_instance"][0]["vim_id"],
             "vim-a"
@@ -517,26 +523,26 @@ mod tests {
             "10.1.0.1"
         );
         // Managers read the record through the SDK's view, addresses from both kinds.
-        let seen: sm_sdk::descriptor::Vnfr = serde_json::from_value(tango).unwrap();
+        let seen: tango_model::record::Vnfr = serde_json::from_value(tango).unwrap();
         assert_eq!(seen.addresses(), ["10.0.0.1", "10.1.0.1", "10.1.0.1"]);
-        assert_eq!(seen.version.as_deref(), Some("3"));
+        assert_eq!(seen.version, Some(tango_model::Scalar::from("3")));
     }
 
     #[test]
     fn vnfrs_take_unit_references_requirements_and_links_from_their_vnfd() {
         let vnfd = web_vnfd();
-        let tango = web_vnfr().to_tango(&vnfd);
+        let tango = to_document(&web_vnfr().to_tango(&vnfd));
         assert_eq!(tango["descriptor_version"], VNFR_SCHEMA_VERSION);
         assert_eq!(
             tango["descriptor_reference"],
-            descriptor_uuid("eu.wasmano/web-vnf/1.0", &vnfd).to_string()
+            descriptor_uuid("eu.wasmano/web-vnf/1.0", vnfd.uuid.as_deref()).to_string()
         );
         let vdu = &tango["virtual_deployment_units"][0];
         assert_eq!(vdu["vdu_reference"], "web-vnf:vdu01", "as 5GTANGO's SLM wrote it");
         assert_eq!(vdu["vm_image"], "web-image");
         assert_eq!(
             vdu["resource_requirements"],
-            vnfd["virtual_deployment_units"][0]["resource_requirements"]
+            web_vnfd_document()["virtual_deployment_units"][0]["resource_requirements"]
         );
         assert_eq!(
             vdu["vnfc_instance"][0]["connection_points"][0],
@@ -561,8 +567,7 @@ mod tests {
             .deployment_units
             .retain(|unit| unit.kind == VimKind::Container);
         assert!(
-            containers_only
-                .to_tango(&vnfd)
+            to_document(&containers_only.to_tango(&vnfd))
                 .get("virtual_deployment_units")
                 .is_none()
         );
@@ -570,9 +575,11 @@ mod tests {
 
     #[test]
     fn nsrs_list_their_vnfrs_once_there_are_some_and_carry_the_nsd_links() {
-        let nsd = json!({"vendor": "eu.wasmano", "name": "demo", "version": "1.0", "virtual_links": [
+        let nsd: tango_model::descriptor::Nsd = serde_json::from_value(json!({
+            "vendor": "eu.wasmano", "name": "demo", "version": "1.0", "virtual_links": [
             {"id": "backend", "connectivity_type": "E-LAN", "connection_points_reference": ["web:eth0", "db:eth0"],
-             "qos_requirements": {"minimum_bandwidth": {"bandwidth": 1}}}]});
+             "qos_requirements": {"minimum_bandwidth": {"bandwidth": 1}}}]}))
+        .unwrap();
         let mut nsr = NsRecord {
             id: "0f6b1e9c-8a55-4d0b-9d2b-2f3a0f2c9e41".into(),
             descriptor_reference: "eu.wasmano/demo/1.0".into(),
@@ -582,7 +589,7 @@ mod tests {
             network_functions: Vec::new(),
             link_vims: BTreeMap::new(),
         };
-        let created = nsr.to_tango(&nsd);
+        let created = to_document(&nsr.to_tango(&nsd));
         assert_eq!(created["descriptor_version"], NSR_SCHEMA_VERSION);
         assert!(
             created.get("network_functions").is_none(),
@@ -595,12 +602,15 @@ mod tests {
         );
         nsr.network_functions.push(web_vnfr().id);
         assert_eq!(
-            nsr.to_tango(&nsd)["network_functions"],
+            to_document(&nsr.to_tango(&nsd))["network_functions"],
             json!([{"vnfr_id": "3d5c0d8e-0c4f-4f43-9a38-6a4c1c3e2b10"}])
         );
         // A link its placement manager placed names the VIM it is realised in.
         nsr.link_vims.insert("backend".into(), "edge-1".into());
-        assert_eq!(nsr.to_tango(&nsd)["virtual_links"][0]["vim_id"], json!(["edge-1"]));
+        assert_eq!(
+            to_document(&nsr.to_tango(&nsd))["virtual_links"][0]["vim_id"],
+            json!(["edge-1"])
+        );
     }
 
     #[test]
@@ -609,23 +619,21 @@ mod tests {
         // Pinned (Python's uuid.uuid5 agrees): records written before and
         // after a restart or an upgrade name the descriptor alike.
         assert_eq!(
-            descriptor_uuid(reference, &json!({"name": "web-vnf"})).to_string(),
+            descriptor_uuid(reference, None).to_string(),
             "a2b995f2-4604-5021-b9e5-8b3cc4298c2d"
         );
         assert_ne!(
-            descriptor_uuid("eu.wasmano/web-vnf/1.1", &json!({})),
-            descriptor_uuid(reference, &json!({}))
+            descriptor_uuid("eu.wasmano/web-vnf/1.1", None),
+            descriptor_uuid(reference, None)
         );
-        let own = json!({"uuid": "6A15313F-CB0A-4540-BAA2-77CC6B3F5B68"});
         assert_eq!(
-            descriptor_uuid(reference, &own).to_string(),
+            descriptor_uuid(reference, Some("6A15313F-CB0A-4540-BAA2-77CC6B3F5B68")).to_string(),
             "6a15313f-cb0a-4540-baa2-77cc6b3f5b68",
             "the descriptor's own, spelled as tng-schema's pattern wants"
         );
-        let not_a_uuid = json!({"uuid": "web"});
         assert_eq!(
-            descriptor_uuid(reference, &not_a_uuid),
-            descriptor_uuid(reference, &json!({}))
+            descriptor_uuid(reference, Some("web")),
+            descriptor_uuid(reference, None)
         );
     }
 }

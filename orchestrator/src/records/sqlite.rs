@@ -503,7 +503,7 @@ mod tests {
             version: 0,
             deployment_units: vec![UnitInstance {
                 unit_id: "vdu01".into(),
-                kind: sm_sdk::descriptor::VimKind::Vm,
+                kind: tango_model::descriptor::VimKind::Vm,
                 vim_id: "vim-a".into(),
                 instance_ref: "c-1".into(),
                 addresses: vec![CpAddress {

@@ -29,7 +29,7 @@ use crate::lcm::model::{
     text_of,
 };
 use crate::records::{NsRecord, Status, VnfRecord};
-use sm_sdk::ssm::WorkflowRequest;
+use tango_model::ssm::WorkflowRequest;
 use wasmano_host::Reply;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {

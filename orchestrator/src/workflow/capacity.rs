@@ -134,7 +134,7 @@ impl Reservations {
 
 #[cfg(test)]
 mod tests {
-    use sm_sdk::descriptor::VimKind;
+    use tango_model::descriptor::VimKind;
 
     use super::*;
     use crate::infrastructure::VimConfig;

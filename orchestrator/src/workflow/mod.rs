@@ -29,10 +29,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use serde_json::Value;
-use sm_sdk::descriptor::VimKind;
-use sm_sdk::fsm::{FsmEvent, StateReply};
-use sm_sdk::ssm::{EventSwitch, LinkSite, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest};
-use sm_sdk::{KeyValue, UnitEnvs};
+use tango_model::descriptor::VimKind;
+use tango_model::fsm::{FsmEvent, StateReply};
+use tango_model::ssm::{EventSwitch, LinkSite, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest};
+use tango_model::{KeyValue, UnitEnvs};
 use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
 
 use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, Reconciliation, VimStatus};
@@ -2639,17 +2639,7 @@ async fn release_ssms(run: &mut Run, template: &ServiceTemplate) {
 /// A VIM as placement sees it.
 fn labelled(status: &VimStatus) -> LabelledVim {
     LabelledVim {
-        vim: sm_sdk::ssm::Vim {
-            uuid: status.config.id.clone(),
-            kind: status.config.kind,
-            core_total: status.config.cores,
-            core_used: status.cores_used,
-            memory_total: status.config.memory_mb,
-            memory_used: status.memory_used_mb,
-            name: None,
-            city: None,
-            endpoint: None,
-        },
+        vim: status.as_vim(),
         labels: status.config.labels.clone(),
     }
 }

@@ -1,9 +1,18 @@
-//! The 5GTANGO content of each hook, built from templates and records
-//! (shapes of BRIEF §3, as tng-sdk-sm's example payloads show them).
+//! The 5GTANGO content of each hook, built from templates and records in
+//! the model's types (shapes of BRIEF §3, as tng-sdk-sm's example payloads
+//! show them): the same types the SDK reads them with.
 
-use serde_json::{Map, Value, json};
-use sm_sdk::descriptor::VimKind;
-use sm_sdk::fsm::GenericEnvs;
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tango_model::descriptor::{VimKind, Vnfd};
+use tango_model::fsm::{self, GenericEnvs, LifecycleContent, ScaleContent, Scaling, StateActionName, StateContent};
+use tango_model::record::{LoadBalancerIp, Vnfr};
+use tango_model::ssm::{
+    self, EventSwitch, Function, MonitorContent, MonitoredFunction, Nap, PlacementContent, ServiceEntry, TaskContent,
+};
+use tango_model::topology::{Sites, Topology};
+use tango_model::{Unknown, to_document};
 
 use crate::infrastructure::VimStatus;
 use crate::records::{NsRecord, VnfRecord};
@@ -14,28 +23,18 @@ use super::template::{ServiceTemplate, VnfTemplate};
 /// describe the whole service take them.
 pub(crate) type Member<'a> = (&'a VnfTemplate, &'a VnfRecord);
 
-/// The VIM list of a placement topology.
-fn topology(vims: &[VimStatus]) -> Value {
-    let vim_list: Vec<Value> = vims
-        .iter()
-        .map(|vim| {
-            json!({
-                "vim_uuid": vim.config.id,
-                "type": match vim.config.kind {
-                    VimKind::Vm => "vm",
-                    VimKind::Container => "container",
-                },
-                "core_total": vim.config.cores,
-                "core_used": vim.cores_used,
-                "memory_total": vim.config.memory_mb,
-                "memory_used": vim.memory_used_mb,
-                "labels": vim.config.labels,
-            })
-        })
-        .collect();
-    // The infrastructure adapters have no WIMs and no network endpoints:
-    // VIMs reach each other directly.
-    json!({ "vims": { "vim_list": vim_list, "nep_list": [] }, "wims": [] })
+/// The placement topology: the VIMs. The infrastructure adapters have no
+/// WIMs and no network endpoints: VIMs reach each other directly.
+fn topology(vims: &[VimStatus]) -> Topology {
+    Topology {
+        vims: Some(Sites {
+            vim_list: vims.iter().map(VimStatus::as_vim).collect(),
+            nep_list: Vec::new(),
+            other: Unknown::new(),
+        }),
+        wims: Vec::new(),
+        other: Unknown::new(),
+    }
 }
 
 /// SSM placement: the NSD, one VNFD per instance to place (with its
@@ -46,29 +45,32 @@ pub(crate) fn placement(
     instances: &[(String, &VnfTemplate)],
     vims: &[VimStatus],
 ) -> Value {
-    let vnfds: Vec<Value> = instances
+    let vnfds = instances
         .iter()
-        .map(|(instance_id, vnf)| {
-            let mut vnfd = vnf.vnfd.clone();
-            if let Value::Object(fields) = &mut vnfd {
-                fields.insert("instance_uuid".into(), json!(instance_id));
-            }
-            vnfd
+        .map(|(instance_id, vnf)| Vnfd {
+            instance_uuid: Some(instance_id.clone()),
+            ..vnf.vnfd.clone()
         })
         .collect();
-    json!({
-        "uuid": service_id,
-        "nsd": template.nsd,
-        "vnfds": vnfds,
-        "topology": topology(vims),
-        "nap": {},
+    to_document(&PlacementContent {
+        service_id: Some(service_id.to_owned()),
+        nsd: template.nsd.clone(),
+        vnfds,
+        topology: Some(topology(vims)),
+        nap: Some(Nap::default()),
+        other: Unknown::new(),
     })
 }
 
 /// FSM start and stop: the VNF's descriptor and record, and the generic
 /// envs of its container units.
 pub(crate) fn lifecycle(vnf: &VnfTemplate, record: &VnfRecord, service: &[Member<'_>]) -> Value {
-    json!({ "vnfd": vnf.vnfd, "vnfr": record.to_tango(&vnf.vnfd), "generic_envs": generic_envs(record, service) })
+    to_document(&LifecycleContent {
+        vnfd: vnf.vnfd.clone(),
+        vnfr: record.to_tango(&vnf.vnfd),
+        generic_envs: generic_envs(record, service),
+        other: Unknown::new(),
+    })
 }
 
 /// FSM scale: the scaled VNF's descriptor, this instance's record, how the
@@ -78,28 +80,35 @@ pub(crate) fn fsm_scale(
     template: &ServiceTemplate,
     vnf: &VnfTemplate,
     record: &VnfRecord,
-    scaling: &Value,
+    scaling: &Scaling,
     nsr: &NsRecord,
     service: &[Member<'_>],
 ) -> Value {
-    json!({
-        "vnfd": vnf.vnfd,
-        "vnfr": record.to_tango(&vnf.vnfd),
-        "scale": scaling,
-        "nsr": nsr.to_tango(&template.nsd),
-        "vnfrs": vnfrs(service),
-        "generic_envs": generic_envs(record, service),
+    to_document(&ScaleContent {
+        vnfd: vnf.vnfd.clone(),
+        vnfr: record.to_tango(&vnf.vnfd),
+        scale: scaling.clone(),
+        nsr: Some(nsr.to_tango(&template.nsd)),
+        vnfrs: vnfrs(service),
+        generic_envs: generic_envs(record, service),
+        other: Unknown::new(),
     })
 }
 
 /// The service's VNF records, each rendered with its VNFD.
-fn vnfrs(service: &[Member<'_>]) -> Vec<Value> {
+fn vnfrs(service: &[Member<'_>]) -> Vec<Vnfr> {
     service.iter().map(|(vnf, record)| record.to_tango(&vnf.vnfd)).collect()
 }
 
 /// How a VNF was scaled, as FSM scale reads it.
-pub(crate) fn scaling(direction: &str, vnf_id: &str, added: &[&str], removed: &[&str]) -> Value {
-    json!({ "direction": direction, "vnf_id": vnf_id, "added": added, "removed": removed })
+pub(crate) fn scaling(direction: &str, vnf_id: &str, added: &[&str], removed: &[&str]) -> Scaling {
+    let ids = |ids: &[&str]| ids.iter().map(|id| (*id).to_owned()).collect();
+    Scaling {
+        direction: direction.to_owned(),
+        vnf_id: vnf_id.to_owned(),
+        added: ids(added),
+        removed: ids(removed),
+    }
 }
 
 /// SSM configure: the workflow, the service, its VNFs with descriptors,
@@ -113,47 +122,59 @@ pub(crate) fn ssm_configure(
     vnfs: &[Member<'_>],
     reconfiguration_payload: Option<&Value>,
 ) -> Value {
-    let functions: Vec<Value> = vnfs
+    // 5GTANGO writes every switch with a payload, `{}` for the default one.
+    let written = |switch: &Option<EventSwitch>| {
+        let switch = switch.clone().unwrap_or_else(EventSwitch::on);
+        Some(EventSwitch {
+            payload: Some(switch.payload.unwrap_or_else(|| json!({}))),
+            ..switch
+        })
+    };
+    let functions = vnfs
         .iter()
-        .map(|(vnf, record)| {
-            let switch = |switch: &Option<sm_sdk::ssm::EventSwitch>| match switch {
-                Some(switch) => {
-                    json!({ "trigger": switch.trigger, "payload": switch.payload.clone().unwrap_or_else(|| json!({})) })
-                }
-                None => json!({ "trigger": true, "payload": {} }),
-            };
-            json!({
-                "id": record.id,
-                "vnfd": vnf.vnfd,
-                "vnfr": record.to_tango(&vnf.vnfd),
-                "vim_uuid": record.deployment_units.first().map(|unit| unit.vim_id.as_str()),
-                "deployed": !record.deployment_units.is_empty(),
-                "flavour": Value::Null,
-                "start": switch(&record.switches.start),
-                "stop": switch(&record.switches.stop),
-                "configure": { "trigger": true, "payload": {} },
-                "scale": switch(&record.switches.scale),
-            })
+        .map(|(vnf, record)| Function {
+            id: Some(record.id.clone()),
+            vim_uuid: record.deployment_units.first().map(|unit| unit.vim_id.clone()),
+            vnfd: Some(vnf.vnfd.clone()),
+            vnfr: Some(record.to_tango(&vnf.vnfd)),
+            deployed: Some(!record.deployment_units.is_empty()),
+            flavour: None,
+            start: written(&record.switches.start),
+            stop: written(&record.switches.stop),
+            configure: written(&None),
+            scale: written(&record.switches.scale),
+            other: Unknown::new(),
         })
         .collect();
-    json!({
-        "workflow": workflow,
-        "service": service_entry(template, nsr, reconfiguration_payload),
-        "functions": functions,
-        "ingress": Value::Null,
-        "egress": Value::Null,
-        "ip_mapping": ip_mapping(vnfs),
+    to_document(&ssm::ConfigureContent {
+        workflow: Some(workflow.to_owned()),
+        service: Some(ServiceEntry {
+            id: Some(nsr.id.clone()),
+            nsd: Some(template.nsd.clone()),
+            nsr: Some(nsr.to_tango(&template.nsd)),
+            reconfiguration_payload: reconfiguration_payload.cloned(),
+            other: Unknown::new(),
+        }),
+        functions,
+        ingress: Vec::new(),
+        egress: Vec::new(),
+        ip_mapping: ip_mapping(vnfs),
+        other: Unknown::new(),
     })
 }
 
 /// The floating to internal address mapping of the service's units. The
 /// infrastructure adapters hand out one address per unit, reachable as is,
 /// so each maps to itself.
-fn ip_mapping(vnfs: &[Member<'_>]) -> Vec<Value> {
+fn ip_mapping(vnfs: &[Member<'_>]) -> Vec<LoadBalancerIp> {
     vnfs.iter()
         .flat_map(|(_, record)| &record.deployment_units)
         .flat_map(|unit| &unit.addresses)
-        .map(|cp| json!({ "floating_ip": cp.address, "internal_ip": cp.address }))
+        .map(|cp| LoadBalancerIp {
+            floating_ip: Some(cp.address.clone()),
+            internal_ip: Some(cp.address.clone()),
+            other: Unknown::new(),
+        })
         .collect()
 }
 
@@ -165,12 +186,13 @@ pub(crate) fn fsm_configure(
     target: &VnfRecord,
     service: &[Member<'_>],
 ) -> Value {
-    json!({
-        "nsr": nsr.to_tango(&template.nsd),
-        "vnfrs": vnfrs(service),
-        "ingress": Value::Null,
-        "egress": Value::Null,
-        "generic_envs": generic_envs(target, service),
+    to_document(&fsm::ConfigureContent {
+        nsr: Some(nsr.to_tango(&template.nsd)),
+        vnfrs: vnfrs(service),
+        ingress: Vec::new(),
+        egress: Vec::new(),
+        generic_envs: generic_envs(target, service),
+        other: Unknown::new(),
     })
 }
 
@@ -186,7 +208,7 @@ pub(crate) fn generic_envs(target: &VnfRecord, service: &[Member<'_>]) -> Vec<Ge
         .iter()
         .filter(|unit| unit.kind == VimKind::Container)
         .map(|unit| {
-            let mut envs = std::collections::BTreeMap::new();
+            let mut envs = BTreeMap::new();
             for (vnf, record) in service {
                 for peer in &record.deployment_units {
                     if record.id == target.id && peer.unit_id == unit.unit_id {
@@ -196,16 +218,14 @@ pub(crate) fn generic_envs(target: &VnfRecord, service: &[Member<'_>]) -> Vec<Ge
                     if let Some(cp) = peer.addresses.first() {
                         envs.entry(format!("{prefix}_IP")).or_insert_with(|| cp.address.clone());
                     }
-                    for point in declared_connection_points(vnf, &peer.unit_id) {
-                        let name = format!(
-                            "{prefix}_{}",
-                            env_name(point.get("id").and_then(Value::as_str).unwrap_or_default())
-                        );
-                        for (field, suffix) in [("port", "PORT"), ("type", "TYPE")] {
-                            if let Some(value) = point.get(field).filter(|value| !value.is_null()) {
-                                let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-                                envs.entry(format!("{name}_{suffix}")).or_insert(text);
-                            }
+                    let declared = vnf.vnfd.deployment_unit(&peer.unit_id).into_iter();
+                    for point in declared.flat_map(|unit| &unit.connection_points) {
+                        let name = format!("{prefix}_{}", env_name(&point.id));
+                        if let Some(port) = &point.port {
+                            envs.entry(format!("{name}_PORT")).or_insert_with(|| port.to_string());
+                        }
+                        if let Some(kind) = &point.kind {
+                            envs.entry(format!("{name}_TYPE")).or_insert_with(|| kind.clone());
                         }
                     }
                 }
@@ -213,21 +233,10 @@ pub(crate) fn generic_envs(target: &VnfRecord, service: &[Member<'_>]) -> Vec<Ge
             GenericEnvs {
                 cdu_id: format!("{}-{}", unit.unit_id, target.id),
                 envs,
+                other: Unknown::new(),
             }
         })
         .collect()
-}
-
-/// The connection points a unit's descriptor declares (a CDU's or a VDU's).
-fn declared_connection_points<'a>(vnf: &'a VnfTemplate, unit_id: &str) -> impl Iterator<Item = &'a Map<String, Value>> {
-    ["cloudnative_deployment_units", "virtual_deployment_units"]
-        .into_iter()
-        .filter_map(|units| vnf.vnfd.get(units)?.as_array())
-        .flatten()
-        .filter(move |unit| unit.get("id").and_then(Value::as_str) == Some(unit_id))
-        .filter_map(|unit| unit.get("connection_points")?.as_array())
-        .flatten()
-        .filter_map(Value::as_object)
 }
 
 fn env_name(text: &str) -> String {
@@ -244,43 +253,58 @@ fn env_name(text: &str) -> String {
 
 /// SSM task: the schedule of the workflow about to run.
 pub(crate) fn task(schedule: &[&str]) -> Value {
-    json!({ "schedule": schedule })
+    to_document(&TaskContent {
+        schedule: schedule.iter().map(|step| (*step).to_owned()).collect(),
+        other: Unknown::new(),
+    })
 }
 
 /// FSM state extract.
 pub(crate) fn state_extract(vnf: &VnfTemplate, record: &VnfRecord) -> Value {
-    json!({ "action": "extract", "vnfr": record.to_tango(&vnf.vnfd) })
+    to_document(&StateContent {
+        action: StateActionName::Extract,
+        vnfr: record.to_tango(&vnf.vnfd),
+        state: None,
+        other: Unknown::new(),
+    })
 }
 
 /// FSM state inject.
 pub(crate) fn state_inject(vnf: &VnfTemplate, record: &VnfRecord, state: &Value) -> Value {
-    json!({ "action": "inject", "vnfr": record.to_tango(&vnf.vnfd), "state": state })
+    to_document(&StateContent {
+        action: StateActionName::Inject,
+        vnfr: record.to_tango(&vnf.vnfd),
+        state: Some(state.clone()),
+        other: Unknown::new(),
+    })
 }
 
 /// SSM state: the extracted state.
 pub(crate) fn ssm_state(state: &Value) -> Value {
-    json!({ "state": state })
-}
-
-/// The SLM's ledger entry of the service, as the configure SSM reads it:
-/// its id, NSD and NSR, and the reconfiguration payload when a manager asked
-/// for the reconfiguration with one.
-fn service_entry(template: &ServiceTemplate, nsr: &NsRecord, reconfiguration_payload: Option<&Value>) -> Value {
-    let mut service = json!({ "id": nsr.id, "nsd": template.nsd, "nsr": nsr.to_tango(&template.nsd) });
-    if let Some(payload) = reconfiguration_payload {
-        service["reconfiguration_payload"] = payload.clone();
-    }
-    service
+    to_document(&ssm::StateContent {
+        state: state.clone(),
+        other: Unknown::new(),
+    })
 }
 
 /// SSM monitor, as 5GTANGO's SLM sent it when monitoring started: the
 /// service's descriptors and records.
 pub(crate) fn monitoring_started(template: &ServiceTemplate, nsr: &NsRecord, service: &[Member<'_>]) -> Value {
-    let vnfs: Vec<Value> = service
-        .iter()
-        .map(|(vnf, record)| json!({ "id": record.id, "vnfd": vnf.vnfd, "vnfr": record.to_tango(&vnf.vnfd) }))
-        .collect();
-    json!({ "nsd": template.nsd, "nsr": nsr.to_tango(&template.nsd), "vnfs": vnfs, "ingress": Value::Null, "egress": Value::Null })
+    to_document(&MonitorContent {
+        service_instance_id: None,
+        nsd: Some(template.nsd.clone()),
+        nsr: Some(nsr.to_tango(&template.nsd)),
+        vnfs: service
+            .iter()
+            .map(|(vnf, record)| MonitoredFunction {
+                id: Some(record.id.clone()),
+                vnfd: Some(vnf.vnfd.clone()),
+                vnfr: Some(record.to_tango(&vnf.vnfd)),
+                other: Unknown::new(),
+            })
+            .collect(),
+        other: Unknown::new(),
+    })
 }
 
 /// The content the orchestrator sends for `event` in a service whose
@@ -297,8 +321,8 @@ pub fn sample(
     vnf_id: Option<&str>,
     vims: &[VimStatus],
 ) -> Result<Value, String> {
-    use sm_sdk::fsm::FsmEvent;
-    use sm_sdk::ssm::SsmEvent;
+    use tango_model::fsm::FsmEvent;
+    use tango_model::ssm::SsmEvent;
     use wasmano_host::Event;
 
     let members = vnfrs

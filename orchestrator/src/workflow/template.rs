@@ -1,14 +1,16 @@
 //! What a workflow needs to know about a service, resolved once from the
-//! catalogue: descriptors as documents, deployment units typed, and the
+//! catalogue: descriptors as the model types them (the documents managers
+//! get), deployment units ready to deploy, and the
 //! specific managers bound to the events they declared.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sm_sdk::descriptor::VimKind;
-use sm_sdk::fsm::FsmEvent;
-use sm_sdk::ssm::SsmEvent;
+use tango_model::descriptor::{Nsd, VimKind, Vnfd};
+use tango_model::fsm::FsmEvent;
+use tango_model::ssm::SsmEvent;
+use tango_model::to_document;
 use wasmano_host::{BoxFuture, SpecificManager};
 
 use crate::infrastructure::UnitSpec;
@@ -21,7 +23,7 @@ pub struct ServiceTemplate {
     /// The NSD's version.
     pub nsd_version: String,
     /// The NSD as sent to managers.
-    pub nsd: Value,
+    pub nsd: Nsd,
     /// One entry per `network_functions` entry, in NSD order.
     pub vnfs: Vec<VnfTemplate>,
     /// The service-specific managers, by the events they declared.
@@ -38,7 +40,7 @@ pub struct VnfTemplate {
     /// The VNFD's version.
     pub vnfd_version: String,
     /// The VNFD as sent to managers.
-    pub vnfd: Value,
+    pub vnfd: Vnfd,
     /// Its deployment units.
     pub units: Vec<UnitTemplate>,
     /// Policy labels a VIM must hold to host it (empty: any).
@@ -136,16 +138,18 @@ impl std::fmt::Debug for VnfTemplate {
 }
 
 impl ServiceTemplate {
-    /// The service's descriptor documents (its NSD and VNFDs) by catalogue
-    /// reference: what its records are rendered with.
-    pub fn descriptors(&self) -> BTreeMap<String, Value> {
-        std::iter::once((self.nsd_reference.clone(), self.nsd.clone()))
-            .chain(
-                self.vnfs
-                    .iter()
-                    .map(|vnf| (vnf.vnfd_reference.clone(), vnf.vnfd.clone())),
-            )
-            .collect()
+    /// The document of the NSD (`vnf_id` `None`) or of the VNFD of VNF
+    /// `vnf_id`, as managers get it.
+    pub fn descriptor_document(&self, vnf_id: Option<&str>) -> Result<Value, String> {
+        match vnf_id {
+            None => Ok(to_document(&self.nsd)),
+            Some(vnf_id) => self
+                .vnfs
+                .iter()
+                .find(|vnf| vnf.vnf_id == vnf_id)
+                .map(|vnf| to_document(&vnf.vnfd))
+                .ok_or_else(|| format!("the service has no VNF {vnf_id:?}")),
+        }
     }
 }
 
@@ -171,8 +175,8 @@ impl VnfTemplate {
     }
 
     /// What the VNF needs from its VIM, summed over its units.
-    pub fn demand(&self) -> sm_sdk::descriptor::Demand {
-        sm_sdk::descriptor::Demand {
+    pub fn demand(&self) -> tango_model::descriptor::Demand {
+        tango_model::descriptor::Demand {
             cores: self.units.iter().map(|unit| unit.cores).sum(),
             memory_mb: self.units.iter().map(|unit| unit.memory_mb).sum(),
             kind: self.kind(),
