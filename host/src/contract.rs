@@ -18,43 +18,13 @@ pub const HOST_CONTRACT_VERSION: Version = Version {
 /// The WIT package every manager's exports live in.
 pub(crate) const PACKAGE: &str = "wasmano:sm";
 
-/// Which kind of manager a module is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ManagerKind {
-    /// A service-specific manager.
-    Service,
-    /// A function-specific manager.
-    Function,
-}
+pub use tango_model::event::ManagerKind;
 
-impl ManagerKind {
-    /// `ssm` or `fsm`, as 5GTANGO names them.
-    pub fn short_name(self) -> &'static str {
-        match self {
-            Self::Service => "ssm",
-            Self::Function => "fsm",
-        }
-    }
-
-    /// The kind [`short_name`](Self::short_name) names.
-    pub fn parse(short_name: &str) -> Option<Self> {
-        [Self::Service, Self::Function]
-            .into_iter()
-            .find(|kind| kind.short_name() == short_name)
-    }
-
-    /// The interface a module of this kind exports.
-    pub(crate) fn interface(self) -> &'static str {
-        match self {
-            Self::Service => "service-manager",
-            Self::Function => "function-manager",
-        }
-    }
-}
-
-impl fmt::Display for ManagerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.short_name())
+/// The interface a module of this kind exports.
+pub(crate) fn interface(kind: ManagerKind) -> &'static str {
+    match kind {
+        ManagerKind::Service => "service-manager",
+        ManagerKind::Function => "function-manager",
     }
 }
 
@@ -112,7 +82,7 @@ pub(crate) enum ExportedContract {
 pub(crate) fn exported_contract<'a>(export_names: impl IntoIterator<Item = &'a str>) -> ExportedContract {
     for name in export_names {
         for kind in [ManagerKind::Service, ManagerKind::Function] {
-            let prefix = format!("{PACKAGE}/{}", kind.interface());
+            let prefix = format!("{PACKAGE}/{}", interface(kind));
             if let Some(rest) = name.strip_prefix(&prefix) {
                 let version = rest.strip_prefix('@').unwrap_or("(unversioned)");
                 return ExportedContract::Manager {

@@ -1,90 +1,23 @@
 //! Events, requests and replies as the host and the orchestrator see them.
 //!
 //! A [`Request`] holds its content already serialized for the guest, so
-//! invoking the same request many times costs no re-encoding. A [`Reply`]
-//! holds the typed answer (the SDK's types, shared by guest and host); the
-//! `tango` module reads and writes it in 5GTANGO's reply shape.
+//! invoking the same request many times costs no re-encoding. [`Event`] and
+//! [`Reply`] are the model crate's (`tango_model`), shared by guests, host
+//! and orchestrator.
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use serde_json::Value;
-use tango_model::UnitEnvs;
 use tango_model::descriptor::VimKind;
-use tango_model::fsm::{FsmEvent, StateReply};
-use tango_model::ssm::{Placement, SsmEvent, VnfSwitches, WorkflowRequest};
+use tango_model::ssm::SsmEvent;
 use tango_model::topology::{Vim, topology_vims};
 
 use crate::bindings::ssm_exports;
-use crate::contract::ManagerKind;
 
 pub use tango_model::ContentError as RequestError;
-
-/// One event of either kind of manager.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Event {
-    /// A service-specific manager event.
-    Ssm(SsmEvent),
-    /// A function-specific manager event.
-    Fsm(FsmEvent),
-}
-
-impl Event {
-    /// Parses a 5GTANGO event name for a manager of this kind.
-    pub fn parse(kind: ManagerKind, name: &str) -> Option<Self> {
-        match kind {
-            ManagerKind::Service => SsmEvent::from_name(name).map(Self::Ssm),
-            ManagerKind::Function => FsmEvent::from_name(name).map(Self::Fsm),
-        }
-    }
-
-    /// Every event of a kind of manager.
-    pub fn all(kind: ManagerKind) -> Vec<Self> {
-        match kind {
-            ManagerKind::Service => SsmEvent::ALL.into_iter().map(Self::Ssm).collect(),
-            ManagerKind::Function => FsmEvent::ALL.into_iter().map(Self::Fsm).collect(),
-        }
-    }
-
-    /// The service manager event, if it is one.
-    pub fn as_ssm(self) -> Option<SsmEvent> {
-        match self {
-            Self::Ssm(event) => Some(event),
-            Self::Fsm(_) => None,
-        }
-    }
-
-    /// The function manager event, if it is one.
-    pub fn as_fsm(self) -> Option<FsmEvent> {
-        match self {
-            Self::Fsm(event) => Some(event),
-            Self::Ssm(_) => None,
-        }
-    }
-
-    /// The kind of manager this event is for.
-    pub fn kind(self) -> ManagerKind {
-        match self {
-            Self::Ssm(_) => ManagerKind::Service,
-            Self::Fsm(_) => ManagerKind::Function,
-        }
-    }
-
-    /// The 5GTANGO name (`ssm_type` / `fsm_type`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ssm(event) => event.name(),
-            Self::Fsm(event) => event.name(),
-        }
-    }
-}
-
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind(), self.name())
-    }
-}
+pub use tango_model::event::Event;
+pub use tango_model::reply::Reply;
 
 /// An event with its content, ready to be invoked any number of times.
 ///
@@ -210,31 +143,6 @@ fn wit_placement_request(content: String, vims: Vec<Vim>) -> ssm_exports::Placem
     }
 }
 
-/// A manager's successful answer to an event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    /// SSM placement: where each VNF and virtual link goes.
-    Placement(Placement),
-    /// SSM configure: which FSM events fire for each VNF, with which payload.
-    Configure(Vec<VnfSwitches>),
-    /// SSM state: the transformed state.
-    State(Value),
-    /// SSM task: the new schedule.
-    Schedule(Vec<String>),
-    /// SSM monitor: the workflows to run.
-    Workflows(Vec<WorkflowRequest>),
-    /// FSM start: envs for container units.
-    Started(Vec<UnitEnvs>),
-    /// FSM stop: done.
-    Stopped,
-    /// FSM configure: envs for container units.
-    Configured(Vec<UnitEnvs>),
-    /// FSM state: extracted state, or injected.
-    FunctionState(StateReply),
-    /// FSM scale: envs for container units.
-    Scaled(Vec<UnitEnvs>),
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -261,18 +169,5 @@ mod tests {
             "WIMs and NEPs travel in the document"
         );
         assert!(Request::new(Event::Ssm(SsmEvent::State), &json!("text")).is_err());
-    }
-
-    #[test]
-    fn event_names_resolve_per_kind() {
-        assert_eq!(
-            Event::parse(ManagerKind::Function, "start"),
-            Some(Event::Fsm(FsmEvent::Start))
-        );
-        assert_eq!(Event::parse(ManagerKind::Service, "start"), None);
-        assert_eq!(
-            Event::parse(ManagerKind::Service, "state"),
-            Some(Event::Ssm(SsmEvent::State))
-        );
     }
 }

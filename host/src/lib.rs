@@ -31,4 +31,4 @@ pub use event::{Event, Reply, Request, RequestError};
 pub use invoke::{Cause, Fault, InvocationError, MAX_ERROR_MESSAGE_BYTES};
 pub use manager::{BoxFuture, Limits, LimitsError, SpecificManager, WasmManager};
 pub use module::{LoadError, LoadedModule, Origin, sha256_hex};
-pub use tango::tango_error;
+pub use tango::reply_from_tango;

@@ -158,7 +158,7 @@ pub(crate) enum Exports {
 impl Exports {
     /// Finds the functions of `kind`'s interface at `version` in `component`.
     fn find(component: &Component, kind: ManagerKind, version: &str) -> Result<Self, LoadError> {
-        let interface_name = format!("{}/{}@{version}", contract::PACKAGE, kind.interface());
+        let interface_name = format!("{}/{}@{version}", contract::PACKAGE, contract::interface(kind));
         let interface = component
             .get_export_index(None, &interface_name)
             .ok_or_else(|| LoadError::Incompatible(format!("no export {interface_name}")))?;

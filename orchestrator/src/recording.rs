@@ -25,8 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 use tango_model::KeyValue;
+use tango_model::reply::error_reply;
 use wasmano_host::{
-    Cause, Event, InvocationError, Limits, ManagerKind, Reply, SpecificManager, WasmManager, sha256_hex, tango_error,
+    Cause, Event, InvocationError, Limits, ManagerKind, Reply, SpecificManager, WasmManager, sha256_hex,
 };
 
 use crate::bus::{Launcher, LegacyManager};
@@ -62,7 +63,7 @@ pub fn answer_document(outcome: &Result<Reply, InvocationError>) -> Value {
     match outcome {
         Ok(reply) => reply.to_tango(),
         Err(error) => match &error.cause {
-            Cause::Answered { message, content } => tango_error(message, content.as_ref()),
+            Cause::Answered { message, content } => error_reply(message, content.as_ref()),
             Cause::NotHandled => Value::Null,
             other => serde_json::json!({ "fault": other.to_string() }),
         },

@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tango_model::ssm::SsmEvent;
-use wasmano_host::{BoxFuture, Cause, Event, Fault, InvocationError, ManagerKind, Reply, Request, SpecificManager};
+use wasmano_host::{
+    BoxFuture, Cause, Event, Fault, InvocationError, ManagerKind, Reply, Request, SpecificManager, reply_from_tango,
+};
 
 use super::broker::Broker;
 use super::instance::{CallError, LegacyError, LegacyInstance, LegacySpec, ManagerRequests};
@@ -446,7 +448,7 @@ impl LegacyManager {
             return Ok(Reply::Workflows(Vec::new()));
         }
         let answer = running.call(&body, self.deadline).await.map_err(call_cause)?;
-        Reply::from_tango(event, &answer)
+        reply_from_tango(event, &answer)
     }
 }
 

@@ -23,6 +23,7 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 use tango_model::KeyValue;
 use tango_model::descriptor::{Nsd, Vnfd};
+use tango_model::reply::error_reply;
 use tango_model::ssm::{ConfigureContent, PlacementContent, SsmEvent, VnfSwitches};
 use wasmano::bus::{DEFAULT_CALL_DEADLINE, Launcher, LegacyGroup, LegacyManager, LegacySpec, wire};
 use wasmano::placement::{LabelledVim, VnfToPlace, requested_placement, validate_links, validate_mapping};
@@ -30,7 +31,7 @@ use wasmano::recording::answer_document;
 use wasmano::workflow::schedule;
 use wasmano_host::{
     Cause, Event, Fault, Host, HostConfig, InvocationError, Limits, LoadError, LoadedModule, ManagerKind, Reply,
-    Request, SpecificManager, WasmManager, tango_error,
+    Request, SpecificManager, WasmManager,
 };
 
 use super::broker::BrokerArgs;
@@ -381,7 +382,7 @@ fn report(outcome: Result<Reply, InvocationError>, acceptance: &Acceptance) -> R
         }
         Err(error) => match &error.cause {
             Cause::Answered { message, content } => {
-                print!("{}", to_yaml(&tango_error(message, content.as_ref()))?);
+                print!("{}", to_yaml(&error_reply(message, content.as_ref()))?);
                 Err(Failure::new(exit::MANAGER_ERROR, error.to_string()))
             }
             Cause::NotHandled => Err(Failure::new(exit::NOT_HANDLED, error.to_string())),

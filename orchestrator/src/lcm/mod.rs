@@ -34,7 +34,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use tango_model::descriptor::ManagerDeclaration;
 use tango_model::ssm::{SsmEvent, WorkflowRequest};
-use wasmano_host::{Cause, Event, Host, Limits, ManagerKind, Reply, WasmManager};
+use wasmano_host::{Cause, Event, Host, Limits, ManagerKind, Reply, WasmManager, reply_from_tango};
 
 use crate::bus::ManagerRequest;
 
@@ -632,7 +632,7 @@ impl Lifecycle {
     /// dropped it.
     pub async fn requested_by_manager(self: &Arc<Self>, request: ManagerRequest) -> Option<Monitored> {
         let service = request.service_id.as_str();
-        let requests = match Reply::from_tango(Event::Ssm(SsmEvent::Monitor), &request.body) {
+        let requests = match reply_from_tango(Event::Ssm(SsmEvent::Monitor), &request.body) {
             Ok(Reply::Workflows(requests)) => requests,
             Ok(_) => return None,
             Err(cause) => {

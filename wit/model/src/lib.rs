@@ -1,6 +1,7 @@
 //! 5GTANGO's documents as Rust types: descriptors (NSD, VNFD), records
-//! (NSR, VNFR), the placement topology, and the content of every specific
-//! manager event's request and reply. The guest SDK, the host and the
+//! (NSR, VNFR), the placement topology, the content of every specific
+//! manager event's request, and every event's reply, typed and in 5GTANGO's
+//! wire shape ([`reply`]). The guest SDK, the host and the
 //! orchestrator all use these types: whoever produces a shape and whoever
 //! consumes it share its type, so a document cannot be written one way and
 //! read another.
@@ -24,8 +25,10 @@
 #![deny(missing_docs)]
 
 pub mod descriptor;
+pub mod event;
 pub mod fsm;
 pub mod record;
+pub mod reply;
 mod scalar;
 pub mod ssm;
 pub mod topology;

@@ -210,11 +210,24 @@ pub struct Nep {
 }
 
 /// Reads the VIMs (`topology.vims.vim_list`) of a placement content without
-/// typing the rest of it: what the host passes typed with the request.
+/// typing the rest of it (NEPs, WIMs and their QoS lists can be most of a
+/// request): what the host passes typed with each placement call.
 pub fn topology_vims(content: &serde_json::Value) -> Result<Vec<Vim>, ContentError> {
+    /// `topology` read for its VIMs only: the rest is skipped unread.
+    #[derive(Deserialize)]
+    struct VimsOf {
+        #[serde(default)]
+        vims: Option<VimListOf>,
+    }
+    /// `topology.vims` read for its `vim_list` only.
+    #[derive(Deserialize)]
+    struct VimListOf {
+        #[serde(default, deserialize_with = "null_as_default")]
+        vim_list: Vec<Vim>,
+    }
     match content.get("topology") {
         None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-        Some(topology) => Topology::deserialize(topology)
+        Some(topology) => VimsOf::deserialize(topology)
             .map(|topology| topology.vims.map(|sites| sites.vim_list).unwrap_or_default())
             .map_err(|error| ContentError::new("topology", error)),
     }
