@@ -956,8 +956,11 @@ fn template_with_virtual_links() -> Arc<ServiceTemplate> {
             .as_mut()
             .expect("the unit's requirements");
         requirements.cpu.as_mut().expect("its cpu").vcpus = cores;
-        vnf.vnfd.virtual_links = typed(json!([{"id": "eth0-2-unit01", "connectivity_type": "E-Line",
-            "connection_points_reference": ["unit01:eth0", "eth0"]}]));
+        vnf.vnfd.other.insert(
+            "virtual_links".to_owned(),
+            json!([{"id": "eth0-2-unit01", "connectivity_type": "E-Line",
+                "connection_points_reference": ["unit01:eth0", "eth0"]}]),
+        );
     }
     Arc::new(template)
 }

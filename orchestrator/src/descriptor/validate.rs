@@ -956,7 +956,7 @@ virtual_links:
         let nsd = nsd(NSD);
         assert_eq!(nsd.identity.to_string(), "eu.5gtango/demo/0.9");
         assert_eq!(nsd.other["author"], "someone");
-        assert_eq!(nsd.virtual_links[0].connectivity_type.as_deref(), Some("E-Line"));
+        assert_eq!(nsd.virtual_links[0].other["connectivity_type"], "E-Line");
         assert_eq!(nsd.network_functions[0].vnfd.name, "demo-vnf");
         assert_eq!(
             nsd.network_functions[0].placement_labels.iter().collect::<Vec<_>>(),

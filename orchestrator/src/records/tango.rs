@@ -16,13 +16,14 @@
 //! `vendor/name/version`, which the stored record keeps (the REST API shows
 //! it) and which [`descriptor_uuid`] maps onto a UUID for the rendering.
 
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{Value, json};
 use tango_model::descriptor::{DeploymentUnit, Nsd, VimKind, VirtualLink, Vnfd};
 use tango_model::record::{
     CduRecord, ConnectionPointRecord, InterfaceRecord, LoadBalancerIp, Nsr, VduRecord, VnfcInstance, Vnfr,
     VnfrReference,
 };
-use tango_model::{Scalar, Unknown};
+use tango_model::{Scalar, Unknown, to_document};
 use uuid::Uuid;
 
 use super::{NsRecord, UnitInstance, VnfRecord};
@@ -40,10 +41,11 @@ pub const VNFR_SCHEMA_VERSION: &str = "vnfr-schema-01";
 /// across restarts.
 const DESCRIPTOR_NAMESPACE: Uuid = Uuid::from_u128(0x4470_dbe4_1610_4aae_ac05_bdd1_2e16_2d85);
 
-/// The fields of a descriptor's virtual link, besides those the model
-/// types, that tng-schema's NSR and VNFR both carry over (the rest of an
+/// The fields of a descriptor's virtual link, besides its id and ends, that
+/// tng-schema's NSR and VNFR both carry over (the rest of an
 /// NSR's, e.g. a `vim_id`, is the record's own).
 const LINK_FIELDS: &[&str] = &[
+    "connectivity_type",
     "access",
     "external_access",
     "root_requirement",
@@ -85,8 +87,7 @@ impl NsRecord {
                     other: Unknown::new(),
                 })
                 .collect(),
-            virtual_links: self.placed_links(nsd),
-            other: Unknown::new(),
+            other: Unknown::from_iter([("virtual_links".to_owned(), json!(self.placed_links(nsd)))]),
         }
     }
 
@@ -120,20 +121,30 @@ impl VnfRecord {
         let cdus = declared_units(&self.deployment_units, vnfd, VimKind::Container)
             .map(|(unit, declared)| {
                 let address = unit.addresses.first().map(|cp| cp.address.clone());
-                let connection_points = unit.addresses.iter().map(|cp| point_record(declared, &cp.cp)).collect();
+                let connection_points: Vec<ConnectionPointRecord> = unit
+                    .addresses
+                    .iter()
+                    .map(|cp| point_record(declared, &cp.cp, true))
+                    .collect();
+                let mut other = Unknown::from_iter([
+                    ("number_of_instances".to_owned(), json!(1)),
+                    ("connection_points".to_owned(), json!(connection_points)),
+                ]);
+                if let Some(reference) = reference(unit) {
+                    other.insert("cdu_reference".to_owned(), json!(reference));
+                }
+                if let Some(image) = declared.and_then(|unit| unit.image.as_ref()) {
+                    other.insert("image".to_owned(), json!(image));
+                }
                 CduRecord {
                     id: unit.unit_id.clone(),
-                    cdu_reference: reference(unit),
-                    image: declared.and_then(|unit| unit.image.clone()),
                     vim_id: Some(unit.vim_id.clone()),
-                    number_of_instances: Some(1),
-                    connection_points,
                     load_balancer_ip: Some(LoadBalancerIp {
                         floating_ip: address.clone(),
                         internal_ip: address,
                         other: Unknown::new(),
                     }),
-                    other: Unknown::new(),
+                    other,
                 }
             })
             .collect();
@@ -143,32 +154,37 @@ impl VnfRecord {
                     .addresses
                     .iter()
                     .map(|cp| ConnectionPointRecord {
-                        port: None,
                         interface: Some(InterfaceRecord {
                             address: Some(cp.address.clone()),
                             hardware_address: None,
                             other: Unknown::new(),
                         }),
-                        ..point_record(declared, &cp.cp)
+                        ..point_record(declared, &cp.cp, false)
                     })
                     .collect();
                 let instance = VnfcInstance {
                     id: Some("0".to_owned()),
-                    vc_id: Some(unit.instance_ref.clone()),
                     vim_id: Some(unit.vim_id.clone()),
                     connection_points,
-                    other: Unknown::new(),
+                    other: Unknown::from_iter([("vc_id".to_owned(), json!(unit.instance_ref))]),
                 };
-                let mut other = Unknown::new();
-                if let Some(monitoring) = declared.and_then(|unit| unit.other.get("monitoring_parameters")) {
-                    other.insert("monitoring_parameters".to_owned(), monitoring.clone());
+                let mut other = Unknown::from_iter([("number_of_instances".to_owned(), json!(1))]);
+                if let Some(reference) = reference(unit) {
+                    other.insert("vdu_reference".to_owned(), json!(reference));
+                }
+                if let Some(declared) = declared {
+                    if let Some(image) = &declared.vm_image {
+                        other.insert("vm_image".to_owned(), json!(image));
+                    }
+                    if let Some(requirements) = &declared.resource_requirements {
+                        other.insert("resource_requirements".to_owned(), to_document(requirements));
+                    }
+                    if let Some(monitoring) = declared.other.get("monitoring_parameters") {
+                        other.insert("monitoring_parameters".to_owned(), monitoring.clone());
+                    }
                 }
                 VduRecord {
                     id: unit.unit_id.clone(),
-                    vdu_reference: reference(unit),
-                    number_of_instances: Some(1),
-                    vm_image: declared.and_then(|unit| unit.vm_image.clone()),
-                    resource_requirements: declared.and_then(|unit| unit.resource_requirements.clone()),
                     vnfc_instance: vec![instance],
                     other,
                 }
@@ -183,38 +199,46 @@ impl VnfRecord {
             version: Some(Scalar::Text(self.version.to_string())),
             virtual_deployment_units: vdus,
             cloudnative_deployment_units: cdus,
-            virtual_links: vnfd
-                .virtual_links
-                .iter()
-                .map(|link| carried_link(link, VNFR_LINK_FIELDS))
-                .collect(),
-            other: Unknown::new(),
+            other: Unknown::from_iter([("virtual_links".to_owned(), json!(vnfd_links(vnfd)))]),
         }
     }
 }
 
-/// The record of connection point `id` of a unit: its `type` and `port`
-/// from the unit's declaration, when there is one.
-fn point_record(declared: Option<&DeploymentUnit>, id: &str) -> ConnectionPointRecord {
+/// The record of connection point `id` of a unit: its `type` from the
+/// unit's declaration, and its `port` when `with_port` (container units).
+fn point_record(declared: Option<&DeploymentUnit>, id: &str, with_port: bool) -> ConnectionPointRecord {
     let point = declared.and_then(|unit| unit.connection_points.iter().find(|point| point.id == id));
     let mut other = Unknown::new();
     if let Some(kind) = point.and_then(|point| point.kind.as_ref()) {
         other.insert("type".to_owned(), json!(kind));
     }
+    if let Some(port) = point.and_then(|point| point.port.as_ref()).filter(|_| with_port) {
+        other.insert("port".to_owned(), json!(port));
+    }
     ConnectionPointRecord {
         id: id.to_owned(),
-        port: point.and_then(|point| point.port.clone()),
         interface: None,
         other,
     }
 }
 
-/// A descriptor's virtual link with the fields a record carries over: those
-/// the model types, [`LINK_FIELDS`] and the record's `own_fields`.
+/// The VNFD's virtual links as a VNFR carries them; an entry that is not a
+/// link is left out (the descriptor's validation reported it).
+fn vnfd_links(vnfd: &Vnfd) -> Vec<VirtualLink> {
+    let declared = vnfd.other.get("virtual_links").and_then(Value::as_array);
+    declared
+        .into_iter()
+        .flatten()
+        .filter_map(|link| VirtualLink::deserialize(link).ok())
+        .map(|link| carried_link(&link, VNFR_LINK_FIELDS))
+        .collect()
+}
+
+/// A descriptor's virtual link with the fields a record carries over: its
+/// id and ends, [`LINK_FIELDS`] and the record's `own_fields`.
 fn carried_link(link: &VirtualLink, own_fields: &[&str]) -> VirtualLink {
     VirtualLink {
         id: link.id.clone(),
-        connectivity_type: link.connectivity_type.clone(),
         connection_points_reference: link.connection_points_reference.clone(),
         other: link
             .other

@@ -150,10 +150,11 @@ pub(crate) fn ssm_configure(
         workflow: Some(workflow.to_owned()),
         service: Some(ServiceEntry {
             id: Some(nsr.id.clone()),
-            nsd: Some(template.nsd.clone()),
-            nsr: Some(nsr.to_tango(&template.nsd)),
             reconfiguration_payload: reconfiguration_payload.cloned(),
-            other: Unknown::new(),
+            other: Unknown::from_iter([
+                ("nsd".to_owned(), to_document(&template.nsd)),
+                ("nsr".to_owned(), to_document(&nsr.to_tango(&template.nsd))),
+            ]),
         }),
         functions,
         ingress: Vec::new(),

@@ -23,9 +23,6 @@ pub struct Nsd {
     /// The VNFs the service is made of.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub network_functions: Vec<NetworkFunction>,
-    /// The service's own connection points.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub connection_points: Vec<ConnectionPoint>,
     /// Links between the VNFs' and the service's connection points.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub virtual_links: Vec<VirtualLink>,
@@ -72,9 +69,6 @@ pub struct NetworkFunction {
 pub struct ConnectionPoint {
     /// Id, unique among its siblings.
     pub id: String,
-    /// `interface`: ipv4, ipv6 or ethernet.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interface: Option<String>,
     /// `type`: internal, external, management, serviceendpoint, ...
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
@@ -96,9 +90,6 @@ pub struct ConnectionPoint {
 pub struct VirtualLink {
     /// Link id.
     pub id: String,
-    /// E-Line, E-LAN or E-Tree.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connectivity_type: Option<String>,
     /// The connection points the link joins.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connection_points_reference: Vec<String>,
@@ -134,12 +125,6 @@ pub struct Vnfd {
     /// Container deployment units.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cloudnative_deployment_units: Vec<DeploymentUnit>,
-    /// The VNF's external connection points.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub connection_points: Vec<ConnectionPoint>,
-    /// Links between the VNF's and its units' connection points.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub virtual_links: Vec<VirtualLink>,
     /// The function-specific managers of this VNF.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub function_specific_managers: Vec<ManagerDeclaration>,
@@ -316,11 +301,6 @@ impl Vnfd {
     /// The instance id placement answers for: `instance_uuid`, else `uuid`.
     pub fn instance_id(&self) -> Option<&str> {
         self.instance_uuid.as_deref().or(self.uuid.as_deref())
-    }
-
-    /// Whether the VNF has this external connection point.
-    pub fn has_connection_point(&self, id: &str) -> bool {
-        self.connection_points.iter().any(|point| point.id == id)
     }
 
     /// The deployment unit (VDU or CDU) with this id.

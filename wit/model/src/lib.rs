@@ -6,8 +6,11 @@
 //! consumes it share its type, so a document cannot be written one way and
 //! read another.
 //!
-//! Each type is typed where wasmano or a manager reasons about a field, and
-//! tolerant elsewhere:
+//! Each type names the fields a manager or the orchestrator reads, and is
+//! tolerant elsewhere. Fields only ever written (a record's unit references,
+//! images and links, the configure request's service NSD and NSR) are not
+//! typed: every guest would pay for reading them on every call, and nothing
+//! reads them typed.
 //!
 //! - **Unknown fields are kept.** With the `keep-unknown` feature (on in the
 //!   host and the orchestrator), every field a type does not name is read

@@ -1,8 +1,13 @@
 //! Records (tng-schema NSR and VNFR): what a service and its VNFs became.
+//!
+//! Typed are the fields managers and wasmano read: ids, statuses, the
+//! units with their VIMs and addresses. The rest of a record (its virtual
+//! links, unit references, images, requirements) is its descriptor
+//! instantiated, kept in `other`: guests would pay for typing it on every
+//! call, and nothing reads it typed.
 
 use serde::{Deserialize, Serialize};
 
-use crate::descriptor::{ResourceRequirements, VirtualLink};
 use crate::{Scalar, Unknown, id_text};
 
 /// A network service record (NSR).
@@ -27,9 +32,6 @@ pub struct Nsr {
     /// The service's VNF records, by id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub network_functions: Vec<VnfrReference>,
-    /// The NSD's virtual links, those placed with their VIMs.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub virtual_links: Vec<VirtualLink>,
     /// Every other field, as written.
     #[cfg_attr(feature = "keep-unknown", serde(flatten))]
     #[cfg_attr(not(feature = "keep-unknown"), serde(skip))]
@@ -76,9 +78,6 @@ pub struct Vnfr {
     /// Deployed container units.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cloudnative_deployment_units: Vec<CduRecord>,
-    /// The VNFD's virtual links.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub virtual_links: Vec<VirtualLink>,
     /// Every other field, as written.
     #[cfg_attr(feature = "keep-unknown", serde(flatten))]
     #[cfg_attr(not(feature = "keep-unknown"), serde(skip))]
@@ -91,22 +90,11 @@ pub struct Vnfr {
 pub struct VduRecord {
     /// Unit id.
     pub id: String,
-    /// `<VNFD name>:<unit id>`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vdu_reference: Option<String>,
-    /// How many instances run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub number_of_instances: Option<u32>,
-    /// The image, from the descriptor.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vm_image: Option<String>,
-    /// The requirements, from the descriptor.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_requirements: Option<ResourceRequirements>,
     /// The component instances of this unit.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vnfc_instance: Vec<VnfcInstance>,
-    /// Every other field (`monitoring_parameters`, ...), as written.
+    /// Every other field (`vdu_reference`, `vm_image`,
+    /// `resource_requirements`, `monitoring_parameters`, ...), as written.
     #[cfg_attr(feature = "keep-unknown", serde(flatten))]
     #[cfg_attr(not(feature = "keep-unknown"), serde(skip))]
     pub other: Unknown,
@@ -119,9 +107,6 @@ pub struct VnfcInstance {
     /// Instance id.
     #[serde(deserialize_with = "id_text", skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The infrastructure's id of the instance.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vc_id: Option<String>,
     /// The VIM it runs on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vim_id: Option<String>,
@@ -142,9 +127,6 @@ pub struct VnfcInstance {
 pub struct ConnectionPointRecord {
     /// Connection point id.
     pub id: String,
-    /// A container unit's `port`, from the descriptor.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<Scalar>,
     /// A VDU instance's interface, with the address when one was assigned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interface: Option<InterfaceRecord>,
@@ -176,21 +158,9 @@ pub struct InterfaceRecord {
 pub struct CduRecord {
     /// Unit id.
     pub id: String,
-    /// `<VNFD name>:<unit id>`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cdu_reference: Option<String>,
-    /// The image, from the descriptor.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
     /// The VIM it runs on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vim_id: Option<String>,
-    /// How many instances run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub number_of_instances: Option<u32>,
-    /// Its connection points.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub connection_points: Vec<ConnectionPointRecord>,
     /// Its load balancer's addresses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_balancer_ip: Option<LoadBalancerIp>,

@@ -194,17 +194,13 @@ pub struct ServiceEntry {
     /// The service instance id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Its descriptor.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nsd: Option<Nsd>,
-    /// Its record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nsr: Option<Nsr>,
     /// What the manager that asked for a reconfiguration (a monitor
     /// manager) wanted the configure manager to see.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconfiguration_payload: Option<Value>,
-    /// Every other field, as written.
+    /// Every other field (the service's `nsd` and `nsr`: typing them would
+    /// cost every configure call, and the functions' entries carry what
+    /// managers read), as written.
     #[cfg_attr(feature = "keep-unknown", serde(flatten))]
     #[cfg_attr(not(feature = "keep-unknown"), serde(skip))]
     pub other: Unknown,
