@@ -147,21 +147,28 @@ impl<'a> Fields<'a> {
 
     /// The keys the model did not take, with their lines.
     fn untaken(&self) -> impl Iterator<Item = (&'a str, Option<usize>)> + '_ {
+        self.untaken_nodes().map(|(key, node)| (key, node.line))
+    }
+
+    /// The entries the model did not take.
+    fn untaken_nodes(&self) -> impl Iterator<Item = (&'a str, &'a Node)> + '_ {
         self.entries
             .iter()
             .zip(&self.taken)
             .filter(|(_, taken)| !**taken)
-            .map(|((key, node), _)| (key.as_str(), node.line))
+            .map(|((key, node), _)| (key.as_str(), node))
     }
 
     /// The entries the model did not take, as written.
-    fn into_other(self) -> Map<String, Value> {
-        self.entries
-            .iter()
-            .zip(self.taken)
-            .filter(|(_, taken)| !taken)
-            .map(|((key, node), _)| (key.clone(), node.to_json()))
+    fn other(&self) -> Map<String, Value> {
+        self.untaken_nodes()
+            .map(|(key, node)| (key.to_owned(), node.to_json()))
             .collect()
+    }
+
+    /// [`other`](Self::other), the fields done with.
+    fn into_other(self) -> Map<String, Value> {
+        self.other()
     }
 }
 
@@ -203,19 +210,26 @@ impl Reader {
 
     /// The model's reading of the fields the walk did not take: those it
     /// types (`image`, `port`, ...) in their fields, the others in `other`.
-    /// A field of a type the model cannot read is an error naming it.
+    /// A field the model cannot read is an error at that field's path and
+    /// line.
     fn rest<T: DeserializeOwned + Default>(&mut self, fields: Fields<'_>) -> T {
-        let (path, line) = (fields.path.clone(), fields.line);
-        serde_json::from_value(Value::Object(fields.into_other())).unwrap_or_else(|error| {
-            self.report(
-                &path,
-                line,
-                Issue::NotTngShape {
-                    message: error.to_string(),
-                },
-            );
-            T::default()
-        })
+        let rest = Value::Object(fields.other());
+        let Err(error) = serde_json::from_value::<T>(rest.clone()) else {
+            return serde_json::from_value(rest).unwrap_or_default();
+        };
+        // Which field: the first that does not read on its own.
+        let culprit = fields.untaken_nodes().find_map(|(key, node)| {
+            let alone = Value::Object(Map::from_iter([(key.to_owned(), node.to_json())]));
+            serde_json::from_value::<T>(alone)
+                .err()
+                .map(|error| (key, node.line, error))
+        });
+        let (path, line, message) = match culprit {
+            Some((key, line, error)) => (fields.path_of(key), line, error.to_string()),
+            None => (fields.path.clone(), fields.line, error.to_string()),
+        };
+        self.report(&path, line, Issue::NotTngShape { message });
+        T::default()
     }
 
     fn wrong_type(&mut self, node: &Node, path: &str, expected: &'static str) {
@@ -1169,6 +1183,16 @@ function_specific_managers:
                 "vendor: v\nname: n\nversion: '1'\nnetwork_functions:\n  - {vnf_id: a, vnf_vendor: v, vnf_name: f, vnf_version: '1', placement_labels: edge}\n"
             ),
             ["5: network_functions[0].placement_labels: expected a list, found a string"]
+        );
+        // A field the model types, of another shape: named with its line.
+        assert_eq!(
+            problems(
+                "vendor: v\nname: f\nversion: '1'\ncloudnative_deployment_units:\n  - id: c\n    image: [a, b]\n    connection_points:\n      - {id: eth0, port: {p: 1}}\n"
+            ),
+            [
+                "6: cloudnative_deployment_units[0].image: does not have its tng-schema shape: invalid type: sequence, expected a string",
+                "8: cloudnative_deployment_units[0].connection_points[0].port: does not have its tng-schema shape: expected text, a number or a boolean",
+            ]
         );
         let not_a_descriptor = problems("package: {name: x}\n");
         assert_eq!(not_a_descriptor.len(), 1);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// or as a number (`version: '1'`, `version: 1`, `port: 1883`): read either
 /// way, compared and shown as text, written back as it was written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected text, a number or a boolean")]
 pub enum Scalar {
     /// Written as text.
     Text(String),
