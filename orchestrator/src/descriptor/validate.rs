@@ -213,9 +213,9 @@ impl Reader {
     /// A field the model cannot read is an error at that field's path and
     /// line.
     fn rest<T: DeserializeOwned + Default>(&mut self, fields: Fields<'_>) -> T {
-        let rest = Value::Object(fields.other());
-        let Err(error) = serde_json::from_value::<T>(rest.clone()) else {
-            return serde_json::from_value(rest).unwrap_or_default();
+        let error = match serde_json::from_value::<T>(Value::Object(fields.other())) {
+            Ok(typed) => return typed,
+            Err(error) => error,
         };
         // Which field: the first that does not read on its own.
         let culprit = fields.untaken_nodes().find_map(|(key, node)| {

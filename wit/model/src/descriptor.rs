@@ -35,13 +35,6 @@ pub struct Nsd {
     pub other: Unknown,
 }
 
-impl Nsd {
-    /// The network function with this `vnf_id`.
-    pub fn network_function(&self, vnf_id: &str) -> Option<&NetworkFunction> {
-        self.network_functions.iter().find(|function| function.vnf_id == vnf_id)
-    }
-}
-
 /// One VNF of a service, referring to a VNFD by vendor, name and version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -63,11 +63,6 @@ impl ContentError {
             message: error.to_string(),
         }
     }
-
-    /// `field` is required and absent.
-    pub fn missing(field: &str) -> Self {
-        Self::new(field, "missing field")
-    }
 }
 
 impl fmt::Display for ContentError {

@@ -20,16 +20,6 @@ pub enum Scalar {
     Flag(bool),
 }
 
-impl Scalar {
-    /// The text, when written as text.
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Self::Text(text) => Some(text),
-            _ => None,
-        }
-    }
-}
-
 impl fmt::Display for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -22,18 +22,6 @@ pub struct Topology {
     pub other: Unknown,
 }
 
-impl Topology {
-    /// The VIMs (`vims.vim_list`).
-    pub fn vim_list(&self) -> &[Vim] {
-        self.vims.as_ref().map_or(&[], |sites| &sites.vim_list)
-    }
-
-    /// The network endpoints (`vims.nep_list`).
-    pub fn nep_list(&self) -> &[Nep] {
-        self.vims.as_ref().map_or(&[], |sites| &sites.nep_list)
-    }
-}
-
 /// `topology.vims`: the VIMs and the network endpoints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
