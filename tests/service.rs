@@ -76,11 +76,16 @@ fn vnf_ids(instance: &Value) -> Vec<String> {
 
 /// A migration of the instance's `db` VNF to another VIM of its kind.
 fn migration(api: &Api, id: &str) -> Value {
+    migration_of(api, id, "db")
+}
+
+/// A migration of the instance's VNF `profile` to another VIM of its kind.
+fn migration_of(api: &Api, id: &str, profile: &str) -> Value {
     let vnf = instance(api, id)["vnfInstance"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|vnf| vnf["vnfProfileId"] == "db")
+        .find(|vnf| vnf["vnfProfileId"] == profile)
         .unwrap()
         .clone();
     let vims = api.get("/wasmano/v1/vims").body;
@@ -733,6 +738,10 @@ fn a_configuration_file_sets_what_the_flags_set() {
     assert_eq!(code, Some(66), "{stderr}");
 }
 
+/// A check of an instance (its JSON) once an operation (its body) ended,
+/// COMPLETED (`true`) or ROLLED_BACK.
+type EndCheck = dyn Fn(&Value, &Value, bool);
+
 /// Runs `operation` (a task path and body, on instance `id`) once per step
 /// of the workflow, the server aborting before that step; after each
 /// restart the operation is in `expected` state with cause `interrupted`,
@@ -742,6 +751,12 @@ struct CrashCase<'a> {
     body: Value,
     /// The states the operation may be in after the restart.
     expected: &'a [&'a str],
+    /// The step whose write is the workflow's commit point, when it has
+    /// one: a crash before it rolls back, a crash after it completes.
+    commit_step: Option<&'a str>,
+    /// Checks the instance once the operation ended (COMPLETED, or
+    /// ROLLED_BACK: `false`) with the operation's body.
+    ended: Option<Box<EndCheck>>,
 }
 
 /// The steps of a timeline whose intent is journaled with no outcome after
@@ -762,12 +777,21 @@ fn in_flight(timeline: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// How many units a timeline deployed.
+fn deployments(timeline: &[Value]) -> usize {
+    timeline
+        .iter()
+        .filter(|entry| entry["step"].as_str().unwrap().starts_with("deploy ") && entry["outcome"] == "succeeded")
+        .count()
+}
+
 /// Where a crash matrix deploys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Vims {
     /// The embedded emulated VIMs and the bundled package.
     Emulated,
-    /// The local Docker daemon and the bundled package's container VNFs.
+    /// Two container VIMs on the local Docker daemon
+    /// (`tests/docker/vims.yml`) and the bundled package's container VNFs.
     Docker,
 }
 
@@ -775,7 +799,11 @@ impl Vims {
     fn args(self) -> &'static [&'static str] {
         match self {
             Self::Emulated => &[],
-            Self::Docker => &["--docker"],
+            Self::Docker => &[
+                "--docker",
+                "--vims",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/docker/vims.yml"),
+            ],
         }
     }
 
@@ -817,16 +845,22 @@ fn crash_at_every_step_on(
     let counting = case(&api, &counted);
     let operation = api.run_task(&task(&counted, counting.task), &counting.body);
     assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
-    let steps = api
-        .get(&format!(
-            "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
-            operation["id"].as_str().unwrap()
-        ))
-        .body["steps"]
-        .as_array()
-        .unwrap()
-        .len();
+    let timeline = api.get(&format!(
+        "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
+        operation["id"].as_str().unwrap()
+    ));
+    let timeline = timeline.body["steps"].as_array().unwrap();
+    let steps = timeline.len();
     assert!(steps >= 3, "the workflow has steps to crash at");
+    // Crash points are numbered from 1, each before the timeline's entry of
+    // that number.
+    let deploys = deployments(timeline);
+    let commit_point = counting.commit_step.map(|commit| {
+        1 + timeline
+            .iter()
+            .position(|entry| entry["step"] == commit)
+            .unwrap_or_else(|| panic!("no step {commit:?} in {timeline:#?}"))
+    });
     // Every crash run starts from the same free capacity.
     if instance(&api, &counted)["nsState"] == "INSTANTIATED" {
         let terminated = api.run_task(&task(&counted, "terminate"), &json!({}));
@@ -861,6 +895,20 @@ fn crash_at_every_step_on(
         );
         let state = operation["operationState"].as_str().unwrap();
         assert!(case.expected.contains(&state), "step {step}: {operation:#}");
+        if let Some(commit_point) = commit_point
+            && matches!(state, "COMPLETED" | "ROLLED_BACK")
+        {
+            assert_eq!(
+                state == "COMPLETED",
+                step > commit_point,
+                "step {step}, commit point {commit_point}: {operation:#}"
+            );
+        }
+        if let Some(ended) = &case.ended
+            && matches!(state, "COMPLETED" | "ROLLED_BACK")
+        {
+            ended(&instance(&api, &id), &case.body, state == "COMPLETED");
+        }
         if state != "COMPLETED" {
             assert_eq!(operation["error"]["cause"], "interrupted", "step {step}");
             let timeline = api.get(&format!(
@@ -884,6 +932,18 @@ fn crash_at_every_step_on(
             assert_eq!(retried.status, 202, "step {step}: {retried:#?}");
             let done = api.wait(retried.location.as_deref().unwrap());
             assert_eq!(done["operationState"], "COMPLETED", "step {step}: {done:#}");
+            if let Some(ended) = &case.ended {
+                ended(&instance(&api, &id), &case.body, true);
+            }
+            let timeline = api.get(&format!(
+                "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
+                operation["id"].as_str().unwrap()
+            ));
+            assert_eq!(
+                deployments(timeline.body["steps"].as_array().unwrap()),
+                deploys,
+                "step {step}: the retry resumed, deploying only what the interrupted attempt had not"
+            );
         } else if state == "ROLLED_BACK" {
             assert_eq!(
                 api.free_capacity(),
@@ -931,6 +991,8 @@ fn a_crash_before_any_step_of_instantiation_is_rolled_back() {
             task: "instantiate",
             body: json!({}),
             expected: &["ROLLED_BACK"],
+            commit_step: None,
+            ended: None,
         },
     );
     assert_eq!(in_flight, 0, "emulated units die with the process: no intents");
@@ -941,6 +1003,8 @@ fn scale_out_case(_: &Api, _: &str) -> CrashCase<'static> {
         task: "scale",
         body: json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeAdded": [{"vnfProfileId": "web"}]}}),
         expected: &["ROLLED_BACK"],
+        commit_step: None,
+        ended: None,
     }
 }
 
@@ -949,6 +1013,8 @@ fn scale_in_case(api: &Api, id: &str) -> CrashCase<'static> {
         task: "scale",
         body: json!({"scaleType": "SCALE_NS", "scaleNsData": {"vnfInstanceToBeRemoved": [instance(api, id)["vnfInstance"][0]["id"]]}}),
         expected: &["FAILED_TEMP"],
+        commit_step: None,
+        ended: None,
     }
 }
 
@@ -957,6 +1023,8 @@ fn terminate_case(_: &Api, _: &str) -> CrashCase<'static> {
         task: "terminate",
         body: json!({}),
         expected: &["FAILED_TEMP"],
+        commit_step: None,
+        ended: None,
     }
 }
 
@@ -979,22 +1047,86 @@ fn on_docker_a_crash_at_any_step_of_scale_out_scale_in_or_termination_is_recover
     }
 }
 
-#[test]
-fn a_crash_before_any_step_of_migration_is_rolled_back() {
-    crash_at_every_step(instantiated, |api, id| CrashCase {
+/// After a migration of VNF `profile` ended: as many instances of it as
+/// before, the old one gone and a new one on the target VIM when it
+/// completed, the old one still there otherwise.
+fn migration_ended(instance: &Value, migration: &Value, completed: bool, profile: &str) {
+    let instances: Vec<&Value> = instance["vnfInstance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|vnf| vnf["vnfProfileId"] == profile)
+        .collect();
+    assert_eq!(instances.len(), 1, "{instance:#}");
+    if completed {
+        assert_ne!(instances[0]["id"], migration["vnfInstanceId"], "{instance:#}");
+        assert_eq!(instances[0]["vimId"], migration["targetVimId"], "{instance:#}");
+    } else {
+        assert_eq!(instances[0]["id"], migration["vnfInstanceId"], "{instance:#}");
+    }
+}
+
+/// A migration of VNF `profile` that fails by `on_failure`: ROLLBACK
+/// ends ROLLED_BACK before the commit point (the NSR naming the new
+/// instance) and COMPLETED after it; PAUSE waits in FAILED_TEMP, and its
+/// retry resumes to COMPLETED.
+fn migration_case(api: &Api, id: &str, profile: &'static str, on_failure: &str) -> CrashCase<'static> {
+    let mut body = migration_of(api, id, profile);
+    body["onFailure"] = json!(on_failure);
+    let paused = on_failure == "PAUSE";
+    CrashCase {
         task: "migrate",
-        body: migration(api, id),
-        expected: &["ROLLED_BACK", "COMPLETED"],
-    });
+        body,
+        expected: if paused {
+            &["FAILED_TEMP"]
+        } else {
+            &["ROLLED_BACK", "COMPLETED"]
+        },
+        commit_step: (!paused).then_some("update NSR"),
+        ended: Some(Box::new(move |instance, body, completed| {
+            migration_ended(instance, body, completed, profile)
+        })),
+    }
+}
+
+#[test]
+fn a_crash_before_the_commit_point_of_migration_is_rolled_back_and_after_it_completed() {
+    crash_at_every_step(instantiated, |api, id| migration_case(api, id, "db", "ROLLBACK"));
+}
+
+#[test]
+fn a_paused_migration_interrupted_at_any_step_resumes_on_retry() {
+    crash_at_every_step(instantiated, |api, id| migration_case(api, id, "db", "PAUSE"));
+}
+
+fn reconfiguration_case(_: &Api, _: &str) -> CrashCase<'static> {
+    CrashCase {
+        task: "reconfigure",
+        body: json!({}),
+        expected: &["ROLLED_BACK"],
+        commit_step: None,
+        ended: None,
+    }
 }
 
 #[test]
 fn a_crash_before_any_step_of_reconfiguration_is_rolled_back() {
-    crash_at_every_step(instantiated, |_, _| CrashCase {
-        task: "reconfigure",
-        body: json!({}),
-        expected: &["ROLLED_BACK"],
-    });
+    crash_at_every_step(instantiated, reconfiguration_case);
+}
+
+#[test]
+fn on_docker_a_crash_at_any_step_of_migration_or_reconfiguration_is_recovered() {
+    for (name, case) in [
+        (
+            "migrate",
+            (|api, id| migration_case(api, id, "web", "ROLLBACK")) as fn(&Api, &str) -> CrashCase<'static>,
+        ),
+        ("migrate, paused", |api, id| migration_case(api, id, "web", "PAUSE")),
+        ("reconfigure", reconfiguration_case),
+    ] {
+        let in_flight = crash_at_every_step_on(Vims::Docker, instantiated, case);
+        assert!(in_flight >= 1, "{name}: crashes with an effect in flight: {in_flight}");
+    }
 }
 
 #[test]

@@ -789,18 +789,116 @@ async fn a_migration_whose_old_instance_cannot_be_removed_holds_it_for_a_retry()
         .find(|vim| vim.kind == VimKind::Vm && vim.id != current)
         .unwrap()
         .id;
+    // Past its commit point the migration is done: the old instance's
+    // removal fails, its unit is held, and the migration completes.
     flaky.fail_removes.store(1, std::sync::atomic::Ordering::SeqCst);
-    let error = orchestrator.migrate(&id, &db.id, &target).await.unwrap_err();
-    assert!(error.to_string().contains("remove refused"), "{error}");
+    let migrated = orchestrator.migrate(&id, &db.id, &target).await.unwrap();
+    let failed_removal = migrated
+        .steps
+        .iter()
+        .find(|step| step.step == "remove db")
+        .expect("the removal is journaled");
+    assert_eq!(failed_removal.outcome, wasmano::records::StepOutcome::Failed);
+    assert!(
+        migrated
+            .steps
+            .iter()
+            .any(|step| step.step == "hold removal of db unit01")
+    );
     let held = store.held_removals().await.unwrap();
     assert_eq!(held.len(), 1);
-    assert_eq!(held[0].spec.vnf_instance_id, db.id, "the old instance is held");
+    assert_eq!(held[0].spec.vnf_instance_id, db.id, "the old instance's unit is held");
+    assert_eq!(
+        store.vnf(&db.id).await.unwrap().status,
+        Status::Terminated,
+        "the old instance is out of the service"
+    );
     let nsr = store.ns(&id).await.unwrap();
     assert!(!nsr.network_functions.contains(&db.id), "the new instance replaced it");
+    assert_eq!(nsr.status, Status::NormalOperation);
     assert_eq!(orchestrator.retry_removals().await.unwrap(), 0);
     let terminated = orchestrator.terminate(&id).await.unwrap();
     assert_eq!(terminated.nsr.status, Status::Terminated);
     assert_eq!(used_capacity(&flaky.inner).await, (0.0, 0.0), "nothing leaked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_migration_resumes_with_the_instance_it_deployed() {
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let web = store
+        .vnfs_of(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|vnfr| vnfr.vnf_id == "web")
+        .unwrap();
+    let target = default_vims()
+        .into_iter()
+        .find(|vim| vim.kind == VimKind::Container && vim.id != web.deployment_units[0].vim_id)
+        .unwrap()
+        .id;
+    let migrate = || Task::Migrate {
+        vnf_instance_id: web.id.clone(),
+        target_vim: target.clone(),
+    };
+    // The new web is deployed, then setting its envs at start fails; the
+    // failure is kept.
+    flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
+    let paused = RunContext::new(Some("op-1"), FailurePolicy::Keep);
+    let error = orchestrator.run_with(&id, &paused, migrate()).await.unwrap_err();
+    assert!(error.to_string().contains("set_envs refused"), "{error}");
+    assert!(
+        matches!(error, WorkflowError::Step { undone: false, .. }),
+        "kept, not undone"
+    );
+    flaky.fail_set_envs.store(false, std::sync::atomic::Ordering::SeqCst);
+    let kept = used_capacity(&flaky.inner).await;
+    let listed = store.ns(&id).await.unwrap().network_functions;
+    let new: Vec<String> = store
+        .vnfs_of(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|record| !listed.contains(&record.id) && record.status != Status::Terminated)
+        .map(|record| record.id)
+        .collect();
+    assert_eq!(new.len(), 1, "the new instance is kept, not listed");
+
+    // Resumed: the kept instance is started, given the state and committed;
+    // nothing else is deployed.
+    let resumed = RunContext::new(Some("op-1"), FailurePolicy::Keep).resuming();
+    let report = orchestrator.run_with(&id, &resumed, migrate()).await.unwrap();
+    assert!(
+        !report.steps.iter().any(|step| step.step.starts_with("deploy ")),
+        "{:#?}",
+        report.steps
+    );
+    assert_eq!(
+        hooks(&report),
+        [
+            "fsm start web",
+            "fsm state extract web",
+            "ssm state",
+            "fsm state inject web"
+        ]
+    );
+    let nsr = store.ns(&id).await.unwrap();
+    assert!(nsr.network_functions.contains(&new[0]));
+    assert!(!nsr.network_functions.contains(&web.id));
+    assert_eq!(nsr.status, Status::NormalOperation);
+    assert_eq!(store.vnf(&web.id).await.unwrap().status, Status::Terminated);
+    assert_eq!(store.vnf(&new[0]).await.unwrap().deployment_units[0].vim_id, target);
+    let (cores, memory) = kept;
+    assert_eq!(
+        used_capacity(&flaky.inner).await,
+        (cores - 2.0, memory - 2_000.0),
+        "only the old web's capacity was given back"
+    );
+
+    // Resumed again past its commit point, there is nothing left to do.
+    let again = orchestrator.run_with(&id, &resumed, migrate()).await.unwrap();
+    assert!(hooks(&again).is_empty(), "{:#?}", again.steps);
+    assert_eq!(again.nsr.network_functions, nsr.network_functions);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,12 @@
 //! instance, checked in the same transaction), then run by a background
 //! task; its outcome decides the final state in one place
 //! (`Lifecycle::conclude`): COMPLETED; ROLLED_BACK (the workflow undid
-//! what it added); or FAILED_TEMP when the operation pauses on failure
-//! (`onFailure: PAUSE`), was cancelled, or removes what cannot be put back
-//! (scale-in, terminate). From FAILED_TEMP a person retries (undo the
-//! failed attempt, run again), rolls back (undo: ROLLING_BACK, then
+//! what it did, as its failure policy says: `WorkflowError::Step`'s
+//! `undone`); or FAILED_TEMP when the workflow kept it: the operation
+//! pauses on failure (`onFailure: PAUSE`), was cancelled, removes what
+//! cannot be put back (scale-in, terminate) or is a migration past its
+//! commit point. From FAILED_TEMP a person retries (the task resumes from
+//! what the failed attempt kept), rolls back (undo: ROLLING_BACK, then
 //! ROLLED_BACK) or fails it.
 //!
 //! On start, [`Lifecycle::recover`] rebuilds every service that has
@@ -243,12 +245,20 @@ pub struct Lifecycle {
 enum Job {
     /// Run its task.
     Run,
-    /// Undo what its failed attempt left, then run its task (a retry).
-    UndoThenRun,
     /// Run its task on from what its failed attempt kept (a retry).
     Resume,
     /// Undo what its failed attempt left (a rollback).
     Undo,
+}
+
+/// A run that did not complete.
+#[derive(Debug)]
+struct Unfinished {
+    error: OperationError,
+    /// Whether nothing of the run stays: its workflow undid it, or it did
+    /// nothing (ROLLED_BACK); otherwise the service is as the failure left
+    /// it (FAILED_TEMP).
+    undone: bool,
 }
 
 fn now() -> String {
@@ -729,29 +739,28 @@ impl Lifecycle {
         Ok(operation)
     }
 
-    /// Runs a FAILED_TEMP operation again. A task that removes simply runs
-    /// again (every removal is idempotent); an instantiation or a scale-out
-    /// resumes from what the failed attempt kept
-    /// ([`RunContext::resuming`]); a migration or a reconfigure first
-    /// undoes what the failed attempt left, then runs.
+    /// Runs a FAILED_TEMP operation again from what its failed attempt
+    /// kept ([`RunContext::resuming`]): an instantiation adds only the VNFs
+    /// still missing, a scale-out or a migration carries on with the
+    /// instance it deployed, a migration past its commit point only retires
+    /// the old instance; a task that removes runs again (every removal is
+    /// idempotent), and so do a reconfiguration and a manager change (their
+    /// hooks are pure, setting envs is idempotent, a manager change that
+    /// failed changed nothing).
     pub async fn retry(self: &Arc<Self>, operation: &OpOccurrence) -> Result<OpOccurrence, LcmError> {
         let retried = self
             .transition(operation, OperationState::FailedTemp, OperationState::Processing, None)
             .await?;
-        let job = match operation.task {
-            _ if operation.task.removes() => Job::Run,
-            TaskRequest::Instantiate { .. } | TaskRequest::ScaleOut { .. } => Job::Resume,
-            _ => Job::UndoThenRun,
-        };
-        self.spawn(retried.clone(), job);
+        self.spawn(retried.clone(), Job::Resume);
         Ok(retried)
     }
 
     /// Rolls a FAILED_TEMP operation back: ROLLING_BACK, then ROLLED_BACK
     /// once the service is back to the VNF instances it had when the
-    /// operation started. A task that removes cannot be rolled back.
+    /// operation started. A task that removes cannot be rolled back, nor a
+    /// migration past its commit point.
     pub async fn rollback(self: &Arc<Self>, operation: &OpOccurrence) -> Result<OpOccurrence, LcmError> {
-        if operation.task.removes() {
+        if operation.task.removes() || self.migration_committed(operation).await? {
             return Err(LcmError::StateConflict(format!(
                 "operation {} removed what cannot be put back: retry or fail it",
                 operation.id
@@ -1250,13 +1259,6 @@ impl Lifecycle {
                     let outcome = this.execute(&operation, &context.clone().resuming()).await;
                     this.conclude(operation.clone(), outcome).await
                 }
-                Job::UndoThenRun => {
-                    let outcome = match this.undo(&operation).await {
-                        Ok(()) => this.execute(&operation, &context).await,
-                        Err(error) => Err(error),
-                    };
-                    this.conclude(operation.clone(), outcome).await
-                }
                 Job::Undo => {
                     let outcome = this.undo(&operation).await;
                     this.conclude_rollback(operation.clone(), outcome).await
@@ -1316,8 +1318,22 @@ impl Lifecycle {
         Ok(request.map(|request| self.placement_for(&request)))
     }
 
-    async fn execute(&self, operation: &OpOccurrence, context: &RunContext) -> Result<(), OperationError> {
-        let instance = self.ns(&operation.ns_instance_id).await.map_err(not_run)?;
+    /// Runs an operation's task under `context`.
+    async fn execute(&self, operation: &OpOccurrence, context: &RunContext) -> Result<(), Unfinished> {
+        // A run refused, or that could not start, did nothing: it fails by
+        // the operation's policy.
+        let refused = |error| Unfinished {
+            error,
+            undone: operation.on_failure == OnFailure::Rollback,
+        };
+        let instance = self
+            .ns(&operation.ns_instance_id)
+            .await
+            .map_err(|error| refused(not_run(error)))?;
+        let task = self
+            .task(&instance, &operation.task)
+            .await
+            .map_err(|error| refused(not_run(error)))?;
         let recording;
         let context = if instance.record_hook_calls {
             recording = context.clone().recording_calls(Arc::clone(&self.parts.calls));
@@ -1325,9 +1341,23 @@ impl Lifecycle {
         } else {
             context
         };
-        let task = match &operation.task {
+        match self.parts.orchestrator.run_with(&instance.id, context, task).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(match error {
+                WorkflowError::Step { undone, .. } => Unfinished {
+                    error: operation_error(&error),
+                    undone,
+                },
+                _ => refused(operation_error(&error)),
+            }),
+        }
+    }
+
+    /// The workflow task of an operation's request.
+    async fn task(&self, instance: &NsInstance, request: &TaskRequest) -> Result<Task, LcmError> {
+        Ok(match request {
             TaskRequest::Instantiate { placement } => Task::Instantiate {
-                template: self.instance_template(&instance).await.map_err(not_run)?,
+                template: self.instance_template(instance).await?,
                 placement: placement.as_ref().map(|request| self.placement_for(request)),
             },
             TaskRequest::ScaleOut { vnf_profile_id } => Task::ScaleOut {
@@ -1355,9 +1385,8 @@ impl Lifecycle {
                 source,
             } => {
                 let (template, handover) = self
-                    .changed_template(&instance, manager_id, vnf_profile_id.as_deref(), source)
-                    .await
-                    .map_err(not_run)?;
+                    .changed_template(instance, manager_id, vnf_profile_id.as_deref(), source)
+                    .await?;
                 Task::ChangeManager {
                     template,
                     manager_id: manager_id.clone(),
@@ -1365,31 +1394,19 @@ impl Lifecycle {
                     handover,
                 }
             }
-        };
-        self.parts
-            .orchestrator
-            .run_with(&instance.id, context, task)
-            .await
-            .map(drop)
-            .map_err(|error| operation_error(&error))
+        })
     }
 
-    /// The failure policy, in one place: success completes; a failure
-    /// stops in FAILED_TEMP when the operation pauses on failure, was
-    /// cancelled, or removes what cannot be put back; otherwise its workflow
-    /// undid it (ROLLED_BACK). The instance is INSTANTIATED while the
-    /// orchestrator runs its service.
-    async fn conclude(&self, operation: OpOccurrence, outcome: Result<(), OperationError>) -> Result<(), LcmError> {
+    /// Concludes a run: success completes; a failure whose workflow undid
+    /// what it did is ROLLED_BACK, any other (the workflow kept it: the
+    /// operation pauses on failure, was cancelled, removes what cannot be
+    /// put back, or passed its commit point) waits in FAILED_TEMP. The
+    /// instance is INSTANTIATED while the orchestrator runs its service.
+    async fn conclude(&self, operation: OpOccurrence, outcome: Result<(), Unfinished>) -> Result<(), LcmError> {
         let (state, error) = match outcome {
             Ok(()) => (OperationState::Completed, None),
-            Err(error)
-                if error.cause == ErrorCause::Cancelled
-                    || operation.on_failure == OnFailure::Pause
-                    || operation.task.removes() =>
-            {
-                (OperationState::FailedTemp, Some(error))
-            }
-            Err(error) => (OperationState::RolledBack, Some(error)),
+            Err(Unfinished { error, undone: true }) => (OperationState::RolledBack, Some(error)),
+            Err(Unfinished { error, undone: false }) => (OperationState::FailedTemp, Some(error)),
         };
         self.store_conclusion(operation, state, error).await
     }
@@ -1602,8 +1619,9 @@ impl Lifecycle {
     /// How recovery treats the service of an interrupted operation: a
     /// rollback is finished; an operation that pauses on failure keeps
     /// everything (FAILED_TEMP follows); a task that removes keeps what is
-    /// recorded (FAILED_TEMP); a migration whose old instance is already
-    /// gone passed its commit point and is completed; anything else goes
+    /// recorded (FAILED_TEMP); a migration whose NSR no longer names the
+    /// old instance passed its commit point: the old instance goes, and the
+    /// migration is completed; anything else goes
     /// back to the instances the service had when the operation started.
     async fn recovery_plan(&self, operation: &OpOccurrence) -> Result<RecoveryPlan, LcmError> {
         if operation.operation_state == OperationState::RollingBack {
@@ -1612,16 +1630,23 @@ impl Lifecycle {
         if operation.on_failure == OnFailure::Pause {
             return Ok(RecoveryPlan::KeepEverything);
         }
-        if operation.task.removes() {
+        if operation.task.removes() || self.migration_committed(operation).await? {
             return Ok(RecoveryPlan::AsRecorded);
         }
-        if let TaskRequest::Migrate { vnf_instance_id, .. } = &operation.task {
-            let old = self.parts.records.vnf(vnf_instance_id).await?;
-            if matches!(old.status, Status::Terminated | Status::Failed) {
-                return Ok(RecoveryPlan::AsRecorded);
-            }
-        }
         Ok(RecoveryPlan::RollBackTo(operation.vnf_instances_before.clone()))
+    }
+
+    /// Whether `operation` is a migration past its commit point: the NSR
+    /// names the new instance instead of the old one.
+    async fn migration_committed(&self, operation: &OpOccurrence) -> Result<bool, LcmError> {
+        let TaskRequest::Migrate { vnf_instance_id, .. } = &operation.task else {
+            return Ok(false);
+        };
+        let nsr = match self.parts.records.ns(&operation.ns_instance_id).await {
+            Err(StoreError::NotFound { .. }) => return Ok(false),
+            nsr => nsr?,
+        };
+        Ok(!nsr.network_functions.contains(vnf_instance_id))
     }
 
     /// Retries held removals every `period` until the process ends.

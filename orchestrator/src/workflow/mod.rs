@@ -219,7 +219,7 @@ pub enum WorkflowError {
         /// Why.
         reason: String,
     },
-    /// A step failed; the workflow was undone.
+    /// A step failed.
     #[error("service {service}, {workflow}, step {step:?}{}: {cause}", manager.as_ref().map(|m| format!(" (manager {m})")).unwrap_or_default())]
     Step {
         /// The service.
@@ -232,7 +232,34 @@ pub enum WorkflowError {
         manager: Option<String>,
         /// What went wrong (boxed: it can be large, and errors travel far).
         cause: Box<StepFailure>,
+        /// Whether the run's failure policy undid what it did (nothing of
+        /// it stays); otherwise the service is as the failure left it.
+        undone: bool,
     },
+}
+
+impl WorkflowError {
+    /// The same error, its run's work undone.
+    fn into_undone(self) -> Self {
+        match self {
+            Self::Step {
+                service,
+                workflow,
+                step,
+                manager,
+                cause,
+                ..
+            } => Self::Step {
+                service,
+                workflow,
+                step,
+                manager,
+                cause,
+                undone: true,
+            },
+            refused => refused,
+        }
+    }
 }
 
 /// What went wrong in a step.
@@ -588,6 +615,7 @@ impl Run {
             step: step.to_string(),
             manager: manager.map(str::to_owned),
             cause: Box::new(cause),
+            undone: false,
         }
     }
 
@@ -1258,6 +1286,7 @@ impl Orchestrator {
                 step: "journal".into(),
                 manager: None,
                 cause: Box::new(StepFailure::Store(error)),
+                undone: false,
             })
     }
 
@@ -1359,7 +1388,7 @@ impl Orchestrator {
                     ..state.nsr.clone()
                 };
                 run.undo_write(Step::MarkNsrFailed, RecordWrite::UpdateNs(failed)).await;
-                Err(self.fail(run, error).await)
+                Err(self.fail(run, error.into_undone()).await)
             }
         }
     }
@@ -1401,8 +1430,12 @@ impl Orchestrator {
             };
             outcome = run.step(step, std::future::ready(Ok::<_, StepFailure>(()))).await;
         }
-        if outcome.is_ok() {
-            state.template = change.template;
+        match outcome {
+            Ok(()) => state.template = change.template,
+            // The old manager serves on: a failed change leaves nothing to
+            // undo, unless the run keeps its failures for a person.
+            Err(error) if !run.keeps_failures() => outcome = Err(error.into_undone()),
+            Err(_) => {}
         }
         self.keep(run, service_id, state, outcome).await
     }
@@ -1560,8 +1593,17 @@ impl Orchestrator {
     /// Moves a VNF instance to another VIM: a new instance is deployed and
     /// started there; when the service has a state manager, the old
     /// instance's state is extracted, transformed and injected into the new
-    /// one; the old instance is removed. A target equal to the current VIM is
-    /// refused. On failure the new instance is removed and the old one stays.
+    /// one; the NSR then names the new instance instead of the old one (the
+    /// commit point); the old instance is retired ([`Orchestrator::retire`]).
+    /// A target equal to the current VIM is refused. Before the commit point
+    /// a failure removes the new instance and the old one stays (or both
+    /// stay, when the run keeps its failures); past it nothing is undone.
+    ///
+    /// Resumed ([`RunContext::resuming`]), it carries on from what the
+    /// failed run kept: past the commit point only the old instance's
+    /// retirement is left; before it, the new instance the run deployed (of
+    /// this VNF, not listed by the NSR) is started again instead of
+    /// deploying another.
     async fn run_migrate(
         &self,
         service_id: &str,
@@ -1571,144 +1613,191 @@ impl Orchestrator {
     ) -> Result<WorkflowReport, WorkflowError> {
         let _busy = self.claim(service_id, Workflow::Migrate)?;
         let mut state = self.take(service_id)?;
-        let position = self.instance_position(&state, service_id, vnf_instance_id, Workflow::Migrate)?;
-        if state.vnfs[position].vim_id() == Some(target_vim) {
-            return Err(WorkflowError::Rejected {
-                service: service_id.to_owned(),
-                workflow: Workflow::Migrate,
-                reason: format!("VNF {vnf_instance_id} already runs on VIM {target_vim}"),
-            });
-        }
+        let committed = context.resume && !state.nsr.network_functions.iter().any(|id| id == vnf_instance_id);
         let mut run = Run::new(service_id, Workflow::Migrate, context, self);
-        let before = state.clone();
-        let outcome = async {
-            let template = state.vnfs[position].template;
-            let templates = Arc::clone(&state.template);
-            let vnf = &templates.vnfs[template];
-            // The target must qualify as placement would require: kind,
-            // labels, capacity, not blacklisted.
-            let new_id = new_id();
-            let vims = run.step(Step::Topology, self.available_vims()).await?;
-            let offered: Vec<LabelledVim> = vims
-                .iter()
-                .filter(|vim| !state.placement.blacklist.contains(&vim.config.id))
-                .map(labelled)
-                .collect();
-            let moving = VnfToPlace {
-                id: new_id.clone(),
-                demand: vnf.demand(),
-                required_labels: vnf.required_labels.clone(),
-            };
-            let target = [VnfPlacement {
-                vnf: new_id.clone(),
-                vim: target_vim.to_owned(),
-            }];
-            let check = placement::validate_mapping(&target, &[moving], &offered);
-            run.step(Step::ValidateTarget, std::future::ready(check)).await?;
-            let claims = vec![claim(vnf, target_vim)];
-            let reserved = run
-                .step(
-                    Step::ReserveCapacity,
-                    self.reservations.reserve(self.infrastructure.as_ref(), claims),
-                )
-                .await?;
-            let new = self.deploy_vnf(&mut run, &state, template, &new_id, target_vim).await?;
-            drop(reserved);
-            state.vnfs.push(new);
-            let new_position = state.vnfs.len() - 1;
-            self.start_vnf(&mut run, &mut state, new_position).await?;
-            if let Some(ssm) = manager_for(&state.template.ssms, SsmEvent::State).cloned() {
-                let extract = Step::FsmStateExtract {
-                    vnf: vnf.vnf_id.clone(),
-                };
-                let fsm = manager_for(&vnf.fsms, FsmEvent::State).cloned().ok_or_else(|| {
-                    run.failure(
-                        &extract,
-                        None,
-                        StepFailure::Reply(format!("VNF {} declares no FSM for the state event", vnf.vnf_id)),
-                    )
-                })?;
-                let old = &state.vnfs[position];
-                let extracted = run
-                    .hook(
-                        extract.clone(),
-                        &fsm,
-                        Event::Fsm(FsmEvent::State),
-                        &payload::state_extract(vnf, &old.record),
-                        Some(&old.record.id),
-                    )
-                    .await?;
-                let Reply::FunctionState(StateReply::Extracted(extracted)) = extracted else {
-                    return Err(run.failure(
-                        &extract,
-                        Some(fsm.id()),
-                        StepFailure::Reply("extract answered no state".into()),
-                    ));
-                };
-                let transformed = run
-                    .hook(
-                        Step::SsmState,
-                        &ssm,
-                        Event::Ssm(SsmEvent::State),
-                        &payload::ssm_state(&extracted),
-                        None,
-                    )
-                    .await?;
-                let Reply::State(transformed) = transformed else {
-                    return Err(run.failure(
-                        &Step::SsmState,
-                        Some(ssm.id()),
-                        StepFailure::Reply("state answered no content".into()),
-                    ));
-                };
-                let inject = Step::FsmStateInject {
-                    vnf: vnf.vnf_id.clone(),
-                };
-                run.hook(
-                    inject,
-                    &fsm,
-                    Event::Fsm(FsmEvent::State),
-                    &payload::state_inject(vnf, &state.vnfs[new_position].record, &transformed),
-                    Some(&state.vnfs[new_position].record.id),
-                )
-                .await?;
+        if !committed {
+            let position = self.instance_position(&state, service_id, vnf_instance_id, Workflow::Migrate)?;
+            if state.vnfs[position].vim_id() == Some(target_vim) {
+                return Err(WorkflowError::Rejected {
+                    service: service_id.to_owned(),
+                    workflow: Workflow::Migrate,
+                    reason: format!("VNF {vnf_instance_id} already runs on VIM {target_vim}"),
+                });
             }
-            // The commit point: the NSR names the new instance instead of
-            // the old one. Before it, a failure removes the new instance.
-            let old_id = state.vnfs[position].record.id.clone();
-            let network_functions = state
+            let template = state.vnfs[position].template;
+            let listed = |vnf: &VnfInstance| state.nsr.network_functions.contains(&vnf.record.id);
+            let kept = state
                 .vnfs
                 .iter()
-                .map(|vnf| vnf.record.id.clone())
-                .filter(|id| *id != old_id)
-                .collect();
-            let updated = NsRecord {
-                network_functions,
-                ..state.nsr.clone()
+                .position(|vnf| context.resume && vnf.template == template && !listed(vnf));
+            let before = ServiceState {
+                vnfs: state.vnfs.iter().filter(|vnf| listed(vnf)).cloned().collect(),
+                ..state.clone()
             };
-            state.nsr = run.write_ns(Step::UpdateNsr, RecordWrite::UpdateNs(updated)).await?;
-            Ok(())
+            let outcome = self.move_vnf(&mut run, &mut state, position, kept, target_vim).await;
+            if outcome.is_err() {
+                return self.conclude(run, service_id, state, before, outcome).await;
+            }
         }
-        .await;
-        if outcome.is_err() {
-            return self.conclude(run, service_id, state, before, outcome).await;
-        }
-        // After the commit, a failure is reported, not undone: the new
-        // instance serves, and the old one is out of the service's records.
-        // An old instance that cannot be removed is held for a retry,
-        // never dropped.
-        let old = state.vnfs.remove(position);
         let finished = async {
-            if let Err(error) = self.remove_vnf(&mut run, &state.template, old.clone()).await {
-                for unit in old.units {
-                    self.hold_removal(&mut run, unit).await;
-                }
-                return Err(error);
+            // Still in the service until retired (after a restart, recovery
+            // has already removed it).
+            if let Some(position) = state.vnfs.iter().position(|vnf| vnf.record.id == vnf_instance_id) {
+                self.retire(&mut run, &state.template, state.vnfs[position].clone())
+                    .await?;
+                state.vnfs.remove(position);
             }
             self.settle(&mut run, &mut state).await
         }
         .await;
         self.keep(run, service_id, state, finished).await
+    }
+
+    /// A migration up to its commit point: the VNF instance at `position`
+    /// gets a new instance on `target_vim` (the one at `kept`, when a failed
+    /// run left it), started, given the old one's state, and named by the
+    /// NSR instead of the old one.
+    async fn move_vnf(
+        &self,
+        run: &mut Run,
+        state: &mut ServiceState,
+        position: usize,
+        kept: Option<usize>,
+        target_vim: &str,
+    ) -> Result<(), WorkflowError> {
+        let template = state.vnfs[position].template;
+        let templates = Arc::clone(&state.template);
+        let vnf = &templates.vnfs[template];
+        let new_position = match kept {
+            Some(kept) => kept,
+            None => {
+                // The target must qualify as placement would require: kind,
+                // labels, capacity, not blacklisted.
+                let new_id = new_id();
+                let vims = run.step(Step::Topology, self.available_vims()).await?;
+                let offered: Vec<LabelledVim> = vims
+                    .iter()
+                    .filter(|vim| !state.placement.blacklist.contains(&vim.config.id))
+                    .map(labelled)
+                    .collect();
+                let moving = VnfToPlace {
+                    id: new_id.clone(),
+                    demand: vnf.demand(),
+                    required_labels: vnf.required_labels.clone(),
+                };
+                let target = [VnfPlacement {
+                    vnf: new_id.clone(),
+                    vim: target_vim.to_owned(),
+                }];
+                let check = placement::validate_mapping(&target, &[moving], &offered);
+                run.step(Step::ValidateTarget, std::future::ready(check)).await?;
+                let claims = vec![claim(vnf, target_vim)];
+                let reserved = run
+                    .step(
+                        Step::ReserveCapacity,
+                        self.reservations.reserve(self.infrastructure.as_ref(), claims),
+                    )
+                    .await?;
+                let new = self.deploy_vnf(run, state, template, &new_id, target_vim).await?;
+                drop(reserved);
+                state.vnfs.push(new);
+                state.vnfs.len() - 1
+            }
+        };
+        self.start_vnf(run, state, new_position).await?;
+        if let Some(ssm) = manager_for(&state.template.ssms, SsmEvent::State).cloned() {
+            let extract = Step::FsmStateExtract {
+                vnf: vnf.vnf_id.clone(),
+            };
+            let fsm = manager_for(&vnf.fsms, FsmEvent::State).cloned().ok_or_else(|| {
+                run.failure(
+                    &extract,
+                    None,
+                    StepFailure::Reply(format!("VNF {} declares no FSM for the state event", vnf.vnf_id)),
+                )
+            })?;
+            let old = &state.vnfs[position];
+            let extracted = run
+                .hook(
+                    extract.clone(),
+                    &fsm,
+                    Event::Fsm(FsmEvent::State),
+                    &payload::state_extract(vnf, &old.record),
+                    Some(&old.record.id),
+                )
+                .await?;
+            let Reply::FunctionState(StateReply::Extracted(extracted)) = extracted else {
+                return Err(run.failure(
+                    &extract,
+                    Some(fsm.id()),
+                    StepFailure::Reply("extract answered no state".into()),
+                ));
+            };
+            let transformed = run
+                .hook(
+                    Step::SsmState,
+                    &ssm,
+                    Event::Ssm(SsmEvent::State),
+                    &payload::ssm_state(&extracted),
+                    None,
+                )
+                .await?;
+            let Reply::State(transformed) = transformed else {
+                return Err(run.failure(
+                    &Step::SsmState,
+                    Some(ssm.id()),
+                    StepFailure::Reply("state answered no content".into()),
+                ));
+            };
+            let inject = Step::FsmStateInject {
+                vnf: vnf.vnf_id.clone(),
+            };
+            run.hook(
+                inject,
+                &fsm,
+                Event::Fsm(FsmEvent::State),
+                &payload::state_inject(vnf, &state.vnfs[new_position].record, &transformed),
+                Some(&state.vnfs[new_position].record.id),
+            )
+            .await?;
+        }
+        // The commit point.
+        let old_id = state.vnfs[position].record.id.clone();
+        let network_functions = state
+            .vnfs
+            .iter()
+            .map(|vnf| vnf.record.id.clone())
+            .filter(|id| *id != old_id)
+            .collect();
+        let updated = NsRecord {
+            network_functions,
+            ..state.nsr.clone()
+        };
+        state.nsr = run.write_ns(Step::UpdateNsr, RecordWrite::UpdateNs(updated)).await?;
+        Ok(())
+    }
+
+    /// Retires a migrated VNF's old instance, out of the NSR already: its
+    /// units are removed, those whose removal fails held durably for the
+    /// removal retries ([`Orchestrator::retry_removals`]), and its record
+    /// terminated either way (what is left of it is on the held list).
+    async fn retire(&self, run: &mut Run, template: &ServiceTemplate, old: VnfInstance) -> Result<(), WorkflowError> {
+        let vnf = old.record.vnf_id.clone();
+        for unit in &old.units {
+            let step = Step::Remove { vnf: vnf.clone() };
+            if let Err(error) = run.step(step, self.infrastructure.remove(unit.clone())).await {
+                tracing::warn!("{error}; the unit is held for the removal retries");
+                self.hold_removal(run, unit.clone()).await;
+            }
+        }
+        let terminated = VnfRecord {
+            status: Status::Terminated,
+            ..old.record.clone()
+        };
+        run.write_vnf(Step::VnfrTerminated { vnf }, RecordWrite::UpdateVnf(terminated))
+            .await?;
+        release_fsms(run, template, &old).await;
+        Ok(())
     }
 
     /// Configures the service's VNFs again (configure manager, then FSM
@@ -1864,7 +1953,7 @@ impl Orchestrator {
                     }
                 }
                 self.put(service_id, restored);
-                Err(self.fail(run, error).await)
+                Err(self.fail(run, error.into_undone()).await)
             }
         }
     }
