@@ -324,6 +324,8 @@ pub enum RecordWrite {
     UpdateVnf(VnfRecord),
     /// A unit whose removal failed, kept to be retried until it is gone.
     HoldRemoval(DeployedUnit),
+    /// These writes, in order, in the one transaction.
+    All(Vec<RecordWrite>),
 }
 
 /// What a [`RecordWrite`] stored, with its new version.
@@ -335,6 +337,8 @@ pub enum Written {
     Ns(NsRecord),
     /// A VNF record.
     Vnf(VnfRecord),
+    /// What each write of a [`RecordWrite::All`] stored, in its order.
+    All(Vec<Written>),
 }
 
 impl Written {
@@ -354,6 +358,17 @@ impl Written {
             Self::Vnf(record) => Ok(record),
             other => Err(StoreError::Backend(format!(
                 "expected a VNF record, the store wrote {other:?}"
+            ))),
+        }
+    }
+
+    /// What each write of a [`RecordWrite::All`] stored, or an error naming
+    /// what was written instead.
+    pub fn into_all(self) -> Result<Vec<Written>, StoreError> {
+        match self {
+            Self::All(written) => Ok(written),
+            other => Err(StoreError::Backend(format!(
+                "expected several writes, the store wrote {other:?}"
             ))),
         }
     }

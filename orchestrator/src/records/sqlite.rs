@@ -342,27 +342,38 @@ fn append(connection: &Connection, entry: JournalEntry) -> Result<(), StoreError
         .map_err(backend)
 }
 
+/// Applies a write inside a transaction.
+fn apply(connection: &Connection, write: RecordWrite) -> Result<Written, StoreError> {
+    Ok(match write {
+        RecordWrite::Nothing => Written::Nothing,
+        RecordWrite::CreateNs(record) => Written::Ns(insert(connection, &NS, record)?),
+        RecordWrite::UpdateNs(record) => Written::Ns(replace(connection, &NS, record)?),
+        RecordWrite::CreateVnf(record) => Written::Vnf(insert(connection, &VNF, record)?),
+        RecordWrite::UpdateVnf(record) => Written::Vnf(replace(connection, &VNF, record)?),
+        RecordWrite::HoldRemoval(unit) => {
+            connection
+                .execute(
+                    "INSERT INTO held_removals (instance_ref, body) VALUES (?1, ?2) \
+                     ON CONFLICT (instance_ref) DO UPDATE SET body = excluded.body",
+                    params![unit.instance_ref, to_body(&unit)?],
+                )
+                .map_err(backend)?;
+            Written::Nothing
+        }
+        RecordWrite::All(writes) => Written::All(
+            writes
+                .into_iter()
+                .map(|write| apply(connection, write))
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
 impl RecordStore for SqliteStore {
     fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
         self.run(move |connection| {
             let transaction = connection.transaction().map_err(backend)?;
-            let written = match write {
-                RecordWrite::Nothing => Written::Nothing,
-                RecordWrite::CreateNs(record) => Written::Ns(insert(&transaction, &NS, record)?),
-                RecordWrite::UpdateNs(record) => Written::Ns(replace(&transaction, &NS, record)?),
-                RecordWrite::CreateVnf(record) => Written::Vnf(insert(&transaction, &VNF, record)?),
-                RecordWrite::UpdateVnf(record) => Written::Vnf(replace(&transaction, &VNF, record)?),
-                RecordWrite::HoldRemoval(unit) => {
-                    transaction
-                        .execute(
-                            "INSERT INTO held_removals (instance_ref, body) VALUES (?1, ?2) \
-                             ON CONFLICT (instance_ref) DO UPDATE SET body = excluded.body",
-                            params![unit.instance_ref, to_body(&unit)?],
-                        )
-                        .map_err(backend)?;
-                    Written::Nothing
-                }
-            };
+            let written = apply(&transaction, write)?;
             for entry in journal {
                 append(&transaction, entry)?;
             }
@@ -616,6 +627,57 @@ mod tests {
         assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
         assert_eq!(store.journal_of("ns-1").await.unwrap().len(), 2);
         assert_eq!(store.ns("ns-1").await.unwrap().version, 1);
+    }
+
+    #[tokio::test]
+    async fn several_writes_commit_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let nsr = store.create_ns(ns("ns-1")).await.unwrap();
+        let vnfr = store.create_vnf(vnf("vnf-1", "ns-1")).await.unwrap();
+        let settled = |nsr: &NsRecord, vnfr: &VnfRecord| {
+            RecordWrite::All(vec![
+                RecordWrite::UpdateVnf(VnfRecord {
+                    status: Status::NormalOperation,
+                    ..vnfr.clone()
+                }),
+                RecordWrite::UpdateNs(NsRecord {
+                    status: Status::NormalOperation,
+                    ..nsr.clone()
+                }),
+            ])
+        };
+        // The NSR's write is stale: the VNFR's, before it, is not stored
+        // either, nor the journal entries.
+        let stale = NsRecord {
+            version: 0,
+            ..nsr.clone()
+        };
+        let refused = store
+            .commit(
+                settled(&stale, &vnfr),
+                vec![entry("NSR in operation", StepOutcome::Succeeded)],
+            )
+            .await;
+        assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+        assert_eq!(store.vnf("vnf-1").await.unwrap(), vnfr);
+        assert!(store.journal_of("ns-1").await.unwrap().is_empty());
+        // Both current: both stored, each with its new version, in order.
+        let written = store
+            .commit(
+                settled(&nsr, &vnfr),
+                vec![entry("NSR in operation", StepOutcome::Succeeded)],
+            )
+            .await
+            .unwrap()
+            .into_all()
+            .unwrap();
+        let [vnf_written, ns_written] = <[Written; 2]>::try_from(written).unwrap();
+        assert_eq!(vnf_written.into_vnf().unwrap().version, vnfr.version + 1);
+        assert_eq!(ns_written.into_ns().unwrap().version, nsr.version + 1);
+        assert_eq!(store.ns("ns-1").await.unwrap().status, Status::NormalOperation);
+        assert_eq!(store.vnf("vnf-1").await.unwrap().status, Status::NormalOperation);
+        assert_eq!(store.journal_of("ns-1").await.unwrap().len(), 1);
     }
 
     #[test]

@@ -744,6 +744,32 @@ impl Run {
         }
     }
 
+    /// Writes several records, one step each, committed in one transaction
+    /// with their journal entries and every entry not stored yet: all are
+    /// stored, or none. Each step is a boundary, passed before anything is
+    /// written.
+    async fn write_all(&mut self, writes: Vec<(Step, RecordWrite)>) -> Result<Vec<Written>, WorkflowError> {
+        for (step, _) in &writes {
+            debug_assert_eq!(step.kind(), StepKind::Record, "{step}");
+            self.boundary(step, None)?;
+        }
+        let (steps, writes): (Vec<Step>, Vec<RecordWrite>) = writes.into_iter().unzip();
+        let first = steps.first().cloned().unwrap_or(Step::UpdateNsr);
+        let started = now();
+        for step in &steps {
+            self.record(step, None, started, StepOutcome::Succeeded, None);
+        }
+        match self.commit(RecordWrite::All(writes)).await.and_then(Written::into_all) {
+            Ok(written) => Ok(written),
+            Err(error) => {
+                self.steps.truncate(self.stored.max(self.steps.len() - steps.len()));
+                let cause = StepFailure::Store(error);
+                self.record(&first, None, started, StepOutcome::Failed, Some(cause.to_string()));
+                Err(self.error(&first, None, cause))
+            }
+        }
+    }
+
     /// Writes a service record as a step (see [`Run::write`]).
     async fn write_ns(&mut self, step: Step, write: RecordWrite) -> Result<NsRecord, WorkflowError> {
         let written = self.write(step.clone(), write).await?;
@@ -2508,29 +2534,43 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Brings every VNF record and the NSR to normal operation.
+    /// Brings every VNF record and the NSR to normal operation, in one
+    /// transaction.
     async fn settle(&self, run: &mut Run, state: &mut ServiceState) -> Result<(), WorkflowError> {
-        for vnf in &mut state.vnfs {
-            if vnf.record.status != Status::NormalOperation {
+        let settling: Vec<usize> = (0..state.vnfs.len())
+            .filter(|position| state.vnfs[*position].record.status != Status::NormalOperation)
+            .collect();
+        let mut writes: Vec<(Step, RecordWrite)> = settling
+            .iter()
+            .map(|position| {
+                let record = &state.vnfs[*position].record;
+                let step = Step::VnfrInOperation {
+                    vnf: record.vnf_id.clone(),
+                };
                 let running = VnfRecord {
                     status: Status::NormalOperation,
-                    ..vnf.record.clone()
+                    ..record.clone()
                 };
-                let step = Step::VnfrInOperation {
-                    vnf: vnf.record.vnf_id.clone(),
-                };
-                vnf.record = run.write_vnf(step, RecordWrite::UpdateVnf(running)).await?;
-            }
-        }
-        let network_functions = state.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect();
+                (step, RecordWrite::UpdateVnf(running))
+            })
+            .collect();
         let running = NsRecord {
             status: Status::NormalOperation,
-            network_functions,
+            network_functions: state.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect(),
             ..state.nsr.clone()
         };
-        state.nsr = run
-            .write_ns(Step::NsrInOperation, RecordWrite::UpdateNs(running))
-            .await?;
+        writes.push((Step::NsrInOperation, RecordWrite::UpdateNs(running)));
+        let mut written = run.write_all(writes).await?.into_iter();
+        let unexpected = |error| run.error(&Step::NsrInOperation, None, StepFailure::Store(error));
+        let mut next = || {
+            written
+                .next()
+                .ok_or_else(|| StoreError::Backend("a write is missing".into()))
+        };
+        for position in settling {
+            state.vnfs[position].record = next().and_then(Written::into_vnf).map_err(unexpected)?;
+        }
+        state.nsr = next().and_then(Written::into_ns).map_err(unexpected)?;
         Ok(())
     }
 
