@@ -752,7 +752,8 @@ struct CrashCase<'a> {
     /// The states the operation may be in after the restart.
     expected: &'a [&'a str],
     /// The step whose write is the workflow's commit point, when it has
-    /// one: a crash before it rolls back, a crash after it completes.
+    /// one: a crash before it rolls back, a crash after it completes (or,
+    /// for an operation that pauses on failure, cannot be rolled back).
     commit_step: Option<&'a str>,
     /// Checks the instance once the operation ended (COMPLETED, or
     /// ROLLED_BACK: `false`) with the operation's body.
@@ -925,6 +926,16 @@ fn crash_at_every_step_on(
             in_flight_crashes += usize::from(!flying.is_empty());
         }
         if state == "FAILED_TEMP" {
+            if commit_point.is_some_and(|commit_point| step > commit_point) {
+                api.post(
+                    &format!(
+                        "/nslcm/v1/ns_lcm_op_occs/{}/rollback",
+                        operation["id"].as_str().unwrap()
+                    ),
+                    &json!({}),
+                )
+                .assert_problem(409, "state-conflict");
+            }
             let retried = api.post(
                 &format!("/nslcm/v1/ns_lcm_op_occs/{}/retry", operation["id"].as_str().unwrap()),
                 &json!({}),
@@ -1068,8 +1079,9 @@ fn migration_ended(instance: &Value, migration: &Value, completed: bool, profile
 
 /// A migration of VNF `profile` that fails by `on_failure`: ROLLBACK
 /// ends ROLLED_BACK before the commit point (the NSR naming the new
-/// instance) and COMPLETED after it; PAUSE waits in FAILED_TEMP, and its
-/// retry resumes to COMPLETED.
+/// instance) and COMPLETED after it; PAUSE waits in FAILED_TEMP (past the
+/// commit point a rollback is refused), and its retry resumes to
+/// COMPLETED.
 fn migration_case(api: &Api, id: &str, profile: &'static str, on_failure: &str) -> CrashCase<'static> {
     let mut body = migration_of(api, id, profile);
     body["onFailure"] = json!(on_failure);
@@ -1082,7 +1094,7 @@ fn migration_case(api: &Api, id: &str, profile: &'static str, on_failure: &str) 
         } else {
             &["ROLLED_BACK", "COMPLETED"]
         },
-        commit_step: (!paused).then_some("update NSR"),
+        commit_step: Some("update NSR"),
         ended: Some(Box::new(move |instance, body, completed| {
             migration_ended(instance, body, completed, profile)
         })),
