@@ -520,10 +520,11 @@ impl RunContext {
 
     /// The same context for a run that resumes a failed run of its task
     /// whose work was kept (FAILED_TEMP): an instantiation adds only the
-    /// VNFs still missing, a scale-out carries on with the instance it
-    /// added but did not commit; VNFs not yet in operation are started
-    /// again (their hooks are pure, setting envs is idempotent). Other
-    /// tasks run as usual.
+    /// VNFs still missing, a scale-out or a migration carries on with the
+    /// instance it added but did not commit, a migration past its commit
+    /// point only retires the old instance; VNFs not yet in operation are
+    /// started again (their hooks are pure, setting envs is idempotent).
+    /// Other tasks run as usual.
     #[must_use]
     pub fn resuming(mut self) -> Self {
         self.resume = true;
