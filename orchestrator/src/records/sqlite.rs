@@ -310,12 +310,36 @@ fn replace<T: Stored>(connection: &Connection, table: &Table, mut record: T) -> 
     Ok(record)
 }
 
-/// Appends a step to its service's journal.
-fn append(connection: &Connection, entry: JournalEntry) -> Result<(), StoreError> {
-    let seq: i64 = connection
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1")
-        .and_then(|mut statement| statement.query_row([&entry.service_id], |row| row.get(0)))
-        .map_err(backend)?;
+/// Appends steps to their services' journals, in order. Each service's
+/// next `seq` is read once (the entries of one commit are numbered on from
+/// it): the read costs as much as the insert.
+fn append(connection: &Connection, journal: Vec<JournalEntry>) -> Result<(), StoreError> {
+    let mut next_seq: Vec<(String, i64)> = Vec::new();
+    for entry in journal {
+        let seq = match next_seq
+            .iter_mut()
+            .find(|(service_id, _)| *service_id == entry.service_id)
+        {
+            Some((_, seq)) => {
+                *seq += 1;
+                *seq
+            }
+            None => {
+                let seq: i64 = connection
+                    .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1")
+                    .and_then(|mut statement| statement.query_row([&entry.service_id], |row| row.get(0)))
+                    .map_err(backend)?;
+                next_seq.push((entry.service_id.clone(), seq));
+                seq
+            }
+        };
+        insert_entry(connection, seq, entry)?;
+    }
+    Ok(())
+}
+
+/// Inserts one journal entry at `seq`.
+fn insert_entry(connection: &Connection, seq: i64, entry: JournalEntry) -> Result<(), StoreError> {
     connection
         .prepare_cached(
             "INSERT INTO journal (service_id, seq, workflow, step, manager, event, seed, started_at_us, duration_us, outcome, error, operation_id) \
@@ -374,9 +398,7 @@ impl RecordStore for SqliteStore {
         self.run(move |connection| {
             let transaction = connection.transaction().map_err(backend)?;
             let written = apply(&transaction, write)?;
-            for entry in journal {
-                append(&transaction, entry)?;
-            }
+            append(&transaction, journal)?;
             transaction.commit().map_err(backend)?;
             Ok(written)
         })
@@ -627,6 +649,30 @@ mod tests {
         assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
         assert_eq!(store.journal_of("ns-1").await.unwrap().len(), 2);
         assert_eq!(store.ns("ns-1").await.unwrap().version, 1);
+    }
+
+    #[tokio::test]
+    async fn entries_keep_their_order_within_and_across_commits_and_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let of = |service: &str, step: &str| JournalEntry {
+            service_id: service.into(),
+            ..entry(step, StepOutcome::Succeeded)
+        };
+        store
+            .commit(
+                RecordWrite::Nothing,
+                vec![of("ns-1", "a"), of("ns-2", "x"), of("ns-1", "b"), of("ns-1", "c")],
+            )
+            .await
+            .unwrap();
+        store
+            .commit(RecordWrite::Nothing, vec![of("ns-2", "y"), of("ns-1", "d")])
+            .await
+            .unwrap();
+        let steps = |journal: Vec<JournalEntry>| journal.into_iter().map(|entry| entry.step).collect::<Vec<_>>();
+        assert_eq!(steps(store.journal_of("ns-1").await.unwrap()), ["a", "b", "c", "d"]);
+        assert_eq!(steps(store.journal_of("ns-2").await.unwrap()), ["x", "y"]);
     }
 
     #[tokio::test]
