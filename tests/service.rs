@@ -1462,6 +1462,18 @@ fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
     let (code, _, stderr) = cli(&["ns", "change-manager", &id, "--manager", "configure"]);
     assert_eq!(code, Some(65), "no update declared: {stderr}");
     assert!(stderr.contains("declares no update of manager configure"), "{stderr}");
+    let (code, reconfigured, stderr) = cli(&["ns", "reconfigure", &id, "--on-failure", "pause", "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let reconfigured: Value = serde_json::from_str(&reconfigured).unwrap();
+    assert_eq!(
+        reconfigured["operationParams"]["onFailure"], "PAUSE",
+        "{reconfigured:#}"
+    );
+    assert_eq!(
+        cli(&["ns", "terminate", &id, "--on-failure", "pause"]).0,
+        Some(64),
+        "a termination has no failure policy to choose"
+    );
     assert_eq!(
         cli(&["ns", "instantiate", &id]).0,
         Some(75),

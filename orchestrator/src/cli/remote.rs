@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args as ClapArgs, Subcommand};
+use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use serde_json::{Value, json};
+use wasmano::lcm::model::OnFailure;
 
 use super::client::{Client, Connection};
 use super::{Failure, exit};
@@ -73,11 +74,18 @@ pub enum NsCommand {
         id: String,
     },
     /// Deploy the service.
-    Instantiate(Task),
+    Instantiate {
+        #[command(flatten)]
+        task: Task,
+        #[command(flatten)]
+        failure: FailureOption,
+    },
     /// Add (--add VNF_PROFILE) or remove (--remove VNF_INSTANCE) a VNF instance.
     Scale {
         #[command(flatten)]
         task: Task,
+        #[command(flatten)]
+        failure: FailureOption,
         /// The NSD's vnf_id of the VNF to add an instance of.
         #[arg(
             long,
@@ -94,6 +102,8 @@ pub enum NsCommand {
     Migrate {
         #[command(flatten)]
         task: Task,
+        #[command(flatten)]
+        failure: FailureOption,
         /// The VNF instance.
         #[arg(long, value_name = "VNF_INSTANCE")]
         vnf: String,
@@ -102,7 +112,12 @@ pub enum NsCommand {
         vim: String,
     },
     /// Configure the VNFs again.
-    Reconfigure(Task),
+    Reconfigure {
+        #[command(flatten)]
+        task: Task,
+        #[command(flatten)]
+        failure: FailureOption,
+    },
     /// Remove the service.
     Terminate {
         #[command(flatten)]
@@ -122,6 +137,8 @@ pub enum NsCommand {
     ChangeManager {
         #[command(flatten)]
         task: Task,
+        #[command(flatten)]
+        failure: FailureOption,
         /// The manager's id in its descriptor.
         #[arg(long, value_name = "ID")]
         manager: String,
@@ -145,6 +162,38 @@ pub struct Task {
     /// Answer the operation's id at once instead of waiting for its end.
     #[arg(long)]
     no_wait: bool,
+}
+
+/// What a task that can be undone does when a step fails (a termination
+/// has no choice: it waits in FAILED_TEMP).
+#[derive(Debug, ClapArgs)]
+pub struct FailureOption {
+    /// What a failing step does: `rollback` undoes what the operation did
+    /// (the default), `pause` stops in FAILED_TEMP for a person to retry,
+    /// roll back or fail it.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    on_failure: Option<FailurePolicyArg>,
+}
+
+/// `--on-failure`'s values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FailurePolicyArg {
+    Rollback,
+    Pause,
+}
+
+impl FailureOption {
+    /// `body` with the policy, as the API names it, when one was given.
+    fn applied_to(&self, mut body: Value) -> Value {
+        if let Some(policy) = self.on_failure {
+            let policy = match policy {
+                FailurePolicyArg::Rollback => OnFailure::Rollback,
+                FailurePolicyArg::Pause => OnFailure::Pause,
+            };
+            body["onFailure"] = json!(policy);
+        }
+        body
+    }
 }
 
 /// `wasmano op ...`.
@@ -271,26 +320,38 @@ pub fn ns(command: NsCommand, connection: &Connection) -> Result<ExitCode, Failu
             client.delete(&format!("{INSTANCES}/{id}"))?;
             return Ok(ExitCode::SUCCESS);
         }
-        NsCommand::Instantiate(task) => {
+        NsCommand::Instantiate { task, failure } => {
             let path = format!("{INSTANCES}/{}/instantiate", task.id);
-            (task, path, json!({}))
+            (task, path, failure.applied_to(json!({})))
         }
-        NsCommand::Scale { task, add, remove } => {
+        NsCommand::Scale {
+            task,
+            failure,
+            add,
+            remove,
+        } => {
             let data = match (add, remove) {
                 (Some(profile), _) => json!({"vnfInstanceToBeAdded": [{"vnfProfileId": profile}]}),
                 (None, Some(instance)) => json!({"vnfInstanceToBeRemoved": [instance]}),
                 (None, None) => return Err(Failure::new(exit::USAGE, "scale needs --add or --remove")),
             };
             let path = format!("{INSTANCES}/{}/scale", task.id);
-            (task, path, json!({"scaleType": "SCALE_NS", "scaleNsData": data}))
+            let body = json!({"scaleType": "SCALE_NS", "scaleNsData": data});
+            (task, path, failure.applied_to(body))
         }
-        NsCommand::Migrate { task, vnf, vim } => {
+        NsCommand::Migrate {
+            task,
+            failure,
+            vnf,
+            vim,
+        } => {
             let path = format!("{INSTANCES}/{}/migrate", task.id);
-            (task, path, json!({"vnfInstanceId": vnf, "targetVimId": vim}))
+            let body = json!({"vnfInstanceId": vnf, "targetVimId": vim});
+            (task, path, failure.applied_to(body))
         }
-        NsCommand::Reconfigure(task) => {
+        NsCommand::Reconfigure { task, failure } => {
             let path = format!("{INSTANCES}/{}/reconfigure", task.id);
-            (task, path, json!({}))
+            (task, path, failure.applied_to(json!({})))
         }
         NsCommand::Terminate { task, force } => {
             let path = format!("{INSTANCES}/{}/terminate", task.id);
@@ -313,6 +374,7 @@ pub fn ns(command: NsCommand, connection: &Connection) -> Result<ExitCode, Failu
         }
         NsCommand::ChangeManager {
             task,
+            failure,
             manager,
             vnf,
             module,
@@ -325,11 +387,8 @@ pub fn ns(command: NsCommand, connection: &Connection) -> Result<ExitCode, Failu
                     data[key] = json!(value);
                 }
             }
-            (
-                task,
-                path,
-                json!({"updateType": "CHANGE_MANAGER", "changeManagerData": data}),
-            )
+            let body = json!({"updateType": "CHANGE_MANAGER", "changeManagerData": data});
+            (task, path, failure.applied_to(body))
         }
     };
     let answer = client.post_json(&path, &body)?;
