@@ -9,8 +9,10 @@
 //! journaled, the record store timed around every call into it (records
 //! and the journal's own write), the engine the rest. Measured twice: on a
 //! template built in code, and on the bundled example package onboarded
-//! into a catalogue and resolved from it (the way `wasmano demo` runs it).
-//! Then 1,000 services instantiated concurrently.
+//! into a catalogue and resolved from it (the way `wasmano demo` runs it),
+//! by one client; then the template built in code shared among 8 clients,
+//! each running its lifecycles one after another. Then 1,000 services
+//! instantiated concurrently.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -42,6 +44,8 @@ use wasmano_host::{Host, HostConfig, Limits, SpecificManager, WasmManager};
 
 const LIFECYCLES: usize = 2_000;
 const CONCURRENT: usize = 1_000;
+/// How many clients share the lifecycles in the concurrent row.
+const CLIENTS: usize = 8;
 
 fn manager(host: &Host, path: &std::path::Path, id: &str) -> Arc<dyn SpecificManager> {
     let module = host.load_file(path, None).expect("module");
@@ -234,6 +238,12 @@ impl Shares {
         self.total += elapsed;
     }
 
+    fn merge(&mut self, other: Shares) {
+        self.hooks += other.hooks;
+        self.infrastructure += other.infrastructure;
+        self.total += other.total;
+    }
+
     fn percent(&self, part: Duration) -> f64 {
         100.0 * part.as_secs_f64() / self.total.as_secs_f64()
     }
@@ -253,30 +263,51 @@ struct LifecycleRun {
     infrastructure: f64,
 }
 
-/// Runs [`LIFECYCLES`] lifecycles of `template` one after another on a fresh
-/// orchestrator.
-fn run_lifecycles(runtime: &tokio::runtime::Runtime, template: &Arc<ServiceTemplate>) -> LifecycleRun {
+/// Runs [`LIFECYCLES`] lifecycles of `template` on a fresh orchestrator,
+/// shared among `clients` that each run theirs one after another.
+fn run_lifecycles(runtime: &tokio::runtime::Runtime, template: &Arc<ServiceTemplate>, clients: usize) -> LifecycleRun {
     let data = tempfile::tempdir().expect("data dir");
-    let (orchestrator, store) = orchestrator(4, data.path());
-    let mut instantiate = Vec::with_capacity(LIFECYCLES);
-    let mut shares = Shares::default();
+    let (orchestrator, store) = orchestrator(4 * clients, data.path());
     let started = Instant::now();
-    runtime.block_on(async {
-        for _ in 0..LIFECYCLES {
-            let began = Instant::now();
-            let service = orchestrator
-                .instantiate(Arc::clone(template))
-                .await
-                .expect("instantiate");
-            let instantiated = began.elapsed();
-            instantiate.push(instantiated);
-            shares.add(&service, instantiated);
-            let began = Instant::now();
-            let terminated = orchestrator.terminate(&service.service_id).await.expect("terminate");
-            shares.add(&terminated, began.elapsed());
+    let results = runtime.block_on(async {
+        let tasks: Vec<_> = (0..clients)
+            .map(|client| {
+                let orchestrator = Arc::clone(&orchestrator);
+                let template = Arc::clone(template);
+                let lifecycles = LIFECYCLES / clients + usize::from(client < LIFECYCLES % clients);
+                tokio::spawn(async move {
+                    let mut instantiate = Vec::with_capacity(lifecycles);
+                    let mut shares = Shares::default();
+                    for _ in 0..lifecycles {
+                        let began = Instant::now();
+                        let service = orchestrator
+                            .instantiate(Arc::clone(&template))
+                            .await
+                            .expect("instantiate");
+                        let instantiated = began.elapsed();
+                        instantiate.push(instantiated);
+                        shares.add(&service, instantiated);
+                        let began = Instant::now();
+                        let terminated = orchestrator.terminate(&service.service_id).await.expect("terminate");
+                        shares.add(&terminated, began.elapsed());
+                    }
+                    (instantiate, shares)
+                })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(clients);
+        for task in tasks {
+            results.push(task.await.expect("client"));
         }
+        results
     });
     let elapsed = started.elapsed();
+    let mut instantiate = Vec::with_capacity(LIFECYCLES);
+    let mut shares = Shares::default();
+    for (latencies, client_shares) in results {
+        instantiate.extend(latencies);
+        shares.merge(client_shares);
+    }
     instantiate.sort();
     LifecycleRun {
         lifecycles_per_second: LIFECYCLES as f64 / elapsed.as_secs_f64(),
@@ -317,12 +348,18 @@ fn main() {
     })
     .expect("host");
     let (onboarded, onboarding, resolving) = onboarded_template(&host, package_dir.path());
+    let in_code = template(&host);
+    let shared = format!("template built in code, {CLIENTS} clients");
     let runs = [
-        ("template built in code", run_lifecycles(&runtime, &template(&host))),
         (
-            "bundled package, onboarded and resolved from the catalogue",
-            run_lifecycles(&runtime, &onboarded),
+            "template built in code, 1 client",
+            run_lifecycles(&runtime, &in_code, 1),
         ),
+        (
+            "bundled package, onboarded and resolved from the catalogue, 1 client",
+            run_lifecycles(&runtime, &onboarded, 1),
+        ),
+        (shared.as_str(), run_lifecycles(&runtime, &in_code, CLIENTS)),
     ];
     println!("## Lifecycles (instantiate + terminate, 3 VNFs, durable SQLite records, {LIFECYCLES} each)\n");
     println!(
@@ -347,7 +384,7 @@ fn main() {
         resolving.as_secs_f64() * 1e3
     );
 
-    let template = template(&host);
+    let template = in_code;
     let hostile = hostile_template(&host, &template);
     println!(
         "\n## {CONCURRENT} services instantiated concurrently (default workers), alone and beside {HOSTILE} services whose placement manager loops to a {} s deadline\n",

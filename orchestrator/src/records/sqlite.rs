@@ -5,7 +5,15 @@
 //! updates are compare-and-set on `version` (`UPDATE ... WHERE version = ?`),
 //! so concurrent writers cannot lose each other's changes. The SQL is plain
 //! enough for PostgreSQL (`TEXT`, `BIGINT`, standard `INSERT`/`UPDATE`,
-//! `ON CONFLICT` nowhere needed); only the placeholder syntax would differ.
+//! `ON CONFLICT ... DO UPDATE`); only the placeholder syntax would differ.
+//!
+//! Commits are grouped: a commit queues itself, and whoever holds the
+//! connection next writes every queued commit in one SQLite transaction,
+//! each inside its own savepoint (a commit that fails, a stale version for
+//! instance, is rolled back alone). Each commit is answered only once that
+//! transaction is durable, so a commit's record write and journal entries
+//! still become durable together or not at all; concurrent workflows share
+//! the cost of a transaction instead of queueing for one each.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -72,10 +80,19 @@ fn add_journal_columns(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch("CREATE INDEX IF NOT EXISTS journal_by_operation ON journal (operation_id)")
 }
 
-/// The SQLite record store. Cheap to clone; clones share the connection.
+/// The SQLite record store. Cheap to clone; clones share the connection
+/// and the queue of commits waiting for it.
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    queued: Arc<Mutex<Vec<QueuedCommit>>>,
+}
+
+/// A commit waiting for the next transaction, with where to answer it.
+struct QueuedCommit {
+    write: RecordWrite,
+    journal: Vec<JournalEntry>,
+    answer: tokio::sync::oneshot::Sender<Result<Written, StoreError>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -104,6 +121,7 @@ impl SqliteStore {
             .map_err(backend)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            queued: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -366,6 +384,68 @@ fn insert_entry(connection: &Connection, seq: i64, entry: JournalEntry) -> Resul
         .map_err(backend)
 }
 
+/// Writes queued commits in one transaction and answers each once it is
+/// durable: with what it wrote, or with why it (alone, when it is one of
+/// several: its savepoint is rolled back) or the transaction failed.
+fn commit_group(connection: &mut Connection, group: Vec<QueuedCommit>) {
+    let transaction = match connection.transaction() {
+        Ok(transaction) => transaction,
+        Err(error) => {
+            for commit in group {
+                let _ = commit.answer.send(Err(backend(&error)));
+            }
+            return;
+        }
+    };
+    let alone = group.len() == 1;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for QueuedCommit { write, journal, answer } in group {
+        let outcome = if alone {
+            apply(&transaction, write).and_then(|written| append(&transaction, journal).map(|()| written))
+        } else {
+            in_savepoint(&transaction, |savepoint| {
+                apply(savepoint, write).and_then(|written| append(savepoint, journal).map(|()| written))
+            })
+        };
+        outcomes.push((outcome, answer));
+    }
+    // A lone commit that failed has nothing to keep: dropping the
+    // transaction rolls it back.
+    let durable = if alone && outcomes[0].0.is_err() {
+        Ok(())
+    } else {
+        transaction.commit()
+    };
+    for (outcome, answer) in outcomes {
+        let outcome = match &durable {
+            Ok(()) => outcome,
+            Err(error) => Err(backend(error)),
+        };
+        let _ = answer.send(outcome);
+    }
+}
+
+/// Runs `work` inside a savepoint: released if it succeeds, rolled back if
+/// it fails.
+fn in_savepoint<T>(
+    transaction: &rusqlite::Transaction<'_>,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    transaction.execute_batch("SAVEPOINT queued_commit").map_err(backend)?;
+    match work(transaction) {
+        Ok(value) => {
+            transaction.execute_batch("RELEASE queued_commit").map_err(backend)?;
+            Ok(value)
+        }
+        Err(error) => {
+            transaction
+                .execute_batch("ROLLBACK TO queued_commit; RELEASE queued_commit")
+                .map_err(backend)?;
+            Err(error)
+        }
+    }
+}
+
 /// Applies a write inside a transaction.
 fn apply(connection: &Connection, write: RecordWrite) -> Result<Written, StoreError> {
     Ok(match write {
@@ -395,12 +475,23 @@ fn apply(connection: &Connection, write: RecordWrite) -> Result<Written, StoreEr
 
 impl RecordStore for SqliteStore {
     fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
+        let queued = Arc::clone(&self.queued);
+        match queued.lock() {
+            Ok(mut queue) => queue.push(QueuedCommit { write, journal, answer }),
+            Err(_) => return Box::pin(async { Err(backend("commit queue lock poisoned")) }),
+        }
         self.run(move |connection| {
-            let transaction = connection.transaction().map_err(backend)?;
-            let written = apply(&transaction, write)?;
-            append(&transaction, journal)?;
-            transaction.commit().map_err(backend)?;
-            Ok(written)
+            // Whoever held the connection before may have written this
+            // commit with its own; otherwise this one writes the queue.
+            if let Ok(outcome) = answered.try_recv() {
+                return outcome;
+            }
+            let group = std::mem::take(&mut *queued.lock().map_err(|_| backend("commit queue lock poisoned"))?);
+            commit_group(connection, group);
+            answered
+                .try_recv()
+                .unwrap_or_else(|_| Err(backend("the commit was dropped unanswered")))
         })
     }
 
@@ -673,6 +764,73 @@ mod tests {
         let steps = |journal: Vec<JournalEntry>| journal.into_iter().map(|entry| entry.step).collect::<Vec<_>>();
         assert_eq!(steps(store.journal_of("ns-1").await.unwrap()), ["a", "b", "c", "d"]);
         assert_eq!(steps(store.journal_of("ns-2").await.unwrap()), ["x", "y"]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    #[expect(
+        clippy::await_holding_lock,
+        reason = "the test holds the connection while the commits queue behind it"
+    )]
+    async fn commits_queued_together_are_written_together_and_a_failing_one_alone_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let nsr = store.create_ns(ns("ns-1")).await.unwrap();
+        let of = |service: &str, step: &str| JournalEntry {
+            service_id: service.into(),
+            ..entry(step, StepOutcome::Succeeded)
+        };
+        // Hold the connection so that the commits queue up behind it.
+        let held = store.connection.lock().unwrap();
+        let commits = vec![
+            (RecordWrite::CreateNs(ns("ns-2")), vec![of("ns-2", "store NSR")]),
+            (
+                RecordWrite::UpdateNs(NsRecord {
+                    version: 0,
+                    ..nsr.clone()
+                }),
+                vec![of("ns-1", "stale update")],
+            ),
+            (RecordWrite::Nothing, vec![of("ns-1", "a"), of("ns-1", "b")]),
+            (
+                RecordWrite::CreateVnf(vnf("vnf-1", "ns-2")),
+                vec![of("ns-2", "store VNFR")],
+            ),
+        ];
+        let count = commits.len();
+        let pending: Vec<_> = commits
+            .into_iter()
+            .map(|(write, journal)| {
+                let store = store.clone();
+                tokio::spawn(async move { store.commit(write, journal).await })
+            })
+            .collect();
+        while store.queued.lock().unwrap().len() < count {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        let mut outcomes = Vec::new();
+        for commit in pending {
+            outcomes.push(commit.await.unwrap());
+        }
+        assert!(store.queued.lock().unwrap().is_empty());
+        assert!(
+            matches!(&outcomes[0], Ok(Written::Ns(created)) if created.version == 1),
+            "{outcomes:?}"
+        );
+        assert!(matches!(&outcomes[1], Err(StoreError::Conflict { .. })), "{outcomes:?}");
+        assert!(matches!(&outcomes[2], Ok(Written::Nothing)), "{outcomes:?}");
+        assert!(
+            matches!(&outcomes[3], Ok(Written::Vnf(created)) if created.version == 1),
+            "{outcomes:?}"
+        );
+        let steps = |journal: Vec<JournalEntry>| journal.into_iter().map(|entry| entry.step).collect::<Vec<_>>();
+        assert_eq!(steps(store.journal_of("ns-1").await.unwrap()), ["a", "b"]);
+        assert_eq!(
+            steps(store.journal_of("ns-2").await.unwrap()),
+            ["store NSR", "store VNFR"]
+        );
+        assert_eq!(store.ns("ns-1").await.unwrap(), nsr);
+        assert_eq!(store.vnfs_of("ns-2").await.unwrap().len(), 1);
     }
 
     #[tokio::test]
