@@ -19,7 +19,7 @@ use tango_model::{KeyValue, Quantity, to_document};
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims};
 use wasmano::infrastructure::{Infrastructure, VimConfig};
 use wasmano::placement::PlacementOptions;
-use wasmano::records::{RecordStore, SqliteStore, Status};
+use wasmano::records::{RecordStore, SqliteStore, Status, VnfRecord};
 use wasmano::workflow::{
     FailurePolicy, ManagerBinding, Orchestrator, RunContext, ServiceTemplate, Task, UnitTemplate, VnfTemplate,
     WorkflowError, WorkflowReport,
@@ -626,7 +626,7 @@ fn flaky_orchestrator() -> (Arc<Flaky>, Arc<SqliteStore>, Orchestrator, tempfile
 }
 
 /// The record of the first instance of the NSD's VNF `vnf_id`.
-fn instance_of<'a>(report: &'a WorkflowReport, vnf_id: &str) -> &'a wasmano::records::VnfRecord {
+fn instance_of<'a>(report: &'a WorkflowReport, vnf_id: &str) -> &'a VnfRecord {
     report.vnfrs.iter().find(|vnfr| vnfr.vnf_id == vnf_id).unwrap()
 }
 
@@ -639,7 +639,7 @@ async fn fsm_start_gets_generic_envs_built_from_the_records_and_its_per_unit_env
         instance_of(&report, "cache"),
         instance_of(&report, "db"),
     );
-    let address = |record: &wasmano::records::VnfRecord| record.deployment_units[0].addresses[0].address.clone();
+    let address = |record: &VnfRecord| record.deployment_units[0].addresses[0].address.clone();
     // The example FSM answers each container unit's generic envs, addressed
     // by its cdu_id (`unit01-<instance>`), plus the peers' addresses.
     assert_eq!(flaky.env(&web.id, "CACHE_UNIT01_IP"), Some(address(cache)));
@@ -822,11 +822,25 @@ async fn a_migration_whose_old_instance_cannot_be_removed_holds_it_for_a_retry()
     assert_eq!(used_capacity(&flaky.inner).await, (0.0, 0.0), "nothing leaked");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retried_migration_resumes_with_the_instance_it_deployed() {
-    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+/// The service's VNF instances that are not terminated and its NSR does
+/// not list.
+async fn unlisted_instances(store: &SqliteStore, id: &str) -> Vec<String> {
+    let listed = store.ns(id).await.unwrap().network_functions;
+    store
+        .vnfs_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|record| !listed.contains(&record.id) && record.status != Status::Terminated)
+        .map(|record| record.id)
+        .collect()
+}
+
+/// The service's web VNFR, the other container VIM, and a task that
+/// migrates the web there.
+async fn web_migration(store: &SqliteStore, id: &str) -> (VnfRecord, String, impl Fn() -> Task + use<>) {
     let web = store
-        .vnfs_of(&id)
+        .vnfs_of(id)
         .await
         .unwrap()
         .into_iter()
@@ -837,10 +851,18 @@ async fn a_retried_migration_resumes_with_the_instance_it_deployed() {
         .find(|vim| vim.kind == VimKind::Container && vim.id != web.deployment_units[0].vim_id)
         .unwrap()
         .id;
-    let migrate = || Task::Migrate {
-        vnf_instance_id: web.id.clone(),
-        target_vim: target.clone(),
+    let (vnf_instance_id, target_vim) = (web.id.clone(), target.clone());
+    let migrate = move || Task::Migrate {
+        vnf_instance_id: vnf_instance_id.clone(),
+        target_vim: target_vim.clone(),
     };
+    (web, target, migrate)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_migration_resumes_with_the_instance_it_deployed() {
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let (web, target, migrate) = web_migration(&store, &id).await;
     // The new web is deployed, then setting its envs at start fails; the
     // failure is kept.
     flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -853,15 +875,7 @@ async fn a_retried_migration_resumes_with_the_instance_it_deployed() {
     );
     flaky.fail_set_envs.store(false, std::sync::atomic::Ordering::SeqCst);
     let kept = used_capacity(&flaky.inner).await;
-    let listed = store.ns(&id).await.unwrap().network_functions;
-    let new: Vec<String> = store
-        .vnfs_of(&id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|record| !listed.contains(&record.id) && record.status != Status::Terminated)
-        .map(|record| record.id)
-        .collect();
+    let new = unlisted_instances(&store, &id).await;
     assert_eq!(new.len(), 1, "the new instance is kept, not listed");
 
     // Resumed: the kept instance is started, given the state and committed;
@@ -899,6 +913,38 @@ async fn a_retried_migration_resumes_with_the_instance_it_deployed() {
     let again = orchestrator.run_with(&id, &resumed, migrate()).await.unwrap();
     assert!(hooks(&again).is_empty(), "{:#?}", again.steps);
     assert_eq!(again.nsr.network_functions, nsr.network_functions);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_migration_that_fails_again_is_undone_with_what_the_failed_run_left() {
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let before = used_capacity(&flaky.inner).await;
+    let nsr_before = store.ns(&id).await.unwrap();
+    let (web, _, migrate) = web_migration(&store, &id).await;
+    // The new web is deployed, setting its envs fails: the failure is kept.
+    flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
+    let paused = RunContext::new(Some("op-1"), FailurePolicy::Keep);
+    orchestrator.run_with(&id, &paused, migrate()).await.unwrap_err();
+    let left = unlisted_instances(&store, &id).await;
+    assert_eq!(left.len(), 1, "the new instance is kept");
+
+    // Retried with the undo policy, it fails again: what the first run left
+    // is undone with what the retry did.
+    let retried = RunContext::new(Some("op-1"), FailurePolicy::Undo).resuming();
+    let error = orchestrator.run_with(&id, &retried, migrate()).await.unwrap_err();
+    assert!(matches!(error, WorkflowError::Step { undone: true, .. }), "{error}");
+    assert_eq!(store.vnf(&left[0]).await.unwrap().status, Status::Failed);
+    let nsr = store.ns(&id).await.unwrap();
+    assert_eq!(
+        (nsr.network_functions, nsr.status),
+        (nsr_before.network_functions, nsr_before.status)
+    );
+    assert_eq!(store.vnf(&web.id).await.unwrap().status, Status::NormalOperation);
+    assert_eq!(
+        used_capacity(&flaky.inner).await,
+        before,
+        "only the old web's capacity is used"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1113,7 +1159,7 @@ async fn assert_tango_records(
 }
 
 /// The VNF instance of `vnf_id` a report lists last (the newest).
-fn last_instance_of<'a>(report: &'a WorkflowReport, vnf_id: &str) -> &'a wasmano::records::VnfRecord {
+fn last_instance_of<'a>(report: &'a WorkflowReport, vnf_id: &str) -> &'a VnfRecord {
     report.vnfrs.iter().rfind(|vnfr| vnfr.vnf_id == vnf_id).unwrap()
 }
 

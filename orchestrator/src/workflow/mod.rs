@@ -7,15 +7,16 @@
 //! journal it (which manager ran, which event, how long, how it ended): an
 //! effect's intent durably before it acts, a record write in one
 //! transaction with the entries not stored yet, hooks and internal steps
-//! with the next durable write. Failure policy lives apart from the steps:
-//! a failed instantiation removes everything it deployed and marks its
-//! records failed; a failed scale-out, reconfigure or migration (before its
-//! commit point, the NSR naming the new instance) removes the instances it
-//! added and restores the NSR's list (`conclude`); removals keep what could
-//! not be removed in the service, to be retried. A service runs one workflow
-//! at a time; a second request is refused with [`WorkflowError::Busy`].
+//! with the next durable write. Failure policy lives apart from the steps,
+//! in `compensation`: the steps a rollback must undo leave a compensation
+//! on the run (a recorded service fails, an added instance goes, the NSR
+//! lists what it listed before), and `Orchestrator::end` either keeps what
+//! a failed run did or applies them; removals keep what could not be
+//! removed, to be retried. A service runs one workflow at a time; a second
+//! request is refused with [`WorkflowError::Busy`].
 
 mod capacity;
+mod compensation;
 pub mod failpoint;
 mod payload;
 pub mod schedule;
@@ -44,6 +45,7 @@ use crate::records::{
 };
 
 use capacity::{Claim, Reservations};
+use compensation::Compensation;
 pub use payload::sample as sample_payload;
 use schedule::Phase;
 use step::{Step, StepKind};
@@ -566,6 +568,11 @@ struct Run {
     stored: usize,
     committed: tokio::sync::broadcast::Sender<CommittedSteps>,
     recorder: Option<Arc<CallLog>>,
+    /// What undoes the run so far, in the order it was done.
+    compensations: Vec<Compensation>,
+    /// Whether the run did what cannot be undone (a removal, a commit
+    /// point): a failure then keeps what it did.
+    past_undoing: bool,
 }
 
 impl Run {
@@ -583,6 +590,9 @@ impl Run {
             stored: 0,
             committed: orchestrator.committed.clone(),
             recorder: context.recorder.clone(),
+            compensations: Vec::new(),
+            // Their removals cannot be put back.
+            past_undoing: matches!(workflow, Workflow::ScaleIn | Workflow::Terminate),
         }
     }
 
@@ -1347,6 +1357,13 @@ impl Orchestrator {
         };
         let (mut state, missing) = match kept {
             Some(state) => {
+                // What the failed run left is this run's to undo.
+                run.compensate_with(Compensation::FailService);
+                for vnf in &state.vnfs {
+                    run.compensate_with(Compensation::RemoveInstance {
+                        instance_id: vnf.record.id.clone(),
+                    });
+                }
                 let missing = (0..state.template.vnfs.len())
                     .filter(|index| !state.vnfs.iter().any(|vnf| vnf.template == *index))
                     .collect();
@@ -1397,27 +1414,7 @@ impl Orchestrator {
             run.notify(Step::StartMonitoring, manager, Event::Ssm(SsmEvent::Monitor), &content)
                 .await;
         }
-        match outcome {
-            Ok(()) => {
-                self.put(service_id, state.clone());
-                self.finish(run, &state).await
-            }
-            Err(error) if run.keeps_failures() => {
-                self.put(service_id, state);
-                Err(self.fail(run, error).await)
-            }
-            Err(error) => {
-                let added: Vec<VnfInstance> = std::mem::take(&mut state.vnfs);
-                self.remove_vnfs(&mut run, &state.template, added, Status::Failed).await;
-                release_ssms(&mut run, &state.template).await;
-                let failed = NsRecord {
-                    status: Status::Failed,
-                    ..state.nsr.clone()
-                };
-                run.undo_write(Step::MarkNsrFailed, RecordWrite::UpdateNs(failed)).await;
-                Err(self.fail(run, error.into_undone()).await)
-            }
-        }
+        self.end(run, service_id, state, outcome).await
     }
 
     async fn run_change_manager(
@@ -1457,14 +1454,12 @@ impl Orchestrator {
             };
             outcome = run.step(step, std::future::ready(Ok::<_, StepFailure>(()))).await;
         }
-        match outcome {
-            Ok(()) => state.template = change.template,
-            // The old manager serves on: a failed change leaves nothing to
-            // undo, unless the run keeps its failures for a person.
-            Err(error) if !run.keeps_failures() => outcome = Err(error.into_undone()),
-            Err(_) => {}
+        // The old manager serves on when the change failed: there is
+        // nothing to undo.
+        if outcome.is_ok() {
+            state.template = change.template;
         }
-        self.keep(run, service_id, state, outcome).await
+        self.end(run, service_id, state, outcome).await
     }
 
     /// Hands monitoring data about a running service to its monitor manager
@@ -1522,7 +1517,9 @@ impl Orchestrator {
             }
             Err(error) => return Err(run.failure(&Step::StoreNsr, None, error.into())),
         };
-        run.write_ns(Step::StoreNsr, write).await
+        let nsr = run.write_ns(Step::StoreNsr, write).await?;
+        run.compensate_with(Compensation::FailService);
+        Ok(nsr)
     }
 
     /// Adds one instance of the VNF `vnf_id` to a running service: placement,
@@ -1548,11 +1545,20 @@ impl Orchestrator {
         // VNF the NSR does not list yet (listing it is the commit).
         let uncommitted =
             |vnf: &VnfInstance| vnf.template == index && !state.nsr.network_functions.contains(&vnf.record.id);
-        let resumed = context.resume && state.vnfs.iter().any(uncommitted);
-        let before = ServiceState {
-            vnfs: state.vnfs.iter().filter(|vnf| !uncommitted(vnf)).cloned().collect(),
-            ..state.clone()
-        };
+        let listed: HashSet<String> = state
+            .vnfs
+            .iter()
+            .filter(|vnf| !uncommitted(vnf))
+            .map(|vnf| vnf.record.id.clone())
+            .collect();
+        let mut resumed = false;
+        for vnf in state.vnfs.iter().filter(|vnf| context.resume && uncommitted(vnf)) {
+            // What the failed run left is this run's to undo.
+            run.compensate_with(Compensation::RemoveInstance {
+                instance_id: vnf.record.id.clone(),
+            });
+            resumed = true;
+        }
         let outcome = async {
             if !resumed {
                 self.add_vnfs(&mut run, &mut state, &[index]).await?;
@@ -1562,7 +1568,7 @@ impl Orchestrator {
             let added: Vec<String> = state
                 .vnfs
                 .iter()
-                .filter(|vnf| !before.vnfs.iter().any(|kept| kept.record.id == vnf.record.id))
+                .filter(|vnf| !listed.contains(&vnf.record.id))
                 .map(|vnf| vnf.record.id.clone())
                 .collect();
             self.scale_fsms(&mut run, &mut state, index, "out", &added, &[]).await?;
@@ -1572,7 +1578,7 @@ impl Orchestrator {
             self.settle(&mut run, &mut state).await
         }
         .await;
-        self.conclude(run, service_id, state, before, outcome).await
+        self.end(run, service_id, state, outcome).await
     }
 
     /// Removes a VNF instance from a running service and updates its NSR.
@@ -1593,7 +1599,7 @@ impl Orchestrator {
             && record.status == Status::Terminated
         {
             let outcome = self.update_nsr(&mut run, &mut state).await;
-            return self.keep(run, service_id, state, outcome).await;
+            return self.end(run, service_id, state, outcome).await;
         }
         let position = self.instance_position(&state, service_id, vnf_instance_id, Workflow::ScaleIn)?;
         let outcome = async {
@@ -1614,7 +1620,7 @@ impl Orchestrator {
             .await
         }
         .await;
-        self.keep(run, service_id, state, outcome).await
+        self.end(run, service_id, state, outcome).await
     }
 
     /// Moves a VNF instance to another VIM: a new instance is deployed and
@@ -1642,7 +1648,9 @@ impl Orchestrator {
         let mut state = self.take(service_id)?;
         let committed = context.resume && !state.nsr.network_functions.iter().any(|id| id == vnf_instance_id);
         let mut run = Run::new(service_id, Workflow::Migrate, context, self);
-        if !committed {
+        if committed {
+            run.commit_point();
+        } else {
             let position = self.instance_position(&state, service_id, vnf_instance_id, Workflow::Migrate)?;
             if state.vnfs[position].vim_id() == Some(target_vim) {
                 return Err(WorkflowError::Rejected {
@@ -1657,13 +1665,15 @@ impl Orchestrator {
                 .vnfs
                 .iter()
                 .position(|vnf| context.resume && vnf.template == template && !listed(vnf));
-            let before = ServiceState {
-                vnfs: state.vnfs.iter().filter(|vnf| listed(vnf)).cloned().collect(),
-                ..state.clone()
-            };
+            if let Some(kept) = kept {
+                // What the failed run left is this run's to undo.
+                run.compensate_with(Compensation::RemoveInstance {
+                    instance_id: state.vnfs[kept].record.id.clone(),
+                });
+            }
             let outcome = self.move_vnf(&mut run, &mut state, position, kept, target_vim).await;
             if outcome.is_err() {
-                return self.conclude(run, service_id, state, before, outcome).await;
+                return self.end(run, service_id, state, outcome).await;
             }
         }
         let finished = async {
@@ -1677,7 +1687,7 @@ impl Orchestrator {
             self.settle(&mut run, &mut state).await
         }
         .await;
-        self.keep(run, service_id, state, finished).await
+        self.end(run, service_id, state, finished).await
     }
 
     /// A migration up to its commit point: the VNF instance at `position`
@@ -1801,6 +1811,7 @@ impl Orchestrator {
             ..state.nsr.clone()
         };
         state.nsr = run.write_ns(Step::UpdateNsr, RecordWrite::UpdateNs(updated)).await?;
+        run.commit_point();
         Ok(())
     }
 
@@ -1839,14 +1850,13 @@ impl Orchestrator {
         let _busy = self.claim(service_id, Workflow::Reconfigure)?;
         let mut state = self.take(service_id)?;
         let mut run = Run::new(service_id, Workflow::Reconfigure, context, self);
-        let before = state.clone();
         let outcome = async {
             let configuring = Configuring::Reconfiguration(reconfiguration_payload);
             self.configure(&mut run, &mut state, configuring).await?;
             self.update_nsr(&mut run, &mut state).await
         }
         .await;
-        self.conclude(run, service_id, state, before, outcome).await
+        self.end(run, service_id, state, outcome).await
     }
 
     /// Terminates a service: FSM stop on every VNF, removal, records
@@ -1908,81 +1918,11 @@ impl Orchestrator {
             Ok(())
         }
         .await;
-        match outcome {
-            Ok(()) => {
-                self.forget(service_id);
-                self.finish(run, &state).await
-            }
-            Err(error) => {
-                self.put(service_id, state);
-                Err(self.fail(run, error).await)
-            }
+        if outcome.is_ok() {
+            self.forget(service_id);
+            return self.finish(run, &state).await;
         }
-    }
-
-    /// Keeps the service as the run left it and reports the run: its report
-    /// when it succeeded, its journaled error otherwise.
-    async fn keep(
-        &self,
-        run: Run,
-        service_id: &str,
-        state: ServiceState,
-        outcome: Result<(), WorkflowError>,
-    ) -> Result<WorkflowReport, WorkflowError> {
-        self.put(service_id, state.clone());
-        match outcome {
-            Ok(()) => self.finish(run, &state).await,
-            Err(error) => Err(self.fail(run, error).await),
-        }
-    }
-
-    /// Puts the service back after a scale, migrate or reconfigure: the new
-    /// state on success; on failure, instances added by the run are removed
-    /// and the state from before the request is restored.
-    async fn conclude(
-        &self,
-        mut run: Run,
-        service_id: &str,
-        state: ServiceState,
-        before: ServiceState,
-        outcome: Result<(), WorkflowError>,
-    ) -> Result<WorkflowReport, WorkflowError> {
-        match outcome {
-            Ok(()) => self.keep(run, service_id, state, Ok(())).await,
-            Err(error) if run.keeps_failures() => self.keep(run, service_id, state, Err(error)).await,
-            Err(error) => {
-                // Instances the run added go; the others stay as they are now
-                // (their units and records may have changed, e.g. recreated
-                // with new envs), and the NSR lists what it listed before.
-                let kept: HashSet<String> = before.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect();
-                let (vnfs, added): (Vec<VnfInstance>, Vec<VnfInstance>) =
-                    state.vnfs.into_iter().partition(|vnf| kept.contains(&vnf.record.id));
-                self.remove_vnfs(&mut run, &state.template, added, Status::Failed).await;
-                let mut restored = ServiceState {
-                    template: state.template,
-                    placement: state.placement,
-                    nsr: state.nsr,
-                    vnfs,
-                };
-                let listed = (&restored.nsr.network_functions, restored.nsr.status);
-                if listed != (&before.nsr.network_functions, before.nsr.status) {
-                    let nsr = NsRecord {
-                        network_functions: before.nsr.network_functions.clone(),
-                        status: before.nsr.status,
-                        ..restored.nsr.clone()
-                    };
-                    if let Some(Ok(nsr)) = run
-                        .undo_write(Step::RestoreNsr, RecordWrite::UpdateNs(nsr))
-                        .await
-                        .map(Written::into_ns)
-                    {
-                        restored.nsr = nsr;
-                    }
-                }
-                self.put(service_id, restored);
-                Err(self.fail(run, error.into_undone()).await)
-            }
-        }
+        self.end(run, service_id, state, outcome).await
     }
 
     fn instance_position(
@@ -2263,7 +2203,12 @@ impl Orchestrator {
             vnf: vnf.vnf_id.clone(),
         };
         match run.write_vnf(step, RecordWrite::CreateVnf(record)).await {
-            Ok(record) => Ok(VnfInstance { record, ..instance }),
+            Ok(record) => {
+                run.compensate_with(Compensation::RemoveInstance {
+                    instance_id: record.id.clone(),
+                });
+                Ok(VnfInstance { record, ..instance })
+            }
             Err(error) => {
                 self.remove_vnfs(run, &state.template, vec![instance], Status::Failed)
                     .await;
@@ -2560,6 +2505,7 @@ impl Orchestrator {
             network_functions: state.vnfs.iter().map(|vnf| vnf.record.id.clone()).collect(),
             ..state.nsr.clone()
         };
+        run.listing_changes(&state.nsr, &running);
         writes.push((Step::NsrInOperation, RecordWrite::UpdateNs(running)));
         let mut written = run.write_all(writes).await?.into_iter();
         let unexpected = |error| run.error(&Step::NsrInOperation, None, StepFailure::Store(error));
@@ -2582,6 +2528,7 @@ impl Orchestrator {
             network_functions,
             ..state.nsr.clone()
         };
+        run.listing_changes(&state.nsr, &updated);
         state.nsr = run.write_ns(Step::UpdateNsr, RecordWrite::UpdateNs(updated)).await?;
         Ok(())
     }
