@@ -738,9 +738,9 @@ fn a_configuration_file_sets_what_the_flags_set() {
     assert_eq!(code, Some(66), "{stderr}");
 }
 
-/// A check of an instance (its JSON) once an operation (its body) ended,
-/// COMPLETED (`true`) or ROLLED_BACK.
-type EndCheck = dyn Fn(&Value, &Value, bool);
+/// A check of an instance (through the API, by its id) once an operation
+/// (its body) ended, COMPLETED (`true`) or ROLLED_BACK.
+type EndCheck = dyn Fn(&Api, &str, &Value, bool);
 
 /// Runs `operation` (a task path and body, on instance `id`) once per step
 /// of the workflow, the server aborting before that step; after each
@@ -852,7 +852,7 @@ fn crash_at_every_step_on(
     ));
     let timeline = timeline.body["steps"].as_array().unwrap();
     let steps = timeline.len();
-    assert!(steps >= 3, "the workflow has steps to crash at");
+    assert!(steps >= 1, "the workflow has steps to crash at");
     // Crash points are numbered from 1, each before the timeline's entry of
     // that number.
     let deploys = deployments(timeline);
@@ -908,7 +908,7 @@ fn crash_at_every_step_on(
         if let Some(ended) = &case.ended
             && matches!(state, "COMPLETED" | "ROLLED_BACK")
         {
-            ended(&instance(&api, &id), &case.body, state == "COMPLETED");
+            ended(&api, &id, &case.body, state == "COMPLETED");
         }
         if state != "COMPLETED" {
             assert_eq!(operation["error"]["cause"], "interrupted", "step {step}");
@@ -944,7 +944,7 @@ fn crash_at_every_step_on(
             let done = api.wait(retried.location.as_deref().unwrap());
             assert_eq!(done["operationState"], "COMPLETED", "step {step}: {done:#}");
             if let Some(ended) = &case.ended {
-                ended(&instance(&api, &id), &case.body, true);
+                ended(&api, &id, &case.body, true);
             }
             let timeline = api.get(&format!(
                 "/nslcm/v1/ns_lcm_op_occs/{}/timeline",
@@ -1095,8 +1095,8 @@ fn migration_case(api: &Api, id: &str, profile: &'static str, on_failure: &str) 
             &["ROLLED_BACK", "COMPLETED"]
         },
         commit_step: Some("update NSR"),
-        ended: Some(Box::new(move |instance, body, completed| {
-            migration_ended(instance, body, completed, profile)
+        ended: Some(Box::new(move |api, id, body, completed| {
+            migration_ended(&instance(api, id), body, completed, profile)
         })),
     }
 }
@@ -1124,6 +1124,78 @@ fn reconfiguration_case(_: &Api, _: &str) -> CrashCase<'static> {
 #[test]
 fn a_crash_before_any_step_of_reconfiguration_is_rolled_back() {
     crash_at_every_step(instantiated, reconfiguration_case);
+}
+
+/// A second package, of another service whose configure manager is the
+/// hostile module, which it brings.
+fn hostile_package(dir: &std::path::Path) -> Vec<u8> {
+    let guests = support::guests();
+    let mut modules = guests.examples().to_vec();
+    modules.push(&guests.hostile);
+    archive_with(dir, &modules, |name, text| {
+        if name == "nsd.yml" {
+            text.replace("demo-web-service", "hostile-web-service")
+                .replace("modules/sm_configure.wasm", "modules/sm_hostile.wasm")
+        } else {
+            text
+        }
+    })
+}
+
+/// The hostile module's digest.
+fn hostile_module() -> String {
+    wasmano_host::sha256_hex(&std::fs::read(&support::guests().hostile).unwrap())
+}
+
+/// A service instantiated, with the hostile module onboarded beside it (by
+/// a package of its own, once) for its configure manager to change to.
+fn instantiated_beside_another_configure_module(api: &Api) -> String {
+    let hostile = hostile_module();
+    let modules = api.get("/wasmano/v1/modules").body;
+    if !modules
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|module| module["sha256"] == hostile)
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let onboarded = api.onboard(&hostile_package(dir.path()));
+        assert_eq!(onboarded.status, 201, "{onboarded:#?}");
+    }
+    instantiated(api)
+}
+
+/// The configure manager changed to the hostile module: after a crash the
+/// instance runs the module its operation's end says, the new one iff
+/// COMPLETED.
+fn manager_change_case(_: &Api, _: &str) -> CrashCase<'static> {
+    CrashCase {
+        task: "update",
+        body: json!({"updateType": "CHANGE_MANAGER",
+            "changeManagerData": {"managerId": "configure", "moduleSha256": hostile_module()}}),
+        expected: &["ROLLED_BACK", "COMPLETED"],
+        commit_step: None,
+        ended: Some(Box::new(|api, id, _, completed| {
+            let managers = api.get(&format!("/nslcm/v1/ns_instances/{id}/managers")).body;
+            let configure = managers
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|manager| manager["managerId"] == "configure")
+                .unwrap()
+                .clone();
+            assert_eq!(
+                configure["moduleSha256"] == json!(hostile_module()),
+                completed,
+                "{configure:#}"
+            );
+        })),
+    }
+}
+
+#[test]
+fn a_crash_at_any_step_of_a_manager_change_leaves_the_module_its_operation_says() {
+    crash_at_every_step(instantiated_beside_another_configure_module, manager_change_case);
 }
 
 #[test]
@@ -1864,19 +1936,7 @@ fn change_manager_runs_another_module_and_keeps_it_across_a_restart() {
     let api = &setup.operator;
     let token = api.token_secret();
     let data = tempfile::tempdir().unwrap();
-    // A second package, of another service, brings the hostile module.
-    let guests = support::guests();
-    let mut modules = guests.examples().to_vec();
-    modules.push(&guests.hostile);
-    let other = archive_with(data.path(), &modules, |name, text| {
-        if name == "nsd.yml" {
-            text.replace("demo-web-service", "hostile-web-service")
-                .replace("modules/sm_configure.wasm", "modules/sm_hostile.wasm")
-        } else {
-            text
-        }
-    });
-    assert_eq!(api.onboard(&other).status, 201);
+    assert_eq!(api.onboard(&hostile_package(data.path())).status, 201);
     let module = |events: Value| {
         api.get("/wasmano/v1/modules")
             .body
@@ -1891,7 +1951,7 @@ fn change_manager_runs_another_module_and_keeps_it_across_a_restart() {
     };
     let configure = module(json!(["configure"]));
     let placement = module(json!(["placement"]));
-    let hostile = wasmano_host::sha256_hex(&std::fs::read(&guests.hostile).unwrap());
+    let hostile = hostile_module();
 
     let id = create_instance(api, "updated");
     assert_eq!(
@@ -2004,7 +2064,7 @@ fn change_manager_applies_the_update_a_descriptor_declares() {
             .unwrap()["moduleSha256"]
             .clone()
     };
-    let hostile = wasmano_host::sha256_hex(&std::fs::read(&support::guests().hostile).unwrap());
+    let hostile = hostile_module();
     assert_ne!(runs("configure"), json!(hostile), "the update is not applied by itself");
 
     let declared = json!({"updateType": "CHANGE_MANAGER", "changeManagerData": {"managerId": "configure"}});
