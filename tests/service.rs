@@ -2082,6 +2082,29 @@ fn change_manager_applies_the_update_a_descriptor_declares() {
 }
 
 #[test]
+fn a_second_server_on_a_data_directory_in_use_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let first = Server::start(&data_dir, &[]);
+    let second = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains("in use by another wasmano server") && stderr.contains(&*data_dir.to_string_lossy()),
+        "{stderr}"
+    );
+    // The first serves on; once it stops, the directory is free.
+    assert_eq!(first.admin().get("/admin/v1/projects").status, 200);
+    first.stop();
+    let again = Server::start(&data_dir, &[]);
+    assert_eq!(again.admin().get("/admin/v1/projects").status, 200);
+}
+
+#[test]
 fn a_bootstrap_token_written_to_its_file_is_not_printed() {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wasmano"))

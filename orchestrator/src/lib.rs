@@ -6,6 +6,7 @@ pub mod access;
 pub mod bus;
 pub mod catalogue;
 pub mod clock;
+pub mod data_dir;
 pub mod descriptor;
 pub mod infrastructure;
 pub mod lcm;

@@ -53,7 +53,8 @@ pub mod exit {
     /// An output file or directory could not be created.
     pub const CANT_CREATE: u8 = 73;
     /// The server refused the request for the resource's state (409):
-    /// another operation is open, the instance is (not) instantiated.
+    /// another operation is open, the instance is (not) instantiated;
+    /// `serve`: another server holds the data directory.
     pub const CONFLICT: u8 = 75;
     /// The token is missing, invalid, expired or revoked, or its role may
     /// not do this (401, 403).

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Deserialize;
+use wasmano::data_dir::DataDirError;
 use wasmano::placement::{PlacementOptions, PlacementStrategy};
 use wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE;
 use wasmano::server::egress::AddressRange;
@@ -272,7 +273,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
 pub fn start_failure(error: ServeError) -> Failure {
     let code = match error {
         ServeError::Vims(_) | ServeError::CallbackCa { .. } => exit::DATA,
-        ServeError::DataDir { .. } => exit::CANT_CREATE,
+        ServeError::DataDir { .. } | ServeError::Held(DataDirError::Io { .. }) => exit::CANT_CREATE,
+        ServeError::Held(DataDirError::InUse { .. }) => exit::CONFLICT,
         ServeError::Infrastructure(_) => exit::UNAVAILABLE,
         ServeError::Host(_) | ServeError::Recovery(_) => exit::SOFTWARE,
     };

@@ -28,7 +28,6 @@ pub mod model;
 pub mod store;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -42,6 +41,7 @@ use crate::bus::ManagerRequest;
 
 use crate::catalogue::{Catalogue, EntryKind, Identity};
 use crate::clock::rfc3339;
+use crate::data_dir::DataDir;
 use crate::descriptor::{self, Descriptor, ManagerSource};
 use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
 use crate::package::{OnboardingProblem, Package, PackageError, onboard};
@@ -207,8 +207,9 @@ pub struct Parts {
     pub catalogue: Arc<Catalogue>,
     /// Loads the modules.
     pub host: Arc<Host>,
-    /// Where uploads are spooled before they are read.
-    pub data_dir: PathBuf,
+    /// The data directory the server holds, where uploads are spooled
+    /// before they are read.
+    pub data_dir: Arc<DataDir>,
     /// How legacy container managers run.
     pub legacy: LegacySettings,
     /// Where the hook calls of services that record them go.
@@ -218,7 +219,7 @@ pub struct Parts {
 impl std::fmt::Debug for Parts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Parts")
-            .field("data_dir", &self.data_dir)
+            .field("data_dir", &self.data_dir.path())
             .finish_non_exhaustive()
     }
 }
@@ -342,7 +343,7 @@ impl Lifecycle {
     }
 
     fn onboard_now(&self, project_id: &str, archive: &[u8]) -> Result<Onboarded, LcmError> {
-        let uploads = self.parts.data_dir.join("uploads");
+        let uploads = self.parts.data_dir.path().join("uploads");
         std::fs::create_dir_all(&uploads)
             .map_err(|error| LcmError::DataDir(format!("{}: {error}", uploads.display())))?;
         let spooled = tempfile::Builder::new()

@@ -41,6 +41,7 @@ use axum::{Extension, Router};
 use crate::access::{AccessStore, bearer_secret};
 use crate::bus::{Broker, MANAGER_REQUESTS_BUFFER};
 use crate::catalogue::Catalogue;
+use crate::data_dir::{DataDir, DataDirError};
 use crate::infrastructure::Infrastructure;
 use crate::infrastructure::docker::{DockerInfrastructure, default_docker_vims};
 use crate::infrastructure::emulated::{CapacityLedger, EmulatedInfrastructure, default_vims, load_vims};
@@ -124,6 +125,10 @@ fn orchestrator_id(data_dir: &Path) -> Result<String, String> {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The data directory cannot be held: another server holds it, or it
+    /// cannot be created.
+    #[error(transparent)]
+    Held(#[from] DataDirError),
     /// A store of the data directory could not be opened.
     #[error("data directory {}: {message}", path.display())]
     DataDir {
@@ -225,12 +230,12 @@ pub struct Opened {
 /// Opens the data directory, recovers the services the records hold and
 /// bootstraps the admin token.
 pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
+    let held = Arc::new(DataDir::hold(&config.data_dir)?);
     let data_dir = &config.data_dir;
     let storage = |message: String| ServeError::DataDir {
         path: data_dir.clone(),
         message,
     };
-    std::fs::create_dir_all(data_dir).map_err(|error| storage(error.to_string()))?;
     let catalogue = Catalogue::open(data_dir).map_err(|error| storage(error.to_string()))?;
     let host = wasmano_host::Host::new(wasmano_host::HostConfig {
         cache_dir: Some(data_dir.join("cache/modules")),
@@ -283,7 +288,7 @@ pub async fn open(config: &ServeConfig) -> Result<Opened, ServeError> {
             records,
             catalogue: Arc::new(catalogue),
             host: Arc::new(host),
-            data_dir: data_dir.clone(),
+            data_dir: held,
             legacy,
             calls,
         },
