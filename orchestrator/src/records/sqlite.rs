@@ -14,7 +14,14 @@
 //! transaction is durable, so a commit's record write and journal entries
 //! still become durable together or not at all; concurrent workflows share
 //! the cost of a transaction instead of queueing for one each.
+//!
+//! The store is its file's only writer (a server holds its data directory:
+//! `crate::data_dir`), so it keeps the last journal number of services it
+//! wrote lately instead of reading it for every commit, and checkpoints the
+//! write-ahead log from a thread of its own, so that no commit waits for a
+//! checkpoint's fsync.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
@@ -86,6 +93,43 @@ fn add_journal_columns(connection: &Connection) -> rusqlite::Result<()> {
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
     queued: Arc<Mutex<Vec<QueuedCommit>>>,
+    /// The last journal number stored for services written lately, so that
+    /// a commit need not read it; only changed while the connection is held.
+    last_seq: Arc<Mutex<LastSeq>>,
+}
+
+/// How many services' last journal numbers are kept; when full, the cache
+/// starts again empty (the numbers are read again as needed).
+const LAST_SEQ_CACHED: usize = 10_000;
+
+/// Services' last stored journal numbers.
+type LastSeq = HashMap<String, i64>;
+
+/// How often the write-ahead log is checkpointed beside the commits.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// The write-ahead log's size, in pages, past which a commit checkpoints
+/// it itself (the checkpoints beside the commits fell behind).
+const AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// Checkpoints the write-ahead log of the store at `path` every
+/// [`CHECKPOINT_EVERY`], passively, from a thread and a connection of its
+/// own, so that commits do not wait for a checkpoint's writes and fsync;
+/// stops once the store's connection is dropped.
+fn checkpoint_beside(path: &Path, store: std::sync::Weak<Mutex<Connection>>) -> Result<(), StoreError> {
+    let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
+    std::thread::Builder::new()
+        .name("records-checkpoint".into())
+        .spawn(move || {
+            while store.strong_count() > 0 {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!("checkpointing the records' write-ahead log: {error}");
+                }
+            }
+        })
+        .map(drop)
+        .map_err(backend)
 }
 
 /// A commit waiting for the next transaction, with where to answer it.
@@ -114,14 +158,22 @@ impl SqliteStore {
         let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
         // WAL with synchronous=NORMAL: a commit survives a process crash; the
         // last commits may be lost only on power loss.
+        // Checkpoints run beside the commits (`checkpoint_beside`); the
+        // automatic one, in a commit, only if they fall far behind.
         connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
+                 PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES};"
+            ))
             .and_then(|()| connection.execute_batch(SCHEMA))
             .and_then(|()| add_journal_columns(&connection))
             .map_err(backend)?;
+        let connection = Arc::new(Mutex::new(connection));
+        checkpoint_beside(path, Arc::downgrade(&connection))?;
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            connection,
             queued: Arc::new(Mutex::new(Vec::new())),
+            last_seq: Arc::new(Mutex::new(LastSeq::new())),
         })
     }
 
@@ -328,17 +380,14 @@ fn replace<T: Stored>(connection: &Connection, table: &Table, mut record: T) -> 
     Ok(record)
 }
 
-/// Appends steps to their services' journals, in order. Each service's
-/// next `seq` is read once (the entries of one commit are numbered on from
-/// it): the read costs as much as the insert.
-fn append(connection: &Connection, journal: Vec<JournalEntry>) -> Result<(), StoreError> {
-    let mut next_seq: Vec<(String, i64)> = Vec::new();
+/// Appends steps to their services' journals, in order, numbering each
+/// service's entries on from its last number: the one `last` knows, or
+/// else the stored one, read once (the read costs as much as the insert).
+/// Records each service's new last number in `last`.
+fn append(connection: &Connection, journal: Vec<JournalEntry>, last: &mut LastSeq) -> Result<(), StoreError> {
     for entry in journal {
-        let seq = match next_seq
-            .iter_mut()
-            .find(|(service_id, _)| *service_id == entry.service_id)
-        {
-            Some((_, seq)) => {
+        let seq = match last.get_mut(&entry.service_id) {
+            Some(seq) => {
                 *seq += 1;
                 *seq
             }
@@ -347,7 +396,7 @@ fn append(connection: &Connection, journal: Vec<JournalEntry>) -> Result<(), Sto
                     .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1")
                     .and_then(|mut statement| statement.query_row([&entry.service_id], |row| row.get(0)))
                     .map_err(backend)?;
-                next_seq.push((entry.service_id.clone(), seq));
+                last.insert(entry.service_id.clone(), seq);
                 seq
             }
         };
@@ -387,7 +436,7 @@ fn insert_entry(connection: &Connection, seq: i64, entry: JournalEntry) -> Resul
 /// Writes queued commits in one transaction and answers each once it is
 /// durable: with what it wrote, or with why it (alone, when it is one of
 /// several: its savepoint is rolled back) or the transaction failed.
-fn commit_group(connection: &mut Connection, group: Vec<QueuedCommit>) {
+fn commit_group(connection: &mut Connection, group: Vec<QueuedCommit>, stored: &mut LastSeq) {
     let transaction = match connection.transaction() {
         Ok(transaction) => transaction,
         Err(error) => {
@@ -399,14 +448,30 @@ fn commit_group(connection: &mut Connection, group: Vec<QueuedCommit>) {
     };
     let alone = group.len() == 1;
     let mut outcomes = Vec::with_capacity(group.len());
+    // The last numbers after the commits of the group that succeeded.
+    let mut numbered = LastSeq::new();
     for QueuedCommit { write, journal, answer } in group {
+        let services = journal
+            .iter()
+            .map(|entry| entry.service_id.as_str())
+            .collect::<std::collections::BTreeSet<_>>();
+        let mut last: LastSeq = services
+            .into_iter()
+            .filter_map(|service| {
+                let seq = numbered.get(service).or_else(|| stored.get(service))?;
+                Some((service.to_owned(), *seq))
+            })
+            .collect();
         let outcome = if alone {
-            apply(&transaction, write).and_then(|written| append(&transaction, journal).map(|()| written))
+            apply(&transaction, write).and_then(|written| append(&transaction, journal, &mut last).map(|()| written))
         } else {
             in_savepoint(&transaction, |savepoint| {
-                apply(savepoint, write).and_then(|written| append(savepoint, journal).map(|()| written))
+                apply(savepoint, write).and_then(|written| append(savepoint, journal, &mut last).map(|()| written))
             })
         };
+        if outcome.is_ok() {
+            numbered.extend(last);
+        }
         outcomes.push((outcome, answer));
     }
     // A lone commit that failed has nothing to keep: dropping the
@@ -416,6 +481,12 @@ fn commit_group(connection: &mut Connection, group: Vec<QueuedCommit>) {
     } else {
         transaction.commit()
     };
+    if durable.is_ok() {
+        if stored.len() + numbered.len() > LAST_SEQ_CACHED {
+            stored.clear();
+        }
+        stored.extend(numbered);
+    }
     for (outcome, answer) in outcomes {
         let outcome = match &durable {
             Ok(()) => outcome,
@@ -477,6 +548,7 @@ impl RecordStore for SqliteStore {
     fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
         let (answer, mut answered) = tokio::sync::oneshot::channel();
         let queued = Arc::clone(&self.queued);
+        let last_seq = Arc::clone(&self.last_seq);
         match queued.lock() {
             Ok(mut queue) => queue.push(QueuedCommit { write, journal, answer }),
             Err(_) => return Box::pin(async { Err(backend("commit queue lock poisoned")) }),
@@ -488,7 +560,8 @@ impl RecordStore for SqliteStore {
                 return outcome;
             }
             let group = std::mem::take(&mut *queued.lock().map_err(|_| backend("commit queue lock poisoned"))?);
-            commit_group(connection, group);
+            let mut stored = last_seq.lock().map_err(|_| backend("journal numbers lock poisoned"))?;
+            commit_group(connection, group, &mut stored);
             answered
                 .try_recv()
                 .unwrap_or_else(|_| Err(backend("the commit was dropped unanswered")))
@@ -831,6 +904,27 @@ mod tests {
         );
         assert_eq!(store.ns("ns-1").await.unwrap(), nsr);
         assert_eq!(store.vnfs_of("ns-2").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_write_ahead_log_is_checkpointed_beside_the_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.sqlite");
+        let store = SqliteStore::open(&path).unwrap();
+        let empty = std::fs::metadata(&path).unwrap().len();
+        // Far fewer pages than a commit would checkpoint by itself.
+        for index in 0..200 {
+            store.create_vnf(vnf(&format!("vnf-{index}"), "ns-1")).await.unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::metadata(&path).unwrap().len() == empty {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the records never reached the database file"
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+        }
+        assert_eq!(store.vnfs_of("ns-1").await.unwrap().len(), 200);
     }
 
     #[tokio::test]
