@@ -7,13 +7,16 @@
 //! enough for PostgreSQL (`TEXT`, `BIGINT`, standard `INSERT`/`UPDATE`,
 //! `ON CONFLICT ... DO UPDATE`); only the placeholder syntax would differ.
 //!
-//! Commits are grouped: a commit queues itself, and whoever holds the
-//! connection next writes every queued commit in one SQLite transaction,
-//! each inside its own savepoint (a commit that fails, a stale version for
-//! instance, is rolled back alone). Each commit is answered only once that
-//! transaction is durable, so a commit's record write and journal entries
-//! still become durable together or not at all; concurrent workflows share
-//! the cost of a transaction instead of queueing for one each.
+//! Commits are grouped: a commit queues itself and waits for its answer
+//! without holding a thread; the first to find no writer at work becomes
+//! the writer and writes what is queued, group after group, until the queue
+//! is empty, each group in one SQLite transaction and each commit of a
+//! group inside its own savepoint (a commit that fails, a stale version
+//! for instance, is rolled back alone). Each commit is answered only once
+//! its transaction is durable, so a commit's record write and journal
+//! entries still become durable together or not at all; concurrent
+//! workflows share the cost of a transaction instead of queueing for one
+//! each.
 //!
 //! The store is its file's only writer (a server holds its data directory:
 //! `crate::data_dir`), so it keeps the last journal number of services it
@@ -92,7 +95,7 @@ fn add_journal_columns(connection: &Connection) -> rusqlite::Result<()> {
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
-    queued: Arc<Mutex<Vec<QueuedCommit>>>,
+    queued: Arc<Mutex<CommitQueue>>,
     /// The last journal number stored for services written lately, so that
     /// a commit need not read it; only changed while the connection is held.
     last_seq: Arc<Mutex<LastSeq>>,
@@ -130,6 +133,31 @@ fn checkpoint_beside(path: &Path, store: std::sync::Weak<Mutex<Connection>>) -> 
         })
         .map(drop)
         .map_err(backend)
+}
+
+/// The commits waiting for the writer, and whether one is at work.
+#[derive(Default)]
+struct CommitQueue {
+    commits: Vec<QueuedCommit>,
+    writing: bool,
+}
+
+/// Ends a writer that stops before the queue is empty (a poisoned lock, a
+/// panic): no writer is at work any more, and the commits waiting are
+/// answered with an error (their senders dropped), as are those it held.
+struct WriterStopped {
+    queued: Arc<Mutex<CommitQueue>>,
+    finished: bool,
+}
+
+impl Drop for WriterStopped {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut queue = self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            queue.writing = false;
+            queue.commits.clear();
+        }
+    }
 }
 
 /// A commit waiting for the next transaction, with where to answer it.
@@ -172,7 +200,7 @@ impl SqliteStore {
         checkpoint_beside(path, Arc::downgrade(&connection))?;
         Ok(Self {
             connection,
-            queued: Arc::new(Mutex::new(Vec::new())),
+            queued: Arc::new(Mutex::new(CommitQueue::default())),
             last_seq: Arc::new(Mutex::new(LastSeq::new())),
         })
     }
@@ -544,26 +572,63 @@ fn apply(connection: &Connection, write: RecordWrite) -> Result<Written, StoreEr
     })
 }
 
+impl SqliteStore {
+    /// The writer's work: groups of queued commits, each written in one
+    /// transaction with the connection held, until the queue is empty.
+    fn writer(&self) -> impl FnOnce() + Send + 'static {
+        let (connection, queued, last_seq) = (
+            Arc::clone(&self.connection),
+            Arc::clone(&self.queued),
+            Arc::clone(&self.last_seq),
+        );
+        move || {
+            let mut stopped = WriterStopped {
+                queued: Arc::clone(&queued),
+                finished: false,
+            };
+            loop {
+                // Held before the group is taken: commits queued meanwhile
+                // join it.
+                let Ok(mut connection) = connection.lock() else {
+                    return;
+                };
+                let group = {
+                    let Ok(mut queue) = queued.lock() else {
+                        return;
+                    };
+                    if queue.commits.is_empty() {
+                        queue.writing = false;
+                        stopped.finished = true;
+                        return;
+                    }
+                    std::mem::take(&mut queue.commits)
+                };
+                let Ok(mut stored) = last_seq.lock() else {
+                    return;
+                };
+                commit_group(&mut connection, group, &mut stored);
+            }
+        }
+    }
+}
+
 impl RecordStore for SqliteStore {
     fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
-        let (answer, mut answered) = tokio::sync::oneshot::channel();
-        let queued = Arc::clone(&self.queued);
-        let last_seq = Arc::clone(&self.last_seq);
-        match queued.lock() {
-            Ok(mut queue) => queue.push(QueuedCommit { write, journal, answer }),
-            Err(_) => return Box::pin(async { Err(backend("commit queue lock poisoned")) }),
-        }
-        self.run(move |connection| {
-            // Whoever held the connection before may have written this
-            // commit with its own; otherwise this one writes the queue.
-            if let Ok(outcome) = answered.try_recv() {
-                return outcome;
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let writes = {
+            let Ok(mut queue) = self.queued.lock() else {
+                return Box::pin(async { Err(backend("commit queue lock poisoned")) });
+            };
+            queue.commits.push(QueuedCommit { write, journal, answer });
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        let writer = writes.then(|| self.writer());
+        Box::pin(async move {
+            if let Some(writer) = writer {
+                wasmano_host::run_blocking(writer).await;
             }
-            let group = std::mem::take(&mut *queued.lock().map_err(|_| backend("commit queue lock poisoned"))?);
-            let mut stored = last_seq.lock().map_err(|_| backend("journal numbers lock poisoned"))?;
-            commit_group(connection, group, &mut stored);
             answered
-                .try_recv()
+                .await
                 .unwrap_or_else(|_| Err(backend("the commit was dropped unanswered")))
         })
     }
@@ -877,7 +942,7 @@ mod tests {
                 tokio::spawn(async move { store.commit(write, journal).await })
             })
             .collect();
-        while store.queued.lock().unwrap().len() < count {
+        while store.queued.lock().unwrap().commits.len() < count {
             tokio::task::yield_now().await;
         }
         drop(held);
@@ -885,7 +950,9 @@ mod tests {
         for commit in pending {
             outcomes.push(commit.await.unwrap());
         }
-        assert!(store.queued.lock().unwrap().is_empty());
+        let queue = store.queued.lock().unwrap();
+        assert!(queue.commits.is_empty() && !queue.writing);
+        drop(queue);
         assert!(
             matches!(&outcomes[0], Ok(Written::Ns(created)) if created.version == 1),
             "{outcomes:?}"
