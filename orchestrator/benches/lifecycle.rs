@@ -148,6 +148,8 @@ fn orchestrator(services: usize, data: &std::path::Path) -> (Arc<Orchestrator>, 
     let store = Arc::new(TimedStore {
         inner: SqliteStore::open(&data.join("records.sqlite")).expect("store"),
         spent_nanos: AtomicU64::new(0),
+        commits: AtomicU64::new(0),
+        entries: AtomicU64::new(0),
     });
     let orchestrator = Orchestrator::new(
         infrastructure,
@@ -161,6 +163,9 @@ fn orchestrator(services: usize, data: &std::path::Path) -> (Arc<Orchestrator>, 
 struct TimedStore {
     inner: SqliteStore,
     spent_nanos: AtomicU64,
+    /// How many commits, and journal entries in them.
+    commits: AtomicU64,
+    entries: AtomicU64,
 }
 
 impl TimedStore {
@@ -181,6 +186,8 @@ impl TimedStore {
 
 impl RecordStore for TimedStore {
     fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.entries.fetch_add(journal.len() as u64, Ordering::Relaxed);
         self.timed(self.inner.commit(write, journal))
     }
     fn ns(&self, id: &str) -> StoreFuture<'_, NsRecord> {
@@ -261,6 +268,9 @@ struct LifecycleRun {
     hooks: f64,
     store: f64,
     infrastructure: f64,
+    /// Store commits, and journal entries, per lifecycle.
+    commits: f64,
+    entries: f64,
 }
 
 /// Runs [`LIFECYCLES`] lifecycles of `template` on a fresh orchestrator,
@@ -316,6 +326,8 @@ fn run_lifecycles(runtime: &tokio::runtime::Runtime, template: &Arc<ServiceTempl
         hooks: shares.percent(shares.hooks),
         store: shares.percent(store.spent()),
         infrastructure: shares.percent(shares.infrastructure),
+        commits: store.commits.load(Ordering::Relaxed) as f64 / LIFECYCLES as f64,
+        entries: store.entries.load(Ordering::Relaxed) as f64 / LIFECYCLES as f64,
     }
 }
 
@@ -363,12 +375,12 @@ fn main() {
     ];
     println!("## Lifecycles (instantiate + terminate, 3 VNFs, durable SQLite records, {LIFECYCLES} each)\n");
     println!(
-        "| service | lifecycles/s | instantiate p50 | instantiate p99 | hooks | store | infrastructure | engine |"
+        "| service | lifecycles/s | instantiate p50 | instantiate p99 | hooks | store | infrastructure | engine | commits (journal entries) per lifecycle |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (service, run) in &runs {
         println!(
-            "| {service} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:.0}% | {:.0}% | {:.0}% |",
+            "| {service} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.1} ({:.1}) |",
             run.lifecycles_per_second,
             run.instantiate_p50.as_secs_f64() * 1e3,
             run.instantiate_p99.as_secs_f64() * 1e3,
@@ -376,6 +388,8 @@ fn main() {
             run.store,
             run.infrastructure,
             100.0 - run.hooks - run.store - run.infrastructure,
+            run.commits,
+            run.entries,
         );
     }
     println!(
