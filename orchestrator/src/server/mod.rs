@@ -405,7 +405,10 @@ where
             events.close();
         })
         .await?;
+    // Gone (not only told to go) before serve returns: it holds the
+    // lifecycle, and with it the data directory.
     retries.abort();
+    let _ = retries.await;
     let still_running = lifecycle.drain(DRAIN_LIMIT).await;
     if still_running > 0 {
         tracing::warn!("{still_running} operation(s) still running at exit; the next start recovers them");
