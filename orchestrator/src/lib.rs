@@ -17,4 +17,5 @@ pub mod records;
 pub mod registry;
 pub mod server;
 pub mod service;
+mod wal;
 pub mod workflow;

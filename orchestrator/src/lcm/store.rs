@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::model::{NsInstance, NsState, OpOccurrence, OperationState, PackageRecord, text_of};
+use crate::wal;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS packages (
@@ -114,12 +115,13 @@ impl LcmStore {
     pub fn open(path: &Path) -> Result<Self, LcmStoreError> {
         let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
         connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .execute_batch(wal::PRAGMAS)
             .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|error| backend(format!("{}: {error}", path.display())))?;
-        Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
-        })
+        let connection = Arc::new(Mutex::new(connection));
+        wal::checkpoint_beside(path, Arc::downgrade(&connection))
+            .map_err(|error| backend(format!("{}: {error}", path.display())))?;
+        Ok(Self { connection })
     }
 
     fn connection(&self) -> MutexGuard<'_, Connection> {

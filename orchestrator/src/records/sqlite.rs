@@ -38,6 +38,7 @@ use super::{
 };
 use crate::clock::micros_since_epoch;
 use crate::infrastructure::DeployedUnit;
+use crate::wal;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS ns_records (
@@ -108,33 +109,6 @@ const LAST_SEQ_CACHED: usize = 10_000;
 /// Services' last stored journal numbers.
 type LastSeq = HashMap<String, i64>;
 
-/// How often the write-ahead log is checkpointed beside the commits.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-
-/// The write-ahead log's size, in pages, past which a commit checkpoints
-/// it itself (the checkpoints beside the commits fell behind).
-const AUTOCHECKPOINT_PAGES: u32 = 10_000;
-
-/// Checkpoints the write-ahead log of the store at `path` every
-/// [`CHECKPOINT_EVERY`], passively, from a thread and a connection of its
-/// own, so that commits do not wait for a checkpoint's writes and fsync;
-/// stops once the store's connection is dropped.
-fn checkpoint_beside(path: &Path, store: std::sync::Weak<Mutex<Connection>>) -> Result<(), StoreError> {
-    let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
-    std::thread::Builder::new()
-        .name("records-checkpoint".into())
-        .spawn(move || {
-            while store.strong_count() > 0 {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!("checkpointing the records' write-ahead log: {error}");
-                }
-            }
-        })
-        .map(drop)
-        .map_err(backend)
-}
-
 /// The commits waiting for the writer, and whether one is at work.
 #[derive(Default)]
 struct CommitQueue {
@@ -184,20 +158,14 @@ impl SqliteStore {
             std::fs::create_dir_all(parent).map_err(|error| backend(format!("{}: {error}", parent.display())))?;
         }
         let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
-        // WAL with synchronous=NORMAL: a commit survives a process crash; the
-        // last commits may be lost only on power loss.
-        // Checkpoints run beside the commits (`checkpoint_beside`); the
-        // automatic one, in a commit, only if they fall far behind.
         connection
-            .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
-                 PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES};"
-            ))
+            .execute_batch(wal::PRAGMAS)
             .and_then(|()| connection.execute_batch(SCHEMA))
             .and_then(|()| add_journal_columns(&connection))
             .map_err(backend)?;
         let connection = Arc::new(Mutex::new(connection));
-        checkpoint_beside(path, Arc::downgrade(&connection))?;
+        wal::checkpoint_beside(path, Arc::downgrade(&connection))
+            .map_err(|error| backend(format!("{}: {error}", path.display())))?;
         Ok(Self {
             connection,
             queued: Arc::new(Mutex::new(CommitQueue::default())),
@@ -989,7 +957,7 @@ mod tests {
                 std::time::Instant::now() < deadline,
                 "the records never reached the database file"
             );
-            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            tokio::time::sleep(wal::CHECKPOINT_EVERY).await;
         }
         assert_eq!(store.vnfs_of("ns-1").await.unwrap().len(), 200);
     }
