@@ -582,18 +582,18 @@ impl SqliteStore {
 
 impl RecordStore for SqliteStore {
     fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let writes = {
-            let Ok(mut queue) = self.queued.lock() else {
-                return Box::pin(async { Err(backend("commit queue lock poisoned")) });
-            };
-            queue.commits.push(QueuedCommit { write, journal, answer });
-            !std::mem::replace(&mut queue.writing, true)
-        };
-        let writer = writes.then(|| self.writer());
         Box::pin(async move {
-            if let Some(writer) = writer {
-                wasmano_host::run_blocking(writer).await;
+            // Queued, and the writer's role taken, when first polled: a
+            // future dropped unpolled leaves nothing behind, and the writer
+            // runs within that same poll.
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let writes = {
+                let mut queue = self.queued.lock().map_err(|_| backend("commit queue lock poisoned"))?;
+                queue.commits.push(QueuedCommit { write, journal, answer });
+                !std::mem::replace(&mut queue.writing, true)
+            };
+            if writes {
+                wasmano_host::run_blocking(self.writer()).await;
             }
             answered
                 .await
@@ -939,6 +939,19 @@ mod tests {
         );
         assert_eq!(store.ns("ns-1").await.unwrap(), nsr);
         assert_eq!(store.vnfs_of("ns-2").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_commit_dropped_unpolled_leaves_the_store_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        drop(store.commit(RecordWrite::CreateNs(ns("ns-1")), Vec::new()));
+        let next = store.commit(RecordWrite::CreateNs(ns("ns-2")), Vec::new());
+        let written = tokio::time::timeout(Duration::from_secs(5), next)
+            .await
+            .expect("the commit is written");
+        assert!(matches!(written, Ok(Written::Ns(_))), "{written:?}");
+        assert!(matches!(store.ns("ns-1").await, Err(StoreError::NotFound { .. })));
     }
 
     #[tokio::test]
