@@ -442,6 +442,9 @@ async fn many_services_run_in_parallel() {
 struct Flaky {
     inner: EmulatedInfrastructure,
     fail_set_envs: std::sync::atomic::AtomicBool,
+    /// While `fail_set_envs` is on, how many env changes still succeed
+    /// before they fail.
+    set_envs_passing: std::sync::atomic::AtomicUsize,
     fail_removes: std::sync::atomic::AtomicUsize,
     envs: std::sync::Mutex<std::collections::HashMap<String, Vec<KeyValue>>>,
 }
@@ -451,6 +454,7 @@ impl Flaky {
         Self {
             inner: EmulatedInfrastructure::new(default_vims()).unwrap(),
             fail_set_envs: false.into(),
+            set_envs_passing: 0.into(),
             fail_removes: 0.into(),
             envs: std::sync::Mutex::default(),
         }
@@ -486,7 +490,15 @@ impl Infrastructure for Flaky {
         unit: wasmano::infrastructure::DeployedUnit,
         envs: Vec<KeyValue>,
     ) -> wasmano::infrastructure::InfraFuture<'_, wasmano::infrastructure::DeployedUnit> {
-        if self.fail_set_envs.load(std::sync::atomic::Ordering::SeqCst) {
+        let passing = self
+            .set_envs_passing
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |left| left.checked_sub(1),
+            )
+            .is_ok();
+        if self.fail_set_envs.load(std::sync::atomic::Ordering::SeqCst) && !passing {
             return Box::pin(async { Err(wasmano::infrastructure::InfraError::Backend("set_envs refused".into())) });
         }
         Box::pin(async move {
@@ -585,13 +597,7 @@ async fn a_retried_scale_out_resumes_with_the_instance_it_kept() {
 
     // Resumed: the kept instance is started again and committed; nothing
     // else is deployed.
-    let resumed = RunContext::new(Some("op-1"), FailurePolicy::Keep).resuming();
-    let report = orchestrator.run_with(&id, &resumed, scale_out()).await.unwrap();
-    assert!(
-        !report.steps.iter().any(|step| step.step.starts_with("deploy ")),
-        "{:#?}",
-        report.steps
-    );
+    let report = resume_deploying_nothing(&orchestrator, &id, scale_out()).await;
     assert!(report.steps.iter().any(|step| step.step == "fsm start web"));
     assert_eq!(used_capacity(&flaky.inner).await, kept);
     let nsr = store.ns(&id).await.unwrap();
@@ -604,6 +610,70 @@ async fn a_retried_scale_out_resumes_with_the_instance_it_kept() {
         .await
         .unwrap();
     assert_eq!(again.nsr.network_functions.len(), listed.len() + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_scale_out_that_failed_after_listing_its_instance_adds_no_second_one() {
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let listed = store.ns(&id).await.unwrap().network_functions;
+    let scale_out = || Task::ScaleOut { vnf_id: "web".into() };
+    // The new web starts (its envs set), the NSR lists it, then configure
+    // fails setting envs; the failure is kept.
+    flaky.set_envs_passing.store(1, std::sync::atomic::Ordering::SeqCst);
+    flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
+    let paused = RunContext::new(Some("op-1"), FailurePolicy::Keep);
+    let error = orchestrator.run_with(&id, &paused, scale_out()).await.unwrap_err();
+    assert!(error.to_string().contains("set_envs refused"), "{error}");
+    flaky.fail_set_envs.store(false, std::sync::atomic::Ordering::SeqCst);
+    let failed_run = store.ns(&id).await.unwrap().network_functions;
+    assert_eq!(failed_run.len(), listed.len() + 1, "the NSR lists the new web already");
+    let kept = used_capacity(&flaky.inner).await;
+
+    // Resumed: configure runs again; nothing is deployed.
+    resume_deploying_nothing(&orchestrator, &id, scale_out()).await;
+    assert_eq!(used_capacity(&flaky.inner).await, kept);
+    let nsr = store.ns(&id).await.unwrap();
+    assert_eq!(nsr.network_functions, failed_run);
+    assert_eq!(nsr.status, Status::NormalOperation);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_scale_out_undone_after_listing_its_instance_lists_what_it_listed_before() {
+    let (flaky, store, orchestrator, id, _data) = flaky_service().await;
+    let before = store.ns(&id).await.unwrap();
+    let capacity = used_capacity(&flaky.inner).await;
+    let scale_out = || Task::ScaleOut { vnf_id: "web".into() };
+    flaky.set_envs_passing.store(1, std::sync::atomic::Ordering::SeqCst);
+    flaky.fail_set_envs.store(true, std::sync::atomic::Ordering::SeqCst);
+    let paused = RunContext::new(Some("op-1"), FailurePolicy::Keep);
+    orchestrator.run_with(&id, &paused, scale_out()).await.unwrap_err();
+    let added = unlisted_instances(&store, &id).await;
+    assert!(added.is_empty(), "listed already");
+
+    // Retried with the undo policy, configure fails again: the new web
+    // goes and the NSR lists what it listed before the first run.
+    let retried = RunContext::new(Some("op-1"), FailurePolicy::Undo).resuming();
+    let error = orchestrator.run_with(&id, &retried, scale_out()).await.unwrap_err();
+    assert!(matches!(error, WorkflowError::Step { undone: true, .. }), "{error}");
+    let nsr = store.ns(&id).await.unwrap();
+    assert_eq!(
+        (nsr.network_functions, nsr.status),
+        (before.network_functions, before.status)
+    );
+    assert_eq!(used_capacity(&flaky.inner).await, capacity);
+}
+
+/// Resumes operation `op-1`'s failed `task`, keeping failures, and checks
+/// it deployed nothing.
+async fn resume_deploying_nothing(orchestrator: &Orchestrator, id: &str, task: Task) -> WorkflowReport {
+    let resumed = RunContext::new(Some("op-1"), FailurePolicy::Keep).resuming();
+    let report = orchestrator.run_with(id, &resumed, task).await.unwrap();
+    assert!(
+        !report.steps.iter().any(|step| step.step.starts_with("deploy ")),
+        "{:#?}",
+        report.steps
+    );
+    report
 }
 
 /// An orchestrator over [`Flaky`] VIMs, and a service instantiated on it.

@@ -1542,23 +1542,39 @@ impl Orchestrator {
         };
         let mut run = Run::new(service_id, Workflow::ScaleOut, context, self);
         // Resuming, the instance the failed run added is the one of this
-        // VNF the NSR does not list yet (listing it is the commit).
-        let uncommitted =
-            |vnf: &VnfInstance| vnf.template == index && !state.nsr.network_functions.contains(&vnf.record.id);
-        let listed: HashSet<String> = state
+        // VNF not in operation yet (settling is the scale-out's last step),
+        // listed by the NSR or not.
+        let kept: HashSet<String> = state
             .vnfs
             .iter()
-            .filter(|vnf| !uncommitted(vnf))
+            .filter(|vnf| context.resume && vnf.template == index && vnf.record.status != Status::NormalOperation)
             .map(|vnf| vnf.record.id.clone())
             .collect();
-        let mut resumed = false;
-        for vnf in state.vnfs.iter().filter(|vnf| context.resume && uncommitted(vnf)) {
-            // What the failed run left is this run's to undo.
+        let existing: HashSet<String> = state
+            .vnfs
+            .iter()
+            .map(|vnf| vnf.record.id.clone())
+            .filter(|id| !kept.contains(id))
+            .collect();
+        // What the failed run left is this run's to undo.
+        for id in &kept {
             run.compensate_with(Compensation::RemoveInstance {
-                instance_id: vnf.record.id.clone(),
+                instance_id: id.clone(),
             });
-            resumed = true;
         }
+        if state.nsr.network_functions.iter().any(|id| kept.contains(id)) {
+            run.compensate_with(Compensation::RestoreListing {
+                network_functions: state
+                    .nsr
+                    .network_functions
+                    .iter()
+                    .filter(|id| !kept.contains(*id))
+                    .cloned()
+                    .collect(),
+                status: state.nsr.status,
+            });
+        }
+        let resumed = !kept.is_empty();
         let outcome = async {
             if !resumed {
                 self.add_vnfs(&mut run, &mut state, &[index]).await?;
@@ -1568,7 +1584,7 @@ impl Orchestrator {
             let added: Vec<String> = state
                 .vnfs
                 .iter()
-                .filter(|vnf| !listed.contains(&vnf.record.id))
+                .filter(|vnf| !existing.contains(&vnf.record.id))
                 .map(|vnf| vnf.record.id.clone())
                 .collect();
             self.scale_fsms(&mut run, &mut state, index, "out", &added, &[]).await?;
