@@ -522,11 +522,13 @@ impl RunContext {
 
     /// The same context for a run that resumes a failed run of its task
     /// whose work was kept (FAILED_TEMP): an instantiation adds only the
-    /// VNFs still missing, a scale-out or a migration carries on with the
-    /// instance it added but did not commit, a migration past its commit
-    /// point only retires the old instance; VNFs not yet in operation are
-    /// started again (their hooks are pure, setting envs is idempotent).
-    /// Other tasks run as usual.
+    /// VNFs still missing, a scale-out carries on with the instance it
+    /// added that is not in operation yet, a migration with the instance it
+    /// deployed but did not commit, and past its commit point only retires
+    /// the old instance; VNFs not yet in operation are started again (their
+    /// hooks are pure, setting envs is idempotent). A resumed run takes
+    /// over the compensations of what it carries on with. Other tasks run
+    /// as usual.
     #[must_use]
     pub fn resuming(mut self) -> Self {
         self.resume = true;
