@@ -19,7 +19,9 @@ use tango_model::{KeyValue, Quantity, to_document};
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims};
 use wasmano::infrastructure::{Infrastructure, VimConfig};
 use wasmano::placement::PlacementOptions;
-use wasmano::records::{RecordStore, SqliteStore, Status, VnfRecord};
+use wasmano::records::{
+    JournalEntry, NsRecord, RecordStore, RecordWrite, SqliteStore, Status, StepOutcome, StoreFuture, VnfRecord, Written,
+};
 use wasmano::workflow::{
     FailurePolicy, ManagerBinding, Orchestrator, RunContext, ServiceTemplate, Task, UnitTemplate, VnfTemplate,
     WorkflowError, WorkflowReport,
@@ -447,6 +449,9 @@ struct Flaky {
     set_envs_passing: std::sync::atomic::AtomicUsize,
     fail_removes: std::sync::atomic::AtomicUsize,
     envs: std::sync::Mutex<std::collections::HashMap<String, Vec<KeyValue>>>,
+    /// Whether they say their effects outlive the process, as Docker's
+    /// do: the engine then journals each effect's intent before it acts.
+    outlives: bool,
 }
 
 impl Flaky {
@@ -457,6 +462,7 @@ impl Flaky {
             set_envs_passing: 0.into(),
             fail_removes: 0.into(),
             envs: std::sync::Mutex::default(),
+            outlives: false,
         }
     }
 
@@ -470,7 +476,7 @@ impl Flaky {
 
 impl Infrastructure for Flaky {
     fn effects_outlive_the_process(&self) -> bool {
-        self.inner.effects_outlive_the_process()
+        self.outlives || self.inner.effects_outlive_the_process()
     }
 
     fn vims(&self) -> wasmano::infrastructure::InfraFuture<'_, Vec<wasmano::infrastructure::VimStatus>> {
@@ -556,7 +562,7 @@ async fn failures_after_deployment_undo_what_the_request_added_and_removals_can_
     assert!(
         journal
             .iter()
-            .any(|step| step.workflow == "scale_out" && step.outcome == wasmano::records::StepOutcome::RolledBack)
+            .any(|step| step.workflow == "scale_out" && step.outcome == StepOutcome::RolledBack)
     );
 
     // The service still works: the failed request left it consistent.
@@ -684,8 +690,12 @@ async fn flaky_service() -> (Arc<Flaky>, Arc<SqliteStore>, Orchestrator, String,
 }
 
 fn flaky_orchestrator() -> (Arc<Flaky>, Arc<SqliteStore>, Orchestrator, tempfile::TempDir) {
+    flaky_orchestrator_on(Flaky::new())
+}
+
+fn flaky_orchestrator_on(flaky: Flaky) -> (Arc<Flaky>, Arc<SqliteStore>, Orchestrator, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
-    let flaky = Arc::new(Flaky::new());
+    let flaky = Arc::new(flaky);
     let store = Arc::new(SqliteStore::open(&data.path().join("records.sqlite")).unwrap());
     let orchestrator = Orchestrator::new(
         Arc::clone(&flaky) as Arc<dyn Infrastructure>,
@@ -868,7 +878,7 @@ async fn a_migration_whose_old_instance_cannot_be_removed_holds_it_for_a_retry()
         .iter()
         .find(|step| step.step == "remove db")
         .expect("the removal is journaled");
-    assert_eq!(failed_removal.outcome, wasmano::records::StepOutcome::Failed);
+    assert_eq!(failed_removal.outcome, StepOutcome::Failed);
     assert!(
         migrated
             .steps
@@ -1052,11 +1062,7 @@ async fn a_forced_termination_goes_past_a_failing_stop_hook() {
         .unwrap();
     assert_eq!(forced.nsr.status, Status::Terminated);
     let stop = forced.steps.iter().find(|step| step.step == "fsm stop web").unwrap();
-    assert_eq!(
-        stop.outcome,
-        wasmano::records::StepOutcome::Failed,
-        "the failure is journaled"
-    );
+    assert_eq!(stop.outcome, StepOutcome::Failed, "the failure is journaled");
     assert_eq!(used_capacity(&setup.infrastructure).await, (0.0, 0.0));
 }
 
@@ -1430,7 +1436,15 @@ impl SpecificManager for Gated {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operations_steps_can_be_followed_while_its_run_goes() {
-    let setup = setup();
+    // On VIMs whose effects outlive the process, as Docker's do, each
+    // effect's intent is a durable write that tells the steps before it
+    // (on emulated VIMs a run's steps are told with its two or three
+    // record writes: `record_writes_go_with_the_runs_next_durable_write`).
+    let (_, store, orchestrator, _data) = flaky_orchestrator_on(Flaky {
+        outlives: true,
+        ..Flaky::new()
+    });
+    let orchestrator = Arc::new(orchestrator);
     let gated = Arc::new(Gated {
         gate: tokio::sync::Semaphore::new(0),
     });
@@ -1440,9 +1454,9 @@ async fn an_operations_steps_can_be_followed_while_its_run_goes() {
         manager: Arc::clone(&gated) as Arc<dyn SpecificManager>,
         events: vec![SsmEvent::Configure],
     });
-    let mut committed = setup.orchestrator.committed_steps();
+    let mut committed = orchestrator.committed_steps();
     let run = tokio::spawn({
-        let orchestrator = Arc::clone(&setup.orchestrator);
+        let orchestrator = Arc::clone(&orchestrator);
         let task = Task::Instantiate {
             template: template(ssms),
             placement: None,
@@ -1472,8 +1486,7 @@ async fn an_operations_steps_can_be_followed_while_its_run_goes() {
     gated.gate.add_permits(1);
     let report = run.await.unwrap().unwrap();
     assert_eq!(report.nsr.status, Status::NormalOperation);
-    let journaled: Vec<String> = setup
-        .store
+    let journaled: Vec<String> = store
         .journal_of_operation("followed-operation")
         .await
         .unwrap()
@@ -1624,5 +1637,160 @@ async fn the_links_a_placement_manager_places_are_recorded_in_the_nsr() {
     assert!(
         links[1].get("vim_id").is_none(),
         "a link left out is the orchestrator's"
+    );
+}
+
+/// The record store, keeping what each commit carried: the kinds of its
+/// record writes (`CreateVnf`, `UpdateNs`, ...) and its journal entries.
+struct CommitLog {
+    inner: SqliteStore,
+    commits: std::sync::Mutex<Vec<(Vec<&'static str>, Vec<JournalEntry>)>>,
+}
+
+impl CommitLog {
+    fn taken(&self) -> Vec<(Vec<&'static str>, Vec<JournalEntry>)> {
+        std::mem::take(&mut *self.commits.lock().unwrap())
+    }
+}
+
+fn write_kinds(write: &RecordWrite, kinds: &mut Vec<&'static str>) {
+    match write {
+        RecordWrite::Nothing => {}
+        RecordWrite::CreateNs(_) => kinds.push("CreateNs"),
+        RecordWrite::UpdateNs(_) => kinds.push("UpdateNs"),
+        RecordWrite::CreateVnf(_) => kinds.push("CreateVnf"),
+        RecordWrite::UpdateVnf(_) => kinds.push("UpdateVnf"),
+        RecordWrite::HoldRemoval(_) => kinds.push("HoldRemoval"),
+        RecordWrite::All(writes) => writes.iter().for_each(|write| write_kinds(write, kinds)),
+    }
+}
+
+impl RecordStore for CommitLog {
+    fn commit(&self, write: RecordWrite, journal: Vec<JournalEntry>) -> StoreFuture<'_, Written> {
+        let mut kinds = Vec::new();
+        write_kinds(&write, &mut kinds);
+        self.commits.lock().unwrap().push((kinds, journal.clone()));
+        self.inner.commit(write, journal)
+    }
+    fn ns(&self, id: &str) -> StoreFuture<'_, NsRecord> {
+        self.inner.ns(id)
+    }
+    fn all_ns(&self) -> StoreFuture<'_, Vec<NsRecord>> {
+        self.inner.all_ns()
+    }
+    fn vnf(&self, id: &str) -> StoreFuture<'_, VnfRecord> {
+        self.inner.vnf(id)
+    }
+    fn vnfs_of(&self, service_id: &str) -> StoreFuture<'_, Vec<VnfRecord>> {
+        self.inner.vnfs_of(service_id)
+    }
+    fn ns_many(&self, ids: Vec<String>) -> StoreFuture<'_, Vec<NsRecord>> {
+        self.inner.ns_many(ids)
+    }
+    fn vnfs_of_many(&self, service_ids: Vec<String>) -> StoreFuture<'_, Vec<VnfRecord>> {
+        self.inner.vnfs_of_many(service_ids)
+    }
+    fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
+        self.inner.journal_of(service_id)
+    }
+    fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
+        self.inner.journal_of_operation(operation_id)
+    }
+    fn held_removals(&self) -> StoreFuture<'_, Vec<wasmano::infrastructure::DeployedUnit>> {
+        self.inner.held_removals()
+    }
+    fn removal_done(&self, instance_ref: &str) -> StoreFuture<'_, ()> {
+        self.inner.removal_done(instance_ref)
+    }
+}
+
+/// A lifecycle on `infrastructure`, logging its commits; the store holds
+/// exactly the records each workflow reports, at their versions.
+async fn logged_lifecycle(
+    infrastructure: Arc<dyn Infrastructure>,
+) -> (
+    Vec<(Vec<&'static str>, Vec<JournalEntry>)>,
+    Vec<(Vec<&'static str>, Vec<JournalEntry>)>,
+) {
+    let data = tempfile::tempdir().unwrap();
+    let store = Arc::new(CommitLog {
+        inner: SqliteStore::open(&data.path().join("records.sqlite")).unwrap(),
+        commits: std::sync::Mutex::default(),
+    });
+    let orchestrator = Orchestrator::new(
+        infrastructure,
+        Arc::clone(&store) as Arc<dyn RecordStore>,
+        PlacementOptions::default(),
+    );
+    let stored = |report: WorkflowReport| {
+        let store = Arc::clone(&store);
+        async move {
+            assert_eq!(store.ns(&report.service_id).await.unwrap(), report.nsr);
+            let mut vnfrs = store.vnfs_of(&report.service_id).await.unwrap();
+            let mut reported = report.vnfrs.clone();
+            vnfrs.sort_by(|a, b| a.id.cmp(&b.id));
+            reported.sort_by(|a, b| a.id.cmp(&b.id));
+            assert_eq!(vnfrs, reported);
+            report.service_id
+        }
+    };
+    let id = stored(orchestrator.instantiate(template(example_ssms())).await.unwrap()).await;
+    let instantiation = store.taken();
+    stored(orchestrator.terminate(&id).await.unwrap()).await;
+    (instantiation, store.taken())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_writes_go_with_the_runs_next_durable_write() {
+    // Effects that die with the process: the NSR stored, the service in
+    // operation (every VNF record written since with it), the service
+    // terminated (with its VNFs' records).
+    let emulated = Arc::new(EmulatedInfrastructure::new(default_vims()).unwrap());
+    let (instantiation, termination) = logged_lifecycle(emulated).await;
+    let kinds = |commits: &[(Vec<&'static str>, Vec<JournalEntry>)]| -> Vec<Vec<&'static str>> {
+        commits.iter().map(|(kinds, _)| kinds.clone()).collect()
+    };
+    let vnf_writes = |commit: &Vec<&'static str>| commit.iter().filter(|kind| kind.ends_with("Vnf")).count();
+    let instantiated = kinds(&instantiation);
+    assert_eq!(instantiated.len(), 2, "{instantiated:?}");
+    assert_eq!(instantiated[0], ["CreateNs"]);
+    assert_eq!(*instantiated[1].last().unwrap(), "UpdateNs");
+    // Three records created, two given their container's envs, three in
+    // operation (and whatever the configure manager switched).
+    assert!(vnf_writes(&instantiated[1]) >= 8, "{instantiated:?}");
+    assert_eq!(
+        kinds(&termination),
+        [vec!["UpdateVnf", "UpdateVnf", "UpdateVnf", "UpdateNs"]]
+    );
+
+    // Effects that outlive the process: each is journaled as an intent
+    // first, and a VNF record written before it goes with that intent.
+    let outliving = Arc::new(Flaky {
+        outlives: true,
+        ..Flaky::new()
+    });
+    let (instantiation, termination) = logged_lifecycle(outliving).await;
+    let intent_of = |commits: &[(Vec<&'static str>, Vec<JournalEntry>)], prefix: &str| {
+        commits
+            .iter()
+            .position(|(_, steps)| {
+                steps
+                    .iter()
+                    .any(|step| step.outcome == StepOutcome::Intended && step.step.starts_with(prefix))
+            })
+            .unwrap_or_else(|| panic!("no intent of {prefix}"))
+    };
+    let deploying_cache = &instantiation[intent_of(&instantiation, "deploy cache")];
+    assert_eq!(deploying_cache.0, ["CreateVnf"], "web's record, with cache's intent");
+    assert!(
+        deploying_cache.1.iter().any(|step| step.step == "store VNFR web"),
+        "{:#?}",
+        deploying_cache.1
+    );
+    let removing_cache = &termination[intent_of(&termination, "remove cache")];
+    assert_eq!(
+        removing_cache.0,
+        ["UpdateVnf"],
+        "web's record terminated, with cache's removal intent"
     );
 }

@@ -309,6 +309,10 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// The version a new record is stored at; an update stores the version it
+/// was based on plus one (see [`RecordWrite::stored_vnf`]).
+pub const FIRST_VERSION: u64 = 1;
+
 /// A record write, committed with journal entries by [`RecordStore::commit`].
 #[derive(Debug, Clone)]
 pub enum RecordWrite {
@@ -326,6 +330,25 @@ pub enum RecordWrite {
     HoldRemoval(DeployedUnit),
     /// These writes, in order, in the one transaction.
     All(Vec<RecordWrite>),
+}
+
+impl RecordWrite {
+    /// The VNF record this write stores when it succeeds (a created one at
+    /// [`FIRST_VERSION`], an updated one at its next version), for a writer
+    /// that goes on before the write is stored; `None` for other writes.
+    pub fn stored_vnf(&self) -> Option<VnfRecord> {
+        match self {
+            Self::CreateVnf(record) => Some(VnfRecord {
+                version: FIRST_VERSION,
+                ..record.clone()
+            }),
+            Self::UpdateVnf(record) => Some(VnfRecord {
+                version: record.version + 1,
+                ..record.clone()
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What a [`RecordWrite`] stored, with its new version.

@@ -34,7 +34,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    JournalEntry, NsRecord, RecordStore, RecordWrite, StepOutcome, StoreError, StoreFuture, VnfRecord, Written,
+    FIRST_VERSION, JournalEntry, NsRecord, RecordStore, RecordWrite, StepOutcome, StoreError, StoreFuture, VnfRecord,
+    Written,
 };
 use crate::clock::micros_since_epoch;
 use crate::infrastructure::DeployedUnit;
@@ -341,9 +342,9 @@ impl Stored for VnfRecord {
     }
 }
 
-/// Stores a new record at version 1.
+/// Stores a new record at [`FIRST_VERSION`].
 fn insert<T: Stored>(connection: &Connection, table: &Table, mut record: T) -> Result<T, StoreError> {
-    *record.version_mut() = 1;
+    *record.version_mut() = FIRST_VERSION;
     if exists(connection, table, record.id())? {
         return Err(StoreError::Exists {
             kind: table.kind,
@@ -354,8 +355,14 @@ fn insert<T: Stored>(connection: &Connection, table: &Table, mut record: T) -> R
     connection
         .prepare_cached(table.insert)
         .and_then(|mut statement| match record.service_id() {
-            Some(service_id) => statement.execute(params![record.id(), 1i64, record.status(), body, service_id]),
-            None => statement.execute(params![record.id(), 1i64, record.status(), body]),
+            Some(service_id) => statement.execute(params![
+                record.id(),
+                FIRST_VERSION as i64,
+                record.status(),
+                body,
+                service_id
+            ]),
+            None => statement.execute(params![record.id(), FIRST_VERSION as i64, record.status(), body]),
         })
         .map_err(backend)?;
     Ok(record)
@@ -781,6 +788,33 @@ mod tests {
                 ..vnf("vnf-1", "ns-1")
             }]
         );
+    }
+
+    #[tokio::test]
+    async fn a_vnf_write_stores_the_record_it_predicts_even_after_others_of_it_in_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let create = RecordWrite::CreateVnf(vnf("vnf-1", "ns-1"));
+        let created = create.stored_vnf().unwrap();
+        let started = RecordWrite::UpdateVnf(VnfRecord {
+            status: Status::NormalOperation,
+            ..created.clone()
+        });
+        let running = started.stored_vnf().unwrap();
+        let terminate = RecordWrite::UpdateVnf(VnfRecord {
+            status: Status::Terminated,
+            ..running.clone()
+        });
+        let terminated = terminate.stored_vnf().unwrap();
+        let written = store
+            .commit(RecordWrite::All(vec![create, started, terminate]), Vec::new())
+            .await
+            .unwrap()
+            .into_all()
+            .unwrap();
+        let written: Vec<VnfRecord> = written.into_iter().map(|w| w.into_vnf().unwrap()).collect();
+        assert_eq!(written, [created, running, terminated.clone()]);
+        assert_eq!(store.vnf("vnf-1").await.unwrap(), terminated);
     }
 
     #[tokio::test]

@@ -91,6 +91,11 @@ impl Orchestrator {
         mut state: ServiceState,
         outcome: Result<(), WorkflowError>,
     ) -> Result<WorkflowReport, WorkflowError> {
+        // The records a run wrote later are stored before it is done.
+        let outcome = match outcome {
+            Ok(()) => run.store_deferred().await,
+            failed => failed,
+        };
         let error = match outcome {
             Ok(()) => {
                 self.put(service_id, state.clone());

@@ -568,6 +568,10 @@ struct Run {
     /// How many of `steps` are stored: the others go with the next
     /// durable write.
     stored: usize,
+    /// Record writes done as steps (the step, and its entry's index in
+    /// `steps`) but not stored yet: they go with the next durable write
+    /// ([`Run::write_vnf_later`]).
+    deferred: Vec<(usize, Step, RecordWrite)>,
     committed: tokio::sync::broadcast::Sender<CommittedSteps>,
     recorder: Option<Arc<CallLog>>,
     /// What undoes the run so far, in the order it was done.
@@ -590,6 +594,7 @@ impl Run {
             intents: orchestrator.infrastructure.effects_outlive_the_process(),
             steps: Vec::new(),
             stored: 0,
+            deferred: Vec::new(),
             committed: orchestrator.committed.clone(),
             recorder: context.recorder.clone(),
             compensations: Vec::new(),
@@ -671,7 +676,8 @@ impl Run {
         Ok(())
     }
 
-    /// Stores `write` and every journal entry not stored yet, together.
+    /// Stores `write`, the deferred record writes before it and every
+    /// journal entry not stored yet, together.
     async fn commit(&mut self, write: RecordWrite) -> Result<Written, StoreError> {
         let steps = self.steps[self.stored..].to_vec();
         let followed = match &self.operation {
@@ -681,13 +687,61 @@ impl Run {
             }),
             _ => None,
         };
-        let written = self.store.commit(write, steps).await?;
+        let written = self.store_with_deferred(write, steps).await?;
         self.stored = self.steps.len();
         if let Some(followed) = followed {
             // Nobody following any more is not an error.
             let _ = self.committed.send(followed);
         }
         Ok(written)
+    }
+
+    /// Commits `write` after the deferred record writes, with `steps`. A
+    /// failed commit stored none of them: their steps are journaled as
+    /// failed, with why.
+    async fn store_with_deferred(
+        &mut self,
+        write: RecordWrite,
+        steps: Vec<JournalEntry>,
+    ) -> Result<Written, StoreError> {
+        if self.deferred.is_empty() {
+            return self.store.commit(write, steps).await;
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        let indices: Vec<usize> = deferred.iter().map(|(index, _, _)| *index).collect();
+        let mut writes: Vec<RecordWrite> = deferred.into_iter().map(|(_, _, write)| write).collect();
+        writes.push(write);
+        let written = self
+            .store
+            .commit(RecordWrite::All(writes), steps)
+            .await
+            .and_then(Written::into_all)
+            .and_then(|mut written| {
+                written
+                    .pop()
+                    .ok_or_else(|| StoreError::Backend("a write is missing".into()))
+            });
+        if let Err(error) = &written {
+            for index in indices {
+                let entry = &mut self.steps[index];
+                entry.outcome = StepOutcome::Failed;
+                entry.error = Some(format!("not stored: {error}"));
+            }
+        }
+        written
+    }
+
+    /// Stores the deferred record writes, if any, with the journal entries
+    /// not stored yet: a run's last durable write when it succeeded.
+    async fn store_deferred(&mut self) -> Result<(), WorkflowError> {
+        let Some((_, last, _)) = self.deferred.last() else {
+            return Ok(());
+        };
+        let last = last.clone();
+        self.commit(RecordWrite::Nothing)
+            .await
+            .map(drop)
+            .map_err(|error| self.error(&last, None, StepFailure::Store(error)))
     }
 
     /// Journals durably that an effect is about to act; the crash
@@ -797,6 +851,25 @@ impl Run {
         written
             .into_vnf()
             .map_err(|error| self.error(&step, None, StepFailure::Store(error)))
+    }
+
+    /// A VNF record write as a step, stored with the run's next durable
+    /// write (an effect's intent, a record write, the run's end) rather
+    /// than one commit of its own; returns the record it will store. What a
+    /// crash can lose with it is what it recorded since that write: the
+    /// outcome of hooks, which are pure, and of effects whose intent is
+    /// journaled (units nobody records are removed when the orchestrator
+    /// starts) or that do not outlive the process.
+    fn write_vnf_later(&mut self, step: Step, write: RecordWrite) -> Result<VnfRecord, WorkflowError> {
+        debug_assert_eq!(step.kind(), StepKind::Record, "{step}");
+        self.boundary(&step, None)?;
+        let Some(stored) = write.stored_vnf() else {
+            let cause = StepFailure::Store(StoreError::Backend(format!("not a VNF record write: {write:?}")));
+            return Err(self.failure(&step, None, cause));
+        };
+        self.record(&step, None, now(), StepOutcome::Succeeded, None);
+        self.deferred.push((self.steps.len() - 1, step, write));
+        Ok(stored)
     }
 
     /// Runs one hook as a step. An SSM event is for the run's service; an
@@ -1296,6 +1369,7 @@ impl Orchestrator {
 
     /// Journals the run and reports it.
     async fn finish(&self, run: Run, state: &ServiceState) -> Result<WorkflowReport, WorkflowError> {
+        debug_assert!(run.deferred.is_empty(), "a run ended with record writes not stored");
         let report = WorkflowReport {
             service_id: run.service.clone(),
             workflow: run.workflow,
@@ -1311,14 +1385,15 @@ impl Orchestrator {
         Ok(report)
     }
 
-    async fn journal(&self, run: Run) -> Result<(), WorkflowError> {
-        if run.stored == run.steps.len() {
+    async fn journal(&self, mut run: Run) -> Result<(), WorkflowError> {
+        if run.stored == run.steps.len() && run.deferred.is_empty() {
             return Ok(());
         }
         let (service, workflow) = (run.service.clone(), run.workflow);
-        self.store
-            .journal(run.steps[run.stored..].to_vec())
+        let steps = run.steps[run.stored..].to_vec();
+        run.store_with_deferred(RecordWrite::Nothing, steps)
             .await
+            .map(drop)
             .map_err(|error| WorkflowError::Step {
                 service,
                 workflow,
@@ -1933,7 +2008,7 @@ impl Orchestrator {
                 .write_ns(Step::NsrTerminated, RecordWrite::UpdateNs(terminated))
                 .await?;
             release_ssms(&mut run, &state.template).await;
-            Ok(())
+            run.store_deferred().await
         }
         .await;
         if outcome.is_ok() {
@@ -2220,7 +2295,7 @@ impl Orchestrator {
         let step = Step::StoreVnfr {
             vnf: vnf.vnf_id.clone(),
         };
-        match run.write_vnf(step, RecordWrite::CreateVnf(record)).await {
+        match run.write_vnf_later(step, RecordWrite::CreateVnf(record)) {
             Ok(record) => {
                 run.compensate_with(Compensation::RemoveInstance {
                     instance_id: record.id.clone(),
@@ -2367,10 +2442,7 @@ impl Orchestrator {
         let step = Step::StoreVnfr {
             vnf: instance.record.vnf_id.clone(),
         };
-        let updated = run
-            .write_vnf(step, RecordWrite::UpdateVnf(instance.record.clone()))
-            .await?;
-        instance.record = updated;
+        instance.record = run.write_vnf_later(step, RecordWrite::UpdateVnf(instance.record.clone()))?;
         Ok(())
     }
 
@@ -2462,7 +2534,7 @@ impl Orchestrator {
                 let step = Step::StoreVnfr {
                     vnf: vnf.vnf_id.clone(),
                 };
-                state.vnfs[position].record = run.write_vnf(step, RecordWrite::UpdateVnf(record)).await?;
+                state.vnfs[position].record = run.write_vnf_later(step, RecordWrite::UpdateVnf(record))?;
             }
             let Some(switch) = decision.configure.filter(|switch| switch.trigger) else {
                 continue;
@@ -2663,12 +2735,10 @@ impl Orchestrator {
             status: Status::Terminated,
             ..instance.record.clone()
         };
-        let record = run
-            .write_vnf(
-                Step::VnfrTerminated { vnf: vnf.clone() },
-                RecordWrite::UpdateVnf(terminated),
-            )
-            .await?;
+        let record = run.write_vnf_later(
+            Step::VnfrTerminated { vnf: vnf.clone() },
+            RecordWrite::UpdateVnf(terminated),
+        )?;
         release_fsms(run, template, &instance).await;
         Ok(VnfInstance { record, ..instance })
     }

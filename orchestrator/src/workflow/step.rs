@@ -5,7 +5,8 @@
 //! written durably before it acts and its outcome after, when what it acts
 //! on outlives the process (see `Infrastructure::effects_outlive_the_process`); a
 //! [`StepKind::Record`] write commits together with every journal entry not
-//! yet stored; [`StepKind::Hook`] calls (pure: a seeded request, a reply) and
+//! yet stored (a VNF record written mid-run with the run's next durable
+//! write: `Run::write_vnf_later`); [`StepKind::Hook`] calls (pure: a seeded request, a reply) and
 //! [`StepKind::Internal`] steps (reads, decisions, in-process ledgers) are
 //! written with the next durable write. A step's journaled name is its
 //! [`Display`](fmt::Display) form.
