@@ -452,6 +452,7 @@ pub fn observe(lifecycle: &Arc<Lifecycle>, log: Arc<EventLog>, metrics: Arc<Metr
             published: HashMap::new(),
             open: HashMap::new(),
             unfollowed: HashSet::new(),
+            closed: VecDeque::new(),
         };
         loop {
             match receiver.recv().await {
@@ -481,10 +482,18 @@ struct Feed {
     published: HashMap<String, usize>,
     /// The open operations, for the steps their runs store as they go.
     open: HashMap<String, OpOccurrence>,
-    /// Open operations some of whose stored steps were not seen: the rest
-    /// is published when their runs end, in order.
+    /// Open operations some of whose stored steps were not seen, or whose
+    /// run ended (the steps it committed last may come after the whole
+    /// list): the rest is published when their runs end, in order, until
+    /// they run again (retry, rollback).
     unfollowed: HashSet<String>,
+    /// The operations closed last, whose steps committed may still come
+    /// (they were all published when their runs ended).
+    closed: VecDeque<String>,
 }
+
+/// How many closed operations [`Feed`] remembers.
+const RECENTLY_CLOSED: usize = 1024;
 
 impl Feed {
     fn take(&mut self, event: LcmEvent) {
@@ -492,10 +501,20 @@ impl Feed {
             LcmEvent::Operation(operation) => {
                 self.metrics.operation(&operation);
                 if operation.operation_state.is_open() {
-                    self.open.insert(operation.id.clone(), operation.clone());
+                    let waited = self.open.insert(operation.id.clone(), operation.clone());
+                    // A run again from FAILED_TEMP: its steps are followed.
+                    if waited.is_some_and(|waited| waited.operation_state == OperationState::FailedTemp)
+                        && operation.operation_state != OperationState::FailedTemp
+                    {
+                        self.unfollowed.remove(&operation.id);
+                    }
                 } else {
                     self.published.remove(&operation.id);
                     self.open.remove(&operation.id);
+                    if self.closed.len() == RECENTLY_CLOSED {
+                        self.closed.pop_front();
+                    }
+                    self.closed.push_back(operation.id.clone());
                     self.unfollowed.remove(&operation.id);
                 }
                 self.log.push(vec![operation_event(&operation)]);
@@ -503,6 +522,8 @@ impl Feed {
             LcmEvent::StepsCommitted { operation_id, steps } => {
                 let operation = match self.open.get(&operation_id) {
                     Some(operation) if !self.unfollowed.contains(&operation_id) => operation,
+                    // Told already, with all its steps.
+                    None if self.closed.contains(&operation_id) => return,
                     // Published in order when the run ends.
                     _ => {
                         self.unfollowed.insert(operation_id);
@@ -533,6 +554,8 @@ impl Feed {
                     })
                     .collect();
                 self.published.insert(operation.id.clone(), steps.len().max(published));
+                // What the run committed last may still come: told now.
+                self.unfollowed.insert(operation.id.clone());
                 self.log.push(fresh);
             }
             LcmEvent::StepsMissed => self.unfollowed.extend(self.open.keys().cloned()),
@@ -596,6 +619,7 @@ fn instance_event(instance: &NsInstance, change: &str) -> Unnumbered {
 mod tests {
     use super::*;
     use crate::access::Role;
+    use crate::server::metrics::Gauges;
 
     fn instance_created(log: &EventLog, project: &str, instance: &str) {
         log.push(vec![Unnumbered {
@@ -653,6 +677,7 @@ mod tests {
             published: HashMap::new(),
             open: HashMap::new(),
             unfollowed: HashSet::new(),
+            closed: VecDeque::new(),
         };
         let committed = |names: &[&str]| LcmEvent::StepsCommitted {
             operation_id: "o1".into(),
@@ -675,19 +700,103 @@ mod tests {
             "forgotten once closed"
         );
 
-        // Steps stored before the operation was seen open (or missed by a
+        // Steps stored before an operation was seen open (or missed by a
         // slow feed) make the rest wait for the run's end, in order.
         let log = Arc::new(EventLog::new(100, 1));
         feed.log = Arc::clone(&log);
+        let other = |state: &str| OpOccurrence {
+            id: "o2".into(),
+            ..operation(state)
+        };
+        let committed = |names: &[&str]| LcmEvent::StepsCommitted {
+            operation_id: "o2".into(),
+            steps: names.iter().map(|name| entry(name)).collect(),
+        };
         feed.take(committed(&["read NSR"]));
-        feed.take(LcmEvent::Operation(operation("PROCESSING")));
+        feed.take(LcmEvent::Operation(other("PROCESSING")));
         feed.take(committed(&["deploy web"]));
         feed.take(LcmEvent::StepsMissed);
         assert!(steps(&log).is_empty());
-        feed.take(ended(["read NSR", "deploy web", "ssm configure", "NSR in operation"]));
-        feed.take(LcmEvent::Operation(operation("COMPLETED")));
+        feed.take(LcmEvent::Steps {
+            operation: other("COMPLETED"),
+            steps: ["read NSR", "deploy web", "ssm configure", "NSR in operation"]
+                .map(entry)
+                .to_vec(),
+        });
+        feed.take(LcmEvent::Operation(other("COMPLETED")));
         assert_eq!(steps(&log), told);
         assert!(feed.unfollowed.is_empty());
+    }
+
+    #[test]
+    fn steps_committed_that_arrive_after_the_runs_end_are_told_once_and_not_kept() {
+        let log = Arc::new(EventLog::new(100, 1));
+        let mut feed = Feed {
+            log: Arc::clone(&log),
+            metrics: Arc::new(Metrics::default()),
+            published: HashMap::new(),
+            open: HashMap::new(),
+            unfollowed: HashSet::new(),
+            closed: VecDeque::new(),
+        };
+        let id = operation("PROCESSING").id;
+        let committed = |names: &[&str]| LcmEvent::StepsCommitted {
+            operation_id: id.clone(),
+            steps: names.iter().map(|name| entry(name)).collect(),
+        };
+        let all = ["read NSR", "deploy web", "ssm configure", "NSR in operation"];
+        feed.take(LcmEvent::Operation(operation("PROCESSING")));
+        feed.take(committed(&["read NSR"]));
+        // The run's end overtakes the steps it committed last.
+        feed.take(LcmEvent::Steps {
+            operation: operation("COMPLETED"),
+            steps: all.map(entry).to_vec(),
+        });
+        feed.take(committed(&["deploy web", "ssm configure"]));
+        feed.take(LcmEvent::Operation(operation("COMPLETED")));
+        feed.take(committed(&["NSR in operation"]));
+        assert_eq!(
+            steps(&log),
+            ["1 read NSR", "2 deploy web", "3 ssm configure", "4 NSR in operation"]
+        );
+        assert!(feed.unfollowed.is_empty() && feed.published.is_empty() && feed.open.is_empty());
+        let scrape = feed.metrics.render(Gauges::default());
+        let deploys = scrape.lines().find(|line| {
+            line.starts_with("wasmano_workflow_step_duration_seconds_count") && line.contains("\"deploy\"")
+        });
+        assert!(deploys.is_some_and(|line| line.ends_with(" 1")), "{scrape}");
+
+        // A retry from FAILED_TEMP is followed again, numbered on.
+        let log = Arc::new(EventLog::new(100, 1));
+        feed.log = Arc::clone(&log);
+        let retried = |state: &str| OpOccurrence {
+            id: "o3".into(),
+            ..operation(state)
+        };
+        let committed = |names: &[&str]| LcmEvent::StepsCommitted {
+            operation_id: "o3".into(),
+            steps: names.iter().map(|name| entry(name)).collect(),
+        };
+        let ended = |state: &str, names: &[&str]| LcmEvent::Steps {
+            operation: retried(state),
+            steps: names.iter().map(|name| entry(name)).collect(),
+        };
+        feed.take(LcmEvent::Operation(retried("PROCESSING")));
+        feed.take(committed(&["read NSR"]));
+        feed.take(ended("FAILED_TEMP", &["read NSR", "deploy web"]));
+        feed.take(LcmEvent::Operation(retried("FAILED_TEMP")));
+        feed.take(LcmEvent::Operation(retried("PROCESSING")));
+        feed.take(committed(&["deploy web"]));
+        assert_eq!(steps(&log), ["1 read NSR", "2 deploy web", "3 deploy web"]);
+        feed.take(ended(
+            "COMPLETED",
+            &["read NSR", "deploy web", "deploy web", "NSR in operation"],
+        ));
+        feed.take(LcmEvent::Operation(retried("COMPLETED")));
+        assert_eq!(
+            steps(&log),
+            ["1 read NSR", "2 deploy web", "3 deploy web", "4 NSR in operation"]
+        );
     }
 
     #[test]
