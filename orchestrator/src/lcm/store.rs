@@ -69,7 +69,10 @@ fn backend(error: impl std::fmt::Display) -> LcmStoreError {
     LcmStoreError::Backend(error.to_string())
 }
 
-/// The store. Cheap to clone; clones share the connection.
+/// The store. Cheap to clone; clones share the connection. Each call is one
+/// statement or one short transaction under the connection's lock (its
+/// write-ahead log is checkpointed from a connection of its own), so async
+/// callers make the single-row calls in place.
 #[derive(Clone)]
 pub struct LcmStore {
     connection: Arc<Mutex<Connection>>,
