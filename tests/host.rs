@@ -787,6 +787,47 @@ fn compiling_past_the_budget_is_refused() {
     ));
 }
 
+/// A compilation past its budget goes on in the background (cranelift cannot
+/// be interrupted), holding its slot: a second module waits for a slot and is
+/// refused as "busy" instead of starting another thread beside it, and a
+/// slot comes free once the abandoned compilation ends.
+#[test]
+fn compilations_past_their_budget_hold_their_slot_until_they_end() {
+    let host = Host::new(HostConfig {
+        max_instances: 8,
+        compile_budget: Duration::from_millis(1),
+        max_compilations: 1,
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let bytes = std::fs::read(&guests().configure).unwrap();
+    assert!(matches!(
+        host.load_bytes(&bytes, None),
+        Err(LoadError::CompileTimeout { .. })
+    ));
+    match host.load_bytes(&bytes, None) {
+        Err(error @ LoadError::CompilerBusy { running: 1, .. }) => {
+            assert!(
+                error.to_string().contains("1 earlier compilations are still running"),
+                "{error}"
+            );
+        }
+        other => panic!("expected the one slot to be held, got {other:?}"),
+    }
+    // Once the abandoned compilation ends, the slot serves the next one
+    // (which, at this budget, runs past it in turn).
+    let started = Instant::now();
+    loop {
+        match host.load_bytes(&bytes, None) {
+            Err(LoadError::CompileTimeout { .. }) => break,
+            Err(LoadError::CompilerBusy { .. }) if started.elapsed() < Duration::from_secs(120) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => panic!("expected the slot to come free, got {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_module_built_against_another_contract_version_is_refused() {
     match host().load_file(&guests().hostile_contract, None) {

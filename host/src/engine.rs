@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::p2::DynPollable;
 
 use crate::bindings::ssm;
-use crate::module::{self, CacheUse, LoadError, LoadedModule};
+use crate::module::{self, CacheUse, CompileSlots, LoadError, LoadedModule};
 use crate::sandbox::Sandbox;
 
 /// How often the epoch advances: the granularity of invocation deadlines.
@@ -44,8 +44,14 @@ pub struct HostConfig {
     pub max_deadline: Duration,
     /// The largest component accepted, checked before compiling.
     pub max_module_bytes: usize,
-    /// How long compiling one component may take before it is refused.
+    /// How long compiling one component may take before it is refused,
+    /// waiting for a compilation slot included.
     pub compile_budget: Duration,
+    /// How many compilations may run at once. A compilation past its budget
+    /// is refused but cannot be interrupted: it keeps its slot until it
+    /// ends, so this also bounds the threads (and memory) that modules which
+    /// compile for ever can take.
+    pub max_compilations: usize,
 }
 
 impl Default for HostConfig {
@@ -57,6 +63,7 @@ impl Default for HostConfig {
             max_deadline: Duration::from_secs(10),
             max_module_bytes: MAX_MODULE_BYTES,
             compile_budget: Duration::from_secs(30),
+            max_compilations: 2,
         }
     }
 }
@@ -73,6 +80,8 @@ pub(crate) struct HostInner {
     pub(crate) config: HostConfig,
     /// Bounds the instances in flight through the async path to the pool size.
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    /// Bounds the compilations running at once.
+    pub(crate) compile_slots: Arc<CompileSlots>,
 }
 
 impl std::fmt::Debug for Host {
@@ -125,6 +134,7 @@ impl Host {
             inner: Arc::new(HostInner {
                 engine,
                 linker,
+                compile_slots: CompileSlots::new(config.max_compilations),
                 config,
                 permits,
             }),

@@ -2,7 +2,8 @@
 //! pre-instantiation.
 //!
 //! A component larger than the host's cap is refused before it is compiled,
-//! and compiling runs under a time budget.
+//! and compiling runs under a time budget, in one of a bounded number of
+//! compilation slots (one past its budget keeps its slot until it ends).
 //!
 //! The cache keeps `wasmtime`'s precompiled artifact of each component under
 //! `<cache_dir>/<sha256>-<engine hash>.cwasm`, so a second load of the same
@@ -19,6 +20,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -83,6 +85,19 @@ pub enum LoadError {
     /// Compiling the component took longer than the host's budget.
     #[error("compiling the module took longer than the budget of {} ms", .budget.as_millis())]
     CompileTimeout {
+        /// The budget.
+        budget: Duration,
+    },
+    /// No compilation could start within the budget: the host's
+    /// compilation slots were all held, by compilations still running
+    /// (those past their budget included, which cannot be interrupted).
+    #[error(
+        "no compilation could start within the budget of {} ms: {running} earlier compilations are still running (some may have run past their budget); try again later",
+        .budget.as_millis()
+    )]
+    CompilerBusy {
+        /// The compilations running.
+        running: usize,
         /// The budget.
         budget: Duration,
     },
@@ -402,26 +417,84 @@ fn read_verified_artifact(artifact: &Path) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// Compiles on a thread of its own, waiting at most the host's compile
-/// budget. A compilation past its budget cannot be interrupted: its thread
-/// finishes in the background and its result is dropped.
+/// budget, slot included. A compilation past its budget cannot be
+/// interrupted: its thread finishes in the background and its result is
+/// dropped, but it keeps its slot until then, so modules that compile for
+/// ever cannot pile up more than [`HostConfig::max_compilations`] threads.
+///
+/// [`HostConfig::max_compilations`]: crate::HostConfig::max_compilations
 fn compile(host: &HostInner, bytes: &[u8]) -> Result<Component, LoadError> {
     let budget = host.config.compile_budget;
+    let deadline = Instant::now() + budget;
+    let slot = host
+        .compile_slots
+        .take_before(deadline)
+        .map_err(|running| LoadError::CompilerBusy { running, budget })?;
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     let engine = host.engine.clone();
     let bytes = bytes.to_vec();
     std::thread::Builder::new()
         .name("wasmano-compile".into())
         .spawn(move || {
+            let compiled = Component::new(&engine, &bytes);
+            drop(slot);
             // The receiver is gone when the budget ran out: nobody waits.
-            let _ = sender.send(Component::new(&engine, &bytes));
+            let _ = sender.send(compiled);
         })
         .map_err(|error| LoadError::Engine(format!("cannot start a compilation thread: {error}")))?;
-    match receiver.recv_timeout(budget) {
+    match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         Ok(compiled) => compiled.map_err(|error| LoadError::NotAComponent(format!("{error:#}"))),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(LoadError::CompileTimeout { budget }),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
             Err(LoadError::Engine("the compilation thread panicked".into()))
         }
+    }
+}
+
+/// The compilations a host runs at once, those past their budget included.
+pub(crate) struct CompileSlots {
+    running: Mutex<usize>,
+    freed: Condvar,
+    max: usize,
+}
+
+/// One running compilation's place in [`CompileSlots`], given back when
+/// dropped (when the compilation ends, whether anyone still waits for it).
+struct CompileSlot(Arc<CompileSlots>);
+
+impl CompileSlots {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            running: Mutex::new(0),
+            freed: Condvar::new(),
+            max: max.max(1),
+        })
+    }
+
+    /// A slot, waiting until `deadline` for one to come free; else how many
+    /// compilations hold them.
+    fn take_before(self: &Arc<Self>, deadline: Instant) -> Result<CompileSlot, usize> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        while *running >= self.max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(*running);
+            }
+            running = self
+                .freed
+                .wait_timeout(running, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *running += 1;
+        Ok(CompileSlot(Arc::clone(self)))
+    }
+}
+
+impl Drop for CompileSlot {
+    fn drop(&mut self) {
+        *self.0.running.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.0.freed.notify_one();
     }
 }
 
