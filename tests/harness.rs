@@ -396,6 +396,32 @@ fn inspect_reports_kind_version_events_digest_and_size() {
     assert_eq!(summary["sha256"].as_str().unwrap().len(), 64);
 }
 
+/// `wasmano sm inspect M | head -0`: the reader of stdout is gone before
+/// anything is written. The command ends quietly with 0 (as the whole
+/// output would have been cut short by the reader anyway), not with a panic.
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let mut child = Command::new(BIN)
+        .args(["sm", "inspect", guests().vnf_manager.to_str().unwrap()])
+        .env(
+            "WASMANO_CACHE_DIR",
+            support::workspace_root().join("target/harness-cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end closes before the module is even loaded.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}
+
 /// `sm new` for both kinds: the crate's native test passes and it builds to a
 /// component the harness can inspect.
 #[test]

@@ -9,6 +9,7 @@ use wasmano::catalogue::{Catalogue, EntryKind};
 use wasmano::package::{Package, PackageError, onboard};
 use wasmano_host::{Host, HostConfig};
 
+use super::output::outln;
 use super::{Failure, exit};
 
 /// Where wasmano keeps its catalogue, compiled modules and records.
@@ -79,12 +80,12 @@ pub fn onboard_command(args: OnboardArgs) -> Result<ExitCode, Failure> {
                 eprintln!("{}: warning: {warning}", args.package.display());
             }
             for entry in &report.stored.added {
-                println!("added {} {} (sha256 {})", entry.kind, entry.identity, entry.sha256);
+                outln!("added {} {} (sha256 {})", entry.kind, entry.identity, entry.sha256);
             }
             if report.stored.added.is_empty() {
-                println!("{}: already onboarded, nothing changed", report.nsd);
+                outln!("{}: already onboarded, nothing changed", report.nsd);
             } else {
-                println!(
+                outln!(
                     "{}: onboarded ({} entries already there)",
                     report.nsd,
                     report.stored.unchanged.len()
@@ -123,7 +124,7 @@ pub fn catalogue_command(data_dir: &DataDir) -> Result<ExitCode, Failure> {
         } else {
             entry.identity.to_string()
         };
-        println!("{:<6} {identity:<44} {} {:>8} B", entry.kind, entry.sha256, entry.size);
+        outln!("{:<6} {identity:<44} {} {:>8} B", entry.kind, entry.sha256, entry.size);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -48,6 +48,7 @@ use wasmano::workflow::{Orchestrator, ServiceTemplate, WorkflowReport};
 use super::broker::{BrokerArgs, legacy_settings};
 use super::catalogue::{DataDir, host_in};
 use super::client::Client;
+use super::output::{out, outln};
 use super::{Failure, exit};
 
 /// Arguments of `wasmano demo`.
@@ -379,7 +380,7 @@ fn run_service(client: &Client, archive: &[u8]) -> Result<String, Failure> {
     let package = client.post_bytes(PACKAGES, "application/gzip", archive)?.body;
     let nsd_id = field(&package, "nsdId")?;
     let count = |name: &str| package.get(name).and_then(Value::as_array).map_or(0, Vec::len);
-    println!(
+    outln!(
         "onboarded {nsd_id} as package {} ({} VNFDs, {} modules) in {:.1} ms",
         field(&package, "id")?,
         count("vnfds"),
@@ -488,7 +489,7 @@ fn run_task(client: &Client, ns_id: &str, path: &str, body: &Value) -> Result<Ve
         .and_then(|step| text(step, "workflow"))
         .unwrap_or_else(|| kind.to_lowercase());
     print_heading(&workflow, ns_id, steps.iter().map(seconds).sum());
-    println!("  operation {operation_id}: {kind} {state}");
+    outln!("  operation {operation_id}: {kind} {state}");
     for step in steps {
         print_step(
             &text(step, "step").unwrap_or_default(),
@@ -702,7 +703,7 @@ fn print_timeline(report: &WorkflowReport) {
 }
 
 fn print_heading(workflow: &str, service_id: &str, step_seconds: f64) {
-    println!(
+    outln!(
         "\n== {workflow} of service {service_id} ({:.2} ms in steps)",
         step_seconds * 1e3
     );
@@ -719,7 +720,7 @@ fn print_step(step: &str, intent: bool, seconds: f64, manager: Option<&str>, eve
         step.to_owned()
     };
     let line = format!("  {step:<44} {:>9.3} ms  {hook}{error}", seconds * 1e3);
-    println!("{}", line.trim_end());
+    outln!("{}", line.trim_end());
 }
 
 /// The VNF instances (profile, instance id, VIM) after a workflow.
@@ -728,7 +729,7 @@ fn print_vnfs<'a>(vnfs: impl Iterator<Item = (&'a str, &'a str, &'a str)>) {
         .map(|(vnf_id, id, vim)| format!("{vnf_id} ({}) on {vim}", id.get(..8).unwrap_or(id)))
         .collect();
     if !placement.is_empty() {
-        println!("  VNFs: {}", placement.join(", "));
+        outln!("  VNFs: {}", placement.join(", "));
     }
 }
 
@@ -766,8 +767,8 @@ async fn print_final_records(
         "nsr": to_document(&nsr.to_tango(&descriptors.nsd)),
         "vnfrs": vnfrs.iter().map(to_document).collect::<Vec<_>>(),
     });
-    println!("\n== final records");
-    print!(
+    outln!("\n== final records");
+    out!(
         "{}",
         serde_saphyr::to_string(&records).map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?
     );

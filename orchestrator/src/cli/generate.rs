@@ -24,6 +24,7 @@ use wasmano::workflow::{Orchestrator, sample_payload};
 use wasmano_host::Event;
 
 use super::demo::service_from_files;
+use super::output::out;
 use super::scaffold::Kind;
 use super::sm::{host, to_yaml};
 use super::{Failure, exit};
@@ -113,6 +114,6 @@ pub fn generate(args: GenerateArgs) -> Result<ExitCode, Failure> {
     let mut envelope = Map::new();
     envelope.insert(format!("{}_type", kind.short_name()), Value::from(event.name()));
     envelope.insert("content".into(), content);
-    print!("{}", to_yaml(&Value::Object(envelope))?);
+    out!("{}", to_yaml(&Value::Object(envelope))?);
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ mod catalogue;
 mod client;
 mod demo;
 mod generate;
+mod output;
 mod remote;
 mod replay;
 mod scaffold;
@@ -52,6 +53,9 @@ pub mod exit {
     pub const SOFTWARE: u8 = 70;
     /// An output file or directory could not be created.
     pub const CANT_CREATE: u8 = 73;
+    /// Standard output could not be written (other than its reader going
+    /// away, which ends a command quietly with 0).
+    pub const IO_ERROR: u8 = 74;
     /// The server refused the request for the resource's state (409):
     /// another operation is open, the instance is (not) instantiated;
     /// `serve`: another server holds the data directory.

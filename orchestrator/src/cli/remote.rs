@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use wasmano::lcm::model::OnFailure;
 
 use super::client::{Client, Connection};
+use super::output::outln;
 use super::{Failure, exit};
 
 /// `wasmano package ...`.
@@ -414,7 +415,7 @@ pub fn op(command: OpCommand, connection: &Connection) -> Result<ExitCode, Failu
         OpCommand::Timeline { id } => {
             let timeline = client.get(&format!("{OPERATIONS}/{id}/timeline"))?.body;
             if connection.json {
-                println!("{timeline:#}");
+                outln!("{timeline:#}");
             } else {
                 print_timeline(&timeline);
             }
@@ -489,7 +490,7 @@ fn follow(
 /// per element of an array, or one for an object).
 fn print(connection: &Connection, body: &Value, columns: &[&str]) {
     if connection.json {
-        println!("{body:#}");
+        outln!("{body:#}");
         return;
     }
     let rows: Vec<&Value> = match body {
@@ -523,7 +524,7 @@ fn print(connection: &Connection, body: &Value, columns: &[&str]) {
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(columns.iter().map(|column| (*column).to_owned()).collect());
     for row in table {
@@ -553,7 +554,7 @@ fn print_timeline(timeline: &Value) {
             .and_then(Value::as_str)
             .map(|error| format!("  error: {error}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {:<12} {:<44} {:>9.3} ms  {}{hook}{error}",
             text("workflow"),
             text("step"),

@@ -16,6 +16,7 @@ use wasmano::recording::{CallFilter, CallLog, CallLogError, StoredCall, answer_d
 use wasmano_host::{Event, Host, LoadedModule, Request, WasmManager};
 
 use super::catalogue::DataDir;
+use super::output::outln;
 use super::sm::{differences, handled_events, host, load, parse_option};
 use super::{Failure, exit};
 
@@ -109,16 +110,16 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, Failure> {
             call.ran
         );
         if differences.is_empty() {
-            println!("{heading}: same");
+            outln!("{heading}: same");
         } else {
             different += 1;
-            println!("{heading}: differs in {} place(s)", differences.len());
+            outln!("{heading}: differs in {} place(s)", differences.len());
             for line in differences {
-                println!("  {line}");
+                outln!("  {line}");
             }
         }
     }
-    println!(
+    outln!(
         "replayed {} call(s) on {}: {} same, {different} different",
         calls.len(),
         args.module.display(),

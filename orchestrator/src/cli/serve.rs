@@ -5,6 +5,7 @@
 //! finish (bounded) before it exits; the next start recovers the rest.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -244,14 +245,22 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))?;
         let shutdown = shutdown_signal()?;
         let opened = server::open(&config).await.map_err(start_failure)?;
-        // A token written to its file is not repeated on the terminal.
+        // A token written to its file is not repeated on the terminal. The
+        // server serves on when nobody reads its standard output: what it
+        // writes there is not checked.
+        let mut stdout = std::io::stdout();
         match (&opened.bootstrap_secret, &config.bootstrap_token_file) {
-            (Some(secret), None) => println!("bootstrap admin token (shown once): {secret}"),
-            (Some(_), Some(file)) => println!("bootstrap admin token written to {}", file.display()),
+            (Some(secret), None) => {
+                let _ = writeln!(stdout, "bootstrap admin token (shown once): {secret}");
+            }
+            (Some(_), Some(file)) => {
+                let _ = writeln!(stdout, "bootstrap admin token written to {}", file.display());
+            }
             (None, _) => {}
         }
         let scheme = if tls_config.is_some() { "https" } else { "http" };
-        println!(
+        let _ = writeln!(
+            stdout,
             "wasmano serving {scheme}://{address} (data directory {}, {} service(s) recovered)",
             config.data_dir.display(),
             opened.recovered

@@ -35,6 +35,7 @@ use wasmano_host::{
 };
 
 use super::broker::BrokerArgs;
+use super::output::{out, outln};
 use super::{Failure, exit};
 
 /// A legacy 5GTANGO manager to run over the broker, as the orchestrator
@@ -188,13 +189,13 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
     let (ported, legacy) = (answer_document(&ported), answer_document(&legacy));
     let differences = differences(&ported, &legacy, ["module", "legacy"]);
     if differences.is_empty() {
-        println!("the module and the legacy manager answer the same:");
-        print!("{}", to_yaml(&ported)?);
+        outln!("the module and the legacy manager answer the same:");
+        out!("{}", to_yaml(&ported)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("the replies differ ({} place(s)):", differences.len());
+    outln!("the replies differ ({} place(s)):", differences.len());
     for line in &differences {
-        println!("{line}");
+        outln!("{line}");
     }
     Err(Failure::new(
         exit::REPLIES_DIFFER,
@@ -371,7 +372,7 @@ fn run_legacy(
 fn report(outcome: Result<Reply, InvocationError>, acceptance: &Acceptance) -> Result<ExitCode, Failure> {
     match outcome {
         Ok(reply) => {
-            print!("{}", to_yaml(&reply.to_tango())?);
+            out!("{}", to_yaml(&reply.to_tango())?);
             acceptance.check(&reply).map_err(|why| {
                 Failure::new(
                     exit::REFUSED_REPLY,
@@ -382,7 +383,7 @@ fn report(outcome: Result<Reply, InvocationError>, acceptance: &Acceptance) -> R
         }
         Err(error) => match &error.cause {
             Cause::Answered { message, content } => {
-                print!("{}", to_yaml(&error_reply(message, content.as_ref()))?);
+                out!("{}", to_yaml(&error_reply(message, content.as_ref()))?);
                 Err(Failure::new(exit::MANAGER_ERROR, error.to_string()))
             }
             Cause::NotHandled => Err(Failure::new(exit::NOT_HANDLED, error.to_string())),
@@ -403,7 +404,7 @@ pub fn inspect(path: &Path) -> Result<ExitCode, Failure> {
         "sha256": module.sha256(),
         "size": module.size(),
     });
-    print!("{}", to_yaml(&summary)?);
+    out!("{}", to_yaml(&summary)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,6 +10,7 @@ use clap::Args as ClapArgs;
 use wasmano::descriptor::{self, LoadError, Problem};
 
 use super::exit;
+use super::output::outln;
 
 /// Arguments of `wasmano validate`.
 #[derive(Debug, ClapArgs)]
@@ -46,7 +47,7 @@ pub fn validate(args: ValidateArgs) -> ExitCode {
                     1 => ", 1 warning".to_owned(),
                     count => format!(", {count} warnings"),
                 };
-                println!(
+                outln!(
                     "{}: ok ({} {}){warnings}",
                     file.display(),
                     checked.descriptor.kind_name(),

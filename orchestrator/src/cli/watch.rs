@@ -9,6 +9,7 @@ use clap::Args as ClapArgs;
 use serde_json::Value;
 
 use super::client::Connection;
+use super::output::outln;
 use super::{Failure, exit};
 
 /// Arguments of `wasmano watch`.
@@ -54,13 +55,13 @@ pub fn watch(args: WatchArgs) -> Result<ExitCode, Failure> {
 /// Prints one event: its data with `--json`, else a timeline line.
 fn show(event: &Event, json: bool) {
     if json {
-        println!("{}", event.data);
+        outln!("{}", event.data);
         return;
     }
     let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
     let text = |name: &str| data.get(name).and_then(Value::as_str).unwrap_or("-").to_owned();
     match event.kind.as_str() {
-        "lcm_op_occ" => println!(
+        "lcm_op_occ" => outln!(
             "{} {} {} {} on NS instance {}",
             text("timeStamp"),
             text("lcmOperationType"),
@@ -78,15 +79,15 @@ fn show(event: &Event, json: bool) {
             } else {
                 format!("  {participant}")
             };
-            println!(
+            outln!(
                 "    {:<44} {:>9.3} ms  {}{hook}",
                 text("step"),
                 data.get("durationSeconds").and_then(Value::as_f64).unwrap_or(0.0) * 1e3,
                 text("outcome"),
             );
         }
-        "ns_instance" => println!("NS instance {} {}", text("nsInstanceId"), text("change")),
-        "reset" => println!("(events were missed: the stream starts over)"),
-        other => println!("{other}: {}", event.data),
+        "ns_instance" => outln!("NS instance {} {}", text("nsInstanceId"), text("change")),
+        "reset" => outln!("(events were missed: the stream starts over)"),
+        other => outln!("{other}: {}", event.data),
     }
 }
