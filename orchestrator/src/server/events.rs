@@ -446,14 +446,7 @@ pub fn observe(lifecycle: &Arc<Lifecycle>, log: Arc<EventLog>, metrics: Arc<Metr
         }
         // The task must not keep the lifecycle (and its sender) alive.
         drop(seeding);
-        let mut feed = Feed {
-            log,
-            metrics,
-            published: HashMap::new(),
-            open: HashMap::new(),
-            unfollowed: HashSet::new(),
-            closed: VecDeque::new(),
-        };
+        let mut feed = Feed::new(log, metrics);
         loop {
             match receiver.recv().await {
                 Ok(event) => feed.take(event),
@@ -496,6 +489,17 @@ struct Feed {
 const RECENTLY_CLOSED: usize = 1024;
 
 impl Feed {
+    fn new(log: Arc<EventLog>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            log,
+            metrics,
+            published: HashMap::new(),
+            open: HashMap::new(),
+            unfollowed: HashSet::new(),
+            closed: VecDeque::new(),
+        }
+    }
+
     fn take(&mut self, event: LcmEvent) {
         match event {
             LcmEvent::Operation(operation) => {
@@ -671,14 +675,7 @@ mod tests {
     #[test]
     fn steps_told_while_a_run_goes_are_not_told_again_when_it_ends() {
         let log = Arc::new(EventLog::new(100, 1));
-        let mut feed = Feed {
-            log: Arc::clone(&log),
-            metrics: Arc::new(Metrics::default()),
-            published: HashMap::new(),
-            open: HashMap::new(),
-            unfollowed: HashSet::new(),
-            closed: VecDeque::new(),
-        };
+        let mut feed = Feed::new(Arc::clone(&log), Arc::new(Metrics::default()));
         let committed = |names: &[&str]| LcmEvent::StepsCommitted {
             operation_id: "o1".into(),
             steps: names.iter().map(|name| entry(name)).collect(),
@@ -731,14 +728,7 @@ mod tests {
     #[test]
     fn steps_committed_that_arrive_after_the_runs_end_are_told_once_and_not_kept() {
         let log = Arc::new(EventLog::new(100, 1));
-        let mut feed = Feed {
-            log: Arc::clone(&log),
-            metrics: Arc::new(Metrics::default()),
-            published: HashMap::new(),
-            open: HashMap::new(),
-            unfollowed: HashSet::new(),
-            closed: VecDeque::new(),
-        };
+        let mut feed = Feed::new(Arc::clone(&log), Arc::new(Metrics::default()));
         let id = operation("PROCESSING").id;
         let committed = |names: &[&str]| LcmEvent::StepsCommitted {
             operation_id: id.clone(),

@@ -814,14 +814,18 @@ impl Run {
     /// Writes several records, one step each, committed in one transaction
     /// with their journal entries and every entry not stored yet: all are
     /// stored, or none. Each step is a boundary, passed before anything is
-    /// written.
+    /// written; a failed commit is told as the first step's. No writes,
+    /// no commit.
     async fn write_all(&mut self, writes: Vec<(Step, RecordWrite)>) -> Result<Vec<Written>, WorkflowError> {
+        let Some((first, _)) = writes.first() else {
+            return Ok(Vec::new());
+        };
+        let first = first.clone();
         for (step, _) in &writes {
             debug_assert_eq!(step.kind(), StepKind::Record, "{step}");
             self.boundary(step, None)?;
         }
         let (steps, writes): (Vec<Step>, Vec<RecordWrite>) = writes.into_iter().unzip();
-        let first = steps.first().cloned().unwrap_or(Step::UpdateNsr);
         let started = now();
         for step in &steps {
             self.record(step, None, started, StepOutcome::Succeeded, None);
