@@ -287,7 +287,15 @@ fn a_guest_that_sleeps_is_stopped_at_once() {
 
 #[test]
 fn a_log_flood_is_cut_off_and_the_event_completes() {
-    let manager = manager(&guests().hostile, &[("behaviour", "log-flood")], Limits::default());
+    // Sixteen thousand log calls take a debug build's host tens of
+    // milliseconds of CPU: long enough to be demoted, and then to wait for
+    // the CPU while other tests run. The deadline leaves room for that;
+    // what is tested is the cut-off.
+    let limits = Limits {
+        deadline: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let manager = manager(&guests().hostile, &[("behaviour", "log-flood")], limits);
     let reply = manager.invoke_blocking(&ssm(SsmEvent::State, &json!({"state": "x"})));
     assert_eq!(reply, Ok(Reply::State(serde_json::Value::Null)));
 }
@@ -604,6 +612,117 @@ fn invocations_run_in_parallel_while_a_neighbour_loops() {
         let neighbour = neighbour.join().unwrap().unwrap_err();
         assert!(matches!(neighbour.cause, Cause::Fault(Fault::Timeout { .. })));
     });
+}
+
+/// The scheduling policy of one of this process's threads (5 is `SCHED_IDLE`).
+fn policy_of_thread(thread: &str) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{thread}/stat")).unwrap();
+    // The fields after the command name (which may hold spaces): state is
+    // the first of them (field 3), policy the 39th (field 41).
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    fields[38].parse().unwrap()
+}
+
+const SCHED_IDLE: u32 = 5;
+
+#[test]
+fn a_hook_that_runs_long_is_demoted_until_it_ends() {
+    if !host().demotes_long_hooks() {
+        eprintln!("SKIPPED: this process may not restore a thread's scheduling class, so the host does not demote");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test with the privilege"
+        );
+        return;
+    }
+    let looping = manager(
+        &guests().hostile,
+        &[("behaviour", "loop")],
+        Limits {
+            deadline: Duration::from_millis(500),
+            ..Limits::default()
+        },
+    );
+    let (thread_sender, thread) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let link = std::fs::read_link("/proc/thread-self").unwrap();
+        let thread = link.file_name().unwrap().to_string_lossy().into_owned();
+        let before = policy_of_thread(&thread);
+        thread_sender.send(thread.clone()).unwrap();
+        let error = looping
+            .invoke_blocking(&ssm(SsmEvent::State, &json!({"state": 1})))
+            .unwrap_err();
+        (error.cause, before, policy_of_thread(&thread))
+    });
+    let thread = thread.recv().unwrap();
+    let mut idle_seen = false;
+    while !runner.is_finished() {
+        idle_seen |= policy_of_thread(&thread) == SCHED_IDLE;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (cause, before, after) = runner.join().unwrap();
+    assert!(matches!(cause, Cause::Fault(Fault::Timeout { .. })), "{cause:?}");
+    assert!(idle_seen, "the looping hook kept its scheduling class");
+    assert_ne!(before, SCHED_IDLE);
+    assert_eq!(after, before, "the thread did not get its scheduling class back");
+}
+
+/// Keeps the calling thread on the first CPU only.
+fn pin_to_first_cpu() {
+    // SAFETY: the set is initialised before use; sched_setaffinity only
+    // reads it, and acts on the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set), 0);
+    }
+}
+
+#[test]
+fn a_demoted_hook_is_stopped_at_its_deadline_on_a_busy_cpu() {
+    let limits = Limits {
+        deadline: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let looping = manager(&guests().hostile, &[("behaviour", "loop")], limits);
+    // Two threads keep the hook's CPU busy until it ends: a hook in the
+    // idle class, left to itself, would hardly run, nor see its deadline,
+    // while they spin.
+    let hook_ended = Arc::new(AtomicBool::new(false));
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let hook_ended = Arc::clone(&hook_ended);
+            std::thread::spawn(move || {
+                pin_to_first_cpu();
+                let give_up = Instant::now() + Duration::from_secs(3);
+                while !hook_ended.load(Ordering::Relaxed) && Instant::now() < give_up {}
+            })
+        })
+        .collect();
+    let (error, elapsed) = std::thread::spawn(move || {
+        pin_to_first_cpu();
+        let started = Instant::now();
+        let error = looping
+            .invoke_blocking(&ssm(SsmEvent::State, &json!({"state": 1})))
+            .unwrap_err();
+        (error, started.elapsed())
+    })
+    .join()
+    .unwrap();
+    hook_ended.store(true, Ordering::Relaxed);
+    for spinner in spinners {
+        spinner.join().unwrap();
+    }
+    assert_eq!(
+        error.cause,
+        Cause::Fault(Fault::Timeout {
+            deadline: limits.deadline
+        })
+    );
+    assert!(
+        elapsed < limits.deadline + Duration::from_millis(250),
+        "stopped late: {elapsed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

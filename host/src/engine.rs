@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::DynPollable;
 
 use crate::bindings::ssm;
 use crate::module::{self, CacheUse, CompileSlots, LoadError, LoadedModule};
+use crate::priority::{Demotions, demotion_allowed};
 use crate::sandbox::Sandbox;
 
 /// How often the epoch advances: the granularity of invocation deadlines.
@@ -52,6 +53,12 @@ pub struct HostConfig {
     /// ends, so this also bounds the threads (and memory) that modules which
     /// compile for ever can take.
     pub max_compilations: usize,
+    /// A hook's slice at the orchestrator's CPU priority: this much real
+    /// time, then this much of its thread's CPU time more; past it, the
+    /// rest of its run is in the idle scheduling class (see the crate's
+    /// `priority` module). `None` keeps every hook at the orchestrator's
+    /// priority.
+    pub demote_after: Option<Duration>,
 }
 
 impl Default for HostConfig {
@@ -64,6 +71,7 @@ impl Default for HostConfig {
             max_module_bytes: MAX_MODULE_BYTES,
             compile_budget: Duration::from_secs(30),
             max_compilations: 2,
+            demote_after: Some(Duration::from_millis(10)),
         }
     }
 }
@@ -82,6 +90,9 @@ pub(crate) struct HostInner {
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
     /// Bounds the compilations running at once.
     pub(crate) compile_slots: Arc<CompileSlots>,
+    /// The threads running a hook past its slice; `None` when the host
+    /// does not demote.
+    pub(crate) demotions: Option<Arc<Demotions>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -127,7 +138,9 @@ impl Host {
             .map_err(|error| LoadError::Engine(format!("{error:#}")))?;
         forbid_blocking(&mut linker, WASI_POLL).map_err(|error| LoadError::Engine(format!("{error:#}")))?;
 
-        start_epoch_ticker(&engine)
+        // Probed now, so a process without the privilege says so at start.
+        let demotions = (config.demote_after.is_some() && demotion_allowed()).then(Arc::default);
+        start_epoch_ticker(&engine, demotions.clone())
             .map_err(|error| LoadError::Engine(format!("cannot start the epoch ticker: {error}")))?;
         let permits = Arc::new(tokio::sync::Semaphore::new(config.max_instances as usize));
         Ok(Self {
@@ -135,6 +148,7 @@ impl Host {
                 engine,
                 linker,
                 compile_slots: CompileSlots::new(config.max_compilations),
+                demotions,
                 config,
                 permits,
             }),
@@ -174,6 +188,12 @@ impl Host {
     /// may log this and go on).
     pub fn store_compiled(&self, module: &LoadedModule) -> Result<(), String> {
         module::store_compiled(&self.inner, module)
+    }
+
+    /// Whether hooks that run past [`HostConfig::demote_after`] are
+    /// demoted: set, and allowed by the process's privileges.
+    pub fn demotes_long_hooks(&self) -> bool {
+        self.inner.demotions.is_some()
     }
 
     pub(crate) fn inner(&self) -> &Arc<HostInner> {
@@ -231,8 +251,9 @@ pub(crate) const BLOCKING_REFUSED: &str = "the manager tried to wait (sleep or p
 /// long as the engine lives; the thread ends once the last clone of the
 /// engine is dropped. A sleep that overruns (a busy machine) is caught up
 /// with as many ticks as whole ticks passed, so deadlines follow the clock
-/// rather than the number of times the thread was scheduled.
-fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
+/// rather than the number of times the thread was scheduled. At each tick
+/// it also gives demoted threads whose deadline has come their class back.
+fn start_epoch_ticker(engine: &Engine, demotions: Option<Arc<Demotions>>) -> std::io::Result<()> {
     let engine = engine.weak();
     std::thread::Builder::new()
         .name("wasmano-epoch".into())
@@ -244,6 +265,9 @@ fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
                 while ticks < due {
                     engine.increment_epoch();
                     ticks += 1;
+                }
+                if let Some(demotions) = &demotions {
+                    demotions.promote_due(std::time::Instant::now());
                 }
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);

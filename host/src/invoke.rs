@@ -33,6 +33,7 @@ use crate::engine::{EPOCH_TICK, HostInner};
 use crate::event::{Event, Payload, Reply, Request};
 use crate::manager::Limits;
 use crate::module::{Exports, PreInstance};
+use crate::priority::{Demotions, HoldsDemotion, Slice};
 use crate::sandbox::{Identity, MAX_RESOURCES, Sandbox, sanitized};
 
 /// Why an invocation produced no reply.
@@ -153,7 +154,7 @@ pub(crate) fn invoke(
     }
     let mut store = new_store(host, identity, limits, request.seed, request.interrupt.clone());
     let outcome = call(&mut store, pre, request);
-    store.data().flush_output();
+    store.data_mut().end_call();
     let answer = outcome.map_err(|failure| error(classify(&store, &failure, limits)))?;
     let reply = answer.map_err(|answer| {
         error(match answer {
@@ -202,7 +203,7 @@ pub(crate) fn check_contract(
             .and_then(|bindings| bindings.instantiate(&mut store))
             .map(drop),
     };
-    store.data().flush_output();
+    store.data_mut().end_call();
     checked.map_err(|error| classify(&store, &CallError::Instantiate(error), limits))
 }
 
@@ -225,7 +226,7 @@ pub(crate) fn handled_events(
             Ok(events.into_iter().map(|event| Event::Fsm(fsm_event(event))).collect())
         }
     });
-    store.data().flush_output();
+    store.data_mut().end_call();
     outcome.map_err(|failure| classify(&store, &failure, limits))
 }
 
@@ -266,7 +267,8 @@ fn new_store(
     store.limiter(|sandbox| &mut sandbox.limiter);
     store.set_hostcall_fuel(limits.reply_bytes);
     store.set_max_component_handles(MAX_RESOURCES);
-    stop_at_deadline(&mut store, interrupt, limits.deadline);
+    let demotion = host.config.demote_after.zip(host.demotions.clone());
+    stop_at_deadline(&mut store, interrupt, limits.deadline, demotion);
     store
 }
 
@@ -281,16 +283,35 @@ struct Interrupted;
 /// ticks alone could end a deadline a little early.) With an `interrupt`
 /// flag the check runs at every tick, so the guest also stops at the first
 /// tick after the flag is set. A deadline ends in a trap [`classify`]
-/// reports as a timeout.
-fn stop_at_deadline<T>(store: &mut Store<T>, interrupt: Option<Arc<AtomicBool>>, deadline: Duration) {
-    let deadline_at = Instant::now() + deadline;
+/// reports as a timeout. A guest past its [`Slice`] of `demote_after` runs
+/// the rest of the call in the idle scheduling class; the store's data
+/// holds the demotion until the call ends.
+fn stop_at_deadline<T: HoldsDemotion>(
+    store: &mut Store<T>,
+    interrupt: Option<Arc<AtomicBool>>,
+    deadline: Duration,
+    demotion: Option<(Duration, Arc<Demotions>)>,
+) {
+    let started = Instant::now();
+    let deadline_at = started + deadline;
+    let mut pending_demotion = demotion
+        .filter(|(after, _)| *after < deadline)
+        .map(|(after, demotions)| (Slice::new(started, after), demotions));
     let every_tick = interrupt.is_some();
-    let next_check = move |now: Instant| match every_tick {
+    let next_check = move |now: Instant, next_look: Option<Instant>| match every_tick {
         true => 1,
-        false => deadline_ticks(deadline_at.saturating_duration_since(now)),
+        false => deadline_ticks(
+            next_look
+                .unwrap_or(deadline_at)
+                .min(deadline_at)
+                .saturating_duration_since(now),
+        ),
     };
-    store.set_epoch_deadline(next_check(Instant::now()));
-    store.epoch_deadline_callback(move |_| {
+    store.set_epoch_deadline(next_check(
+        started,
+        pending_demotion.as_ref().map(|(slice, _)| slice.next_look()),
+    ));
+    store.epoch_deadline_callback(move |mut context| {
         if interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst)) {
             return Err(wasmtime::Error::new(Interrupted));
         }
@@ -298,7 +319,14 @@ fn stop_at_deadline<T>(store: &mut Store<T>, interrupt: Option<Arc<AtomicBool>>,
         if now >= deadline_at {
             return Err(Trap::Interrupt.into());
         }
-        Ok(UpdateDeadline::Continue(next_check(now)))
+        if pending_demotion.as_mut().is_some_and(|(slice, _)| slice.spent(now))
+            && let Some((_, demotions)) = pending_demotion.take()
+            && let Some(demotion) = demotions.demote_current_thread(deadline_at, interrupt.clone())
+        {
+            context.data_mut().hold(demotion);
+        }
+        let next_look = pending_demotion.as_ref().map(|(slice, _)| slice.next_look());
+        Ok(UpdateDeadline::Continue(next_check(now, next_look)))
     });
 }
 
@@ -642,12 +670,16 @@ mod tests {
     /// a while; a burst of ticks must not end a deadline before its time.
     #[test]
     fn a_burst_of_epoch_ticks_does_not_end_the_deadline_early() {
+        struct NoSandbox;
+        impl HoldsDemotion for NoSandbox {
+            fn hold(&mut self, _: crate::priority::Demotion) {}
+        }
         let engine = wasmtime::Engine::new(wasmtime::Config::new().epoch_interruption(true)).unwrap();
         let spin_forever = wat::parse_str(r#"(module (func (export "spin") (loop (br 0))))"#).unwrap();
         let module = wasmtime::Module::new(&engine, spin_forever).unwrap();
-        let mut store = Store::new(&engine, ());
+        let mut store = Store::new(&engine, NoSandbox);
         let deadline = Duration::from_millis(60);
-        stop_at_deadline(&mut store, None, deadline);
+        stop_at_deadline(&mut store, None, deadline, None);
         let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
         let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
         let ticker = std::thread::spawn({

@@ -21,6 +21,7 @@ mod event;
 mod invoke;
 mod manager;
 mod module;
+mod priority;
 mod sandbox;
 mod tango;
 

@@ -5,7 +5,9 @@
 //! stderr captured), the contract's `host` interface (logging, options), a
 //! resource table of bounded size, and one memory budget for the whole
 //! invocation, summed over every memory and table of the component, that
-//! records when it refused to grow.
+//! records when it refused to grow. What the guest logs or prints is kept
+//! until the call ends ([`Sandbox::end_call`]), so a guest's thread never
+//! holds the host's log writer while it runs, demoted or not.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{wit_host, wit_types};
+use crate::priority::{Demotion, HoldsDemotion};
 
 /// How much a guest may write to stdout and to stderr per invocation.
 pub(crate) const OUTPUT_CAPACITY: usize = 64 << 10;
@@ -62,8 +65,12 @@ pub(crate) struct Sandbox {
     identity: Arc<Identity>,
     /// Bytes the guest may still log.
     log_budget: usize,
+    /// What it logged, sanitized, until the call ends.
+    logs: Vec<(wit_host::Level, String)>,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    /// The thread's demotion while the call runs past its slice.
+    demotion: Option<Demotion>,
 }
 
 impl Sandbox {
@@ -98,20 +105,43 @@ impl Sandbox {
             },
             identity,
             log_budget: LOG_BUDGET,
+            logs: Vec::new(),
             stdout,
             stderr,
+            demotion: None,
         }
     }
 
-    /// Writes what the guest printed into the host's logs, tagged with the
-    /// manager's id.
-    pub(crate) fn flush_output(&self) {
+    /// Ends the call: gives the thread its scheduling class back, then
+    /// writes what the guest logged and printed into the host's logs,
+    /// tagged with the manager's id.
+    pub(crate) fn end_call(&mut self) {
+        self.demotion = None;
+        let manager = &self.identity.id;
+        for (level, message) in self.logs.drain(..) {
+            match level {
+                wit_host::Level::Trace => tracing::trace!(manager = %manager, "{message}"),
+                wit_host::Level::Debug => tracing::debug!(manager = %manager, "{message}"),
+                wit_host::Level::Info => tracing::info!(manager = %manager, "{message}"),
+                wit_host::Level::Warn => tracing::warn!(manager = %manager, "{message}"),
+                wit_host::Level::Error => tracing::error!(manager = %manager, "{message}"),
+            }
+        }
+        if self.log_budget == 0 {
+            tracing::warn!(manager = %manager, "log budget of {LOG_BUDGET} bytes spent: further lines dropped");
+        }
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let contents = pipe.contents();
             for line in String::from_utf8_lossy(&contents).lines() {
-                tracing::info!(manager = %self.identity.id, stream, "{}", sanitized(line));
+                tracing::info!(manager = %manager, stream, "{}", sanitized(line));
             }
         }
+    }
+}
+
+impl HoldsDemotion for Sandbox {
+    fn hold(&mut self, demotion: Demotion) {
+        self.demotion = Some(demotion);
     }
 }
 
@@ -128,22 +158,12 @@ impl wit_types::Host for Sandbox {}
 
 impl wit_host::Host for Sandbox {
     fn log(&mut self, level: wit_host::Level, message: String) {
-        let manager = &self.identity.id;
-        let budget_before = self.log_budget;
-        self.log_budget = self.log_budget.saturating_sub(message.len());
         if self.log_budget == 0 {
-            if budget_before > 0 {
-                tracing::warn!(manager = %manager, "log budget of {LOG_BUDGET} bytes spent: further lines dropped");
-            }
             return;
         }
-        let message = sanitized(&message);
-        match level {
-            wit_host::Level::Trace => tracing::trace!(manager = %manager, "{message}"),
-            wit_host::Level::Debug => tracing::debug!(manager = %manager, "{message}"),
-            wit_host::Level::Info => tracing::info!(manager = %manager, "{message}"),
-            wit_host::Level::Warn => tracing::warn!(manager = %manager, "{message}"),
-            wit_host::Level::Error => tracing::error!(manager = %manager, "{message}"),
+        self.log_budget = self.log_budget.saturating_sub(message.len());
+        if self.log_budget > 0 {
+            self.logs.push((level, sanitized(&message)));
         }
     }
 

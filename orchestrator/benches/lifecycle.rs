@@ -399,14 +399,34 @@ fn main() {
     );
 
     let template = in_code;
-    let hostile = hostile_template(&host, &template);
+    let demoted = hostile_template(&host, &template);
+    // The same hostile managers on a host that keeps every hook at the
+    // orchestrator's CPU priority: what demoting long hooks buys.
+    let never_demoting = Host::new(HostConfig {
+        demote_after: None,
+        ..HostConfig::default()
+    })
+    .expect("host");
+    let not_demoted = hostile_template(&never_demoting, &template);
     println!(
         "\n## {CONCURRENT} services instantiated concurrently (default workers), alone and beside {HOSTILE} services whose placement manager loops to a {} s deadline\n",
         HOSTILE_DEADLINE.as_secs()
     );
+    println!(
+        "Demotion of long hooks is {} in this process.\n",
+        if host.demotes_long_hooks() {
+            "allowed"
+        } else {
+            "NOT allowed (no privilege)"
+        }
+    );
     println!("| run | errors | wall time | instantiate p50 | instantiate p99 | hostile ones failed |");
     println!("|---|---|---|---|---|---|");
-    for (run, hostile) in [("alone", None), ("beside the hostile ones", Some(&hostile))] {
+    for (run, hostile) in [
+        ("alone", None),
+        ("beside the hostile ones, demoted past their slice", Some(&demoted)),
+        ("beside the hostile ones, never demoted", Some(&not_demoted)),
+    ] {
         let result = concurrent_run(&runtime, &template, hostile);
         println!(
             "| {run} | {} | {:.2} s | {:.1} ms | {:.1} ms | {} |",
