@@ -643,6 +643,7 @@ fn a_hook_that_runs_long_is_demoted_until_it_ends() {
             ..Limits::default()
         },
     );
+    let demoted_before = host().demoted_hooks().unwrap();
     let (thread_sender, thread) = std::sync::mpsc::channel();
     let runner = std::thread::spawn(move || {
         let link = std::fs::read_link("/proc/thread-self").unwrap();
@@ -663,6 +664,10 @@ fn a_hook_that_runs_long_is_demoted_until_it_ends() {
     let (cause, before, after) = runner.join().unwrap();
     assert!(matches!(cause, Cause::Fault(Fault::Timeout { .. })), "{cause:?}");
     assert!(idle_seen, "the looping hook kept its scheduling class");
+    assert!(
+        host().demoted_hooks().unwrap() > demoted_before,
+        "the demotion was not counted"
+    );
     assert_ne!(before, SCHED_IDLE);
     assert_eq!(after, before, "the thread did not get its scheduling class back");
 }

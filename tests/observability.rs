@@ -117,6 +117,9 @@ fn metrics_count_a_lifecycle_by_kind_never_by_id() {
     assert_eq!(terminated["operationState"], "COMPLETED", "{terminated:#}");
 
     operator.get("/metrics").assert_problem(403, "forbidden");
+    let demotes = wasmano_host::Host::new(wasmano_host::HostConfig::default())
+        .expect("host")
+        .demotes_long_hooks();
     let (_, viewer) = server.admin().token("viewer", None);
     let scrape = server.client(&viewer).get("/metrics");
     assert_eq!(scrape.status, 200, "{scrape:#?}");
@@ -169,6 +172,10 @@ fn metrics_count_a_lifecycle_by_kind_never_by_id() {
         ("wasmano_ns_instances{state=\"NOT_INSTANTIATED\"}", 1.0),
         ("wasmano_ns_instances{state=\"INSTANTIATED\"}", 0.0),
         ("wasmano_event_stream_clients", 0.0),
+        // The server runs with this process's privileges; no hook of the
+        // lifecycle runs past its slice.
+        ("wasmano_hook_demotion_enabled", f64::from(u8::from(demotes))),
+        ("wasmano_hooks_demoted_total", 0.0),
         (
             &format!(
                 "wasmano_build_info{{version=\"{}\",contract=\"2.0.0\"}}",

@@ -196,6 +196,12 @@ impl Host {
         self.inner.demotions.is_some()
     }
 
+    /// How many calls this host has demoted since it started; `None` when
+    /// it does not demote.
+    pub fn demoted_hooks(&self) -> Option<u64> {
+        self.inner.demotions.as_ref().map(|demotions| demotions.total())
+    }
+
     pub(crate) fn inner(&self) -> &Arc<HostInner> {
         &self.inner
     }

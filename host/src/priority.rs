@@ -20,7 +20,7 @@
 //! privilege (and off Linux) hooks keep their class, and the host says so
 //! once, at start.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -108,6 +108,8 @@ pub(crate) struct Demotions {
     demoted: Mutex<Vec<Demoted>>,
     /// How many are demoted: the ticker's check without the lock.
     count: AtomicUsize,
+    /// How many calls were demoted since the host started.
+    total: AtomicU64,
 }
 
 /// A demoted thread and when it must get its class back, run or not.
@@ -153,6 +155,7 @@ impl Demotions {
         if !os::make_idle(thread) {
             return None;
         }
+        self.total.fetch_add(1, Ordering::Relaxed);
         // The ticker may have passed over it, already due, before it was idle.
         if due() {
             os::restore(thread, previous);
@@ -173,6 +176,11 @@ impl Demotions {
             !(due && os::restore(entry.thread, entry.previous))
         });
         self.count.store(demoted.len(), Ordering::Release);
+    }
+
+    /// How many calls were demoted since the host started.
+    pub(crate) fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
     }
 
     fn forget(&self, thread: os::Thread) {

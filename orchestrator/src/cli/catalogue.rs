@@ -61,6 +61,9 @@ pub fn open_catalogue(data_dir: &Path) -> Result<Catalogue, Failure> {
 pub fn host_in(data_dir: &Path) -> Result<Host, Failure> {
     Host::new(HostConfig {
         cache_dir: Some(data_dir.join("cache/modules")),
+        // A command that checks modules one at a time: no other work to
+        // give the CPU to.
+        demote_after: None,
         ..HostConfig::default()
     })
     .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))

@@ -595,6 +595,8 @@ pub(super) fn host() -> Result<Host, Failure> {
     Host::new(HostConfig {
         cache_dir,
         compile_budget: HARNESS_COMPILE_BUDGET,
+        // One call at a time: no other work to give the CPU to.
+        demote_after: None,
         ..HostConfig::default()
     })
     .map_err(|error| Failure::new(exit::SOFTWARE, error.to_string()))

@@ -327,6 +327,11 @@ impl Lifecycle {
         let _ = self.events.send(event);
     }
 
+    /// The WebAssembly host the managers run on.
+    pub fn host(&self) -> &Host {
+        &self.parts.host
+    }
+
     /// The record store (NSRs, VNFRs, journal).
     pub fn records(&self) -> &Arc<dyn RecordStore> {
         &self.parts.records

@@ -6,8 +6,8 @@
 //! label is the matched route template (`/nslcm/v1/ns_instances/{id}`) or
 //! `unmatched`, and unknown methods are `other`. Operation occurrences and
 //! journaled steps come from the lifecycle's events (fed by
-//! [`events::observe`](super::events::observe)); NS instances are counted
-//! when scraped; notification deliveries are counted by the subscriptions'
+//! [`events::observe`](super::events::observe)); NS instances and the
+//! host's demoted hooks are counted when scraped; notification deliveries are counted by the subscriptions'
 //! delivery tasks. Labels never carry ids: a step's name, which names VNFs and
 //! VIMs, is reduced to its kind by [`step_kind`]. The exposition is written
 //! by hand (HELP and TYPE lines, escaped label values, cumulative histogram
@@ -221,6 +221,9 @@ pub struct Gauges {
     pub instantiated: u64,
     /// Connected event-stream clients.
     pub stream_clients: usize,
+    /// Hooks the host demoted past their slice since it started; `None`
+    /// when it does not demote.
+    pub demoted_hooks: Option<u64>,
 }
 
 impl Metrics {
@@ -471,6 +474,22 @@ impl Metrics {
         );
         out.sample("wasmano_event_stream_clients", &[], gauges.stream_clients);
         out.family(
+            "wasmano_hook_demotion_enabled",
+            "gauge",
+            "Whether hooks past their slice run in the idle scheduling class (the process's privileges allow it).",
+        );
+        out.sample(
+            "wasmano_hook_demotion_enabled",
+            &[],
+            u8::from(gauges.demoted_hooks.is_some()),
+        );
+        out.family(
+            "wasmano_hooks_demoted_total",
+            "counter",
+            "Hook calls demoted to the idle scheduling class past their slice.",
+        );
+        out.sample("wasmano_hooks_demoted_total", &[], gauges.demoted_hooks.unwrap_or(0));
+        out.family(
             "wasmano_auth_failures_total",
             "counter",
             "Requests refused: no, invalid, expired or revoked token (401), or a role too weak (403).",
@@ -613,6 +632,7 @@ async fn scrape(
     }
     let mut gauges = Gauges {
         stream_clients: state.events.clients(),
+        demoted_hooks: state.lifecycle.host().demoted_hooks(),
         ..Gauges::default()
     };
     for instance in state.lifecycle.all_ns().await? {
