@@ -39,10 +39,13 @@ fn rabbitmqctl(command: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_fails_pending_calls_at_once_and_calls_succeed_once_it_is_back() {
-    // The manager takes 3 s to answer: the restart lands while it thinks.
+    // The manager answers its first call at once and holds every later one
+    // for 60 s, so the second call is still pending however long the
+    // restart takes to begin (a manager that answered in 3 s sometimes
+    // replied before a loaded machine's `rabbitmqctl stop_app` took effect).
     let group = LegacyGroup::new(
         ManagerKind::Function,
-        vec![tango_sm(ManagerKind::Function, "slow")],
+        vec![tango_sm(ManagerKind::Function, "stall-after-first")],
         broker(),
         Duration::from_secs(30),
     );

@@ -82,6 +82,8 @@ BEHAVIOURS = {
                  "pilots' FSMs did",
     'error': 'answers every event with status ERROR',
     'slow': 'answers every event after 3 s',
+    'stall-after-first': 'answers its first event at once and every later '
+                         'one after 60 s',
     'wim-links': 'places every virtual link on WIM wim-x, which no '
                  'infrastructure has',
 }
@@ -292,6 +294,7 @@ class LegacyManager:
         self.bus = bus
         self.type_key = f'{kind}_type'
         self.topic = f'generic.{kind}.{sf_uuid}'
+        self.events_answered = 0
 
     def start(self):
         """Subscribe and register as ``behaviour`` says (LEGACY-BUS §5).
@@ -384,6 +387,12 @@ class LegacyManager:
             LOG.info('behaviour slow: answering %s in 3 s', event)
             if self.bus.stopped.wait(3):
                 return
+        if self.behaviour == 'stall-after-first' and self.events_answered:
+            LOG.info('behaviour stall-after-first: answering %s in 60 s',
+                     event)
+            if self.bus.stopped.wait(60):
+                return
+        self.events_answered += 1
         if self.behaviour == 'error':
             reply = {'status': 'ERROR',
                      'error': f'legacy manager refused: {event}'}
