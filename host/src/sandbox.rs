@@ -162,7 +162,16 @@ impl wit_host::Host for Sandbox {
             return;
         }
         self.log_budget = self.log_budget.saturating_sub(message.len());
-        if self.log_budget > 0 {
+        let enabled = tracing::level_enabled!(match level {
+            wit_host::Level::Trace => tracing::Level::TRACE,
+            wit_host::Level::Debug => tracing::Level::DEBUG,
+            wit_host::Level::Info => tracing::Level::INFO,
+            wit_host::Level::Warn => tracing::Level::WARN,
+            wit_host::Level::Error => tracing::Level::ERROR,
+        });
+        // A line no subscriber would show is charged to the budget (the
+        // guest's cost does not depend on the host's filter) but not kept.
+        if self.log_budget > 0 && enabled {
             self.logs.push((level, sanitized(&message)));
         }
     }
@@ -234,5 +243,31 @@ impl HostMonotonicClock for FrozenClock {
 
     fn now(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wit_host::Host as _;
+
+    #[test]
+    fn lines_below_the_subscribers_level_are_charged_but_not_kept() {
+        let identity = Arc::new(Identity {
+            id: "m".to_owned(),
+            options: Vec::new(),
+        });
+        let mut sandbox = Sandbox::new(identity, 1 << 20, 0);
+        let info_only = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(info_only, || {
+            sandbox.log(wit_host::Level::Debug, "debug line".to_owned());
+            sandbox.log(wit_host::Level::Info, "info line".to_owned());
+        });
+        let kept: Vec<&str> = sandbox.logs.iter().map(|(_, line)| line.as_str()).collect();
+        assert_eq!(kept, ["info line"]);
+        assert_eq!(sandbox.log_budget, LOG_BUDGET - "debug line".len() - "info line".len());
     }
 }
