@@ -9,10 +9,13 @@
 //!
 //! Commits are grouped: a commit queues itself and waits for its answer
 //! without holding a thread; the first to find no writer at work becomes
-//! the writer and writes what is queued, group after group, until the queue
-//! is empty, each group in one SQLite transaction and each commit of a
-//! group inside its own savepoint (a commit that fails, a stale version
-//! for instance, is rolled back alone). Each commit is answered only once
+//! the writer and writes what is queued as one group, in one SQLite
+//! transaction, each commit of the group inside its own savepoint (a commit
+//! that fails, a stale version for instance, is rolled back alone). If more
+//! commits queued meanwhile, a thread of the blocking pool takes the
+//! writer's role for the next group and the committer returns: none writes
+//! more than one group, so under a steady stream of commits none waits for
+//! others' groups once its own is durable. Each commit is answered only once
 //! its transaction is durable, so a commit's record write and journal
 //! entries still become durable together or not at all; concurrent
 //! workflows share the cost of a transaction instead of queueing for one
@@ -115,24 +118,6 @@ type LastSeq = HashMap<String, i64>;
 struct CommitQueue {
     commits: Vec<QueuedCommit>,
     writing: bool,
-}
-
-/// Ends a writer that stops before the queue is empty (a poisoned lock, a
-/// panic): no writer is at work any more, and the commits waiting are
-/// answered with an error (their senders dropped), as are those it held.
-struct WriterStopped {
-    queued: Arc<Mutex<CommitQueue>>,
-    finished: bool,
-}
-
-impl Drop for WriterStopped {
-    fn drop(&mut self) {
-        if !self.finished {
-            let mut queue = self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            queue.writing = false;
-            queue.commits.clear();
-        }
-    }
 }
 
 /// A commit waiting for the next transaction, with where to answer it.
@@ -547,42 +532,94 @@ fn apply(connection: &Connection, write: RecordWrite) -> Result<Written, StoreEr
     })
 }
 
-impl SqliteStore {
-    /// The writer's work: groups of queued commits, each written in one
-    /// transaction with the connection held, until the queue is empty.
-    fn writer(&self) -> impl FnOnce() + Send + 'static {
-        let (connection, queued, last_seq) = (
-            Arc::clone(&self.connection),
-            Arc::clone(&self.queued),
-            Arc::clone(&self.last_seq),
-        );
-        move || {
-            let mut stopped = WriterStopped {
-                queued: Arc::clone(&queued),
-                finished: false,
-            };
-            loop {
+/// The writer's role: what it needs to write queued commits. A writer
+/// that ends before the queue is empty (a poisoned lock, a panic, a
+/// hand-off the runtime dropped unrun) leaves no writer at work, and the
+/// commits waiting are answered with an error (their senders dropped).
+struct Writer {
+    connection: Arc<Mutex<Connection>>,
+    queued: Arc<Mutex<CommitQueue>>,
+    last_seq: Arc<Mutex<LastSeq>>,
+    finished: bool,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut queue = self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            queue.writing = false;
+            queue.commits.clear();
+        }
+    }
+}
+
+impl Writer {
+    /// Writes the queued commits as one group with the connection held;
+    /// then, if commits queued meanwhile, hands the role to a thread of the
+    /// blocking pool (or writes them here, where there is no runtime).
+    fn write(mut self) {
+        loop {
+            {
                 // Held before the group is taken: commits queued meanwhile
                 // join it.
-                let Ok(mut connection) = connection.lock() else {
+                let Ok(mut connection) = self.connection.lock() else {
                     return;
                 };
-                let group = {
-                    let Ok(mut queue) = queued.lock() else {
-                        return;
-                    };
-                    if queue.commits.is_empty() {
-                        queue.writing = false;
-                        stopped.finished = true;
-                        return;
-                    }
-                    std::mem::take(&mut queue.commits)
+                let Ok(mut queue) = self.queued.lock() else {
+                    return;
                 };
-                let Ok(mut stored) = last_seq.lock() else {
+                let group = std::mem::take(&mut queue.commits);
+                drop(queue);
+                let Ok(mut stored) = self.last_seq.lock() else {
                     return;
                 };
                 commit_group(&mut connection, group, &mut stored);
             }
+            let Ok(mut queue) = self.queued.lock() else {
+                return;
+            };
+            let runtime = tokio::runtime::Handle::try_current().ok();
+            match queue.after_group(runtime.is_some()) {
+                AfterGroup::Done => {
+                    drop(queue);
+                    self.finished = true;
+                    return;
+                }
+                AfterGroup::HandOver => {
+                    drop(queue);
+                    if let Some(runtime) = runtime {
+                        runtime.spawn_blocking(move || self.write());
+                    }
+                    return;
+                }
+                AfterGroup::WriteNext => {}
+            }
+        }
+    }
+}
+
+/// What a writer does once its group is durable.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterGroup {
+    /// Nothing is queued: no writer is at work any more.
+    Done,
+    /// Commits are queued: a thread of the blocking pool writes them.
+    HandOver,
+    /// Commits are queued and there is no runtime to hand them to.
+    WriteNext,
+}
+
+impl CommitQueue {
+    /// Decides what the writer does after a group, clearing `writing` when
+    /// nothing is left to write.
+    fn after_group(&mut self, can_hand_over: bool) -> AfterGroup {
+        if self.commits.is_empty() {
+            self.writing = false;
+            AfterGroup::Done
+        } else if can_hand_over {
+            AfterGroup::HandOver
+        } else {
+            AfterGroup::WriteNext
         }
     }
 }
@@ -600,7 +637,13 @@ impl RecordStore for SqliteStore {
                 !std::mem::replace(&mut queue.writing, true)
             };
             if writes {
-                wasmano_host::run_blocking(self.writer()).await;
+                let writer = Writer {
+                    connection: Arc::clone(&self.connection),
+                    queued: Arc::clone(&self.queued),
+                    last_seq: Arc::clone(&self.last_seq),
+                    finished: false,
+                };
+                wasmano_host::run_blocking(move || writer.write()).await;
             }
             answered
                 .await
@@ -973,6 +1016,62 @@ mod tests {
         );
         assert_eq!(store.ns("ns-1").await.unwrap(), nsr);
         assert_eq!(store.vnfs_of("ns-2").await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_writer_hands_commits_queued_during_its_group_to_another_thread() {
+        let (answer, _answered) = tokio::sync::oneshot::channel();
+        let mut queue = CommitQueue {
+            commits: vec![QueuedCommit {
+                write: RecordWrite::Nothing,
+                journal: Vec::new(),
+                answer,
+            }],
+            writing: true,
+        };
+        assert_eq!(queue.after_group(true), AfterGroup::HandOver);
+        assert!(queue.writing && queue.commits.len() == 1);
+        assert_eq!(queue.after_group(false), AfterGroup::WriteNext);
+        assert!(queue.writing);
+        queue.commits.clear();
+        assert_eq!(queue.after_group(true), AfterGroup::Done);
+        assert!(!queue.writing);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_steady_stream_of_commits_is_written_whole_and_in_order_through_hand_overs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let committers: Vec<_> = (0..8)
+            .map(|client| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let service = format!("ns-{client}");
+                    for index in 0..100 {
+                        let step = index.to_string();
+                        let journal = vec![JournalEntry {
+                            service_id: service.clone(),
+                            ..entry(&step, StepOutcome::Succeeded)
+                        }];
+                        store.commit(RecordWrite::Nothing, journal).await.unwrap();
+                    }
+                    service
+                })
+            })
+            .collect();
+        for committer in committers {
+            let service = committer.await.unwrap();
+            let steps: Vec<String> = store
+                .journal_of(&service)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|entry| entry.step)
+                .collect();
+            assert_eq!(steps, (0..100).map(|index| index.to_string()).collect::<Vec<_>>());
+        }
+        let queue = store.queued.lock().unwrap();
+        assert!(queue.commits.is_empty() && !queue.writing);
     }
 
     #[tokio::test]
