@@ -556,8 +556,15 @@ impl Lifecycle {
 
     /// Every operation occurrence.
     pub async fn operations(&self) -> Result<Vec<OpOccurrence>, LcmError> {
+        self.read_operations().await
+    }
+
+    /// Reads every operation occurrence without holding the lifecycle: a
+    /// background reader must not keep it (and the data directory it
+    /// holds) alive after the server stops.
+    pub fn read_operations(&self) -> impl Future<Output = Result<Vec<OpOccurrence>, LcmError>> + Send + 'static {
         let store = self.store.clone();
-        blocking(move || Ok(store.operations()?)).await
+        async move { blocking(move || Ok(store.operations()?)).await }
     }
 
     /// The operation occurrences of one NS instance, in the order they

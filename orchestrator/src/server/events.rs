@@ -436,16 +436,17 @@ async fn stream(
 /// Follows the lifecycle's events from now on, in a background task that
 /// ends with the lifecycle: the metrics (seeded with the operations open
 /// when it starts) and the event log. Needs a Tokio runtime.
-pub fn observe(lifecycle: &Arc<Lifecycle>, log: Arc<EventLog>, metrics: Arc<Metrics>) {
+pub fn observe(lifecycle: &Lifecycle, log: Arc<EventLog>, metrics: Arc<Metrics>) {
     let mut receiver = lifecycle.subscribe();
-    let seeding = Arc::clone(lifecycle);
+    // The task must not keep the lifecycle (its sender, the data directory)
+    // alive, not even while it reads: a server stopped meanwhile could not
+    // be opened again on the same data directory at once.
+    let seeding = lifecycle.read_operations();
     tokio::spawn(async move {
-        match seeding.operations().await {
+        match seeding.await {
             Ok(operations) => metrics.seed_open(&operations),
             Err(error) => tracing::warn!("cannot read the open operations for the metrics: {error}"),
         }
-        // The task must not keep the lifecycle (and its sender) alive.
-        drop(seeding);
         let mut feed = Feed::new(log, metrics);
         loop {
             match receiver.recv().await {
