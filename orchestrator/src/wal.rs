@@ -4,7 +4,8 @@
 //! loss), checkpointed every [`CHECKPOINT_EVERY`] from a thread and a
 //! connection of its own ([`checkpoint_beside`]), so that no commit waits
 //! for a checkpoint's writes and fsync. A commit checkpoints by itself only
-//! if those fall far behind ([`PRAGMAS`]' `wal_autocheckpoint`).
+//! if those fall far behind ([`PRAGMAS`]' `wal_autocheckpoint`). Their
+//! connections cache every fixed statement they run ([`set_up`]).
 
 use std::path::Path;
 use std::sync::{Mutex, Weak};
@@ -19,6 +20,20 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// commit checkpoints by itself only past 10,000 pages of log.
 pub const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                            PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 10000;";
+
+/// How many prepared statements a store's connection keeps: more than
+/// the fixed statements any store runs (the record store has about 20).
+pub const STATEMENT_CACHE: usize = 64;
+
+/// Sets a store's connection up: [`PRAGMAS`], and a statement cache that
+/// holds every fixed statement the store runs, so none is parsed again.
+/// (rusqlite's default cache of 16 was smaller than the record store's
+/// set: statements it evicted were parsed again at every lifecycle, about
+/// 5 % of the server's time under load.)
+pub fn set_up(connection: &Connection) -> rusqlite::Result<()> {
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    connection.execute_batch(PRAGMAS)
+}
 
 /// Why the checkpoints beside the commits could not start.
 #[derive(Debug, thiserror::Error)]

@@ -38,6 +38,17 @@ CREATE TABLE IF NOT EXISTS op_occs (
 CREATE INDEX IF NOT EXISTS op_occs_by_instance ON op_occs (ns_instance_id);
 ";
 
+// A parameter compared with an indexed column is written `+?1`: SQLite
+// built with STAT4 re-prepares a statement whose plan might depend on a
+// bare parameter's value each time the value changes; the unary plus keeps
+// the index and the plan (see the record store).
+
+/// The operations of one NS instance, in the order they started.
+const OPERATIONS_OF: &str = "SELECT body FROM op_occs WHERE ns_instance_id = +?1 ORDER BY rowid";
+/// The id and state of the operation open on an NS instance.
+const OPEN_OPERATION: &str = "SELECT id, state FROM op_occs WHERE ns_instance_id = +?1 \
+                              AND state IN ('PROCESSING', 'ROLLING_BACK', 'FAILED_TEMP') LIMIT 1";
+
 /// Why the lifecycle store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum LcmStoreError {
@@ -104,6 +115,26 @@ fn rows<T: DeserializeOwned>(
     bodies.map(|body| from_body(&body.map_err(backend)?)).collect()
 }
 
+/// Runs a fixed statement through the connection's statement cache.
+fn execute(connection: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, LcmStoreError> {
+    connection
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params))
+        .map_err(backend)
+}
+
+/// The first row a fixed statement finds, through the statement cache.
+fn query_row<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    connection
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(params, map))
+}
+
 fn row<T: DeserializeOwned>(connection: &Connection, sql: &str, key: &str) -> Result<Option<T>, LcmStoreError> {
     let body: Option<String> = connection
         .prepare_cached(sql)
@@ -117,8 +148,7 @@ impl LcmStore {
     /// Opens (creating if needed) the store in this file.
     pub fn open(path: &Path) -> Result<Self, LcmStoreError> {
         let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
-        connection
-            .execute_batch(wal::PRAGMAS)
+        wal::set_up(&connection)
             .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|error| backend(format!("{}: {error}", path.display())))?;
         let connection = Arc::new(Mutex::new(connection));
@@ -134,13 +164,12 @@ impl LcmStore {
 
     /// Stores a package.
     pub fn insert_package(&self, package: &PackageRecord) -> Result<(), LcmStoreError> {
-        self.connection()
-            .execute(
-                "INSERT INTO packages (id, project_id, nsd_id, body) VALUES (?1, ?2, ?3, ?4)",
-                params![package.id, package.project_id, package.nsd.id, to_body(package)?],
-            )
-            .map(drop)
-            .map_err(backend)
+        execute(
+            &self.connection(),
+            "INSERT INTO packages (id, project_id, nsd_id, body) VALUES (?1, ?2, ?3, ?4)",
+            params![package.id, package.project_id, package.nsd.id, to_body(package)?],
+        )
+        .map(drop)
     }
 
     /// A package by id.
@@ -151,14 +180,14 @@ impl LcmStore {
     /// The package of a project holding an NSD.
     pub fn package_of(&self, project_id: &str, nsd_id: &str) -> Result<Option<PackageRecord>, LcmStoreError> {
         let connection = self.connection();
-        let body: Option<String> = connection
-            .query_row(
-                "SELECT body FROM packages WHERE project_id = ?1 AND nsd_id = ?2",
-                [project_id, nsd_id],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(backend)?;
+        let body: Option<String> = query_row(
+            &connection,
+            "SELECT body FROM packages WHERE project_id = ?1 AND nsd_id = ?2",
+            [project_id, nsd_id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
         body.map(|body| from_body(&body)).transpose()
     }
 
@@ -174,61 +203,58 @@ impl LcmStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
-        let in_use: bool = transaction
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM ns_instances WHERE package_id = ?1",
-                [id],
-                |row| row.get(0),
-            )
-            .map_err(backend)?;
+        let in_use: bool = query_row(
+            &transaction,
+            "SELECT COUNT(*) > 0 FROM ns_instances WHERE package_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .map_err(backend)?;
         if in_use {
             return Ok(false);
         }
-        transaction
-            .execute("DELETE FROM packages WHERE id = ?1", [id])
-            .map_err(backend)?;
+        execute(&transaction, "DELETE FROM packages WHERE id = ?1", [id])?;
         transaction.commit().map_err(backend)?;
         Ok(true)
     }
 
     /// Whether an NS instance uses the package.
     pub fn package_in_use(&self, id: &str) -> Result<bool, LcmStoreError> {
-        self.connection()
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM ns_instances WHERE package_id = ?1",
-                [id],
-                |row| row.get(0),
-            )
-            .map_err(backend)
+        query_row(
+            &self.connection(),
+            "SELECT COUNT(*) > 0 FROM ns_instances WHERE package_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .map_err(backend)
     }
 
     /// Whether a project owns packages or NS instances.
     pub fn project_in_use(&self, project_id: &str) -> Result<bool, LcmStoreError> {
-        self.connection()
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM packages WHERE project_id = ?1) \
-                 + (SELECT COUNT(*) FROM ns_instances WHERE project_id = ?1) > 0",
-                [project_id],
-                |row| row.get(0),
-            )
-            .map_err(backend)
+        query_row(
+            &self.connection(),
+            "SELECT (SELECT COUNT(*) FROM packages WHERE project_id = ?1) \
+             + (SELECT COUNT(*) FROM ns_instances WHERE project_id = ?1) > 0",
+            [project_id],
+            |row| row.get(0),
+        )
+        .map_err(backend)
     }
 
     /// Stores a new NS instance or replaces one.
     pub fn put_ns(&self, instance: &NsInstance) -> Result<(), LcmStoreError> {
-        self.connection()
-            .execute(
-                "INSERT INTO ns_instances (id, project_id, package_id, body) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                params![
-                    instance.id,
-                    instance.project_id,
-                    instance.package_id,
-                    to_body(instance)?
-                ],
-            )
-            .map(drop)
-            .map_err(backend)
+        execute(
+            &self.connection(),
+            "INSERT INTO ns_instances (id, project_id, package_id, body) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params![
+                instance.id,
+                instance.project_id,
+                instance.package_id,
+                to_body(instance)?
+            ],
+        )
+        .map(drop)
     }
 
     /// An NS instance by id.
@@ -251,9 +277,7 @@ impl LcmStore {
         if let Some((operation, _)) = open_operation(&transaction, id)? {
             return Ok(Some(operation));
         }
-        transaction
-            .execute("DELETE FROM ns_instances WHERE id = ?1", [id])
-            .map_err(backend)?;
+        execute(&transaction, "DELETE FROM ns_instances WHERE id = ?1", [id])?;
         transaction.commit().map_err(backend)?;
         Ok(None)
     }
@@ -285,17 +309,16 @@ impl LcmStore {
                 state: instance.map(|instance| instance.ns_state),
             });
         }
-        transaction
-            .execute(
-                "INSERT INTO op_occs (id, ns_instance_id, state, body) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    operation.id,
-                    operation.ns_instance_id,
-                    text_of(&operation.operation_state),
-                    to_body(operation)?
-                ],
-            )
-            .map_err(backend)?;
+        execute(
+            &transaction,
+            "INSERT INTO op_occs (id, ns_instance_id, state, body) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                operation.id,
+                operation.ns_instance_id,
+                text_of(&operation.operation_state),
+                to_body(operation)?
+            ],
+        )?;
         transaction.commit().map_err(backend)
     }
 
@@ -308,19 +331,17 @@ impl LcmStore {
     ) -> Result<(), LcmStoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction().map_err(backend)?;
-        transaction
-            .execute(
-                "UPDATE op_occs SET state = ?2, body = ?3 WHERE id = ?1",
-                params![operation.id, text_of(&operation.operation_state), to_body(operation)?],
-            )
-            .map_err(backend)?;
+        execute(
+            &transaction,
+            "UPDATE op_occs SET state = ?2, body = ?3 WHERE id = ?1",
+            params![operation.id, text_of(&operation.operation_state), to_body(operation)?],
+        )?;
         if let Some(instance) = instance {
-            transaction
-                .execute(
-                    "UPDATE ns_instances SET body = ?2 WHERE id = ?1",
-                    params![instance.id, to_body(instance)?],
-                )
-                .map_err(backend)?;
+            execute(
+                &transaction,
+                "UPDATE ns_instances SET body = ?2 WHERE id = ?1",
+                params![instance.id, to_body(instance)?],
+            )?;
         }
         transaction.commit().map_err(backend)
     }
@@ -337,11 +358,7 @@ impl LcmStore {
 
     /// The operations of one NS instance, in the order they started.
     pub fn operations_of(&self, ns_instance_id: &str) -> Result<Vec<OpOccurrence>, LcmStoreError> {
-        rows(
-            &self.connection(),
-            "SELECT body FROM op_occs WHERE ns_instance_id = ?1 ORDER BY rowid",
-            &[&ns_instance_id],
-        )
+        rows(&self.connection(), OPERATIONS_OF, &[&ns_instance_id])
     }
 
     /// The operation open on an NS instance, if any.
@@ -359,15 +376,11 @@ fn open_operation(
     connection: &Connection,
     ns_instance_id: &str,
 ) -> Result<Option<(String, OperationState)>, LcmStoreError> {
-    let open: Option<(String, String)> = connection
-        .query_row(
-            "SELECT id, state FROM op_occs WHERE ns_instance_id = ?1 \
-             AND state IN ('PROCESSING', 'ROLLING_BACK', 'FAILED_TEMP') LIMIT 1",
-            [ns_instance_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(backend)?;
+    let open: Option<(String, String)> = query_row(connection, OPEN_OPERATION, [ns_instance_id], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })
+    .optional()
+    .map_err(backend)?;
     open.map(|(id, state)| {
         super::model::parse_text(&state)
             .map(|state| (id, state))
@@ -382,6 +395,33 @@ mod tests {
 
     use super::*;
     use crate::lcm::model::{OnFailure, OperationType, TaskRequest};
+
+    #[test]
+    fn keyed_statements_stay_prepared_whatever_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LcmStore::open(&dir.path().join("lcm.sqlite")).unwrap();
+        let connection = store.connection();
+        // SQLite plans for an empty table without looking at the keys.
+        connection
+            .execute(
+                "INSERT INTO op_occs (id, ns_instance_id, state, body) VALUES ('o', 'a', 'PROCESSING', '{}')",
+                [],
+            )
+            .unwrap();
+        for select in [OPERATIONS_OF, OPEN_OPERATION] {
+            // Through the cache each time, as the store runs it.
+            for key in ["a", "b", "c"] {
+                let mut statement = connection.prepare_cached(select).unwrap();
+                statement.query([key]).unwrap().next().unwrap();
+            }
+            let statement = connection.prepare_cached(select).unwrap();
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "prepared again for a new key: {select}"
+            );
+        }
+    }
 
     fn operation(id: &str, ns: &str, state: OperationState) -> OpOccurrence {
         OpOccurrence {

@@ -144,8 +144,7 @@ impl SqliteStore {
             std::fs::create_dir_all(parent).map_err(|error| backend(format!("{}: {error}", parent.display())))?;
         }
         let connection = Connection::open(path).map_err(|error| backend(format!("{}: {error}", path.display())))?;
-        connection
-            .execute_batch(wal::PRAGMAS)
+        wal::set_up(&connection)
             .and_then(|()| connection.execute_batch(SCHEMA))
             .and_then(|()| add_journal_columns(&connection))
             .map_err(backend)?;
@@ -183,6 +182,37 @@ fn to_body(record: &impl Serialize) -> Result<String, StoreError> {
 fn from_body<T: DeserializeOwned>(body: &str) -> Result<T, StoreError> {
     serde_json::from_str(body).map_err(|error| backend(format!("unreadable record: {error}")))
 }
+
+// A parameter compared with an indexed column is written `+?1`: SQLite
+// built with STAT4 (as rusqlite bundles it) re-prepares a statement whose
+// plan might depend on a bare parameter's value each time that value
+// changes, and these ran once per lifecycle with a new key. The unary plus
+// keeps the index and the plan, and the cached statement is reused as is.
+
+/// A service's VNF records.
+const VNFS_OF: &str = "SELECT body FROM vnf_records WHERE service_id = +?1 ORDER BY id";
+/// The journal number after a service's last entry.
+const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = +?1";
+/// The columns of a journal entry.
+macro_rules! journal_where {
+    ($condition:literal) => {
+        concat!(
+            "SELECT service_id, operation_id, workflow, step, manager, event, started_at_us, duration_us, outcome, error, seed \
+             FROM journal WHERE ",
+            $condition,
+            " ORDER BY service_id, seq"
+        )
+    };
+}
+/// A service's journal, in order.
+const JOURNAL_OF_SERVICE: &str = journal_where!("service_id = +?1");
+/// An operation's journal, in order.
+const JOURNAL_OF_OPERATION: &str = journal_where!("operation_id = +?1");
+/// The NS records of the ids in the JSON array `?1`.
+const NS_OF_IDS: &str = "SELECT body FROM ns_records WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY rowid";
+/// The VNF records of the services in the JSON array `?1`.
+const VNFS_OF_SERVICES: &str =
+    "SELECT body FROM vnf_records WHERE service_id IN (SELECT value FROM json_each(?1)) ORDER BY rowid";
 
 /// The columns and kind name of one record table.
 struct Table {
@@ -240,23 +270,12 @@ fn list<T: DeserializeOwned>(
     bodies.map(|body| from_body(&body.map_err(backend)?)).collect()
 }
 
-/// The bodies `select` (ending in `... IN`) finds for `keys`, in batches
-/// SQLite's parameter limit allows.
+/// The bodies `select` finds for `keys`, handed to it as one JSON array
+/// (`?1`, read with `json_each`), so that one cached statement serves any
+/// number of keys.
 fn list_in<T: DeserializeOwned>(connection: &Connection, select: &str, keys: &[String]) -> Result<Vec<T>, StoreError> {
-    let mut found = Vec::with_capacity(keys.len());
-    for batch in keys.chunks(500) {
-        let placeholders = vec!["?"; batch.len()].join(", ");
-        let mut statement = connection
-            .prepare_cached(&format!("{select} ({placeholders}) ORDER BY rowid"))
-            .map_err(backend)?;
-        let bodies = statement
-            .query_map(rusqlite::params_from_iter(batch), |row| row.get::<_, String>(0))
-            .map_err(backend)?;
-        for body in bodies {
-            found.push(from_body(&body.map_err(backend)?)?);
-        }
-    }
-    Ok(found)
+    let keys = serde_json::to_string(keys).map_err(backend)?;
+    list(connection, select, &[&keys])
 }
 
 /// Compare-and-set update: fails with a conflict when the stored version is
@@ -381,7 +400,7 @@ fn append(connection: &Connection, journal: Vec<JournalEntry>, last: &mut LastSe
             }
             None => {
                 let seq: i64 = connection
-                    .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE service_id = ?1")
+                    .prepare_cached(NEXT_SEQ)
                     .and_then(|mut statement| statement.query_row([&entry.service_id], |row| row.get(0)))
                     .map_err(backend)?;
                 last.insert(entry.service_id.clone(), seq);
@@ -490,16 +509,22 @@ fn in_savepoint<T>(
     transaction: &rusqlite::Transaction<'_>,
     work: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    transaction.execute_batch("SAVEPOINT queued_commit").map_err(backend)?;
+    let run = |sql: &str| {
+        transaction
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute([]))
+            .map(drop)
+            .map_err(backend)
+    };
+    run("SAVEPOINT queued_commit")?;
     match work(transaction) {
         Ok(value) => {
-            transaction.execute_batch("RELEASE queued_commit").map_err(backend)?;
+            run("RELEASE queued_commit")?;
             Ok(value)
         }
         Err(error) => {
-            transaction
-                .execute_batch("ROLLBACK TO queued_commit; RELEASE queued_commit")
-                .map_err(backend)?;
+            run("ROLLBACK TO queued_commit")?;
+            run("RELEASE queued_commit")?;
             Err(error)
         }
     }
@@ -514,12 +539,13 @@ fn apply(connection: &Connection, write: RecordWrite) -> Result<Written, StoreEr
         RecordWrite::CreateVnf(record) => Written::Vnf(insert(connection, &VNF, record)?),
         RecordWrite::UpdateVnf(record) => Written::Vnf(replace(connection, &VNF, record)?),
         RecordWrite::HoldRemoval(unit) => {
+            let body = to_body(&unit)?;
             connection
-                .execute(
+                .prepare_cached(
                     "INSERT INTO held_removals (instance_ref, body) VALUES (?1, ?2) \
                      ON CONFLICT (instance_ref) DO UPDATE SET body = excluded.body",
-                    params![unit.instance_ref, to_body(&unit)?],
                 )
+                .and_then(|mut statement| statement.execute(params![unit.instance_ref, body]))
                 .map_err(backend)?;
             Written::Nothing
         }
@@ -667,37 +693,25 @@ impl RecordStore for SqliteStore {
 
     fn vnfs_of(&self, service_id: &str) -> StoreFuture<'_, Vec<VnfRecord>> {
         let service_id = service_id.to_owned();
-        self.run(move |connection| {
-            list(
-                connection,
-                "SELECT body FROM vnf_records WHERE service_id = ?1 ORDER BY id",
-                &[&service_id],
-            )
-        })
+        self.run(move |connection| list(connection, VNFS_OF, &[&service_id]))
     }
 
     fn ns_many(&self, ids: Vec<String>) -> StoreFuture<'_, Vec<NsRecord>> {
-        self.run(move |connection| list_in(connection, "SELECT body FROM ns_records WHERE id IN", &ids))
+        self.run(move |connection| list_in(connection, NS_OF_IDS, &ids))
     }
 
     fn vnfs_of_many(&self, service_ids: Vec<String>) -> StoreFuture<'_, Vec<VnfRecord>> {
-        self.run(move |connection| {
-            list_in(
-                connection,
-                "SELECT body FROM vnf_records WHERE service_id IN",
-                &service_ids,
-            )
-        })
+        self.run(move |connection| list_in(connection, VNFS_OF_SERVICES, &service_ids))
     }
 
     fn journal_of(&self, service_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         let service_id = service_id.to_owned();
-        self.run(move |connection| read_journal(connection, "service_id", &service_id))
+        self.run(move |connection| read_journal(connection, JOURNAL_OF_SERVICE, &service_id))
     }
 
     fn journal_of_operation(&self, operation_id: &str) -> StoreFuture<'_, Vec<JournalEntry>> {
         let operation_id = operation_id.to_owned();
-        self.run(move |connection| read_journal(connection, "operation_id", &operation_id))
+        self.run(move |connection| read_journal(connection, JOURNAL_OF_OPERATION, &operation_id))
     }
 
     fn held_removals(&self) -> StoreFuture<'_, Vec<DeployedUnit>> {
@@ -708,22 +722,18 @@ impl RecordStore for SqliteStore {
         let instance_ref = instance_ref.to_owned();
         self.run(move |connection| {
             connection
-                .execute("DELETE FROM held_removals WHERE instance_ref = ?1", [instance_ref])
+                .prepare_cached("DELETE FROM held_removals WHERE instance_ref = ?1")
+                .and_then(|mut statement| statement.execute([instance_ref]))
                 .map(drop)
                 .map_err(backend)
         })
     }
 }
 
-/// The journal entries whose `column` (`service_id` or `operation_id`) is
-/// `key`, in order.
-fn read_journal(connection: &Connection, column: &str, key: &str) -> Result<Vec<JournalEntry>, StoreError> {
-    let mut statement = connection
-        .prepare_cached(&format!(
-            "SELECT service_id, operation_id, workflow, step, manager, event, started_at_us, duration_us, outcome, error, seed \
-             FROM journal WHERE {column} = ?1 ORDER BY service_id, seq"
-        ))
-        .map_err(backend)?;
+/// The journal entries `select` ([`JOURNAL_OF_SERVICE`] or
+/// [`JOURNAL_OF_OPERATION`]) finds for `key`, in order.
+fn read_journal(connection: &Connection, select: &str, key: &str) -> Result<Vec<JournalEntry>, StoreError> {
+    let mut statement = connection.prepare_cached(select).map_err(backend)?;
     let rows = statement
         .query_map([key], |row| {
             let outcome: String = row.get(8)?;
@@ -831,6 +841,92 @@ mod tests {
                 ..vnf("vnf-1", "ns-1")
             }]
         );
+    }
+
+    #[test]
+    fn keyed_statements_stay_prepared_whatever_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let connection = store.connection.lock().unwrap();
+        // SQLite plans for an empty table without looking at the keys.
+        connection
+            .execute_batch(
+                "INSERT INTO ns_records (id, version, status, body) VALUES ('a', 1, 'x', '{}');
+                 INSERT INTO vnf_records (id, service_id, version, status, body) VALUES ('v', 'a', 1, 'x', '{}');
+                 INSERT INTO journal (service_id, seq, workflow, step, started_at_us, duration_us, outcome, operation_id)
+                 VALUES ('a', 1, 'w', 's', 0, 0, 'succeeded', 'a');",
+            )
+            .unwrap();
+        let one_key = ["a", "b", "c"];
+        let key_lists = [r#"["a"]"#, r#"["b", "c"]"#, "[]"];
+        for (select, keys) in [
+            (NS.select, one_key),
+            (VNF.select, one_key),
+            (VNFS_OF, one_key),
+            (NEXT_SEQ, one_key),
+            (JOURNAL_OF_SERVICE, one_key),
+            (JOURNAL_OF_OPERATION, one_key),
+            (NS_OF_IDS, key_lists),
+            (VNFS_OF_SERVICES, key_lists),
+        ] {
+            // Through the cache each time, as the store runs it.
+            for key in keys {
+                let mut statement = connection.prepare_cached(select).unwrap();
+                statement.query([key]).unwrap().next().unwrap();
+            }
+            let statement = connection.prepare_cached(select).unwrap();
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "prepared again for a new key: {select}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn records_are_read_by_many_keys_at_once_in_the_order_they_were_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("records.sqlite")).unwrap();
+        let writes = (0..600)
+            .flat_map(|index| {
+                let service = format!("ns-{index:03}");
+                [
+                    RecordWrite::CreateNs(ns(&service)),
+                    RecordWrite::CreateVnf(vnf(&format!("vnf-{index:03}"), &service)),
+                ]
+            })
+            .collect();
+        store.commit(RecordWrite::All(writes), Vec::new()).await.unwrap();
+        // More keys than one statement could take as parameters, unknown
+        // ones among them, and not in storage order.
+        let mut asked: Vec<String> = (0..600)
+            .rev()
+            .step_by(2)
+            .map(|index| format!("ns-{index:03}"))
+            .collect();
+        asked.push("ns-unknown".into());
+        let services: Vec<String> = store
+            .ns_many(asked.clone())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|record| record.id)
+            .collect();
+        let expected: Vec<String> = (0..600)
+            .skip(1)
+            .step_by(2)
+            .map(|index| format!("ns-{index:03}"))
+            .collect();
+        assert_eq!(services, expected);
+        let vnfs: Vec<String> = store
+            .vnfs_of_many(asked)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|record| record.service_id)
+            .collect();
+        assert_eq!(vnfs, expected);
+        assert!(store.ns_many(Vec::new()).await.unwrap().is_empty());
     }
 
     #[tokio::test]
