@@ -35,6 +35,18 @@ pub fn set_up(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch(PRAGMAS)
 }
 
+/// How many times SQLite prepared `select` again while the store's
+/// statement cache ran it once for each of `keys` (each a value for `?1`).
+#[cfg(test)]
+pub fn times_prepared_again(connection: &Connection, select: &str, keys: &[&str]) -> i32 {
+    for key in keys {
+        let mut statement = connection.prepare_cached(select).expect("prepare");
+        statement.query([key]).expect("query").next().expect("step");
+    }
+    let statement = connection.prepare_cached(select).expect("prepare");
+    statement.get_status(rusqlite::StatementStatus::RePrepare)
+}
+
 /// Why the checkpoints beside the commits could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointerError {

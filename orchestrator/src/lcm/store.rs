@@ -409,14 +409,8 @@ mod tests {
             )
             .unwrap();
         for select in [OPERATIONS_OF, OPEN_OPERATION] {
-            // Through the cache each time, as the store runs it.
-            for key in ["a", "b", "c"] {
-                let mut statement = connection.prepare_cached(select).unwrap();
-                statement.query([key]).unwrap().next().unwrap();
-            }
-            let statement = connection.prepare_cached(select).unwrap();
             assert_eq!(
-                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                wal::times_prepared_again(&connection, select, &["a", "b", "c"]),
                 0,
                 "prepared again for a new key: {select}"
             );

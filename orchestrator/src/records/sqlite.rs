@@ -869,14 +869,8 @@ mod tests {
             (NS_OF_IDS, key_lists),
             (VNFS_OF_SERVICES, key_lists),
         ] {
-            // Through the cache each time, as the store runs it.
-            for key in keys {
-                let mut statement = connection.prepare_cached(select).unwrap();
-                statement.query([key]).unwrap().next().unwrap();
-            }
-            let statement = connection.prepare_cached(select).unwrap();
             assert_eq!(
-                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                wal::times_prepared_again(&connection, select, &keys),
                 0,
                 "prepared again for a new key: {select}"
             );
