@@ -648,6 +648,31 @@ fn the_server_speaks_https_with_its_certificate() {
     let plain = server.base.replace("https://", "http://");
     let cleartext = cli(&["--server", &plain, "--ca-cert", ca.to_str().unwrap()]);
     assert_eq!(cleartext.status.code(), Some(69), "plain HTTP gets no answer");
+    // The event stream trusts the same certificates: `watch` stays connected
+    // (refused, it would end at once with 69).
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args([
+            "watch",
+            "--server",
+            &server.base,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--token-file",
+        ])
+        .arg(&token)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let ended = watch.try_wait().unwrap();
+    let _ = watch.kill();
+    let watched = watch.wait_with_output().unwrap();
+    assert_eq!(
+        ended,
+        None,
+        "watch over https ended: {}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
     server.stop();
 
     let refused = |cert: &std::path::Path, key: &std::path::Path| {
@@ -1126,19 +1151,25 @@ fn a_crash_before_any_step_of_reconfiguration_is_rolled_back() {
     crash_at_every_step(instantiated, reconfiguration_case);
 }
 
-/// A second package, of another service whose configure manager is the
-/// hostile module, which it brings.
-fn hostile_package(dir: &std::path::Path) -> Vec<u8> {
+/// The bundled package with the hostile module beside the examples, its
+/// NSD as `edit_nsd` makes it.
+fn archive_with_hostile(dir: &std::path::Path, edit_nsd: impl Fn(String) -> String) -> Vec<u8> {
     let guests = support::guests();
     let mut modules = guests.examples().to_vec();
     modules.push(&guests.hostile);
-    archive_with(dir, &modules, |name, text| {
-        if name == "nsd.yml" {
-            text.replace("demo-web-service", "hostile-web-service")
-                .replace("modules/sm_configure.wasm", "modules/sm_hostile.wasm")
-        } else {
-            text
-        }
+    archive_with(
+        dir,
+        &modules,
+        |name, text| if name == "nsd.yml" { edit_nsd(text) } else { text },
+    )
+}
+
+/// A second package, of another service whose configure manager is the
+/// hostile module, which it brings.
+fn hostile_package(dir: &std::path::Path) -> Vec<u8> {
+    archive_with_hostile(dir, |text| {
+        text.replace("demo-web-service", "hostile-web-service")
+            .replace("modules/sm_configure.wasm", "modules/sm_hostile.wasm")
     })
 }
 
@@ -1614,6 +1645,62 @@ fn wasmano_watch_prints_the_live_timeline() {
     );
 }
 
+/// The package whose placement manager loops until its deadline of
+/// `deadline_ms`, with the example modules and the hostile one.
+fn looping_placement_archive(dir: &std::path::Path, deadline_ms: u32) -> Vec<u8> {
+    archive_with_hostile(dir, |text| {
+        text.replace(
+            "      module: \"modules/sm_placement.wasm\"\n    options:\n      - key: \"type\"\n        value: \"placement\"",
+            &format!(
+                "      module: \"modules/sm_hostile.wasm\"\n      limits:\n        deadline_ms: {deadline_ms}\n    options:\n      - key: \"type\"\n        value: \"placement\"\n      - key: \"behaviour\"\n        value: \"loop\""
+            ),
+        )
+    })
+}
+
+#[test]
+fn the_cli_waits_for_an_operation_woken_by_the_event_stream() {
+    // An instantiation of at least 1.5 s: its placement manager loops to
+    // its deadline, then the run rolls back.
+    let setup = setup_with(|dir| looping_placement_archive(dir, 1500));
+    let api = &setup.operator;
+    let id = create_instance(api, "slow");
+    let token_file = setup.data_dir.with_extension("operator-token");
+    std::fs::write(&token_file, api.token_secret()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["ns", "instantiate", &id, "--server", &setup.server.base])
+        .arg("--token-file")
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "ended ROLLED_BACK, not COMPLETED: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ROLLED_BACK"));
+    // Its progress: the states it entered and the steps its run journaled.
+    for shown in [
+        "PROCESSING",
+        "ssm placement",
+        "hook placement on placement",
+        "ROLLED_BACK",
+    ] {
+        assert!(stderr.contains(shown), "{shown}: {stderr}");
+    }
+    // It read the operation when the stream said it ended: once to start,
+    // once when the stream opened, once at the end. Polling every 100 ms
+    // would have read it fifteen times or more.
+    let scrape = setup.server.admin().get("/metrics").text;
+    let series = "wasmano_http_requests_total{method=\"GET\",route=\"/nslcm/v1/ns_lcm_op_occs/{id}\",status=\"200\"} ";
+    let reads: u32 = scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.parse().ok())
+        .unwrap_or_else(|| panic!("no reads of the operation counted: {scrape}"));
+    assert_eq!(reads, 3, "the CLI read the operation {reads} times");
+}
+
 #[test]
 fn an_instantiation_can_ask_for_its_own_placement_and_keeps_it_after_a_restart() {
     let setup = setup();
@@ -1679,19 +1766,12 @@ fn an_instantiation_can_ask_for_its_own_placement_and_keeps_it_after_a_restart()
 /// The bundled package whose configure manager answers an error: an
 /// instantiation fails after every VNF is deployed and started.
 fn failing_configure_archive(dir: &std::path::Path) -> Vec<u8> {
-    let guests = support::guests();
-    let mut modules = guests.examples().to_vec();
-    modules.push(&guests.hostile);
-    archive_with(dir, &modules, |name, text| {
-        if name == "nsd.yml" {
-            text.replace("modules/sm_configure.wasm", "modules/sm_hostile.wasm")
-                .replace(
-                    "        value: \"configure\"\n",
-                    "        value: \"configure\"\n      - key: \"behaviour\"\n        value: \"error\"\n",
-                )
-        } else {
-            text
-        }
+    archive_with_hostile(dir, |text| {
+        text.replace("modules/sm_configure.wasm", "modules/sm_hostile.wasm")
+            .replace(
+                "        value: \"configure\"\n",
+                "        value: \"configure\"\n      - key: \"behaviour\"\n        value: \"error\"\n",
+            )
     })
 }
 
@@ -1852,27 +1932,11 @@ fn on_docker_a_cancelled_operation_stops_at_the_next_step_and_can_be_rolled_back
 
 #[test]
 fn a_forceful_cancel_interrupts_a_running_hook() {
-    let data = tempfile::tempdir().unwrap();
-    let server = Server::start(&data.path().join("data"), &[]);
-    let project = server.admin().project("tenant");
-    let (_, token) = server.admin().token("operator", Some(&project));
-    let api = server.client(&token);
     // The placement manager loops until its deadline, the longest the host
     // allows: a graceful cancel would wait for it and end in a timeout fault.
-    let guests = support::guests();
-    let mut modules = guests.examples().to_vec();
-    modules.push(&guests.hostile);
-    let looping = archive_with(data.path(), &modules, |name, text| {
-        if name != "nsd.yml" {
-            return text;
-        }
-        text.replace(
-            "      module: \"modules/sm_placement.wasm\"\n    options:\n      - key: \"type\"\n        value: \"placement\"",
-            "      module: \"modules/sm_hostile.wasm\"\n      limits:\n        deadline_ms: 10000\n    options:\n      - key: \"type\"\n        value: \"placement\"\n      - key: \"behaviour\"\n        value: \"loop\"",
-        )
-    });
-    assert_eq!(api.onboard(&looping).status, 201);
-    let id = create_instance(&api, "looping");
+    let setup = setup_with(|dir| looping_placement_archive(dir, 10_000));
+    let api = &setup.operator;
+    let id = create_instance(api, "looping");
     let started = api.post(&task(&id, "instantiate"), &json!({}));
     assert_eq!(started.status, 202, "{started:#?}");
     let location = started.location.unwrap();
@@ -2039,13 +2103,7 @@ fn change_manager_applies_the_update_a_descriptor_declares() {
     // 5GTANGO's update directive: the configure manager's id again, with
     // currentId, running the hostile module.
     let setup = setup_with(|dir| {
-        let guests = support::guests();
-        let mut modules = guests.examples().to_vec();
-        modules.push(&guests.hostile);
-        archive_with(dir, &modules, |name, text| {
-            if name != "nsd.yml" {
-                return text;
-            }
+        archive_with_hostile(dir, |text| {
             // After the entry it updates.
             text.replace(
                 "  - id: \"state\"\n",

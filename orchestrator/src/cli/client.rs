@@ -1,9 +1,11 @@
 //! The HTTP client of the CLI's server commands: where the server is, the
-//! token, and the one mapping of HTTP answers to exit codes (ProblemDetails
-//! `detail` as the message).
+//! token, the one mapping of HTTP answers to exit codes (ProblemDetails
+//! `detail` as the message), the event stream read as Server-Sent Events,
+//! and waiting for an operation to end, woken by that stream.
 
+use std::io::BufRead;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use serde::Deserialize;
@@ -39,9 +41,40 @@ pub struct Connection {
 /// A connected client.
 #[derive(Debug)]
 pub struct Client {
+    /// For requests, each answered within [`ANSWER_LIMIT`].
     agent: Agent,
+    /// For the event stream, which has no end.
+    streaming: Agent,
     base: String,
     authorization: String,
+}
+
+/// How long a request may take, from connecting to the answer's last byte.
+const ANSWER_LIMIT: Duration = Duration::from_secs(120);
+
+/// The server's event stream.
+pub const EVENTS: &str = "/wasmano/v1/events";
+
+/// How often [`Client::wait_for_end`] reads the operation when the event
+/// stream cannot wake it.
+const POLL_PERIOD: Duration = Duration::from_millis(100);
+
+/// One item of the event stream.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// An event: its `event:` kind and its `data:`.
+    Event { kind: String, data: String },
+    /// A comment: the server's keep-alive.
+    KeepAlive,
+}
+
+/// What [`Client::wait_for_end`] learns while it waits.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The operation `id` is in `state` (maybe the one it was in before).
+    State { id: &'a str, state: &'a str },
+    /// A step the operation's run journaled (the `step` event's data).
+    Step(&'a Value),
 }
 
 /// An answer: status, `Location`, body.
@@ -156,14 +189,21 @@ impl Client {
     /// [`Client::new`], an `https` server's certificate verified against
     /// `roots`.
     pub fn trusting(base: &str, token: &str, roots: RootCerts) -> Client {
+        let tls = TlsConfig::builder().root_certs(roots).build();
         let agent: Agent = Agent::config_builder()
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .tls_config(tls.clone())
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_global(Some(ANSWER_LIMIT))
+            .build()
+            .into();
+        let streaming: Agent = Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
             .build()
             .into();
         Client {
             agent,
+            streaming,
             base: base.trim_end_matches('/').to_owned(),
             authorization: format!("Bearer {token}"),
         }
@@ -269,10 +309,11 @@ impl Client {
         Err(problem_failure(path, status, &text, &body))
     }
 
-    /// `GET path` as a stream of lines (the event stream), with no deadline.
-    pub fn lines(&self, path: &str) -> Result<impl Iterator<Item = std::io::Result<String>>, Failure> {
-        let agent: Agent = Agent::config_builder().http_status_as_error(false).build().into();
-        let mut response = agent
+    /// `GET path` of the event stream, as its items, with no deadline. The
+    /// stream is live once this returns: every event after it is read.
+    pub fn events(&self, path: &str) -> Result<impl Iterator<Item = std::io::Result<StreamItem>> + use<>, Failure> {
+        let mut response = self
+            .streaming
             .get(&self.url(path))
             .header("Authorization", &self.authorization)
             .header("Accept", "text/event-stream")
@@ -284,9 +325,123 @@ impl Client {
             let body = serde_json::from_str(&text).unwrap_or(Value::Null);
             return Err(problem_failure(path, status, &text, &body));
         }
-        Ok(std::io::BufRead::lines(std::io::BufReader::new(
-            response.into_body().into_reader(),
-        )))
+        let mut lines = std::io::BufReader::new(response.into_body().into_reader()).lines();
+        let (mut kind, mut data) = (String::new(), String::new());
+        Ok(std::iter::from_fn(move || {
+            loop {
+                let line = match lines.next()? {
+                    Ok(line) => line,
+                    Err(error) => return Some(Err(error)),
+                };
+                if line.is_empty() {
+                    if !kind.is_empty() {
+                        let event = StreamItem::Event {
+                            kind: std::mem::take(&mut kind),
+                            data: std::mem::take(&mut data),
+                        };
+                        return Some(Ok(event));
+                    }
+                    data.clear();
+                } else if line.starts_with(':') {
+                    return Some(Ok(StreamItem::KeepAlive));
+                } else if let Some(value) = line.strip_prefix("event:") {
+                    value.trim().clone_into(&mut kind);
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim_start());
+                }
+            }
+        }))
+    }
+
+    /// Waits until the operation at `location` is neither PROCESSING nor
+    /// ROLLING_BACK, and answers it as it ended; `limit` bounds the wait.
+    /// The event stream tells the states it enters and the steps its run
+    /// journals (`progress` hears them); the operation is read again when
+    /// the stream says it ended (and at each keep-alive, or after a reset),
+    /// not at intervals. Should the stream be refused or break, the
+    /// operation is polled instead.
+    pub fn wait_for_end(
+        &self,
+        location: &str,
+        limit: Option<Duration>,
+        mut progress: impl FnMut(Progress<'_>),
+    ) -> Result<Value, Failure> {
+        let since = Instant::now();
+        let mut operation = self.get(location)?.body;
+        let field =
+            |operation: &Value, name: &str| operation.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+        let id = field(&operation, "id");
+        let read = |progress: &mut dyn FnMut(Progress<'_>)| -> Result<Value, Failure> {
+            let operation = self.get(location)?.body;
+            progress(Progress::State {
+                id: &id,
+                state: &field(&operation, "operationState"),
+            });
+            Ok(operation)
+        };
+        progress(Progress::State {
+            id: &id,
+            state: &field(&operation, "operationState"),
+        });
+        if !is_open(&operation) {
+            return Ok(operation);
+        }
+        let stream = self.events(&format!("{EVENTS}?nsInstanceId={}", field(&operation, "nsInstanceId")));
+        if let Ok(mut events) = stream {
+            // Live from here: a change made before the stream opened is read now.
+            operation = read(&mut progress)?;
+            while is_open(&operation) {
+                let Some(Ok(item)) = events.next() else { break };
+                check_limit(location, since, limit)?;
+                let read_again = match item {
+                    StreamItem::KeepAlive => true,
+                    StreamItem::Event { kind, data } => {
+                        let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                        if data.get("nsLcmOpOccId").and_then(Value::as_str) != Some(id.as_str()) {
+                            kind == "reset"
+                        } else if kind == "step" {
+                            progress(Progress::Step(&data));
+                            false
+                        } else if kind == "lcm_op_occ" {
+                            let state = field(&data, "operationState");
+                            progress(Progress::State { id: &id, state: &state });
+                            !matches!(state.as_str(), "PROCESSING" | "ROLLING_BACK")
+                        } else {
+                            false
+                        }
+                    }
+                };
+                if read_again {
+                    operation = read(&mut progress)?;
+                }
+            }
+        }
+        while is_open(&operation) {
+            check_limit(location, since, limit)?;
+            std::thread::sleep(POLL_PERIOD);
+            operation = read(&mut progress)?;
+        }
+        Ok(operation)
+    }
+}
+
+/// Whether an operation occurrence is still running (PROCESSING or
+/// ROLLING_BACK).
+fn is_open(operation: &Value) -> bool {
+    matches!(
+        operation.get("operationState").and_then(Value::as_str),
+        Some("PROCESSING" | "ROLLING_BACK")
+    )
+}
+
+/// Fails once a wait for `location` begun `since` has passed its `limit`.
+fn check_limit(location: &str, since: Instant, limit: Option<Duration>) -> Result<(), Failure> {
+    match limit {
+        Some(limit) if since.elapsed() > limit => Err(Failure::new(
+            exit::SOFTWARE,
+            format!("{location} has not ended after {} s", limit.as_secs()),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -105,8 +105,7 @@ const OPERATIONS: &str = "/nslcm/v1/ns_lcm_op_occs";
 /// revokes it.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// How often an open operation is polled, and for how long at most.
-const POLL_PERIOD: Duration = Duration::from_millis(20);
+/// How long an operation may run at most.
 const OPERATION_LIMIT: Duration = Duration::from_secs(300);
 
 pub fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
@@ -457,21 +456,7 @@ fn run_task(client: &Client, ns_id: &str, path: &str, body: &Value) -> Result<Ve
         .post_json(path, body)?
         .location
         .ok_or_else(|| Failure::new(exit::SOFTWARE, format!("{path}: the server answered no Location")))?;
-    let since = Instant::now();
-    let mut operation = client.get(&location)?.body;
-    while matches!(
-        operation.get("operationState").and_then(Value::as_str),
-        Some("PROCESSING" | "ROLLING_BACK")
-    ) {
-        if since.elapsed() > OPERATION_LIMIT {
-            return Err(Failure::new(
-                exit::SOFTWARE,
-                format!("{location} has not ended after {} s", OPERATION_LIMIT.as_secs()),
-            ));
-        }
-        std::thread::sleep(POLL_PERIOD);
-        operation = client.get(&location)?.body;
-    }
+    let operation = client.wait_for_end(&location, Some(OPERATION_LIMIT), |_| {})?;
     let operation_id = field(&operation, "id")?;
     let kind = operation.get("lcmOperationType").and_then(Value::as_str).unwrap_or("?");
     let state = operation.get("operationState").and_then(Value::as_str).unwrap_or("?");

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use serde_json::Value;
 
 /// Exit codes, shared by every command (sysexits where one fits).
 pub mod exit {
@@ -77,6 +78,28 @@ pub fn step_participant(manager: Option<&str>, event: Option<&str>) -> String {
         (Some(manager), None) => format!("by {manager}"),
         (None, _) => String::new(),
     }
+}
+
+/// One journaled step (a `step` event's data, a timeline's step) as a
+/// line: its name, how long it took, its outcome and the manager whose hook
+/// it ran.
+pub fn step_line(step: &Value) -> String {
+    let text = |name: &str| step.get(name).and_then(Value::as_str).unwrap_or("-");
+    let participant = step_participant(
+        step.get("manager").and_then(Value::as_str),
+        step.get("event").and_then(Value::as_str),
+    );
+    let hook = if participant.is_empty() {
+        participant
+    } else {
+        format!("  {participant}")
+    };
+    format!(
+        "{:<44} {:>9.3} ms  {}{hook}",
+        text("step"),
+        step.get("durationSeconds").and_then(Value::as_f64).unwrap_or(0.0) * 1e3,
+        text("outcome"),
+    )
 }
 
 /// Reads the YAML configuration file `path` (`what` names it in

@@ -6,15 +6,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use wasmano::lcm::model::OnFailure;
 
-use super::client::{Client, Connection};
+use super::client::{Client, Connection, Progress};
 use super::output::outln;
-use super::{Failure, exit};
+use super::{Failure, exit, step_line};
 
 /// `wasmano package ...`.
 #[derive(Debug, Subcommand)]
@@ -444,7 +443,8 @@ pub fn op(command: OpCommand, connection: &Connection) -> Result<ExitCode, Failu
 }
 
 /// Prints the operation at `location`, after waiting for its end unless
-/// `no_wait`; fails unless it ended in `expected`.
+/// `no_wait` (showing on stderr each state it enters and each step its run
+/// journals); fails unless it ended in `expected`.
 fn follow(
     client: &Client,
     connection: &Connection,
@@ -453,24 +453,20 @@ fn follow(
     expected: &str,
 ) -> Result<ExitCode, Failure> {
     let columns = ["id", "lcmOperationType", "operationState", "nsInstanceId"];
-    let mut operation = client.get(location)?.body;
-    let mut last_state = String::new();
-    loop {
-        let state = operation
-            .get("operationState")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        if no_wait || !matches!(state.as_str(), "PROCESSING" | "ROLLING_BACK") {
-            break;
-        }
-        if state != last_state {
-            eprintln!("{} {state}", operation.get("id").and_then(Value::as_str).unwrap_or("?"));
-            last_state = state;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        operation = client.get(location)?.body;
-    }
+    let operation = if no_wait {
+        client.get(location)?.body
+    } else {
+        let mut last_state = String::new();
+        client.wait_for_end(location, None, |progress| match progress {
+            Progress::State { id, state } => {
+                if state != last_state {
+                    eprintln!("{id} {state}");
+                    state.clone_into(&mut last_state);
+                }
+            }
+            Progress::Step(step) => eprintln!("    {}", step_line(step)),
+        })?
+    };
     print(connection, &operation, &columns);
     let state = operation.get("operationState").and_then(Value::as_str).unwrap_or("");
     if no_wait || state == expected {
@@ -539,27 +535,12 @@ fn print_timeline(timeline: &Value) {
         .cloned()
         .unwrap_or_default();
     for step in steps {
-        let text = |name: &str| step.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
-        let participant = super::step_participant(
-            step.get("manager").and_then(Value::as_str),
-            step.get("event").and_then(Value::as_str),
-        );
-        let hook = if participant.is_empty() {
-            participant
-        } else {
-            format!("  {participant}")
-        };
+        let workflow = step.get("workflow").and_then(Value::as_str).unwrap_or("");
         let error = step
             .get("error")
             .and_then(Value::as_str)
             .map(|error| format!("  error: {error}"))
             .unwrap_or_default();
-        outln!(
-            "  {:<12} {:<44} {:>9.3} ms  {}{hook}{error}",
-            text("workflow"),
-            text("step"),
-            step.get("durationSeconds").and_then(Value::as_f64).unwrap_or(0.0) * 1e3,
-            text("outcome"),
-        );
+        outln!("  {workflow:<12} {}{error}", step_line(&step));
     }
 }
