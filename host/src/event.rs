@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use serde::Serialize;
 use serde_json::Value;
 use tango_model::descriptor::VimKind;
 use tango_model::ssm::SsmEvent;
@@ -48,28 +49,42 @@ impl Request {
     /// topology (VIMs, WIMs, NEPs) is read from `topology` and passed typed.
     pub fn new(event: Event, content: &Value) -> Result<Self, RequestError> {
         if !content.is_object() {
-            return Err(RequestError {
-                what: event.name().to_owned(),
-                message: "the content must be a mapping".to_owned(),
-            });
+            return Err(not_a_mapping(event));
         }
         // serde_json's writer, not `Value`'s `Display`: the same text, in
         // 40 % of the time (5.8 µs instead of 14.5 µs for an 8 KB placement).
-        let text = serde_json::to_string(content).map_err(|error| RequestError {
-            what: event.name().to_owned(),
-            message: error.to_string(),
-        })?;
+        let text = serde_json::to_string(content).map_err(|error| serialization_error(event, &error))?;
         let payload = match event {
             Event::Ssm(SsmEvent::Placement) => Payload::Placement(wit_placement_request(text, topology_vims(content)?)),
             _ => Payload::Document(text),
         };
-        Ok(Self {
+        Ok(Self::with_payload(event, payload))
+    }
+
+    /// [`Request::new`] from the content in any serializable form (the
+    /// model's content types): serialized once, straight into the text the
+    /// guest receives, with no [`Value`] built and dropped in between. A
+    /// placement's content is made a [`Value`] first, to read its VIMs.
+    pub fn of<T: Serialize + ?Sized>(event: Event, content: &T) -> Result<Self, RequestError> {
+        if event == Event::Ssm(SsmEvent::Placement) {
+            let content = serde_json::to_value(content).map_err(|error| serialization_error(event, &error))?;
+            return Self::new(event, &content);
+        }
+        let text = serde_json::to_string(content).map_err(|error| serialization_error(event, &error))?;
+        if !text.starts_with('{') {
+            return Err(not_a_mapping(event));
+        }
+        Ok(Self::with_payload(event, Payload::Document(text)))
+    }
+
+    fn with_payload(event: Event, payload: Payload) -> Self {
+        Self {
             event,
             payload,
             seed: rand::random(),
             interrupt: None,
             instance: None,
-        })
+        }
     }
 
     /// The same request, stopped at the guest's next epoch tick (within a
@@ -122,6 +137,20 @@ impl Request {
     }
 }
 
+fn not_a_mapping(event: Event) -> RequestError {
+    RequestError {
+        what: event.name().to_owned(),
+        message: "the content must be a mapping".to_owned(),
+    }
+}
+
+fn serialization_error(event: Event, error: &serde_json::Error) -> RequestError {
+    RequestError {
+        what: event.name().to_owned(),
+        message: error.to_string(),
+    }
+}
+
 fn wit_placement_request(content: String, vims: Vec<Vim>) -> ssm_exports::PlacementRequest {
     let vims = vims.into_iter().map(|vim| ssm_exports::Vim {
         uuid: vim.uuid,
@@ -169,5 +198,30 @@ mod tests {
             "WIMs and NEPs travel in the document"
         );
         assert!(Request::new(Event::Ssm(SsmEvent::State), &json!("text")).is_err());
+    }
+
+    #[test]
+    fn typed_content_is_written_once_as_the_same_document() {
+        use tango_model::ssm::TaskContent;
+
+        let typed = TaskContent {
+            schedule: vec!["deploy".to_owned(), "configure".to_owned()],
+            other: tango_model::Unknown::new(),
+        };
+        let event = Event::Ssm(SsmEvent::Task);
+        let written: Value = serde_json::from_str(Request::of(event, &typed).unwrap().content_json()).unwrap();
+        let through_a_value = Request::new(event, &serde_json::to_value(&typed).unwrap()).unwrap();
+        assert_eq!(
+            written,
+            serde_json::from_str::<Value>(through_a_value.content_json()).unwrap()
+        );
+        assert!(Request::of(event, &["not", "a", "mapping"]).is_err());
+
+        let placement = json!({"topology": {"vims": {"vim_list": [{"vim_uuid": "a", "type": "vm", "core_total": 2}]}}});
+        let request = Request::of(Event::Ssm(SsmEvent::Placement), &placement).unwrap();
+        let Payload::Placement(placement) = &request.payload else {
+            panic!("placement payload")
+        };
+        assert_eq!(placement.vims[0].uuid, "a", "a placement's VIMs are typed");
     }
 }

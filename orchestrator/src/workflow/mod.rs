@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
+use serde::Serialize;
 use serde_json::Value;
 use tango_model::descriptor::VimKind;
 use tango_model::fsm::{FsmEvent, StateReply};
@@ -372,9 +373,13 @@ impl ServiceState {
     }
 }
 
-/// The payload a configure manager switched an FSM event on with, if any.
-fn switched_payload(switch: Option<&EventSwitch>) -> Option<Value> {
-    switch.and_then(|switch| switch.payload.clone())
+/// The content of an FSM event: the payload a configure manager switched
+/// it on with, if any, else the one `built` makes.
+fn switched_content<T>(switch: Option<&EventSwitch>, built: impl FnOnce() -> T) -> payload::Content<T> {
+    match switch.and_then(|switch| switch.payload.clone()) {
+        Some(document) => payload::Content::Switched(document),
+        None => payload::Content::Built(built()),
+    }
 }
 
 /// A service the orchestrator runs.
@@ -883,7 +888,7 @@ impl Run {
         step: Step,
         manager: &Arc<dyn SpecificManager>,
         event: Event,
-        content: &Value,
+        content: &(impl Serialize + ?Sized),
         vnf_instance: Option<&str>,
     ) -> Result<Reply, WorkflowError> {
         debug_assert_eq!(step.kind(), StepKind::Hook, "{step}");
@@ -894,7 +899,7 @@ impl Run {
             event: Some(event),
             seed: None,
         };
-        let outcome = match Request::new(event, content) {
+        let outcome = match Request::of(event, content) {
             Ok(request) => {
                 call.seed = Some(request.seed());
                 let recording = self
@@ -1981,8 +1986,7 @@ impl Orchestrator {
                     let step = Step::FsmStop {
                         vnf: template.vnf_id.clone(),
                     };
-                    let content =
-                        switched_payload(switch).unwrap_or_else(|| payload::lifecycle(template, &vnf.record, &members));
+                    let content = switched_content(switch, || payload::lifecycle(template, &vnf.record, &members));
                     let stopped = run
                         .hook(step, fsm, Event::Fsm(FsmEvent::Stop), &content, Some(&vnf.record.id))
                         .await;
@@ -2330,8 +2334,7 @@ impl Orchestrator {
         let step = Step::FsmStart {
             vnf: vnf.vnf_id.clone(),
         };
-        let content =
-            switched_payload(switch).unwrap_or_else(|| payload::lifecycle(vnf, &instance.record, &state.members()));
+        let content = switched_content(switch, || payload::lifecycle(vnf, &instance.record, &state.members()));
         let reply = run
             .hook(
                 step.clone(),
@@ -2379,7 +2382,7 @@ impl Orchestrator {
             let step = Step::FsmScale {
                 vnf: vnf.vnf_id.clone(),
             };
-            let content = switched_payload(switch).unwrap_or_else(|| {
+            let content = switched_content(switch, || {
                 payload::fsm_scale(
                     &templates,
                     vnf,
@@ -2546,7 +2549,7 @@ impl Orchestrator {
             let Some(fsm) = manager_for(&vnf.fsms, FsmEvent::Configure) else {
                 continue;
             };
-            let content = switch.payload.unwrap_or_else(|| {
+            let content = switched_content(Some(&switch), || {
                 payload::fsm_configure(template, &state.nsr, &state.vnfs[position].record, &state.members())
             });
             let step = Step::FsmConfigure {

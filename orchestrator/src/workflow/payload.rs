@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use tango_model::descriptor::{VimKind, Vnfd};
 use tango_model::fsm::{self, GenericEnvs, LifecycleContent, ScaleContent, Scaling, StateActionName, StateContent};
@@ -18,6 +19,16 @@ use crate::infrastructure::VimStatus;
 use crate::records::{NsRecord, VnfRecord};
 
 use super::template::{ServiceTemplate, VnfTemplate};
+
+/// A hook's content: built by the orchestrator in the model's types (and
+/// serialized once, straight into the request), or the document a configure
+/// manager switched in for an FSM event (5GTANGO's switch `payload`).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Content<T> {
+    Built(T),
+    Switched(Value),
+}
 
 /// A VNF instance of the service with its template, as the payloads that
 /// describe the whole service take them.
@@ -44,7 +55,7 @@ pub(crate) fn placement(
     template: &ServiceTemplate,
     instances: &[(String, &VnfTemplate)],
     vims: &[VimStatus],
-) -> Value {
+) -> PlacementContent {
     let vnfds = instances
         .iter()
         .map(|(instance_id, vnf)| Vnfd {
@@ -52,25 +63,25 @@ pub(crate) fn placement(
             ..vnf.vnfd.clone()
         })
         .collect();
-    to_document(&PlacementContent {
+    PlacementContent {
         service_id: Some(service_id.to_owned()),
         nsd: template.nsd.clone(),
         vnfds,
         topology: Some(topology(vims)),
         nap: Some(Nap::default()),
         other: Unknown::new(),
-    })
+    }
 }
 
 /// FSM start and stop: the VNF's descriptor and record, and the generic
 /// envs of its container units.
-pub(crate) fn lifecycle(vnf: &VnfTemplate, record: &VnfRecord, service: &[Member<'_>]) -> Value {
-    to_document(&LifecycleContent {
+pub(crate) fn lifecycle(vnf: &VnfTemplate, record: &VnfRecord, service: &[Member<'_>]) -> LifecycleContent {
+    LifecycleContent {
         vnfd: vnf.vnfd.clone(),
         vnfr: record.to_tango(&vnf.vnfd),
         generic_envs: generic_envs(record, service),
         other: Unknown::new(),
-    })
+    }
 }
 
 /// FSM scale: the scaled VNF's descriptor, this instance's record, how the
@@ -83,8 +94,8 @@ pub(crate) fn fsm_scale(
     scaling: &Scaling,
     nsr: &NsRecord,
     service: &[Member<'_>],
-) -> Value {
-    to_document(&ScaleContent {
+) -> ScaleContent {
+    ScaleContent {
         vnfd: vnf.vnfd.clone(),
         vnfr: record.to_tango(&vnf.vnfd),
         scale: scaling.clone(),
@@ -92,7 +103,7 @@ pub(crate) fn fsm_scale(
         vnfrs: vnfrs(service),
         generic_envs: generic_envs(record, service),
         other: Unknown::new(),
-    })
+    }
 }
 
 /// The service's VNF records, each rendered with its VNFD.
@@ -121,7 +132,7 @@ pub(crate) fn ssm_configure(
     nsr: &NsRecord,
     vnfs: &[Member<'_>],
     reconfiguration_payload: Option<&Value>,
-) -> Value {
+) -> ssm::ConfigureContent {
     // 5GTANGO writes every switch with a payload, `{}` for the default one.
     let written = |switch: &Option<EventSwitch>| {
         let switch = switch.clone().unwrap_or_else(EventSwitch::on);
@@ -146,7 +157,7 @@ pub(crate) fn ssm_configure(
             other: Unknown::new(),
         })
         .collect();
-    to_document(&ssm::ConfigureContent {
+    ssm::ConfigureContent {
         workflow: Some(workflow.to_owned()),
         service: Some(ServiceEntry {
             id: Some(nsr.id.clone()),
@@ -161,7 +172,7 @@ pub(crate) fn ssm_configure(
         egress: Vec::new(),
         ip_mapping: ip_mapping(vnfs),
         other: Unknown::new(),
-    })
+    }
 }
 
 /// The floating to internal address mapping of the service's units. The
@@ -186,15 +197,15 @@ pub(crate) fn fsm_configure(
     nsr: &NsRecord,
     target: &VnfRecord,
     service: &[Member<'_>],
-) -> Value {
-    to_document(&fsm::ConfigureContent {
+) -> fsm::ConfigureContent {
+    fsm::ConfigureContent {
         nsr: Some(nsr.to_tango(&template.nsd)),
         vnfrs: vnfrs(service),
         ingress: Vec::new(),
         egress: Vec::new(),
         generic_envs: generic_envs(target, service),
         other: Unknown::new(),
-    })
+    }
 }
 
 /// 5GTANGO's `generic_envs` for the container units of `target`: for every
@@ -348,9 +359,9 @@ pub fn sample(
         Event::Ssm(SsmEvent::Placement) => {
             let instances: Vec<(String, &VnfTemplate)> =
                 members.iter().map(|(vnf, record)| (record.id.clone(), *vnf)).collect();
-            placement(&nsr.id, template, &instances, vims)
+            to_document(&placement(&nsr.id, template, &instances, vims))
         }
-        Event::Ssm(SsmEvent::Configure) => ssm_configure("instantiation", template, nsr, &members, None),
+        Event::Ssm(SsmEvent::Configure) => to_document(&ssm_configure("instantiation", template, nsr, &members, None)),
         Event::Ssm(SsmEvent::State) => {
             let address = target()?
                 .1
@@ -370,9 +381,9 @@ pub fn sample(
         Event::Ssm(SsmEvent::Monitor) => monitoring_started(template, nsr, &members),
         Event::Fsm(FsmEvent::Start | FsmEvent::Stop) => {
             let (vnf, record) = target()?;
-            lifecycle(vnf, record, &members)
+            to_document(&lifecycle(vnf, record, &members))
         }
-        Event::Fsm(FsmEvent::Configure) => fsm_configure(template, nsr, target()?.1, &members),
+        Event::Fsm(FsmEvent::Configure) => to_document(&fsm_configure(template, nsr, target()?.1, &members)),
         Event::Fsm(FsmEvent::State) => {
             let (vnf, record) = target()?;
             state_extract(vnf, record)
@@ -380,7 +391,7 @@ pub fn sample(
         Event::Fsm(FsmEvent::Scale) => {
             let (vnf, record) = target()?;
             let scaling = scaling("out", &vnf.vnf_id, &[record.id.as_str()], &[]);
-            fsm_scale(template, vnf, record, &scaling, nsr, &members)
+            to_document(&fsm_scale(template, vnf, record, &scaling, nsr, &members))
         }
     })
 }
