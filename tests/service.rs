@@ -497,6 +497,92 @@ fn a_restart_recovers_running_services_and_their_capacity() {
     assert_eq!(free, empty, "terminating after a restart gives everything back");
 }
 
+/// A server in this process, as `wasmano demo` and embedders run it.
+struct InProcess {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl InProcess {
+    /// Opens the data directory (recovering what it runs) and serves it on
+    /// a free loopback port.
+    fn start(runtime: &tokio::runtime::Runtime, config: &wasmano::server::ServeConfig) -> Self {
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let opened = wasmano::server::open(config)
+                .await
+                .unwrap_or_else(|error| panic!("open {}: {error}", config.data_dir.display()));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let serving = tokio::spawn(wasmano::server::serve(listener, opened.state, async {
+                let _ = stopped.await;
+            }));
+            Self { base, stop, serving }
+        })
+    }
+
+    /// Stops accepting, lets running operations end, and returns when
+    /// `serve` does.
+    fn stop(self, runtime: &tokio::runtime::Runtime) {
+        drop(self.stop);
+        runtime.block_on(self.serving).unwrap().unwrap();
+    }
+}
+
+/// When `serve` returns, the data directory is free: a server stopped
+/// while its operations run (they end first) opens again at once in the
+/// same process. The last operation's task used to let go of the lifecycle
+/// (and with it the directory's lock) only after it counted as ended.
+#[test]
+fn a_stopped_server_frees_its_data_directory_before_serve_returns() {
+    const ROUNDS: usize = 12;
+    const CONCURRENT: usize = 4;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let token_file = data.path().join("admin-token");
+    let vims = data.path().join("vims.yml");
+    std::fs::write(
+        &vims,
+        "- id: edge\n  type: container\n  cores: 1000\n  memory_mb: 1000000\n\
+         - id: core\n  type: vm\n  cores: 1000\n  memory_mb: 1000000\n",
+    )
+    .unwrap();
+    let config = wasmano::server::ServeConfig {
+        bootstrap_token_file: Some(token_file.clone()),
+        vims_file: Some(vims),
+        ..wasmano::server::ServeConfig::new(data.path().join("data"))
+    };
+    let server = InProcess::start(&runtime, &config);
+    let admin = Api::new(&server.base, std::fs::read_to_string(&token_file).unwrap().trim());
+    let project = admin.project("tenant");
+    let (_, token) = admin.token("operator", Some(&project));
+    let onboarded = Api::new(&server.base, &token).onboard(&bundled_archive(data.path(), |_, text| text));
+    assert_eq!(onboarded.status, 201, "{onboarded:#?}");
+    let mut server = server;
+    let mut started = Vec::new();
+    for round in 0..ROUNDS {
+        let operator = Api::new(&server.base, &token);
+        for index in 0..CONCURRENT {
+            let id = create_instance(&operator, &format!("round-{round}-{index}"));
+            let answer = operator.post(&task(&id, "instantiate"), &json!({}));
+            assert_eq!(answer.status, 202, "{answer:#?}");
+            started.push(answer.location.unwrap());
+        }
+        server.stop(&runtime);
+        server = InProcess::start(&runtime, &config);
+    }
+    let operator = Api::new(&server.base, &token);
+    for location in &started {
+        let operation = operator.wait(location);
+        assert_eq!(operation["operationState"], "COMPLETED", "{operation:#}");
+    }
+    server.stop(&runtime);
+}
+
 #[test]
 fn the_servers_placement_settings_reach_the_engine() {
     let data = tempfile::tempdir().unwrap();

@@ -35,7 +35,6 @@ use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use support_package::write_bundled_package;
 use ureq::Agent;
-use wasmano::placement::PlacementOptions;
 use wasmano::server::{self, ServeConfig};
 
 const NSD: &str = "eu.wasmano/demo-web-service/1.0";
@@ -260,16 +259,9 @@ fn setup(runtime: &tokio::runtime::Runtime, services: usize) -> Setup {
     let vims = dir.path().join("vims.yml");
     write_vims(&vims, services);
     let config = ServeConfig {
-        data_dir: dir.path().join("data"),
         bootstrap_token_file: Some(dir.path().join("admin-token")),
         vims_file: Some(vims),
-        placement: PlacementOptions::default(),
-        docker: false,
-        callback_ca: None,
-        callback_allow: Vec::new(),
-        legacy: wasmano::service::LegacySettings::default(),
-        publish_events: false,
-        max_recorded_calls: wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE,
+        ..ServeConfig::new(dir.path().join("data"))
     };
     let (server, started) = start(runtime, &config);
     assert_eq!(started.recovered, 0, "a fresh data directory runs nothing");

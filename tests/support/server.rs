@@ -90,15 +90,7 @@ impl Server {
 
     /// A client with this token.
     pub fn client(&self, token: &str) -> Api {
-        Api {
-            agent: Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(60)))
-                .build()
-                .into(),
-            base: self.base.clone(),
-            token: Some(token.to_owned()),
-        }
+        Api::new(&self.base, token)
     }
 
     /// A client with the admin token.
@@ -190,6 +182,20 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client of the server at `base` (`http://host:port`) presenting
+    /// `token`.
+    pub fn new(base: &str, token: &str) -> Self {
+        Self {
+            agent: Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(60)))
+                .build()
+                .into(),
+            base: base.to_owned(),
+            token: Some(token.to_owned()),
+        }
+    }
+
     fn send(&self, method: &str, path: &str, content_type: Option<&str>, body: Option<&[u8]>) -> Answer {
         let url = format!("{}{path}", self.base);
         let mut request = ureq::http::Request::builder().method(method).uri(&url);

@@ -39,7 +39,6 @@ use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
 use wasmano::package::pin_module_digests;
 use wasmano::placement::PlacementOptions;
-use wasmano::recording::DEFAULT_MAX_CALLS_PER_SERVICE;
 use wasmano::records::{RecordStore, SqliteStore, Status, StepOutcome};
 use wasmano::server::{self, ServeConfig};
 use wasmano::service::{self, LegacySettings, ModuleSource};
@@ -155,16 +154,10 @@ fn bundled(runtime: &Runtime, data_dir: &Path, vims: Option<PathBuf>, broker: Br
     let descriptors = package_descriptors(&package_dir)?;
     let token_file = data_dir.join(TOKEN_FILE);
     let config = ServeConfig {
-        data_dir: data_dir.to_owned(),
         bootstrap_token_file: Some(token_file.clone()),
         vims_file: vims,
-        placement: PlacementOptions::default(),
-        docker: false,
-        callback_ca: None,
-        callback_allow: Vec::new(),
         legacy: LegacySettings::new(broker),
-        publish_events: false,
-        max_recorded_calls: DEFAULT_MAX_CALLS_PER_SERVICE,
+        ..ServeConfig::new(data_dir.to_owned())
     };
     let (listener, opened) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

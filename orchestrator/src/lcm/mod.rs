@@ -1238,7 +1238,6 @@ impl Lifecycle {
             .insert(operation.id.clone(), context.clone());
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let _guard = guard;
             let concluded = match job {
                 Job::Run => {
                     let outcome = this.execute(&operation, &context).await;
@@ -1260,6 +1259,11 @@ impl Lifecycle {
             if let Err(error) = concluded {
                 tracing::error!("cannot store the outcome of an operation: {error}");
             }
+            // The lifecycle (and with it the data directory) is let go of
+            // before the operation stops counting: a drained server holds
+            // neither once `serve` returns.
+            drop(this);
+            drop(guard);
         });
     }
 

@@ -106,6 +106,27 @@ pub struct ServeConfig {
     pub max_recorded_calls: usize,
 }
 
+impl ServeConfig {
+    /// A server on `data_dir` with the defaults `wasmano serve` has: no
+    /// bootstrap token file (the token is printed once), the built-in
+    /// emulated VIMs, the default placement, callbacks to public addresses
+    /// only, the default broker, no events published.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            bootstrap_token_file: None,
+            vims_file: None,
+            placement: PlacementOptions::default(),
+            docker: false,
+            callback_ca: None,
+            callback_allow: Vec::new(),
+            legacy: LegacySettings::default(),
+            publish_events: false,
+            max_recorded_calls: crate::recording::DEFAULT_MAX_CALLS_PER_SERVICE,
+        }
+    }
+}
+
 /// The data directory's orchestrator id, created on first use: what marks
 /// the infrastructure this orchestrator owns on a daemon others may share.
 fn orchestrator_id(data_dir: &Path) -> Result<String, String> {
