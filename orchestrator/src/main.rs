@@ -1,9 +1,12 @@
 //! `wasmano`: the orchestrator's command line.
 //!
-//! For now it carries the specific-manager developer harness (`wasmano sm
-//! test | inspect | new`). Every failure is one line on stderr and a distinct
-//! exit code (see [`cli::exit`]); guest logs and diagnostics go to stderr,
-//! replies to stdout.
+//! One binary for everyone: the server (`wasmano serve`) and the client of
+//! its API for operators (`package`, `ns`, `op`, `watch`), the
+//! specific-manager developer's harness (`wasmano sm new | test | compare |
+//! generate | replay | inspect`), offline checks (`validate`, `onboard`,
+//! `catalogue`) and `wasmano demo`. Every failure is one line on stderr and
+//! a distinct exit code (see [`cli::exit`]); guest logs and diagnostics go
+//! to stderr, replies to stdout.
 
 mod cli;
 
