@@ -35,7 +35,7 @@ use tango_model::descriptor::VimKind;
 use tango_model::fsm::{FsmEvent, StateReply};
 use tango_model::ssm::{EventSwitch, LinkSite, SsmEvent, VnfPlacement, VnfSwitches, WorkflowRequest};
 use tango_model::{KeyValue, UnitEnvs};
-use wasmano_host::{Event, InvocationError, Reply, Request, SpecificManager};
+use wasmano_host::{Event, InvocationError, Reply, Request, RequestError, SpecificManager};
 
 use crate::infrastructure::{DeployedUnit, InfraError, Infrastructure, Reconciliation, VimStatus};
 use crate::placement::{self, LabelledVim, PlacementOptions, VnfToPlace};
@@ -891,6 +891,20 @@ impl Run {
         content: &(impl Serialize + ?Sized),
         vnf_instance: Option<&str>,
     ) -> Result<Reply, WorkflowError> {
+        self.hook_request(step, manager, event, Request::of(event, content), vnf_instance)
+            .await
+    }
+
+    /// [`Run::hook`] with its request built already (or not: `request`'s
+    /// error fails the step).
+    async fn hook_request(
+        &mut self,
+        step: Step,
+        manager: &Arc<dyn SpecificManager>,
+        event: Event,
+        request: Result<Request, RequestError>,
+        vnf_instance: Option<&str>,
+    ) -> Result<Reply, WorkflowError> {
         debug_assert_eq!(step.kind(), StepKind::Hook, "{step}");
         self.boundary(&step, Some(manager.id()))?;
         let started = now();
@@ -899,7 +913,7 @@ impl Run {
             event: Some(event),
             seed: None,
         };
-        let outcome = match Request::of(event, content) {
+        let outcome = match request {
             Ok(request) => {
                 call.seed = Some(request.seed());
                 let recording = self
@@ -2169,11 +2183,11 @@ impl Orchestrator {
                     .collect();
                 let content = payload::placement(&run.service, template, &with_templates, &offered);
                 let reply = run
-                    .hook(
+                    .hook_request(
                         Step::SsmPlacement,
                         manager,
                         Event::Ssm(SsmEvent::Placement),
-                        &content,
+                        Request::placement(&content),
                         None,
                     )
                     .await?;
