@@ -554,15 +554,10 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Every operation occurrence.
-    pub async fn operations(&self) -> Result<Vec<OpOccurrence>, LcmError> {
-        self.read_operations().await
-    }
-
-    /// Reads every operation occurrence without holding the lifecycle: a
+    /// Every operation occurrence, read without holding the lifecycle: a
     /// background reader must not keep it (and the data directory it
     /// holds) alive after the server stops.
-    pub fn read_operations(&self) -> impl Future<Output = Result<Vec<OpOccurrence>, LcmError>> + Send + 'static {
+    pub fn operations(&self) -> impl Future<Output = Result<Vec<OpOccurrence>, LcmError>> + Send + 'static {
         let store = self.store.clone();
         async move { blocking(move || Ok(store.operations()?)).await }
     }

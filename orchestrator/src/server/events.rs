@@ -441,7 +441,7 @@ pub fn observe(lifecycle: &Lifecycle, log: Arc<EventLog>, metrics: Arc<Metrics>)
     // The task must not keep the lifecycle (its sender, the data directory)
     // alive, not even while it reads: a server stopped meanwhile could not
     // be opened again on the same data directory at once.
-    let seeding = lifecycle.read_operations();
+    let seeding = lifecycle.operations();
     tokio::spawn(async move {
         match seeding.await {
             Ok(operations) => metrics.seed_open(&operations),
