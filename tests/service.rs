@@ -1510,6 +1510,11 @@ fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
     }
     let first = api.get("/nslcm/v1/ns_instances");
     assert_eq!(first.body.as_array().unwrap().len(), 100);
+    // Deleting what the first page showed moves nothing to another page.
+    for shown in &first.body.as_array().unwrap()[..3] {
+        let deleted = api.delete(&format!("/nslcm/v1/ns_instances/{}", shown["id"].as_str().unwrap()));
+        assert_eq!(deleted.status, 204, "{deleted:#?}");
+    }
     let link = first.link.clone().expect("a next page");
     let next = link
         .strip_prefix('<')
@@ -1518,7 +1523,11 @@ fn lists_come_in_pages_and_the_cli_drives_the_service_end_to_end() {
         .unwrap();
     let second = api.get(&next);
     assert_eq!(second.body.as_array().unwrap().len(), 1);
+    assert_eq!(second.body[0]["nsInstanceName"], "page100");
     assert_eq!(second.link, None, "the last page links nowhere");
+    for n in 101..104 {
+        create_instance(api, &format!("page{n}"));
+    }
     api.get("/nslcm/v1/ns_instances?nextpage_opaque_marker=bm90LWEtbWFya2Vy")
         .assert_problem(400, "validation");
 

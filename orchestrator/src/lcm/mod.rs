@@ -58,7 +58,7 @@ use model::{
     OperationError, OperationState, PackageDescriptor, PackageModule, PackageRecord, PlacementRequest, StrategyName,
     TaskRequest,
 };
-use store::{LcmStore, LcmStoreError};
+use store::{LcmStore, LcmStoreError, Listed};
 
 /// Why a lifecycle request was refused or failed. The API maps each
 /// variant to one HTTP status, in one place.
@@ -514,6 +514,30 @@ impl Lifecycle {
     pub async fn all_ns(&self) -> Result<Vec<NsInstance>, LcmError> {
         let store = self.store.clone();
         blocking(move || Ok(store.all_ns()?)).await
+    }
+
+    /// A page of the NS instances `keep` keeps, in creation order, after
+    /// position `after` ([`LcmStore::ns_page`]).
+    pub async fn ns_page(
+        &self,
+        after: i64,
+        limit: usize,
+        keep: impl FnMut(&NsInstance) -> bool + Send + 'static,
+    ) -> Result<Listed<NsInstance>, LcmError> {
+        let store = self.store.clone();
+        blocking(move || Ok(store.ns_page(after, limit, keep)?)).await
+    }
+
+    /// A page of the operation occurrences `keep` keeps, in the order they
+    /// started, after position `after` ([`LcmStore::operations_page`]).
+    pub async fn operations_page(
+        &self,
+        after: i64,
+        limit: usize,
+        keep: impl FnMut(&OpOccurrence) -> bool + Send + 'static,
+    ) -> Result<Listed<OpOccurrence>, LcmError> {
+        let store = self.store.clone();
+        blocking(move || Ok(store.operations_page(after, limit, keep)?)).await
     }
 
     /// An NS instance.

@@ -43,6 +43,10 @@ CREATE INDEX IF NOT EXISTS op_occs_by_instance ON op_occs (ns_instance_id);
 // bare parameter's value each time the value changes; the unary plus keeps
 // the index and the plan (see the record store).
 
+/// NS instances from a position on, in the order they were created.
+const NS_AFTER: &str = "SELECT rowid, body FROM ns_instances WHERE rowid > ?1 ORDER BY rowid";
+/// Operations from a position on, in the order they started.
+const OPERATIONS_AFTER: &str = "SELECT rowid, body FROM op_occs WHERE rowid > ?1 ORDER BY rowid";
 /// The operations of one NS instance, in the order they started.
 const OPERATIONS_OF: &str = "SELECT body FROM op_occs WHERE ns_instance_id = +?1 ORDER BY rowid";
 /// The id and state of the operation open on an NS instance.
@@ -133,6 +137,53 @@ fn query_row<T>(
     connection
         .prepare_cached(sql)
         .and_then(|mut statement| statement.query_row(params, map))
+}
+
+/// A page of a table read in creation order.
+#[derive(Debug)]
+pub struct Listed<T> {
+    /// The rows kept, at most the page's length.
+    pub items: Vec<T>,
+    /// When more rows follow that would be kept: the position of the
+    /// page's last row, where the next page starts.
+    pub more_after: Option<i64>,
+}
+
+/// The first `limit` rows after position `after` that `keep` keeps
+/// (`select` reads positions and bodies from `?1` on): rows are read
+/// until the page is full and one more kept row shows that another page
+/// follows.
+fn listed<T: DeserializeOwned>(
+    connection: &Connection,
+    select: &str,
+    after: i64,
+    limit: usize,
+    mut keep: impl FnMut(&T) -> bool,
+) -> Result<Listed<T>, LcmStoreError> {
+    let mut statement = connection.prepare_cached(select).map_err(backend)?;
+    let mut rows = statement.query([after]).map_err(backend)?;
+    let mut items = Vec::new();
+    let mut last = after;
+    while let Some(row) = rows.next().map_err(backend)? {
+        let position: i64 = row.get(0).map_err(backend)?;
+        let body = row.get_ref(1).and_then(|body| Ok(body.as_str()?)).map_err(backend)?;
+        let item: T = from_body(body)?;
+        if !keep(&item) {
+            continue;
+        }
+        if items.len() == limit {
+            return Ok(Listed {
+                items,
+                more_after: Some(last),
+            });
+        }
+        last = position;
+        items.push(item);
+    }
+    Ok(Listed {
+        items,
+        more_after: None,
+    })
 }
 
 fn row<T: DeserializeOwned>(connection: &Connection, sql: &str, key: &str) -> Result<Option<T>, LcmStoreError> {
@@ -262,6 +313,17 @@ impl LcmStore {
         row(&self.connection(), "SELECT body FROM ns_instances WHERE id = ?1", id)
     }
 
+    /// A page of the NS instances `keep` keeps, in creation order, after
+    /// position `after` (0: from the first).
+    pub fn ns_page(
+        &self,
+        after: i64,
+        limit: usize,
+        keep: impl FnMut(&NsInstance) -> bool,
+    ) -> Result<Listed<NsInstance>, LcmStoreError> {
+        listed(&self.connection(), NS_AFTER, after, limit, keep)
+    }
+
     /// Every NS instance, in creation order.
     pub fn all_ns(&self) -> Result<Vec<NsInstance>, LcmStoreError> {
         rows(&self.connection(), "SELECT body FROM ns_instances ORDER BY rowid", &[])
@@ -356,6 +418,17 @@ impl LcmStore {
         rows(&self.connection(), "SELECT body FROM op_occs ORDER BY rowid", &[])
     }
 
+    /// A page of the operations `keep` keeps, in the order they started,
+    /// after position `after` (0: from the first).
+    pub fn operations_page(
+        &self,
+        after: i64,
+        limit: usize,
+        keep: impl FnMut(&OpOccurrence) -> bool,
+    ) -> Result<Listed<OpOccurrence>, LcmStoreError> {
+        listed(&self.connection(), OPERATIONS_AFTER, after, limit, keep)
+    }
+
     /// The operations of one NS instance, in the order they started.
     pub fn operations_of(&self, ns_instance_id: &str) -> Result<Vec<OpOccurrence>, LcmStoreError> {
         rows(&self.connection(), OPERATIONS_OF, &[&ns_instance_id])
@@ -408,13 +481,61 @@ mod tests {
                 [],
             )
             .unwrap();
-        for select in [OPERATIONS_OF, OPEN_OPERATION] {
+        for select in [OPERATIONS_OF, OPEN_OPERATION, NS_AFTER, OPERATIONS_AFTER] {
             assert_eq!(
                 wal::times_prepared_again(&connection, select, &["a", "b", "c"]),
                 0,
                 "prepared again for a new key: {select}"
             );
         }
+    }
+
+    fn instance(id: &str) -> NsInstance {
+        NsInstance {
+            id: id.into(),
+            project_id: "p".into(),
+            ns_instance_name: id.into(),
+            ns_instance_description: String::new(),
+            nsd_id: "v/n/1".into(),
+            package_id: "pkg".into(),
+            ns_state: NsState::NotInstantiated,
+            created_at: "2026-12-04T21:43:42Z".into(),
+            record_hook_calls: false,
+        }
+    }
+
+    #[test]
+    fn a_page_reads_from_its_position_and_says_whether_another_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LcmStore::open(&dir.path().join("lcm.sqlite")).unwrap();
+        for id in ["a", "b", "c", "d", "e"] {
+            store.put_ns(&instance(id)).unwrap();
+        }
+        let names = |listed: &Listed<NsInstance>| listed.items.iter().map(|ns| ns.id.clone()).collect::<Vec<_>>();
+        let mut pages = Vec::new();
+        let mut after = 0;
+        loop {
+            let listed = store.ns_page(after, 2, |_| true).unwrap();
+            pages.push(names(&listed));
+            match listed.more_after {
+                Some(last) => after = last,
+                None => break,
+            }
+        }
+        assert_eq!(pages, [vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
+
+        // Kept rows only; a full last page links nowhere.
+        let not_c = |ns: &NsInstance| ns.id != "c";
+        let first = store.ns_page(0, 2, not_c).unwrap();
+        assert_eq!(names(&first), ["a", "b"]);
+        let second = store.ns_page(first.more_after.unwrap(), 2, not_c).unwrap();
+        assert_eq!(names(&second), ["d", "e"]);
+        assert_eq!(second.more_after, None);
+
+        // A row deleted before the next page is read shifts nothing.
+        store.delete_ns("b").unwrap();
+        let after_delete = store.ns_page(first.more_after.unwrap(), 2, |_| true).unwrap();
+        assert_eq!(names(&after_delete), ["c", "d"]);
     }
 
     fn operation(id: &str, ns: &str, state: OperationState) -> OpOccurrence {
@@ -442,19 +563,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lcm.sqlite");
         let store = LcmStore::open(&path).unwrap();
-        store
-            .put_ns(&NsInstance {
-                id: "ns".into(),
-                project_id: "p".into(),
-                ns_instance_name: "n".into(),
-                ns_instance_description: String::new(),
-                nsd_id: "v/n/1".into(),
-                package_id: "pkg".into(),
-                ns_state: NsState::NotInstantiated,
-                created_at: "2026-12-04T21:43:42Z".into(),
-                record_hook_calls: false,
-            })
-            .unwrap();
+        store.put_ns(&instance("ns")).unwrap();
         store
             .begin_operation(
                 &operation("op1", "ns", OperationState::Processing),

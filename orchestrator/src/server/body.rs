@@ -101,48 +101,105 @@ pub struct Page<T> {
     next: Option<String>,
 }
 
-/// The page of `items` that the request's `nextpage_opaque_marker` names
-/// (the first without one). The marker is opaque to clients (it encodes
-/// the offset into the filtered list); the next page's link keeps the
-/// request's other query parameters. A marker this server did not make is
-/// a 400.
-pub fn paginate<T>(items: Vec<T>, path: &str, query: Option<&str>) -> Result<Page<T>, Problem> {
-    let mut kept = Vec::new();
-    let mut offset = 0;
-    for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
-        match pair.strip_prefix(MARKER).and_then(|rest| rest.strip_prefix('=')) {
-            Some(marker) => {
-                offset = decode_marker(marker)
-                    .filter(|offset| *offset <= items.len())
-                    .ok_or_else(|| {
-                        Problem::new(
-                            ProblemKind::Validation,
-                            format!("{MARKER} {marker:?} is not a marker of this list"),
-                        )
-                    })?;
+/// A list request's paging: the marker it names, and its other query
+/// parameters, which the next page's link keeps. Markers are opaque to
+/// clients; one this server did not make for this kind of list is a 400.
+#[derive(Debug)]
+struct PageQuery<'q> {
+    marker: Option<&'q str>,
+    kept: Vec<&'q str>,
+}
+
+impl<'q> PageQuery<'q> {
+    fn of(query: Option<&'q str>) -> Self {
+        let mut marker = None;
+        let mut kept = Vec::new();
+        for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+            match pair.strip_prefix(MARKER).and_then(|rest| rest.strip_prefix('=')) {
+                Some(named) => marker = Some(named),
+                None => kept.push(pair),
             }
-            None => kept.push(pair),
         }
+        Self { marker, kept }
     }
-    let next = (items.len() > offset + PAGE_SIZE).then(|| {
-        let marker = format!("{MARKER}={}", encode_marker(offset + PAGE_SIZE));
-        let query: Vec<&str> = kept.iter().copied().chain([marker.as_str()]).collect();
+
+    /// The number the marker carries after `prefix` (`offset:`, `after:`).
+    fn position<N: std::str::FromStr>(&self, prefix: &str) -> Result<Option<N>, Problem> {
+        let Some(marker) = self.marker else {
+            return Ok(None);
+        };
+        decode_marker(marker)
+            .as_deref()
+            .and_then(|text| text.strip_prefix(prefix))
+            .and_then(|number| number.parse().ok())
+            .map(Some)
+            .ok_or_else(|| self.refused())
+    }
+
+    fn refused(&self) -> Problem {
+        Problem::new(
+            ProblemKind::Validation,
+            format!("{MARKER} {:?} is not a marker of this list", self.marker.unwrap_or("")),
+        )
+    }
+
+    /// `Link: <path?…&nextpage_opaque_marker=…>; rel="next"`.
+    fn link(&self, path: &str, marker: &str) -> String {
+        let marker = format!("{MARKER}={}", encode_marker(marker));
+        let query: Vec<&str> = self.kept.iter().copied().chain([marker.as_str()]).collect();
         format!("<{path}?{}>; rel=\"next\"", query.join("&"))
-    });
+    }
+}
+
+/// The page of `items` that the request's `nextpage_opaque_marker` names
+/// (the first without one): for lists read whole, its marker the offset
+/// into the filtered list.
+pub fn paginate<T>(items: Vec<T>, path: &str, query: Option<&str>) -> Result<Page<T>, Problem> {
+    let paging = PageQuery::of(query);
+    let offset = match paging.position::<usize>("offset:")? {
+        Some(offset) if offset <= items.len() => offset,
+        Some(_) => return Err(paging.refused()),
+        None => 0,
+    };
+    let next = (items.len() > offset + PAGE_SIZE).then(|| paging.link(path, &format!("offset:{}", offset + PAGE_SIZE)));
     let items = items.into_iter().skip(offset).take(PAGE_SIZE).collect();
     Ok(Page { items, next })
 }
 
-fn encode_marker(offset: usize) -> String {
-    base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        format!("offset:{offset}"),
-    )
+/// Where a page of a list read in creation order starts: after the row at
+/// the request marker's position (a store's row number), or at the start.
+/// Such a list reads only its page (and the rows its filter skips), and
+/// rows created or deleted meanwhile move no other row to another page.
+#[derive(Debug)]
+pub struct KeysetPage<'q> {
+    paging: PageQuery<'q>,
+    /// The position the page starts after (0: the first page).
+    pub after: i64,
 }
 
-fn decode_marker(marker: &str) -> Option<usize> {
+impl<'q> KeysetPage<'q> {
+    /// The page the request asks for.
+    pub fn of(query: Option<&'q str>) -> Result<Self, Problem> {
+        let paging = PageQuery::of(query);
+        let after = paging.position::<i64>("after:")?.unwrap_or(0);
+        Ok(Self { paging, after })
+    }
+
+    /// The page of `items`, with a link to the page after the row at
+    /// position `last` when more rows follow.
+    pub fn answer<T>(&self, items: Vec<T>, path: &str, more_after: Option<i64>) -> Page<T> {
+        let next = more_after.map(|last| self.paging.link(path, &format!("after:{last}")));
+        Page { items, next }
+    }
+}
+
+fn encode_marker(marker: &str) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, marker)
+}
+
+fn decode_marker(marker: &str) -> Option<String> {
     let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, marker).ok()?;
-    String::from_utf8(bytes).ok()?.strip_prefix("offset:")?.parse().ok()
+    String::from_utf8(bytes).ok()
 }
 
 impl<T> Page<T> {

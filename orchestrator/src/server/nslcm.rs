@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::body::{JsonBody, Link, Path, Query, located, owning_project, paginate, visible, writable};
+use super::body::{JsonBody, KeysetPage, Link, PAGE_SIZE, Path, Query, located, owning_project, visible, writable};
 use super::filter::Filter;
 use super::problem::{Problem, ProblemKind};
 use crate::access::Principal;
@@ -368,32 +368,28 @@ async fn list_instances(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let sol013 = parsed(filter.filter.as_deref(), INSTANCE_ATTRIBUTES)?;
-    let visible: Vec<NsInstance> = state
-        .lifecycle
-        .all_ns()
-        .await?
-        .into_iter()
-        .filter(|instance| {
-            principal.may_read(&instance.project_id)
-                && sol013.as_ref().is_none_or(|sol013| {
-                    let ns_state = text_of(&instance.ns_state);
-                    sol013.matches(|attribute| match attribute {
-                        "id" => Some(instance.id.as_str()),
-                        "nsInstanceName" => Some(instance.ns_instance_name.as_str()),
-                        "nsInstanceDescription" => Some(instance.ns_instance_description.as_str()),
-                        "nsdId" => Some(instance.nsd_id.as_str()),
-                        "nsState" => Some(ns_state.as_str()),
-                        _ => None,
-                    })
+    let paging = KeysetPage::of(query.as_deref())?;
+    let keep = move |instance: &NsInstance| {
+        principal.may_read(&instance.project_id)
+            && sol013.as_ref().is_none_or(|sol013| {
+                let ns_state = text_of(&instance.ns_state);
+                sol013.matches(|attribute| match attribute {
+                    "id" => Some(instance.id.as_str()),
+                    "nsInstanceName" => Some(instance.ns_instance_name.as_str()),
+                    "nsInstanceDescription" => Some(instance.ns_instance_description.as_str()),
+                    "nsdId" => Some(instance.nsd_id.as_str()),
+                    "nsState" => Some(ns_state.as_str()),
+                    _ => None,
                 })
-                && filter
-                    .ns_state
-                    .as_ref()
-                    .is_none_or(|wanted| *wanted == text_of(&instance.ns_state))
-                && filter.nsd_id.as_ref().is_none_or(|wanted| *wanted == instance.nsd_id)
-        })
-        .collect();
-    let page = paginate(visible, INSTANCES, query.as_deref())?;
+            })
+            && filter
+                .ns_state
+                .as_ref()
+                .is_none_or(|wanted| *wanted == text_of(&instance.ns_state))
+            && filter.nsd_id.as_ref().is_none_or(|wanted| *wanted == instance.nsd_id)
+    };
+    let listed = state.lifecycle.ns_page(paging.after, PAGE_SIZE, keep).await?;
+    let page = paging.answer(listed.items, INSTANCES, listed.more_after);
     // Two record queries per page, whatever its length.
     let ids: Vec<String> = page.items.iter().map(|instance| instance.id.clone()).collect();
     let records = state.lifecycle.records();
@@ -1009,34 +1005,29 @@ async fn list_operations(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let sol013 = parsed(filter.filter.as_deref(), OPERATION_ATTRIBUTES)?;
-    let visible: Vec<Value> = state
-        .lifecycle
-        .operations()
-        .await?
-        .iter()
-        .filter(|operation| {
-            principal.may_read(&operation.project_id)
-                && filter
-                    .ns_instance_id
-                    .as_ref()
-                    .is_none_or(|wanted| *wanted == operation.ns_instance_id)
-                && filter
-                    .operation_state
-                    .as_ref()
-                    .is_none_or(|wanted| *wanted == text_of(&operation.operation_state))
-                && filter
-                    .lcm_operation_type
-                    .as_ref()
-                    .is_none_or(|wanted| *wanted == text_of(&operation.lcm_operation_type))
-        })
-        .map(operation_body)
-        .filter(|body| {
-            sol013
+    let paging = KeysetPage::of(query.as_deref())?;
+    let keep = move |operation: &OpOccurrence| {
+        principal.may_read(&operation.project_id)
+            && filter
+                .ns_instance_id
                 .as_ref()
-                .is_none_or(|sol013| sol013.matches(|attribute| body.get(attribute).and_then(Value::as_str)))
-        })
-        .collect();
-    Ok(paginate(visible, OPERATIONS, query.as_deref())?.into_response())
+                .is_none_or(|wanted| *wanted == operation.ns_instance_id)
+            && filter
+                .operation_state
+                .as_ref()
+                .is_none_or(|wanted| *wanted == text_of(&operation.operation_state))
+            && filter
+                .lcm_operation_type
+                .as_ref()
+                .is_none_or(|wanted| *wanted == text_of(&operation.lcm_operation_type))
+            && sol013.as_ref().is_none_or(|sol013| {
+                let body = operation_body(operation);
+                sol013.matches(|attribute| body.get(attribute).and_then(Value::as_str))
+            })
+    };
+    let listed = state.lifecycle.operations_page(paging.after, PAGE_SIZE, keep).await?;
+    let bodies = listed.items.iter().map(operation_body).collect();
+    Ok(paging.answer(bodies, OPERATIONS, listed.more_after).into_response())
 }
 
 async fn visible_operation(state: &AppState, principal: &Principal, id: &str) -> Result<OpOccurrence, Problem> {
