@@ -186,7 +186,7 @@ impl<'q> KeysetPage<'q> {
     }
 
     /// The page of `items`, with a link to the page after the row at
-    /// position `last` when more rows follow.
+    /// position `more_after` when more rows follow.
     pub fn answer<T>(&self, items: Vec<T>, path: &str, more_after: Option<i64>) -> Page<T> {
         let next = more_after.map(|last| self.paging.link(path, &format!("after:{last}")));
         Page { items, next }
