@@ -531,13 +531,17 @@ impl InProcess {
 }
 
 /// When `serve` returns, the data directory is free: a server stopped
-/// while its operations run (they end first) opens again at once in the
-/// same process. The last operation's task used to let go of the lifecycle
-/// (and with it the directory's lock) only after it counted as ended.
+/// while its operations run (they end first) and clients hold keep-alive
+/// connections opens again at once in the same process. The last
+/// operation's task used to let go of the lifecycle (and with it the
+/// directory's lock) only after it counted as ended, and each connection's
+/// task dropped its router (which holds the lifecycle too) just after
+/// telling `serve` it had closed.
 #[test]
 fn a_stopped_server_frees_its_data_directory_before_serve_returns() {
     const ROUNDS: usize = 12;
     const CONCURRENT: usize = 4;
+    const KEPT_ALIVE: usize = 16;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -571,6 +575,10 @@ fn a_stopped_server_frees_its_data_directory_before_serve_returns() {
             let answer = operator.post(&task(&id, "instantiate"), &json!({}));
             assert_eq!(answer.status, 202, "{answer:#?}");
             started.push(answer.location.unwrap());
+        }
+        let idle: Vec<Api> = (0..KEPT_ALIVE).map(|_| Api::new(&server.base, &token)).collect();
+        for client in &idle {
+            assert_eq!(client.get("/nslcm/v1/api_versions").status, 200);
         }
         server.stop(&runtime);
         server = InProcess::start(&runtime, &config);

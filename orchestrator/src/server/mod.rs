@@ -405,6 +405,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Goes with every clone of the router `serve` serves: its channel closes
+/// when the last clone is dropped.
+#[derive(Clone)]
+struct RouterHeld {
+    _sender: tokio::sync::mpsc::Sender<std::convert::Infallible>,
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
 /// running operations reach their end (at most [`DRAIN_LIMIT`]).
 pub async fn serve<L>(
@@ -419,15 +426,19 @@ where
     let lifecycle = Arc::clone(&state.lifecycle);
     let retries = lifecycle.spawn_removal_retries(REMOVAL_RETRY_PERIOD);
     let events = Arc::clone(&state.events);
-    axum::serve(listener, router(state))
+    let (held, mut released) = tokio::sync::mpsc::channel(1);
+    axum::serve(listener, router(state).layer(Extension(RouterHeld { _sender: held })))
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Event streams never end by themselves.
             events.close();
         })
         .await?;
-    // Gone (not only told to go) before serve returns: it holds the
-    // lifecycle, and with it the data directory.
+    // Each connection's task drops its router, which holds the lifecycle
+    // and with it the data directory, a moment after axum counts the
+    // connection closed: wait for the last (microseconds; bounded).
+    let _ = tokio::time::timeout(DRAIN_LIMIT, released.recv()).await;
+    // Gone (not only told to go) before serve returns, for the same reason.
     retries.abort();
     let _ = retries.await;
     let still_running = lifecycle.drain(DRAIN_LIMIT).await;
