@@ -70,7 +70,8 @@ pub const MAX_JSON_BYTES: usize = 1 << 20;
 /// Package uploads larger than this are refused (413).
 pub const MAX_UPLOAD_BYTES: usize = 128 << 20;
 
-/// How long a graceful shutdown waits for running operations to finish.
+/// How long a graceful shutdown waits, once its connections are closed,
+/// for their routers to be dropped and running operations to finish.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// How often removals that failed are retried.
@@ -413,7 +414,8 @@ struct RouterHeld {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
-/// running operations reach their end (at most [`DRAIN_LIMIT`]).
+/// every connection go and running operations reach their end (at most
+/// [`DRAIN_LIMIT`] for both).
 pub async fn serve<L>(
     listener: L,
     state: AppState,
@@ -434,14 +436,21 @@ where
             events.close();
         })
         .await?;
+    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
     // Each connection's task drops its router, which holds the lifecycle
     // and with it the data directory, a moment after axum counts the
-    // connection closed: wait for the last (microseconds; bounded).
-    let _ = tokio::time::timeout(DRAIN_LIMIT, released.recv()).await;
+    // connection closed: wait for the last (microseconds).
+    if tokio::time::timeout_at(deadline, released.recv()).await.is_err() {
+        tracing::warn!(
+            "a connection still held the server's router at exit; the data directory stays in use until it goes"
+        );
+    }
     // Gone (not only told to go) before serve returns, for the same reason.
     retries.abort();
     let _ = retries.await;
-    let still_running = lifecycle.drain(DRAIN_LIMIT).await;
+    let still_running = lifecycle
+        .drain(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await;
     if still_running > 0 {
         tracing::warn!("{still_running} operation(s) still running at exit; the next start recovers them");
     }
