@@ -11,24 +11,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
+# Each phase says how long the run has taken so far (CI's budget is 45 min).
+phase() { printf '== %s (at %dm%02ds)\n' "$1" $((SECONDS / 60)) $((SECONDS % 60)) >&2; }
 ensure_wasm_target
 
-echo "== rustfmt" >&2
+phase "rustfmt"
 cargo fmt --all --check
-echo "== clippy (native)" >&2
+phase "clippy (native)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
-echo "== clippy (guests, wasm32-wasip2)" >&2
+phase "clippy (guests, wasm32-wasip2)"
 cargo clippy --quiet --target wasm32-wasip2 --profile guest --target-dir target/guests \
     -p sm-sdk -p sm-placement -p sm-configure -p sm-state -p sm-vnf-manager -p sm-task -p sm-scale \
     -p sm-hostile -p sm-hostile-contract \
     -- -D warnings
-echo "== tests" >&2
+phase "tests"
 ensure_docker
 ensure_rabbitmq
 ensure_legacy_python
 ensure_componentize_py
 cargo test --workspace
-echo "== schemathesis" >&2
+phase "schemathesis"
 bash scripts/schemathesis.sh
-echo "== docs" >&2
+phase "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps
+phase "done"

@@ -1163,18 +1163,28 @@ fn a_crash_before_any_step_of_scale_out_is_rolled_back() {
     crash_at_every_step(instantiated, scale_out_case);
 }
 
+/// A crash matrix on Docker: each effect's intent is a crash point too (a
+/// deploy, an env change or a removal in flight), named in the operation's
+/// error. One test per workflow, so that the harness's threads share them
+/// out evenly.
+fn crash_at_every_step_on_docker(case: impl Fn(&Api, &str) -> CrashCase<'static>) {
+    let in_flight = crash_at_every_step_on(Vims::Docker, instantiated, case);
+    assert!(in_flight >= 1, "crashes with an effect in flight: {in_flight}");
+}
+
 #[test]
-fn on_docker_a_crash_at_any_step_of_scale_out_scale_in_or_termination_is_recovered() {
-    for (name, case) in [
-        ("scale out", scale_out_case as fn(&Api, &str) -> CrashCase<'static>),
-        ("scale in", scale_in_case),
-        ("terminate", terminate_case),
-    ] {
-        // Each effect's intent is a crash point too (a deploy, an env
-        // change or a removal in flight), named in the operation's error.
-        let in_flight = crash_at_every_step_on(Vims::Docker, instantiated, case);
-        assert!(in_flight >= 1, "{name}: crashes with an effect in flight: {in_flight}");
-    }
+fn on_docker_a_crash_at_any_step_of_scale_out_is_recovered() {
+    crash_at_every_step_on_docker(scale_out_case);
+}
+
+#[test]
+fn on_docker_a_crash_at_any_step_of_scale_in_is_recovered() {
+    crash_at_every_step_on_docker(scale_in_case);
+}
+
+#[test]
+fn on_docker_a_crash_at_any_step_of_termination_is_recovered() {
+    crash_at_every_step_on_docker(terminate_case);
 }
 
 /// After a migration of VNF `profile` ended: as many instances of it as
@@ -1324,18 +1334,18 @@ fn a_crash_at_any_step_of_a_manager_change_leaves_the_module_its_operation_says(
 }
 
 #[test]
-fn on_docker_a_crash_at_any_step_of_migration_or_reconfiguration_is_recovered() {
-    for (name, case) in [
-        (
-            "migrate",
-            (|api, id| migration_case(api, id, "web", "ROLLBACK")) as fn(&Api, &str) -> CrashCase<'static>,
-        ),
-        ("migrate, paused", |api, id| migration_case(api, id, "web", "PAUSE")),
-        ("reconfigure", reconfiguration_case),
-    ] {
-        let in_flight = crash_at_every_step_on(Vims::Docker, instantiated, case);
-        assert!(in_flight >= 1, "{name}: crashes with an effect in flight: {in_flight}");
-    }
+fn on_docker_a_crash_at_any_step_of_migration_is_recovered() {
+    crash_at_every_step_on_docker(|api, id| migration_case(api, id, "web", "ROLLBACK"));
+}
+
+#[test]
+fn on_docker_a_crash_at_any_step_of_a_paused_migration_is_recovered() {
+    crash_at_every_step_on_docker(|api, id| migration_case(api, id, "web", "PAUSE"));
+}
+
+#[test]
+fn on_docker_a_crash_at_any_step_of_reconfiguration_is_recovered() {
+    crash_at_every_step_on_docker(reconfiguration_case);
 }
 
 #[test]
