@@ -22,7 +22,6 @@ source scripts/common.sh
 SCHEMATHESIS_VERSION=4.32.5
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/wasmano/schemathesis-venv"
 EXAMPLES="${SCHEMATHESIS_EXAMPLES:-100}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 GUESTS=(sm-placement sm-configure sm-state sm-vnf-manager)
 
 install_schemathesis() {
@@ -36,7 +35,22 @@ install_schemathesis() {
 install_schemathesis
 ensure_wasm_target
 echo "== building wasmano and the example managers" >&2
-cargo build --quiet --bin wasmano
+# The `wasmano` the tests run: `cargo test --workspace` resolves features
+# over every member and dev-dependency, so right after it this builds
+# nothing, where `cargo build --bin wasmano` would rebuild about a hundred
+# crates with fewer features (6-7 minutes of a cold CI run).
+wasmano_bin="$(cargo test --quiet --workspace --no-run --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if (message.get("reason") == "compiler-artifact" and message["target"]["name"] == "wasmano"
+            and message["target"]["kind"] == ["bin"] and not message["profile"]["test"]):
+        print(message["executable"])
+')"
+if [ -z "$wasmano_bin" ]; then
+    echo "cargo test --no-run built no wasmano binary" >&2
+    exit 1
+fi
 packages=()
 for guest in "${GUESTS[@]}"; do packages+=(-p "$guest"); done
 cargo build --quiet --target wasm32-wasip2 --profile guest --target-dir target/guests "${packages[@]}"
@@ -53,7 +67,7 @@ stop_server() {
 trap 'stop_server; rm -rf "$work"' EXIT
 
 # The seed subscribes a callback on loopback, which needs --callback-allow.
-"$TARGET_DIR/debug/wasmano" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
+"$wasmano_bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
     --bootstrap-token-file "$work/token" --callback-allow 127.0.0.1 >"$work/stdout" 2>"$work/server.log" &
 server=$!
 base=""
