@@ -3,7 +3,8 @@
 //! trace, and refused when the VIM's capacity or kind does not allow them;
 //! each is confined (CPU, memory and pids caps, no capabilities,
 //! no-new-privileges) on its service's own network, which no other service
-//! reaches and which goes with the service's last container.
+//! reaches and which goes with the service's last container (or, left
+//! empty by a crash, at the next reconciliation).
 //!
 //! The daemon must be running (`scripts/test.sh` starts it); if it is not,
 //! these tests fail and say how to start it. The image they run,
@@ -15,7 +16,7 @@
 
 mod support;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -184,6 +185,15 @@ impl Drop for HandMadeNetwork {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["network", "rm", &self.0]).output();
     }
+}
+
+/// Deploys a small unit (`cdu0`, a quarter core) of VNF instance
+/// `vnf_instance` of the service on VIM `docker-a`.
+async fn deploy_small(infra: &DockerInfrastructure, service: &Service, vnf_instance: &str) -> DeployedUnit {
+    infra
+        .deploy("docker-a", service.unit(vnf_instance, "cdu0", 0.25, &[]))
+        .await
+        .unwrap()
 }
 
 /// The cores and memory in use on the VIM.
@@ -621,18 +631,9 @@ async fn each_service_has_its_own_network_until_its_last_unit_goes() {
         .await
         .unwrap()
         .id;
-    let a = infra
-        .deploy("docker-a", first.unit("vnf-a", "cdu0", 0.25, &[]))
-        .await
-        .unwrap();
-    let b = infra
-        .deploy("docker-a", first.unit("vnf-b", "cdu0", 0.25, &[]))
-        .await
-        .unwrap();
-    let c = infra
-        .deploy("docker-a", second.unit("vnf-c", "cdu0", 0.25, &[]))
-        .await
-        .unwrap();
+    let a = deploy_small(&infra, &first, "vnf-a").await;
+    let b = deploy_small(&infra, &first, "vnf-b").await;
+    let c = deploy_small(&infra, &second, "vnf-c").await;
 
     let first_network = service_network(&docker, &first.0).await.unwrap();
     let second_network = service_network(&docker, &second.0).await.unwrap();
@@ -750,4 +751,51 @@ async fn each_service_has_its_own_network_until_its_last_unit_goes() {
     assert!(infra.service_containers(&foreign.0).await.unwrap().is_empty());
     assert!(service_network(&docker, &foreign.0).await.is_some());
     assert_eq!(used(&infra, "docker-a").await, (0.0, 0.0));
+}
+
+/// A service network no container uses any more (the orchestrator died
+/// between creating it and the service's first container, or the
+/// containers went behind its back) goes at the orchestrator's next
+/// reconciliation; a network a unit still uses stays, and so does another
+/// orchestrator's until that one reconciles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_removes_the_networks_no_container_uses() {
+    let ours = connect(&[("docker-a", 8.0, 8192.0)]).await;
+    let theirs = connect(&[("docker-a", 8.0, 8192.0)]).await;
+    let docker = daemon().await;
+    let emptied = Service::new("reconcile-emptied");
+    let kept = Service::new("reconcile-kept");
+    let foreign = Service::new("reconcile-foreign");
+    let emptied_unit = deploy_small(&ours, &emptied, "vnf-a").await;
+    let kept_unit = deploy_small(&ours, &kept, "vnf-b").await;
+    let foreign_unit = deploy_small(&theirs, &foreign, "vnf-c").await;
+    for unit in [&emptied_unit, &foreign_unit] {
+        let removed = Command::new("docker")
+            .args(["rm", "-f", &unit.instance_ref])
+            .output()
+            .unwrap();
+        assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
+    }
+    assert!(service_network(&docker, &emptied.0).await.is_some());
+
+    let known = [&emptied_unit, &kept_unit].map(|unit| unit.instance_ref.clone()).into();
+    let reconciliation = ours.reconcile(known).await.unwrap();
+    assert_eq!(reconciliation.removed, Vec::<String>::new());
+    assert_eq!(reconciliation.missing, std::slice::from_ref(&emptied_unit.instance_ref));
+    assert_eq!(reconciliation.removed_networks, [network_name(&emptied.0)]);
+    assert!(service_network(&docker, &emptied.0).await.is_none());
+    assert!(
+        service_network(&docker, &kept.0).await.is_some(),
+        "the network of a running unit stays"
+    );
+    assert!(
+        service_network(&docker, &foreign.0).await.is_some(),
+        "another orchestrator's network stays"
+    );
+
+    let reconciliation = theirs.reconcile(HashSet::new()).await.unwrap();
+    assert_eq!(reconciliation.removed_networks, [network_name(&foreign.0)]);
+    assert!(service_network(&docker, &foreign.0).await.is_none());
+    ours.remove(kept_unit).await.unwrap();
+    assert!(service_network(&docker, &kept.0).await.is_none());
 }

@@ -1093,6 +1093,7 @@ fn crash_at_every_step_on(
         );
         if vims == Vims::Docker {
             assert_eq!(containers_of(&id), Vec::<String>::new(), "step {step}: containers left");
+            assert_eq!(networks_of(&id), Vec::<String>::new(), "step {step}: network left");
         }
         server.stop();
     }
@@ -1379,14 +1380,20 @@ fn container_archive(dir: &std::path::Path) -> Vec<u8> {
 
 /// The containers the daemon has for a service, by its label.
 fn containers_of(service: &str) -> Vec<String> {
+    labelled_with_service(&["ps", "-a"], service)
+}
+
+/// The ids of the Docker networks labelled with the service.
+fn networks_of(service: &str) -> Vec<String> {
+    labelled_with_service(&["network", "ls"], service)
+}
+
+/// The ids a `docker` listing command (`ps -a`, `network ls`) gives for
+/// what is labelled with the service.
+fn labelled_with_service(listing: &[&str], service: &str) -> Vec<String> {
     let listed = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            &format!("label=wasmano.service={service}"),
-        ])
+        .args(listing)
+        .args(["-q", "--filter", &format!("label=wasmano.service={service}")])
         .output()
         .unwrap_or_else(|error| panic!("cannot run the docker CLI ({error}); {}", support::DOCKER_HOW_TO_START));
     assert!(listed.status.success(), "{}", support::DOCKER_HOW_TO_START);
@@ -1443,6 +1450,11 @@ fn on_docker_a_crash_before_any_step_leaves_no_container_the_records_do_not_know
             containers_of(&id),
             Vec::<String>::new(),
             "step {step}: the restart removed every container of the interrupted instantiation"
+        );
+        assert_eq!(
+            networks_of(&id),
+            Vec::<String>::new(),
+            "step {step}: the restart removed the interrupted instantiation's network"
         );
         let retried = api.run_task(&task(&id, "instantiate"), &json!({}));
         assert_eq!(retried["operationState"], "COMPLETED", "step {step}: {retried:#}");

@@ -29,25 +29,28 @@
 //! - **Privileges**: every capability dropped (`cap_drop: ALL`) and
 //!   `no-new-privileges`, so no set-uid binary gives any back.
 //! - **Network**: one user-defined bridge network per service
-//!   ([`network_name`], labelled with the service like its containers),
-//!   created when the service's first unit is deployed, reused when it
-//!   exists, and removed when the service's last container goes (by
-//!   [`Infrastructure::remove`], [`DockerInfrastructure::remove_service`], or
-//!   a deploy that failed). Containers of one service reach each other on it;
+//!   ([`network_name`], labelled with the service and the orchestrator like
+//!   its containers), created when the service's first unit is deployed,
+//!   reused when it exists, and removed when the service's last container
+//!   goes (by [`Infrastructure::remove`],
+//!   [`DockerInfrastructure::remove_service`], or a deploy that failed), or,
+//!   should the process die between creating it and the first container,
+//!   by the next [`Infrastructure::reconcile`]. Containers of one service reach each other on it;
 //!   the daemon's isolation rules keep other services' containers from
 //!   reaching them. Every connection point gets the container's address on
 //!   it. Each network takes a subnet from the daemon's address pools
 //!   (`default-address-pools`), which bounds how many services one daemon can
 //!   run at once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    RemoveContainerOptionsBuilder,
 };
 use tango_model::KeyValue;
 use tango_model::descriptor::VimKind;
@@ -218,7 +221,10 @@ impl DockerInfrastructure {
                 let request = NetworkCreateRequest {
                     name: name.clone(),
                     driver: Some("bridge".into()),
-                    labels: Some(HashMap::from([(LABEL_SERVICE.to_string(), service_id.to_string())])),
+                    labels: Some(HashMap::from([
+                        (LABEL_SERVICE.to_string(), service_id.to_string()),
+                        (LABEL_ORCHESTRATOR.to_string(), self.orchestrator.clone()),
+                    ])),
                     ..Default::default()
                 };
                 self.docker
@@ -232,23 +238,42 @@ impl DockerInfrastructure {
     }
 
     /// Removes the service's network when no container of the service is
-    /// left; a network that is already gone is fine.
-    async fn remove_network_if_unused(&self, service_id: &str) -> Result<(), InfraError> {
+    /// left; a network that is already gone is fine. Answers whether this
+    /// call removed it.
+    async fn remove_network_if_unused(&self, service_id: &str) -> Result<bool, InfraError> {
         let _changing = self.network_changes.lock().await;
         if !self.service_containers(service_id).await?.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let name = network_name(service_id);
         let network = match self.docker.inspect_network(&name, None).await {
             Ok(network) => network,
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => return Ok(false),
             Err(error) => return Err(backend(&format!("inspecting network {name}"), error)),
         };
         check_network_owner(&name, network.labels.as_ref(), service_id)?;
         match self.docker.remove_network(&name).await {
-            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) | Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
             Err(error) => Err(backend(&format!("removing network {name}"), error)),
         }
+    }
+
+    /// The services whose networks this orchestrator created (by their
+    /// [`LABEL_ORCHESTRATOR`]).
+    async fn own_network_services(&self) -> Result<BTreeSet<String>, InfraError> {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_ORCHESTRATOR}={}", self.orchestrator)])]);
+        let options = ListNetworksOptionsBuilder::default().filters(&filters).build();
+        let networks = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(|error| backend("listing this orchestrator's networks", error))?;
+        Ok(networks
+            .iter()
+            .map(|network| label_value(network.labels.as_ref(), LABEL_SERVICE))
+            .filter(|service| !service.is_empty())
+            .collect())
     }
 
     fn ledger(&self) -> MutexGuard<'_, CapacityLedger> {
@@ -407,14 +432,25 @@ impl Infrastructure for DockerInfrastructure {
             let is_known =
                 |container: &ServiceContainer| known.contains(&container.name) || known.contains(&container.id);
             let mut reconciliation = Reconciliation::default();
+            // Every network of this orchestrator's that no container uses
+            // goes, whether its last container is removed here or a process
+            // died between creating it and its first container (a network
+            // made before networks carried the orchestrator's label is
+            // known by the containers removed here).
+            let mut network_services: BTreeSet<String> = self.own_network_services().await?;
             for container in &containers {
                 if is_known(container) || container.orchestrator != self.orchestrator {
                     continue;
                 }
                 self.remove_container(&container.id).await?;
                 self.ledger().release(&container.name);
-                self.remove_network_if_unused(&container.service).await?;
                 reconciliation.removed.push(container.name.clone());
+                network_services.insert(container.service.clone());
+            }
+            for service in network_services {
+                if self.remove_network_if_unused(&service).await? {
+                    reconciliation.removed_networks.push(network_name(&service));
+                }
             }
             let present: HashSet<&str> = containers
                 .iter()
@@ -449,7 +485,8 @@ impl Infrastructure for DockerInfrastructure {
         Box::pin(async move {
             self.remove_container(&unit.instance_ref).await?;
             self.ledger().release(&container_name(&unit.spec));
-            self.remove_network_if_unused(&unit.spec.service_id).await
+            self.remove_network_if_unused(&unit.spec.service_id).await?;
+            Ok(())
         })
     }
 }

@@ -115,6 +115,9 @@ pub struct Reconciliation {
     pub removed: Vec<String>,
     /// Recorded units the infrastructure no longer has (their handles).
     pub missing: Vec<String>,
+    /// Per-service networks no unit used any more, now removed (their
+    /// names; only infrastructures that make networks have any).
+    pub removed_networks: Vec<String>,
 }
 
 /// Why the infrastructure could not do what was asked.

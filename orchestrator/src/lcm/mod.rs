@@ -43,7 +43,7 @@ use crate::catalogue::{Catalogue, EntryKind, Identity};
 use crate::clock::rfc3339;
 use crate::data_dir::DataDir;
 use crate::descriptor::{self, Descriptor, ManagerSource};
-use crate::infrastructure::{InfraError, Infrastructure, VimStatus};
+use crate::infrastructure::{InfraError, Infrastructure, Reconciliation, VimStatus};
 use crate::package::{OnboardingProblem, Package, PackageError, onboard};
 use crate::placement::{PlacementOptions, PlacementStrategy};
 use crate::recording::CallLog;
@@ -1617,10 +1617,11 @@ impl Lifecycle {
             }
         }
         let reconciliation = self.parts.orchestrator.reconcile().await?;
-        if !reconciliation.removed.is_empty() || !reconciliation.missing.is_empty() {
+        if reconciliation != Reconciliation::default() {
             tracing::warn!(
                 removed = ?reconciliation.removed,
                 missing = ?reconciliation.missing,
+                removed_networks = ?reconciliation.removed_networks,
                 "reconciled the infrastructure with the records"
             );
         }
