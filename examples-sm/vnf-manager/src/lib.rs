@@ -11,6 +11,7 @@
 //! - state: extract returns the VNF's address and its state entries (option
 //!   `state_entries`), inject checks there is state to apply.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sm_sdk::fsm::{ConfigureRequest, FsmEvent, GenericEnvs, LifecycleRequest, StateAction, StateReply, StateRequest};
 use sm_sdk::{FunctionManager, KeyValue, ManagerError, UnitEnvs};
@@ -18,6 +19,14 @@ use sm_sdk::{FunctionManager, KeyValue, ManagerError, UnitEnvs};
 /// The example VNF manager.
 #[derive(Debug, Default)]
 pub struct VnfManager;
+
+/// What configure reads of its content: the configure SSM's payload names
+/// the peers' addresses by VNF (`{vnf_id, peers: {id: [addresses]}}`); the
+/// default payload (`{nsr, vnfrs}`) has no `peers`.
+#[derive(Debug, Deserialize)]
+struct SsmPayload {
+    peers: Option<Value>,
+}
 
 impl FunctionManager for VnfManager {
     const HANDLES: &'static [FsmEvent] = &[FsmEvent::Start, FsmEvent::Stop, FsmEvent::Configure, FsmEvent::State];
@@ -52,11 +61,13 @@ impl FunctionManager for VnfManager {
     }
 
     fn configure(&self, request: ConfigureRequest) -> Result<Vec<UnitEnvs>, ManagerError> {
-        let payload = request
+        // Only the field this manager reads is parsed into values; serde
+        // skips the rest of the document without building it.
+        let payload: SsmPayload = request
             .raw
-            .value()
+            .parse()
             .map_err(|error| ManagerError::failed(error.to_string()))?;
-        let peers = match payload.get("peers") {
+        let peers = match &payload.peers {
             // The example configure SSM's payload: {vnf_id, peers: {id: [addresses]}}.
             Some(Value::Object(peers)) => peers_env(
                 peers
