@@ -14,6 +14,7 @@ mod support_server;
 #[path = "support/tls.rs"]
 mod support_tls;
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
@@ -989,6 +990,7 @@ fn crash_at_every_step_on(
     server.stop();
 
     let mut in_flight_crashes = 0;
+    let mut outcomes = BTreeMap::<String, usize>::new();
     for step in 1..=steps {
         let server = Server::start_with(&data_dir, &[], vims.args());
         let api = server.client(&token);
@@ -1015,6 +1017,7 @@ fn crash_at_every_step_on(
         );
         let state = operation["operationState"].as_str().unwrap();
         assert!(case.expected.contains(&state), "step {step}: {operation:#}");
+        *outcomes.entry(state.to_owned()).or_default() += 1;
         if let Some(commit_point) = commit_point
             && matches!(state, "COMPLETED" | "ROLLED_BACK")
         {
@@ -1104,6 +1107,20 @@ fn crash_at_every_step_on(
         .admin()
         .free_capacity();
     assert_eq!(api.free_capacity(), empty, "nothing leaked over all the crashes");
+    // One row of the crash-test matrix, for whoever reads the output
+    // (`--nocapture`).
+    let on_failure = counting.body["onFailure"].as_str().unwrap_or("ROLLBACK");
+    let scale = &counting.body["scaleNsData"];
+    let workflow = if scale.get("vnfInstanceToBeAdded").is_some() {
+        "scale out"
+    } else if scale.get("vnfInstanceToBeRemoved").is_some() {
+        "scale in"
+    } else {
+        counting.task
+    };
+    eprintln!(
+        "crash matrix | {vims:?} | {workflow} (onFailure {on_failure}) | {steps} crash points, {in_flight_crashes} with an effect in flight | recovered to {outcomes:?}, then terminated and deleted"
+    );
     in_flight_crashes
 }
 
@@ -1465,6 +1482,9 @@ fn on_docker_a_crash_before_any_step_leaves_no_container_the_records_do_not_know
         assert_eq!(api.delete(&format!("/nslcm/v1/ns_instances/{id}")).status, 204);
         server.stop();
     }
+    eprintln!(
+        "crash matrix | Docker | instantiate (onFailure ROLLBACK) | {steps} crash points | recovered to ROLLED_BACK each time, then instantiated again, terminated and deleted"
+    );
 }
 
 #[test]
