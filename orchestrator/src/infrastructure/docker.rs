@@ -35,9 +35,9 @@
 //!   goes (by [`Infrastructure::remove`],
 //!   [`DockerInfrastructure::remove_service`], or a deploy that failed), or,
 //!   should the process die between creating it and the first container,
-//!   by the next [`Infrastructure::reconcile`]. Containers of one service reach each other on it;
-//!   the daemon's isolation rules keep other services' containers from
-//!   reaching them. Every connection point gets the container's address on
+//!   by the next [`Infrastructure::reconcile`]. Containers of one service
+//!   reach each other on it; the daemon's isolation rules keep other
+//!   services' containers from reaching them. Every connection point gets the container's address on
 //!   it. Each network takes a subnet from the daemon's address pools
 //!   (`default-address-pools`), which bounds how many services one daemon can
 //!   run at once.
