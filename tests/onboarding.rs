@@ -161,7 +161,7 @@ fn changed_content_under_an_onboarded_version_is_refused() {
     assert!(
         problems
             .iter()
-            .any(|problem| problem.contains("eu.wasmano/web-vnf/1.0 is already onboarded")),
+            .any(|problem| problem.contains("eu.wasmano/web-vnf/1.0 was onboarded before")),
         "{problems:#?}"
     );
     assert_eq!(entries(&data), 8);
@@ -746,4 +746,51 @@ fn an_oversized_entry_or_a_zip_bomb_in_a_tgo_is_refused() {
         error.contains("Files/zeros.bin") && error.contains("declare"),
         "{error}"
     );
+}
+
+/// Deleting a package frees none of its versions: the same package comes
+/// back, but one whose NSD changed under the same version is refused (409)
+/// with a reason that says so, and nothing of it is stored.
+#[test]
+fn a_deleted_packages_versions_keep_their_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = support_server::Server::start(&dir.path().join("data"), &[]);
+    let admin = server.admin();
+    let project = admin.project("p");
+    let (_, operator) = admin.token("operator", Some(&project));
+    let api = server.client(&operator);
+    let original = support_server::bundled_archive(dir.path(), |_, text| text);
+    let onboarded = api.onboard(&original);
+    assert_eq!(onboarded.status, 201, "{onboarded:#?}");
+    let package = format!("/wasmano/v1/packages/{}", onboarded.body["id"].as_str().unwrap());
+    assert_eq!(api.delete(&package).status, 204);
+    assert_eq!(api.get("/wasmano/v1/packages").body, serde_json::json!([]));
+
+    let changed = support_server::bundled_archive(dir.path(), |name, text| {
+        if name == "nsd.yml" {
+            text.replace(
+                "description: \"A web front end",
+                "description: \"Changed: a web front end",
+            )
+        } else {
+            text
+        }
+    });
+    assert_ne!(changed, original);
+    let refused = api.onboard(&changed);
+    refused.assert_problem(409, "identity-clash");
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("nsd eu.wasmano/demo-web-service/1.0 was onboarded before with different content")
+            && detail.contains("even once its package is deleted"),
+        "{detail}"
+    );
+    assert_eq!(
+        api.get("/wasmano/v1/packages").body,
+        serde_json::json!([]),
+        "nothing stored"
+    );
+
+    let again = api.onboard(&original);
+    assert_eq!(again.status, 201, "the same content comes back: {again:#?}");
 }

@@ -101,9 +101,10 @@ pub struct StoreReport {
 /// Why the catalogue could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
-    /// The identity is onboarded with other content.
+    /// The identity was onboarded with other content (versions never
+    /// change, even once their package is deleted).
     #[error(
-        "{kind} {identity} is already onboarded with different content (sha256 {stored}); give the new one a new version"
+        "{kind} {identity} was onboarded before with different content (sha256 {stored}); a version keeps its content for good, even once its package is deleted: give the new one a new version"
     )]
     Changed {
         /// What it is.
