@@ -37,7 +37,7 @@ class MostFreeCores(ssm.ServiceManager):
             if not feasible:
                 raise Failed(
                     f"Unable to perform placement: VNF {vnf} needs {_number(demand.cores)} cores and "
-                    f"{_number(demand.memory_mb)} MB on a {demand.kind.capitalize()} VIM, and none has them free"
+                    f"{_number(demand.memory_mb)} MB on a {demand.kind} VIM, and none has them free"
                 )
             # The first of equals wins, as max() keeps the first maximum.
             vim = max(feasible, key=lambda vim: vim.free_cores())

@@ -113,7 +113,7 @@ impl fmt::Display for Rejection {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Blacklisted => formatter.write_str("is blacklisted"),
-            Self::WrongKind(kind) => write!(formatter, "is a {} VIM", kind_name(kind)),
+            Self::WrongKind(kind) => write!(formatter, "is a {kind} VIM"),
             Self::MissingLabels(labels) if labels.len() == 1 => write!(formatter, "lacks label {}", join(labels)),
             Self::MissingLabels(labels) => write!(formatter, "lacks labels {}", join(labels)),
             Self::TooFewCores(free) => write!(formatter, "has {free} free cores"),
@@ -308,7 +308,7 @@ pub enum MappingError {
         vim: String,
     },
     /// The mapping puts a VNF on a VIM of the other kind.
-    #[error("placement answer puts {} VNF {vnf} on {vim}, a {} VIM", kind_name(.needs), kind_name(.offers))]
+    #[error("placement answer puts {needs} VNF {vnf} on {vim}, a {offers} VIM")]
     KindMismatch {
         /// The VNF.
         vnf: String,
@@ -959,14 +959,6 @@ fn is_valid_amount(amount: f64) -> bool {
     amount.is_finite() && amount >= 0.0
 }
 
-/// The 5GTANGO name of a kind (`type` of a VIM).
-fn kind_name(kind: &VimKind) -> &'static str {
-    match kind {
-        VimKind::Vm => "vm",
-        VimKind::Container => "container",
-    }
-}
-
 /// Labels, comma separated.
 fn join(labels: &BTreeSet<String>) -> String {
     labels.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
@@ -984,9 +976,7 @@ fn fixed_clause(fixed_to: &Option<String>) -> String {
 fn describe_need(demand: &Demand, required_labels: &BTreeSet<String>) -> String {
     let need = format!(
         "{} cores and {} MB on a {} VIM",
-        demand.cores,
-        demand.memory_mb,
-        kind_name(&demand.kind)
+        demand.cores, demand.memory_mb, demand.kind
     );
     if required_labels.is_empty() {
         need

@@ -27,7 +27,7 @@ impl ServiceManager for MostFreeCores {
                 .map_err(|error| ManagerError::failed(format!("VNF {vnf}: {error}")))?;
             let vim = best_vim(&mut vims, &demand).ok_or_else(|| {
                 ManagerError::failed(format!(
-                    "Unable to perform placement: VNF {vnf} needs {} cores and {} MB on a {:?} VIM, and none has them free",
+                    "Unable to perform placement: VNF {vnf} needs {} cores and {} MB on a {} VIM, and none has them free",
                     demand.cores, demand.memory_mb, demand.kind
                 ))
             })?;

@@ -133,7 +133,7 @@ impl DockerInfrastructure {
     pub async fn connect(ledger: CapacityLedger, orchestrator: &str) -> Result<Self, InfraError> {
         if let Some(vim) = ledger.vims().iter().find(|vim| vim.kind != VimKind::Container) {
             return Err(InfraError::Backend(format!(
-                "VIM {} is a {:?} VIM; a Docker daemon only hosts containers",
+                "VIM {} is a {} VIM; a Docker daemon only hosts containers",
                 vim.id, vim.kind
             )));
         }

@@ -127,7 +127,7 @@ pub enum InfraError {
     #[error("unknown VIM {0}")]
     UnknownVim(String),
     /// The unit's kind is not the VIM's.
-    #[error("unit {unit} is a {unit_kind:?} unit and VIM {vim} hosts {vim_kind:?}")]
+    #[error("unit {unit} is a {unit_kind} unit and VIM {vim} hosts {vim_kind}")]
     KindMismatch {
         /// The unit.
         unit: String,

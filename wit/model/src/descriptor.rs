@@ -279,6 +279,22 @@ pub enum VimKind {
     Container,
 }
 
+impl VimKind {
+    /// Its 5GTANGO name, as a VIM's `type` spells it: `vm`, `container`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Vm => "vm",
+            Self::Container => "container",
+        }
+    }
+}
+
+impl std::fmt::Display for VimKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// What one VNF needs from the VIM it is placed on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Demand {
@@ -344,5 +360,22 @@ impl Demand {
             }
         }
         Ok(demand)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+    use super::VimKind;
+
+    /// A VIM kind is shown as a VIM's `type` spells it, so messages name
+    /// the kind an operator writes in the VIMs file.
+    #[test]
+    fn vim_kinds_display_as_their_5gtango_names() {
+        for kind in [VimKind::Vm, VimKind::Container] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.to_string()));
+        }
+        assert_eq!(VimKind::Vm.to_string(), "vm");
     }
 }
