@@ -70,6 +70,48 @@ fn millis(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1e3)
 }
 
+/// Points this process's stderr at /dev/null while it lives. Natively the
+/// SDK writes a manager's log lines to stderr: 5,000 of them per row would
+/// bury the table, and the native column would time a terminal write the
+/// sandboxed call does not make (its lines go to the host's `tracing`).
+struct QuietStderr {
+    saved: libc::c_int,
+}
+
+impl QuietStderr {
+    fn new() -> Self {
+        let null = std::fs::File::options()
+            .write(true)
+            .open("/dev/null")
+            .expect("/dev/null");
+        // SAFETY: dup and dup2 on descriptors this process owns; stderr is
+        // put back in `drop`.
+        let saved = unsafe { libc::dup(libc::STDERR_FILENO) };
+        assert!(saved >= 0, "dup(stderr): {}", std::io::Error::last_os_error());
+        let redirected = unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), libc::STDERR_FILENO) };
+        assert!(redirected >= 0, "dup2: {}", std::io::Error::last_os_error());
+        // A native manager that panics must still be heard.
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |panic| {
+            // SAFETY: as in `drop`.
+            unsafe { libc::dup2(saved, libc::STDERR_FILENO) };
+            report(panic);
+        }));
+        Self { saved }
+    }
+}
+
+impl Drop for QuietStderr {
+    fn drop(&mut self) {
+        drop(std::panic::take_hook());
+        // SAFETY: `saved` is the descriptor `new` duplicated from stderr.
+        unsafe {
+            libc::dup2(self.saved, libc::STDERR_FILENO);
+            libc::close(self.saved);
+        }
+    }
+}
+
 fn manager(host: &Host, path: &Path, options: Vec<KeyValue>, limits: Limits) -> WasmManager {
     let module = host.load_file(path, None).expect("load");
     WasmManager::new(host, module, "bench", options, limits).expect("manager")
@@ -301,9 +343,12 @@ fn main() {
         let floor = measure(ITERATIONS, || {
             std::hint::black_box(wasm.handled_events().expect("handles"));
         });
-        let direct = measure(ITERATIONS, || {
-            native(&serde_json::to_string(&content).expect("a JSON value serializes"))
-        });
+        let direct = {
+            let _quiet = QuietStderr::new();
+            measure(ITERATIONS, || {
+                native(&serde_json::to_string(&content).expect("a JSON value serializes"))
+            })
+        };
         println!(
             "| {name} | {file} ({:.1} KB) | {} | {} | {} | {:.2}× | {} | {} |",
             content.to_string().len() as f64 / 1024.0,
