@@ -38,7 +38,7 @@ impl LifecycleRequest {
 }
 
 /// A scale request: one instance of the scaled VNF, how it was scaled, and
-/// the service's records after the scaling.
+/// the service's records (its own and its VNFs') after the scaling.
 #[derive(Debug, Clone)]
 pub struct ScaleRequest {
     /// The VNF's descriptor.
@@ -47,6 +47,8 @@ pub struct ScaleRequest {
     pub vnfr: Vnfr,
     /// How the VNF was scaled.
     pub scale: Scaling,
+    /// The service's record after the scaling, when sent.
+    pub nsr: Option<Nsr>,
     /// The records of every instance of the service after the scaling.
     pub vnfrs: Vec<Vnfr>,
     /// Where the peers of this instance's container units are.
@@ -63,6 +65,7 @@ impl ScaleRequest {
             vnfd: content.vnfd,
             vnfr: content.vnfr,
             scale: content.scale,
+            nsr: content.nsr,
             vnfrs: content.vnfrs,
             generic_envs: content.generic_envs,
             raw,
@@ -136,5 +139,33 @@ impl StateRequest {
             },
         };
         Ok(Self { action, raw })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scale_request_carries_the_service_record() {
+        let content = r#"{"vnfd": {"name": "web"}, "vnfr": {"id": "v1"},
+            "scale": {"direction": "out", "vnf_id": "web", "added": ["v2"]},
+            "nsr": {"id": "ns-1", "status": "normal operation"},
+            "vnfrs": [{"id": "v1"}, {"id": "v2"}]}"#;
+        let request = ScaleRequest::from_document(Document::from_json(content)).expect("a scale request");
+        let nsr = request.nsr.expect("the NSR");
+        assert_eq!(
+            (nsr.id.as_str(), nsr.status.as_deref()),
+            ("ns-1", Some("normal operation"))
+        );
+        assert_eq!(request.scale.added, ["v2"]);
+        assert_eq!(request.vnfrs.len(), 2);
+        let without = r#"{"vnfd": {}, "vnfr": {"id": "v1"}, "scale": {"direction": "in", "vnf_id": "web"}}"#;
+        assert!(
+            ScaleRequest::from_document(Document::from_json(without))
+                .expect("a scale request")
+                .nsr
+                .is_none()
+        );
     }
 }

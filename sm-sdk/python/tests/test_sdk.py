@@ -153,6 +153,7 @@ class FsmRequestTest(unittest.TestCase):
                     "vnfd": {},
                     "vnfr": {"id": "v1"},
                     "scale": {"direction": "out", "vnf_id": "web", "added": ["v2"]},
+                    "nsr": {"id": "ns-1"},
                     "vnfrs": [{"id": "v1"}, {"id": "v2"}],
                     "generic_envs": None,
                 }
@@ -160,6 +161,8 @@ class FsmRequestTest(unittest.TestCase):
         )
         self.assertEqual(scale.scale, fsm.Scaling("out", "web", ["v2"], []))
         self.assertEqual([vnfr.id for vnfr in scale.vnfrs], ["v1", "v2"])
+        self.assertEqual(scale.nsr.id, "ns-1")
+        self.assertIsNone(fsm.ScaleRequest.from_json('{"vnfd": {}, "vnfr": {}, "scale": {}}').nsr)
         self.assertEqual(scale.generic_envs, [])
         configure = fsm.ConfigureRequest.from_json('{"custom": true}')
         self.assertIsNone(configure.nsr, "a payload a configure SSM replaced stays in raw")

@@ -81,7 +81,8 @@ class Scaling:
 
 class ScaleRequest:
     """A scale request: one instance of the scaled VNF (``vnfd``,
-    ``vnfr``), how it was scaled (``scale``), every VNF record of the service
+    ``vnfr``), how it was scaled (``scale``), the service's record
+    (``nsr``, ``None`` when not sent) and every VNF record of the service
     after the scaling (``vnfrs``), and the instance's generic envs."""
 
     def __init__(self, raw):
@@ -95,6 +96,7 @@ class ScaleRequest:
             [str(id) for id in scale.get("added") or []],
             [str(id) for id in scale.get("removed") or []],
         )
+        self.nsr = Nsr(raw["nsr"]) if raw.get("nsr") else None
         self.vnfrs = [Vnfr(vnfr) for vnfr in raw.get("vnfrs") or []]
         self.generic_envs = _generic_envs(raw)
 
