@@ -206,6 +206,21 @@ fn bad_data_exits_65() {
         last_stderr_line(&output)
     );
 
+    for (text, found) in [
+        ("", "found nothing (the document is empty)"),
+        ("- nsd\n", "found a list"),
+    ] {
+        let odd = dir.path().join("odd.yml");
+        std::fs::write(&odd, text).unwrap();
+        let output = sm_test(&guests().placement, Some("placement"), &odd, &[]);
+        assert_eq!(output.status.code(), Some(65), "{text:?}");
+        let line = last_stderr_line(&output);
+        assert!(
+            line.contains("odd.yml: the payload must be a mapping") && line.ends_with(found),
+            "{line}"
+        );
+    }
+
     let placement = corpus("tng-sdk-sm/ssm/placement_event.yml");
     let zeros = "0".repeat(64);
     let output = sm_test(

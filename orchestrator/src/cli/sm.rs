@@ -637,10 +637,21 @@ fn resolve_event(
     payload: Value,
     path: &Path,
 ) -> Result<(Event, Value), Failure> {
+    let found = match &payload {
+        Value::Object(_) => "a mapping",
+        Value::Null => "nothing (the document is empty)",
+        Value::Array(_) => "a list",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+    };
     let Value::Object(message) = payload else {
         return Err(Failure::new(
             exit::DATA,
-            format!("{}: the payload must be a mapping", path.display()),
+            format!(
+                "{}: the payload must be a mapping (an event's content or its envelope), found {found}",
+                path.display()
+            ),
         ));
     };
     let (named, content) = wire::open_envelope(kind, message);
