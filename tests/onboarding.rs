@@ -794,3 +794,47 @@ fn a_deleted_packages_versions_keep_their_content() {
     let again = api.onboard(&original);
     assert_eq!(again.status, 201, "the same content comes back: {again:#?}");
 }
+
+/// A package whose VNF fits none of the orchestrator's VIMs, even empty,
+/// onboards with a warning that names the VNF, its field and every VIM with
+/// why: here the bundled service's database, a 4-core VM, on a server whose
+/// VIMs are two containers. The embedded VIMs host every VNF: no warning.
+#[test]
+fn a_vnf_no_vim_could_host_is_warned_about_at_onboarding() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = support_server::bundled_archive(dir.path(), |_, text| text);
+    let containers_only = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/docker/vims.yml");
+    let server = support_server::Server::start_with(&dir.path().join("data"), &[], &["--vims", containers_only]);
+    let admin = server.admin();
+    let project = admin.project("p");
+    let (_, operator) = admin.token("operator", Some(&project));
+    let onboarded = server.client(&operator).onboard(&archive);
+    assert_eq!(onboarded.status, 201, "{onboarded:#?}");
+    let warnings: Vec<&serde_json::Value> = onboarded.body["warnings"]
+        .as_array()
+        .map(|warnings| {
+            warnings
+                .iter()
+                .filter(|warning| warning["detail"].as_str().unwrap().contains("fits no VIM"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{:#}", onboarded.body);
+    assert_eq!(warnings[0]["file"], "nsd.yml");
+    assert_eq!(warnings[0]["path"], "network_functions[2]");
+    assert_eq!(
+        warnings[0]["detail"],
+        "VNF db (eu.wasmano/db-vnf/1.0) fits no VIM of this orchestrator, even an empty one: it needs 4 cores \
+         and 8000 MB on a vm VIM; docker-a is a container VIM; docker-b is a container VIM; an instance of the \
+         service cannot be placed until a VIM can host it"
+    );
+    drop(server);
+
+    let embedded = support_server::Server::start(&dir.path().join("embedded"), &[]);
+    let admin = embedded.admin();
+    let project = admin.project("p");
+    let (_, operator) = admin.token("operator", Some(&project));
+    let onboarded = embedded.client(&operator).onboard(&archive);
+    assert_eq!(onboarded.status, 201, "{onboarded:#?}");
+    assert!(onboarded.body.get("warnings").is_none(), "{:#}", onboarded.body);
+}

@@ -27,6 +27,8 @@ use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use tango_model::KeyValue;
+use tango_model::descriptor::Demand;
+use tango_model::topology::Vim;
 use wasmano_host::{Host, Limits, LoadedModule, ManagerKind, WasmManager};
 
 use crate::catalogue::{self, Catalogue, CatalogueError, EntryKind, NewEntry, StoreReport};
@@ -143,8 +145,25 @@ impl OnboardingProblem {
     }
 }
 
+/// A VNF of an onboarded service and what one instance of it needs from
+/// the VIM it is placed on: what an orchestrator checks its VIMs against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceFunction {
+    /// Where the NSD names it: its file, relative to the package root, and
+    /// the field (`network_functions[i]`).
+    pub file: PathBuf,
+    /// The field.
+    pub path: String,
+    /// Its `vnf_id` in the service.
+    pub vnf_id: String,
+    /// Its VNFD.
+    pub vnfd: descriptor::Identity,
+    /// Cores, memory and kind of VIM, or why the VNFD does not say.
+    pub demand: Result<Demand, String>,
+}
+
 /// What onboarding stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OnboardReport {
     /// The service onboarded.
     pub nsd: catalogue::Identity,
@@ -153,6 +172,31 @@ pub struct OnboardReport {
     /// What is inconsistent in the descriptors although 5GTANGO ran such
     /// descriptors (left out of their model), in file and line order.
     pub warnings: Vec<OnboardingProblem>,
+    /// The service's VNFs, in the order of its `network_functions`.
+    pub functions: Vec<ServiceFunction>,
+}
+
+/// A warning for each of the service's VNFs that none of `vims` could host
+/// even with nothing placed on it: the service would be refused at
+/// placement. A warning, not a refusal: VIMs may be added before the
+/// service is instantiated, and the catalogue is shared by orchestrators.
+pub fn unplaceable_functions(functions: &[ServiceFunction], vims: &[Vim]) -> Vec<OnboardingProblem> {
+    functions
+        .iter()
+        .filter_map(|function| {
+            let demand = function.demand.as_ref().ok()?;
+            let why = crate::placement::fits_no_vim(demand, vims)?;
+            Some(OnboardingProblem::new(
+                &function.file,
+                function.path.clone(),
+                format!(
+                    "VNF {} ({}) fits no VIM of this orchestrator, even an empty one: it {why}; \
+                     an instance of the service cannot be placed until a VIM can host it",
+                    function.vnf_id, function.vnfd
+                ),
+            ))
+        })
+        .collect()
 }
 
 impl Package {
@@ -664,10 +708,24 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
             tracing::warn!(module = module.sha256(), "cannot cache the compiled module: {error}");
         }
     }
+    let functions = nsd
+        .network_functions
+        .iter()
+        .zip(&service_vnfds)
+        .enumerate()
+        .map(|(index, (function, vnfd))| ServiceFunction {
+            file: nsd_file.to_path_buf(),
+            path: format!("network_functions[{index}]"),
+            vnf_id: function.vnf_id.clone(),
+            vnfd: vnfd.identity.clone(),
+            demand: vnfd.demand(),
+        })
+        .collect();
     Ok(OnboardReport {
         nsd: nsd.identity.clone(),
         stored,
         warnings,
+        functions,
     })
 }
 

@@ -924,6 +924,38 @@ fn rejections_of(vnf: &VnfToPlace, vim: &LabelledVim, blacklist: &BTreeSet<Strin
     reasons
 }
 
+/// Why none of `vims` could host one instance of a VNF with this demand,
+/// even with nothing placed on it: "needs 2 cores and 4096 MB on a vm VIM;
+/// docker-a is a container VIM; ...". `None` when one could. Labels are
+/// left out: an instantiation brings them.
+pub fn fits_no_vim(demand: &Demand, vims: &[Vim]) -> Option<String> {
+    let mut rejections = Vec::with_capacity(vims.len());
+    for vim in vims {
+        let mut reasons = Vec::new();
+        if vim.kind != demand.kind {
+            reasons.push(Rejection::WrongKind(vim.kind));
+        }
+        if !within(vim.core_total, demand.cores) {
+            reasons.push(Rejection::TooFewCores(vim.core_total));
+        }
+        if !within(vim.memory_total, demand.memory_mb) {
+            reasons.push(Rejection::TooLittleMemory(vim.memory_total));
+        }
+        if reasons.is_empty() {
+            return None;
+        }
+        rejections.push(VimRejection {
+            vim: vim.uuid.clone(),
+            reasons,
+        });
+    }
+    Some(format!(
+        "needs {}; {}",
+        describe_need(demand, &BTreeSet::new()),
+        describe_rejections(&rejections)
+    ))
+}
+
 /// The labels the VNF requires that the VIM does not hold.
 fn missing_labels(vnf: &VnfToPlace, vim: &LabelledVim) -> BTreeSet<String> {
     vnf.required_labels.difference(&vim.labels).cloned().collect()
@@ -1045,6 +1077,32 @@ mod tests {
         let split = [("web", "a"), ("web", "b"), ("cache", "a")];
         assert!(validate_links(&[link("data", inside("a"))], &nsd, &split).is_err());
     }
+    #[test]
+    fn a_demand_that_fits_no_empty_vim_says_why_for_each() {
+        let demand = Demand {
+            cores: 8.0,
+            memory_mb: 4000.0,
+            kind: VimKind::Vm,
+        };
+        let small = Vim::new("small", VimKind::Vm, 4.0, 2000.0);
+        let pod = Vim::new("pod", VimKind::Container, 64.0, 64_000.0);
+        assert_eq!(
+            fits_no_vim(&demand, &[small.clone(), pod.clone()]).as_deref(),
+            Some(
+                "needs 8 cores and 4000 MB on a vm VIM; small has 4 free cores and has 2000 MB free; \
+                 pod is a container VIM"
+            )
+        );
+        // Capacity in use does not count: onboarding looks at empty VIMs.
+        let mut busy = Vim::new("busy", VimKind::Vm, 8.0, 4000.0);
+        busy.core_used = 8.0;
+        assert_eq!(fits_no_vim(&demand, &[small, busy]), None);
+        assert_eq!(
+            fits_no_vim(&demand, &[]).as_deref(),
+            Some("needs 8 cores and 4000 MB on a vm VIM; there are no VIMs")
+        );
+    }
+
     use proptest::prelude::{Just, ProptestConfig, prop, prop_assert, prop_assert_eq, prop_oneof, proptest};
     use proptest::strategy::Strategy;
 

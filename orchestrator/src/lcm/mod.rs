@@ -35,6 +35,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use tango_model::descriptor::ManagerDeclaration;
 use tango_model::ssm::{SsmEvent, WorkflowRequest};
+use tango_model::topology::Vim;
 use wasmano_host::{Cause, Event, Host, Limits, ManagerKind, Reply, WasmManager, reply_from_tango};
 
 use crate::bus::ManagerRequest;
@@ -44,7 +45,7 @@ use crate::clock::rfc3339;
 use crate::data_dir::DataDir;
 use crate::descriptor::{self, Descriptor, ManagerSource};
 use crate::infrastructure::{InfraError, Infrastructure, Reconciliation, VimStatus};
-use crate::package::{OnboardingProblem, Package, PackageError, onboard};
+use crate::package::{OnboardingProblem, Package, PackageError, onboard, unplaceable_functions};
 use crate::placement::{PlacementOptions, PlacementStrategy};
 use crate::recording::CallLog;
 use crate::records::{self, JournalEntry, RecordStore, Status, StoreError, VnfRecord};
@@ -137,7 +138,8 @@ pub struct Onboarded {
     /// False when the project had onboarded the same content already.
     pub created: bool,
     /// What is inconsistent in its descriptors although 5GTANGO ran such
-    /// descriptors (left out of their model).
+    /// descriptors (left out of their model), and each of the service's
+    /// VNFs that none of the VIMs could host, even empty.
     pub warnings: Vec<OnboardingProblem>,
 }
 
@@ -345,13 +347,25 @@ impl Lifecycle {
     /// Onboards a `.tar.gz` package for `project_id`: all or nothing;
     /// identical content onboarded again by the same project answers the
     /// package it has.
+    ///
+    /// Each of the service's VNFs that none of the VIMs could host, even
+    /// empty, is warned about in the answer: its service would be refused at
+    /// placement. When the infrastructure cannot list its VIMs, onboarding
+    /// goes on without that check.
     pub async fn onboard(self: &Arc<Self>, project_id: &str, archive: Vec<u8>) -> Result<Onboarded, LcmError> {
+        let vims = match self.parts.infrastructure.vims().await {
+            Ok(vims) => Some(vims.iter().map(VimStatus::as_vim).collect::<Vec<Vim>>()),
+            Err(error) => {
+                tracing::warn!("onboarding without checking the package against the VIMs: {error}");
+                None
+            }
+        };
         let this = Arc::clone(self);
         let project_id = project_id.to_owned();
-        blocking(move || this.onboard_now(&project_id, &archive)).await
+        blocking(move || this.onboard_now(&project_id, &archive, vims.as_deref())).await
     }
 
-    fn onboard_now(&self, project_id: &str, archive: &[u8]) -> Result<Onboarded, LcmError> {
+    fn onboard_now(&self, project_id: &str, archive: &[u8], vims: Option<&[Vim]>) -> Result<Onboarded, LcmError> {
         let uploads = self.parts.data_dir.path().join("uploads");
         std::fs::create_dir_all(&uploads)
             .map_err(|error| LcmError::DataDir(format!("{}: {error}", uploads.display())))?;
@@ -379,12 +393,16 @@ impl Lifecycle {
                 LcmError::PackageInvalid(problems)
             }
         })?;
+        let mut warnings = report.warnings;
+        if let Some(vims) = vims {
+            warnings.extend(unplaceable_functions(&report.functions, vims));
+        }
         let nsd_id = report.nsd.to_string();
         if let Some(package) = self.store.package_of(project_id, &nsd_id)? {
             return Ok(Onboarded {
                 package,
                 created: false,
-                warnings: report.warnings,
+                warnings,
             });
         }
         let entries = report.stored.added.iter().chain(&report.stored.unchanged);
@@ -419,7 +437,7 @@ impl Lifecycle {
         Ok(Onboarded {
             package,
             created: true,
-            warnings: report.warnings,
+            warnings,
         })
     }
 

@@ -85,7 +85,9 @@ struct Package {
     /// When it was onboarded (RFC 3339).
     created_at: String,
     /// In the answer to an upload: what is inconsistent in its descriptors
-    /// although 5GTANGO ran such descriptors (left out of their model).
+    /// although 5GTANGO ran such descriptors (left out of their model), and
+    /// each of the service's VNFs that none of this server's VIMs could
+    /// host, even empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<PackageProblem>,
     #[serde(rename = "_links")]
