@@ -828,6 +828,25 @@ fn a_vnf_no_vim_could_host_is_warned_about_at_onboarding() {
          and 8000 MB on a vm VIM; docker-a is a container VIM; docker-b is a container VIM; an instance of the \
          service cannot be placed until a VIM can host it"
     );
+    // The CLI says so on stderr, under the table.
+    let package = dir.path().join("package.tar.gz");
+    std::fs::write(&package, &archive).unwrap();
+    let token_file = dir.path().join("operator.token");
+    std::fs::write(&token_file, &operator).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_wasmano"))
+        .args(["package", "onboard"])
+        .arg(&package)
+        .args(["--server", &server.base, "--token-file"])
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let expected = format!(
+        "{}: warning: nsd.yml: network_functions[2]: VNF db (eu.wasmano/db-vnf/1.0) fits no VIM",
+        package.display()
+    );
+    assert!(stderr.lines().any(|line| line.starts_with(&expected)), "{stderr}");
     drop(server);
 
     let embedded = support_server::Server::start(&dir.path().join("embedded"), &[]);

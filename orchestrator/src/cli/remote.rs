@@ -4,7 +4,7 @@
 //! unless `--no-wait`, and exits non-zero when the operation did not
 //! complete.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
@@ -261,7 +261,9 @@ pub fn package(command: PackageCommand, connection: &Connection) -> Result<ExitC
                 Some(project) => format!("{PACKAGES}?projectId={project}"),
                 None => PACKAGES.to_owned(),
             };
-            client.post_bytes(&path, "application/gzip", &archive)?
+            let answer = client.post_bytes(&path, "application/gzip", &archive)?;
+            print_warnings(&file, &answer.body);
+            answer
         }
         PackageCommand::List => {
             print(
@@ -279,6 +281,29 @@ pub fn package(command: PackageCommand, connection: &Connection) -> Result<ExitC
     };
     print(connection, &answer.body, &["id", "nsdId", "usageState", "createdAt"]);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints each warning of an upload's answer on stderr, as the local
+/// `onboard` does: `PACKAGE: warning: file[:line]: field.path: detail`.
+fn print_warnings(package: &Path, answer: &Value) {
+    let Some(warnings) = answer.get("warnings").and_then(Value::as_array) else {
+        return;
+    };
+    for warning in warnings {
+        let text = |field: &str| warning.get(field).and_then(Value::as_str);
+        let mut place = text("file").unwrap_or_default().to_owned();
+        if let Some(line) = warning.get("line").and_then(Value::as_u64) {
+            place.push_str(&format!(":{line}"));
+        }
+        if let Some(path) = text("path") {
+            place.push_str(&format!(": {path}"));
+        }
+        eprintln!(
+            "{}: warning: {place}: {}",
+            package.display(),
+            text("detail").unwrap_or_default()
+        );
+    }
 }
 
 /// Runs an `ns` command.
