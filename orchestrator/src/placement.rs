@@ -929,18 +929,23 @@ fn rejections_of(vnf: &VnfToPlace, vim: &LabelledVim, blacklist: &BTreeSet<Strin
 /// docker-a is a container VIM; ...". `None` when one could. Labels are
 /// left out: an instantiation brings them.
 pub fn fits_no_vim(demand: &Demand, vims: &[Vim]) -> Option<String> {
+    let vnf = VnfToPlace {
+        id: String::new(),
+        demand: *demand,
+        required_labels: BTreeSet::new(),
+    };
+    let nothing_blacklisted = BTreeSet::new();
     let mut rejections = Vec::with_capacity(vims.len());
     for vim in vims {
-        let mut reasons = Vec::new();
-        if vim.kind != demand.kind {
-            reasons.push(Rejection::WrongKind(vim.kind));
-        }
-        if !within(vim.core_total, demand.cores) {
-            reasons.push(Rejection::TooFewCores(vim.core_total));
-        }
-        if !within(vim.memory_total, demand.memory_mb) {
-            reasons.push(Rejection::TooLittleMemory(vim.memory_total));
-        }
+        let empty = LabelledVim {
+            vim: Vim {
+                core_used: 0.0,
+                memory_used: 0.0,
+                ..vim.clone()
+            },
+            labels: BTreeSet::new(),
+        };
+        let reasons = rejections_of(&vnf, &empty, &nothing_blacklisted);
         if reasons.is_empty() {
             return None;
         }
