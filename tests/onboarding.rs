@@ -99,7 +99,10 @@ fn a_wrong_digest_or_a_missing_module_stores_nothing() {
     assert!(
         problems.iter().any(
             |problem| problem.contains("nsd.yml: service_specific_managers[2].wasm.module")
-                && problem.contains("sha256 mismatch")
+                && problem.contains(&format!(
+                    "sha256 mismatch: expected {}, the module's is {state_digest}",
+                    "f".repeat(64)
+                ))
         ),
         "{problems:#?}"
     );
