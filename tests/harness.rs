@@ -660,6 +660,49 @@ fn a_generated_fsm_start_carries_the_generic_envs_of_the_service() {
     assert_eq!(missing.status.code(), Some(66), "{}", last_stderr_line(&missing));
 }
 
+/// The bundled payloads `sm generate` wrote (`payloads/wasmano/`, the
+/// content wasmano's orchestrator sends, which the benchmark times beside
+/// 5GTANGO's) are still what it writes for the corpus's NSID1V service: the
+/// same fields, list lengths and kinds of value (ids differ between runs).
+/// Runs when `WASMANO_CORPUS` is set (.ci/run sets it).
+#[test]
+fn bundled_generated_payloads_are_what_sm_generate_writes_today() {
+    let Some(corpus) = std::env::var_os("WASMANO_CORPUS").map(std::path::PathBuf::from) else {
+        eprintln!("WASMANO_CORPUS is not set: the bundled generated payloads are checked in .ci/run");
+        return;
+    };
+    let descriptors = corpus.join("descriptors/with-sm");
+    let nsd = descriptors.join("tng-tests_NSID1V_nsd.yaml");
+    let vnfds = [descriptors.join("tng-tests_NSID1V_vnfd1.yaml")];
+    for (kind, event, bundled) in [
+        ("ssm", "placement", "wasmano/ssm_placement_event.yml"),
+        ("ssm", "configure", "wasmano/ssm_configure_event.yml"),
+        ("fsm", "scale", "wasmano/fsm_scale_event.yml"),
+    ] {
+        let generated = generate(&nsd, &vnfds, kind, event, &[]);
+        assert_eq!(generated.status.code(), Some(0), "{}", last_stderr_line(&generated));
+        let content = &stdout_yaml(&generated)["content"];
+        assert_eq!(
+            shape(content),
+            shape(&support::payload(bundled)),
+            "{bundled} is no longer what `sm generate --kind {kind} --event {event}` writes: write it again"
+        );
+    }
+}
+
+/// A document with every scalar replaced by the name of its kind.
+fn shape(document: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match document {
+        Value::Object(fields) => Value::Object(fields.iter().map(|(key, value)| (key.clone(), shape(value))).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+    }
+}
+
 /// The Python SDK's native tests and the Python example's, as a developer
 /// runs them (`python3 -m unittest`).
 #[test]

@@ -1,6 +1,7 @@
 //! Benchmark of the host (release build): `cargo bench -p wasmano-host --bench invoke`.
 //!
-//! - every example event on its bundled 5GTANGO payload, timed as the
+//! - every example event on its bundled 5GTANGO payload (and placement and
+//!   configure also on the content wasmano's orchestrator sends), timed as the
 //!   orchestrator pays for it: from the content document (a JSON value) to
 //!   the typed reply, building the request included (the wasm side
 //!   serializes it for the guest, the native side parses it into the SDK's
@@ -237,6 +238,26 @@ fn main() {
             ssm(SsmEvent::Configure),
             &guests.configure,
             "tng-sdk-sm/ssm/configure_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::ssm::ConfigureRequest::from_document(Document::from_json(content)).unwrap();
+                std::hint::black_box(sm_configure::PeerAddresses.configure(request).unwrap());
+            }),
+        ),
+        (
+            "ssm placement",
+            ssm(SsmEvent::Placement),
+            &guests.placement,
+            "wasmano/ssm_placement_event.yml",
+            Box::new(|content| {
+                let request = sm_sdk::ssm::PlacementRequest::from_document(Document::from_json(content)).unwrap();
+                std::hint::black_box(sm_placement::MostFreeCores.placement(request).unwrap());
+            }),
+        ),
+        (
+            "ssm configure",
+            ssm(SsmEvent::Configure),
+            &guests.configure,
+            "wasmano/ssm_configure_event.yml",
             Box::new(|content| {
                 let request = sm_sdk::ssm::ConfigureRequest::from_document(Document::from_json(content)).unwrap();
                 std::hint::black_box(sm_configure::PeerAddresses.configure(request).unwrap());
