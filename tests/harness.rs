@@ -660,6 +660,115 @@ fn a_generated_fsm_start_carries_the_generic_envs_of_the_service() {
     assert_eq!(missing.status.code(), Some(66), "{}", last_stderr_line(&missing));
 }
 
+/// `sm pin` writes each module's digest into the bundled package's
+/// descriptors and nothing else: their comments stay, they validate, the
+/// digests are the modules' (as `sm inspect` prints them), `--check` tells
+/// a stale package from a pinned one, and a package with a module missing
+/// is refused with no file written.
+#[test]
+fn sm_pin_writes_the_digests_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path();
+    std::fs::create_dir(package.join("modules")).unwrap();
+    for module in guests().examples() {
+        std::fs::copy(module, package.join("modules").join(module.file_name().unwrap())).unwrap();
+    }
+    let names = ["nsd.yml", "web-vnfd.yml", "cache-vnfd.yml", "db-vnfd.yml"];
+    let originals: Vec<String> = names
+        .iter()
+        .map(|name| std::fs::read_to_string(support::workspace_root().join("examples-sm/package").join(name)).unwrap())
+        .collect();
+    for (name, text) in names.iter().zip(&originals) {
+        std::fs::write(package.join(name), text).unwrap();
+    }
+    let files: Vec<String> = names
+        .iter()
+        .map(|name| package.join(name).display().to_string())
+        .collect();
+    let pin = |extra: &[&str]| {
+        let mut args = vec!["sm", "pin"];
+        args.extend(extra);
+        args.extend(files.iter().map(String::as_str));
+        wasmano(&args)
+    };
+    let read_all = || -> Vec<String> {
+        names
+            .iter()
+            .map(|name| std::fs::read_to_string(package.join(name)).unwrap())
+            .collect()
+    };
+
+    let unpinned = pin(&["--check"]);
+    assert_eq!(unpinned.status.code(), Some(65), "{}", last_stderr_line(&unpinned));
+    assert!(
+        last_stderr_line(&unpinned).contains("missing or stale"),
+        "{}",
+        last_stderr_line(&unpinned)
+    );
+    assert_eq!(read_all(), originals, "--check changes nothing");
+
+    let pinned = pin(&[]);
+    assert_eq!(pinned.status.code(), Some(0), "{}", last_stderr_line(&pinned));
+    let report = String::from_utf8_lossy(&pinned.stdout);
+    assert_eq!(
+        report.lines().filter(|line| line.ends_with(" pinned")).count(),
+        6,
+        "{report}"
+    );
+    let placement_digest = stdout_yaml(&wasmano(&[
+        "sm",
+        "inspect",
+        package.join("modules/sm_placement.wasm").to_str().unwrap(),
+    ]))["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        report.contains(&format!(
+            "service_specific_managers[0] (placement): modules/sm_placement.wasm sha256 {placement_digest} pinned"
+        )),
+        "{report}"
+    );
+    for (text, original) in read_all().iter().zip(&originals) {
+        let without_digests: String = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("sha256: "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_eq!(&without_digests, original, "only sha256 lines were added");
+    }
+    assert!(read_all()[0].contains(&format!("      sha256: \"{placement_digest}\"\n")));
+    let validated = wasmano(&[&["validate"][..], &files.iter().map(String::as_str).collect::<Vec<_>>()].concat());
+    assert_eq!(
+        validated.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    let checked = pin(&["--check"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", last_stderr_line(&checked));
+    assert!(
+        String::from_utf8_lossy(&checked.stdout)
+            .lines()
+            .all(|line| line.ends_with("already pinned"))
+    );
+
+    // A module rebuilt makes its digests stale; another one missing makes
+    // the whole run refuse, and no descriptor is written.
+    let pinned_texts = read_all();
+    std::fs::copy(guests().state.as_path(), package.join("modules/sm_vnf_manager.wasm")).unwrap();
+    std::fs::remove_file(package.join("modules/sm_configure.wasm")).unwrap();
+    let refused = pin(&[]);
+    assert_eq!(refused.status.code(), Some(66), "{}", last_stderr_line(&refused));
+    assert!(
+        last_stderr_line(&refused).contains("service_specific_managers[1].wasm.module: cannot read ")
+            && last_stderr_line(&refused).contains("modules/sm_configure.wasm"),
+        "{}",
+        last_stderr_line(&refused)
+    );
+    assert_eq!(read_all(), pinned_texts, "nothing written");
+}
+
 /// The bundled payloads `sm generate` wrote (`payloads/wasmano/`, the
 /// content wasmano's orchestrator sends, which the benchmark times beside
 /// 5GTANGO's) are still what it writes for the corpus's NSID1V service: the

@@ -729,36 +729,6 @@ pub fn onboard(package: &Package, catalogue: &Catalogue, host: &Host) -> Result<
     })
 }
 
-/// Pins a descriptor's WebAssembly modules: sets `wasm.sha256` of every
-/// manager entry to the digest of the module file it names under
-/// `package_dir`, and returns the descriptor as YAML. Vendors run this when
-/// they assemble a package; onboarding then holds the package to it.
-pub fn pin_module_digests(descriptor: &str, package_dir: &Path) -> Result<String, String> {
-    let mut document: serde_json::Value = serde_saphyr::from_str(descriptor).map_err(|error| error.to_string())?;
-    for list in ["service_specific_managers", "function_specific_managers"] {
-        let Some(serde_json::Value::Array(managers)) = document.get_mut(list) else {
-            continue;
-        };
-        for manager in managers {
-            let Some(wasm) = manager.get_mut("wasm").and_then(serde_json::Value::as_object_mut) else {
-                continue;
-            };
-            let Some(module) = wasm.get("module").and_then(serde_json::Value::as_str) else {
-                continue;
-            };
-            let Some(ModuleRef::Package(path)) = ModuleRef::parse(module) else {
-                return Err(format!("{module}: not a path inside the package"));
-            };
-            let bytes = std::fs::read(package_dir.join(&path)).map_err(|error| format!("{module}: {error}"))?;
-            wasm.insert(
-                "sha256".into(),
-                serde_json::Value::String(wasmano_host::sha256_hex(&bytes)),
-            );
-        }
-    }
-    serde_saphyr::to_string(&document).map_err(|error| error.to_string())
-}
-
 /// The modules one onboarding has compiled, by package path and pinned
 /// digest: a module that several entries use (one FSM for many VNFDs) is
 /// compiled once.

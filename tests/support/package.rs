@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wasmano::package::pin_module_digests;
+use wasmano::descriptor::pin_module_digests;
 
 use crate::support::workspace_root;
 
@@ -20,7 +20,7 @@ pub fn write_bundled_package(root: &Path, modules: &[&Path], edit: impl Fn(&str,
         let source = entry.expect("entry").path();
         let name = source.file_name().expect("name").to_string_lossy().into_owned();
         let text = edit(&name, std::fs::read_to_string(&source).expect("descriptor"));
-        let pinned = pin_module_digests(&text, root).expect("pin");
+        let pinned = pin_module_digests(&text, root).expect("pin").text;
         std::fs::write(root.join(&name), pinned).expect("write");
     }
     root.to_owned()

@@ -37,7 +37,6 @@ use wasmano::bus::Broker;
 use wasmano::descriptor::{self, Descriptor};
 use wasmano::infrastructure::Infrastructure;
 use wasmano::infrastructure::emulated::{EmulatedInfrastructure, default_vims, load_vims};
-use wasmano::package::pin_module_digests;
 use wasmano::placement::PlacementOptions;
 use wasmano::records::{RecordStore, SqliteStore, Status, StepOutcome};
 use wasmano::server::{self, ServeConfig};
@@ -241,8 +240,9 @@ fn assemble_package(data_dir: &Path) -> Result<PathBuf, Failure> {
             .path();
         let text = std::fs::read_to_string(&source)
             .map_err(|error| Failure::new(exit::NO_INPUT, format!("{}: {error}", source.display())))?;
-        let pinned = pin_module_digests(&text, &package_dir)
-            .map_err(|error| Failure::new(exit::DATA, format!("{}: {error}", source.display())))?;
+        let pinned = descriptor::pin_module_digests(&text, &package_dir)
+            .map_err(|error| Failure::new(exit::DATA, format!("{}: {error}", source.display())))?
+            .text;
         let name = source
             .file_name()
             .ok_or_else(|| Failure::new(exit::NO_INPUT, "a descriptor without a name"))?;

@@ -6,6 +6,7 @@ mod client;
 mod demo;
 mod generate;
 mod output;
+mod pin;
 mod remote;
 mod replay;
 mod scaffold;
@@ -204,6 +205,9 @@ enum SmCommand {
     /// Run one event on a module and on a legacy manager and print where
     /// their replies differ.
     Compare(sm::CompareArgs),
+    /// Write the sha256 of each WebAssembly manager's module into the
+    /// descriptors (`wasm.sha256`), editing nothing else.
+    Pin(pin::PinArgs),
     /// Print a module's kind, contract version, events, sha256 and size.
     Inspect {
         /// The component (.wasm).
@@ -224,6 +228,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     match args.command {
         Command::Sm(SmCommand::Test(test)) => sm::test(test),
         Command::Sm(SmCommand::Compare(compare)) => sm::compare(compare),
+        Command::Sm(SmCommand::Pin(pin)) => pin::pin(pin),
         Command::Sm(SmCommand::Inspect { module }) => sm::inspect(&module),
         Command::Sm(SmCommand::New(new)) => scaffold::new(new),
         Command::Sm(SmCommand::Generate(generate)) => generate::generate(generate),

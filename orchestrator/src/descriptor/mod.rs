@@ -8,9 +8,12 @@
 //! when known, its line. Checks that need several files (an NSD against its VNFDs) are in
 //! [`check_service`]. Specific managers may be WebAssembly modules or legacy
 //! containers; [`ManagerSource`] shows the YAML of both.
+//! [`pin_module_digests`] writes each WebAssembly manager's digest into a
+//! descriptor's text, editing nothing else.
 
 mod manager;
 mod model;
+mod pin;
 mod problem;
 mod validate;
 mod yaml;
@@ -24,6 +27,7 @@ pub use manager::{
     Manager, ManagerOption, ManagerSource, ManagerUpdate, ModuleRef, Sha256Digest, WasmLimits,
 };
 pub use model::{Identity, NetworkFunction, Nsd, Vnfd};
+pub use pin::{PinError, Pinned, PinnedModule, pin_module_digests};
 pub use problem::{Issue, Problem, Severity};
 pub use validate::check_service;
 pub use yaml::MAX_DESCRIPTOR_BYTES;

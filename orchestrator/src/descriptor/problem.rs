@@ -176,6 +176,9 @@ pub enum Issue {
     /// A manager with neither `image` nor `wasm`.
     #[error("declares neither image (a container) nor wasm (a WebAssembly module)")]
     NoManagerSource,
+    /// A WebAssembly manager without `sha256`.
+    #[error("is required: it pins the module (`wasmano sm pin` writes it)")]
+    Unpinned,
     /// A `sha256` that is not 64 hex digits.
     #[error("must be 64 hexadecimal digits")]
     BadSha256,

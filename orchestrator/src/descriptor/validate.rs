@@ -626,9 +626,14 @@ impl Reader {
         let module = self.parsed(&mut fields, "module", |text| {
             ModuleRef::parse(text).ok_or(Issue::BadModuleReference)
         });
-        let sha256 = self.parsed(&mut fields, "sha256", |text| {
-            Sha256Digest::parse(text).ok_or(Issue::BadSha256)
-        });
+        let sha256 = if fields.peek("sha256").is_none() {
+            self.report(&fields.path_of("sha256"), fields.line, Issue::Unpinned);
+            None
+        } else {
+            self.parsed(&mut fields, "sha256", |text| {
+                Sha256Digest::parse(text).ok_or(Issue::BadSha256)
+            })
+        };
         let limits = match fields.take("limits") {
             None => Some(WasmLimits::default()),
             Some(node) => self.wasm_limits(node, &fields.path_of("limits")),
@@ -1088,7 +1093,9 @@ function_specific_managers:
         );
         assert_eq!(
             problems(&manager("{id: m, wasm: {module: m.wasm}}")),
-            ["6: service_specific_managers[0].wasm.sha256: is required"]
+            [
+                "6: service_specific_managers[0].wasm.sha256: is required: it pins the module (`wasmano sm pin` writes it)"
+            ]
         );
         assert_eq!(
             problems(&manager(&format!(
