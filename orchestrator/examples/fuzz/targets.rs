@@ -325,7 +325,28 @@ fn run_descriptor(input: &[u8]) -> String {
             format!("{} problems, first {}", rendered.len().min(5), shape(&first))
         }
     };
-    format!("{as_document}: {outcome}")
+    format!("{as_document}: {outcome}; {}", pin_outcome(input))
+}
+
+/// Pins the input's modules to one digest and checks that pinning the
+/// result again changes nothing: the in-place text edit must be stable.
+fn pin_outcome(input: &[u8]) -> String {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return "not pinned: not UTF-8".to_owned();
+    };
+    let digest = |_: &std::path::Path| Ok("ab".repeat(32));
+    match descriptor::pin_digests(text, digest) {
+        Ok(pinned) => {
+            let again = descriptor::pin_digests(&pinned.text, digest)
+                .unwrap_or_else(|error| panic!("a pinned descriptor cannot be pinned again: {error}"));
+            assert!(
+                !again.changed() && again.text == pinned.text,
+                "pinning a pinned descriptor changed it"
+            );
+            format!("pinned {} modules", pinned.modules.len().min(3))
+        }
+        Err(error) => format!("not pinned: {}", shape(&error.to_string())),
+    }
 }
 
 fn run_payload(input: &[u8]) -> String {

@@ -27,7 +27,7 @@ pub use manager::{
     Manager, ManagerOption, ManagerSource, ManagerUpdate, ModuleRef, Sha256Digest, WasmLimits,
 };
 pub use model::{Identity, NetworkFunction, Nsd, Vnfd};
-pub use pin::{PinError, Pinned, PinnedModule, pin_module_digests};
+pub use pin::{PinError, Pinned, PinnedModule, pin_digests, pin_module_digests};
 pub use problem::{Issue, Problem, Severity};
 pub use validate::check_service;
 pub use yaml::MAX_DESCRIPTOR_BYTES;

@@ -104,25 +104,36 @@ struct Entry {
 /// Pins every WebAssembly manager of the descriptor `text` to the digest of
 /// its module, resolved under `root` (the package's root).
 pub fn pin_module_digests(text: &str, root: &Path) -> Result<Pinned, PinError> {
+    pin_digests(text, |module| {
+        let path = root.join(module);
+        std::fs::read(&path)
+            .map(|bytes| wasmano_host::sha256_hex(&bytes))
+            .map_err(|source| (path, source))
+    })
+}
+
+/// [`pin_module_digests`] with the digest of each module (its path inside
+/// the package) given by `digest_of`, which says where it looked when it
+/// cannot tell.
+pub fn pin_digests(
+    text: &str,
+    mut digest_of: impl FnMut(&Path) -> Result<String, (PathBuf, std::io::Error)>,
+) -> Result<Pinned, PinError> {
     let tree = yaml::parse(text.as_bytes()).map_err(|problem| PinError::Unreadable { problem })?;
     let entries = wasm_entries(&tree);
     let mut modules = Vec::with_capacity(entries.len());
     for entry in &entries {
-        let path = match ModuleRef::parse(&entry.module) {
-            Some(ModuleRef::Package(path)) => root.join(path),
-            _ => {
-                return Err(PinError::NotInPackage {
-                    field: entry.field.clone(),
-                    module: entry.module.clone(),
-                });
-            }
+        let Some(ModuleRef::Package(module)) = ModuleRef::parse(&entry.module) else {
+            return Err(PinError::NotInPackage {
+                field: entry.field.clone(),
+                module: entry.module.clone(),
+            });
         };
-        let bytes = std::fs::read(&path).map_err(|source| PinError::ModuleUnreadable {
+        let sha256 = digest_of(&module).map_err(|(path, source)| PinError::ModuleUnreadable {
             field: entry.field.clone(),
-            path: path.clone(),
+            path,
             source,
         })?;
-        let sha256 = wasmano_host::sha256_hex(&bytes);
         modules.push(PinnedModule {
             field: entry.field.clone(),
             manager: entry.manager.clone(),
