@@ -26,6 +26,31 @@ pub struct Server {
     pub admin: String,
 }
 
+/// Asks the kernel to stop the server (SIGTERM) when the thread starting it
+/// ends, so that a test binary killed outright (kill -9, a CI timeout)
+/// leaves no server running on its own. The kernel ties this to the
+/// spawning *thread*: a server is started, used and dropped on its test's
+/// thread, never handed over from a helper thread.
+fn end_with_this_thread(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // only async-signal-safe calls (prctl, getppid), allocating nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have ended before the request was made.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// The file the bootstrap admin token lives in, beside the data directory.
 pub fn token_file(data: &Path) -> PathBuf {
     data.with_extension("admin-token")
@@ -65,6 +90,7 @@ impl Server {
         for (name, value) in envs {
             command.env(name, value);
         }
+        end_with_this_thread(&mut command);
         let mut child = command.spawn().expect("start wasmano serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
