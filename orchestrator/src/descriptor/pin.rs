@@ -95,10 +95,10 @@ struct Entry {
     field: String,
     manager: String,
     module: String,
-    /// 0-based line of `module`'s value.
-    module_line: usize,
+    /// 0-based line of `module`'s value, when the parser knew it.
+    module_line: Option<usize>,
     /// `sha256`'s value and 0-based line, when present.
-    pinned: Option<(String, usize)>,
+    pinned: Option<(String, Option<usize>)>,
 }
 
 /// Pins every WebAssembly manager of the descriptor `text` to the digest of
@@ -167,16 +167,17 @@ pub fn pin_digests(
         let quoted = format!("\"{}\"", module.sha256);
         match entry.pinned {
             Some((_, line)) => {
-                let text = lines
-                    .get_mut(line)
+                let text = line
+                    .and_then(|line| lines.get_mut(line))
                     .ok_or_else(|| cannot("sha256's line is past the end"))?;
                 let (start, end) =
                     value_after_key(text, "sha256").ok_or_else(|| cannot("sha256 is not on its line"))?;
                 text.replace_range(start..end, &quoted);
             }
             None => {
+                let line = entry.module_line.ok_or_else(|| cannot("module's line is not known"))?;
                 let text = lines
-                    .get(entry.module_line)
+                    .get(line)
                     .ok_or_else(|| cannot("module's line is past the end"))?
                     .clone();
                 let (start, end) =
@@ -184,13 +185,12 @@ pub fn pin_digests(
                 if key_opens_line(&text, start) {
                     let indent: String = text.chars().take_while(|c| *c == ' ' || *c == '\t').collect();
                     let ending = if text.ends_with("\r\n") { "\r\n" } else { "\n" };
-                    let line = entry.module_line;
                     if !text.ends_with('\n') {
                         lines[line].push_str(ending);
                     }
                     lines.insert(line + 1, format!("{indent}sha256: {quoted}{ending}"));
                 } else {
-                    lines[entry.module_line].insert_str(end, &format!(", sha256: {quoted}"));
+                    lines[line].insert_str(end, &format!(", sha256: {quoted}"));
                 }
             }
         }
@@ -222,7 +222,7 @@ pub fn pin_digests(
 }
 
 /// The line a digest is written on or after.
-fn edit_line(entry: &Entry) -> usize {
+fn edit_line(entry: &Entry) -> Option<usize> {
     entry.pinned.as_ref().map_or(entry.module_line, |(_, line)| *line)
 }
 
@@ -237,17 +237,19 @@ fn wasm_entries(tree: &Node) -> Vec<Entry> {
             let Some(wasm) = field(manager, "wasm") else {
                 continue;
             };
-            let Some((module, Some(line))) =
-                field(wasm, "module").and_then(|node| text(node).map(|module| (module, node.line)))
-            else {
+            let Some(module) = field(wasm, "module") else {
                 continue;
             };
-            let pinned = field(wasm, "sha256").and_then(|node| Some((text(node)?.to_owned(), node.line? - 1)));
+            let Some(module_text) = text(module) else {
+                continue;
+            };
+            let zero_based = |node: &Node| node.line.and_then(|line| line.checked_sub(1));
+            let pinned = field(wasm, "sha256").and_then(|node| Some((text(node)?.to_owned(), zero_based(node))));
             entries.push(Entry {
                 field: format!("{list}[{index}]"),
                 manager: field(manager, "id").and_then(text).unwrap_or_default().to_owned(),
-                module: module.to_owned(),
-                module_line: line - 1,
+                module: module_text.to_owned(),
+                module_line: zero_based(module),
                 pinned,
             });
         }
