@@ -554,17 +554,15 @@ pub(super) fn service_from_files(
     legacy: &LegacySettings,
 ) -> Result<ServiceTemplate, Failure> {
     let read = |path: &Path| -> Result<(Descriptor, Value), Failure> {
-        let parsed = descriptor::load_file(path).map_err(|error| match &error {
-            descriptor::LoadError::Read { .. } => Failure::new(exit::NO_INPUT, error.to_string()),
-            descriptor::LoadError::Invalid { problems, .. } => Failure::new(
-                exit::DATA,
-                format!(
-                    "{error}: {}",
-                    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-                ),
-            ),
+        let bytes = descriptor::read_file(path).map_err(|error| Failure::new(exit::NO_INPUT, error.to_string()))?;
+        let parsed = descriptor::parse(&bytes).map_err(|problems| {
+            let listed = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let error = descriptor::LoadError::Invalid {
+                path: path.to_owned(),
+                problems,
+            };
+            Failure::new(exit::DATA, format!("{error}: {listed}"))
         })?;
-        let bytes = std::fs::read(path).map_err(|error| Failure::new(exit::NO_INPUT, error.to_string()))?;
         let document = service::document(&bytes).map_err(|error| Failure::new(exit::DATA, error.to_string()))?;
         Ok((parsed, document))
     };

@@ -3,12 +3,11 @@
 //! in the files; with `--check`, only says whether they are pinned, for a
 //! vendor's build to fail on a stale digest before onboarding does.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
-use wasmano::descriptor::{self, MAX_DESCRIPTOR_BYTES, PinError, Pinned};
+use wasmano::descriptor::{self, PinError, Pinned};
 
 use super::output::outln;
 use super::{Failure, exit};
@@ -75,14 +74,9 @@ pub fn pin(args: PinArgs) -> Result<ExitCode, Failure> {
 }
 
 fn read_descriptor(file: &Path) -> Result<String, Failure> {
-    let unreadable = |error: std::io::Error| Failure::new(exit::NO_INPUT, format!("{}: {error}", file.display()));
-    let mut text = String::new();
-    std::fs::File::open(file)
-        .map_err(unreadable)?
-        .take(MAX_DESCRIPTOR_BYTES as u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(|error| Failure::new(exit::DATA, format!("{}: {error}", file.display())))?;
-    Ok(text)
+    let bytes = descriptor::read_file(file).map_err(|error| Failure::new(exit::NO_INPUT, error.to_string()))?;
+    String::from_utf8(bytes)
+        .map_err(|error| Failure::new(exit::DATA, format!("{}: not UTF-8 text: {error}", file.display())))
 }
 
 /// `FILE: FIELD (ID): MODULE sha256 HEX STATE`, one line per manager.

@@ -100,6 +100,16 @@ pub fn load_file(path: &Path) -> Result<Descriptor, LoadError> {
 
 /// Reads and checks a descriptor file, as [`load_file`], with its warnings.
 pub fn load_file_checked(path: &Path) -> Result<Checked, LoadError> {
+    let bytes = read_file(path)?;
+    parse_checked(&bytes).map_err(|problems| LoadError::Invalid {
+        path: path.to_owned(),
+        problems,
+    })
+}
+
+/// Reads a descriptor file's bytes, no more than one byte past
+/// [`MAX_DESCRIPTOR_BYTES`] (enough for parsing to refuse it as too large).
+pub fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
     let read_error = |source| LoadError::Read {
         path: path.to_owned(),
         source,
@@ -110,10 +120,7 @@ pub fn load_file_checked(path: &Path) -> Result<Checked, LoadError> {
     file.take(one_byte_too_many)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
-    parse_checked(&bytes).map_err(|problems| LoadError::Invalid {
-        path: path.to_owned(),
-        problems,
-    })
+    Ok(bytes)
 }
 
 /// A descriptor as a JSON document (as managers receive it), parsed with the
