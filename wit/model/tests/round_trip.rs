@@ -194,7 +194,7 @@ fn corpus() -> Option<PathBuf> {
 #[test]
 fn bundled_payloads_round_trip() {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples-sm/payloads");
-    assert_eq!(assert_each(&bundled, payload_round_trip), 15);
+    assert_eq!(assert_each(&bundled, payload_round_trip), 17);
 }
 
 #[test]
