@@ -209,6 +209,19 @@ fn rss_bytes() -> usize {
     pages * 4096
 }
 
+/// The placement example called natively on a content document, as its
+/// rows for both payloads run it.
+fn native_placement(content: &str) {
+    let request = sm_sdk::ssm::PlacementRequest::from_document(Document::from_json(content)).unwrap();
+    std::hint::black_box(sm_placement::MostFreeCores.placement(request).unwrap());
+}
+
+/// The configure example called natively on a content document.
+fn native_configure(content: &str) {
+    let request = sm_sdk::ssm::ConfigureRequest::from_document(Document::from_json(content)).unwrap();
+    std::hint::black_box(sm_configure::PeerAddresses.configure(request).unwrap());
+}
+
 fn main() {
     let guests = guests();
     let host = Host::new(HostConfig::default()).expect("host");
@@ -228,40 +241,28 @@ fn main() {
             ssm(SsmEvent::Placement),
             &guests.placement,
             "tng-sdk-sm/ssm/placement_event.yml",
-            Box::new(|content| {
-                let request = sm_sdk::ssm::PlacementRequest::from_document(Document::from_json(content)).unwrap();
-                std::hint::black_box(sm_placement::MostFreeCores.placement(request).unwrap());
-            }),
+            Box::new(native_placement),
         ),
         (
             "ssm configure",
             ssm(SsmEvent::Configure),
             &guests.configure,
             "tng-sdk-sm/ssm/configure_event.yml",
-            Box::new(|content| {
-                let request = sm_sdk::ssm::ConfigureRequest::from_document(Document::from_json(content)).unwrap();
-                std::hint::black_box(sm_configure::PeerAddresses.configure(request).unwrap());
-            }),
+            Box::new(native_configure),
         ),
         (
             "ssm placement",
             ssm(SsmEvent::Placement),
             &guests.placement,
             "wasmano/ssm_placement_event.yml",
-            Box::new(|content| {
-                let request = sm_sdk::ssm::PlacementRequest::from_document(Document::from_json(content)).unwrap();
-                std::hint::black_box(sm_placement::MostFreeCores.placement(request).unwrap());
-            }),
+            Box::new(native_placement),
         ),
         (
             "ssm configure",
             ssm(SsmEvent::Configure),
             &guests.configure,
             "wasmano/ssm_configure_event.yml",
-            Box::new(|content| {
-                let request = sm_sdk::ssm::ConfigureRequest::from_document(Document::from_json(content)).unwrap();
-                std::hint::black_box(sm_configure::PeerAddresses.configure(request).unwrap());
-            }),
+            Box::new(native_configure),
         ),
         (
             "ssm state",
